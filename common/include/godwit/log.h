@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One logger with levels and a per-object prefix; it never changes errno. */
+#ifndef GODWIT_LOG_H
+#define GODWIT_LOG_H
+
+#include <stdarg.h>
+
+enum gw_log_level {
+	GW_LOG_ERROR = 0,
+	GW_LOG_WARN = 1,
+	GW_LOG_INFO = 2,
+	GW_LOG_DEBUG = 3,
+};
+
+/*
+ * The level and sink are process-wide: the one piece of process state the design allows,
+ * because a logger that had to be threaded through every call would not get used.
+ */
+void gw_log_set_level(enum gw_log_level level);
+enum gw_log_level gw_log_get_level(void);
+/* Parses "error|warn|info|debug"; returns 0 or -EINVAL. */
+int gw_log_parse_level(const char *s, enum gw_log_level *out);
+/* Sets the program name printed on every line (pointer must stay valid). */
+void gw_log_set_ident(const char *ident);
+
+void gw_log(enum gw_log_level level, const char *prefix, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void gw_vlog(enum gw_log_level level, const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+#define GW_ERR(prefix, ...)   gw_log(GW_LOG_ERROR, prefix, __VA_ARGS__)
+#define GW_WARN(prefix, ...)  gw_log(GW_LOG_WARN, prefix, __VA_ARGS__)
+#define GW_INFO(prefix, ...)  gw_log(GW_LOG_INFO, prefix, __VA_ARGS__)
+#define GW_DEBUG(prefix, ...) gw_log(GW_LOG_DEBUG, prefix, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The hypervisor core: a KVM VM with RAM, vCPU threads, buses, interrupts and its state. */
+#ifndef GODWIT_HV_H
+#define GODWIT_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "godwit/buf.h"
+
+struct hv_vm;
+struct hv_vcpu;
+struct hv_bus;
+
+#define HV_PAGE_SIZE  4096ull
+#define HV_PAGE_SHIFT 12
+
+/* Guest-physical layout (docs/hv.md). */
+#define HV_RAM_LOW_MAX   0xC0000000ull  /* RAM below 4 GiB ends here at most */
+#define HV_RAM_HIGH_BASE 0x100000000ull /* the rest of RAM starts here */
+#define HV_MMIO_BASE     0xC0000000ull  /* BAR window */
+#define HV_ECAM_BASE     0xE0000000ull
+#define HV_ECAM_BUSES    16u
+#define HV_GUEST_LOAD    0x100000ull  /* guest images load at or above 1 MiB */
+#define HV_MEM_MIN       (16ull << 20)
+#define HV_MEM_MAX       (32ull << 30)
+#define HV_MAX_VCPUS     8u
+
+enum hv_console_kind {
+	HV_CONSOLE_NONE = 0, /* output discarded */
+	HV_CONSOLE_STDIO,    /* output to stdout, input from stdin */
+	HV_CONSOLE_FILE,     /* output appended to a file */
+	HV_CONSOLE_UNIX,     /* a listening unix socket; each connected client sees the output */
+	HV_CONSOLE_FD,       /* output to a caller-supplied fd (duplicated) */
+};
+
+struct hv_console_config {
+	enum hv_console_kind kind;
+	const char *path; /* FILE, UNIX */
+	int fd;           /* FD */
+};
+
+/* Parses "stdio", "none", "file:PATH", "unix:PATH". 0 or -EINVAL. */
+int hv_console_parse(const char *s, struct hv_console_config *out);
+
+struct hv_vm_config {
+	const char *name; /* log prefix; default "vm" */
+	uint64_t mem_size;
+	unsigned ncpus;
+	bool hugepages;
+	struct hv_console_config console;
+};
+
+/* Why a VM stopped running. */
+enum hv_stop_reason {
+	HV_STOP_NONE = 0,
+	HV_STOP_GUEST_EXIT,  /* the guest called GW_BD_EXIT */
+	HV_STOP_SHUTDOWN,    /* triple fault or guest shutdown */
+	HV_STOP_ERROR,       /* KVM failed to run the guest (internal error, failed entry) */
+	HV_STOP_REQUESTED,   /* hv_vm_stop() */
+};
+const char *hv_stop_reason_name(enum hv_stop_reason r);
+
+/* Callbacks from vCPU threads; keep them short. */
+struct hv_vm_events {
+	void (*report)(void *opaque, struct hv_vm *vm, uint32_t kind, uint64_t a, uint64_t b);
+	void *opaque;
+};
+
+/* Counters of VM exits seen by userspace, by kind. */
+struct hv_exit_stats {
+	uint64_t io;
+	uint64_t mmio;
+	uint64_t mmio_unhandled;
+	uint64_t hlt;
+	uint64_t intr;
+	uint64_t other;
+};
+
+/*
+ * Opens /dev/kvm, creates the VM with RAM, in-kernel irqchip and PIT, the serial console,
+ * the backdoor port and the PCI host bridge. Errors: -ENOENT/-EACCES (no usable /dev/kvm),
+ * -EINVAL (bad config), -ENOMEM, -ENOTSUP (a KVM capability is missing); a one-line reason is
+ * logged. The VM does not run until hv_vm_start().
+ */
+int hv_vm_create(const struct hv_vm_config *cfg, struct hv_vm **out);
+void hv_vm_destroy(struct hv_vm *vm);
+void hv_vm_set_events(struct hv_vm *vm, const struct hv_vm_events *ev);
+const char *hv_vm_name(const struct hv_vm *vm);
+
+/* Loads an ELF64 guest, writes boot info and page tables, and points vCPU 0 at its entry in
+ * long mode. -ENOENT (no file), -ENOEXEC (not a loadable x86-64 ELF), -E2BIG (does not fit). */
+int hv_vm_boot_elf(struct hv_vm *vm, const char *path, const char *cmdline);
+
+int hv_vm_start(struct hv_vm *vm);
+/* Brings every vCPU out of KVM_RUN with pending I/O completed; state is then consistent. */
+int hv_vm_pause(struct hv_vm *vm);
+int hv_vm_resume(struct hv_vm *vm);
+void hv_vm_stop(struct hv_vm *vm);
+/* Waits until the VM stops or timeout_ms passes (-1: forever). 0 when stopped, -ETIMEDOUT. */
+int hv_vm_wait(struct hv_vm *vm, int timeout_ms);
+bool hv_vm_is_stopped(struct hv_vm *vm);
+enum hv_stop_reason hv_vm_stop_reason(struct hv_vm *vm, int *guest_exit_code);
+void hv_vm_exit_stats(struct hv_vm *vm, struct hv_exit_stats *out);
+
+/* RAM. Offsets index the RAM backing (low part, then high part); dirty bitmaps use them. */
+uint64_t hv_vm_ram_size(const struct hv_vm *vm);
+uint8_t *hv_vm_ram_base(struct hv_vm *vm);
+/* Host pointer for [gpa, gpa + len) when it lies wholly in RAM, else NULL. */
+void *hv_vm_gpa_to_hva(struct hv_vm *vm, uint64_t gpa, uint64_t len);
+/* RAM offset of a guest-physical address, or -EFAULT. */
+int hv_vm_gpa_to_ram_offset(const struct hv_vm *vm, uint64_t gpa, uint64_t *off);
+uint64_t hv_vm_ram_offset_to_gpa(const struct hv_vm *vm, uint64_t off);
+
+/* Buses: one for port I/O, one for MMIO. Handlers run on vCPU threads (vcpu != NULL) or on
+ * the caller's thread for accesses the VMM makes itself (vcpu == NULL). */
+struct hv_io_ops {
+	void (*read)(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val, unsigned size);
+	void (*write)(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val, unsigned size);
+};
+
+struct hv_bus *hv_bus_create(const char *name);
+void hv_bus_destroy(struct hv_bus *bus);
+/* -EINVAL (empty or wrapping range), -EEXIST (overlaps a registered range), -ENOMEM. */
+int hv_bus_register(struct hv_bus *bus, uint64_t base, uint64_t len, const struct hv_io_ops *ops,
+		    void *opaque, const char *name);
+int hv_bus_unregister(struct hv_bus *bus, uint64_t base);
+/* Dispatches one access; -ENOENT when nothing is registered there (reads then yield ~0). */
+int hv_bus_read(struct hv_bus *bus, struct hv_vcpu *vcpu, uint64_t addr, uint64_t *val,
+		unsigned size);
+int hv_bus_write(struct hv_bus *bus, struct hv_vcpu *vcpu, uint64_t addr, uint64_t val,
+		 unsigned size);
+struct hv_bus *hv_vm_pio_bus(struct hv_vm *vm);
+struct hv_bus *hv_vm_mmio_bus(struct hv_vm *vm);
+
+/* Interrupts. */
+int hv_vm_irq_line(struct hv_vm *vm, unsigned gsi, bool level);
+/* Allocates a GSI routed to an MSI message; returns the GSI or a negative errno. */
+int hv_vm_msi_route_add(struct hv_vm *vm, uint64_t addr, uint32_t data);
+int hv_vm_msi_route_update(struct hv_vm *vm, unsigned gsi, uint64_t addr, uint32_t data);
+int hv_vm_msi_route_remove(struct hv_vm *vm, unsigned gsi);
+int hv_vm_signal_msi(struct hv_vm *vm, uint64_t addr, uint32_t data);
+int hv_vm_irqfd(struct hv_vm *vm, int fd, unsigned gsi, bool assign);
+/* An eventfd signalled by guest writes of len bytes at addr, with no exit to userspace. */
+int hv_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool assign);
+
+/*
+ * Direct-mapped guest-physical regions (for device BAR pages): host memory at hva appears at
+ * gpa with no exits; readonly makes writes exit as MMIO. Returns a slot handle or -errno.
+ */
+int hv_vm_map(struct hv_vm *vm, uint64_t gpa, uint64_t len, void *hva, bool readonly);
+int hv_vm_unmap(struct hv_vm *vm, int handle);
+
+/* Dirty tracking: KVM's dirty log (manual protect) for vCPU writes, plus the VMM's bitmap for
+ * writes the VMM and device threads make. Bits index RAM pages by RAM offset. */
+int hv_dirty_start(struct hv_vm *vm);
+void hv_dirty_stop(struct hv_vm *vm);
+bool hv_dirty_active(struct hv_vm *vm);
+/* Marks [gpa, gpa + len) dirty on the VMM side; safe from any thread; outside RAM is ignored. */
+void hv_dirty_mark(struct hv_vm *vm, uint64_t gpa, uint64_t len);
+/* ORs into out (hv_vm_ram_size / 4 KiB bits) every page dirtied since the last collect, from
+ * both sources, and re-arms tracking for them. */
+int hv_dirty_collect(struct hv_vm *vm, uint64_t *out);
+/* Pure merge step, exposed for tests: out |= kvm_bits (of one slot at first_page) | vmm bits. */
+void hv_dirty_merge(uint64_t *out, const uint64_t *kvm_bits, size_t first_page, size_t npages);
+
+/* Devices reach the migration engine only through this interface. */
+struct hv_device_ops {
+	const char *kind;
+	int (*save)(void *opaque, struct gw_buf *out);
+	int (*load)(void *opaque, const void *data, size_t len);
+	int (*quiesce)(void *opaque);
+	int (*resume)(void *opaque);
+	void (*dirty_log_start)(void *opaque);
+	void (*dirty_log_stop)(void *opaque);
+};
+int hv_device_register(struct hv_vm *vm, const char *name, const struct hv_device_ops *ops,
+		       void *opaque);
+
+/* Whole-VM state (VM, every vCPU, every device; not RAM) as one section. The VM must be
+ * paused or not started. Load rejects a wrong version (-EPROTO), corruption (-EBADMSG) and a
+ * state that does not fit this VM (-EINVAL). */
+int hv_vm_save_state(struct hv_vm *vm, struct gw_buf *out);
+int hv_vm_load_state(struct hv_vm *vm, const void *data, size_t len);
+
+/* vCPU access for handlers running on a vCPU thread. */
+unsigned hv_vcpu_id(const struct hv_vcpu *vcpu);
+struct hv_vm *hv_vcpu_vm(struct hv_vcpu *vcpu);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The contract between godwit's VMM and a guest it boots directly: boot info and backdoor. */
+#ifndef GODWIT_HV_ABI_H
+#define GODWIT_HV_ABI_H
+
+/* Freestanding: used by tests/guest as well as by hv/. */
+#include <stdint.h>
+
+/*
+ * Backdoor hypercall: the guest loads RAX = GW_BD_MAGIC, RBX = command, RCX/RSI/RDI =
+ * arguments, DX = GW_BD_PORT and executes "out %eax, %dx". The VMM answers in registers:
+ * RAX = status (0 or a negative errno), RBX/RCX = results. Unknown commands answer -ENOSYS.
+ */
+#define GW_BD_PORT  0x5647u
+#define GW_BD_MAGIC 0x57444f47u /* "GODW" */
+
+enum gw_bd_cmd {
+	GW_BD_EXIT = 1,    /* arg0 = exit code; the VM stops */
+	GW_BD_REPORT = 2,  /* arg0 = gw_report kind, arg1/arg2 = values */
+	GW_BD_TSC_KHZ = 3, /* -> rbx = guest TSC frequency in kHz */
+	GW_BD_ECHO = 4,    /* -> rbx = arg0 + 1, rcx = ~arg1 (register answer check) */
+};
+
+enum gw_report {
+	GW_REPORT_HELLO = 1,      /* the hello marker was printed */
+	GW_REPORT_VERIFY = 2,     /* a = pass number, b = pages that failed verification */
+	GW_REPORT_CHECKSUM = 3,   /* a = MiB filled, b = checksum */
+	GW_REPORT_SCAN_BEGIN = 4, /* about to enumerate absent PCI functions */
+	GW_REPORT_SCAN_END = 5,   /* a = functions read, b = reads that were not all-ones */
+	GW_REPORT_FAULT_OK = 6,   /* a fault workload observed the expected VMM answer */
+	GW_REPORT_ERROR = 7,      /* a = workload-specific error code */
+};
+
+#define GW_BOOT_INFO_MAGIC   0x544f4f42574447ull /* "GDWBOOT" */
+#define GW_BOOT_INFO_VERSION 1u
+
+/* Placed by the VMM in guest RAM; its address arrives in RDI at the ELF entry point. */
+struct gw_boot_info {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t ncpus;
+	uint64_t ram_size;    /* bytes of RAM in total */
+	uint64_t ram_low_top; /* RAM is [0, ram_low_top) and [4 GiB, 4 GiB + rest) */
+	uint64_t cmdline_gpa; /* NUL-terminated */
+	uint64_t ecam_base;
+	uint32_t ecam_buses;
+	uint32_t serial_port;
+	uint64_t free_gpa; /* first byte of RAM the guest may use freely (above its image) */
+};
+_Static_assert(sizeof(struct gw_boot_info) == 64, "boot info layout is fixed");
+
+#endif

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Guest RAM backed by one memfd, KVM memslots, and direct mappings of host pages. */
+#include "hv_priv.h"
+
+#include "godwit/log.h"
+
+#include <errno.h>
+#include <linux/memfd.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int hv_slot_set(struct hv_vm *vm, unsigned slot, uint64_t gpa, uint64_t len, void *hva,
+		uint32_t flags)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = len,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -errno;
+	struct hv_slot *s = &vm->slots[slot];
+	if (len == 0) {
+		memset(s, 0, sizeof(*s));
+	} else {
+		*s = (struct hv_slot){.used = true, .gpa = gpa, .len = len, .hva = hva, .flags = flags};
+	}
+	return 0;
+}
+
+int hv_slot_alloc(struct hv_vm *vm)
+{
+	for (unsigned i = HV_SLOT_FIRST_DYN; i < HV_MAX_SLOTS; i++) {
+		if (!vm->slots[i].used)
+			return (int)i;
+	}
+	return -ENOSPC;
+}
+
+int hv_mem_init(struct hv_vm *vm)
+{
+	unsigned flags = MFD_CLOEXEC;
+	if (vm->cfg.hugepages)
+		flags |= MFD_HUGETLB | MFD_HUGE_2MB;
+	vm->ram_fd = memfd_create("godwit-ram", flags);
+	if (vm->ram_fd < 0) {
+		int rc = -errno;
+		GW_ERR(vm->name, "cannot create RAM memfd%s: %s",
+		       vm->cfg.hugepages ? " with 2 MiB hugepages (reserve some in "
+					   "/proc/sys/vm/nr_hugepages)"
+					 : "",
+		       strerror(errno));
+		return rc;
+	}
+	int rc;
+	if (ftruncate(vm->ram_fd, (off_t)vm->ram_size) < 0) {
+		rc = -errno;
+		GW_ERR(vm->name, "cannot size RAM to %llu bytes: %s",
+		       (unsigned long long)vm->ram_size, strerror(errno));
+		goto err_close;
+	}
+	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		       vm->ram_fd, 0);
+	if (vm->ram == MAP_FAILED) {
+		rc = -errno;
+		vm->ram = NULL;
+		GW_ERR(vm->name, "cannot map %llu bytes of RAM: %s",
+		       (unsigned long long)vm->ram_size, strerror(errno));
+		goto err_close;
+	}
+	vm->ram_low = vm->ram_size < HV_RAM_LOW_MAX ? vm->ram_size : HV_RAM_LOW_MAX;
+	rc = hv_slot_set(vm, HV_SLOT_RAM_LOW, 0, vm->ram_low, vm->ram, 0);
+	if (rc) {
+		GW_ERR(vm->name, "KVM refused the RAM memslot: %s", strerror(-rc));
+		goto err_unmap;
+	}
+	if (vm->ram_size > vm->ram_low) {
+		rc = hv_slot_set(vm, HV_SLOT_RAM_HIGH, HV_RAM_HIGH_BASE, vm->ram_size - vm->ram_low,
+				 vm->ram + vm->ram_low, 0);
+		if (rc) {
+			GW_ERR(vm->name, "KVM refused the high RAM memslot: %s", strerror(-rc));
+			goto err_unmap;
+		}
+	}
+	return 0;
+
+err_unmap:
+	munmap(vm->ram, vm->ram_size);
+	vm->ram = NULL;
+err_close:
+	close(vm->ram_fd);
+	vm->ram_fd = -1;
+	return rc;
+}
+
+void hv_mem_fini(struct hv_vm *vm)
+{
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->ram_fd >= 0)
+		close(vm->ram_fd);
+	vm->ram = NULL;
+	vm->ram_fd = -1;
+}
+
+uint64_t hv_vm_ram_size(const struct hv_vm *vm)
+{
+	return vm->ram_size;
+}
+
+uint8_t *hv_vm_ram_base(struct hv_vm *vm)
+{
+	return vm->ram;
+}
+
+int hv_vm_gpa_to_ram_offset(const struct hv_vm *vm, uint64_t gpa, uint64_t *off)
+{
+	if (gpa < vm->ram_low) {
+		*off = gpa;
+		return 0;
+	}
+	if (gpa >= HV_RAM_HIGH_BASE && gpa - HV_RAM_HIGH_BASE < vm->ram_size - vm->ram_low) {
+		*off = vm->ram_low + (gpa - HV_RAM_HIGH_BASE);
+		return 0;
+	}
+	return -EFAULT;
+}
+
+uint64_t hv_vm_ram_offset_to_gpa(const struct hv_vm *vm, uint64_t off)
+{
+	return off < vm->ram_low ? off : HV_RAM_HIGH_BASE + (off - vm->ram_low);
+}
+
+void *hv_vm_gpa_to_hva(struct hv_vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint64_t off, last;
+	if (len == 0 || gpa + len < gpa)
+		return NULL;
+	if (hv_vm_gpa_to_ram_offset(vm, gpa, &off) ||
+	    hv_vm_gpa_to_ram_offset(vm, gpa + len - 1, &last) || last - off != len - 1)
+		return NULL;
+	return vm->ram + off;
+}
+
+int hv_vm_map(struct hv_vm *vm, uint64_t gpa, uint64_t len, void *hva, bool readonly)
+{
+	if (len == 0 || (gpa | len | (uintptr_t)hva) & (HV_PAGE_SIZE - 1))
+		return -EINVAL;
+	pthread_mutex_lock(&vm->slot_lock);
+	int slot = hv_slot_alloc(vm);
+	if (slot >= 0) {
+		int rc = hv_slot_set(vm, (unsigned)slot, gpa, len, hva,
+				     readonly ? KVM_MEM_READONLY : 0);
+		if (rc)
+			slot = rc;
+	}
+	pthread_mutex_unlock(&vm->slot_lock);
+	return slot;
+}
+
+int hv_vm_unmap(struct hv_vm *vm, int handle)
+{
+	if (handle < HV_SLOT_FIRST_DYN || handle >= HV_MAX_SLOTS)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->slot_lock);
+	int rc = -ENOENT;
+	struct hv_slot *s = &vm->slots[handle];
+	if (s->used)
+		rc = hv_slot_set(vm, (unsigned)handle, s->gpa, 0, s->hva, s->flags);
+	pthread_mutex_unlock(&vm->slot_lock);
+	return rc;
+}

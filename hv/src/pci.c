@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * PCI host bridge with ECAM (PCI Express Base spec, "Enhanced Configuration Access
+ * Mechanism"). Present functions trap; every absent function is backed by one shared
+ * read-only page of 0xFF bytes mapped into the guest, so probing absent functions costs no
+ * exit (a read of all-ones vendor ID means "no function", PCI Local Bus spec 6.1).
+ */
+#include "hv_priv.h"
+
+#include "godwit/log.h"
+#include "pci_cfg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define ECAM_FUNCS (HV_ECAM_BUSES * 256u)
+#define ECAM_SIZE  ((uint64_t)ECAM_FUNCS * HV_PAGE_SIZE)
+#define PCI_STATE_VERSION 1
+
+struct hv_pci {
+	struct hv_vm *vm;
+	pthread_mutex_t lock;
+	struct hv_pci_func *funcs[ECAM_FUNCS];
+	bool present[ECAM_FUNCS];
+	int ff_fd;
+	uint8_t *ff_region; /* ECAM_SIZE of VA, every page the same 0xFF page */
+	int slots[HV_MAX_SLOTS];
+	unsigned nslots;
+};
+
+static void ecam_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val,
+		      unsigned size)
+{
+	(void)vcpu;
+	struct hv_pci *pci = opaque;
+	struct hv_ecam_addr a;
+	hv_ecam_decode(off, &a);
+	*val = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+	pthread_mutex_lock(&pci->lock);
+	if (pci->funcs[a.index])
+		*val = hv_pci_cfg_read(pci->funcs[a.index], a.reg, size);
+	pthread_mutex_unlock(&pci->lock);
+}
+
+static void ecam_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val,
+		       unsigned size)
+{
+	(void)vcpu;
+	struct hv_pci *pci = opaque;
+	struct hv_ecam_addr a;
+	hv_ecam_decode(off, &a);
+	pthread_mutex_lock(&pci->lock);
+	/* Writes to absent functions land here too (the shared page is read-only): dropped. */
+	if (pci->funcs[a.index])
+		hv_pci_cfg_write(pci->funcs[a.index], a.reg, val, size);
+	pthread_mutex_unlock(&pci->lock);
+}
+
+static const struct hv_io_ops ecam_io = {
+	.read = ecam_read,
+	.write = ecam_write,
+};
+
+static void drop_slots(struct hv_pci *pci)
+{
+	for (unsigned i = 0; i < pci->nslots; i++)
+		hv_vm_unmap(pci->vm, pci->slots[i]);
+	pci->nslots = 0;
+}
+
+static int map_run(unsigned start, unsigned count, void *opaque)
+{
+	struct hv_pci *pci = opaque;
+	if (pci->nslots == HV_MAX_SLOTS)
+		return -ENOSPC;
+	int h = hv_vm_map(pci->vm, HV_ECAM_BASE + (uint64_t)start * HV_PAGE_SIZE,
+			  (uint64_t)count * HV_PAGE_SIZE,
+			  pci->ff_region + (uint64_t)start * HV_PAGE_SIZE, true);
+	if (h < 0)
+		return h;
+	pci->slots[pci->nslots++] = h;
+	return 0;
+}
+
+/* One read-only memslot per run of absent functions, all aliasing the same host page. */
+static int remap(struct hv_pci *pci)
+{
+	drop_slots(pci);
+	return hv_pci_absent_runs(pci->present, ECAM_FUNCS, map_run, pci);
+}
+
+static int add_func(struct hv_pci *pci, unsigned bdf, struct hv_pci_func *f)
+{
+	if (bdf >= ECAM_FUNCS || pci->funcs[bdf])
+		return -EEXIST;
+	pthread_mutex_lock(&pci->lock);
+	pci->funcs[bdf] = f;
+	pci->present[bdf] = true;
+	pthread_mutex_unlock(&pci->lock);
+	return remap(pci);
+}
+
+static int pci_save(void *opaque, struct gw_buf *out)
+{
+	struct hv_pci *pci = opaque;
+	pthread_mutex_lock(&pci->lock);
+	gw_buf_put_u16(out, PCI_STATE_VERSION);
+	for (unsigned i = 0; i < ECAM_FUNCS; i++) {
+		if (!pci->funcs[i])
+			continue;
+		gw_buf_put_u32(out, i);
+		gw_buf_put(out, pci->funcs[i]->cfg, 4096);
+	}
+	pthread_mutex_unlock(&pci->lock);
+	return out->err;
+}
+
+static int pci_load(void *opaque, const void *data, size_t len)
+{
+	struct hv_pci *pci = opaque;
+	struct gw_rd rd;
+	uint16_t ver;
+	gw_rd_init(&rd, data, len);
+	if (gw_rd_u16(&rd, &ver) || ver != PCI_STATE_VERSION)
+		return -EPROTO;
+	int rc = 0;
+	pthread_mutex_lock(&pci->lock);
+	while (rd.left) {
+		uint32_t bdf;
+		const void *cfg;
+		if (gw_rd_u32(&rd, &bdf) || gw_rd_ptr(&rd, &cfg, 4096)) {
+			rc = -EBADMSG;
+			break;
+		}
+		/* The destination must have the same functions: config space is not a way to
+		 * create one. */
+		if (bdf >= ECAM_FUNCS || !pci->funcs[bdf]) {
+			rc = -EINVAL;
+			break;
+		}
+		memcpy(pci->funcs[bdf]->cfg, cfg, 4096);
+	}
+	pthread_mutex_unlock(&pci->lock);
+	return rc;
+}
+
+static const struct hv_device_ops pci_dev_ops = {
+	.kind = "pci-host",
+	.save = pci_save,
+	.load = pci_load,
+};
+
+int hv_pci_create(struct hv_vm *vm, struct hv_pci **out)
+{
+	struct hv_pci *pci = calloc(1, sizeof(*pci));
+	if (!pci)
+		return -ENOMEM;
+	pci->vm = vm;
+	pthread_mutex_init(&pci->lock, NULL);
+	pci->ff_region = MAP_FAILED;
+	int rc;
+	pci->ff_fd = memfd_create("godwit-pci-ff", MFD_CLOEXEC);
+	if (pci->ff_fd < 0 || ftruncate(pci->ff_fd, HV_PAGE_SIZE) < 0) {
+		rc = -errno;
+		goto err_free;
+	}
+	uint8_t *page = mmap(NULL, HV_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, pci->ff_fd, 0);
+	if (page == MAP_FAILED) {
+		rc = -errno;
+		goto err_free;
+	}
+	memset(page, 0xFF, HV_PAGE_SIZE);
+	munmap(page, HV_PAGE_SIZE);
+	pci->ff_region = mmap(NULL, ECAM_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pci->ff_region == MAP_FAILED) {
+		rc = -errno;
+		goto err_free;
+	}
+	for (unsigned i = 0; i < ECAM_FUNCS; i++) {
+		void *p = mmap(pci->ff_region + (uint64_t)i * HV_PAGE_SIZE, HV_PAGE_SIZE, PROT_READ,
+			       MAP_SHARED | MAP_FIXED, pci->ff_fd, 0);
+		if (p == MAP_FAILED) {
+			rc = -errno;
+			goto err_free;
+		}
+	}
+	rc = hv_bus_register(vm->mmio, HV_ECAM_BASE, ECAM_SIZE, &ecam_io, pci, "ecam");
+	if (rc)
+		goto err_free;
+	struct hv_pci_func *hb = malloc(sizeof(*hb));
+	if (hb)
+		hv_pci_host_bridge_init(hb);
+	if (!hb) {
+		rc = -ENOMEM;
+		goto err_unregister;
+	}
+	rc = add_func(pci, 0, hb);
+	if (rc) {
+		free(hb);
+		goto err_unregister;
+	}
+	rc = hv_device_register(vm, "pci", &pci_dev_ops, pci);
+	if (rc)
+		goto err_unregister;
+	*out = pci;
+	return 0;
+
+err_unregister:
+	hv_bus_unregister(vm->mmio, HV_ECAM_BASE);
+err_free:
+	GW_ERR(vm->name, "cannot set up the PCI host bridge: %s", strerror(-rc));
+	hv_pci_destroy(pci);
+	return rc;
+}
+
+void hv_pci_destroy(struct hv_pci *pci)
+{
+	if (!pci)
+		return;
+	drop_slots(pci);
+	for (unsigned i = 0; i < ECAM_FUNCS; i++)
+		free(pci->funcs[i]);
+	if (pci->ff_region != MAP_FAILED)
+		munmap(pci->ff_region, ECAM_SIZE);
+	if (pci->ff_fd >= 0)
+		close(pci->ff_fd);
+	pthread_mutex_destroy(&pci->lock);
+	free(pci);
+}

@@ -1,0 +1,79 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Installs the Debian packages godwit needs; idempotent, safe to run before every build.
+set -eu
+
+# Packages by purpose. Build: compiler, CMake. Tests: CUnit, clang for libFuzzer and sanitizers.
+# Control plane: gRPC core and protobuf-c, python3 grpcio for the interoperability test.
+# Test hosts: busybox and a Debian kernel for QEMU-based hosts.
+PKGS="build-essential cmake pkg-config libcunit1-dev clang libclang-rt-14-dev clang-format
+      libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler-grpc
+      python3-grpcio python3-grpc-tools busybox-static cpio"
+# QEMU >= 8 (igb with SR-IOV) comes from bookworm-backports.
+QEMU_MIN_MAJOR=8
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+qemu_major() {
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || { echo 0; return; }
+	qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p' | head -n1
+}
+
+need_qemu=0
+if [ "$(qemu_major)" -lt "$QEMU_MIN_MAJOR" ]; then
+	need_qemu=1
+fi
+
+if [ -z "$missing" ] && [ "$need_qemu" -eq 0 ]; then
+	log "all dependencies present"
+	exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+if [ "$need_qemu" -eq 1 ]; then
+	# Reuse the URI of the Debian source already configured: never hard-code a mirror.
+	uri=""
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		uri=$(awk '/^URIs:/ {print $2; exit}' "$f")
+		case "$uri" in *debian-security*) uri="" ;; esac
+		[ -n "$uri" ] && break
+	done
+	if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+		uri=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+	fi
+	if [ -z "$uri" ]; then
+		log "error: no Debian source found in /etc/apt; add one, then re-run"
+		exit 1
+	fi
+	list=/etc/apt/sources.list.d/godwit-backports.list
+	if [ ! -f "$list" ]; then
+		log "enabling bookworm-backports from $uri"
+		echo "deb $uri bookworm-backports main" | $SUDO tee "$list" >/dev/null
+	fi
+fi
+
+log "installing:$missing$( [ "$need_qemu" -eq 1 ] && echo ' qemu-system-x86 (backports)')"
+$SUDO apt-get update -qq
+if [ -n "$missing" ]; then
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+if [ "$need_qemu" -eq 1 ]; then
+	$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+		qemu-system-x86 qemu-utils
+fi
+log "done"

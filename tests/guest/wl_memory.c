@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Workloads dirty (self-verifying page writer) and fill-random (seeded fill plus checksum). */
+#include "guest.h"
+
+#define LINES_PER_PAGE 64 /* one qword per 64-byte line is written and verified */
+#define PAGE 4096ull
+
+/* The value at line k of page i in generation g; never 0, so RAM left zero fails. */
+static uint64_t pattern(uint64_t i, uint64_t g, uint64_t k)
+{
+	return mix64((i << 24) ^ (g << 8) ^ k ^ 0x5DEECE66Dull) | 1;
+}
+
+static void write_page(volatile uint64_t *page, uint64_t i, uint64_t g)
+{
+	for (uint64_t k = 0; k < LINES_PER_PAGE; k++)
+		page[k * 8] = pattern(i, g, k);
+}
+
+static bool page_ok(volatile const uint64_t *page, uint64_t i, uint64_t g)
+{
+	for (uint64_t k = 0; k < LINES_PER_PAGE; k++) {
+		if (page[k * 8] != pattern(i, g, k))
+			return false;
+	}
+	return true;
+}
+
+int wl_dirty(struct guest_env *env)
+{
+	const char *p = env->args;
+	uint64_t mib, rate, passes = 0;
+	if (!parse_u64(&p, &mib) || *p++ != ':' || !parse_u64(&p, &rate) ||
+	    (*p == ':' && (p++, !parse_u64(&p, &passes))) || *p) {
+		con_puts("dirty: usage dirty:MiB:pages-per-second[:passes]\n");
+		return 2;
+	}
+	uint64_t npages = mib * 256;
+	/* Generation numbers live in guest RAM too, so they migrate with the pages. */
+	uint64_t gens_bytes = (npages * 4 + PAGE - 1) & ~(PAGE - 1);
+	if (mib == 0 || env->free_base + gens_bytes + npages * PAGE > env->free_end) {
+		con_printf("dirty: %lu MiB does not fit in the %lu MiB of free RAM\n", mib,
+			   (env->free_end - env->free_base) >> 20);
+		bd_report(GW_REPORT_ERROR, 2, mib);
+		return 2;
+	}
+	volatile uint32_t *gen = (volatile uint32_t *)(uintptr_t)env->free_base;
+	uint8_t *base = (uint8_t *)(uintptr_t)(env->free_base + gens_bytes);
+	for (uint64_t i = 0; i < npages; i++) {
+		gen[i] = 1;
+		write_page((volatile uint64_t *)(base + i * PAGE), i, 1);
+	}
+	con_printf("dirty: %lu MiB written, now %lu pages/s\n", mib, rate);
+
+	uint64_t khz = tsc_khz();
+	uint64_t tick = khz * 10; /* 10 ms */
+	uint64_t next_verify = rdtsc() + khz * 1000;
+	uint64_t now = rdtsc();
+	uint64_t credit = 0, cursor = 0, pass = 0, bad_total = 0;
+	for (;;) {
+		/* rate pages per second, spread over 100 ticks a second. */
+		credit += rate;
+		while (credit >= 100) {
+			credit -= 100;
+			uint64_t i = cursor;
+			cursor = (cursor + 1) % npages;
+			uint32_t g = gen[i] + 1;
+			write_page((volatile uint64_t *)(base + i * PAGE), i, g);
+			gen[i] = g;
+		}
+		if (rdtsc() >= next_verify) {
+			uint64_t bad = 0, first_bad = ~0ull;
+			for (uint64_t i = 0; i < npages; i++) {
+				if (!page_ok((volatile uint64_t *)(base + i * PAGE), i, gen[i])) {
+					if (!bad)
+						first_bad = i;
+					bad++;
+				}
+			}
+			pass++;
+			bad_total += bad;
+			if (bad)
+				con_printf("dirty: pass %lu: %lu of %lu pages BAD (first %lu)\n", pass,
+					   bad, npages, first_bad);
+			else
+				con_printf("dirty: pass %lu: all %lu pages ok\n", pass, npages);
+			bd_report(GW_REPORT_VERIFY, pass, bad);
+			if (passes && pass >= passes)
+				return bad_total ? 1 : 0;
+			next_verify = rdtsc() + khz * 1000;
+		}
+		now += tick;
+		if (rdtsc() > now + 100 * tick)
+			now = rdtsc(); /* far behind (VM was paused): do not burst to catch up */
+		sleep_until(now);
+	}
+}
+
+int wl_fill_random(struct guest_env *env)
+{
+	const char *p = env->args;
+	uint64_t mib, seed = 1;
+	if (!parse_u64(&p, &mib) || (*p == ':' && (p++, !parse_u64(&p, &seed))) || *p) {
+		con_puts("fill-random: usage fill-random:MiB[:seed]\n");
+		return 2;
+	}
+	if (mib == 0 || env->free_base + mib * (1ull << 20) > env->free_end) {
+		con_printf("fill-random: %lu MiB does not fit in the %lu MiB of free RAM\n", mib,
+			   (env->free_end - env->free_base) >> 20);
+		bd_report(GW_REPORT_ERROR, 2, mib);
+		return 2;
+	}
+	uint64_t *q = (uint64_t *)(uintptr_t)env->free_base;
+	uint64_t n = mib * (1ull << 20) / 8;
+	uint64_t x = seed ? seed : 1, sum = 0xCBF29CE484222325ull;
+	for (uint64_t i = 0; i < n; i++) {
+		/* xorshift64* (Vigna), folded with an FNV-style multiply for the checksum. */
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		uint64_t v = x * 0x2545F4914F6CDD1Dull;
+		q[i] = v;
+		sum = (sum ^ v) * 0x100000001B3ull;
+	}
+	con_printf("fill-random: %lu MiB at %lx, checksum %lx\n", mib, env->free_base, sum);
+	bd_report(GW_REPORT_CHECKSUM, mib, sum);
+	/* Idle for good: no exits, no writes. */
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}

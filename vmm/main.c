@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* godwit-vmm: runs one VM; standalone from the command line (docs/godwit-vmm.md). */
+#include "godwit/hv.h"
+#include "godwit/hv_abi.h"
+#include "godwit/log.h"
+#include "godwit/parse.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Exit codes (docs/godwit-vmm.md). */
+enum {
+	EXIT_GUEST_OK = 0,
+	EXIT_GUEST_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_SETUP = 3,
+	EXIT_GUEST_CRASHED = 4,
+	EXIT_TIMEOUT = 5,
+};
+
+struct vmm_opts {
+	uint64_t mem;
+	unsigned cpus;
+	const char *guest;
+	const char *cmdline;
+	const char *serial;
+	bool hugepages;
+	bool json;
+	uint64_t timeout_s;
+};
+
+struct vmm_ctx {
+	struct vmm_opts o;
+	struct hv_vm *vm;
+	uint64_t reports;
+	uint64_t last_verify_pass, verify_bad_total;
+	bool have_checksum;
+	uint64_t checksum;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: godwit-vmm --memory SIZE --guest PATH [options]\n"
+		"Runs one VM on KVM and boots PATH (an x86-64 ELF) directly in long mode.\n"
+		"\n"
+		"  -m, --memory SIZE     guest RAM, e.g. 256M or 2G (multiple of 2 MiB, 16M..32G)\n"
+		"  -g, --guest PATH      ELF64 image to boot (e.g. build/tests/guest/godwit-test-guest)\n"
+		"  -c, --cmdline STR     guest command line (test guest: hello, dirty:MiB:rate, ...)\n"
+		"  -s, --serial SINK     console: stdio (default), none, file:PATH, unix:PATH\n"
+		"      --cpus N          vCPUs (1..%u, default 1)\n"
+		"      --hugepages       back RAM with 2 MiB hugepages\n"
+		"      --timeout SECS    stop the VM after SECS seconds (exit code 5)\n"
+		"      --json            print the final result as one JSON object on stdout\n"
+		"      --log-level LVL   error, warn, info (default) or debug\n"
+		"  -h, --help            this text\n"
+		"      --version         print the version\n"
+		"\n"
+		"Exit codes: 0 guest exited 0; 1 guest exited non-zero; 2 usage error;\n"
+		"3 setup error (KVM, guest file); 4 guest crashed (triple fault, KVM error);\n"
+		"5 --timeout reached.\n",
+		HV_MAX_VCPUS);
+}
+
+static const char *report_name(uint32_t kind)
+{
+	switch (kind) {
+	case GW_REPORT_HELLO:
+		return "hello";
+	case GW_REPORT_VERIFY:
+		return "verify";
+	case GW_REPORT_CHECKSUM:
+		return "checksum";
+	case GW_REPORT_SCAN_BEGIN:
+		return "scan-begin";
+	case GW_REPORT_SCAN_END:
+		return "scan-end";
+	case GW_REPORT_FAULT_OK:
+		return "fault-ok";
+	case GW_REPORT_ERROR:
+		return "error";
+	default:
+		return "unknown";
+	}
+}
+
+static void on_report(void *opaque, struct hv_vm *vm, uint32_t kind, uint64_t a, uint64_t b)
+{
+	struct vmm_ctx *c = opaque;
+	c->reports++;
+	if (kind == GW_REPORT_VERIFY) {
+		c->last_verify_pass = a;
+		c->verify_bad_total += b;
+	} else if (kind == GW_REPORT_CHECKSUM) {
+		c->have_checksum = true;
+		c->checksum = b;
+	}
+	GW_INFO(hv_vm_name(vm), "guest report %s a=%" PRIu64 " b=%" PRIu64, report_name(kind), a,
+		b);
+}
+
+static int parse_args(int argc, char **argv, struct vmm_opts *o)
+{
+	enum { OPT_CPUS = 256, OPT_HUGE, OPT_TIMEOUT, OPT_JSON, OPT_LOG, OPT_VERSION };
+	static const struct option longopts[] = {
+		{"memory", required_argument, NULL, 'm'},
+		{"guest", required_argument, NULL, 'g'},
+		{"cmdline", required_argument, NULL, 'c'},
+		{"serial", required_argument, NULL, 's'},
+		{"cpus", required_argument, NULL, OPT_CPUS},
+		{"hugepages", no_argument, NULL, OPT_HUGE},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"log-level", required_argument, NULL, OPT_LOG},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (struct vmm_opts){.cpus = 1, .serial = "stdio", .cmdline = ""};
+	int ch;
+	uint64_t v;
+	enum gw_log_level lvl;
+	while ((ch = getopt_long(argc, argv, "m:g:c:s:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			if (gw_parse_size(optarg, &o->mem)) {
+				fprintf(stderr, "godwit-vmm: bad memory size '%s' (try 256M or 2G)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'g':
+			o->guest = optarg;
+			break;
+		case 'c':
+			o->cmdline = optarg;
+			break;
+		case 's':
+			o->serial = optarg;
+			break;
+		case OPT_CPUS:
+			if (gw_parse_u64(optarg, 1, HV_MAX_VCPUS, &v)) {
+				fprintf(stderr, "godwit-vmm: --cpus takes 1..%u, not '%s'\n",
+					HV_MAX_VCPUS, optarg);
+				return EXIT_USAGE;
+			}
+			o->cpus = (unsigned)v;
+			break;
+		case OPT_HUGE:
+			o->hugepages = true;
+			break;
+		case OPT_TIMEOUT:
+			if (gw_parse_u64(optarg, 1, 86400 * 365, &o->timeout_s)) {
+				fprintf(stderr, "godwit-vmm: --timeout takes seconds, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_LOG:
+			if (gw_log_parse_level(optarg, &lvl)) {
+				fprintf(stderr, "godwit-vmm: --log-level is error, warn, info or debug\n");
+				return EXIT_USAGE;
+			}
+			gw_log_set_level(lvl);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("godwit-vmm %s\n", GODWIT_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "godwit-vmm: unexpected argument '%s'; see --help\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!o->mem || !o->guest) {
+		fprintf(stderr, "godwit-vmm: --memory and --guest are required; see --help\n");
+		return EXIT_USAGE;
+	}
+	if (o->mem < HV_MEM_MIN || o->mem > HV_MEM_MAX || o->mem % (2ull << 20)) {
+		fprintf(stderr,
+			"godwit-vmm: memory size must be a multiple of 2 MiB between 16M and 32G\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void json_escape(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void print_json(struct vmm_ctx *c, enum hv_stop_reason why, int code, int exit_code)
+{
+	struct hv_exit_stats st;
+	hv_vm_exit_stats(c->vm, &st);
+	printf("{\"result\":");
+	json_escape(stdout, hv_stop_reason_name(why));
+	printf(",\"guest_exit_code\":%d,\"exit_code\":%d,\"reports\":%" PRIu64
+	       ",\"verify_passes\":%" PRIu64 ",\"verify_bad\":%" PRIu64,
+	       code, exit_code, c->reports, c->last_verify_pass, c->verify_bad_total);
+	if (c->have_checksum)
+		printf(",\"checksum\":\"%016" PRIx64 "\"", c->checksum);
+	printf(",\"exits\":{\"io\":%" PRIu64 ",\"mmio\":%" PRIu64 ",\"mmio_unhandled\":%" PRIu64
+	       "}}\n",
+	       st.io, st.mmio, st.mmio_unhandled);
+}
+
+int main(int argc, char **argv)
+{
+	gw_log_set_ident("godwit-vmm");
+	struct vmm_ctx c = {0};
+	int rc = parse_args(argc, argv, &c.o);
+	if (rc)
+		return rc;
+	if (access(c.o.guest, R_OK) != 0) {
+		fprintf(stderr, "godwit-vmm: cannot read guest '%s': %s\n", c.o.guest,
+			strerror(errno));
+		return EXIT_SETUP;
+	}
+	struct hv_vm_config cfg = {
+		.name = "vm",
+		.mem_size = c.o.mem,
+		.ncpus = c.o.cpus,
+		.hugepages = c.o.hugepages,
+	};
+	if (hv_console_parse(c.o.serial, &cfg.console)) {
+		fprintf(stderr, "godwit-vmm: --serial is stdio, none, file:PATH or unix:PATH\n");
+		return EXIT_USAGE;
+	}
+	/* The kick signal must only reach vCPU threads; block it here so they inherit it
+	 * blocked and unblock it themselves. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (hv_vm_create(&cfg, &c.vm))
+		return EXIT_SETUP;
+	struct hv_vm_events ev = {.report = on_report, .opaque = &c};
+	hv_vm_set_events(c.vm, &ev);
+	int exit_code;
+	if (hv_vm_boot_elf(c.vm, c.o.guest, c.o.cmdline) || hv_vm_start(c.vm)) {
+		exit_code = EXIT_SETUP;
+		goto out_destroy;
+	}
+	int wrc = hv_vm_wait(c.vm, c.o.timeout_s ? (int)(c.o.timeout_s * 1000) : -1);
+	bool timed_out = wrc == -ETIMEDOUT;
+	if (timed_out) {
+		GW_WARN("vm", "stopping the VM: --timeout of %" PRIu64 " s reached", c.o.timeout_s);
+		hv_vm_stop(c.vm);
+		hv_vm_wait(c.vm, -1);
+	}
+	int code = 0;
+	enum hv_stop_reason why = hv_vm_stop_reason(c.vm, &code);
+	switch (why) {
+	case HV_STOP_GUEST_EXIT:
+		exit_code = code == 0 ? EXIT_GUEST_OK : EXIT_GUEST_FAILED;
+		break;
+	case HV_STOP_REQUESTED:
+		exit_code = timed_out ? EXIT_TIMEOUT : EXIT_GUEST_OK;
+		break;
+	default:
+		exit_code = EXIT_GUEST_CRASHED;
+		break;
+	}
+	if (c.o.json)
+		print_json(&c, why, code, exit_code);
+out_destroy:
+	hv_vm_destroy(c.vm);
+	return exit_code;
+}
