@@ -67,13 +67,22 @@ if [ "$need_qemu" -eq 1 ]; then
 fi
 
 log "installing:$missing$( [ "$need_qemu" -eq 1 ] && echo ' qemu-system-x86 (backports)')"
-$SUDO apt-get update -qq
+aptlog=$(mktemp)
+trap 'rm -f "$aptlog"' EXIT
+run() {
+	if ! "$@" >>"$aptlog" 2>&1; then
+		tail -n 30 "$aptlog" >&2
+		log "error: '$*' failed; see the lines above"
+		exit 1
+	fi
+}
+run $SUDO apt-get update
 if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
-	$SUDO apt-get install -y -qq --no-install-recommends $missing
+	run $SUDO apt-get install -y --no-install-recommends $missing
 fi
 if [ "$need_qemu" -eq 1 ]; then
-	$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+	run $SUDO apt-get install -y --no-install-recommends -t bookworm-backports \
 		qemu-system-x86 qemu-utils
 fi
 log "done"

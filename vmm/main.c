@@ -47,26 +47,28 @@ struct vmm_ctx {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: godwit-vmm --memory SIZE --guest PATH [options]\n"
-		"Runs one VM on KVM and boots PATH (an x86-64 ELF) directly in long mode.\n"
-		"\n"
-		"  -m, --memory SIZE     guest RAM, e.g. 256M or 2G (multiple of 2 MiB, 16M..32G)\n"
-		"  -g, --guest PATH      ELF64 image to boot (e.g. build/tests/guest/godwit-test-guest)\n"
-		"  -c, --cmdline STR     guest command line (test guest: hello, dirty:MiB:rate, ...)\n"
-		"  -s, --serial SINK     console: stdio (default), none, file:PATH, unix:PATH\n"
-		"      --cpus N          vCPUs (1..%u, default 1)\n"
-		"      --hugepages       back RAM with 2 MiB hugepages\n"
-		"      --timeout SECS    stop the VM after SECS seconds (exit code 5)\n"
-		"      --json            print the final result as one JSON object on stdout\n"
-		"      --log-level LVL   error, warn, info (default) or debug\n"
-		"  -h, --help            this text\n"
-		"      --version         print the version\n"
-		"\n"
-		"Exit codes: 0 guest exited 0; 1 guest exited non-zero; 2 usage error;\n"
-		"3 setup error (KVM, guest file); 4 guest crashed (triple fault, KVM error);\n"
-		"5 --timeout reached.\n",
-		HV_MAX_VCPUS);
+	fprintf(
+	    f,
+	    "Usage: godwit-vmm --memory SIZE --guest PATH [options]\n"
+	    "Runs one VM on KVM and boots PATH (an x86-64 ELF) directly in long mode.\n"
+	    "\n"
+	    "  -m, --memory SIZE     guest RAM, e.g. 256M or 2G (multiple of 2 MiB, 16M..32G)\n"
+	    "  -g, --guest PATH      ELF64 image to boot (e.g. "
+	    "build/tests/guest/godwit-test-guest)\n"
+	    "  -c, --cmdline STR     guest command line (test guest: hello, dirty:MiB:rate, ...)\n"
+	    "  -s, --serial SINK     console: stdio (default), none, file:PATH, unix:PATH\n"
+	    "      --cpus N          vCPUs (1..%u, default 1)\n"
+	    "      --hugepages       back RAM with 2 MiB hugepages\n"
+	    "      --timeout SECS    stop the VM after SECS seconds (exit code 5)\n"
+	    "      --json            print the final result as one JSON object on stdout\n"
+	    "      --log-level LVL   error, warn, info (default) or debug\n"
+	    "  -h, --help            this text\n"
+	    "      --version         print the version\n"
+	    "\n"
+	    "Exit codes: 0 guest exited 0; 1 guest exited non-zero; 2 usage error;\n"
+	    "3 setup error (KVM, guest file); 4 guest crashed (triple fault, KVM error);\n"
+	    "5 --timeout reached.\n",
+	    HV_MAX_VCPUS);
 }
 
 static const char *report_name(uint32_t kind)
@@ -110,18 +112,18 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 {
 	enum { OPT_CPUS = 256, OPT_HUGE, OPT_TIMEOUT, OPT_JSON, OPT_LOG, OPT_VERSION };
 	static const struct option longopts[] = {
-		{"memory", required_argument, NULL, 'm'},
-		{"guest", required_argument, NULL, 'g'},
-		{"cmdline", required_argument, NULL, 'c'},
-		{"serial", required_argument, NULL, 's'},
-		{"cpus", required_argument, NULL, OPT_CPUS},
-		{"hugepages", no_argument, NULL, OPT_HUGE},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"log-level", required_argument, NULL, OPT_LOG},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
+	    {"memory", required_argument, NULL, 'm'},
+	    {"guest", required_argument, NULL, 'g'},
+	    {"cmdline", required_argument, NULL, 'c'},
+	    {"serial", required_argument, NULL, 's'},
+	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"hugepages", no_argument, NULL, OPT_HUGE},
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {NULL, 0, NULL, 0},
 	};
 	*o = (struct vmm_opts){.cpus = 1, .serial = "stdio", .cmdline = ""};
 	int ch;
@@ -131,7 +133,8 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		switch (ch) {
 		case 'm':
 			if (gw_parse_size(optarg, &o->mem)) {
-				fprintf(stderr, "godwit-vmm: bad memory size '%s' (try 256M or 2G)\n",
+				fprintf(stderr,
+					"godwit-vmm: bad memory size '%s' (try 256M or 2G)\n",
 					optarg);
 				return EXIT_USAGE;
 			}
@@ -168,7 +171,8 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 			break;
 		case OPT_LOG:
 			if (gw_log_parse_level(optarg, &lvl)) {
-				fprintf(stderr, "godwit-vmm: --log-level is error, warn, info or debug\n");
+				fprintf(stderr,
+					"godwit-vmm: --log-level is error, warn, info or debug\n");
 				return EXIT_USAGE;
 			}
 			gw_log_set_level(lvl);
@@ -193,8 +197,9 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		return EXIT_USAGE;
 	}
 	if (o->mem < HV_MEM_MIN || o->mem > HV_MEM_MAX || o->mem % (2ull << 20)) {
-		fprintf(stderr,
-			"godwit-vmm: memory size must be a multiple of 2 MiB between 16M and 32G\n");
+		fprintf(
+		    stderr,
+		    "godwit-vmm: memory size must be a multiple of 2 MiB between 16M and 32G\n");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -243,10 +248,10 @@ int main(int argc, char **argv)
 		return EXIT_SETUP;
 	}
 	struct hv_vm_config cfg = {
-		.name = "vm",
-		.mem_size = c.o.mem,
-		.ncpus = c.o.cpus,
-		.hugepages = c.o.hugepages,
+	    .name = "vm",
+	    .mem_size = c.o.mem,
+	    .ncpus = c.o.cpus,
+	    .hugepages = c.o.hugepages,
 	};
 	if (hv_console_parse(c.o.serial, &cfg.console)) {
 		fprintf(stderr, "godwit-vmm: --serial is stdio, none, file:PATH or unix:PATH\n");

@@ -136,8 +136,8 @@ int gw_sect_read(struct gw_rd *r, uint32_t magic, uint16_t version, struct gw_rd
 {
 	uint32_t m, len, crc;
 	uint16_t ver, flags;
-	if (gw_rd_u32(r, &m) || gw_rd_u16(r, &ver) || gw_rd_u16(r, &flags) ||
-	    gw_rd_u32(r, &len) || gw_rd_u32(r, &crc))
+	if (gw_rd_u32(r, &m) || gw_rd_u16(r, &ver) || gw_rd_u16(r, &flags) || gw_rd_u32(r, &len) ||
+	    gw_rd_u32(r, &crc))
 		return -EBADMSG;
 	if (m != magic)
 		return -EBADMSG;

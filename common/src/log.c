@@ -12,10 +12,10 @@ static enum gw_log_level g_level = GW_LOG_INFO;
 static const char *g_ident = "godwit";
 
 static const char *const level_names[] = {
-	[GW_LOG_ERROR] = "error",
-	[GW_LOG_WARN] = "warn",
-	[GW_LOG_INFO] = "info",
-	[GW_LOG_DEBUG] = "debug",
+    [GW_LOG_ERROR] = "error",
+    [GW_LOG_WARN] = "warn",
+    [GW_LOG_INFO] = "info",
+    [GW_LOG_DEBUG] = "debug",
 };
 
 void gw_log_set_level(enum gw_log_level level)

@@ -61,7 +61,7 @@ static void backdoor_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uin
 }
 
 static const struct hv_io_ops backdoor_io = {
-	.write = backdoor_write,
+    .write = backdoor_write,
 };
 
 int hv_backdoor_init(struct hv_vm *vm)

@@ -16,31 +16,31 @@
 #include <unistd.h>
 
 /* Low memory the VMM owns before the guest image (all below HV_GUEST_LOAD). */
-#define BOOT_GDT     0x1000ull
-#define BOOT_TSS     0x1800ull
-#define BOOT_INFO    0x2000ull
-#define BOOT_CMDLINE 0x2100ull
+#define BOOT_GDT	 0x1000ull
+#define BOOT_TSS	 0x1800ull
+#define BOOT_INFO	 0x2000ull
+#define BOOT_CMDLINE	 0x2100ull
 #define BOOT_CMDLINE_MAX (0x1000 - 0x100)
-#define BOOT_PML4    0x3000ull
-#define BOOT_PDPT    0x4000ull
-#define BOOT_PD      0x5000ull /* one page per GiB mapped */
-#define MAX_GUEST_FILE (64ull << 20)
+#define BOOT_PML4	 0x3000ull
+#define BOOT_PDPT	 0x4000ull
+#define BOOT_PD		 0x5000ull /* one page per GiB mapped */
+#define MAX_GUEST_FILE	 (64ull << 20)
 
 #define PTE_P  0x1ull
 #define PTE_RW 0x2ull
 #define PTE_PS 0x80ull
 
-#define CR0_PE 0x1ull
-#define CR0_MP 0x2ull
-#define CR0_ET 0x10ull
-#define CR0_NE 0x20ull
-#define CR0_WP 0x10000ull
-#define CR0_PG 0x80000000ull
-#define CR4_PAE 0x20ull
-#define CR4_OSFXSR 0x200ull
+#define CR0_PE	       0x1ull
+#define CR0_MP	       0x2ull
+#define CR0_ET	       0x10ull
+#define CR0_NE	       0x20ull
+#define CR0_WP	       0x10000ull
+#define CR0_PG	       0x80000000ull
+#define CR4_PAE	       0x20ull
+#define CR4_OSFXSR     0x200ull
 #define CR4_OSXMMEXCPT 0x400ull
-#define EFER_LME 0x100ull
-#define EFER_LMA 0x400ull
+#define EFER_LME       0x100ull
+#define EFER_LMA       0x400ull
 
 static int read_file(const char *path, uint8_t **out, size_t *len)
 {
@@ -86,15 +86,15 @@ out_close:
 static int load_elf(struct hv_vm *vm, const uint8_t *img, size_t len, uint64_t *entry,
 		    uint64_t *image_end, const char **why)
 {
+	if (len < SELFMAG || memcmp(img, ELFMAG, SELFMAG) != 0) {
+		*why = "not an ELF file";
+		return -ENOEXEC;
+	}
 	if (len < sizeof(Elf64_Ehdr)) {
 		*why = "file is shorter than an ELF header";
 		return -ENOEXEC;
 	}
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
-	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
-		*why = "not an ELF file";
-		return -ENOEXEC;
-	}
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64) {
 		*why = "not a little-endian x86-64 ELF64 file";
@@ -104,8 +104,8 @@ static int load_elf(struct hv_vm *vm, const uint8_t *img, size_t len, uint64_t *
 		*why = "not a statically linked executable (ET_EXEC)";
 		return -ENOEXEC;
 	}
-	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
-	    eh->e_phoff > len || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > len - eh->e_phoff) {
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phoff > len ||
+	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > len - eh->e_phoff) {
 		*why = "program header table is missing or out of bounds";
 		return -ENOEXEC;
 	}
@@ -183,24 +183,24 @@ static void build_gdt(struct hv_vm *vm)
 	gdt[1] = 0x00AF9B000000FFFFull; /* 0x08: 64-bit code, DPL 0 */
 	gdt[2] = 0x00CF93000000FFFFull; /* 0x10: data, DPL 0 */
 	/* 0x18: 64-bit TSS (two slots), base BOOT_TSS, limit 0x67, busy. */
-	gdt[3] = 0x00008B0000000067ull | ((BOOT_TSS & 0xFFFFFF) << 16) |
-		 ((BOOT_TSS >> 24) & 0xFF) << 56;
+	gdt[3] =
+	    0x00008B0000000067ull | ((BOOT_TSS & 0xFFFFFF) << 16) | ((BOOT_TSS >> 24) & 0xFF) << 56;
 	gdt[4] = BOOT_TSS >> 32;
 }
 
 static struct kvm_segment seg(uint16_t sel, uint8_t type, bool code)
 {
 	return (struct kvm_segment){
-		.base = 0,
-		.limit = 0xFFFFFFFF,
-		.selector = sel,
-		.type = type,
-		.present = 1,
-		.dpl = 0,
-		.db = code ? 0 : 1,
-		.s = 1,
-		.l = code ? 1 : 0,
-		.g = 1,
+	    .base = 0,
+	    .limit = 0xFFFFFFFF,
+	    .selector = sel,
+	    .type = type,
+	    .present = 1,
+	    .dpl = 0,
+	    .db = code ? 0 : 1,
+	    .s = 1,
+	    .l = code ? 1 : 0,
+	    .g = 1,
 	};
 }
 
@@ -212,8 +212,8 @@ static int setup_vcpu0(struct hv_vm *vm, uint64_t entry)
 		return -errno;
 	sr.cs = seg(0x08, 0xB, true);
 	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = seg(0x10, 0x3, false);
-	sr.tr = (struct kvm_segment){.base = BOOT_TSS, .limit = 0x67, .selector = 0x18,
-				     .type = 0xB, .present = 1};
+	sr.tr = (struct kvm_segment){
+	    .base = BOOT_TSS, .limit = 0x67, .selector = 0x18, .type = 0xB, .present = 1};
 	sr.ldt = (struct kvm_segment){.selector = 0, .type = 0x2, .present = 1, .limit = 0xFFFF};
 	sr.gdt.base = BOOT_GDT;
 	sr.gdt.limit = 5 * 8 - 1;
@@ -227,10 +227,10 @@ static int setup_vcpu0(struct hv_vm *vm, uint64_t entry)
 	if (rc)
 		return rc;
 	struct kvm_regs regs = {
-		.rip = entry,
-		.rdi = BOOT_INFO,
-		.rsp = HV_GUEST_LOAD, /* the guest switches to its own stack at once */
-		.rflags = 0x2,
+	    .rip = entry,
+	    .rdi = BOOT_INFO,
+	    .rsp = HV_GUEST_LOAD, /* the guest switches to its own stack at once */
+	    .rflags = 0x2,
 	};
 	return hv_vcpu_set_regs(v, &regs);
 }
@@ -271,16 +271,16 @@ int hv_vm_boot_elf(struct hv_vm *vm, const char *path, const char *cmdline)
 	snprintf(cl, BOOT_CMDLINE_MAX, "%s", cmdline);
 	struct gw_boot_info *bi = hv_vm_gpa_to_hva(vm, BOOT_INFO, sizeof(*bi));
 	*bi = (struct gw_boot_info){
-		.magic = GW_BOOT_INFO_MAGIC,
-		.version = GW_BOOT_INFO_VERSION,
-		.ncpus = vm->ncpus,
-		.ram_size = vm->ram_size,
-		.ram_low_top = vm->ram_low,
-		.cmdline_gpa = BOOT_CMDLINE,
-		.ecam_base = HV_ECAM_BASE,
-		.ecam_buses = HV_ECAM_BUSES,
-		.serial_port = 0x3F8,
-		.free_gpa = (image_end + HV_PAGE_SIZE - 1) & ~(HV_PAGE_SIZE - 1),
+	    .magic = GW_BOOT_INFO_MAGIC,
+	    .version = GW_BOOT_INFO_VERSION,
+	    .ncpus = vm->ncpus,
+	    .ram_size = vm->ram_size,
+	    .ram_low_top = vm->ram_low,
+	    .cmdline_gpa = BOOT_CMDLINE,
+	    .ecam_base = HV_ECAM_BASE,
+	    .ecam_buses = HV_ECAM_BUSES,
+	    .serial_port = 0x3F8,
+	    .free_gpa = (image_end + HV_PAGE_SIZE - 1) & ~(HV_PAGE_SIZE - 1),
 	};
 	rc = setup_vcpu0(vm, entry);
 	if (rc)

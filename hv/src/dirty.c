@@ -106,10 +106,10 @@ static int collect_slot(struct hv_vm *vm, unsigned slot, size_t first_page, size
 		goto merge; /* without manual protect, GET_DIRTY_LOG already re-protected */
 	/* Manual protect: pages are write-protected again only now, after we have the bits. */
 	struct kvm_clear_dirty_log clr = {
-		.slot = slot,
-		.num_pages = (uint32_t)((npages + 63) & ~63ull),
-		.first_page = 0,
-		.dirty_bitmap = bm,
+	    .slot = slot,
+	    .num_pages = (uint32_t)((npages + 63) & ~63ull),
+	    .first_page = 0,
+	    .dirty_bitmap = bm,
 	};
 	/* num_pages must be a multiple of 64 unless it reaches the slot's end. */
 	if (clr.num_pages > npages)

@@ -10,11 +10,11 @@
 #include "godwit/hv.h"
 #include "godwit/hv_state.h"
 
-#define HV_MAX_SLOTS    512
-#define HV_MAX_DEVICES  32
+#define HV_MAX_SLOTS	  512
+#define HV_MAX_DEVICES	  32
 #define HV_MAX_GSI_ROUTES 1024
-#define HV_SLOT_RAM_LOW  0
-#define HV_SLOT_RAM_HIGH 1
+#define HV_SLOT_RAM_LOW	  0
+#define HV_SLOT_RAM_HIGH  1
 #define HV_SLOT_FIRST_DYN 2
 
 struct hv_serial;
@@ -137,8 +137,7 @@ int hv_irq_init(struct hv_vm *vm);
 void hv_irq_fini(struct hv_vm *vm);
 
 /* serial.c */
-int hv_serial_create(struct hv_vm *vm, const struct hv_console_config *cfg,
-		     struct hv_serial **out);
+int hv_serial_create(struct hv_vm *vm, const struct hv_console_config *cfg, struct hv_serial **out);
 void hv_serial_destroy(struct hv_serial *s);
 
 /* backdoor.c */
@@ -150,6 +149,5 @@ void hv_pci_destroy(struct hv_pci *pci);
 
 /* dirty.c */
 void hv_dirty_fini(struct hv_vm *vm);
-
 
 #endif

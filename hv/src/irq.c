@@ -34,13 +34,13 @@ static void route_add_irqchip(struct kvm_irq_routing *r, unsigned gsi, unsigned 
 int hv_irq_init(struct hv_vm *vm)
 {
 	vm->routing = calloc(1, sizeof(*vm->routing) +
-					HV_MAX_GSI_ROUTES * sizeof(struct kvm_irq_routing_entry));
+				    HV_MAX_GSI_ROUTES * sizeof(struct kvm_irq_routing_entry));
 	if (!vm->routing)
 		return -ENOMEM;
 	for (unsigned gsi = 0; gsi < HV_IOAPIC_PINS; gsi++) {
 		if (gsi < HV_PIC_PINS)
-			route_add_irqchip(vm->routing, gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
-								     : KVM_IRQCHIP_PIC_SLAVE,
+			route_add_irqchip(vm->routing, gsi,
+					  gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
 					  gsi % 8);
 		route_add_irqchip(vm->routing, gsi, KVM_IRQCHIP_IOAPIC, gsi);
 	}
@@ -148,9 +148,9 @@ int hv_vm_msi_route_remove(struct hv_vm *vm, unsigned gsi)
 int hv_vm_signal_msi(struct hv_vm *vm, uint64_t addr, uint32_t data)
 {
 	struct kvm_msi msi = {
-		.address_lo = (uint32_t)addr,
-		.address_hi = (uint32_t)(addr >> 32),
-		.data = data,
+	    .address_lo = (uint32_t)addr,
+	    .address_hi = (uint32_t)(addr >> 32),
+	    .data = data,
 	};
 	int r = ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi);
 	if (r < 0)
@@ -161,9 +161,9 @@ int hv_vm_signal_msi(struct hv_vm *vm, uint64_t addr, uint32_t data)
 int hv_vm_irqfd(struct hv_vm *vm, int fd, unsigned gsi, bool assign)
 {
 	struct kvm_irqfd f = {
-		.fd = (uint32_t)fd,
-		.gsi = gsi,
-		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	    .fd = (uint32_t)fd,
+	    .gsi = gsi,
+	    .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
 	};
 	if (ioctl(vm->vm_fd, KVM_IRQFD, &f) < 0)
 		return -errno;
@@ -173,11 +173,11 @@ int hv_vm_irqfd(struct hv_vm *vm, int fd, unsigned gsi, bool assign)
 int hv_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool assign)
 {
 	struct kvm_ioeventfd e = {
-		.addr = addr,
-		.len = len,
-		.fd = fd,
-		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
-			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	    .addr = addr,
+	    .len = len,
+	    .fd = fd,
+	    .flags =
+		(pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &e) < 0)
 		return -errno;

@@ -15,11 +15,11 @@ int hv_slot_set(struct hv_vm *vm, unsigned slot, uint64_t gpa, uint64_t len, voi
 		uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot,
-		.flags = flags,
-		.guest_phys_addr = gpa,
-		.memory_size = len,
-		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	    .slot = slot,
+	    .flags = flags,
+	    .guest_phys_addr = gpa,
+	    .memory_size = len,
+	    .userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return -errno;
@@ -27,7 +27,8 @@ int hv_slot_set(struct hv_vm *vm, unsigned slot, uint64_t gpa, uint64_t len, voi
 	if (len == 0) {
 		memset(s, 0, sizeof(*s));
 	} else {
-		*s = (struct hv_slot){.used = true, .gpa = gpa, .len = len, .hva = hva, .flags = flags};
+		*s = (struct hv_slot){
+		    .used = true, .gpa = gpa, .len = len, .hva = hva, .flags = flags};
 	}
 	return 0;
 }
@@ -153,8 +154,8 @@ int hv_vm_map(struct hv_vm *vm, uint64_t gpa, uint64_t len, void *hva, bool read
 	pthread_mutex_lock(&vm->slot_lock);
 	int slot = hv_slot_alloc(vm);
 	if (slot >= 0) {
-		int rc = hv_slot_set(vm, (unsigned)slot, gpa, len, hva,
-				     readonly ? KVM_MEM_READONLY : 0);
+		int rc =
+		    hv_slot_set(vm, (unsigned)slot, gpa, len, hva, readonly ? KVM_MEM_READONLY : 0);
 		if (rc)
 			slot = rc;
 	}

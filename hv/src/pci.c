@@ -16,8 +16,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define ECAM_FUNCS (HV_ECAM_BUSES * 256u)
-#define ECAM_SIZE  ((uint64_t)ECAM_FUNCS * HV_PAGE_SIZE)
+#define ECAM_FUNCS	  (HV_ECAM_BUSES * 256u)
+#define ECAM_SIZE	  ((uint64_t)ECAM_FUNCS * HV_PAGE_SIZE)
 #define PCI_STATE_VERSION 1
 
 struct hv_pci {
@@ -60,8 +60,8 @@ static void ecam_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_
 }
 
 static const struct hv_io_ops ecam_io = {
-	.read = ecam_read,
-	.write = ecam_write,
+    .read = ecam_read,
+    .write = ecam_write,
 };
 
 static void drop_slots(struct hv_pci *pci)
@@ -148,9 +148,9 @@ static int pci_load(void *opaque, const void *data, size_t len)
 }
 
 static const struct hv_device_ops pci_dev_ops = {
-	.kind = "pci-host",
-	.save = pci_save,
-	.load = pci_load,
+    .kind = "pci-host",
+    .save = pci_save,
+    .load = pci_load,
 };
 
 int hv_pci_create(struct hv_vm *vm, struct hv_pci **out)

@@ -67,7 +67,7 @@ void hv_pci_host_bridge_init(struct hv_pci_func *f)
 	memset(f, 0, sizeof(*f));
 	put16(&f->cfg[0x00], 0x8086); /* vendor: Intel */
 	put16(&f->cfg[0x02], 0x29C0); /* device: a host bridge every OS knows */
-	f->cfg[0x0B] = 0x06;          /* class: bridge; subclass 00: host bridge */
+	f->cfg[0x0B] = 0x06;	      /* class: bridge; subclass 00: host bridge */
 	put16(&f->cfg[0x2C], 0x8086);
 	put16(&f->cfg[0x2E], 0x0001);
 	/* Command register: memory space, bus master, SERR, INTx disable are writable. */

@@ -15,23 +15,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define COM1_PORT 0x3F8u
-#define COM1_IRQ  4u
-#define RX_CAP    256u
+#define COM1_PORT   0x3F8u
+#define COM1_IRQ    4u
+#define RX_CAP	    256u
 #define MAX_CLIENTS 4
 
 /* Register bits, from the PC16550D datasheet. */
-#define IER_RDI   0x01u
+#define IER_RDI	  0x01u
 #define IER_THRI  0x02u
 #define IIR_NONE  0x01u
 #define IIR_THRI  0x02u
-#define IIR_RDI   0x04u
+#define IIR_RDI	  0x04u
 #define IIR_FIFO  0xC0u
 #define FCR_FIFO  0x01u
 #define FCR_CLRRX 0x02u
 #define LCR_DLAB  0x80u
 #define MCR_LOOP  0x10u
-#define LSR_DR    0x01u
+#define LSR_DR	  0x01u
 #define LSR_THRE  0x20u
 #define LSR_TEMT  0x40u
 
@@ -50,12 +50,12 @@ struct hv_serial {
 	bool irq_level;
 
 	enum hv_console_kind kind;
-	int out_fd;      /* STDIO, FILE, FD */
-	int in_fd;       /* STDIO: stdin, else -1 */
-	int listen_fd;   /* UNIX */
+	int out_fd;    /* STDIO, FILE, FD */
+	int in_fd;     /* STDIO: stdin, else -1 */
+	int listen_fd; /* UNIX */
 	int clients[MAX_CLIENTS];
 	char sock_path[108];
-	int stop_fd;     /* eventfd that ends the console thread */
+	int stop_fd; /* eventfd that ends the console thread */
 	pthread_t thread;
 	bool thread_started;
 };
@@ -118,7 +118,8 @@ static void emit(struct hv_serial *s, uint8_t c)
 			GW_DEBUG(s->vm->name, "console write failed: %s", strerror(errno));
 	}
 	for (int i = 0; i < MAX_CLIENTS; i++) {
-		if (s->clients[i] >= 0 && send(s->clients[i], &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+		if (s->clients[i] >= 0 &&
+		    send(s->clients[i], &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
 		    errno != EAGAIN) {
 			close(s->clients[i]);
 			s->clients[i] = -1;
@@ -151,7 +152,8 @@ static void serial_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint6
 		if (dlab) {
 			s->r.dlm = v;
 		} else {
-			/* Enabling THRI with an empty THR raises the interrupt (16550 behaviour). */
+			/* Enabling THRI with an empty THR raises the interrupt (16550 behaviour).
+			 */
 			if (!(s->r.ier & IER_THRI) && (v & IER_THRI))
 				s->r.thr_pending = 1;
 			s->r.ier = v & 0x0F;
@@ -231,8 +233,8 @@ static void serial_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64
 }
 
 static const struct hv_io_ops serial_io = {
-	.read = serial_read,
-	.write = serial_write,
+    .read = serial_read,
+    .write = serial_write,
 };
 
 static int serial_save(void *opaque, struct gw_buf *out)
@@ -264,9 +266,9 @@ static int serial_load(void *opaque, const void *data, size_t len)
 }
 
 static const struct hv_device_ops serial_dev_ops = {
-	.kind = "uart16550",
-	.save = serial_save,
-	.load = serial_load,
+    .kind = "uart16550",
+    .save = serial_save,
+    .load = serial_load,
 };
 
 static void accept_client(struct hv_serial *s)
@@ -357,8 +359,7 @@ static int open_unix(struct hv_serial *s, const char *path)
 	return 0;
 }
 
-int hv_serial_create(struct hv_vm *vm, const struct hv_console_config *cfg,
-		     struct hv_serial **out)
+int hv_serial_create(struct hv_vm *vm, const struct hv_console_config *cfg, struct hv_serial **out)
 {
 	struct hv_serial *s = calloc(1, sizeof(*s));
 	if (!s)

@@ -102,7 +102,8 @@ int hv_vcpu_state_deserialize(struct gw_rd *in, struct hv_vcpu_state *s)
 			rc = copy_fixed(&s->xcrs, sizeof(s->xcrs), p, len);
 			break;
 		case F_MSRS:
-			if (len % sizeof(s->msrs[0]) || len / sizeof(s->msrs[0]) > HV_STATE_MAX_MSRS) {
+			if (len % sizeof(s->msrs[0]) ||
+			    len / sizeof(s->msrs[0]) > HV_STATE_MAX_MSRS) {
 				rc = -EBADMSG;
 				break;
 			}

@@ -13,8 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define HV_KICK_SIGNAL SIGUSR1
-#define MSR_IA32_TSC          0x10u
+#define HV_KICK_SIGNAL	      SIGUSR1
+#define MSR_IA32_TSC	      0x10u
 #define MSR_IA32_TSC_DEADLINE 0x6E0u
 
 /* A kick only has to interrupt KVM_RUN; the handler itself does nothing. */
@@ -124,8 +124,7 @@ int hv_vcpu_complete_io(struct hv_vcpu *vcpu)
 	int r = ioctl(vcpu->fd, KVM_RUN, 0);
 	int rc = (r < 0 && errno != EINTR) ? -errno : 0;
 	pthread_mutex_lock(&vcpu->vm->run_lock);
-	__atomic_store_n(&vcpu->run->immediate_exit, vcpu->vm->req != HV_REQ_RUN,
-			 __ATOMIC_SEQ_CST);
+	__atomic_store_n(&vcpu->run->immediate_exit, vcpu->vm->req != HV_REQ_RUN, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&vcpu->vm->run_lock);
 	return rc;
 }
@@ -359,7 +358,9 @@ static int set_msrs(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s)
 	for (unsigned pass = 0; pass < 3; pass++) {
 		for (unsigned i = 0; i < s->nmsrs; i++) {
 			uint32_t idx = s->msrs[i].index;
-			unsigned want = idx == MSR_IA32_TSC ? 0 : idx == MSR_IA32_TSC_DEADLINE ? 2 : 1;
+			unsigned want = idx == MSR_IA32_TSC	       ? 0
+					: idx == MSR_IA32_TSC_DEADLINE ? 2
+								       : 1;
 			if (want != pass)
 				continue;
 			m.e[n].index = idx;
@@ -372,8 +373,7 @@ static int set_msrs(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s)
 	if (r < 0)
 		return -errno;
 	if ((unsigned)r != n) {
-		GW_ERR(vcpu->name, "KVM accepted %d of %u MSRs (refused 0x%x)", r, n,
-		       m.e[r].index);
+		GW_ERR(vcpu->name, "KVM accepted %d of %u MSRs (refused 0x%x)", r, n, m.e[r].index);
 		return -EINVAL;
 	}
 	return 0;
@@ -416,8 +416,8 @@ int hv_vcpu_load(struct hv_vcpu *vcpu, const struct hv_vcpu_state *s)
 {
 	struct hv_vm *vm = vcpu->vm;
 	if (s->xsave_len != vm->xsave_size) {
-		GW_ERR(vcpu->name, "saved XSAVE area is %u bytes, this host uses %u",
-		       s->xsave_len, vm->xsave_size);
+		GW_ERR(vcpu->name, "saved XSAVE area is %u bytes, this host uses %u", s->xsave_len,
+		       vm->xsave_size);
 		return -EINVAL;
 	}
 	struct kvm_vcpu_events ev = s->events;

@@ -14,37 +14,37 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HV_TSS_ADDR      0xFFFBD000ull
-#define HV_IDMAP_ADDR    0xFFFBC000ull
-#define HV_STATE_MAGIC   GW_FOURCC('G', 'W', 'S', 'T')
+#define HV_TSS_ADDR	 0xFFFBD000ull
+#define HV_IDMAP_ADDR	 0xFFFBC000ull
+#define HV_STATE_MAGIC	 GW_FOURCC('G', 'W', 'S', 'T')
 #define HV_STATE_VERSION 1
-#define HV_DEV_MAGIC     GW_FOURCC('G', 'D', 'E', 'V')
-#define HV_DEV_VERSION   1
+#define HV_DEV_MAGIC	 GW_FOURCC('G', 'D', 'E', 'V')
+#define HV_DEV_VERSION	 1
 
 /* MSRs godwit saves, in restore order (TSC first; the TSC deadline is re-ordered last).
  * Only those KVM lists in KVM_GET_MSR_INDEX_LIST and can read are kept. */
 static const uint32_t wanted_msrs[] = {
-	0x00000010, /* IA32_TSC */
-	0x0000003B, /* IA32_TSC_ADJUST */
-	0x00000174, /* IA32_SYSENTER_CS */
-	0x00000175, /* IA32_SYSENTER_ESP */
-	0x00000176, /* IA32_SYSENTER_EIP */
-	0x000001A0, /* IA32_MISC_ENABLE */
-	0x00000277, /* IA32_PAT */
-	0x000002FF, /* IA32_MTRR_DEF_TYPE */
-	0xC0000081, /* STAR */
-	0xC0000082, /* LSTAR */
-	0xC0000083, /* CSTAR */
-	0xC0000084, /* SFMASK */
-	0xC0000102, /* KERNEL_GS_BASE */
-	0xC0000103, /* TSC_AUX */
-	0x4B564D00, /* KVM wall clock */
-	0x4B564D01, /* KVM system time */
-	0x4B564D03, /* KVM steal time */
-	0x4B564D04, /* KVM PV EOI */
-	0x4B564D06, /* KVM async PF interrupt (before async PF enable) */
-	0x4B564D02, /* KVM async PF enable */
-	0x000006E0, /* IA32_TSC_DEADLINE */
+    0x00000010, /* IA32_TSC */
+    0x0000003B, /* IA32_TSC_ADJUST */
+    0x00000174, /* IA32_SYSENTER_CS */
+    0x00000175, /* IA32_SYSENTER_ESP */
+    0x00000176, /* IA32_SYSENTER_EIP */
+    0x000001A0, /* IA32_MISC_ENABLE */
+    0x00000277, /* IA32_PAT */
+    0x000002FF, /* IA32_MTRR_DEF_TYPE */
+    0xC0000081, /* STAR */
+    0xC0000082, /* LSTAR */
+    0xC0000083, /* CSTAR */
+    0xC0000084, /* SFMASK */
+    0xC0000102, /* KERNEL_GS_BASE */
+    0xC0000103, /* TSC_AUX */
+    0x4B564D00, /* KVM wall clock */
+    0x4B564D01, /* KVM system time */
+    0x4B564D03, /* KVM steal time */
+    0x4B564D04, /* KVM PV EOI */
+    0x4B564D06, /* KVM async PF interrupt (before async PF enable) */
+    0x4B564D02, /* KVM async PF enable */
+    0x000006E0, /* IA32_TSC_DEADLINE */
 };
 
 const char *hv_stop_reason_name(enum hv_stop_reason r)
@@ -70,8 +70,9 @@ static int open_kvm(struct hv_vm *vm)
 	if (vm->kvm_fd < 0) {
 		int rc = -errno;
 		if (errno == ENOENT)
-			GW_ERR(vm->name, "/dev/kvm does not exist: load kvm_intel or kvm_amd, or run "
-					 "on a host with hardware virtualization");
+			GW_ERR(vm->name,
+			       "/dev/kvm does not exist: load kvm_intel or kvm_amd, or run "
+			       "on a host with hardware virtualization");
 		else if (errno == EACCES || errno == EPERM)
 			GW_ERR(vm->name, "permission denied opening /dev/kvm: run as root or add "
 					 "the user to the kvm group");
@@ -80,6 +81,10 @@ static int open_kvm(struct hv_vm *vm)
 		return rc;
 	}
 	int ver = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ver < 0) {
+		GW_ERR(vm->name, "/dev/kvm is not a KVM device (%s)", strerror(errno));
+		return -ENODEV;
+	}
 	if (ver != KVM_API_VERSION) {
 		GW_ERR(vm->name, "/dev/kvm speaks API version %d, godwit needs %d", ver,
 		       KVM_API_VERSION);
@@ -94,18 +99,18 @@ static int check_caps(struct hv_vm *vm)
 		int cap;
 		const char *name;
 	} need[] = {
-		{KVM_CAP_IRQCHIP, "IRQCHIP"},
-		{KVM_CAP_USER_MEMORY, "USER_MEMORY"},
-		{KVM_CAP_IRQFD, "IRQFD"},
-		{KVM_CAP_IOEVENTFD, "IOEVENTFD"},
-		{KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING"},
-		{KVM_CAP_READONLY_MEM, "READONLY_MEM"},
-		{KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
-		{KVM_CAP_XCRS, "XCRS"},
-		{KVM_CAP_VCPU_EVENTS, "VCPU_EVENTS"},
-		{KVM_CAP_DEBUGREGS, "DEBUGREGS"},
-		{KVM_CAP_PIT2, "PIT2"},
-		{KVM_CAP_ADJUST_CLOCK, "ADJUST_CLOCK"},
+	    {KVM_CAP_IRQCHIP, "IRQCHIP"},
+	    {KVM_CAP_USER_MEMORY, "USER_MEMORY"},
+	    {KVM_CAP_IRQFD, "IRQFD"},
+	    {KVM_CAP_IOEVENTFD, "IOEVENTFD"},
+	    {KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING"},
+	    {KVM_CAP_READONLY_MEM, "READONLY_MEM"},
+	    {KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
+	    {KVM_CAP_XCRS, "XCRS"},
+	    {KVM_CAP_VCPU_EVENTS, "VCPU_EVENTS"},
+	    {KVM_CAP_DEBUGREGS, "DEBUGREGS"},
+	    {KVM_CAP_PIT2, "PIT2"},
+	    {KVM_CAP_ADJUST_CLOCK, "ADJUST_CLOCK"},
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
@@ -202,8 +207,8 @@ static int platform_init(struct hv_vm *vm)
 		return rc;
 	}
 	struct kvm_enable_cap cap = {
-		.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
-		.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+	    .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+	    .args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
 	};
 	vm->manual_protect = ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
 	if (!vm->manual_protect)
@@ -215,7 +220,8 @@ static int validate(const struct hv_vm_config *cfg)
 {
 	if (cfg->mem_size < HV_MEM_MIN || cfg->mem_size > HV_MEM_MAX ||
 	    cfg->mem_size % (2ull << 20)) {
-		GW_ERR(cfg->name, "memory size must be a multiple of 2 MiB between 16 MiB and 32 GiB");
+		GW_ERR(cfg->name,
+		       "memory size must be a multiple of 2 MiB between 16 MiB and 32 GiB");
 		return -EINVAL;
 	}
 	if (cfg->ncpus == 0 || cfg->ncpus > HV_MAX_VCPUS) {
@@ -280,8 +286,8 @@ int hv_vm_create(const struct hv_vm_config *cfg_in, struct hv_vm **out)
 			goto err_destroy;
 	}
 	filter_msrs(vm);
-	if ((rc = hv_serial_create(vm, &cfg.console, &vm->serial)) ||
-	    (rc = hv_backdoor_init(vm)) || (rc = hv_pci_create(vm, &vm->pci)))
+	if ((rc = hv_serial_create(vm, &cfg.console, &vm->serial)) || (rc = hv_backdoor_init(vm)) ||
+	    (rc = hv_pci_create(vm, &vm->pci)))
 		goto err_destroy;
 	*out = vm;
 	return 0;
@@ -542,7 +548,8 @@ int hv_vm_save_state(struct hv_vm *vm, struct gw_buf *out)
 static struct hv_device *find_device(struct hv_vm *vm, const void *name, uint32_t len)
 {
 	for (unsigned i = 0; i < vm->ndevices; i++) {
-		if (strlen(vm->devices[i].name) == len && memcmp(vm->devices[i].name, name, len) == 0)
+		if (strlen(vm->devices[i].name) == len &&
+		    memcmp(vm->devices[i].name, name, len) == 0)
 			return &vm->devices[i];
 	}
 	return NULL;

@@ -62,6 +62,8 @@ bool parse_u64(const char **p, uint64_t *out);
 uint64_t tsc_khz(void);
 void sleep_until(uint64_t tsc);
 void timer_init(void);
+/* Halts until *ctr >= target (bumped by an interrupt) or the TSC passes tsc_limit. */
+bool wait_counter(volatile uint64_t *ctr, uint64_t target, uint64_t tsc_limit);
 
 uint64_t mix64(uint64_t x);
 
@@ -77,5 +79,8 @@ int wl_dirty(struct guest_env *env);
 int wl_fill_random(struct guest_env *env);
 int wl_pci_scan(struct guest_env *env);
 int wl_fault(struct guest_env *env);
+int wl_irq(struct guest_env *env);
+
+extern volatile uint64_t test_irqs;
 
 #endif

@@ -9,11 +9,12 @@ struct workload {
 };
 
 static const struct workload workloads[] = {
-	{"hello", wl_hello, "hello"},
-	{"dirty", wl_dirty, "dirty:MiB:pages-per-second[:passes]"},
-	{"fill-random", wl_fill_random, "fill-random:MiB[:seed]"},
-	{"pci-scan", wl_pci_scan, "pci-scan"},
-	{"fault", wl_fault, "fault:unmapped|backdoor|triple"},
+    {"hello", wl_hello, "hello"},
+    {"dirty", wl_dirty, "dirty:MiB:pages-per-second[:passes]"},
+    {"fill-random", wl_fill_random, "fill-random:MiB[:seed]"},
+    {"pci-scan", wl_pci_scan, "pci-scan"},
+    {"fault", wl_fault, "fault:unmapped|backdoor|triple"},
+    {"irq", wl_irq, "irq:rounds"},
 };
 
 int guest_main(const struct gw_boot_info *bi);
@@ -28,16 +29,17 @@ int guest_main(const struct gw_boot_info *bi)
 	while (*cl == ' ')
 		cl++;
 	struct guest_env env = {
-		.bi = bi,
-		.free_base = (bi->free_gpa + 0x1FFFFF) & ~0x1FFFFFull,
-		.free_end = bi->ram_low_top,
+	    .bi = bi,
+	    .free_base = (bi->free_gpa + 0x1FFFFF) & ~0x1FFFFFull,
+	    .free_end = bi->ram_low_top,
 	};
 	for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
 		const char *n = workloads[i].name;
 		size_t len = 0;
 		while (n[len])
 			len++;
-		if (strncmp(cl, n, len) == 0 && (cl[len] == '\0' || cl[len] == ':' || cl[len] == ' ')) {
+		if (strncmp(cl, n, len) == 0 &&
+		    (cl[len] == '\0' || cl[len] == ':' || cl[len] == ' ')) {
 			env.args = cl[len] == ':' ? cl + len + 1 : "";
 			return workloads[i].run(&env);
 		}

@@ -4,14 +4,14 @@
 
 #include <stdarg.h>
 
-#define COM1 0x3F8
-#define LAPIC_BASE 0xFEE00000ull
-#define LAPIC_EOI  0xB0
-#define LAPIC_SVR  0xF0
-#define LAPIC_LVT_TIMER 0x320
+#define COM1		 0x3F8
+#define LAPIC_BASE	 0xFEE00000ull
+#define LAPIC_EOI	 0xB0
+#define LAPIC_SVR	 0xF0
+#define LAPIC_LVT_TIMER	 0x320
 #define MSR_TSC_DEADLINE 0x6E0
-#define TIMER_VECTOR 0x40
-#define SPURIOUS_VECTOR 0xFF
+#define TIMER_VECTOR	 0x40
+#define SPURIOUS_VECTOR	 0xFF
 
 struct bd_ret bd_call(uint64_t cmd, uint64_t a0, uint64_t a1, uint64_t a2)
 {
@@ -99,10 +99,12 @@ void con_printf(const char *fmt, ...)
 			break;
 		}
 		case 'u':
-			put_num(longs ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, width, pad);
+			put_num(longs ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 10, width,
+				pad);
 			break;
 		case 'x':
-			put_num(longs ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, width, pad);
+			put_num(longs ? va_arg(ap, uint64_t) : va_arg(ap, unsigned), 16, width,
+				pad);
 			break;
 		case 's':
 			con_puts(va_arg(ap, const char *));
@@ -186,25 +188,33 @@ static struct idt_gate idt[256] __attribute__((aligned(16)));
 static bool have_deadline;
 static uint64_t khz_cache;
 
-extern char isr_timer[], isr_spurious[];
+extern char isr_timer[], isr_test[], isr_spurious[];
+volatile uint64_t test_irqs;
 extern char exc_0[], exc_1[], exc_2[], exc_3[], exc_4[], exc_5[], exc_6[], exc_7[], exc_8[],
-	exc_10[], exc_11[], exc_12[], exc_13[], exc_14[], exc_16[], exc_17[], exc_18[], exc_19[];
+    exc_10[], exc_11[], exc_12[], exc_13[], exc_14[], exc_16[], exc_17[], exc_18[], exc_19[];
 
 static void set_gate(unsigned vec, void *fn)
 {
 	uint64_t a = (uint64_t)(uintptr_t)fn;
 	idt[vec] = (struct idt_gate){
-		.off_lo = (uint16_t)a,
-		.sel = 0x08,
-		.type = 0x8E, /* present, DPL 0, 64-bit interrupt gate */
-		.off_mid = (uint16_t)(a >> 16),
-		.off_hi = (uint32_t)(a >> 32),
+	    .off_lo = (uint16_t)a,
+	    .sel = 0x08,
+	    .type = 0x8E, /* present, DPL 0, 64-bit interrupt gate */
+	    .off_mid = (uint16_t)(a >> 16),
+	    .off_hi = (uint32_t)(a >> 32),
 	};
 }
 
 void timer_isr(void);
 void timer_isr(void)
 {
+	mmio_write32(LAPIC_BASE + LAPIC_EOI, 0);
+}
+
+void test_isr(void);
+void test_isr(void)
+{
+	test_irqs++;
 	mmio_write32(LAPIC_BASE + LAPIC_EOI, 0);
 }
 
@@ -230,13 +240,15 @@ static inline void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, u
 
 void timer_init(void)
 {
-	void *exc[] = {exc_0, exc_1, exc_2, exc_3, exc_4, exc_5, exc_6, exc_7, exc_8, 0,
-		       exc_10, exc_11, exc_12, exc_13, exc_14, 0, exc_16, exc_17, exc_18, exc_19};
+	void *exc[] = {exc_0,  exc_1, exc_2,  exc_3,  exc_4,  exc_5,  exc_6,
+		       exc_7,  exc_8, 0,      exc_10, exc_11, exc_12, exc_13,
+		       exc_14, 0,     exc_16, exc_17, exc_18, exc_19};
 	for (unsigned v = 0; v < 20; v++) {
 		if (exc[v])
 			set_gate(v, exc[v]);
 	}
 	set_gate(TIMER_VECTOR, isr_timer);
+	set_gate(GW_TEST_IRQ_VECTOR, isr_test);
 	set_gate(SPURIOUS_VECTOR, isr_spurious);
 	struct {
 		uint16_t limit;
@@ -247,10 +259,9 @@ void timer_init(void)
 	uint32_t a, b, c, d;
 	cpuid(1, &a, &b, &c, &d);
 	have_deadline = (c >> 24) & 1;
-	if (have_deadline) {
-		mmio_write32(LAPIC_BASE + LAPIC_SVR, 0x100 | SPURIOUS_VECTOR);
+	mmio_write32(LAPIC_BASE + LAPIC_SVR, 0x100 | SPURIOUS_VECTOR);
+	if (have_deadline)
 		mmio_write32(LAPIC_BASE + LAPIC_LVT_TIMER, TIMER_VECTOR | (2u << 17));
-	}
 }
 
 uint64_t tsc_khz(void)
@@ -277,4 +288,16 @@ void sleep_until(uint64_t tsc)
 		__asm__ volatile("sti; hlt; cli");
 	}
 	__asm__ volatile("sti");
+}
+
+bool wait_counter(volatile uint64_t *ctr, uint64_t target, uint64_t tsc_limit)
+{
+	__asm__ volatile("cli");
+	while (*ctr < target && rdtsc() < tsc_limit) {
+		if (have_deadline)
+			wrmsr(MSR_TSC_DEADLINE, tsc_limit); /* wakes the HLT if nothing else does */
+		__asm__ volatile("sti; hlt; cli");
+	}
+	__asm__ volatile("sti");
+	return *ctr >= target;
 }

@@ -12,9 +12,10 @@ _start:
 	hlt
 	jmp	1b
 
-/* Timer and other device interrupts: save the caller-saved registers, call C, return. */
-	.globl isr_timer
-isr_timer:
+/* Device interrupts: save the caller-saved registers, call C, return. */
+.macro ISR name, cfunc
+	.globl \name
+\name:
 	push	%rax
 	push	%rcx
 	push	%rdx
@@ -24,7 +25,7 @@ isr_timer:
 	push	%r9
 	push	%r10
 	push	%r11
-	call	timer_isr
+	call	\cfunc
 	pop	%r11
 	pop	%r10
 	pop	%r9
@@ -35,6 +36,9 @@ isr_timer:
 	pop	%rcx
 	pop	%rax
 	iretq
+.endm
+	ISR isr_timer, timer_isr
+	ISR isr_test, test_isr
 
 	.globl isr_spurious
 isr_spurious:

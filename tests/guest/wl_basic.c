@@ -79,3 +79,25 @@ int wl_fault(struct guest_env *env)
 	con_printf("fault: unknown kind '%s' (unmapped|backdoor|triple)\n", a);
 	return 2;
 }
+
+int wl_irq(struct guest_env *env)
+{
+	const char *p = env->args;
+	uint64_t rounds;
+	if (!parse_u64(&p, &rounds) || *p || rounds == 0) {
+		con_puts("irq: usage irq:rounds\n");
+		return 2;
+	}
+	uint64_t khz = tsc_khz();
+	bd_report(GW_REPORT_IRQ_BEGIN, rounds, 0);
+	for (uint64_t i = 0; i < rounds; i++) {
+		mmio_write32(GW_TEST_DOORBELL_GPA, (uint32_t)(i + 1));
+		/* Wait up to 5 s for the interrupt. */
+		if (!wait_counter(&test_irqs, i + 1, rdtsc() + khz * 5000))
+			break;
+	}
+	uint64_t got = test_irqs;
+	bd_report(GW_REPORT_IRQ_END, rounds, got);
+	con_printf("irq: %lu doorbells, %lu interrupts\n", rounds, got);
+	return got == rounds ? 0 : 1;
+}

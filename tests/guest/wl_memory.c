@@ -3,7 +3,7 @@
 #include "guest.h"
 
 #define LINES_PER_PAGE 64 /* one qword per 64-byte line is written and verified */
-#define PAGE 4096ull
+#define PAGE	       4096ull
 
 /* The value at line k of page i in generation g; never 0, so RAM left zero fails. */
 static uint64_t pattern(uint64_t i, uint64_t g, uint64_t k)
@@ -80,8 +80,8 @@ int wl_dirty(struct guest_env *env)
 			pass++;
 			bad_total += bad;
 			if (bad)
-				con_printf("dirty: pass %lu: %lu of %lu pages BAD (first %lu)\n", pass,
-					   bad, npages, first_bad);
+				con_printf("dirty: pass %lu: %lu of %lu pages BAD (first %lu)\n",
+					   pass, bad, npages, first_bad);
 			else
 				con_printf("dirty: pass %lu: all %lu pages ok\n", pass, npages);
 			bd_report(GW_REPORT_VERIFY, pass, bad);

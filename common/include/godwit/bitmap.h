@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_BITS_PER_WORD 64u
+#define GW_BITS_PER_WORD       64u
 #define GW_BITMAP_WORDS(nbits) (((nbits) + GW_BITS_PER_WORD - 1) / GW_BITS_PER_WORD)
 
 uint64_t *gw_bitmap_alloc(size_t nbits);

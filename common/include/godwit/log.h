@@ -24,9 +24,9 @@ int gw_log_parse_level(const char *s, enum gw_log_level *out);
 void gw_log_set_ident(const char *ident);
 
 void gw_log(enum gw_log_level level, const char *prefix, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void gw_vlog(enum gw_log_level level, const char *prefix, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 
 #define GW_ERR(prefix, ...)   gw_log(GW_LOG_ERROR, prefix, __VA_ARGS__)
 #define GW_WARN(prefix, ...)  gw_log(GW_LOG_WARN, prefix, __VA_ARGS__)

@@ -17,28 +17,28 @@ struct hv_bus;
 #define HV_PAGE_SHIFT 12
 
 /* Guest-physical layout (docs/hv.md). */
-#define HV_RAM_LOW_MAX   0xC0000000ull  /* RAM below 4 GiB ends here at most */
+#define HV_RAM_LOW_MAX	 0xC0000000ull	/* RAM below 4 GiB ends here at most */
 #define HV_RAM_HIGH_BASE 0x100000000ull /* the rest of RAM starts here */
-#define HV_MMIO_BASE     0xC0000000ull  /* BAR window */
-#define HV_ECAM_BASE     0xE0000000ull
-#define HV_ECAM_BUSES    16u
-#define HV_GUEST_LOAD    0x100000ull  /* guest images load at or above 1 MiB */
-#define HV_MEM_MIN       (16ull << 20)
-#define HV_MEM_MAX       (32ull << 30)
-#define HV_MAX_VCPUS     8u
+#define HV_MMIO_BASE	 0xC0000000ull	/* BAR window */
+#define HV_ECAM_BASE	 0xE0000000ull
+#define HV_ECAM_BUSES	 16u
+#define HV_GUEST_LOAD	 0x100000ull /* guest images load at or above 1 MiB */
+#define HV_MEM_MIN	 (16ull << 20)
+#define HV_MEM_MAX	 (32ull << 30)
+#define HV_MAX_VCPUS	 8u
 
 enum hv_console_kind {
 	HV_CONSOLE_NONE = 0, /* output discarded */
 	HV_CONSOLE_STDIO,    /* output to stdout, input from stdin */
 	HV_CONSOLE_FILE,     /* output appended to a file */
 	HV_CONSOLE_UNIX,     /* a listening unix socket; each connected client sees the output */
-	HV_CONSOLE_FD,       /* output to a caller-supplied fd (duplicated) */
+	HV_CONSOLE_FD,	     /* output to a caller-supplied fd (duplicated) */
 };
 
 struct hv_console_config {
 	enum hv_console_kind kind;
 	const char *path; /* FILE, UNIX */
-	int fd;           /* FD */
+	int fd;		  /* FD */
 };
 
 /* Parses "stdio", "none", "file:PATH", "unix:PATH". 0 or -EINVAL. */
@@ -55,10 +55,10 @@ struct hv_vm_config {
 /* Why a VM stopped running. */
 enum hv_stop_reason {
 	HV_STOP_NONE = 0,
-	HV_STOP_GUEST_EXIT,  /* the guest called GW_BD_EXIT */
-	HV_STOP_SHUTDOWN,    /* triple fault or guest shutdown */
-	HV_STOP_ERROR,       /* KVM failed to run the guest (internal error, failed entry) */
-	HV_STOP_REQUESTED,   /* hv_vm_stop() */
+	HV_STOP_GUEST_EXIT, /* the guest called GW_BD_EXIT */
+	HV_STOP_SHUTDOWN,   /* triple fault or guest shutdown */
+	HV_STOP_ERROR,	    /* KVM failed to run the guest (internal error, failed entry) */
+	HV_STOP_REQUESTED,  /* hv_vm_stop() */
 };
 const char *hv_stop_reason_name(enum hv_stop_reason r);
 
@@ -116,8 +116,10 @@ uint64_t hv_vm_ram_offset_to_gpa(const struct hv_vm *vm, uint64_t off);
 /* Buses: one for port I/O, one for MMIO. Handlers run on vCPU threads (vcpu != NULL) or on
  * the caller's thread for accesses the VMM makes itself (vcpu == NULL). */
 struct hv_io_ops {
-	void (*read)(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val, unsigned size);
-	void (*write)(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val, unsigned size);
+	void (*read)(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val,
+		     unsigned size);
+	void (*write)(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val,
+		      unsigned size);
 };
 
 struct hv_bus *hv_bus_create(const char *name);

@@ -15,21 +15,31 @@
 #define GW_BD_MAGIC 0x57444f47u /* "GODW" */
 
 enum gw_bd_cmd {
-	GW_BD_EXIT = 1,    /* arg0 = exit code; the VM stops */
+	GW_BD_EXIT = 1,	   /* arg0 = exit code; the VM stops */
 	GW_BD_REPORT = 2,  /* arg0 = gw_report kind, arg1/arg2 = values */
 	GW_BD_TSC_KHZ = 3, /* -> rbx = guest TSC frequency in kHz */
-	GW_BD_ECHO = 4,    /* -> rbx = arg0 + 1, rcx = ~arg1 (register answer check) */
+	GW_BD_ECHO = 4,	   /* -> rbx = arg0 + 1, rcx = ~arg1 (register answer check) */
 };
 
 enum gw_report {
-	GW_REPORT_HELLO = 1,      /* the hello marker was printed */
-	GW_REPORT_VERIFY = 2,     /* a = pass number, b = pages that failed verification */
-	GW_REPORT_CHECKSUM = 3,   /* a = MiB filled, b = checksum */
+	GW_REPORT_HELLO = 1,	  /* the hello marker was printed */
+	GW_REPORT_VERIFY = 2,	  /* a = pass number, b = pages that failed verification */
+	GW_REPORT_CHECKSUM = 3,	  /* a = MiB filled, b = checksum */
 	GW_REPORT_SCAN_BEGIN = 4, /* about to enumerate absent PCI functions */
-	GW_REPORT_SCAN_END = 5,   /* a = functions read, b = reads that were not all-ones */
-	GW_REPORT_FAULT_OK = 6,   /* a fault workload observed the expected VMM answer */
-	GW_REPORT_ERROR = 7,      /* a = workload-specific error code */
+	GW_REPORT_SCAN_END = 5,	  /* a = functions read, b = reads that were not all-ones */
+	GW_REPORT_FAULT_OK = 6,	  /* a fault workload observed the expected VMM answer */
+	GW_REPORT_ERROR = 7,	  /* a = workload-specific error code */
+	GW_REPORT_IRQ_BEGIN = 8,  /* about to ring the test doorbell */
+	GW_REPORT_IRQ_END = 9,	  /* a = doorbells rung, b = interrupts received */
 };
+
+/*
+ * The irq workload rings a doorbell at this otherwise unclaimed MMIO address and waits for
+ * an interrupt on GW_TEST_IRQ_VECTOR after each ring; a test wires the two together with
+ * an ioeventfd and an irqfd.
+ */
+#define GW_TEST_DOORBELL_GPA 0xD0001000ull
+#define GW_TEST_IRQ_VECTOR   0x41u
 
 #define GW_BOOT_INFO_MAGIC   0x544f4f42574447ull /* "GDWBOOT" */
 #define GW_BOOT_INFO_VERSION 1u

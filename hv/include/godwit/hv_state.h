@@ -27,7 +27,7 @@ struct hv_vcpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	uint32_t xsave_len; /* bytes of xsave in use: 4096, or KVM_CAP_XSAVE2's size */
-	uint8_t *xsave;     /* owned; hv_vcpu_state_release frees it */
+	uint8_t *xsave;	    /* owned; hv_vcpu_state_release frees it */
 	struct kvm_xcrs xcrs;
 	uint32_t nmsrs;
 	struct hv_msr msrs[HV_STATE_MAX_MSRS];

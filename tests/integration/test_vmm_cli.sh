@@ -1,0 +1,126 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# godwit-vmm from the command line: the hello marker, consoles, exit codes and bad input.
+set -u
+VMM=$1
+GUEST=$2
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+
+if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
+	echo "SKIP: godwit-vmm tests need a usable /dev/kvm"
+	exit 77
+fi
+
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+
+# expect NAME WANT_RC PATTERN -- command...: checks the exit code and that the combined
+# output matches PATTERN (an extended regex).
+expect() {
+	local name=$1 want=$2 pat=$3
+	shift 4
+	"$@" >"$TMP/out" 2>&1
+	local rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$name: exit code $rc, wanted $want"; sed 's/^/       /' "$TMP/out" | tail -5
+		return
+	fi
+	if ! grep -Eq -- "$pat" "$TMP/out"; then
+		fail "$name: output lacks /$pat/"; sed 's/^/       /' "$TMP/out" | tail -5
+		return
+	fi
+	pass "$name"
+}
+
+# --- the guest runs ---
+expect "hello prints its marker on stdio" 0 '^GODWIT-GUEST-HELLO' -- \
+	"$VMM" --memory 64M --guest "$GUEST" --cmdline hello --serial stdio
+"$VMM" --memory 64M --guest "$GUEST" --cmdline hello --serial "file:$TMP/console" \
+	--log-level error >"$TMP/out" 2>&1
+if grep -q '^GODWIT-GUEST-HELLO ram=64MiB' "$TMP/console"; then
+	pass "hello prints its marker to a console file"
+else
+	fail "console file lacks the marker"
+fi
+expect "--json prints the result" 0 '"result":"guest-exit","guest_exit_code":0' -- \
+	"$VMM" --memory 32M --guest "$GUEST" --cmdline hello --serial none --json
+expect "dirty guest verifies itself" 0 'dirty: pass 2: all 256 pages ok' -- \
+	"$VMM" --memory 32M --guest "$GUEST" --cmdline dirty:1:100:2
+
+# A unix-socket console: a client that connects sees the guest's output.
+"$VMM" --memory 32M --guest "$GUEST" --cmdline dirty:1:100:3 --serial "unix:$TMP/con.sock" \
+	--log-level error &
+vmm_pid=$!
+/usr/bin/python3 - "$TMP/con.sock" >"$TMP/sock.out" 2>&1 <<'PY'
+import socket, sys, time
+deadline = time.time() + 60
+while True:
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); break
+    except OSError:
+        if time.time() > deadline: raise
+        time.sleep(0.05)
+data = b""
+while b"pass 3: all 256 pages ok" not in data:
+    chunk = s.recv(4096)
+    if not chunk: break
+    data += chunk
+sys.stdout.write(data.decode(errors="replace"))
+PY
+wait $vmm_pid
+rc=$?
+if [ $rc -eq 0 ] && grep -q "pass 3: all 256 pages ok" "$TMP/sock.out"; then
+	pass "unix-socket console carries the guest's output"
+else
+	fail "unix-socket console (rc $rc)"; tail -3 "$TMP/sock.out"
+fi
+
+# --- exit codes for what the guest does ---
+expect "guest error exit code is 1" 1 'unknown workload' -- \
+	"$VMM" --memory 32M --guest "$GUEST" --cmdline nonsense
+expect "unmapped MMIO is logged and the guest continues" 0 'unmapped address 0xd0000000' -- \
+	"$VMM" --memory 32M --guest "$GUEST" --cmdline fault:unmapped
+expect "unknown backdoor call answers ENOSYS" 0 'unknown backdoor call 57005' -- \
+	"$VMM" --memory 32M --guest "$GUEST" --cmdline fault:backdoor
+expect "triple fault stops the VM with exit code 4" 4 'stopping' -- \
+	"$VMM" --memory 32M --guest "$GUEST" --cmdline fault:triple
+expect "--timeout stops an idle guest with exit code 5" 5 'timeout of 1 s reached' -- \
+	"$VMM" --memory 32M --guest "$GUEST" --cmdline fill-random:1 --timeout 1
+
+# --- bad input: one clear line, exit code 2 (usage) or 3 (setup) ---
+for m in abc 0 1M 3M 64G -5M 12Q; do
+	expect "memory size '$m' is refused" 2 'memory' -- \
+		"$VMM" --memory "$m" --guest "$GUEST"
+done
+expect "missing guest file" 3 "cannot read guest '$TMP/nope'" -- \
+	"$VMM" --memory 32M --guest "$TMP/nope"
+echo "this is not an ELF file" >"$TMP/text"
+expect "text file as guest" 3 'not an ELF file' -- "$VMM" --memory 32M --guest "$TMP/text"
+head -c 100 "$GUEST" >"$TMP/short"
+expect "truncated ELF as guest" 3 'program header table' -- \
+	"$VMM" --memory 32M --guest "$TMP/short"
+expect "dynamic executable as guest" 3 'not a statically linked executable' -- \
+	"$VMM" --memory 32M --guest /bin/true
+expect "directory as guest" 3 'not a regular file' -- "$VMM" --memory 32M --guest "$TMP"
+expect "unknown option" 2 'Usage' -- "$VMM" --bogus
+expect "missing --memory" 2 'required' -- "$VMM" --guest "$GUEST"
+expect "bad serial sink" 2 'serial' -- "$VMM" --memory 32M --guest "$GUEST" --serial tcp:1
+expect "--help" 0 'Exit codes' -- "$VMM" --help
+
+# /dev/kvm missing or not KVM: hide it in a private mount namespace.
+if unshare --mount true 2>/dev/null; then
+	expect "missing /dev/kvm" 3 '/dev/kvm does not exist' -- \
+		unshare --mount sh -c "mount -t tmpfs none /dev && exec '$VMM' --memory 32M --guest '$GUEST'"
+	expect "/dev/kvm that is not KVM" 3 '/dev/kvm is not a KVM device' -- \
+		unshare --mount sh -c "mount --bind /dev/null /dev/kvm && exec '$VMM' --memory 32M --guest '$GUEST'"
+else
+	echo "note - missing-/dev/kvm cases not run: unshare --mount is not permitted here"
+fi
+
+if [ $fails -ne 0 ]; then
+	echo "$fails check(s) failed"
+	exit 1
+fi
+echo "all godwit-vmm CLI checks passed"
