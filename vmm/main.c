@@ -5,9 +5,12 @@
 #include "godwit/log.h"
 #include "godwit/parse.h"
 
+#include "control.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,8 @@ struct vmm_opts {
 	const char *serial;
 	bool hugepages;
 	bool json;
+	bool start_paused;
+	const char *control;
 	uint64_t timeout_s;
 };
 
@@ -61,6 +66,8 @@ static void usage(FILE *f)
 	    "      --hugepages       back RAM with 2 MiB hugepages\n"
 	    "      --timeout SECS    stop the VM after SECS seconds (exit code 5)\n"
 	    "      --json            print the final result as one JSON object on stdout\n"
+	    "      --control PATH    serve the control API (godwit.vmm.v1.Vmm) on unix socket PATH\n"
+	    "      --start-paused    do not run the guest until the control API's Start\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
@@ -110,7 +117,16 @@ static void on_report(void *opaque, struct hv_vm *vm, uint32_t kind, uint64_t a,
 
 static int parse_args(int argc, char **argv, struct vmm_opts *o)
 {
-	enum { OPT_CPUS = 256, OPT_HUGE, OPT_TIMEOUT, OPT_JSON, OPT_LOG, OPT_VERSION };
+	enum {
+		OPT_CPUS = 256,
+		OPT_HUGE,
+		OPT_TIMEOUT,
+		OPT_JSON,
+		OPT_LOG,
+		OPT_VERSION,
+		OPT_CONTROL,
+		OPT_PAUSED,
+	};
 	static const struct option longopts[] = {
 	    {"memory", required_argument, NULL, 'm'},
 	    {"guest", required_argument, NULL, 'g'},
@@ -120,6 +136,8 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	    {"hugepages", no_argument, NULL, OPT_HUGE},
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"control", required_argument, NULL, OPT_CONTROL},
+	    {"start-paused", no_argument, NULL, OPT_PAUSED},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
@@ -169,6 +187,12 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		case OPT_JSON:
 			o->json = true;
 			break;
+		case OPT_CONTROL:
+			o->control = optarg;
+			break;
+		case OPT_PAUSED:
+			o->start_paused = true;
+			break;
 		case OPT_LOG:
 			if (gw_log_parse_level(optarg, &lvl)) {
 				fprintf(stderr,
@@ -194,6 +218,11 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	}
 	if (!o->mem || !o->guest) {
 		fprintf(stderr, "godwit-vmm: --memory and --guest are required; see --help\n");
+		return EXIT_USAGE;
+	}
+	if (o->start_paused && !o->control) {
+		fprintf(stderr, "godwit-vmm: --start-paused needs --control (nothing could start "
+				"the VM)\n");
 		return EXIT_USAGE;
 	}
 	if (o->mem < HV_MEM_MIN || o->mem > HV_MEM_MAX || o->mem % (2ull << 20)) {
@@ -235,6 +264,22 @@ static void print_json(struct vmm_ctx *c, enum hv_stop_reason why, int code, int
 	       st.io, st.mmio, st.mmio_unhandled);
 }
 
+/* Turns SIGTERM/SIGINT into a clean stop of the VM. */
+static void *signal_thread(void *arg)
+{
+	struct hv_vm *vm = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	int sig;
+	while (sigwait(&set, &sig) == 0) {
+		GW_INFO("vm", "signal %d: stopping the VM", sig);
+		hv_vm_stop(vm);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	gw_log_set_ident("godwit-vmm");
@@ -258,10 +303,13 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* The kick signal must only reach vCPU threads; block it here so they inherit it
-	 * blocked and unblock it themselves. */
+	 * blocked and unblock it themselves. SIGTERM and SIGINT go to one thread that stops
+	 * the VM cleanly. */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	if (hv_vm_create(&cfg, &c.vm))
@@ -269,9 +317,26 @@ int main(int argc, char **argv)
 	struct hv_vm_events ev = {.report = on_report, .opaque = &c};
 	hv_vm_set_events(c.vm, &ev);
 	int exit_code;
-	if (hv_vm_boot_elf(c.vm, c.o.guest, c.o.cmdline) || hv_vm_start(c.vm)) {
+	struct vmm_control *ctl = NULL;
+	if (hv_vm_boot_elf(c.vm, c.o.guest, c.o.cmdline)) {
 		exit_code = EXIT_SETUP;
 		goto out_destroy;
+	}
+	if (c.o.control) {
+		int crc = vmm_control_start(c.vm, c.o.control, &ctl);
+		if (crc) {
+			GW_ERR("vm", "cannot serve the control socket %s: %s", c.o.control,
+			       strerror(-crc));
+			exit_code = EXIT_SETUP;
+			goto out_destroy;
+		}
+	}
+	pthread_t sig_thread;
+	pthread_create(&sig_thread, NULL, signal_thread, c.vm);
+	pthread_detach(sig_thread);
+	if (!c.o.start_paused && hv_vm_start(c.vm)) {
+		exit_code = EXIT_SETUP;
+		goto out_control;
 	}
 	int wrc = hv_vm_wait(c.vm, c.o.timeout_s ? (int)(c.o.timeout_s * 1000) : -1);
 	bool timed_out = wrc == -ETIMEDOUT;
@@ -295,6 +360,8 @@ int main(int argc, char **argv)
 	}
 	if (c.o.json)
 		print_json(&c, why, code, exit_code);
+out_control:
+	vmm_control_stop(ctl);
 out_destroy:
 	hv_vm_destroy(c.vm);
 	return exit_code;

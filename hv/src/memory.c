@@ -113,6 +113,11 @@ uint64_t hv_vm_ram_size(const struct hv_vm *vm)
 	return vm->ram_size;
 }
 
+unsigned hv_vm_ncpus(const struct hv_vm *vm)
+{
+	return vm->ncpus;
+}
+
 uint8_t *hv_vm_ram_base(struct hv_vm *vm)
 {
 	return vm->ram;

@@ -463,6 +463,23 @@ bool hv_vm_is_stopped(struct hv_vm *vm)
 	return s;
 }
 
+enum hv_run_state hv_vm_run_state(struct hv_vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	enum hv_run_state st = vm->req == HV_REQ_STOP ? HV_RUN_STOPPED
+			       : !vm->started	       ? HV_RUN_CREATED
+			       : vm->req == HV_REQ_PAUSE ? HV_RUN_PAUSED
+							 : HV_RUN_RUNNING;
+	pthread_mutex_unlock(&vm->run_lock);
+	return st;
+}
+
+const char *hv_run_state_name(enum hv_run_state s)
+{
+	static const char *const names[] = {"created", "running", "paused", "stopped"};
+	return (unsigned)s < 4 ? names[s] : "unknown";
+}
+
 enum hv_stop_reason hv_vm_stop_reason(struct hv_vm *vm, int *code)
 {
 	pthread_mutex_lock(&vm->run_lock);

@@ -101,11 +101,20 @@ void hv_vm_stop(struct hv_vm *vm);
 /* Waits until the VM stops or timeout_ms passes (-1: forever). 0 when stopped, -ETIMEDOUT. */
 int hv_vm_wait(struct hv_vm *vm, int timeout_ms);
 bool hv_vm_is_stopped(struct hv_vm *vm);
+enum hv_run_state {
+	HV_RUN_CREATED = 0, /* not started yet */
+	HV_RUN_RUNNING,
+	HV_RUN_PAUSED,
+	HV_RUN_STOPPED,
+};
+enum hv_run_state hv_vm_run_state(struct hv_vm *vm);
+const char *hv_run_state_name(enum hv_run_state s);
 enum hv_stop_reason hv_vm_stop_reason(struct hv_vm *vm, int *guest_exit_code);
 void hv_vm_exit_stats(struct hv_vm *vm, struct hv_exit_stats *out);
 
 /* RAM. Offsets index the RAM backing (low part, then high part); dirty bitmaps use them. */
 uint64_t hv_vm_ram_size(const struct hv_vm *vm);
+unsigned hv_vm_ncpus(const struct hv_vm *vm);
 uint8_t *hv_vm_ram_base(struct hv_vm *vm);
 /* Host pointer for [gpa, gpa + len) when it lies wholly in RAM, else NULL. */
 void *hv_vm_gpa_to_hva(struct hv_vm *vm, uint64_t gpa, uint64_t len);

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* gRPC core includes shared by the server and client halves of the rpc layer. */
+#ifndef GODWIT_RPC_PRIV_H
+#define GODWIT_RPC_PRIV_H
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#include "godwit/rpc.h"
+
+#endif
