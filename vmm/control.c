@@ -44,7 +44,8 @@ static int status(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMess
 	st->pid = (int32_t)getpid();
 	st->exits_io = ex.io;
 	st->exits_mmio = ex.mmio;
-	st->stop_reason = gw_rpc_call_strdup(call, why == HV_STOP_NONE ? "" : hv_stop_reason_name(why));
+	st->stop_reason =
+	    gw_rpc_call_strdup(call, why == HV_STOP_NONE ? "" : hv_stop_reason_name(why));
 	st->guest_exit_code = code;
 	st->uptime_ms = (uint64_t)uptime_ms(c);
 	*resp = &st->base;
@@ -122,12 +123,14 @@ static int do_stop(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *
 	return status(c, call, resp);
 }
 
-#define VMM_METHOD(n, fn) {.service = &godwit__vmm__v1__vmm__descriptor, .name = n, .unary = fn}
+#define VMM_METHOD(n, fn)                                                                          \
+	{                                                                                          \
+		.service = &godwit__vmm__v1__vmm__descriptor, .name = n, .unary = fn               \
+	}
 
 static const struct gw_rpc_method methods[] = {
-	VMM_METHOD("Status", do_status), VMM_METHOD("Start", do_start),
-	VMM_METHOD("Pause", do_pause),	 VMM_METHOD("Resume", do_resume),
-	VMM_METHOD("Stop", do_stop),
+    VMM_METHOD("Status", do_status), VMM_METHOD("Start", do_start), VMM_METHOD("Pause", do_pause),
+    VMM_METHOD("Resume", do_resume), VMM_METHOD("Stop", do_stop),
 };
 
 int vmm_control_start(struct hv_vm *vm, const char *path, struct vmm_control **out)
@@ -140,8 +143,8 @@ int vmm_control_start(struct hv_vm *vm, const char *path, struct vmm_control **o
 	snprintf(c->listen, sizeof(c->listen), "unix:%s", path);
 	const char *listen[] = {c->listen, NULL};
 	struct gw_rpc_server_config cfg = {.listen = listen, .log_prefix = "vmm-control"};
-	int rc = gw_rpc_server_start(&cfg, methods, sizeof(methods) / sizeof(methods[0]), c,
-				     &c->srv);
+	int rc =
+	    gw_rpc_server_start(&cfg, methods, sizeof(methods) / sizeof(methods[0]), c, &c->srv);
 	if (rc) {
 		free(c);
 		return rc;

@@ -38,6 +38,7 @@ struct vmm_opts {
 	bool json;
 	bool start_paused;
 	const char *control;
+	const char *status_file;
 	uint64_t timeout_s;
 };
 
@@ -66,8 +67,10 @@ static void usage(FILE *f)
 	    "      --hugepages       back RAM with 2 MiB hugepages\n"
 	    "      --timeout SECS    stop the VM after SECS seconds (exit code 5)\n"
 	    "      --json            print the final result as one JSON object on stdout\n"
-	    "      --control PATH    serve the control API (godwit.vmm.v1.Vmm) on unix socket PATH\n"
+	    "      --control PATH    serve the control API (godwit.vmm.v1.Vmm) on unix socket "
+	    "PATH\n"
 	    "      --start-paused    do not run the guest until the control API's Start\n"
+	    "      --status-file F   write the final JSON result to F as the process ends\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
@@ -126,6 +129,7 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		OPT_VERSION,
 		OPT_CONTROL,
 		OPT_PAUSED,
+		OPT_STATUS_FILE,
 	};
 	static const struct option longopts[] = {
 	    {"memory", required_argument, NULL, 'm'},
@@ -138,6 +142,7 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"control", required_argument, NULL, OPT_CONTROL},
 	    {"start-paused", no_argument, NULL, OPT_PAUSED},
+	    {"status-file", required_argument, NULL, OPT_STATUS_FILE},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
@@ -192,6 +197,9 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 			break;
 		case OPT_PAUSED:
 			o->start_paused = true;
+			break;
+		case OPT_STATUS_FILE:
+			o->status_file = optarg;
 			break;
 		case OPT_LOG:
 			if (gw_log_parse_level(optarg, &lvl)) {
@@ -248,20 +256,22 @@ static void json_escape(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void print_json(struct vmm_ctx *c, enum hv_stop_reason why, int code, int exit_code)
+static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int code, int exit_code)
 {
 	struct hv_exit_stats st;
 	hv_vm_exit_stats(c->vm, &st);
-	printf("{\"result\":");
-	json_escape(stdout, hv_stop_reason_name(why));
-	printf(",\"guest_exit_code\":%d,\"exit_code\":%d,\"reports\":%" PRIu64
-	       ",\"verify_passes\":%" PRIu64 ",\"verify_bad\":%" PRIu64,
-	       code, exit_code, c->reports, c->last_verify_pass, c->verify_bad_total);
+	fprintf(f, "{\"result\":");
+	json_escape(f, hv_stop_reason_name(why));
+	fprintf(f,
+		",\"guest_exit_code\":%d,\"exit_code\":%d,\"reports\":%" PRIu64
+		",\"verify_passes\":%" PRIu64 ",\"verify_bad\":%" PRIu64,
+		code, exit_code, c->reports, c->last_verify_pass, c->verify_bad_total);
 	if (c->have_checksum)
-		printf(",\"checksum\":\"%016" PRIx64 "\"", c->checksum);
-	printf(",\"exits\":{\"io\":%" PRIu64 ",\"mmio\":%" PRIu64 ",\"mmio_unhandled\":%" PRIu64
-	       "}}\n",
-	       st.io, st.mmio, st.mmio_unhandled);
+		fprintf(f, ",\"checksum\":\"%016" PRIx64 "\"", c->checksum);
+	fprintf(f,
+		",\"exits\":{\"io\":%" PRIu64 ",\"mmio\":%" PRIu64 ",\"mmio_unhandled\":%" PRIu64
+		"}}\n",
+		st.io, st.mmio, st.mmio_unhandled);
 }
 
 /* Turns SIGTERM/SIGINT into a clean stop of the VM. */
@@ -359,7 +369,18 @@ int main(int argc, char **argv)
 		break;
 	}
 	if (c.o.json)
-		print_json(&c, why, code, exit_code);
+		print_json(stdout, &c, why, code, exit_code);
+	if (c.o.status_file) {
+		/* Written whole, then renamed: a reader never sees half a result. */
+		char tmp[4200];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", c.o.status_file);
+		FILE *f = fopen(tmp, "w");
+		if (f) {
+			print_json(f, &c, why, code, exit_code);
+			if (fclose(f) == 0)
+				rename(tmp, c.o.status_file);
+		}
+	}
 out_control:
 	vmm_control_stop(ctl);
 out_destroy:

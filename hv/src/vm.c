@@ -64,6 +64,31 @@ const char *hv_stop_reason_name(enum hv_stop_reason r)
 	return "unknown";
 }
 
+void hv_kvm_probe(struct hv_kvm_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(out->error, sizeof(out->error), "/dev/kvm: %s", strerror(errno));
+		return;
+	}
+	out->api_version = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (out->api_version != KVM_API_VERSION) {
+		snprintf(out->error, sizeof(out->error), "/dev/kvm speaks API version %d, not %d",
+			 out->api_version, KVM_API_VERSION);
+		close(fd);
+		return;
+	}
+	out->available = true;
+	out->irqchip = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) > 0;
+	out->manual_dirty_log =
+	    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0;
+	out->tsc_control = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) > 0;
+	int mv = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	out->max_vcpus = mv > 0 ? (unsigned)mv : 0;
+	close(fd);
+}
+
 static int open_kvm(struct hv_vm *vm)
 {
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -466,8 +491,8 @@ bool hv_vm_is_stopped(struct hv_vm *vm)
 enum hv_run_state hv_vm_run_state(struct hv_vm *vm)
 {
 	pthread_mutex_lock(&vm->run_lock);
-	enum hv_run_state st = vm->req == HV_REQ_STOP ? HV_RUN_STOPPED
-			       : !vm->started	       ? HV_RUN_CREATED
+	enum hv_run_state st = vm->req == HV_REQ_STOP	 ? HV_RUN_STOPPED
+			       : !vm->started		 ? HV_RUN_CREATED
 			       : vm->req == HV_REQ_PAUSE ? HV_RUN_PAUSED
 							 : HV_RUN_RUNNING;
 	pthread_mutex_unlock(&vm->run_lock);

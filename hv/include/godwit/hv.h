@@ -52,6 +52,18 @@ struct hv_vm_config {
 	struct hv_console_config console;
 };
 
+/* What /dev/kvm offers, for inventories; error says why when it is unusable. */
+struct hv_kvm_info {
+	bool available;
+	int api_version;
+	bool irqchip;
+	bool manual_dirty_log;
+	bool tsc_control;
+	unsigned max_vcpus;
+	char error[160];
+};
+void hv_kvm_probe(struct hv_kvm_info *out);
+
 /* Why a VM stopped running. */
 enum hv_stop_reason {
 	HV_STOP_NONE = 0,

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* godwit host info. */
+#include "cli.h"
+
+#include "godwit/v1/host.pb-c.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static void host_usage(FILE *f)
+{
+	fprintf(f, "Usage: godwit host info\n"
+		   "Shows the host godwitd runs on: its id, KVM support, memory, CPUs, VMs and\n"
+		   "device inventory. With --json, the godwit.v1.HostInfo message.\n");
+}
+
+int cmd_host(struct cli *c, int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		host_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	if (strcmp(argv[1], "info") != 0)
+		return cli_usage_error("host", "unknown subcommand '%s'; see 'godwit host --help'",
+				       argv[1]);
+	if (argc > 2) {
+		if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
+			host_usage(stdout);
+			return CLI_OK;
+		}
+		return cli_usage_error("host info", "unexpected argument '%s'", argv[2]);
+	}
+	Godwit__V1__GetInfoRequest req = GODWIT__V1__GET_INFO_REQUEST__INIT;
+	Godwit__V1__HostInfo *h;
+	int rc = cli_call(c, &godwit__v1__host__descriptor, "GetInfo", &req.base,
+			  (ProtobufCMessage **)&h);
+	if (rc)
+		return rc;
+	if (c->json) {
+		out_json(&h->base);
+	} else {
+		char mem[32];
+		fmt_bytes(h->memory_total_bytes, mem, sizeof(mem));
+		printf("host      %s (id %s)\n", h->hostname, h->host_id);
+		printf("version   %s\n", h->version);
+		if (h->kvm && h->kvm->available)
+			printf("kvm       available: API %d, %s, %s, %s, up to %u vCPUs\n",
+			       h->kvm->api_version,
+			       h->kvm->irqchip ? "in-kernel irqchip" : "no irqchip",
+			       h->kvm->manual_dirty_log ? "manual dirty log" : "basic dirty log",
+			       h->kvm->tsc_control ? "TSC scaling" : "no TSC scaling",
+			       h->kvm->max_vcpus);
+		else
+			printf("kvm       unavailable: %s\n", h->kvm ? h->kvm->error : "?");
+		printf("memory    %s\n", mem);
+		printf("cpus      %u\n", h->cpus);
+		printf("vms       %u (%u running)\n", h->vms, h->vms_running);
+		if (h->n_devices == 0) {
+			printf("devices   none declared\n");
+		} else {
+			const char *hdr[] = {"DEVICE", "KIND", "GENERATION", "FREE", "ASSIGNED TO"};
+			struct table *t = table_new(5, hdr);
+			for (size_t i = 0; i < h->n_devices; i++) {
+				Godwit__V1__DeviceInfo *dv = h->devices[i];
+				const char *row[] = {dv->id, dv->kind, dv->generation,
+						     dv->free ? "yes" : "no", dv->assigned_to};
+				table_row(t, row);
+			}
+			printf("devices\n");
+			table_print(t, stdout);
+		}
+	}
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+	return CLI_OK;
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* godwit migrate and godwit migration status|watch|cancel|list. */
+#include "cli.h"
+
+#include "godwit/parse.h"
+#include "godwit/v1/migrations.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *phase_name(Godwit__V1__MigrationPhase p)
+{
+	const ProtobufCEnumValue *v =
+	    protobuf_c_enum_descriptor_get_value(&godwit__v1__migration_phase__descriptor, (int)p);
+	/* "MIGRATION_PHASE_PRECOPY" -> "precopy" for people. */
+	static __thread char buf[32];
+	const char *n = v ? v->name + strlen("MIGRATION_PHASE_") : "unknown";
+	size_t i = 0;
+	for (; n[i] && i + 1 < sizeof(buf); i++)
+		buf[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i] == '_' ? '-' : n[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+static void print_migration(const Godwit__V1__Migration *m)
+{
+	char sent[32], left[32];
+	fmt_bytes(m->bytes_sent, sent, sizeof(sent));
+	fmt_bytes(m->bytes_remaining, left, sizeof(left));
+	printf("id          %s\n", m->id);
+	printf("vm          %s -> %s\n", m->vm, m->destination);
+	printf("phase       %s%s%s\n", phase_name(m->phase), m->error[0] ? ": " : "", m->error);
+	printf("sent        %s (%s remaining, iteration %u)\n", sent, left, m->iteration);
+	if (m->total_time_us)
+		printf("time        %.3f s total, %.3f ms downtime\n", m->total_time_us / 1e6,
+		       m->downtime_us / 1e3);
+}
+
+static int read_token(const char *path, char *out, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r = fd >= 0 ? read(fd, out, n - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (r <= 0)
+		return -1;
+	out[r] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+int cmd_migrate(struct cli *c, int argc, char **argv)
+{
+	static const struct option o[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"to-token-file", required_argument, NULL, 'k'},
+	    {"channels", required_argument, NULL, 'n'},
+	    {"downtime-ms", required_argument, NULL, 'd'},
+	    {"max-time", required_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	Godwit__V1__MigrateRequest req = GODWIT__V1__MIGRATE_REQUEST__INIT;
+	const char *token_file = NULL;
+	char token[256];
+	uint64_t v;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "h", o, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			req.destination = optarg;
+			break;
+		case 'k':
+			token_file = optarg;
+			break;
+		case 'n':
+			if (gw_parse_u64(optarg, 1, 8, &v))
+				return cli_usage_error("migrate", "--channels takes 1..8");
+			req.channels = (uint32_t)v;
+			break;
+		case 'd':
+			if (gw_parse_u64(optarg, 1, 60000, &v))
+				return cli_usage_error("migrate", "--downtime-ms takes 1..60000");
+			req.downtime_limit_ms = (uint32_t)v;
+			break;
+		case 'x':
+			if (gw_parse_u64(optarg, 1, 86400, &v))
+				return cli_usage_error("migrate",
+						       "--max-time takes 1..86400 seconds");
+			req.max_time_s = (uint32_t)v;
+			break;
+		case 'h':
+			printf("Usage: godwit migrate NAME --to HOST:PORT --to-token-file F\n"
+			       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
+			       "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
+			       "with\n"
+			       "that daemon's token (its STATE_DIR/token), and follows it to the "
+			       "end.\n");
+			return CLI_OK;
+		default:
+			return CLI_USAGE;
+		}
+	}
+	if (optind >= argc || optind + 1 < argc)
+		return cli_usage_error("migrate", "exactly one VM name is required");
+	if (!req.destination || !strchr(req.destination, ':'))
+		return cli_usage_error("migrate", "--to HOST:PORT is required");
+	if (!token_file)
+		return cli_usage_error("migrate", "--to-token-file is required (the destination "
+						  "godwitd's token)");
+	if (read_token(token_file, token, sizeof(token)))
+		return cli_usage_error("migrate", "cannot read token file %s", token_file);
+	req.vm = argv[optind];
+	req.destination_token = token;
+	Godwit__V1__Migration *m;
+	int rc = cli_call(c, &godwit__v1__migrations__descriptor, "Migrate", &req.base,
+			  (ProtobufCMessage **)&m);
+	if (rc)
+		return rc;
+	if (c->json)
+		out_json(&m->base);
+	else
+		print_migration(m);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	return CLI_OK;
+}
+
+static void draw_bar(const Godwit__V1__Migration *m)
+{
+	uint64_t total = m->bytes_sent + m->bytes_remaining;
+	unsigned pct = total ? (unsigned)(m->bytes_sent * 100 / total) : 0;
+	char bar[31];
+	unsigned fill = pct * 30 / 100;
+	for (unsigned i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = '\0';
+	char sent[32];
+	fmt_bytes(m->bytes_sent, sent, sizeof(sent));
+	fprintf(stderr, "\r%-14s [%s] %3u%% %s iter %u ", phase_name(m->phase), bar, pct, sent,
+		m->iteration);
+	fflush(stderr);
+}
+
+static int watch(struct cli *c, const char *id)
+{
+	int rc = cli_connect(c);
+	if (rc)
+		return rc;
+	Godwit__V1__MigrationRef ref = GODWIT__V1__MIGRATION_REF__INIT;
+	ref.id = (char *)id;
+	struct gw_rpc_stream *s;
+	struct gw_rpc_status st;
+	if (gw_rpc_stream_open(c->rpc, &godwit__v1__migrations__descriptor, "Watch", &ref.base, -1,
+			       &s, &st) != GW_RPC_OK) {
+		cli_print_rpc_error(c, &st);
+		return CLI_FAILED;
+	}
+	bool tty = isatty(STDERR_FILENO) && !c->json;
+	Godwit__V1__Migration *last = NULL;
+	for (;;) {
+		ProtobufCMessage *msg;
+		int r = gw_rpc_stream_next(s, &msg, -1, &st);
+		if (r <= 0)
+			break;
+		if (c->json)
+			out_json(msg);
+		else if (tty)
+			draw_bar((Godwit__V1__Migration *)msg);
+		if (last)
+			protobuf_c_message_free_unpacked(&last->base, NULL);
+		last = (Godwit__V1__Migration *)msg;
+	}
+	if (tty)
+		fprintf(stderr, "\n");
+	gw_rpc_stream_close(s);
+	if (st.code != GW_RPC_OK) {
+		cli_print_rpc_error(c, &st);
+		rc = CLI_FAILED;
+	} else if (last && !c->json) {
+		print_migration(last);
+	}
+	if (last) {
+		if (last->phase != GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_DONE)
+			rc = CLI_FAILED;
+		protobuf_c_message_free_unpacked(&last->base, NULL);
+	}
+	return rc;
+}
+
+int cmd_migration(struct cli *c, int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fprintf(argc < 2 ? stderr : stdout,
+			"Usage: godwit migration status ID | watch ID | cancel ID | list\n");
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	const char *sub = argv[1];
+	if (!strcmp(sub, "list")) {
+		if (argc != 2)
+			return cli_usage_error("migration list", "takes no arguments");
+		Godwit__V1__ListMigrationsRequest req = GODWIT__V1__LIST_MIGRATIONS_REQUEST__INIT;
+		Godwit__V1__ListMigrationsResponse *r;
+		int rc = cli_call(c, &godwit__v1__migrations__descriptor, "List", &req.base,
+				  (ProtobufCMessage **)&r);
+		if (rc)
+			return rc;
+		if (c->json) {
+			out_json(&r->base);
+		} else {
+			const char *hdr[] = {"ID", "VM", "DESTINATION", "PHASE"};
+			struct table *t = table_new(4, hdr);
+			for (size_t i = 0; i < r->n_migrations; i++) {
+				Godwit__V1__Migration *m = r->migrations[i];
+				const char *row[] = {m->id, m->vm, m->destination,
+						     phase_name(m->phase)};
+				table_row(t, row);
+			}
+			table_print(t, stdout);
+		}
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+		return CLI_OK;
+	}
+	if (argc != 3)
+		return cli_usage_error("migration", "'%s' takes one migration ID", sub);
+	if (!strcmp(sub, "watch"))
+		return watch(c, argv[2]);
+	const char *method = !strcmp(sub, "status")   ? "Get"
+			     : !strcmp(sub, "cancel") ? "Cancel"
+						      : NULL;
+	if (!method)
+		return cli_usage_error("migration", "unknown subcommand '%s'", sub);
+	Godwit__V1__MigrationRef ref = GODWIT__V1__MIGRATION_REF__INIT;
+	ref.id = argv[2];
+	Godwit__V1__Migration *m;
+	int rc = cli_call(c, &godwit__v1__migrations__descriptor, method, &ref.base,
+			  (ProtobufCMessage **)&m);
+	if (rc)
+		return rc;
+	if (c->json)
+		out_json(&m->base);
+	else
+		print_migration(m);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	return CLI_OK;
+}

@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* godwit vm create|start|stop|delete|info|list|console. */
+#include "cli.h"
+
+#include "godwit/parse.h"
+#include "godwit/v1/vms.pb-c.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void vm_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: godwit vm SUBCOMMAND ...\n"
+	    "  create NAME --memory SIZE --guest PATH [--cmdline STR] [--cpus N]\n"
+	    "                 define a VM (SIZE like 256M or 2G; PATH an x86-64 ELF on the host)\n"
+	    "  start NAME     start it (spawns its godwit-vmm)\n"
+	    "  stop NAME [--force]\n"
+	    "                 stop it (--force kills the VMM instead of asking it)\n"
+	    "  delete NAME    forget a stopped VM and its files\n"
+	    "  info NAME      state, spec, process and console of one VM\n"
+	    "  list           all VMs\n"
+	    "  console NAME [--timeout SECS]\n"
+	    "                 print the serial console until the VM stops, SECS pass, or ^C\n");
+}
+
+static const char *state_name(Godwit__V1__VmState s)
+{
+	switch (s) {
+	case GODWIT__V1__VM_STATE__VM_STATE_DEFINED:
+		return "defined";
+	case GODWIT__V1__VM_STATE__VM_STATE_STARTING:
+		return "starting";
+	case GODWIT__V1__VM_STATE__VM_STATE_RUNNING:
+		return "running";
+	case GODWIT__V1__VM_STATE__VM_STATE_PAUSED:
+		return "paused";
+	case GODWIT__V1__VM_STATE__VM_STATE_STOPPING:
+		return "stopping";
+	case GODWIT__V1__VM_STATE__VM_STATE_STOPPED:
+		return "stopped";
+	case GODWIT__V1__VM_STATE__VM_STATE_FAILED:
+		return "failed";
+	default:
+		return "unknown";
+	}
+}
+
+static void print_vm(const Godwit__V1__Vm *vm)
+{
+	char mem[32], age[32];
+	fmt_bytes(vm->spec ? vm->spec->memory_bytes : 0, mem, sizeof(mem));
+	fmt_age(vm->started_unix, age, sizeof(age));
+	printf("name      %s\n", vm->name);
+	printf("state     %s%s%s\n", state_name(vm->state), vm->reason[0] ? ": " : "", vm->reason);
+	if (vm->spec) {
+		printf("memory    %s\n", mem);
+		printf("cpus      %u\n", vm->spec->cpus);
+		printf("guest     %s\n", vm->spec->guest_path);
+		printf("cmdline   %s\n", vm->spec->cmdline);
+	}
+	if (vm->pid)
+		printf("pid       %d (up %s)\n", vm->pid, age);
+	if (vm->console_path[0])
+		printf("console   %s\n", vm->console_path);
+}
+
+static int finish_vm(struct cli *c, Godwit__V1__Vm *vm, const char *verb)
+{
+	if (c->json)
+		out_json(&vm->base);
+	else if (verb)
+		printf("vm %s %s (%s)\n", vm->name, verb, state_name(vm->state));
+	else
+		print_vm(vm);
+	protobuf_c_message_free_unpacked(&vm->base, NULL);
+	return CLI_OK;
+}
+
+static int one_name(const char *sub, int argc, char **argv, const char **name)
+{
+	if (optind >= argc)
+		return cli_usage_error(sub, "a VM name is required");
+	if (optind + 1 < argc)
+		return cli_usage_error(sub, "unexpected argument '%s'", argv[optind + 1]);
+	*name = argv[optind];
+	return CLI_OK;
+}
+
+static int vm_create(struct cli *c, int argc, char **argv)
+{
+	static const struct option o[] = {
+	    {"memory", required_argument, NULL, 'm'},  {"guest", required_argument, NULL, 'g'},
+	    {"cmdline", required_argument, NULL, 'c'}, {"cpus", required_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	};
+	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
+	spec.cmdline = (char *)"";
+	char guest[PATH_MAX];
+	bool have_mem = false;
+	int ch;
+	uint64_t v;
+	while ((ch = getopt_long(argc, argv, "m:g:c:h", o, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			if (gw_parse_size(optarg, &spec.memory_bytes))
+				return cli_usage_error("vm create",
+						       "bad memory size '%s' (try 256M)", optarg);
+			have_mem = true;
+			break;
+		case 'g':
+			/* godwitd opens the image: send an absolute path it can resolve. */
+			if (optarg[0] != '/' && realpath(optarg, guest))
+				spec.guest_path = guest;
+			else
+				spec.guest_path = optarg;
+			break;
+		case 'c':
+			spec.cmdline = optarg;
+			break;
+		case 'C':
+			if (gw_parse_u64(optarg, 1, 64, &v))
+				return cli_usage_error("vm create", "--cpus takes 1..64");
+			spec.cpus = (uint32_t)v;
+			break;
+		case 'h':
+			vm_usage(stdout);
+			return CLI_OK;
+		default:
+			return CLI_USAGE;
+		}
+	}
+	const char *name;
+	int rc = one_name("vm create", argc, argv, &name);
+	if (rc)
+		return rc;
+	if (!have_mem || !spec.guest_path)
+		return cli_usage_error("vm create", "--memory and --guest are required");
+	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
+	req.name = (char *)name;
+	req.spec = &spec;
+	Godwit__V1__Vm *vm;
+	rc = cli_call(c, &godwit__v1__vms__descriptor, "Create", &req.base,
+		      (ProtobufCMessage **)&vm);
+	return rc ? rc : finish_vm(c, vm, "created");
+}
+
+static int vm_simple(struct cli *c, const char *sub, int argc, char **argv)
+{
+	static const struct option o[] = {
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	bool force = false;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "fh", o, NULL)) != -1) {
+		if (ch == 'h') {
+			vm_usage(stdout);
+			return CLI_OK;
+		}
+		if (ch != 'f')
+			return CLI_USAGE;
+		if (strcmp(sub, "stop") != 0)
+			return cli_usage_error(sub, "--force only applies to 'vm stop'");
+		force = true;
+	}
+	const char *name;
+	int rc = one_name(sub, argc, argv, &name);
+	if (rc)
+		return rc;
+	Godwit__V1__VmRef ref = GODWIT__V1__VM_REF__INIT;
+	ref.name = (char *)name;
+	ProtobufCMessage *resp;
+	if (!strcmp(sub, "start")) {
+		char label[128];
+		snprintf(label, sizeof(label), "starting %s", name);
+		struct progress *p = progress_start(label);
+		rc = cli_call(c, &godwit__v1__vms__descriptor, "Start", &ref.base, &resp);
+		progress_stop(p);
+		return rc ? rc : finish_vm(c, (Godwit__V1__Vm *)resp, "started");
+	}
+	if (!strcmp(sub, "stop")) {
+		Godwit__V1__StopVmRequest req = GODWIT__V1__STOP_VM_REQUEST__INIT;
+		req.name = (char *)name;
+		req.force = force;
+		char label[128];
+		snprintf(label, sizeof(label), "stopping %s", name);
+		struct progress *p = progress_start(label);
+		rc = cli_call(c, &godwit__v1__vms__descriptor, "Stop", &req.base, &resp);
+		progress_stop(p);
+		return rc ? rc : finish_vm(c, (Godwit__V1__Vm *)resp, "stopped");
+	}
+	if (!strcmp(sub, "info")) {
+		rc = cli_call(c, &godwit__v1__vms__descriptor, "Get", &ref.base, &resp);
+		return rc ? rc : finish_vm(c, (Godwit__V1__Vm *)resp, NULL);
+	}
+	/* delete */
+	rc = cli_call(c, &godwit__v1__vms__descriptor, "Delete", &ref.base, &resp);
+	if (rc)
+		return rc;
+	if (c->json)
+		printf("{\"deleted\":\"%s\"}\n", name);
+	else
+		printf("vm %s deleted\n", name);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return CLI_OK;
+}
+
+static int vm_list(struct cli *c, int argc, char **argv)
+{
+	if (argc > 1) {
+		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+			vm_usage(stdout);
+			return CLI_OK;
+		}
+		return cli_usage_error("vm list", "unexpected argument '%s'", argv[1]);
+	}
+	Godwit__V1__ListVmsRequest req = GODWIT__V1__LIST_VMS_REQUEST__INIT;
+	Godwit__V1__ListVmsResponse *r;
+	int rc =
+	    cli_call(c, &godwit__v1__vms__descriptor, "List", &req.base, (ProtobufCMessage **)&r);
+	if (rc)
+		return rc;
+	if (c->json) {
+		out_json(&r->base);
+	} else if (r->n_vms == 0) {
+		printf("no VMs; create one with 'godwit vm create'\n");
+	} else {
+		const char *hdr[] = {"NAME", "STATE", "MEMORY", "CPUS", "PID", "UP", "REASON"};
+		struct table *t = table_new(7, hdr);
+		for (size_t i = 0; i < r->n_vms; i++) {
+			Godwit__V1__Vm *vm = r->vms[i];
+			char mem[32], cpus[16], pid[16], up[32];
+			fmt_bytes(vm->spec ? vm->spec->memory_bytes : 0, mem, sizeof(mem));
+			snprintf(cpus, sizeof(cpus), "%u", vm->spec ? vm->spec->cpus : 0);
+			snprintf(pid, sizeof(pid), vm->pid ? "%d" : "-", vm->pid);
+			if (vm->pid)
+				fmt_age(vm->started_unix, up, sizeof(up));
+			else
+				snprintf(up, sizeof(up), "-");
+			const char *row[] = {vm->name,	state_name(vm->state), mem, cpus, pid, up,
+					     vm->reason};
+			table_row(t, row);
+		}
+		table_print(t, stdout);
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return CLI_OK;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int vm_console(struct cli *c, int argc, char **argv)
+{
+	static const struct option o[] = {
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	uint64_t secs = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "h", o, NULL)) != -1) {
+		if (ch == 'h') {
+			vm_usage(stdout);
+			return CLI_OK;
+		}
+		if (ch != 'T' || gw_parse_u64(optarg, 1, 86400 * 365, &secs))
+			return cli_usage_error("vm console", "--timeout takes seconds");
+	}
+	const char *name;
+	int rc = one_name("vm console", argc, argv, &name);
+	if (rc || (rc = cli_connect(c)))
+		return rc;
+	Godwit__V1__ConsoleRequest req = GODWIT__V1__CONSOLE_REQUEST__INIT;
+	req.name = (char *)name;
+	struct gw_rpc_stream *s;
+	struct gw_rpc_status st;
+	if (gw_rpc_stream_open(c->rpc, &godwit__v1__vms__descriptor, "Console", &req.base, -1, &s,
+			       &st) != GW_RPC_OK) {
+		cli_print_rpc_error(c, &st);
+		return CLI_FAILED;
+	}
+	struct sigaction sa = {.sa_handler = on_sigint};
+	sigaction(SIGINT, &sa, NULL);
+	time_t end = secs ? time(NULL) + (time_t)secs : 0;
+	rc = CLI_OK;
+	for (;;) {
+		if (interrupted || (end && time(NULL) >= end))
+			break;
+		ProtobufCMessage *m;
+		int r = gw_rpc_stream_next(s, &m, 200, &st);
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r == 0) {
+			/* The stream ended: the VM stopped (OK) or the server refused (error). */
+			if (st.code != GW_RPC_OK) {
+				cli_print_rpc_error(c, &st);
+				rc = CLI_FAILED;
+			}
+			break;
+		}
+		if (r < 0) {
+			cli_print_rpc_error(c, &st);
+			rc = CLI_FAILED;
+			break;
+		}
+		Godwit__V1__ConsoleChunk *chunk = (Godwit__V1__ConsoleChunk *)m;
+		if (c->json) {
+			out_json(m);
+		} else {
+			fwrite(chunk->data.data, 1, chunk->data.len, stdout);
+			fflush(stdout);
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	gw_rpc_stream_close(s);
+	return rc;
+}
+
+int cmd_vm(struct cli *c, int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		vm_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	const char *sub = argv[1];
+	argc--;
+	argv++;
+	optind = 0;
+	if (!strcmp(sub, "create"))
+		return vm_create(c, argc, argv);
+	if (!strcmp(sub, "start") || !strcmp(sub, "stop") || !strcmp(sub, "delete") ||
+	    !strcmp(sub, "info"))
+		return vm_simple(c, sub, argc, argv);
+	if (!strcmp(sub, "list"))
+		return vm_list(c, argc, argv);
+	if (!strcmp(sub, "console"))
+		return vm_console(c, argc, argv);
+	return cli_usage_error("vm", "unknown subcommand '%s'; see 'godwit vm --help'", sub);
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* godwit.v1.Host and grpc.health.v1.Health, and the table of everything godwitd serves. */
+#include "api.h"
+
+#include "godwit/hv.h"
+#include "godwit/v1/host.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+static int host_get_info(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+			 ProtobufCMessage **resp)
+{
+	(void)rq;
+	struct gwd *d = ctx;
+	Godwit__V1__HostInfo *h = gw_rpc_call_alloc(call, sizeof(*h));
+	Godwit__V1__KvmInfo *k = gw_rpc_call_alloc(call, sizeof(*k));
+	if (!h || !k)
+		return -ENOMEM;
+	godwit__v1__host_info__init(h);
+	godwit__v1__kvm_info__init(k);
+	struct hv_kvm_info ki;
+	hv_kvm_probe(&ki);
+	k->available = ki.available;
+	k->api_version = ki.api_version;
+	k->irqchip = ki.irqchip;
+	k->manual_dirty_log = ki.manual_dirty_log;
+	k->tsc_control = ki.tsc_control;
+	k->max_vcpus = ki.max_vcpus;
+	k->error = gw_rpc_call_strdup(call, ki.error);
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	h->host_id = gw_rpc_call_strdup(call, d->host_id);
+	h->hostname = gw_rpc_call_strdup(call, host);
+	h->version = gw_rpc_call_strdup(call, GODWIT_VERSION);
+	h->kvm = k;
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	h->memory_total_bytes = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+	h->cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	/* The device inventory is filled by the device layer once a host declares devices. */
+	h->n_devices = 0;
+	pthread_mutex_lock(&d->lock);
+	for (struct gwd_vm *v = d->vms; v; v = v->next) {
+		h->vms++;
+		if (v->monitor_running)
+			h->vms_running++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	*resp = &h->base;
+	return 0;
+}
+
+static bool known_service(const char *s)
+{
+	static const char *const services[] = {"", "godwit.v1.Host", "godwit.v1.Vms"};
+	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		if (strcmp(s, services[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int health_check(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+			ProtobufCMessage **resp)
+{
+	struct gwd *d = ctx;
+	const Grpc__Health__V1__HealthCheckRequest *req = (const void *)rq;
+	const char *svc = req->service ? req->service : "";
+	/* The health protocol answers NOT_FOUND for a service the server does not know. */
+	if (!known_service(svc)) {
+		gw_rpc_call_error(call, "unknown service '%s'", svc);
+		return -ENOENT;
+	}
+	Grpc__Health__V1__HealthCheckResponse *r = gw_rpc_call_alloc(call, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	grpc__health__v1__health_check_response__init(r);
+	r->status = d->shutting_down
+			? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+			: GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+	*resp = &r->base;
+	return 0;
+}
+
+static int health_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq)
+{
+	struct gwd *d = ctx;
+	const Grpc__Health__V1__HealthCheckRequest *req = (const void *)rq;
+	Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+	r.status = known_service(req->service ? req->service : "")
+		       ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+		       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+	int rc = gw_rpc_stream_send(call, &r.base);
+	/* The status only changes when the daemon goes away, which ends the stream. */
+	while (rc == 0 && !gw_rpc_call_wait_cancel(call, 1000) && !d->shutting_down)
+		;
+	return rc;
+}
+
+static const struct gw_rpc_method host_methods[] = {
+    {.service = &godwit__v1__host__descriptor, .name = "GetInfo", .unary = host_get_info},
+    {.service = &grpc__health__v1__health__descriptor,
+     .name = "Check",
+     .unary = health_check,
+     .public = true},
+    {.service = &grpc__health__v1__health__descriptor,
+     .name = "Watch",
+     .stream = health_watch,
+     .public = true},
+};
+
+size_t gwd_api_methods(struct gw_rpc_method *out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(host_methods) / sizeof(host_methods[0]) && n < cap; i++)
+		out[n++] = host_methods[i];
+	for (size_t i = 0; i < gwd_vms_nmethods && n < cap; i++)
+		out[n++] = gwd_vms_methods[i];
+	return n;
+}

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* godwitd: the host daemon. Serves the gRPC API and supervises godwit-vmm processes. */
+#include "api.h"
+
+#include "godwit/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_LISTEN	  "127.0.0.1:7700"
+#define DEFAULT_STATE_DIR "/var/lib/godwit"
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: godwitd [--listen HOST:PORT] [--state-dir DIR] [options]\n"
+	    "The godwit host daemon: serves the gRPC API (godwit.v1.Host, Vms, and\n"
+	    "grpc.health.v1.Health) and runs one godwit-vmm process per VM.\n"
+	    "\n"
+	    "  -l, --listen ADDR     TCP address to serve, token-protected (default " DEFAULT_LISTEN
+	    ";\n"
+	    "                        port 0 picks a free port; 'none' serves the unix socket "
+	    "only)\n"
+	    "  -d, --state-dir DIR   VM definitions, token, sockets, logs "
+	    "(default " DEFAULT_STATE_DIR ")\n"
+	    "      --vmm PATH        the godwit-vmm binary (default: next to godwitd)\n"
+	    "      --log-level LVL   error, warn, info (default) or debug\n"
+	    "  -h, --help            this text\n"
+	    "      --version         print the version\n"
+	    "\n"
+	    "Files in DIR: token (the bearer token TCP clients need), godwitd.sock (the unix\n"
+	    "socket, owner only), listen-address (the TCP address actually bound), vms/NAME/.\n"
+	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them.\n");
+}
+
+static int read_small(const char *path, char *out, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t r = read(fd, out, n - 1);
+	close(fd);
+	if (r <= 0)
+		return -EINVAL;
+	out[r] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+/* Reads DIR/leaf, or creates it with nbytes random bytes in hex (mode 0600). */
+static int load_or_make_secret(const char *dir, const char *leaf, size_t nbytes, char *out,
+			       size_t n)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", dir, leaf);
+	if (read_small(path, out, n) == 0 && out[0])
+		return 0;
+	uint8_t raw[32];
+	if (nbytes > sizeof(raw) || getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+		return -EIO;
+	for (size_t i = 0; i < nbytes; i++)
+		snprintf(out + 2 * i, n - 2 * i, "%02x", raw[i]);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	dprintf(fd, "%s\n", out);
+	close(fd);
+	return 0;
+}
+
+static int find_vmm(char *out, size_t n)
+{
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len <= 0)
+		return -ENOENT;
+	self[len] = '\0';
+	char *dir = dirname(self);
+	const char *cands[] = {"godwit-vmm", "../vmm/godwit-vmm"};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(out, n, "%s/%s", dir, cands[i]);
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+static int mkdirs(const char *path)
+{
+	char tmp[512];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(tmp, 0755);
+			*p = '/';
+		}
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	gw_log_set_ident("godwitd");
+	static const struct option longopts[] = {
+	    {"listen", required_argument, NULL, 'l'},
+	    {"state-dir", required_argument, NULL, 'd'},
+	    {"vmm", required_argument, NULL, 'V'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'v'},
+	    {NULL, 0, NULL, 0},
+	};
+	static struct gwd d;
+	const char *listen_tcp = DEFAULT_LISTEN, *state_dir = DEFAULT_STATE_DIR, *vmm = NULL;
+	enum gw_log_level lvl;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "l:d:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			listen_tcp = optarg;
+			break;
+		case 'd':
+			state_dir = optarg;
+			break;
+		case 'V':
+			vmm = optarg;
+			break;
+		case 'L':
+			if (gw_log_parse_level(optarg, &lvl)) {
+				fprintf(stderr,
+					"godwitd: --log-level is error, warn, info or debug\n");
+				return 2;
+			}
+			gw_log_set_level(lvl);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'v':
+			printf("godwitd %s\n", GODWIT_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "godwitd: unexpected argument '%s'; see --help\n", argv[optind]);
+		return 2;
+	}
+	if (strlen(state_dir) > 180) {
+		fprintf(stderr, "godwitd: --state-dir is too long (unix socket paths inside it "
+				"must stay under 108 bytes)\n");
+		return 2;
+	}
+	char abs_dir[PATH_MAX];
+	if (mkdirs(state_dir) || !realpath(state_dir, abs_dir)) {
+		fprintf(stderr, "godwitd: cannot use state directory %s: %s\n", state_dir,
+			strerror(errno));
+		return 1;
+	}
+	snprintf(d.state_dir, sizeof(d.state_dir), "%s", abs_dir);
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_cond_init(&d.cond, NULL);
+
+	/* One daemon per state directory. */
+	char lockp[600];
+	snprintf(lockp, sizeof(lockp), "%s/godwitd.lock", d.state_dir);
+	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "godwitd: another godwitd already uses %s\n", d.state_dir);
+		return 1;
+	}
+	if (load_or_make_secret(d.state_dir, "token", 32, d.token, sizeof(d.token)) ||
+	    load_or_make_secret(d.state_dir, "host-id", 16, d.host_id, sizeof(d.host_id))) {
+		fprintf(stderr, "godwitd: cannot read or create the token in %s\n", d.state_dir);
+		return 1;
+	}
+	if (vmm)
+		snprintf(d.vmm_path, sizeof(d.vmm_path), "%s", vmm);
+	else if (find_vmm(d.vmm_path, sizeof(d.vmm_path))) {
+		fprintf(stderr, "godwitd: godwit-vmm not found next to godwitd; pass --vmm PATH\n");
+		return 1;
+	}
+	if (access(d.vmm_path, X_OK) != 0) {
+		fprintf(stderr, "godwitd: %s is not executable: %s\n", d.vmm_path, strerror(errno));
+		return 1;
+	}
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (gwd_registry_load(&d))
+		return 1;
+	for (struct gwd_vm *v = d.vms; v; v = v->next)
+		gwd_vm_adopt(&d, v);
+
+	char unix_addr[600];
+	snprintf(unix_addr, sizeof(unix_addr), "unix:%s/godwitd.sock", d.state_dir);
+	const char *listen[3] = {unix_addr, NULL, NULL};
+	if (strcmp(listen_tcp, "none") != 0)
+		listen[1] = listen_tcp;
+	struct gw_rpc_method methods[32];
+	size_t nm = gwd_api_methods(methods, 32);
+	struct gw_rpc_server_config cfg = {.listen = listen, .token = d.token, .log_prefix = "api"};
+	struct gw_rpc_server *srv;
+	int rc = gw_rpc_server_start(&cfg, methods, nm, &d, &srv);
+	if (rc) {
+		fprintf(stderr, "godwitd: cannot serve on %s: %s\n", listen_tcp, strerror(-rc));
+		return 1;
+	}
+	char addrp[600], bound[300] = "";
+	snprintf(addrp, sizeof(addrp), "%s/listen-address", d.state_dir);
+	if (listen[1]) {
+		char host[256];
+		snprintf(host, sizeof(host), "%s", listen_tcp);
+		char *colon = strrchr(host, ':');
+		if (colon)
+			*colon = '\0';
+		snprintf(bound, sizeof(bound), "%s:%d", host, gw_rpc_server_port(srv, 1));
+		FILE *f = fopen(addrp, "w");
+		if (f) {
+			fprintf(f, "%s\n", bound);
+			fclose(f);
+		}
+	} else {
+		unlink(addrp);
+	}
+	GW_INFO("godwitd", "serving %s%s%s (state in %s, vmm %s)", bound, bound[0] ? " and " : "",
+		unix_addr, d.state_dir, d.vmm_path);
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	GW_INFO("godwitd", "signal %d: shutting down; running VMs keep running", sig);
+	pthread_mutex_lock(&d.lock);
+	d.shutting_down = true;
+	pthread_mutex_unlock(&d.lock);
+	gw_rpc_server_shutdown(srv);
+	GW_INFO("godwitd", "stopped");
+	return 0;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The VM registry and its persistence: DIR/vms/NAME/vm.pb, a VmRecord, replaced atomically. */
+#include "daemon.h"
+
+#include "godwit/internal/v1/record.pb-c.h"
+#include "godwit/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t gwd_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void gwd_vm_dir(const struct gwd *d, const char *name, const char *leaf, char *out, size_t n)
+{
+	snprintf(out, n, "%s/vms/%s%s%s", d->state_dir, name, leaf ? "/" : "", leaf ? leaf : "");
+}
+
+struct gwd_vm *gwd_vm_find(struct gwd *d, const char *name)
+{
+	for (struct gwd_vm *v = d->vms; v; v = v->next) {
+		if (strcmp(v->name, name) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+void gwd_vm_free(struct gwd_vm *vm)
+{
+	if (!vm)
+		return;
+	free(vm->guest_path);
+	free(vm->cmdline);
+	free(vm);
+}
+
+void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, Godwit__V1__Vm *out,
+		  Godwit__V1__VmSpec *spec, char *console, size_t console_n)
+{
+	godwit__v1__vm__init(out);
+	godwit__v1__vm_spec__init(spec);
+	spec->memory_bytes = vm->memory_bytes;
+	spec->cpus = vm->cpus;
+	spec->guest_path = vm->guest_path;
+	spec->cmdline = vm->cmdline;
+	out->name = (char *)vm->name;
+	out->spec = spec;
+	out->state = vm->state;
+	out->pid = vm->pid;
+	out->reason = (char *)vm->reason;
+	out->created_unix = vm->created_unix;
+	out->started_unix = vm->started_unix;
+	out->guest_exit_code = vm->guest_exit_code;
+	console[0] = '\0';
+	if (vm->state == GWD_RUNNING || vm->state == GWD_PAUSED)
+		gwd_vm_dir(d, vm->name, "console.sock", console, console_n);
+	out->console_path = console;
+}
+
+int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm)
+{
+	Godwit__Internal__V1__VmRecord rec = GODWIT__INTERNAL__V1__VM_RECORD__INIT;
+	Godwit__V1__Vm pb;
+	Godwit__V1__VmSpec spec;
+	char console[300];
+	gwd_vm_to_pb(d, vm, &pb, &spec, console, sizeof(console));
+	rec.vm = &pb;
+	rec.pid_start_ticks = vm->pid_start_ticks;
+	size_t len = godwit__internal__v1__vm_record__get_packed_size(&rec);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	godwit__internal__v1__vm_record__pack(&rec, buf);
+	char dir[512], path[560], tmp[580];
+	gwd_vm_dir(d, vm->name, NULL, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/vm.pb", dir);
+	snprintf(tmp, sizeof(tmp), "%s/vm.pb.tmp", dir);
+	int rc = 0;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto out_free;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	/* write, fsync, rename: after a crash the record is the old one or the new one. */
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+		rc = -EIO;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+out_free:
+	free(buf);
+	if (rc)
+		GW_ERR("registry", "cannot save VM %s in %s: %s", vm->name, dir, strerror(-rc));
+	return rc;
+}
+
+static struct gwd_vm *load_one(struct gwd *d, const char *name)
+{
+	char path[600];
+	gwd_vm_dir(d, name, "vm.pb", path, sizeof(path));
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	uint8_t buf[65536];
+	size_t len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	Godwit__Internal__V1__VmRecord *rec =
+	    godwit__internal__v1__vm_record__unpack(NULL, len, buf);
+	if (!rec || !rec->vm || !rec->vm->spec || !rec->vm->name || strcmp(rec->vm->name, name)) {
+		GW_WARN("registry", "%s is unreadable or not a VM record; ignoring it", path);
+		if (rec)
+			godwit__internal__v1__vm_record__free_unpacked(rec, NULL);
+		return NULL;
+	}
+	struct gwd_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		goto out;
+	snprintf(vm->name, sizeof(vm->name), "%s", name);
+	vm->memory_bytes = rec->vm->spec->memory_bytes;
+	vm->cpus = rec->vm->spec->cpus;
+	vm->guest_path = strdup(rec->vm->spec->guest_path ? rec->vm->spec->guest_path : "");
+	vm->cmdline = strdup(rec->vm->spec->cmdline ? rec->vm->spec->cmdline : "");
+	vm->state = rec->vm->state;
+	snprintf(vm->reason, sizeof(vm->reason), "%s", rec->vm->reason ? rec->vm->reason : "");
+	vm->pid = rec->vm->pid;
+	vm->pid_start_ticks = rec->pid_start_ticks;
+	vm->created_unix = rec->vm->created_unix;
+	vm->started_unix = rec->vm->started_unix;
+	vm->guest_exit_code = rec->vm->guest_exit_code;
+	vm->pidfd = -1;
+out:
+	godwit__internal__v1__vm_record__free_unpacked(rec, NULL);
+	return vm;
+}
+
+int gwd_registry_load(struct gwd *d)
+{
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/vms", d->state_dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int rc = -errno;
+		GW_ERR("registry", "cannot create %s: %s", dir, strerror(errno));
+		return rc;
+	}
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return -errno;
+	struct dirent *e;
+	unsigned n = 0;
+	while ((e = readdir(dh))) {
+		char why[160];
+		if (e->d_name[0] == '.' || gwd_validate_name(e->d_name, why, sizeof(why)))
+			continue;
+		struct gwd_vm *vm = load_one(d, e->d_name);
+		if (!vm)
+			continue;
+		vm->next = d->vms;
+		d->vms = vm;
+		n++;
+	}
+	closedir(dh);
+	GW_INFO("registry", "%u VM definition(s) loaded from %s", n, dir);
+	return 0;
+}
+
+static int rm_tree(const char *path)
+{
+	DIR *dh = opendir(path);
+	if (!dh)
+		return errno == ENOENT ? 0 : -errno;
+	struct dirent *e;
+	while ((e = readdir(dh))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char p[1024];
+		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+		if (e->d_type == DT_DIR)
+			rm_tree(p);
+		else
+			unlink(p);
+	}
+	closedir(dh);
+	return rmdir(path) < 0 ? -errno : 0;
+}
+
+int gwd_vm_remove_files(struct gwd *d, const char *name)
+{
+	char dir[512];
+	gwd_vm_dir(d, name, NULL, dir, sizeof(dir));
+	return rm_tree(dir);
+}

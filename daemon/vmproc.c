@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Supervision of godwit-vmm processes: spawn in their own session (they outlive godwitd),
+ * watch through a pidfd, stop over the control socket, re-adopt after a daemon restart. */
+#include "daemon.h"
+
+#include "godwit/log.h"
+#include "godwit/vmm/v1/vmm.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_kill(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+uint64_t gwd_proc_start_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Field 22 (starttime), counted after the parenthesised command name (proc(5)). */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p++;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p + 1, ' ');
+	}
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static int control_call(struct gwd *d, const char *name, const char *method, int timeout_ms,
+			Godwit__Vmm__V1__VmmStatus **out, struct gw_rpc_status *st)
+{
+	char target[600], sock[560];
+	gwd_vm_dir(d, name, "control.sock", sock, sizeof(sock));
+	snprintf(target, sizeof(target), "unix:%s", sock);
+	struct gw_rpc_client *c;
+	int rc = gw_rpc_client_open(target, NULL, 0, &c);
+	if (rc)
+		return rc;
+	Godwit__Vmm__V1__ControlRequest req = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	enum gw_rpc_code code = gw_rpc_unary(c, &godwit__vmm__v1__vmm__descriptor, method,
+					     &req.base, &resp, timeout_ms, st);
+	gw_rpc_client_close(c);
+	if (code != GW_RPC_OK)
+		return gw_rpc_errno_from_code(code);
+	if (out)
+		*out = (Godwit__Vmm__V1__VmmStatus *)resp;
+	else
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return 0;
+}
+
+/* What godwit-vmm left in its status file as it ended (docs/godwit-vmm.md). */
+struct vmm_result {
+	bool present;
+	int exit_code;
+	int guest_exit_code;
+	char result[32];
+};
+
+static void read_result(struct gwd *d, const char *name, struct vmm_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	char path[600], buf[2048];
+	gwd_vm_dir(d, name, "exit.json", path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strstr(buf, "\"exit_code\":");
+	char *g = strstr(buf, "\"guest_exit_code\":");
+	char *s = strstr(buf, "\"result\":\"");
+	if (!p || !g || !s)
+		return;
+	r->present = true;
+	r->exit_code = atoi(p + 12);
+	r->guest_exit_code = atoi(g + 18);
+	sscanf(s + 10, "%31[^\"]", r->result);
+}
+
+/* Sets state and reason from how the VMM ended; caller holds d->lock. */
+static void apply_outcome(struct gwd *d, struct gwd_vm *vm, bool exited, int code, int sig,
+			  const struct vmm_result *r)
+{
+	char log[560];
+	gwd_vm_dir(d, vm->name, "vmm.log", log, sizeof(log));
+	bool operator_stop = vm->state == GWD_STOPPING;
+	if (!exited) {
+		vm->state = operator_stop ? GWD_STOPPED : GWD_FAILED;
+		if (sig)
+			snprintf(vm->reason, sizeof(vm->reason), "%s (signal %d)",
+				 operator_stop ? "killed on operator request"
+					       : "godwit-vmm was killed",
+				 sig);
+		else
+			snprintf(
+			    vm->reason, sizeof(vm->reason),
+			    "%s: godwit-vmm ended without reporting a result (crashed or killed)",
+			    operator_stop ? "stopped" : "failed");
+		return;
+	}
+	vm->guest_exit_code = r && r->present ? r->guest_exit_code : 0;
+	switch (code) {
+	case 0:
+	case 1:
+		vm->state = GWD_STOPPED;
+		if (r && r->present && strcmp(r->result, "stopped") == 0)
+			snprintf(vm->reason, sizeof(vm->reason), "stopped on request");
+		else
+			snprintf(vm->reason, sizeof(vm->reason), "guest exited with code %d",
+				 vm->guest_exit_code);
+		break;
+	case 4:
+		vm->state = GWD_FAILED;
+		snprintf(vm->reason, sizeof(vm->reason), "guest crashed (%s); see %s",
+			 r && r->present ? r->result : "unknown", log);
+		break;
+	default:
+		vm->state = GWD_FAILED;
+		snprintf(vm->reason, sizeof(vm->reason),
+			 "godwit-vmm ended with exit code %d; see %s", code, log);
+		break;
+	}
+}
+
+struct monitor_arg {
+	struct gwd *d;
+	struct gwd_vm *vm;
+};
+
+static void *monitor_main(void *arg)
+{
+	struct monitor_arg a = *(struct monitor_arg *)arg;
+	free(arg);
+	struct gwd *d = a.d;
+	struct gwd_vm *vm = a.vm;
+	struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	int status = 0;
+	bool reaped = vm->is_child && waitpid(vm->pid, &status, 0) == vm->pid;
+	struct vmm_result r;
+	read_result(d, vm->name, &r);
+	pthread_mutex_lock(&d->lock);
+	if (reaped)
+		apply_outcome(d, vm, WIFEXITED(status), WIFEXITED(status) ? WEXITSTATUS(status) : 0,
+			      WIFSIGNALED(status) ? WTERMSIG(status) : 0, &r);
+	else if (r.present)
+		apply_outcome(d, vm, true, r.exit_code, 0, &r);
+	else
+		apply_outcome(d, vm, false, 0, 0, NULL);
+	GW_INFO(vm->name, "godwit-vmm (pid %d) ended: %s", (int)vm->pid, vm->reason);
+	close(vm->pidfd);
+	vm->pidfd = -1;
+	vm->pid = 0;
+	vm->pid_start_ticks = 0;
+	vm->monitor_running = false;
+	gwd_vm_persist(d, vm);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* Caller holds d->lock. */
+static int start_monitor(struct gwd *d, struct gwd_vm *vm)
+{
+	struct monitor_arg *a = malloc(sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->d = d;
+	a->vm = vm;
+	vm->monitor_running = true;
+	if (pthread_create(&vm->monitor, NULL, monitor_main, a) != 0) {
+		free(a);
+		vm->monitor_running = false;
+		return -EAGAIN;
+	}
+	pthread_detach(vm->monitor);
+	return 0;
+}
+
+static void log_tail(const char *path, char *out, size_t n)
+{
+	out[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char line[512], last[512] = "";
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, " error "))
+			snprintf(last, sizeof(last), "%s", line);
+	}
+	fclose(f);
+	char *nl = strchr(last, '\n');
+	if (nl)
+		*nl = '\0';
+	char *msg = strstr(last, " error ");
+	snprintf(out, n, "%s", msg ? msg + 7 : last);
+}
+
+int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n)
+{
+	char dir[512], console[560], control[560], logp[560], exitp[560];
+	gwd_vm_dir(d, vm->name, NULL, dir, sizeof(dir));
+	gwd_vm_dir(d, vm->name, "console.sock", console, sizeof(console));
+	gwd_vm_dir(d, vm->name, "control.sock", control, sizeof(control));
+	gwd_vm_dir(d, vm->name, "vmm.log", logp, sizeof(logp));
+	gwd_vm_dir(d, vm->name, "exit.json", exitp, sizeof(exitp));
+	if (strlen(console) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(why, n, "state directory path is too long for unix sockets (%zu bytes)",
+			 strlen(console));
+		return -ENAMETOOLONG;
+	}
+	if (access(vm->guest_path, R_OK) != 0) {
+		snprintf(why, n, "guest image %s is not readable: %s", vm->guest_path,
+			 strerror(errno));
+		return -EINVAL;
+	}
+	unlink(console);
+	unlink(control);
+	unlink(exitp);
+	char mem[32], cpus[16], serial[600];
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)vm->memory_bytes);
+	snprintf(cpus, sizeof(cpus), "%u", vm->cpus ? vm->cpus : 1);
+	snprintf(serial, sizeof(serial), "unix:%s", console);
+	char *argv[] = {
+	    d->vmm_path,
+	    (char *)"--memory",
+	    mem,
+	    (char *)"--cpus",
+	    cpus,
+	    (char *)"--guest",
+	    vm->guest_path,
+	    (char *)"--cmdline",
+	    vm->cmdline,
+	    (char *)"--serial",
+	    serial,
+	    (char *)"--control",
+	    control,
+	    (char *)"--start-paused",
+	    (char *)"--status-file",
+	    exitp,
+	    NULL,
+	};
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, n, "cannot fork: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		/* Its own session: the VM survives godwitd stopping or restarting. */
+		setsid();
+		int lfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int nfd = open("/dev/null", O_RDONLY);
+		if (nfd >= 0)
+			dup2(nfd, 0);
+		if (lfd >= 0) {
+			dup2(lfd, 1);
+			dup2(lfd, 2);
+		}
+		syscall(SYS_close_range, 3, ~0u, 0);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(d->vmm_path, argv);
+		dprintf(2, "godwitd: cannot run %s: %s\n", d->vmm_path, strerror(errno));
+		_exit(127);
+	}
+	int pidfd = pidfd_open_(pid);
+	pthread_mutex_lock(&d->lock);
+	vm->pid = pid;
+	vm->pidfd = pidfd;
+	vm->is_child = true;
+	vm->pid_start_ticks = gwd_proc_start_ticks(pid);
+	if (pidfd >= 0)
+		start_monitor(d, vm);
+	pthread_mutex_unlock(&d->lock);
+	if (pidfd < 0) {
+		snprintf(why, n, "pidfd_open failed: %s", strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -ENOSYS;
+	}
+
+	/* Wait for the control socket, then start the guest. */
+	struct gw_rpc_status st;
+	int rc = -ETIMEDOUT;
+	for (int i = 0; i < 300; i++) {
+		pthread_mutex_lock(&d->lock);
+		bool gone = vm->pid == 0;
+		pthread_mutex_unlock(&d->lock);
+		if (gone) {
+			char tail[300];
+			log_tail(logp, tail, sizeof(tail));
+			snprintf(why, n, "godwit-vmm exited during start-up: %s",
+				 tail[0] ? tail : "see vmm.log");
+			return -EIO;
+		}
+		if (access(control, F_OK) == 0) {
+			rc = control_call(d, vm->name, "Start", 5000, NULL, &st);
+			if (rc == 0 || rc != -ECONNREFUSED)
+				break;
+		}
+		usleep(50 * 1000);
+	}
+	if (rc) {
+		snprintf(why, n, "godwit-vmm did not start the VM: %s",
+			 rc == -ETIMEDOUT ? "no control socket after 15 s" : st.message);
+		pthread_mutex_lock(&d->lock);
+		if (vm->pidfd >= 0)
+			pidfd_kill(vm->pidfd, SIGKILL);
+		pthread_mutex_unlock(&d->lock);
+		return rc;
+	}
+	return 0;
+}
+
+int gwd_vm_stop(struct gwd *d, struct gwd_vm *vm, bool force, char *why, size_t n)
+{
+	struct gw_rpc_status st;
+	if (!force) {
+		int rc = control_call(d, vm->name, "Stop", 5000, NULL, &st);
+		if (rc)
+			GW_WARN(vm->name,
+				"control socket did not take Stop (%s); killing godwit-vmm",
+				st.message);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += force ? 0 : 15;
+	pthread_mutex_lock(&d->lock);
+	while (vm->monitor_running && !force) {
+		if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	if (vm->monitor_running && vm->pidfd >= 0)
+		pidfd_kill(vm->pidfd, SIGKILL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	while (vm->monitor_running) {
+		if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	int rc = vm->monitor_running ? -ETIMEDOUT : 0;
+	pthread_mutex_unlock(&d->lock);
+	if (rc)
+		snprintf(why, n, "godwit-vmm (pid %d) did not exit", (int)vm->pid);
+	return rc;
+}
+
+void gwd_vm_adopt(struct gwd *d, struct gwd_vm *vm)
+{
+	Godwit__V1__VmState s = vm->state;
+	if (s != GWD_RUNNING && s != GWD_PAUSED && s != GWD_STARTING && s != GWD_STOPPING)
+		return;
+	bool same = vm->pid > 0 && vm->pid_start_ticks &&
+		    gwd_proc_start_ticks(vm->pid) == vm->pid_start_ticks;
+	if (same) {
+		Godwit__Vmm__V1__VmmStatus *st = NULL;
+		struct gw_rpc_status rs;
+		int rc = control_call(d, vm->name, "Status", 3000, &st, &rs);
+		int pidfd = pidfd_open_(vm->pid);
+		if (pidfd >= 0) {
+			vm->pidfd = pidfd;
+			vm->is_child = false;
+			if (rc == 0 && strcmp(st->state, "paused") == 0)
+				vm->state = GWD_PAUSED;
+			else
+				vm->state = GWD_RUNNING;
+			pthread_mutex_lock(&d->lock);
+			start_monitor(d, vm);
+			pthread_mutex_unlock(&d->lock);
+			GW_INFO(vm->name, "re-adopted running godwit-vmm (pid %d)%s", (int)vm->pid,
+				rc ? "; its control socket does not answer" : "");
+			if (st)
+				protobuf_c_message_free_unpacked(&st->base, NULL);
+			return;
+		}
+		if (st)
+			protobuf_c_message_free_unpacked(&st->base, NULL);
+	}
+	struct vmm_result r;
+	read_result(d, vm->name, &r);
+	if (r.present) {
+		apply_outcome(d, vm, true, r.exit_code, 0, &r);
+	} else {
+		vm->state = GWD_FAILED;
+		snprintf(vm->reason, sizeof(vm->reason),
+			 "godwit-vmm (pid %d) vanished while godwitd was not running",
+			 (int)vm->pid);
+	}
+	GW_INFO(vm->name, "was running before the restart; now %s", vm->reason);
+	vm->pid = 0;
+	vm->pid_start_ticks = 0;
+	gwd_vm_persist(d, vm);
+}
