@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check demo format format-check clean help
+.PHONY: all deps configure build check fuzz demo format format-check clean help
 
 all: build
 
@@ -12,6 +12,7 @@ help:
 	@echo "make demo          run the main job (installs dependencies, builds)"
 	@echo "make check         build and run every test"
 	@echo "make build         configure and build into $(BUILD)/"
+	@echo "make fuzz          build and briefly run the libFuzzer targets (clang)"
 	@echo "make format        reformat the sources with clang-format"
 	@echo "make clean         remove $(BUILD)/"
 
@@ -26,6 +27,15 @@ build: configure
 
 check: build
 	@cd $(BUILD) && ctest --output-on-failure --timeout 1200
+	@$(MAKE) --no-print-directory fuzz
+
+# libFuzzer targets need clang; each runs a bounded number of inputs as a smoke test.
+fuzz: deps
+	@if command -v clang >/dev/null; then \
+		cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DGODWIT_FUZZ=ON >/dev/null && \
+		cmake --build $(BUILD)-fuzz --target fuzzers -j $(JOBS) -- --no-print-directory && \
+		cd $(BUILD)-fuzz && ctest --output-on-failure; \
+	else echo "fuzz: clang not found; fuzz targets not built"; fi
 
 demo: build
 	@./scripts/demo.sh $(BUILD)
@@ -37,4 +47,4 @@ format-check:
 	@clang-format --dry-run -Werror $$(./scripts/sources.sh)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-fuzz

@@ -22,12 +22,17 @@ static struct gw_rpc_client *cl;
 static void test_validate_name(void)
 {
 	char why[200];
-	const char *good[] = {"a", "web-1", "db_2.prod", "0abc", "x23456789012345678901234567890"
-								 "1234567890123456789012345678901"};
+	const char *good[] = {"a", "web-1", "db_2.prod", "0abc",
+			      "x23456789012345678901234567890"
+			      "1234567890123456789012345678901"};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		CU_ASSERT_EQUAL(gwd_validate_name(good[i], why, sizeof(why)), 0);
-	const char *bad[] = {"", "-a", ".a", "A", "a b", "a/b", "../x", "a\n", "é",
-			     "x234567890123456789012345678901234567890123456789012345678901234"};
+	const char *bad[] = {
+	    "",	    "-a",
+	    ".a",   "A",
+	    "a b",  "a/b",
+	    "../x", "a\n",
+	    "é",    "x234567890123456789012345678901234567890123456789012345678901234"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = '\0';
 		CU_ASSERT_EQUAL(gwd_validate_name(bad[i], why, sizeof(why)), -EINVAL);
@@ -180,9 +185,9 @@ static void test_host_info(void)
 	Godwit__V1__GetInfoRequest req = GODWIT__V1__GET_INFO_REQUEST__INIT;
 	ProtobufCMessage *resp;
 	struct gw_rpc_status st;
-	CU_ASSERT_EQUAL_FATAL(gw_rpc_unary(cl, &godwit__v1__host__descriptor, "GetInfo", &req.base,
-					   &resp, 5000, &st),
-			      GW_RPC_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	    gw_rpc_unary(cl, &godwit__v1__host__descriptor, "GetInfo", &req.base, &resp, 5000, &st),
+	    GW_RPC_OK);
 	Godwit__V1__HostInfo *h = (Godwit__V1__HostInfo *)resp;
 	CU_ASSERT_STRING_EQUAL(h->host_id, "testhost");
 	CU_ASSERT_EQUAL(h->vms, 2);
@@ -224,16 +229,17 @@ int main(void)
 	struct gw_rpc_method methods[32];
 	size_t n = gwd_api_methods(methods, 32);
 	struct gw_rpc_server_config cfg = {.listen = listen, .token = "t"};
-	if (gw_rpc_server_start(&cfg, methods, n, &d, &srv) || gw_rpc_client_open(target, NULL, 0, &cl))
+	if (gw_rpc_server_start(&cfg, methods, n, &d, &srv) ||
+	    gw_rpc_client_open(target, NULL, 0, &cl))
 		return 1;
 	static const struct gw_test_case cases[] = {
-		{"validate names", test_validate_name},
-		{"validate specs", test_validate_spec},
-		{"create, get, list, persist", test_create_get_list},
-		{"bad requests get the right status", test_bad_requests},
-		{"console of a stopped VM", test_console_not_running},
-		{"host info", test_host_info},
-		{"delete removes the VM and its files", test_delete},
+	    {"validate names", test_validate_name},
+	    {"validate specs", test_validate_spec},
+	    {"create, get, list, persist", test_create_get_list},
+	    {"bad requests get the right status", test_bad_requests},
+	    {"console of a stopped VM", test_console_not_running},
+	    {"host info", test_host_info},
+	    {"delete removes the VM and its files", test_delete},
 	};
 	int rc = gw_test_run("daemon", cases, GW_TEST_COUNT(cases));
 	gw_rpc_client_close(cl);
