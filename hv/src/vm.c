@@ -364,6 +364,15 @@ const char *hv_vm_name(const struct hv_vm *vm)
 	return vm->name;
 }
 
+void hv_vm_describe(struct hv_vm *vm, char *out, size_t n)
+{
+	int len =
+	    snprintf(out, n, "ram=%llu;cpus=%u;", (unsigned long long)vm->ram_size, vm->ncpus);
+	for (unsigned i = 0; i < vm->ndevices && len > 0 && (size_t)len < n; i++)
+		len += snprintf(out + len, n - (size_t)len, "dev=%s:%s;", vm->devices[i].name,
+				vm->devices[i].ops->kind);
+}
+
 int hv_device_register(struct hv_vm *vm, const char *name, const struct hv_device_ops *ops,
 		       void *opaque)
 {

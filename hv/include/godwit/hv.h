@@ -100,6 +100,8 @@ int hv_vm_create(const struct hv_vm_config *cfg, struct hv_vm **out);
 void hv_vm_destroy(struct hv_vm *vm);
 void hv_vm_set_events(struct hv_vm *vm, const struct hv_vm_events *ev);
 const char *hv_vm_name(const struct hv_vm *vm);
+/* A canonical description of what a migration peer must match: RAM, vCPUs, devices. */
+void hv_vm_describe(struct hv_vm *vm, char *out, size_t n);
 
 /* Loads an ELF64 guest, writes boot info and page tables, and points vCPU 0 at its entry in
  * long mode. -ENOENT (no file), -ENOEXEC (not a loadable x86-64 ELF), -E2BIG (does not fit). */

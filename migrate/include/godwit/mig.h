@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The live-migration engine: pre-copy of RAM, then device, vCPU and VM state, over N TCP
+ * channels, with a handover the caller commits or aborts. */
+#ifndef GODWIT_MIG_H
+#define GODWIT_MIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "godwit/hv.h"
+
+#define MIG_MAX_CHANNELS 8
+#define MIG_TOKEN_LEN	 64 /* the one-time stream token: 64 hex characters */
+
+/* Session states; the transition table is in session.c (docs/migration-stream.md). */
+enum mig_state {
+	MIG_SETUP = 0,
+	MIG_PRECOPY,
+	MIG_STOP_AND_COPY,
+	MIG_HANDOVER, /* destination has everything, VM paused on both sides: commit or abort */
+	MIG_DONE,
+	MIG_FAILED,
+	MIG_CANCELLED,
+	MIG_NSTATES,
+};
+
+enum mig_event {
+	MIG_EV_CONNECTED = 0, /* every channel's handshake accepted */
+	MIG_EV_CONVERGED,     /* remaining dirty set fits the downtime limit (or was forced) */
+	MIG_EV_DEST_READY,    /* destination loaded all state */
+	MIG_EV_COMMIT,
+	MIG_EV_ABORT,
+	MIG_EV_ERROR,
+	MIG_EV_CANCEL,
+	MIG_NEVENTS,
+};
+
+struct mig_transition {
+	enum mig_state next;
+	bool resume_source; /* the source VM must run again */
+	bool valid;
+};
+
+/* 0 and *t filled, or -EINVAL when the event is not allowed in that state. */
+int mig_transition(enum mig_state s, enum mig_event e, struct mig_transition *t);
+const char *mig_state_name(enum mig_state s);
+bool mig_state_final(enum mig_state s);
+
+struct mig_params {
+	char token[MIG_TOKEN_LEN + 1];
+	unsigned channels;	    /* 1..MIG_MAX_CHANNELS */
+	uint32_t downtime_limit_ms; /* default 50 */
+	uint32_t max_time_s;	    /* 0: no limit */
+	uint64_t max_bandwidth;	    /* bytes/s over all channels; 0: unlimited */
+	unsigned max_iterations;    /* force stop-and-copy after this many; default 30 */
+	bool verify;		    /* checksum all of RAM on both sides at handover */
+	int accept_timeout_ms;	    /* destination: how long to wait for the source (60 s) */
+};
+
+void mig_params_default(struct mig_params *p);
+
+struct mig_stats {
+	enum mig_state state;
+	uint32_t iteration;
+	uint64_t bytes_sent; /* on the wire, headers included */
+	uint64_t pages_sent;
+	uint64_t zero_pages;
+	uint64_t bytes_remaining; /* dirty pages left * page size */
+	uint64_t dirty_rate_pps;
+	uint64_t bandwidth_bps; /* bytes/s, last iteration */
+	uint64_t expected_downtime_us;
+	uint64_t downtime_us; /* VM paused until the destination was ready */
+	uint64_t total_time_us;
+	uint32_t throttle_pct;
+	uint64_t ram_checksum; /* of the source RAM at stop-and-copy (after the last pass) */
+	char error[256];
+};
+
+/* Digest of what must be equal on both sides (RAM size, vCPUs, devices). */
+uint64_t mig_config_digest(struct hv_vm *vm);
+/* A checksum of all of RAM (for verification: equal on both sides at handover). */
+uint64_t mig_ram_checksum(struct hv_vm *vm);
+
+/* ---- source ---- */
+struct mig_source;
+/* Connects to host:ports[i] and runs the migration on its own threads. */
+int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
+		     const struct mig_params *p, struct mig_source **out);
+void mig_source_stats(struct mig_source *s, struct mig_stats *out);
+void mig_source_cancel(struct mig_source *s);
+/* Waits until the session reaches HANDOVER or a final state, or timeout_ms (-1: forever). */
+enum mig_state mig_source_wait(struct mig_source *s, int timeout_ms);
+/* At HANDOVER: commit (the source VM is then stopped for good) or abort (it resumes). */
+int mig_source_finish(struct mig_source *s, bool commit);
+void mig_source_free(struct mig_source *s);
+
+/* ---- destination ---- */
+struct mig_dest;
+/* Listens on `channels` ephemeral ports of host for a stream carrying this token. The VM
+ * must be created (same RAM size, same devices) and not started. */
+int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params *p,
+		    struct mig_dest **out);
+void mig_dest_ports(struct mig_dest *d, uint16_t *ports, unsigned *n);
+/* Waits for the stream to complete and the state to load: 0 (the VM may now be started),
+ * or a negative errno with the reason in mig_dest_error. */
+int mig_dest_wait(struct mig_dest *d, int timeout_ms);
+const char *mig_dest_error(struct mig_dest *d);
+void mig_dest_stats(struct mig_dest *d, struct mig_stats *out);
+void mig_dest_free(struct mig_dest *d);
+
+#endif

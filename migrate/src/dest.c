@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The receiving side: one listening socket and thread per channel. Each checks the
+ * handshake (version, token, channel, RAM size, configuration digest), then applies RAM
+ * batches until END. When every channel has ended and the state arrived on channel 0, the
+ * state is loaded and READY goes back on channel 0. Any bad input fails the whole stream
+ * with a FAIL record that names the cause; the VM is then never started.
+ */
+#include "mig_priv.h"
+
+#include "godwit/crc.h"
+#include "godwit/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct mig_dchan {
+	struct mig_dest *d;
+	unsigned idx;
+	int lfd, fd;
+	uint16_t port;
+	pthread_t thread;
+};
+
+struct mig_dest {
+	struct hv_vm *vm;
+	struct mig_params p;
+	unsigned n;
+	struct mig_dchan ch[MIG_MAX_CHANNELS];
+	uint8_t *ram;
+	uint64_t npages;
+	pthread_mutex_t lock, wlock;
+	pthread_cond_t cond;
+	unsigned ended;
+	bool have_state, failed, ready;
+	struct gw_buf state;
+	struct mig_stats st;
+	uint64_t t_start;
+};
+
+/* Sends a record on channel 0 (the return path); wlock orders concurrent writers. */
+static void send_ctl(struct mig_dest *d, uint32_t tag, const char *msg)
+{
+	struct gw_buf b;
+	gw_buf_init(&b);
+	mig_record_put(&b, tag, msg, msg ? (uint32_t)strlen(msg) : 0);
+	pthread_mutex_lock(&d->wlock);
+	if (d->ch[0].fd >= 0 && !b.err)
+		mig_net_write_full(d->ch[0].fd, b.data, b.len);
+	pthread_mutex_unlock(&d->wlock);
+	gw_buf_release(&b);
+}
+
+static void fail(struct mig_dest *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct mig_dest *d, const char *fmt, ...)
+{
+	pthread_mutex_lock(&d->lock);
+	bool first = !d->failed;
+	if (first) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(d->st.error, sizeof(d->st.error), fmt, ap);
+		va_end(ap);
+		d->failed = true;
+		d->st.state = MIG_FAILED;
+	}
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	if (!first)
+		return;
+	GW_WARN("incoming", "%s", d->st.error);
+	send_ctl(d, MIG_TAG_FAIL, d->st.error);
+	for (unsigned i = 0; i < d->n; i++) {
+		if (d->ch[i].fd >= 0)
+			shutdown(d->ch[i].fd, SHUT_RDWR);
+	}
+}
+
+static int check_hello(struct mig_dchan *c, const struct mig_hello *h, char *msg, size_t n)
+{
+	struct mig_dest *d = c->d;
+	int rc = mig_hello_check(h);
+	if (rc == -EBADMSG) {
+		snprintf(msg, n, "channel %u: not a godwit migration stream (bad magic or CRC)",
+			 c->idx);
+		return MIG_REPLY_MALFORMED;
+	}
+	if (rc == -EPROTO) {
+		snprintf(msg, n, "stream version %u is not supported (this godwit speaks %u)",
+			 h->version, MIG_STREAM_VERSION);
+		return MIG_REPLY_VERSION;
+	}
+	/* Constant-time token compare. */
+	unsigned diff = 0;
+	for (unsigned i = 0; i < MIG_TOKEN_LEN; i++)
+		diff |= (unsigned)(h->token[i] ^ d->p.token[i]);
+	if (diff) {
+		snprintf(msg, n, "wrong stream token on channel %u", c->idx);
+		return MIG_REPLY_TOKEN;
+	}
+	if (h->channel != c->idx || h->nchannels != d->n) {
+		snprintf(msg, n, "channel mismatch: got %u of %u on port %u, expected %u of %u",
+			 h->channel, h->nchannels, c->port, c->idx, d->n);
+		return MIG_REPLY_CHANNEL;
+	}
+	if (h->ram_size != hv_vm_ram_size(d->vm)) {
+		snprintf(
+		    msg, n,
+		    "not enough memory: the VM has %llu MiB of RAM, the destination VM %llu MiB",
+		    (unsigned long long)(h->ram_size >> 20),
+		    (unsigned long long)(hv_vm_ram_size(d->vm) >> 20));
+		return MIG_REPLY_MEMORY;
+	}
+	if (h->config_digest != mig_config_digest(d->vm)) {
+		snprintf(msg, n,
+			 "the VM's configuration (vCPUs, devices) differs from the "
+			 "destination's");
+		return MIG_REPLY_CONFIG;
+	}
+	return MIG_REPLY_OK;
+}
+
+static const char *tag_name(uint32_t tag)
+{
+	switch (tag) {
+	case MIG_TAG_RAM:
+		return "RAM batch";
+	case MIG_TAG_STATE:
+		return "VM state";
+	case MIG_TAG_END:
+		return "end marker";
+	default:
+		return "record";
+	}
+}
+
+static void *dchan_thread(void *arg)
+{
+	struct mig_dchan *c = arg;
+	struct mig_dest *d = c->d;
+	int to = d->p.accept_timeout_ms ? d->p.accept_timeout_ms : 60000;
+	int fd = mig_net_accept(c->lfd, to);
+	if (fd < 0) {
+		fail(d, "no migration stream arrived on channel %u within %d s", c->idx, to / 1000);
+		return NULL;
+	}
+	struct timeval tv = {.tv_sec = 120};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&d->wlock);
+	c->fd = fd;
+	pthread_mutex_unlock(&d->wlock);
+
+	struct mig_hello h;
+	char msg[200];
+	if (mig_net_read_full(fd, &h, sizeof(h))) {
+		fail(d, "channel %u: the source closed the connection during the handshake",
+		     c->idx);
+		return NULL;
+	}
+	int status = check_hello(c, &h, msg, sizeof(msg));
+	struct mig_reply r;
+	mig_reply_encode(&r, (enum mig_reply_status)status, status ? msg : "ok");
+	mig_net_write_full(fd, &r, sizeof(r));
+	if (status) {
+		fail(d, "refused the stream: %s", msg);
+		return NULL;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (d->st.state == MIG_SETUP)
+		d->st.state = MIG_PRECOPY;
+	pthread_mutex_unlock(&d->lock);
+
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	for (;;) {
+		struct gw_sect_hdr hdr;
+		int rc = mig_net_read_full(fd, &hdr, sizeof(hdr));
+		if (rc) {
+			fail(d, "channel %u: stream cut before its end (%s)", c->idx,
+			     rc == -ENODATA ? "connection closed" : strerror(-rc));
+			break;
+		}
+		rc = mig_record_check_hdr(&hdr);
+		if (rc) {
+			fail(d, "channel %u: corrupt stream: %s record header", c->idx,
+			     rc == -EPROTO ? "unsupported version in a" : "unknown or oversized");
+			break;
+		}
+		if (hdr.length > cap) {
+			uint8_t *nb = realloc(buf, hdr.length);
+			if (!nb) {
+				fail(d, "out of memory receiving a %u-byte record", hdr.length);
+				break;
+			}
+			buf = nb;
+			cap = hdr.length;
+		}
+		if (hdr.length && (rc = mig_net_read_full(fd, buf, hdr.length))) {
+			fail(d, "channel %u: stream cut inside a %s", c->idx, tag_name(hdr.magic));
+			break;
+		}
+		if (gw_crc32c(0, buf, hdr.length) != hdr.crc) {
+			fail(d, "channel %u: corrupt stream: CRC mismatch in a %s of %u bytes",
+			     c->idx, tag_name(hdr.magic), hdr.length);
+			break;
+		}
+		__atomic_add_fetch(&d->st.bytes_sent, sizeof(hdr) + hdr.length, __ATOMIC_RELAXED);
+		if (hdr.magic == MIG_TAG_RAM) {
+			uint64_t pages = 0, zeros = 0;
+			if (mig_batch_apply(buf, hdr.length, d->ram, d->npages, &pages, &zeros)) {
+				fail(d,
+				     "channel %u: malformed RAM batch (page outside RAM or "
+				     "truncated)",
+				     c->idx);
+				break;
+			}
+			__atomic_add_fetch(&d->st.pages_sent, pages, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&d->st.zero_pages, zeros, __ATOMIC_RELAXED);
+		} else if (hdr.magic == MIG_TAG_STATE && c->idx == 0) {
+			pthread_mutex_lock(&d->lock);
+			d->state.len = 0;
+			gw_buf_put(&d->state, buf, hdr.length);
+			d->have_state = true;
+			pthread_mutex_unlock(&d->lock);
+		} else if (hdr.magic == MIG_TAG_END) {
+			pthread_mutex_lock(&d->lock);
+			d->ended++;
+			pthread_cond_broadcast(&d->cond);
+			pthread_mutex_unlock(&d->lock);
+			break;
+		} else if (hdr.magic == MIG_TAG_FAIL) {
+			fail(d, "the source gave up: %.*s", (int)hdr.length, (const char *)buf);
+			break;
+		} else {
+			fail(d, "channel %u: unexpected %s record", c->idx, tag_name(hdr.magic));
+			break;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params *p,
+		    struct mig_dest **out)
+{
+	if (p->channels == 0 || p->channels > MIG_MAX_CHANNELS || strlen(p->token) != MIG_TOKEN_LEN)
+		return -EINVAL;
+	struct mig_dest *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->vm = vm;
+	d->p = *p;
+	d->n = p->channels;
+	d->ram = hv_vm_ram_base(vm);
+	d->npages = hv_vm_ram_size(vm) / MIG_PAGE;
+	d->t_start = mig_now_us();
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->wlock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	gw_buf_init(&d->state);
+	int rc = 0;
+	for (unsigned i = 0; i < d->n; i++) {
+		d->ch[i] = (struct mig_dchan){.d = d, .idx = i, .lfd = -1, .fd = -1};
+		if (rc == 0)
+			rc = mig_net_listen(host, &d->ch[i].lfd, &d->ch[i].port);
+	}
+	if (rc) {
+		for (unsigned i = 0; i < d->n; i++) {
+			if (d->ch[i].lfd >= 0)
+				close(d->ch[i].lfd);
+		}
+		free(d);
+		return rc;
+	}
+	for (unsigned i = 0; i < d->n; i++)
+		pthread_create(&d->ch[i].thread, NULL, dchan_thread, &d->ch[i]);
+	*out = d;
+	return 0;
+}
+
+void mig_dest_ports(struct mig_dest *d, uint16_t *ports, unsigned *n)
+{
+	for (unsigned i = 0; i < d->n; i++)
+		ports[i] = d->ch[i].port;
+	*n = d->n;
+}
+
+int mig_dest_wait(struct mig_dest *d, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->lock);
+	while (!d->failed && !d->ready && !(d->ended == d->n && d->have_state)) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&d->cond, &d->lock);
+		else if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	if (d->failed || d->ready) {
+		int rc = d->failed ? -EPROTO : 0;
+		pthread_mutex_unlock(&d->lock);
+		return rc;
+	}
+	if (!(d->ended == d->n && d->have_state)) {
+		pthread_mutex_unlock(&d->lock);
+		return -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&d->lock);
+	int rc = hv_vm_load_state(d->vm, d->state.data, d->state.len);
+	if (rc) {
+		fail(d, "the VM state did not load: %s", strerror(-rc));
+		return rc;
+	}
+	if (d->p.verify)
+		d->st.ram_checksum = mig_ram_checksum(d->vm);
+	pthread_mutex_lock(&d->lock);
+	d->ready = true;
+	d->st.state = MIG_HANDOVER;
+	d->st.total_time_us = mig_now_us() - d->t_start;
+	pthread_mutex_unlock(&d->lock);
+	send_ctl(d, MIG_TAG_READY, NULL);
+	GW_INFO("incoming", "all state received and loaded; ready to run");
+	return 0;
+}
+
+const char *mig_dest_error(struct mig_dest *d)
+{
+	return d->st.error;
+}
+
+void mig_dest_stats(struct mig_dest *d, struct mig_stats *out)
+{
+	pthread_mutex_lock(&d->lock);
+	*out = d->st;
+	pthread_mutex_unlock(&d->lock);
+}
+
+void mig_dest_free(struct mig_dest *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->wlock);
+	for (unsigned i = 0; i < d->n; i++) {
+		if (d->ch[i].fd >= 0)
+			shutdown(d->ch[i].fd, SHUT_RDWR);
+		if (d->ch[i].lfd >= 0)
+			shutdown(d->ch[i].lfd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&d->wlock);
+	for (unsigned i = 0; i < d->n; i++) {
+		pthread_join(d->ch[i].thread, NULL);
+		if (d->ch[i].fd >= 0)
+			close(d->ch[i].fd);
+		close(d->ch[i].lfd);
+	}
+	gw_buf_release(&d->state);
+	free(d);
+}

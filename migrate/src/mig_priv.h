@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internals shared by the migration source and destination. */
+#ifndef GODWIT_MIG_PRIV_H
+#define GODWIT_MIG_PRIV_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "godwit/mig.h"
+#include "net.h"
+#include "stream.h"
+
+#define MIG_CHUNK_PAGES 256u /* pages of one 1 MiB chunk always travel on the same channel */
+#define MIG_BATCH_PAGES 256u
+
+static inline uint64_t mig_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static inline unsigned mig_channel_of(uint64_t page, unsigned n)
+{
+	return (unsigned)((page / MIG_CHUNK_PAGES) % n);
+}
+
+#endif

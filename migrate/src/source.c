@@ -1,0 +1,610 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sending side. One thread per channel sends the pages of its chunks in each round; the
+ * session thread runs the rounds: all of RAM first, then what was dirtied meanwhile, until
+ * the rest fits the downtime limit; then it pauses the VM, sends the last pages and the
+ * state, and waits for the destination's READY. A reader on channel 0 hears READY or FAIL.
+ */
+#include "mig_priv.h"
+
+#include "godwit/bitmap.h"
+#include "godwit/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct mig_chan {
+	struct mig_source *s;
+	unsigned idx;
+	int fd;
+	pthread_t thread;
+	struct mig_batch batch;
+	uint64_t bytes;
+	int err;
+};
+
+struct mig_source {
+	struct hv_vm *vm;
+	struct mig_params p;
+	char host[256];
+	uint16_t ports[MIG_MAX_CHANNELS];
+	unsigned n;
+	struct mig_chan ch[MIG_MAX_CHANNELS];
+	uint64_t npages;
+	uint64_t *work; /* pages to send in the current round */
+
+	pthread_t session, reader, throttler;
+	bool reader_started, throttler_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned round;	  /* incremented to start a round */
+	bool round_final; /* the last round: also state and END */
+	unsigned done;	  /* channels finished with the current round */
+	bool quit;	  /* channel threads exit */
+	bool cancel;
+	bool dest_ready, dest_failed;
+	char dest_msg[200];
+	bool decided, commit;
+	struct gw_buf state; /* hv_vm_save_state at stop-and-copy */
+	uint32_t throttle_pct;
+	struct mig_stats st;
+	uint64_t t_start;
+	bool paused;
+};
+
+static void set_error(struct mig_source *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(struct mig_source *s, const char *fmt, ...)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->st.error[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(s->st.error, sizeof(s->st.error), fmt, ap);
+		va_end(ap);
+	}
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool should_stop(struct mig_source *s)
+{
+	return s->cancel || s->dest_failed || s->st.error[0];
+}
+
+/* Unblocks every thread stuck in a socket call. */
+static void shutdown_channels(struct mig_source *s)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->ch[i].fd >= 0)
+			shutdown(s->ch[i].fd, SHUT_RDWR);
+	}
+}
+
+static int send_buf(struct mig_chan *c, struct gw_buf *b)
+{
+	if (b->err)
+		return b->err;
+	int rc = mig_net_write_full(c->fd, b->data, b->len);
+	if (rc == 0) {
+		c->bytes += b->len;
+		__atomic_add_fetch(&c->s->st.bytes_sent, b->len, __ATOMIC_RELAXED);
+	}
+	return rc;
+}
+
+/* Keeps a channel under its share of max_bandwidth over the round. */
+static void pace(struct mig_chan *c, uint64_t round_start_us, uint64_t round_bytes)
+{
+	uint64_t bw = c->s->p.max_bandwidth;
+	if (!bw)
+		return;
+	uint64_t share = bw / c->s->n;
+	uint64_t due_us = round_bytes * 1000000u / (share ? share : 1);
+	uint64_t el = mig_now_us() - round_start_us;
+	if (due_us > el)
+		usleep((useconds_t)(due_us - el));
+}
+
+static int send_round(struct mig_chan *c, bool final)
+{
+	struct mig_source *s = c->s;
+	uint8_t *ram = hv_vm_ram_base(s->vm);
+	uint64_t start = mig_now_us(), bytes0 = c->bytes;
+	mig_batch_begin(&c->batch);
+	for (uint64_t pg = gw_bitmap_next_set(s->work, s->npages, 0); pg < s->npages;
+	     pg = gw_bitmap_next_set(s->work, s->npages, pg + 1)) {
+		if (mig_channel_of(pg, s->n) != c->idx) {
+			/* skip to this channel's next chunk */
+			uint64_t next = (pg / MIG_CHUNK_PAGES + 1) * MIG_CHUNK_PAGES;
+			pg = next - 1;
+			continue;
+		}
+		mig_batch_add(&c->batch, pg, ram + pg * MIG_PAGE);
+		if (c->batch.count == MIG_BATCH_PAGES) {
+			mig_batch_end(&c->batch);
+			__atomic_add_fetch(&s->st.pages_sent, c->batch.count, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&s->st.zero_pages, c->batch.zero, __ATOMIC_RELAXED);
+			int rc = send_buf(c, &c->batch.buf);
+			if (rc)
+				return rc;
+			if (should_stop(s))
+				return -ECANCELED;
+			pace(c, start, c->bytes - bytes0);
+			mig_batch_begin(&c->batch);
+		}
+	}
+	if (c->batch.count) {
+		mig_batch_end(&c->batch);
+		__atomic_add_fetch(&s->st.pages_sent, c->batch.count, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->st.zero_pages, c->batch.zero, __ATOMIC_RELAXED);
+		int rc = send_buf(c, &c->batch.buf);
+		if (rc)
+			return rc;
+	}
+	if (!final)
+		return 0;
+	struct gw_buf rec;
+	gw_buf_init(&rec);
+	if (c->idx == 0)
+		mig_record_put(&rec, MIG_TAG_STATE, s->state.data, (uint32_t)s->state.len);
+	mig_record_put(&rec, MIG_TAG_END, NULL, 0);
+	int rc = send_buf(c, &rec);
+	gw_buf_release(&rec);
+	return rc;
+}
+
+static void *chan_thread(void *arg)
+{
+	struct mig_chan *c = arg;
+	struct mig_source *s = c->s;
+	unsigned seen = 0;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->quit && s->round == seen)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (s->quit)
+			break;
+		seen = s->round;
+		bool final = s->round_final;
+		pthread_mutex_unlock(&s->lock);
+		int rc = send_round(c, final);
+		pthread_mutex_lock(&s->lock);
+		if (rc && rc != -ECANCELED && !s->st.error[0] && !s->cancel && !s->dest_failed)
+			snprintf(s->st.error, sizeof(s->st.error),
+				 "channel %u: connection to the destination lost: %s", c->idx,
+				 strerror(-rc));
+		if (rc)
+			c->err = rc;
+		s->done++;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Channel 0's return direction: READY, or FAIL with the destination's reason. */
+static void *reader_thread(void *arg)
+{
+	struct mig_source *s = arg;
+	int fd = s->ch[0].fd;
+	struct gw_sect_hdr h;
+	char msg[200] = "";
+	bool ready = false;
+	int rc = mig_net_read_full(fd, &h, sizeof(h));
+	if (rc == 0 && (rc = mig_record_check_hdr(&h)) == 0) {
+		uint32_t len = h.length;
+		char buf[512];
+		if (len < sizeof(buf) && (rc = mig_net_read_full(fd, buf, len)) == 0) {
+			if (h.magic == MIG_TAG_READY) {
+				ready = true;
+			} else if (h.magic == MIG_TAG_FAIL) {
+				snprintf(msg, sizeof(msg), "%.*s", (int)len, buf);
+			} else {
+				snprintf(msg, sizeof(msg),
+					 "unexpected record from the destination");
+			}
+		} else if (rc == 0) {
+			snprintf(msg, sizeof(msg), "oversized record from the destination");
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	if (ready) {
+		s->dest_ready = true;
+	} else if (!s->cancel) {
+		s->dest_failed = true;
+		if (!msg[0])
+			snprintf(msg, sizeof(msg), "the destination closed the stream (%s)",
+				 rc == -ENODATA ? "connection closed"
+				 : rc		? strerror(-rc)
+						: "no reason given");
+		snprintf(s->dest_msg, sizeof(s->dest_msg), "%s", msg);
+	}
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (!ready && !s->cancel)
+		shutdown_channels(s);
+	return NULL;
+}
+
+/* Auto-converge: pauses the vCPUs for throttle_pct of every 100 ms. */
+static void *throttle_thread(void *arg)
+{
+	struct mig_source *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->quit && !s->paused) {
+		unsigned pct = s->throttle_pct;
+		pthread_mutex_unlock(&s->lock);
+		if (pct) {
+			hv_vm_pause(s->vm);
+			usleep(pct * 1000);
+			hv_vm_resume(s->vm);
+			usleep((100 - pct) * 1000);
+		} else {
+			usleep(50 * 1000);
+		}
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Runs one round on every channel and waits for all of them. */
+static int run_round(struct mig_source *s, bool final)
+{
+	pthread_mutex_lock(&s->lock);
+	s->done = 0;
+	s->round_final = final;
+	s->round++;
+	pthread_cond_broadcast(&s->cond);
+	while (s->done < s->n)
+		pthread_cond_wait(&s->cond, &s->lock);
+	int rc = (s->cancel || s->dest_failed || s->st.error[0]) ? -ECANCELED : 0;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int handshake(struct mig_source *s, unsigned i)
+{
+	struct mig_chan *c = &s->ch[i];
+	int fd = mig_net_connect(s->host, s->ports[i], 10000);
+	if (fd < 0) {
+		set_error(s, "cannot connect channel %u to %s:%u: %s", i, s->host, s->ports[i],
+			  strerror(-fd));
+		return fd;
+	}
+	c->fd = fd;
+	struct mig_hello h;
+	mig_hello_encode(&h, (uint16_t)i, (uint16_t)s->n, mig_config_digest(s->vm),
+			 hv_vm_ram_size(s->vm), s->p.token);
+	struct mig_reply r;
+	int rc = mig_net_write_full(fd, &h, sizeof(h));
+	if (rc == 0)
+		rc = mig_net_read_full(fd, &r, sizeof(r));
+	if (rc) {
+		set_error(s, "handshake on channel %u failed: %s", i,
+			  rc == -ENODATA ? "the destination closed the connection" : strerror(-rc));
+		return rc;
+	}
+	if (mig_reply_check(&r)) {
+		set_error(s, "the destination's handshake reply is not a godwit reply");
+		return -EBADMSG;
+	}
+	if (r.status != MIG_REPLY_OK) {
+		set_error(s, "the destination refused the stream: %.*s", (int)sizeof(r.message),
+			  r.message);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static void finish_state(struct mig_source *s, enum mig_event ev)
+{
+	struct mig_transition t;
+	pthread_mutex_lock(&s->lock);
+	if (mig_transition(s->st.state, ev, &t) == 0) {
+		s->st.state = t.next;
+		if (t.resume_source && s->paused) {
+			hv_vm_resume(s->vm);
+			s->paused = false;
+		}
+	}
+	s->st.total_time_us = mig_now_us() - s->t_start;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *session_thread(void *arg)
+{
+	struct mig_source *s = arg;
+	struct hv_vm *vm = s->vm;
+	int rc = 0;
+	unsigned i;
+	for (i = 0; i < s->n && rc == 0; i++)
+		rc = handshake(s, i);
+	for (i = 0; i < s->n; i++) {
+		if (s->ch[i].fd >= 0)
+			pthread_create(&s->ch[i].thread, NULL, chan_thread, &s->ch[i]);
+	}
+	if (rc)
+		goto fail;
+	pthread_create(&s->reader, NULL, reader_thread, s);
+	s->reader_started = true;
+	finish_state(s, MIG_EV_CONNECTED);
+
+	rc = hv_dirty_start(vm);
+	if (rc) {
+		set_error(s, "cannot start dirty tracking: %s", strerror(-rc));
+		goto fail;
+	}
+	pthread_create(&s->throttler, NULL, throttle_thread, s);
+	s->throttler_started = true;
+	gw_bitmap_set_range(s->work, 0, s->npages);
+	uint64_t prev_dirty = UINT64_MAX;
+	for (;;) {
+		uint64_t t0 = mig_now_us(), b0 = s->st.bytes_sent;
+		s->st.iteration++;
+		rc = run_round(s, false);
+		if (rc)
+			goto fail;
+		uint64_t dt = mig_now_us() - t0;
+		uint64_t bytes = s->st.bytes_sent - b0;
+		gw_bitmap_zero(s->work, s->npages);
+		rc = hv_dirty_collect(vm, s->work);
+		if (rc) {
+			set_error(s, "reading the dirty log failed: %s", strerror(-rc));
+			goto fail;
+		}
+		uint64_t dirty = gw_bitmap_count(s->work, s->npages);
+		pthread_mutex_lock(&s->lock);
+		if (dt && bytes > (1u << 20))
+			s->st.bandwidth_bps = bytes * 1000000u / dt;
+		else if (!s->st.bandwidth_bps)
+			s->st.bandwidth_bps = 1000000000u; /* first guess: 1 GB/s */
+		s->st.dirty_rate_pps = dt ? dirty * 1000000u / dt : 0;
+		s->st.bytes_remaining = dirty * MIG_PAGE;
+		s->st.expected_downtime_us =
+		    s->st.bytes_remaining * 1000000u / s->st.bandwidth_bps + 1000;
+		bool converged = s->st.expected_downtime_us <= s->p.downtime_limit_ms * 1000u;
+		bool forced = s->st.iteration >= s->p.max_iterations;
+		bool timeout = s->p.max_time_s &&
+			       mig_now_us() - s->t_start > (uint64_t)s->p.max_time_s * 1000000u;
+		/* Not shrinking: slow the guest down so that the copy can catch up. */
+		if (!converged && s->st.iteration >= 2 && dirty * 10 >= prev_dirty * 9)
+			s->throttle_pct =
+			    s->throttle_pct
+				? (s->throttle_pct + 10 > 95 ? 95 : s->throttle_pct + 10)
+				: 20;
+		s->st.throttle_pct = s->throttle_pct;
+		pthread_mutex_unlock(&s->lock);
+		prev_dirty = dirty;
+		if (timeout) {
+			set_error(
+			    s,
+			    "gave up after the maximum time of %u s (dirty rate %llu pages/s, "
+			    "bandwidth %llu MB/s)",
+			    s->p.max_time_s, (unsigned long long)s->st.dirty_rate_pps,
+			    (unsigned long long)(s->st.bandwidth_bps / 1000000u));
+			goto fail;
+		}
+		if (converged || forced)
+			break;
+		if (should_stop(s))
+			goto fail;
+	}
+
+	/* Stop-and-copy. */
+	finish_state(s, MIG_EV_CONVERGED);
+	pthread_mutex_lock(&s->lock);
+	s->paused = true; /* also ends the throttler */
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->throttler, NULL);
+	s->throttler_started = false;
+	uint64_t t_pause = mig_now_us();
+	rc = hv_vm_pause(vm);
+	if (rc) {
+		set_error(s, "cannot pause the VM: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = hv_dirty_collect(vm, s->work);
+	if (rc == 0)
+		rc = hv_vm_save_state(vm, &s->state);
+	if (rc) {
+		set_error(s, "cannot capture the VM's final state: %s", strerror(-rc));
+		goto fail;
+	}
+	s->st.bytes_remaining = gw_bitmap_count(s->work, s->npages) * MIG_PAGE;
+	rc = run_round(s, true);
+	if (rc)
+		goto fail;
+	pthread_mutex_lock(&s->lock);
+	while (!s->dest_ready && !s->dest_failed && !s->cancel)
+		pthread_cond_wait(&s->cond, &s->lock);
+	bool ready = s->dest_ready;
+	s->st.downtime_us = mig_now_us() - t_pause;
+	s->st.bytes_remaining = 0;
+	pthread_mutex_unlock(&s->lock);
+	if (!ready)
+		goto fail;
+	if (s->p.verify)
+		s->st.ram_checksum = mig_ram_checksum(vm);
+	finish_state(s, MIG_EV_DEST_READY);
+	GW_INFO("migrate",
+		"destination ready: %llu pages sent (%llu zero), downtime so far %.1f ms",
+		(unsigned long long)s->st.pages_sent, (unsigned long long)s->st.zero_pages,
+		s->st.downtime_us / 1000.0);
+	hv_dirty_stop(vm);
+	return NULL;
+
+fail:
+	pthread_mutex_lock(&s->lock);
+	if (s->dest_failed && !s->st.error[0])
+		snprintf(s->st.error, sizeof(s->st.error), "%s", s->dest_msg);
+	bool cancelled = s->cancel;
+	if (!s->st.error[0])
+		snprintf(s->st.error, sizeof(s->st.error), "%s",
+			 cancelled ? "cancelled" : "migration failed");
+	s->paused = true; /* ends the throttler */
+	pthread_mutex_unlock(&s->lock);
+	if (s->throttler_started) {
+		pthread_join(s->throttler, NULL);
+		s->throttler_started = false;
+	}
+	shutdown_channels(s);
+	hv_dirty_stop(vm);
+	/* The source stays the owner: make sure it runs. */
+	hv_vm_resume(vm);
+	pthread_mutex_lock(&s->lock);
+	s->paused = false;
+	pthread_mutex_unlock(&s->lock);
+	GW_WARN("migrate", "%s; the VM keeps running here", s->st.error);
+	finish_state(s, cancelled ? MIG_EV_CANCEL : MIG_EV_ERROR);
+	return NULL;
+}
+
+void mig_params_default(struct mig_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	p->channels = n < 1 ? 1 : n > MIG_MAX_CHANNELS ? MIG_MAX_CHANNELS : (unsigned)n;
+	p->downtime_limit_ms = 50;
+	p->max_iterations = 30;
+}
+
+int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
+		     const struct mig_params *p, struct mig_source **out)
+{
+	if (p->channels == 0 || p->channels > MIG_MAX_CHANNELS || strlen(host) >= 256)
+		return -EINVAL;
+	struct mig_source *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->vm = vm;
+	s->p = *p;
+	if (!s->p.downtime_limit_ms)
+		s->p.downtime_limit_ms = 50;
+	if (!s->p.max_iterations)
+		s->p.max_iterations = 30;
+	snprintf(s->host, sizeof(s->host), "%s", host);
+	s->n = p->channels;
+	memcpy(s->ports, ports, s->n * sizeof(ports[0]));
+	s->npages = hv_vm_ram_size(vm) / MIG_PAGE;
+	s->work = gw_bitmap_alloc(s->npages);
+	if (!s->work) {
+		free(s);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	gw_buf_init(&s->state);
+	for (unsigned i = 0; i < s->n; i++) {
+		s->ch[i] = (struct mig_chan){.s = s, .idx = i, .fd = -1};
+		gw_buf_init(&s->ch[i].batch.buf);
+	}
+	s->st.state = MIG_SETUP;
+	s->t_start = mig_now_us();
+	if (pthread_create(&s->session, NULL, session_thread, s)) {
+		free(s->work);
+		free(s);
+		return -EAGAIN;
+	}
+	*out = s;
+	return 0;
+}
+
+void mig_source_stats(struct mig_source *s, struct mig_stats *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->st;
+	out->bytes_sent = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED);
+	if (!mig_state_final(s->st.state) && s->st.state != MIG_HANDOVER)
+		out->total_time_us = mig_now_us() - s->t_start;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void mig_source_cancel(struct mig_source *s)
+{
+	pthread_mutex_lock(&s->lock);
+	enum mig_state st = s->st.state;
+	s->cancel = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (st == MIG_HANDOVER) {
+		/* Only valid once the destination was told to abort: the source resumes. */
+		set_error(s, "cancelled at handover");
+		finish_state(s, MIG_EV_CANCEL);
+	}
+	if (!mig_state_final(st))
+		shutdown_channels(s);
+}
+
+enum mig_state mig_source_wait(struct mig_source *s, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (s->st.state != MIG_HANDOVER && !mig_state_final(s->st.state)) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&s->cond, &s->lock);
+		else if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	enum mig_state st = s->st.state;
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
+int mig_source_finish(struct mig_source *s, bool commit)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->st.state != MIG_HANDOVER) {
+		pthread_mutex_unlock(&s->lock);
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (commit) {
+		/* The destination runs the VM now: this copy must never run again. */
+		hv_vm_stop(s->vm);
+		finish_state(s, MIG_EV_COMMIT);
+	} else {
+		set_error(s, "handover aborted");
+		finish_state(s, MIG_EV_ABORT);
+	}
+	shutdown_channels(s);
+	return 0;
+}
+
+void mig_source_free(struct mig_source *s)
+{
+	if (!s)
+		return;
+	mig_source_cancel(s);
+	pthread_join(s->session, NULL);
+	pthread_mutex_lock(&s->lock);
+	s->quit = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	shutdown_channels(s);
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->ch[i].fd >= 0) {
+			pthread_join(s->ch[i].thread, NULL);
+			close(s->ch[i].fd);
+		}
+		gw_buf_release(&s->ch[i].batch.buf);
+	}
+	if (s->reader_started)
+		pthread_join(s->reader, NULL);
+	gw_buf_release(&s->state);
+	free(s->work);
+	free(s);
+}

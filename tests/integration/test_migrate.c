@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Integration tests of the migration engine on /dev/kvm, both ends in one process: a
+ * migrated `dirty` guest verifies itself on the destination with equal RAM checksums, and
+ * every fault (destination gone, cut network, corrupt bytes, wrong token, version mismatch,
+ * too little memory) leaves the source running with its pattern intact. */
+#include "godwit/hv.h"
+#include "godwit/hv_abi.h"
+#include "godwit/log.h"
+#include "godwit/mig.h"
+
+#include "../lib/gw_test.h"
+#include "../../migrate/src/net.h"
+#include "../../migrate/src/stream.h"
+#include "godwit/crc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef GW_TEST_GUEST
+#error "GW_TEST_GUEST must name the test guest ELF"
+#endif
+
+#define MEM (32ull << 20)
+
+struct watch {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned n;
+	uint64_t last_pass, bad;
+};
+
+static void on_report(void *opaque, struct hv_vm *vm, uint32_t kind, uint64_t a, uint64_t b)
+{
+	(void)vm;
+	struct watch *w = opaque;
+	if (kind != GW_REPORT_VERIFY)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->n++;
+	w->last_pass = a;
+	w->bad += b;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void watch_init(struct watch *w)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+}
+
+/* Waits for `more` further verify reports; returns how many arrived. */
+static unsigned watch_more(struct watch *w, unsigned more, int timeout_s)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_s;
+	pthread_mutex_lock(&w->lock);
+	unsigned start = w->n;
+	while (w->n < start + more) {
+		if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	unsigned got = w->n - start;
+	pthread_mutex_unlock(&w->lock);
+	return got;
+}
+
+static struct hv_vm *make_vm(const char *name, uint64_t mem, struct watch *w)
+{
+	struct hv_vm_config cfg = {.name = name, .mem_size = mem, .ncpus = 1};
+	cfg.console.kind = HV_CONSOLE_NONE;
+	struct hv_vm *vm = NULL;
+	if (hv_vm_create(&cfg, &vm))
+		return NULL;
+	struct hv_vm_events ev = {.report = on_report, .opaque = w};
+	hv_vm_set_events(vm, &ev);
+	return vm;
+}
+
+static struct hv_vm *start_source(struct watch *w, const char *workload)
+{
+	struct hv_vm *vm = make_vm("src", MEM, w);
+	if (!vm || hv_vm_boot_elf(vm, GW_TEST_GUEST, workload) || hv_vm_start(vm))
+		return NULL;
+	if (watch_more(w, 1, 120) != 1)
+		return NULL;
+	return vm;
+}
+
+static void params(struct mig_params *p, const char *token)
+{
+	mig_params_default(p);
+	snprintf(p->token, sizeof(p->token), "%s", token);
+	p->channels = 2;
+	p->verify = true;
+	p->accept_timeout_ms = 20000;
+}
+
+static const char TOKEN[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/* The source VM must still be running and verifying cleanly. */
+static void assert_source_alive(struct hv_vm *src, struct watch *w)
+{
+	CU_ASSERT_FALSE(hv_vm_is_stopped(src));
+	CU_ASSERT_EQUAL(hv_vm_run_state(src), HV_RUN_RUNNING);
+	CU_ASSERT_EQUAL(watch_more(w, 1, 60), 1);
+	CU_ASSERT_EQUAL(w->bad, 0);
+}
+
+static void test_migrate_dirty_guest(void)
+{
+	struct watch ws, wd;
+	watch_init(&ws);
+	watch_init(&wd);
+	struct hv_vm *src = start_source(&ws, "dirty:1:300");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	struct hv_vm *dst = make_vm("dst", MEM, &wd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	struct mig_params p;
+	params(&p, TOKEN);
+	struct mig_dest *md;
+	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
+	uint16_t ports[MIG_MAX_CHANNELS];
+	unsigned n;
+	mig_dest_ports(md, ports, &n);
+	CU_ASSERT_EQUAL(n, 2);
+	struct mig_source *ms;
+	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, &p, &ms), 0);
+	CU_ASSERT_EQUAL_FATAL(mig_dest_wait(md, 120000), 0);
+	CU_ASSERT_EQUAL_FATAL(mig_source_wait(ms, 60000), MIG_HANDOVER);
+	struct mig_stats ss, ds;
+	mig_source_stats(ms, &ss);
+	mig_dest_stats(md, &ds);
+	printf("\n    %u iterations, %llu pages (%llu zero), %.1f ms downtime, RAM checksum "
+	       "%016llx vs %016llx\n",
+	       ss.iteration, (unsigned long long)ss.pages_sent, (unsigned long long)ss.zero_pages,
+	       ss.downtime_us / 1000.0, (unsigned long long)ss.ram_checksum,
+	       (unsigned long long)ds.ram_checksum);
+	CU_ASSERT_NOT_EQUAL(ss.ram_checksum, 0);
+	CU_ASSERT_EQUAL(ss.ram_checksum, ds.ram_checksum);
+	CU_ASSERT_TRUE(ss.zero_pages > 0); /* most of a 32 MiB guest is zero */
+	/* Handover: the source is paused, the destination not yet running. */
+	CU_ASSERT_EQUAL(hv_vm_run_state(src), HV_RUN_PAUSED);
+	CU_ASSERT_EQUAL(hv_vm_run_state(dst), HV_RUN_CREATED);
+	CU_ASSERT_EQUAL(mig_source_finish(ms, true), 0);
+	CU_ASSERT_TRUE(hv_vm_is_stopped(src));
+	uint64_t last = ws.last_pass;
+	CU_ASSERT_EQUAL_FATAL(hv_vm_start(dst), 0);
+	/* The guest carries on where it was and verifies every page. */
+	CU_ASSERT_EQUAL(watch_more(&wd, 2, 120), 2);
+	CU_ASSERT_EQUAL(wd.bad, 0);
+	CU_ASSERT_EQUAL(wd.last_pass, last + 2);
+	mig_source_free(ms);
+	mig_dest_free(md);
+	hv_vm_destroy(src);
+	hv_vm_destroy(dst);
+}
+
+/* ---- a proxy between source and destination that can cut or corrupt ---- */
+
+struct proxy {
+	int lfd[2];
+	uint16_t port[2];
+	uint16_t to[2];
+	pthread_t thr[2];
+	long cut_after;	 /* bytes source->dest before closing everything; -1: never */
+	long corrupt_at; /* flip one bit at this source->dest offset on channel 1; -1 */
+	volatile bool stop;
+	volatile long moved;
+	int fds[2][2];
+};
+
+struct pchan {
+	struct proxy *p;
+	unsigned i;
+};
+
+static void *proxy_thread(void *arg)
+{
+	struct pchan *pc = arg;
+	struct proxy *p = pc->p;
+	unsigned i = pc->i;
+	free(pc);
+	int a = mig_net_accept(p->lfd[i], 20000);
+	if (a < 0)
+		return NULL;
+	int b = mig_net_connect("127.0.0.1", p->to[i], 5000);
+	if (b < 0) {
+		close(a);
+		return NULL;
+	}
+	p->fds[i][0] = a;
+	p->fds[i][1] = b;
+	long off = 0;
+	char buf[65536];
+	for (;;) {
+		struct pollfd f[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+		if (poll(f, 2, 200) < 0 || p->stop)
+			break;
+		if (f[0].revents) {
+			ssize_t r = read(a, buf, sizeof(buf));
+			if (r <= 0)
+				break;
+			if (i == 1 && p->corrupt_at >= 0 && off <= p->corrupt_at &&
+			    p->corrupt_at < off + r)
+				buf[p->corrupt_at - off] ^= 0x04;
+			off += r;
+			__atomic_add_fetch(&p->moved, r, __ATOMIC_SEQ_CST);
+			if (p->cut_after >= 0 && p->moved > p->cut_after) {
+				p->stop = true; /* the network goes away: every connection drops */
+				break;
+			}
+			if (write(b, buf, (size_t)r) != r)
+				break;
+		}
+		if (f[1].revents) {
+			ssize_t r = read(b, buf, sizeof(buf));
+			if (r <= 0 || write(a, buf, (size_t)r) != r)
+				break;
+		}
+	}
+	shutdown(a, SHUT_RDWR);
+	shutdown(b, SHUT_RDWR);
+	return NULL;
+}
+
+static void proxy_start(struct proxy *p, const uint16_t *to, long cut_after, long corrupt_at)
+{
+	memset(p, 0, sizeof(*p));
+	p->cut_after = cut_after;
+	p->corrupt_at = corrupt_at;
+	for (unsigned i = 0; i < 2; i++) {
+		p->to[i] = to[i];
+		mig_net_listen("127.0.0.1", &p->lfd[i], &p->port[i]);
+		struct pchan *pc = malloc(sizeof(*pc));
+		pc->p = p;
+		pc->i = i;
+		pthread_create(&p->thr[i], NULL, proxy_thread, pc);
+	}
+}
+
+static void proxy_stop(struct proxy *p)
+{
+	p->stop = true;
+	for (unsigned i = 0; i < 2; i++) {
+		shutdown(p->lfd[i], SHUT_RDWR);
+		pthread_join(p->thr[i], NULL);
+		close(p->lfd[i]);
+		for (unsigned k = 0; k < 2; k++) {
+			if (p->fds[i][k] > 0)
+				close(p->fds[i][k]);
+		}
+	}
+}
+
+/* Runs a migration that must fail; returns the source's error in err. */
+static void failing_migration(const char *dst_token, uint64_t dst_mem, long cut_after,
+			      long corrupt_at, bool kill_dest, uint64_t bandwidth, char *err,
+			      size_t errn)
+{
+	struct watch ws, wd;
+	watch_init(&ws);
+	watch_init(&wd);
+	struct hv_vm *src = start_source(&ws, "dirty:1:300");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	struct hv_vm *dst = make_vm("dst", dst_mem, &wd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	struct mig_params ps, pd;
+	params(&ps, TOKEN);
+	params(&pd, dst_token);
+	ps.max_bandwidth = bandwidth;
+	struct mig_dest *md;
+	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &pd, &md), 0);
+	uint16_t ports[MIG_MAX_CHANNELS];
+	unsigned n;
+	mig_dest_ports(md, ports, &n);
+	struct proxy px;
+	proxy_start(&px, ports, cut_after, corrupt_at);
+	struct mig_source *ms;
+	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", px.port, &ps, &ms), 0);
+	if (kill_dest) {
+		/* The destination goes away in the middle of pre-copy. */
+		usleep(700 * 1000);
+		struct mig_stats st;
+		mig_source_stats(ms, &st);
+		CU_ASSERT_EQUAL(st.state, MIG_PRECOPY);
+		mig_dest_free(md);
+		md = NULL;
+	}
+	enum mig_state end = mig_source_wait(ms, 120000);
+	CU_ASSERT_EQUAL(end, MIG_FAILED);
+	struct mig_stats st;
+	mig_source_stats(ms, &st);
+	snprintf(err, errn, "%s", st.error);
+	printf("\n    source error: %s", st.error);
+	if (md)
+		printf("\n    destination error: %s", mig_dest_error(md));
+	assert_source_alive(src, &ws);
+	CU_ASSERT_EQUAL(hv_vm_run_state(dst), HV_RUN_CREATED); /* never ran */
+	mig_source_free(ms);
+	proxy_stop(&px);
+	mig_dest_free(md);
+	hv_vm_destroy(src);
+	hv_vm_destroy(dst);
+}
+
+static void test_fault_dest_killed(void)
+{
+	char err[256];
+	/* 400 kB/s makes pre-copy last seconds, long enough to kill the destination in it. */
+	failing_migration(TOKEN, MEM, -1, -1, true, 400000, err, sizeof(err));
+	CU_ASSERT_TRUE(strstr(err, "destination") != NULL);
+}
+
+static void test_fault_network_cut(void)
+{
+	char err[256];
+	failing_migration(TOKEN, MEM, 200000, -1, false, 0, err, sizeof(err));
+	CU_ASSERT_TRUE(strstr(err, "closed") || strstr(err, "reset") || strstr(err, "Broken") ||
+		       strstr(err, "cut"));
+}
+
+static void test_fault_corrupt_bytes(void)
+{
+	char err[256];
+	failing_migration(TOKEN, MEM, -1, 20000, false, 0, err, sizeof(err));
+	/* A flipped bit in a payload fails its CRC; in a header, the header check. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "corrupt stream"));
+}
+
+static void test_fault_wrong_token(void)
+{
+	char err[256];
+	failing_migration("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", MEM,
+			  -1, -1, false, 0, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "wrong stream token"));
+}
+
+static void test_fault_not_enough_memory(void)
+{
+	char err[256];
+	failing_migration(TOKEN, 16ull << 20, -1, -1, false, 0, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not enough memory"));
+}
+
+/* A destination that speaks stream version 2 refuses version 1 with a readable reason. */
+static void *fake_v2_dest(void *arg)
+{
+	int lfd = *(int *)arg;
+	int fd = mig_net_accept(lfd, 20000);
+	if (fd < 0)
+		return NULL;
+	struct mig_hello h;
+	if (mig_net_read_full(fd, &h, sizeof(h)) == 0) {
+		struct mig_reply r;
+		mig_reply_encode(&r, MIG_REPLY_VERSION,
+				 "stream version 1 is not supported (this godwit speaks 2)");
+		r.version = 2;
+		r.crc = gw_crc32c(0, &r, offsetof(struct mig_reply, crc));
+		mig_net_write_full(fd, &r, sizeof(r));
+	}
+	close(fd);
+	return NULL;
+}
+
+static void test_fault_version_mismatch(void)
+{
+	/* Our destination refusing a newer source... */
+	struct watch wd;
+	watch_init(&wd);
+	struct hv_vm *dst = make_vm("dst", MEM, &wd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	struct mig_params p;
+	params(&p, TOKEN);
+	p.channels = 1;
+	struct mig_dest *md;
+	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
+	uint16_t port;
+	unsigned n;
+	mig_dest_ports(md, &port, &n);
+	int fd = mig_net_connect("127.0.0.1", port, 5000);
+	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	struct mig_hello h;
+	mig_hello_encode(&h, 0, 1, mig_config_digest(dst), MEM, TOKEN);
+	h.version = 2;
+	h.crc = gw_crc32c(0, &h, offsetof(struct mig_hello, crc));
+	mig_net_write_full(fd, &h, sizeof(h));
+	struct mig_reply r;
+	CU_ASSERT_EQUAL(mig_net_read_full(fd, &r, sizeof(r)), 0);
+	CU_ASSERT_EQUAL(r.status, MIG_REPLY_VERSION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.message, "stream version 2 is not supported"));
+	CU_ASSERT_EQUAL(mig_dest_wait(md, 5000), -EPROTO);
+	close(fd);
+	mig_dest_free(md);
+	hv_vm_destroy(dst);
+
+	/* ...and our source meeting an older or newer destination. */
+	struct watch ws;
+	watch_init(&ws);
+	struct hv_vm *src = start_source(&ws, "dirty:1:300");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	int lfd;
+	uint16_t fport;
+	CU_ASSERT_EQUAL_FATAL(mig_net_listen("127.0.0.1", &lfd, &fport), 0);
+	pthread_t t;
+	pthread_create(&t, NULL, fake_v2_dest, &lfd);
+	struct mig_source *ms;
+	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", &fport, &p, &ms), 0);
+	CU_ASSERT_EQUAL(mig_source_wait(ms, 30000), MIG_FAILED);
+	struct mig_stats st;
+	mig_source_stats(ms, &st);
+	printf("\n    source error: %s", st.error);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "stream version 1 is not supported"));
+	assert_source_alive(src, &ws);
+	mig_source_free(ms);
+	pthread_join(t, NULL);
+	close(lfd);
+	hv_vm_destroy(src);
+}
+
+static void test_cancel_keeps_source(void)
+{
+	struct watch ws, wd;
+	watch_init(&ws);
+	watch_init(&wd);
+	struct hv_vm *src = start_source(&ws, "dirty:1:300");
+	struct hv_vm *dst = make_vm("dst", MEM, &wd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	struct mig_params p;
+	params(&p, TOKEN);
+	p.max_bandwidth = 400000;
+	struct mig_dest *md;
+	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
+	uint16_t ports[MIG_MAX_CHANNELS];
+	unsigned n;
+	mig_dest_ports(md, ports, &n);
+	struct mig_source *ms;
+	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, &p, &ms), 0);
+	usleep(500 * 1000);
+	mig_source_cancel(ms);
+	CU_ASSERT_EQUAL(mig_source_wait(ms, 30000), MIG_CANCELLED);
+	assert_source_alive(src, &ws);
+	CU_ASSERT_NOT_EQUAL(mig_dest_wait(md, 10000), 0);
+	mig_source_free(ms);
+	mig_dest_free(md);
+	hv_vm_destroy(src);
+	hv_vm_destroy(dst);
+}
+
+int main(void)
+{
+	if (open("/dev/kvm", O_RDWR | O_CLOEXEC) < 0) {
+		printf("SKIP: migration tests need /dev/kvm (%s)\n", strerror(errno));
+		return GW_TEST_SKIP;
+	}
+	gw_log_set_level(GW_LOG_ERROR);
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	static const struct gw_test_case cases[] = {
+	    {"a dirty guest migrates and verifies itself", test_migrate_dirty_guest},
+	    {"destination killed mid-pre-copy", test_fault_dest_killed},
+	    {"network cut mid-stream", test_fault_network_cut},
+	    {"corrupted stream bytes", test_fault_corrupt_bytes},
+	    {"wrong token", test_fault_wrong_token},
+	    {"stream version mismatch", test_fault_version_mismatch},
+	    {"destination without enough memory", test_fault_not_enough_memory},
+	    {"cancel keeps the source running", test_cancel_keeps_source},
+	};
+	return gw_test_run("migrate", cases, GW_TEST_COUNT(cases));
+}
