@@ -40,6 +40,8 @@ static void print_migration(const Godwit__V1__Migration *m)
 		       m->downtime_us / 1e3);
 }
 
+static int watch(struct cli *c, const char *id);
+
 static int read_token(const char *path, char *out, size_t n)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -67,6 +69,7 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 	Godwit__V1__MigrateRequest req = GODWIT__V1__MIGRATE_REQUEST__INIT;
 	const char *token_file = NULL;
 	char token[256];
+	bool detach = false;
 	uint64_t v;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", o, NULL)) != -1) {
@@ -93,9 +96,19 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 						       "--max-time takes 1..86400 seconds");
 			req.max_time_s = (uint32_t)v;
 			break;
+		case 'b':
+			if (gw_parse_size(optarg, &v) || v == 0)
+				return cli_usage_error("migrate",
+						       "--max-bandwidth takes bytes/s (e.g. 100M)");
+			req.max_bandwidth = v;
+			break;
+		case 'D':
+			detach = true;
+			break;
 		case 'h':
 			printf("Usage: godwit migrate NAME --to HOST:PORT --to-token-file F\n"
 			       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
+			       "         [--max-bandwidth BYTES/S] [--detach]\n"
 			       "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
 			       "with\n"
 			       "that daemon's token (its STATE_DIR/token), and follows it to the "
@@ -121,12 +134,20 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 			  (ProtobufCMessage **)&m);
 	if (rc)
 		return rc;
-	if (c->json)
-		out_json(&m->base);
-	else
-		print_migration(m);
+	if (detach) {
+		if (c->json)
+			out_json(&m->base);
+		else
+			printf("migration %s of %s to %s started; follow it with 'godwit migration "
+			       "watch %s'\n",
+			       m->id, m->vm, m->destination, m->id);
+		protobuf_c_message_free_unpacked(&m->base, NULL);
+		return CLI_OK;
+	}
+	char id[64];
+	snprintf(id, sizeof(id), "%s", m->id);
 	protobuf_c_message_free_unpacked(&m->base, NULL);
-	return CLI_OK;
+	return watch(c, id);
 }
 
 static void draw_bar(const Godwit__V1__Migration *m)
@@ -183,6 +204,8 @@ static int watch(struct cli *c, const char *id)
 	} else if (last && !c->json) {
 		print_migration(last);
 	}
+	if (!last && st.code == GW_RPC_OK)
+		rc = CLI_FAILED;
 	if (last) {
 		if (last->phase != GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_DONE)
 			rc = CLI_FAILED;

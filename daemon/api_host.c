@@ -54,7 +54,8 @@ static int host_get_info(void *ctx, struct gw_rpc_call *call, const ProtobufCMes
 
 static bool known_service(const char *s)
 {
-	static const char *const services[] = {"", "godwit.v1.Host", "godwit.v1.Vms"};
+	static const char *const services[] = {"", "godwit.v1.Host", "godwit.v1.Vms",
+					       "godwit.v1.Migrations", "godwit.v1.Peer"};
 	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
 		if (strcmp(s, services[i]) == 0)
 			return true;
@@ -118,5 +119,9 @@ size_t gwd_api_methods(struct gw_rpc_method *out, size_t cap)
 		out[n++] = host_methods[i];
 	for (size_t i = 0; i < gwd_vms_nmethods && n < cap; i++)
 		out[n++] = gwd_vms_methods[i];
+	for (size_t i = 0; i < gwd_peer_nmethods && n < cap; i++)
+		out[n++] = gwd_peer_methods[i];
+	for (size_t i = 0; i < gwd_migrations_nmethods && n < cap; i++)
+		out[n++] = gwd_migrations_methods[i];
 	return n;
 }

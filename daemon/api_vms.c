@@ -144,6 +144,20 @@ static int vms_start(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 		gw_rpc_call_error(call, "VM '%s' is already running", req->name);
 		return -EALREADY;
 	}
+	uint64_t used = gwd_memory_in_use(d);
+	if (used + vm->memory_bytes > d->memory_limit) {
+		vm->busy = false;
+		pthread_mutex_unlock(&d->lock);
+		gw_rpc_call_error(
+		    call,
+		    "not enough memory: VM '%s' needs %llu MiB, %llu MiB of this "
+		    "host's %llu MiB limit are free",
+		    req->name, (unsigned long long)(vm->memory_bytes >> 20),
+		    (unsigned long long)((used < d->memory_limit ? d->memory_limit - used : 0) >>
+					 20),
+		    (unsigned long long)(d->memory_limit >> 20));
+		return -ENOSPC;
+	}
 	vm->state = GWD_STARTING;
 	vm->reason[0] = '\0';
 	pthread_mutex_unlock(&d->lock);

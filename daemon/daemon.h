@@ -41,7 +41,11 @@ struct gwd_vm {
 	bool monitor_running;
 	pthread_t monitor;
 	int pidfd;
+	char incoming_id[40];  /* set while this VM is the destination of a migration */
+	char migrated_to[256]; /* set once it has been handed over to another host */
 };
+
+struct gwd_mig;
 
 struct gwd {
 	char state_dir[256];
@@ -51,7 +55,10 @@ struct gwd {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct gwd_vm *vms;
+	struct gwd_mig *migs;
 	bool shutting_down;
+	uint64_t memory_limit; /* bytes all running VMs may use together */
+	char stream_host[256]; /* where incoming migration streams listen */
 };
 
 /* validate.c: pure checks of what callers send (fuzzed and unit-tested). */
@@ -72,6 +79,16 @@ void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, Godwit__V1__Vm *
 
 /* vmproc.c: godwit-vmm processes. Called without d->lock held. */
 int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n);
+/* Spawns a VMM that waits for an incoming migration; fills its stream ports. */
+int gwd_vm_spawn_incoming(struct gwd *d, struct gwd_vm *vm, unsigned channels, const char *token,
+			  uint32_t *ports, size_t *nports, char *why, size_t n);
+/* Calls a method of a VMM's control socket (godwit.vmm.v1.Vmm). */
+int gwd_vmm_call(struct gwd *d, const char *name, const char *method, const ProtobufCMessage *req,
+		 ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st);
+/* Bytes of RAM the VMs holding a process use now; caller holds d->lock. */
+uint64_t gwd_memory_in_use(struct gwd *d);
+/* Forgets a VM that migrated away (removes its files); caller holds d->lock. */
+void gwd_vm_forget(struct gwd *d, struct gwd_vm *vm);
 int gwd_vm_stop(struct gwd *d, struct gwd_vm *vm, bool force, char *why, size_t n);
 /* Re-adopts a VMM recorded as running; marks the VM failed when it is gone. */
 void gwd_vm_adopt(struct gwd *d, struct gwd_vm *vm);

@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include "godwit/log.h"
+#include "godwit/parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -140,6 +141,13 @@ int main(int argc, char **argv)
 		case 'V':
 			vmm = optarg;
 			break;
+		case 'M':
+			if (gw_parse_size(optarg, &d.memory_limit) || d.memory_limit == 0) {
+				fprintf(stderr, "godwitd: bad --memory-limit '%s' (try 8G)\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'L':
 			if (gw_log_parse_level(optarg, &lvl)) {
 				fprintf(stderr,
@@ -177,6 +185,18 @@ int main(int argc, char **argv)
 	snprintf(d.state_dir, sizeof(d.state_dir), "%s", abs_dir);
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.cond, NULL);
+	if (!d.memory_limit) {
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		d.memory_limit = (uint64_t)pages * (uint64_t)psz;
+	}
+	/* Incoming migration streams listen on the API's host (loopback by default). */
+	snprintf(d.stream_host, sizeof(d.stream_host), "127.0.0.1");
+	if (strcmp(listen_tcp, "none") != 0) {
+		snprintf(d.stream_host, sizeof(d.stream_host), "%s", listen_tcp);
+		char *colon = strrchr(d.stream_host, ':');
+		if (colon)
+			*colon = '\0';
+	}
 
 	/* One daemon per state directory. */
 	char lockp[600];

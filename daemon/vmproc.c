@@ -51,23 +51,34 @@ uint64_t gwd_proc_start_ticks(pid_t pid)
 	return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
-static int control_call(struct gwd *d, const char *name, const char *method, int timeout_ms,
-			Godwit__Vmm__V1__VmmStatus **out, struct gw_rpc_status *st)
+int gwd_vmm_call(struct gwd *d, const char *name, const char *method, const ProtobufCMessage *req,
+		 ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
 {
 	char target[600], sock[560];
 	gwd_vm_dir(d, name, "control.sock", sock, sizeof(sock));
 	snprintf(target, sizeof(target), "unix:%s", sock);
 	struct gw_rpc_client *c;
+	*resp = NULL;
+	st->code = GW_RPC_UNAVAILABLE;
+	snprintf(st->message, sizeof(st->message), "cannot open the control socket");
 	int rc = gw_rpc_client_open(target, NULL, 0, &c);
 	if (rc)
 		return rc;
+	enum gw_rpc_code code =
+	    gw_rpc_unary(c, &godwit__vmm__v1__vmm__descriptor, method, req, resp, timeout_ms, st);
+	gw_rpc_client_close(c);
+	return code == GW_RPC_OK ? 0 : gw_rpc_errno_from_code(code);
+}
+
+static int control_call(struct gwd *d, const char *name, const char *method, int timeout_ms,
+			Godwit__Vmm__V1__VmmStatus **out, struct gw_rpc_status *st)
+{
 	Godwit__Vmm__V1__ControlRequest req = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
 	ProtobufCMessage *resp = NULL;
-	enum gw_rpc_code code = gw_rpc_unary(c, &godwit__vmm__v1__vmm__descriptor, method,
-					     &req.base, &resp, timeout_ms, st);
-	gw_rpc_client_close(c);
+	int rc = gwd_vmm_call(d, name, method, &req.base, &resp, timeout_ms, st);
+	enum gw_rpc_code code = rc ? gw_rpc_code_from_errno(rc) : GW_RPC_OK;
 	if (code != GW_RPC_OK)
-		return gw_rpc_errno_from_code(code);
+		return rc;
 	if (out)
 		*out = (Godwit__Vmm__V1__VmmStatus *)resp;
 	else
@@ -131,11 +142,18 @@ static void apply_outcome(struct gwd *d, struct gwd_vm *vm, bool exited, int cod
 	case 0:
 	case 1:
 		vm->state = GWD_STOPPED;
-		if (r && r->present && strcmp(r->result, "stopped") == 0)
+		if (r && r->present && strcmp(r->result, "migrated") == 0)
+			snprintf(vm->reason, sizeof(vm->reason), "migrated to %s",
+				 vm->migrated_to[0] ? vm->migrated_to : "another host");
+		else if (r && r->present && strcmp(r->result, "stopped") == 0)
 			snprintf(vm->reason, sizeof(vm->reason), "stopped on request");
 		else
 			snprintf(vm->reason, sizeof(vm->reason), "guest exited with code %d",
 				 vm->guest_exit_code);
+		break;
+	case 6:
+		vm->state = GWD_FAILED;
+		snprintf(vm->reason, sizeof(vm->reason), "incoming migration failed; see %s", log);
 		break;
 	case 4:
 		vm->state = GWD_FAILED;
@@ -225,7 +243,11 @@ static void log_tail(const char *path, char *out, size_t n)
 	snprintf(out, n, "%s", msg ? msg + 7 : last);
 }
 
-int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n)
+/* Forks godwit-vmm for vm: paused, with its console and control sockets; incoming: a
+ * stream token file and channel count for a VMM that receives a migration instead of
+ * booting. Returns once the control socket answers. */
+static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, unsigned channels,
+		     char *why, size_t n)
 {
 	char dir[512], console[560], control[560], logp[560], exitp[560];
 	gwd_vm_dir(d, vm->name, NULL, dir, sizeof(dir));
@@ -238,7 +260,7 @@ int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n)
 			 strlen(console));
 		return -ENAMETOOLONG;
 	}
-	if (access(vm->guest_path, R_OK) != 0) {
+	if (!token_file && access(vm->guest_path, R_OK) != 0) {
 		snprintf(why, n, "guest image %s is not readable: %s", vm->guest_path,
 			 strerror(errno));
 		return -EINVAL;
@@ -246,29 +268,39 @@ int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n)
 	unlink(console);
 	unlink(control);
 	unlink(exitp);
-	char mem[32], cpus[16], serial[600];
+	char mem[32], cpus[16], serial[600], chans[16];
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)vm->memory_bytes);
 	snprintf(cpus, sizeof(cpus), "%u", vm->cpus ? vm->cpus : 1);
 	snprintf(serial, sizeof(serial), "unix:%s", console);
-	char *argv[] = {
-	    d->vmm_path,
-	    (char *)"--memory",
-	    mem,
-	    (char *)"--cpus",
-	    cpus,
-	    (char *)"--guest",
-	    vm->guest_path,
-	    (char *)"--cmdline",
-	    vm->cmdline,
-	    (char *)"--serial",
-	    serial,
-	    (char *)"--control",
-	    control,
-	    (char *)"--start-paused",
-	    (char *)"--status-file",
-	    exitp,
-	    NULL,
-	};
+	snprintf(chans, sizeof(chans), "%u", channels);
+	char *argv[24];
+	int a = 0;
+	argv[a++] = d->vmm_path;
+	argv[a++] = (char *)"--memory";
+	argv[a++] = mem;
+	argv[a++] = (char *)"--cpus";
+	argv[a++] = cpus;
+	argv[a++] = (char *)"--serial";
+	argv[a++] = serial;
+	argv[a++] = (char *)"--control";
+	argv[a++] = control;
+	argv[a++] = (char *)"--start-paused";
+	argv[a++] = (char *)"--status-file";
+	argv[a++] = exitp;
+	if (token_file) {
+		argv[a++] = (char *)"--incoming";
+		argv[a++] = d->stream_host;
+		argv[a++] = (char *)"--incoming-channels";
+		argv[a++] = chans;
+		argv[a++] = (char *)"--incoming-token-file";
+		argv[a++] = (char *)token_file;
+	} else {
+		argv[a++] = (char *)"--guest";
+		argv[a++] = vm->guest_path;
+		argv[a++] = (char *)"--cmdline";
+		argv[a++] = vm->cmdline;
+	}
+	argv[a] = NULL;
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(why, n, "cannot fork: %s", strerror(errno));
@@ -308,10 +340,7 @@ int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n)
 		waitpid(pid, NULL, 0);
 		return -ENOSYS;
 	}
-
-	/* Wait for the control socket, then start the guest. */
 	struct gw_rpc_status st;
-	int rc = -ETIMEDOUT;
 	for (int i = 0; i < 300; i++) {
 		pthread_mutex_lock(&d->lock);
 		bool gone = vm->pid == 0;
@@ -323,23 +352,88 @@ int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n)
 				 tail[0] ? tail : "see vmm.log");
 			return -EIO;
 		}
-		if (access(control, F_OK) == 0) {
-			rc = control_call(d, vm->name, "Start", 5000, NULL, &st);
-			if (rc == 0 || rc != -ECONNREFUSED)
-				break;
-		}
+		if (access(control, F_OK) == 0 &&
+		    control_call(d, vm->name, "Status", 2000, NULL, &st) == 0)
+			return 0;
 		usleep(50 * 1000);
 	}
+	snprintf(why, n, "godwit-vmm did not open its control socket within 15 s");
+	pthread_mutex_lock(&d->lock);
+	if (vm->pidfd >= 0)
+		pidfd_kill(vm->pidfd, SIGKILL);
+	pthread_mutex_unlock(&d->lock);
+	return -ETIMEDOUT;
+}
+
+int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n)
+{
+	int rc = spawn_vmm(d, vm, NULL, 0, why, n);
+	if (rc)
+		return rc;
+	struct gw_rpc_status st;
+	rc = control_call(d, vm->name, "Start", 5000, NULL, &st);
 	if (rc) {
-		snprintf(why, n, "godwit-vmm did not start the VM: %s",
-			 rc == -ETIMEDOUT ? "no control socket after 15 s" : st.message);
+		snprintf(why, n, "godwit-vmm did not start the VM: %s", st.message);
 		pthread_mutex_lock(&d->lock);
 		if (vm->pidfd >= 0)
 			pidfd_kill(vm->pidfd, SIGKILL);
 		pthread_mutex_unlock(&d->lock);
-		return rc;
 	}
+	return rc;
+}
+
+int gwd_vm_spawn_incoming(struct gwd *d, struct gwd_vm *vm, unsigned channels, const char *token,
+			  uint32_t *ports, size_t *nports, char *why, size_t n)
+{
+	char tokp[560];
+	gwd_vm_dir(d, vm->name, "stream.token", tokp, sizeof(tokp));
+	int fd = open(tokp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || dprintf(fd, "%s\n", token) < 0) {
+		snprintf(why, n, "cannot write %s: %s", tokp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	close(fd);
+	int rc = spawn_vmm(d, vm, tokp, channels, why, n);
+	if (rc)
+		return rc;
+	Godwit__Vmm__V1__VmmStatus *st = NULL;
+	struct gw_rpc_status rs;
+	rc = control_call(d, vm->name, "Status", 5000, &st, &rs);
+	if (rc || st->n_incoming_ports != channels) {
+		snprintf(why, n, "the incoming VMM did not report its stream ports");
+		if (st)
+			protobuf_c_message_free_unpacked(&st->base, NULL);
+		return rc ? rc : -EIO;
+	}
+	for (size_t i = 0; i < st->n_incoming_ports; i++)
+		ports[i] = st->incoming_ports[i];
+	*nports = st->n_incoming_ports;
+	protobuf_c_message_free_unpacked(&st->base, NULL);
 	return 0;
+}
+
+uint64_t gwd_memory_in_use(struct gwd *d)
+{
+	uint64_t sum = 0;
+	for (struct gwd_vm *v = d->vms; v; v = v->next) {
+		if (v->monitor_running || v->state == GWD_STARTING)
+			sum += v->memory_bytes;
+	}
+	return sum;
+}
+
+void gwd_vm_forget(struct gwd *d, struct gwd_vm *vm)
+{
+	for (struct gwd_vm **pp = &d->vms; *pp; pp = &(*pp)->next) {
+		if (*pp == vm) {
+			*pp = vm->next;
+			break;
+		}
+	}
+	gwd_vm_remove_files(d, vm->name);
+	gwd_vm_free(vm);
 }
 
 int gwd_vm_stop(struct gwd *d, struct gwd_vm *vm, bool force, char *why, size_t n)

@@ -7,6 +7,7 @@
 #include "godwit/vmm/v1/vmm.pb-c.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,13 @@ struct vmm_control {
 	struct gw_rpc_server *srv;
 	struct timespec started;
 	char listen[300];
+	pthread_mutex_t lock;
+	struct mig_source *out; /* outgoing migration, if any */
+	struct mig_dest *in;	/* incoming migration, if any */
+	bool in_ready, in_failed, migrated;
+	char in_error[256];
+	pthread_t in_thread;
+	bool in_thread_started;
 };
 
 static int64_t uptime_ms(const struct vmm_control *c)
@@ -48,6 +56,23 @@ static int status(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMess
 	    gw_rpc_call_strdup(call, why == HV_STOP_NONE ? "" : hv_stop_reason_name(why));
 	st->guest_exit_code = code;
 	st->uptime_ms = (uint64_t)uptime_ms(c);
+	pthread_mutex_lock(&c->lock);
+	if (c->in) {
+		st->incoming_state = gw_rpc_call_strdup(call, c->in_failed  ? "failed"
+							      : c->in_ready ? "ready"
+									    : "waiting");
+		st->incoming_error = gw_rpc_call_strdup(call, c->in_error);
+		uint16_t ports[MIG_MAX_CHANNELS];
+		unsigned n = 0;
+		mig_dest_ports(c->in, ports, &n);
+		st->incoming_ports = gw_rpc_call_alloc(call, n * sizeof(uint32_t));
+		for (unsigned i = 0; i < n && st->incoming_ports; i++)
+			st->incoming_ports[st->n_incoming_ports++] = ports[i];
+		struct mig_stats ms;
+		mig_dest_stats(c->in, &ms);
+		st->ram_checksum = ms.ram_checksum;
+	}
+	pthread_mutex_unlock(&c->lock);
 	*resp = &st->base;
 	return 0;
 }
@@ -67,6 +92,15 @@ static int do_start(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage 
 	if (hv_vm_run_state(c->vm) != HV_RUN_CREATED) {
 		gw_rpc_call_error(call, "the VM has already been started");
 		return -EALREADY;
+	}
+	pthread_mutex_lock(&c->lock);
+	bool gated = c->in && !c->in_ready;
+	pthread_mutex_unlock(&c->lock);
+	/* An incoming VM runs only once the whole stream arrived and its state loaded. */
+	if (gated) {
+		gw_rpc_call_error(call, "the incoming migration has not completed: %s",
+				  c->in_error[0] ? c->in_error : "still receiving");
+		return -EBUSY;
 	}
 	int rc = hv_vm_start(c->vm);
 	if (rc) {
@@ -123,14 +157,196 @@ static int do_stop(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *
 	return status(c, call, resp);
 }
 
+static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMessage **resp)
+{
+	Godwit__Vmm__V1__MigrationStats *r = gw_rpc_call_alloc(call, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	godwit__vmm__v1__migration_stats__init(r);
+	struct mig_stats st;
+	pthread_mutex_lock(&c->lock);
+	struct mig_source *out = c->out;
+	pthread_mutex_unlock(&c->lock);
+	if (!out) {
+		gw_rpc_call_error(call, "no outgoing migration");
+		return -ENOENT;
+	}
+	mig_source_stats(out, &st);
+	r->state = gw_rpc_call_strdup(call, mig_state_name(st.state));
+	r->iteration = st.iteration;
+	r->bytes_sent = st.bytes_sent;
+	r->bytes_remaining = st.bytes_remaining;
+	r->dirty_rate_pps = st.dirty_rate_pps;
+	r->expected_downtime_us = st.expected_downtime_us;
+	r->downtime_us = st.downtime_us;
+	r->total_time_us = st.total_time_us;
+	r->error = gw_rpc_call_strdup(call, st.error);
+	r->ram_checksum = st.ram_checksum;
+	r->bandwidth_bps = st.bandwidth_bps;
+	r->throttle_pct = st.throttle_pct;
+	r->pages_sent = st.pages_sent;
+	r->zero_pages = st.zero_pages;
+	*resp = &r->base;
+	return 0;
+}
+
+static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+			  ProtobufCMessage **resp)
+{
+	struct vmm_control *c = ctx;
+	const Godwit__Vmm__V1__MigrateOutRequest *req = (const void *)rq;
+	if (hv_vm_run_state(c->vm) != HV_RUN_RUNNING) {
+		gw_rpc_call_error(call, "only a running VM can migrate (it is %s)",
+				  hv_run_state_name(hv_vm_run_state(c->vm)));
+		return -EBUSY;
+	}
+	if (req->n_ports == 0 || req->n_ports > MIG_MAX_CHANNELS || !req->host ||
+	    strlen(req->token) != MIG_TOKEN_LEN) {
+		gw_rpc_call_error(call,
+				  "a migration needs a host, 1 to %d ports and a %d-character "
+				  "token",
+				  MIG_MAX_CHANNELS, MIG_TOKEN_LEN);
+		return -EINVAL;
+	}
+	struct mig_params p;
+	mig_params_default(&p);
+	snprintf(p.token, sizeof(p.token), "%s", req->token);
+	p.channels = (unsigned)req->n_ports;
+	if (req->downtime_limit_ms)
+		p.downtime_limit_ms = req->downtime_limit_ms;
+	p.max_time_s = req->max_time_s;
+	p.max_bandwidth = req->max_bandwidth;
+	p.verify = req->verify;
+	uint16_t ports[MIG_MAX_CHANNELS];
+	for (size_t i = 0; i < req->n_ports; i++)
+		ports[i] = (uint16_t)req->ports[i];
+	pthread_mutex_lock(&c->lock);
+	if (c->out) {
+		struct mig_stats st;
+		mig_source_stats(c->out, &st);
+		if (!mig_state_final(st.state)) {
+			pthread_mutex_unlock(&c->lock);
+			gw_rpc_call_error(call, "a migration of this VM is already running");
+			return -EALREADY;
+		}
+		mig_source_free(c->out);
+		c->out = NULL;
+	}
+	int rc = mig_source_start(c->vm, req->host, ports, &p, &c->out);
+	pthread_mutex_unlock(&c->lock);
+	if (rc) {
+		gw_rpc_call_error(call, "cannot start the migration: %s", strerror(-rc));
+		return rc;
+	}
+	GW_INFO("vmm", "migrating to %s over %zu channel(s)", req->host, req->n_ports);
+	return mig_stats_reply(c, call, resp);
+}
+
+static int do_migration_status(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+			       ProtobufCMessage **resp)
+{
+	(void)rq;
+	return mig_stats_reply(ctx, call, resp);
+}
+
+static int do_migrate_finish(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+			     ProtobufCMessage **resp)
+{
+	struct vmm_control *c = ctx;
+	const Godwit__Vmm__V1__FinishRequest *req = (const void *)rq;
+	pthread_mutex_lock(&c->lock);
+	struct mig_source *out = c->out;
+	pthread_mutex_unlock(&c->lock);
+	if (!out) {
+		gw_rpc_call_error(call, "no outgoing migration");
+		return -ENOENT;
+	}
+	int rc = mig_source_finish(out, req->commit);
+	if (rc) {
+		gw_rpc_call_error(call, "the migration is not at its handover");
+		return rc;
+	}
+	if (req->commit) {
+		pthread_mutex_lock(&c->lock);
+		c->migrated = true;
+		pthread_mutex_unlock(&c->lock);
+		GW_INFO("vmm", "handover committed: the VM runs on the destination; exiting");
+	} else {
+		GW_INFO("vmm", "handover aborted: the VM resumes here");
+	}
+	return mig_stats_reply(c, call, resp);
+}
+
+static int do_migrate_cancel(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+			     ProtobufCMessage **resp)
+{
+	(void)rq;
+	struct vmm_control *c = ctx;
+	pthread_mutex_lock(&c->lock);
+	struct mig_source *out = c->out;
+	pthread_mutex_unlock(&c->lock);
+	if (!out) {
+		gw_rpc_call_error(call, "no outgoing migration");
+		return -ENOENT;
+	}
+	mig_source_cancel(out);
+	mig_source_wait(out, 10000);
+	return mig_stats_reply(c, call, resp);
+}
+
+static void *incoming_thread(void *arg)
+{
+	struct vmm_control *c = arg;
+	int rc = mig_dest_wait(c->in, -1);
+	pthread_mutex_lock(&c->lock);
+	if (rc == 0) {
+		c->in_ready = true;
+	} else {
+		c->in_failed = true;
+		snprintf(c->in_error, sizeof(c->in_error), "%s", mig_dest_error(c->in));
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (rc) {
+		GW_ERR("vmm", "incoming migration failed: %s", c->in_error);
+		hv_vm_stop(c->vm); /* nothing to run: this VMM ends */
+	}
+	return NULL;
+}
+
+void vmm_control_set_incoming(struct vmm_control *c, struct mig_dest *d)
+{
+	pthread_mutex_lock(&c->lock);
+	c->in = d;
+	pthread_mutex_unlock(&c->lock);
+	if (pthread_create(&c->in_thread, NULL, incoming_thread, c) == 0)
+		c->in_thread_started = true;
+}
+
+const char *vmm_control_outcome(struct vmm_control *c)
+{
+	if (!c)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	const char *o = c->migrated ? "migrated" : c->in_failed ? "incoming-failed" : NULL;
+	pthread_mutex_unlock(&c->lock);
+	return o;
+}
+
 #define VMM_METHOD(n, fn)                                                                          \
 	{                                                                                          \
 		.service = &godwit__vmm__v1__vmm__descriptor, .name = n, .unary = fn               \
 	}
 
 static const struct gw_rpc_method methods[] = {
-    VMM_METHOD("Status", do_status), VMM_METHOD("Start", do_start), VMM_METHOD("Pause", do_pause),
-    VMM_METHOD("Resume", do_resume), VMM_METHOD("Stop", do_stop),
+    VMM_METHOD("Status", do_status),
+    VMM_METHOD("Start", do_start),
+    VMM_METHOD("Pause", do_pause),
+    VMM_METHOD("Resume", do_resume),
+    VMM_METHOD("Stop", do_stop),
+    VMM_METHOD("MigrateOut", do_migrate_out),
+    VMM_METHOD("MigrationStatus", do_migration_status),
+    VMM_METHOD("MigrateFinish", do_migrate_finish),
+    VMM_METHOD("MigrateCancel", do_migrate_cancel),
 };
 
 int vmm_control_start(struct hv_vm *vm, const char *path, struct vmm_control **out)
@@ -139,6 +355,7 @@ int vmm_control_start(struct hv_vm *vm, const char *path, struct vmm_control **o
 	if (!c)
 		return -ENOMEM;
 	c->vm = vm;
+	pthread_mutex_init(&c->lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &c->started);
 	snprintf(c->listen, sizeof(c->listen), "unix:%s", path);
 	const char *listen[] = {c->listen, NULL};
@@ -158,5 +375,13 @@ void vmm_control_stop(struct vmm_control *c)
 	if (!c)
 		return;
 	gw_rpc_server_shutdown(c->srv);
+	if (c->out)
+		mig_source_free(c->out);
+	if (c->in) {
+		mig_dest_abort(c->in); /* unblocks the incoming thread */
+		if (c->in_thread_started)
+			pthread_join(c->in_thread, NULL);
+		mig_dest_free(c->in);
+	}
 	free(c);
 }

@@ -6,6 +6,7 @@
 #include "godwit/parse.h"
 
 #include "control.h"
+#include "godwit/mig.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +27,7 @@ enum {
 	EXIT_SETUP = 3,
 	EXIT_GUEST_CRASHED = 4,
 	EXIT_TIMEOUT = 5,
+	EXIT_INCOMING_FAILED = 6,
 };
 
 struct vmm_opts {
@@ -39,6 +41,9 @@ struct vmm_opts {
 	bool start_paused;
 	const char *control;
 	const char *status_file;
+	const char *incoming;
+	const char *incoming_token_file;
+	unsigned incoming_channels;
 	uint64_t timeout_s;
 };
 
@@ -49,6 +54,7 @@ struct vmm_ctx {
 	uint64_t last_verify_pass, verify_bad_total;
 	bool have_checksum;
 	uint64_t checksum;
+	const char *outcome; /* "migrated", "incoming-failed" or NULL */
 };
 
 static void usage(FILE *f)
@@ -71,6 +77,10 @@ static void usage(FILE *f)
 	    "PATH\n"
 	    "      --start-paused    do not run the guest until the control API's Start\n"
 	    "      --status-file F   write the final JSON result to F as the process ends\n"
+	    "      --incoming HOST   receive a migrating VM on HOST instead of booting a guest\n"
+	    "                        (needs --control; ports show in the control API's Status)\n"
+	    "      --incoming-channels N  parallel channels to accept (default 1)\n"
+	    "      --incoming-token-file F  file holding the one-time stream token\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
@@ -130,6 +140,9 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		OPT_CONTROL,
 		OPT_PAUSED,
 		OPT_STATUS_FILE,
+		OPT_INCOMING,
+		OPT_INCOMING_CH,
+		OPT_INCOMING_TOKEN,
 	};
 	static const struct option longopts[] = {
 	    {"memory", required_argument, NULL, 'm'},
@@ -143,6 +156,9 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	    {"control", required_argument, NULL, OPT_CONTROL},
 	    {"start-paused", no_argument, NULL, OPT_PAUSED},
 	    {"status-file", required_argument, NULL, OPT_STATUS_FILE},
+	    {"incoming", required_argument, NULL, OPT_INCOMING},
+	    {"incoming-channels", required_argument, NULL, OPT_INCOMING_CH},
+	    {"incoming-token-file", required_argument, NULL, OPT_INCOMING_TOKEN},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
@@ -201,6 +217,20 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		case OPT_STATUS_FILE:
 			o->status_file = optarg;
 			break;
+		case OPT_INCOMING:
+			o->incoming = optarg;
+			break;
+		case OPT_INCOMING_CH:
+			if (gw_parse_u64(optarg, 1, MIG_MAX_CHANNELS, &v)) {
+				fprintf(stderr, "godwit-vmm: --incoming-channels takes 1..%d\n",
+					MIG_MAX_CHANNELS);
+				return EXIT_USAGE;
+			}
+			o->incoming_channels = (unsigned)v;
+			break;
+		case OPT_INCOMING_TOKEN:
+			o->incoming_token_file = optarg;
+			break;
 		case OPT_LOG:
 			if (gw_log_parse_level(optarg, &lvl)) {
 				fprintf(stderr,
@@ -224,7 +254,17 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		fprintf(stderr, "godwit-vmm: unexpected argument '%s'; see --help\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!o->mem || !o->guest) {
+	if (o->incoming) {
+		if (!o->control || !o->incoming_token_file) {
+			fprintf(stderr, "godwit-vmm: --incoming needs --control and "
+					"--incoming-token-file\n");
+			return EXIT_USAGE;
+		}
+		o->start_paused = true;
+		if (!o->incoming_channels)
+			o->incoming_channels = 1;
+	}
+	if (!o->mem || (!o->guest && !o->incoming)) {
 		fprintf(stderr, "godwit-vmm: --memory and --guest are required; see --help\n");
 		return EXIT_USAGE;
 	}
@@ -261,7 +301,7 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 	struct hv_exit_stats st;
 	hv_vm_exit_stats(c->vm, &st);
 	fprintf(f, "{\"result\":");
-	json_escape(f, hv_stop_reason_name(why));
+	json_escape(f, c->outcome ? c->outcome : hv_stop_reason_name(why));
 	fprintf(f,
 		",\"guest_exit_code\":%d,\"exit_code\":%d,\"reports\":%" PRIu64
 		",\"verify_passes\":%" PRIu64 ",\"verify_bad\":%" PRIu64,
@@ -272,6 +312,36 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 		",\"exits\":{\"io\":%" PRIu64 ",\"mmio\":%" PRIu64 ",\"mmio_unhandled\":%" PRIu64
 		"}}\n",
 		st.io, st.mmio, st.mmio_unhandled);
+}
+
+static int start_incoming(struct vmm_ctx *c, struct vmm_control *ctl)
+{
+	char token[MIG_TOKEN_LEN + 2] = "";
+	FILE *f = fopen(c->o.incoming_token_file, "r");
+	if (!f || !fgets(token, sizeof(token), f)) {
+		GW_ERR("vm", "cannot read the stream token from %s", c->o.incoming_token_file);
+		if (f)
+			fclose(f);
+		return -EINVAL;
+	}
+	fclose(f);
+	token[strcspn(token, "\r\n")] = '\0';
+	struct mig_params p;
+	mig_params_default(&p);
+	snprintf(p.token, sizeof(p.token), "%s", token);
+	p.channels = c->o.incoming_channels;
+	p.verify = true;
+	struct mig_dest *d;
+	int rc = mig_dest_listen(c->vm, c->o.incoming, &p, &d);
+	if (rc) {
+		GW_ERR("vm", "cannot listen for the incoming migration on %s: %s", c->o.incoming,
+		       strerror(-rc));
+		return rc;
+	}
+	vmm_control_set_incoming(ctl, d);
+	GW_INFO("vm", "waiting for an incoming migration on %s (%u channel(s))", c->o.incoming,
+		p.channels);
+	return 0;
 }
 
 /* Turns SIGTERM/SIGINT into a clean stop of the VM. */
@@ -297,7 +367,7 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &c.o);
 	if (rc)
 		return rc;
-	if (access(c.o.guest, R_OK) != 0) {
+	if (c.o.guest && access(c.o.guest, R_OK) != 0) {
 		fprintf(stderr, "godwit-vmm: cannot read guest '%s': %s\n", c.o.guest,
 			strerror(errno));
 		return EXIT_SETUP;
@@ -328,7 +398,7 @@ int main(int argc, char **argv)
 	hv_vm_set_events(c.vm, &ev);
 	int exit_code;
 	struct vmm_control *ctl = NULL;
-	if (hv_vm_boot_elf(c.vm, c.o.guest, c.o.cmdline)) {
+	if (!c.o.incoming && hv_vm_boot_elf(c.vm, c.o.guest, c.o.cmdline)) {
 		exit_code = EXIT_SETUP;
 		goto out_destroy;
 	}
@@ -340,6 +410,10 @@ int main(int argc, char **argv)
 			exit_code = EXIT_SETUP;
 			goto out_destroy;
 		}
+	}
+	if (c.o.incoming && start_incoming(&c, ctl)) {
+		exit_code = EXIT_SETUP;
+		goto out_control;
 	}
 	pthread_t sig_thread;
 	pthread_create(&sig_thread, NULL, signal_thread, c.vm);
@@ -357,12 +431,16 @@ int main(int argc, char **argv)
 	}
 	int code = 0;
 	enum hv_stop_reason why = hv_vm_stop_reason(c.vm, &code);
+	const char *outcome = vmm_control_outcome(ctl);
+	c.outcome = outcome;
 	switch (why) {
 	case HV_STOP_GUEST_EXIT:
 		exit_code = code == 0 ? EXIT_GUEST_OK : EXIT_GUEST_FAILED;
 		break;
 	case HV_STOP_REQUESTED:
-		exit_code = timed_out ? EXIT_TIMEOUT : EXIT_GUEST_OK;
+		exit_code = timed_out					     ? EXIT_TIMEOUT
+			    : outcome && !strcmp(outcome, "incoming-failed") ? EXIT_INCOMING_FAILED
+									     : EXIT_GUEST_OK;
 		break;
 	default:
 		exit_code = EXIT_GUEST_CRASHED;

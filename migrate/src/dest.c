@@ -346,6 +346,15 @@ void mig_dest_stats(struct mig_dest *d, struct mig_stats *out)
 	pthread_mutex_unlock(&d->lock);
 }
 
+void mig_dest_abort(struct mig_dest *d)
+{
+	pthread_mutex_lock(&d->lock);
+	bool ready = d->ready;
+	pthread_mutex_unlock(&d->lock);
+	if (!ready)
+		fail(d, "the incoming migration was aborted");
+}
+
 void mig_dest_free(struct mig_dest *d)
 {
 	if (!d)

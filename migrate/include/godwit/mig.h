@@ -106,6 +106,8 @@ void mig_dest_ports(struct mig_dest *d, uint16_t *ports, unsigned *n);
 int mig_dest_wait(struct mig_dest *d, int timeout_ms);
 const char *mig_dest_error(struct mig_dest *d);
 void mig_dest_stats(struct mig_dest *d, struct mig_stats *out);
+/* Fails a stream still in progress (no effect once ready). */
+void mig_dest_abort(struct mig_dest *d);
 void mig_dest_free(struct mig_dest *d);
 
 #endif

@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * godwit.v1.Migrations: the source's half. A thread per migration asks the destination
+ * godwitd to prepare (authenticated by the destination's token), tells the local VMM to
+ * stream, follows it, and at the handover commits on the destination before the source
+ * lets go. Anything that fails before the commit aborts the destination and resumes here.
+ */
+#include "api.h"
+
+#include "godwit/log.h"
+#include "godwit/v1/migrations.pb-c.h"
+#include "godwit/v1/peer.pb-c.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+struct gwd_mig {
+	struct gwd_mig *next;
+	struct gwd *d;
+	char id[33];
+	char vm[GWD_NAME_MAX + 1];
+	char dest[256];
+	char dest_token[256];
+	uint32_t channels, downtime_ms, max_time_s;
+	uint64_t max_bandwidth;
+	Godwit__V1__MigrationPhase phase;
+	uint64_t bytes_sent, bytes_remaining, dirty_rate, exp_downtime_us, downtime_us, total_us;
+	uint32_t iteration;
+	uint64_t src_checksum, dst_checksum;
+	char error[300];
+	int64_t started_unix;
+	bool cancel;
+	unsigned version; /* bumped on every change, for Watch */
+};
+
+#define PH(x) GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_##x
+
+static bool final_phase(Godwit__V1__MigrationPhase p)
+{
+	return p == PH(DONE) || p == PH(FAILED) || p == PH(CANCELLED);
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+	uint8_t raw[32];
+	if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+		memset(raw, 0x5a, nbytes);
+	for (size_t i = 0; i < nbytes; i++)
+		sprintf(out + 2 * i, "%02x", raw[i]);
+}
+
+/* Caller holds d->lock. */
+static void bump(struct gwd_mig *m)
+{
+	m->version++;
+	pthread_cond_broadcast(&m->d->cond);
+}
+
+static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
+{
+	struct gwd *d = m->d;
+	pthread_mutex_lock(&d->lock);
+	m->phase = ph;
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(m->error, sizeof(m->error), fmt, ap);
+		va_end(ap);
+	}
+	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
+	if (vm)
+		vm->busy = false;
+	bump(m);
+	pthread_mutex_unlock(&d->lock);
+	if (ph == PH(DONE))
+		GW_INFO(m->vm, "migration %s to %s done: %.1f ms downtime, %.2f s in all", m->id,
+			m->dest, m->downtime_us / 1000.0, m->total_us / 1e6);
+	else
+		GW_WARN(m->vm, "migration %s to %s ended: %s", m->id, m->dest, m->error);
+}
+
+static Godwit__V1__MigrationPhase phase_of(const char *state)
+{
+	if (!strcmp(state, "setup"))
+		return PH(SETUP);
+	if (!strcmp(state, "precopy"))
+		return PH(PRECOPY);
+	if (!strcmp(state, "stop-and-copy"))
+		return PH(STOP_AND_COPY);
+	if (!strcmp(state, "handover"))
+		return PH(HANDOVER);
+	if (!strcmp(state, "done"))
+		return PH(DONE);
+	if (!strcmp(state, "cancelled"))
+		return PH(CANCELLED);
+	return PH(FAILED);
+}
+
+static int peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		     ProtobufCMessage **resp, struct gw_rpc_status *st)
+{
+	struct gw_rpc_client *c;
+	*resp = NULL;
+	if (gw_rpc_client_open(m->dest, m->dest_token, 0, &c)) {
+		st->code = GW_RPC_INTERNAL;
+		snprintf(st->message, sizeof(st->message), "cannot open a channel to %s", m->dest);
+		return -EIO;
+	}
+	enum gw_rpc_code code =
+	    gw_rpc_unary(c, &godwit__v1__peer__descriptor, method, req, resp, 30000, st);
+	gw_rpc_client_close(c);
+	return code == GW_RPC_OK ? 0 : gw_rpc_errno_from_code(code);
+}
+
+static int peer_abort(struct gwd_mig *m, const char *reason)
+{
+	Godwit__V1__AbortRequest a = GODWIT__V1__ABORT_REQUEST__INIT;
+	a.migration_id = m->id;
+	a.reason = (char *)reason;
+	ProtobufCMessage *resp;
+	struct gw_rpc_status st;
+	int rc = peer_call(m, "Abort", &a.base, &resp, &st);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	if (rc)
+		GW_WARN(m->vm, "destination did not take the abort of %s: %s", m->id, st.message);
+	return rc;
+}
+
+static int vmm_finish(struct gwd_mig *m, bool commit, struct gw_rpc_status *st)
+{
+	Godwit__Vmm__V1__FinishRequest f = GODWIT__VMM__V1__FINISH_REQUEST__INIT;
+	f.commit = commit;
+	ProtobufCMessage *resp;
+	int rc = gwd_vmm_call(m->d, m->vm, "MigrateFinish", &f.base, &resp, 10000, st);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return rc;
+}
+
+static void *migration_thread(void *arg)
+{
+	struct gwd_mig *m = arg;
+	struct gwd *d = m->d;
+	struct gw_rpc_status st;
+	uint64_t t0 = (uint64_t)gwd_now();
+	(void)t0;
+
+	/* 1. The destination prepares: this is where a wrong token or too little memory stops
+	 * everything, before any VM state moves. */
+	pthread_mutex_lock(&d->lock);
+	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
+	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
+	char *guest = vm ? strdup(vm->guest_path) : NULL,
+	     *cmdline = vm ? strdup(vm->cmdline) : NULL;
+	if (vm) {
+		spec.memory_bytes = vm->memory_bytes;
+		spec.cpus = vm->cpus;
+	}
+	pthread_mutex_unlock(&d->lock);
+	spec.guest_path = guest;
+	spec.cmdline = cmdline;
+	char token[65];
+	random_hex(token, 32);
+	Godwit__V1__PrepareIncomingRequest prep = GODWIT__V1__PREPARE_INCOMING_REQUEST__INIT;
+	prep.migration_id = m->id;
+	prep.vm_name = m->vm;
+	prep.spec = &spec;
+	prep.stream_token = token;
+	prep.channels = m->channels;
+	Godwit__V1__PrepareIncomingResponse *pr = NULL;
+	int rc = peer_call(m, "PrepareIncoming", &prep.base, (ProtobufCMessage **)&pr, &st);
+	free(guest);
+	free(cmdline);
+	if (rc) {
+		end_migration(m, PH(FAILED), "the destination %s refused the migration: %s: %s",
+			      m->dest, gw_rpc_code_name(st.code), st.message);
+		return NULL;
+	}
+
+	/* 2. The VMM streams to the ports the destination's VMM listens on. */
+	char host[256];
+	snprintf(host, sizeof(host), "%s", pr->stream_host);
+	if (!host[0] || !strcmp(host, "0.0.0.0")) {
+		snprintf(host, sizeof(host), "%s", m->dest);
+		char *colon = strrchr(host, ':');
+		if (colon)
+			*colon = '\0';
+	}
+	Godwit__Vmm__V1__MigrateOutRequest out = GODWIT__VMM__V1__MIGRATE_OUT_REQUEST__INIT;
+	out.host = host;
+	out.ports = pr->stream_ports;
+	out.n_ports = pr->n_stream_ports;
+	out.token = token;
+	out.downtime_limit_ms = m->downtime_ms;
+	out.max_time_s = m->max_time_s;
+	out.max_bandwidth = m->max_bandwidth;
+	out.verify = true;
+	ProtobufCMessage *resp = NULL;
+	rc = gwd_vmm_call(d, m->vm, "MigrateOut", &out.base, &resp, 10000, &st);
+	protobuf_c_message_free_unpacked(&pr->base, NULL);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	if (rc) {
+		peer_abort(m, st.message);
+		end_migration(m, PH(FAILED), "the VMM could not start the migration: %s",
+			      st.message);
+		return NULL;
+	}
+
+	/* 3. Follow the VMM until the handover or the end. */
+	Godwit__Vmm__V1__MigrationStats *ms = NULL;
+	bool cancel_sent = false;
+	for (;;) {
+		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+		pthread_mutex_lock(&d->lock);
+		bool want_cancel = m->cancel && !cancel_sent;
+		pthread_mutex_unlock(&d->lock);
+		if (want_cancel) {
+			cancel_sent = true;
+			gwd_vmm_call(d, m->vm, "MigrateCancel", &creq.base, &resp, 15000, &st);
+			if (resp)
+				protobuf_c_message_free_unpacked(resp, NULL);
+		}
+		if (ms)
+			protobuf_c_message_free_unpacked(&ms->base, NULL);
+		ms = NULL;
+		rc = gwd_vmm_call(d, m->vm, "MigrationStatus", &creq.base, (ProtobufCMessage **)&ms,
+				  5000, &st);
+		if (rc) {
+			peer_abort(m, "source VMM unreachable");
+			end_migration(m, PH(FAILED), "lost the source VMM: %s", st.message);
+			return NULL;
+		}
+		Godwit__V1__MigrationPhase ph = phase_of(ms->state);
+		pthread_mutex_lock(&d->lock);
+		m->phase = ph;
+		m->bytes_sent = ms->bytes_sent;
+		m->bytes_remaining = ms->bytes_remaining;
+		m->dirty_rate = ms->dirty_rate_pps;
+		m->iteration = ms->iteration;
+		m->exp_downtime_us = ms->expected_downtime_us;
+		m->downtime_us = ms->downtime_us;
+		m->total_us = ms->total_time_us;
+		m->src_checksum = ms->ram_checksum;
+		bump(m);
+		pthread_mutex_unlock(&d->lock);
+		if (ph == PH(HANDOVER))
+			break;
+		if (final_phase(ph)) {
+			char err[300];
+			snprintf(err, sizeof(err), "%s", ms->error);
+			peer_abort(m, err);
+			protobuf_c_message_free_unpacked(&ms->base, NULL);
+			end_migration(m, ph, "%s; the VM keeps running on this host", err);
+			return NULL;
+		}
+		usleep(50 * 1000);
+	}
+	uint64_t vmm_downtime = ms->downtime_us;
+	protobuf_c_message_free_unpacked(&ms->base, NULL);
+
+	/* 4. Handover: the destination starts the VM, then this copy is let go. */
+	pthread_mutex_lock(&d->lock);
+	bool cancelled = m->cancel;
+	vm = gwd_vm_find(d, m->vm);
+	if (vm)
+		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
+	pthread_mutex_unlock(&d->lock);
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_MONOTONIC, &c0);
+	Godwit__V1__CommitRequest cr = GODWIT__V1__COMMIT_REQUEST__INIT;
+	cr.migration_id = m->id;
+	rc = cancelled ? -ECANCELED : -EIO;
+	for (int attempt = 0; !cancelled && attempt < 3; attempt++) {
+		rc = peer_call(m, "Commit", &cr.base, &resp, &st);
+		if (resp)
+			protobuf_c_message_free_unpacked(resp, NULL);
+		/* Only a lost answer is worth asking again; a refusal is final. */
+		if (rc == 0 ||
+		    (st.code != GW_RPC_UNAVAILABLE && st.code != GW_RPC_DEADLINE_EXCEEDED))
+			break;
+		usleep(200 * 1000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &c1);
+	uint64_t commit_us =
+	    (uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000L + (c1.tv_nsec - c0.tv_nsec) / 1000);
+	if (rc == 0) {
+		struct gw_rpc_status fs;
+		vmm_finish(m, true, &fs);
+		pthread_mutex_lock(&d->lock);
+		m->downtime_us = vmm_downtime + commit_us;
+		m->bytes_remaining = 0;
+		vm = gwd_vm_find(d, m->vm);
+		pthread_mutex_unlock(&d->lock);
+		/* The VMM exits; once its monitor saw that, the VM is no longer ours. */
+		for (int i = 0; i < 200 && vm; i++) {
+			pthread_mutex_lock(&d->lock);
+			bool gone = !vm->monitor_running;
+			if (gone) {
+				GW_INFO(vm->name, "migrated to %s; forgotten here", m->dest);
+				gwd_vm_forget(d, vm);
+				vm = NULL;
+			}
+			pthread_mutex_unlock(&d->lock);
+			if (!gone)
+				usleep(50 * 1000);
+		}
+		end_migration(m, PH(DONE), NULL);
+		return NULL;
+	}
+	/* The destination did not take the VM: make sure it never will, then resume here. */
+	char why[300];
+	snprintf(why, sizeof(why), "%s", cancelled ? "cancelled" : st.message);
+	if (peer_abort(m, why) && !cancelled &&
+	    (st.code == GW_RPC_UNAVAILABLE || st.code == GW_RPC_DEADLINE_EXCEEDED)) {
+		/* Neither commit nor abort got through: the destination may or may not run the
+		 * VM. Resuming here could run it twice, so it stays paused for an operator. */
+		end_migration(
+		    m, PH(FAILED),
+		    "handover in doubt: %s is unreachable; the VM stays paused here until "
+		    "an operator checks the destination",
+		    m->dest);
+		return NULL;
+	}
+	struct gw_rpc_status fs;
+	vmm_finish(m, false, &fs);
+	pthread_mutex_lock(&d->lock);
+	vm = gwd_vm_find(d, m->vm);
+	if (vm)
+		vm->migrated_to[0] = '\0';
+	pthread_mutex_unlock(&d->lock);
+	end_migration(m, cancelled ? PH(CANCELLED) : PH(FAILED),
+		      "the destination did not take the VM (%s); it keeps running here", why);
+	return NULL;
+}
+
+static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gwd_mig *m)
+{
+	Godwit__V1__Migration *r = gw_rpc_call_alloc(call, sizeof(*r));
+	if (!r)
+		return NULL;
+	godwit__v1__migration__init(r);
+	r->id = gw_rpc_call_strdup(call, m->id);
+	r->vm = gw_rpc_call_strdup(call, m->vm);
+	r->destination = gw_rpc_call_strdup(call, m->dest);
+	r->phase = m->phase;
+	r->bytes_sent = m->bytes_sent;
+	r->bytes_remaining = m->bytes_remaining;
+	r->dirty_rate_pps = m->dirty_rate;
+	r->iteration = m->iteration;
+	r->expected_downtime_us = m->exp_downtime_us;
+	r->downtime_us = m->downtime_us;
+	r->total_time_us = m->total_us;
+	r->error = gw_rpc_call_strdup(call, m->error);
+	r->started_unix = m->started_unix;
+	return r;
+}
+
+static struct gwd_mig *find_mig(struct gwd *d, const char *id)
+{
+	for (struct gwd_mig *m = d->migs; m; m = m->next) {
+		if (id && strcmp(m->id, id) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+		       ProtobufCMessage **resp)
+{
+	struct gwd *d = ctx;
+	const Godwit__V1__MigrateRequest *req = (const void *)rq;
+	char why[200];
+	if (gwd_validate_name(req->vm, why, sizeof(why))) {
+		gw_rpc_call_error(call, "%s", why);
+		return -EINVAL;
+	}
+	if (!req->destination || !strchr(req->destination, ':') || strlen(req->destination) > 250 ||
+	    !req->destination_token || !req->destination_token[0] ||
+	    strlen(req->destination_token) > 250) {
+		gw_rpc_call_error(call,
+				  "a destination HOST:PORT and its godwitd token are required");
+		return -EINVAL;
+	}
+	if (req->channels > 8) {
+		gw_rpc_call_error(call, "at most 8 channels");
+		return -EINVAL;
+	}
+	struct gwd_mig *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->d = d;
+	random_hex(m->id, 8);
+	snprintf(m->vm, sizeof(m->vm), "%s", req->vm);
+	snprintf(m->dest, sizeof(m->dest), "%s", req->destination);
+	snprintf(m->dest_token, sizeof(m->dest_token), "%s", req->destination_token);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	m->channels = req->channels ? req->channels
+				    : (ncpu < 1	  ? 1
+				       : ncpu > 8 ? 8
+						  : (uint32_t)ncpu);
+	m->downtime_ms = req->downtime_limit_ms ? req->downtime_limit_ms : 50;
+	m->max_time_s = req->max_time_s;
+	m->max_bandwidth = req->max_bandwidth;
+	m->phase = PH(SETUP);
+	m->started_unix = gwd_now();
+	pthread_mutex_lock(&d->lock);
+	struct gwd_vm *vm = gwd_vm_find(d, req->vm);
+	int rc = 0;
+	if (!vm) {
+		gw_rpc_call_error(call, "no VM named '%s' on this host", req->vm);
+		rc = -ENOENT;
+	} else if (vm->state != GWD_RUNNING || !vm->monitor_running) {
+		gw_rpc_call_error(call, "VM '%s' is not running; only running VMs migrate",
+				  req->vm);
+		rc = -EBUSY;
+	} else if (vm->busy) {
+		gw_rpc_call_error(call, "another operation on VM '%s' is in progress", req->vm);
+		rc = -EBUSY;
+	}
+	if (rc) {
+		pthread_mutex_unlock(&d->lock);
+		free(m);
+		return rc;
+	}
+	vm->busy = true;
+	m->next = d->migs;
+	d->migs = m;
+	*resp = &mig_copy(call, m)->base;
+	pthread_mutex_unlock(&d->lock);
+	pthread_t t;
+	if (pthread_create(&t, NULL, migration_thread, m)) {
+		end_migration(m, PH(FAILED), "cannot start the migration thread");
+		return 0;
+	}
+	pthread_detach(t);
+	GW_INFO(req->vm, "migration %s to %s started", m->id, m->dest);
+	return 0;
+}
+
+static int mig_get(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+		   ProtobufCMessage **resp)
+{
+	struct gwd *d = ctx;
+	const Godwit__V1__MigrationRef *req = (const void *)rq;
+	pthread_mutex_lock(&d->lock);
+	struct gwd_mig *m = find_mig(d, req->id);
+	if (m)
+		*resp = &mig_copy(call, m)->base;
+	pthread_mutex_unlock(&d->lock);
+	if (!m) {
+		gw_rpc_call_error(call, "no migration %s on this host", req->id);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int mig_cancel(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+		      ProtobufCMessage **resp)
+{
+	struct gwd *d = ctx;
+	const Godwit__V1__MigrationRef *req = (const void *)rq;
+	pthread_mutex_lock(&d->lock);
+	struct gwd_mig *m = find_mig(d, req->id);
+	int rc = 0;
+	if (!m) {
+		gw_rpc_call_error(call, "no migration %s on this host", req->id);
+		rc = -ENOENT;
+	} else if (final_phase(m->phase)) {
+		gw_rpc_call_error(call, "migration %s has already ended", req->id);
+		rc = -EBUSY;
+	} else {
+		m->cancel = true;
+		bump(m);
+		*resp = &mig_copy(call, m)->base;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+static int mig_list(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+		    ProtobufCMessage **resp)
+{
+	(void)rq;
+	struct gwd *d = ctx;
+	Godwit__V1__ListMigrationsResponse *r = gw_rpc_call_alloc(call, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	godwit__v1__list_migrations_response__init(r);
+	pthread_mutex_lock(&d->lock);
+	size_t n = 0;
+	for (struct gwd_mig *m = d->migs; m; m = m->next)
+		n++;
+	r->migrations = gw_rpc_call_alloc(call, (n ? n : 1) * sizeof(*r->migrations));
+	for (struct gwd_mig *m = d->migs; m && r->migrations; m = m->next)
+		r->migrations[r->n_migrations++] = mig_copy(call, m);
+	pthread_mutex_unlock(&d->lock);
+	*resp = &r->base;
+	return 0;
+}
+
+static int mig_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq)
+{
+	struct gwd *d = ctx;
+	const Godwit__V1__MigrationRef *req = (const void *)rq;
+	unsigned seen = ~0u;
+	for (;;) {
+		pthread_mutex_lock(&d->lock);
+		struct gwd_mig *m = find_mig(d, req->id);
+		if (!m) {
+			pthread_mutex_unlock(&d->lock);
+			gw_rpc_call_error(call, "no migration %s on this host", req->id);
+			return -ENOENT;
+		}
+		while (m->version == seen && !d->shutting_down) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) == ETIMEDOUT)
+				break;
+		}
+		bool changed = m->version != seen;
+		seen = m->version;
+		Godwit__V1__Migration *copy = changed ? mig_copy(call, m) : NULL;
+		bool done = final_phase(m->phase);
+		pthread_mutex_unlock(&d->lock);
+		if (copy && gw_rpc_stream_send(call, &copy->base))
+			return -ECANCELED;
+		if (done || d->shutting_down)
+			return 0;
+		if (gw_rpc_call_cancelled(call))
+			return -ECANCELED;
+	}
+}
+
+#define MIG(n, f)                                                                                  \
+	{                                                                                          \
+		.service = &godwit__v1__migrations__descriptor, .name = n, .unary = f              \
+	}
+
+const struct gw_rpc_method gwd_migrations_methods[] = {
+    MIG("Migrate", mig_migrate),
+    MIG("Get", mig_get),
+    MIG("Cancel", mig_cancel),
+    MIG("List", mig_list),
+    {.service = &godwit__v1__migrations__descriptor, .name = "Watch", .stream = mig_watch},
+};
+const size_t gwd_migrations_nmethods =
+    sizeof(gwd_migrations_methods) / sizeof(gwd_migrations_methods[0]);
