@@ -63,6 +63,8 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 	    {"channels", required_argument, NULL, 'n'},
 	    {"downtime-ms", required_argument, NULL, 'd'},
 	    {"max-time", required_argument, NULL, 'x'},
+	    {"max-bandwidth", required_argument, NULL, 'b'},
+	    {"detach", no_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

@@ -241,7 +241,9 @@ static void *migration_thread(void *arg)
 		}
 		Godwit__V1__MigrationPhase ph = phase_of(ms->state);
 		pthread_mutex_lock(&d->lock);
-		m->phase = ph;
+		/* A final phase is published by end_migration, together with its reason. */
+		if (!final_phase(ph))
+			m->phase = ph;
 		m->bytes_sent = ms->bytes_sent;
 		m->bytes_remaining = ms->bytes_remaining;
 		m->dirty_rate = ms->dirty_rate_pps;

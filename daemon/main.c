@@ -37,6 +37,8 @@ static void usage(FILE *f)
 	    "  -d, --state-dir DIR   VM definitions, token, sockets, logs "
 	    "(default " DEFAULT_STATE_DIR ")\n"
 	    "      --vmm PATH        the godwit-vmm binary (default: next to godwitd)\n"
+	    "      --memory-limit SIZE  RAM all running VMs may use together (default: the\n"
+	    "                        host's memory); incoming migrations beyond it are refused\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
@@ -121,6 +123,7 @@ int main(int argc, char **argv)
 	    {"listen", required_argument, NULL, 'l'},
 	    {"state-dir", required_argument, NULL, 'd'},
 	    {"vmm", required_argument, NULL, 'V'},
+	    {"memory-limit", required_argument, NULL, 'M'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},

@@ -105,9 +105,14 @@ static void pace(struct mig_chan *c, uint64_t round_start_us, uint64_t round_byt
 		return;
 	uint64_t share = bw / c->s->n;
 	uint64_t due_us = round_bytes * 1000000u / (share ? share : 1);
-	uint64_t el = mig_now_us() - round_start_us;
-	if (due_us > el)
-		usleep((useconds_t)(due_us - el));
+	/* In short naps, so that a failure or cancel is seen at once. */
+	for (;;) {
+		uint64_t el = mig_now_us() - round_start_us;
+		if (due_us <= el || should_stop(c->s))
+			break;
+		uint64_t nap = due_us - el;
+		usleep((useconds_t)(nap > 20000 ? 20000 : nap));
+	}
 }
 
 static int send_round(struct mig_chan *c, bool final)
