@@ -202,7 +202,7 @@ static void *migration_thread(void *arg)
 	out.downtime_limit_ms = m->downtime_ms;
 	out.max_time_s = m->max_time_s;
 	out.max_bandwidth = m->max_bandwidth;
-	out.verify = true;
+	out.verify = false; /* a RAM checksum on both sides would add to the downtime */
 	ProtobufCMessage *resp = NULL;
 	rc = gwd_vmm_call(d, m->vm, "MigrateOut", &out.base, &resp, 10000, &st);
 	protobuf_c_message_free_unpacked(&pr->base, NULL);
@@ -232,8 +232,8 @@ static void *migration_thread(void *arg)
 		if (ms)
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
 		ms = NULL;
-		rc = gwd_vmm_call(d, m->vm, "MigrationStatus", &creq.base, (ProtobufCMessage **)&ms,
-				  5000, &st);
+		rc = gwd_vmm_call(d, m->vm, cancel_sent ? "MigrationStatus" : "MigrationWait",
+				  &creq.base, (ProtobufCMessage **)&ms, 5000, &st);
 		if (rc) {
 			peer_abort(m, "source VMM unreachable");
 			end_migration(m, PH(FAILED), "lost the source VMM: %s", st.message);
@@ -264,7 +264,6 @@ static void *migration_thread(void *arg)
 			end_migration(m, ph, "%s; the VM keeps running on this host", err);
 			return NULL;
 		}
-		usleep(50 * 1000);
 	}
 	uint64_t vmm_downtime = ms->downtime_us;
 	protobuf_c_message_free_unpacked(&ms->base, NULL);

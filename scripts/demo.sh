@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The demo: the test guest under godwit-vmm, then a VM's life through godwitd and the CLI.
+# The demo: two godwitd on loopback; a VM whose guest keeps rewriting and verifying its
+# memory migrates from the first to the second and back, then a short report.
 set -euo pipefail
 BUILD=${1:-build}
 VMM=$BUILD/vmm/godwit-vmm
@@ -11,34 +12,65 @@ GUEST=$(realpath "$BUILD/tests/guest/godwit-test-guest")
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { echo "\$ $*"; "$@"; }
 
-say "godwit-vmm boots the test guest directly in long mode (workload: hello)"
+say "godwit-vmm boots the test guest directly in long mode"
 run "$VMM" --memory 256M --guest "$GUEST" --cmdline hello --serial stdio --log-level warn
 
-say "a guest that dirties 2 MiB at 200 pages/s and verifies its own pattern 3 times"
-run "$VMM" --memory 64M --guest "$GUEST" --cmdline dirty:2:200:3 --json --log-level warn
-
-say "godwitd and the godwit CLI: a VM's whole life"
 STATE=$(mktemp -d /tmp/godwit-demo-XXXXXX)
+PIDS=()
 cleanup() {
-	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
-	pkill -KILL -f "$STATE/vms/" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	pkill -KILL -f "$STATE/" 2>/dev/null || true
 	rm -rf "$STATE"
 }
 trap cleanup EXIT
-"$GODWITD" --listen 127.0.0.1:0 --state-dir "$STATE" --log-level warn &
-DPID=$!
-for _ in $(seq 100); do [ -s "$STATE/listen-address" ] && break; sleep 0.05; done
-ADDR=$(cat "$STATE/listen-address")
-echo "godwitd listens on $ADDR (token in $STATE/token) and unix:$STATE/godwitd.sock"
-G=("$GODWIT" --host "$ADDR" --token-file "$STATE/token")
-run "${G[@]}" host info
-run "${G[@]}" vm create demo --memory 64M --guest "$GUEST" --cmdline dirty:2:100
-run "${G[@]}" vm start demo
-run "${G[@]}" vm list
-run "${G[@]}" vm console demo --timeout 4
-run "${G[@]}" vm stop demo
-run "${G[@]}" vm delete demo
+for h in alpha beta; do
+	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$STATE/$h" --log-level warn &
+	PIDS+=($!)
+	disown
+done
+for h in alpha beta; do
+	for _ in $(seq 100); do [ -s "$STATE/$h/listen-address" ] && break; sleep 0.05; done
+done
+A=$(cat "$STATE/alpha/listen-address")
+B=$(cat "$STATE/beta/listen-address")
+GA=("$GODWIT" --host "$A" --token-file "$STATE/alpha/token")
+GB=("$GODWIT" --host "$B" --token-file "$STATE/beta/token")
 
+say "two hosts on loopback: alpha ($A) and beta ($B)"
+run "${GA[@]}" vm create demo --memory 256M --guest "$GUEST" --cmdline dirty:8:400
+run "${GA[@]}" vm start demo
+run "${GA[@]}" vm console demo --timeout 3
+
+say "live migration alpha -> beta, with the guest rewriting 400 pages/s"
+run "${GA[@]}" migrate demo --to "$B" --to-token-file "$STATE/beta/token"
+ID1=$("${GA[@]}" --json migration list | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["migrations"][0]["id"])')
+run "${GB[@]}" vm list
+run "${GB[@]}" vm console demo --timeout 3 | tee "$STATE/beta.console"
+
+say "and back: beta -> alpha"
+run "${GB[@]}" migrate demo --to "$A" --to-token-file "$STATE/alpha/token"
+ID2=$("${GB[@]}" --json migration list | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["migrations"][0]["id"])')
+run "${GA[@]}" vm console demo --timeout 3 | tee "$STATE/alpha.console"
+
+say "report"
+report() { # G-array-name ID label
+	local -n g=$1
+	"${g[@]}" --json migration status "$2" | /usr/bin/python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+phase = m["phase"].split("_")[-1].lower()
+total, down, sent = int(m["totalTimeUs"]) / 1e6, int(m["downtimeUs"]) / 1e3, int(m["bytesSent"]) / 2**20
+print("%-16s %-6s total %6.3f s   downtime %6.1f ms   sent %7.1f MiB" % (sys.argv[1], phase, total, down, sent))
+' "$3"
+}
+report GA "$ID1" "alpha -> beta"
+report GB "$ID2" "beta -> alpha"
+cat "$STATE/beta.console" "$STATE/alpha.console" >"$STATE/all.console"
+ok=$(grep -c "pages ok" "$STATE/all.console" || true)
+bad=$(grep -c "BAD" "$STATE/all.console" || true)
+echo "guest verification after the migrations: $ok passes over all 2048 pages OK, $bad with bad pages"
+[ "$bad" -eq 0 ] && [ "$ok" -gt 0 ]
+"${GA[@]}" vm stop demo >/dev/null
 echo
-echo "demo finished: the guest printed GODWIT-GUEST-HELLO, verified its memory, and ran"
-echo "under godwitd from creation to deletion."
+echo "demo finished: the VM moved there and back while running, and its own checks found"
+echo "every page intact."

@@ -5,10 +5,10 @@ set -eu
 
 # Packages by purpose. Build: compiler, CMake. Tests: CUnit, clang for libFuzzer and sanitizers.
 # Control plane: gRPC core and protobuf-c, python3 grpcio for the interoperability test.
-# Test hosts: busybox and a Debian kernel for QEMU-based hosts.
+# Test hosts and the QEMU side of `make bench`: busybox and a Debian kernel.
 PKGS="build-essential cmake pkg-config libcunit1-dev clang libclang-rt-14-dev clang-format
       libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler-grpc
-      python3-grpcio python3-grpc-tools busybox-static cpio"
+      python3-grpcio python3-grpc-tools busybox-static cpio linux-image-amd64"
 # QEMU >= 8 (igb with SR-IOV) comes from bookworm-backports.
 QEMU_MIN_MAJOR=8
 

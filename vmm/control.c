@@ -249,6 +249,19 @@ static int do_migration_status(void *ctx, struct gw_rpc_call *call, const Protob
 	return mig_stats_reply(ctx, call, resp);
 }
 
+static int do_migration_wait(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+			     ProtobufCMessage **resp)
+{
+	(void)rq;
+	struct vmm_control *c = ctx;
+	pthread_mutex_lock(&c->lock);
+	struct mig_source *out = c->out;
+	pthread_mutex_unlock(&c->lock);
+	if (out)
+		mig_source_wait(out, 200);
+	return mig_stats_reply(c, call, resp);
+}
+
 static int do_migrate_finish(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
 			     ProtobufCMessage **resp)
 {
@@ -345,6 +358,7 @@ static const struct gw_rpc_method methods[] = {
     VMM_METHOD("Stop", do_stop),
     VMM_METHOD("MigrateOut", do_migrate_out),
     VMM_METHOD("MigrationStatus", do_migration_status),
+    VMM_METHOD("MigrationWait", do_migration_wait),
     VMM_METHOD("MigrateFinish", do_migrate_finish),
     VMM_METHOD("MigrateCancel", do_migrate_cancel),
 };

@@ -330,7 +330,6 @@ static int start_incoming(struct vmm_ctx *c, struct vmm_control *ctl)
 	mig_params_default(&p);
 	snprintf(p.token, sizeof(p.token), "%s", token);
 	p.channels = c->o.incoming_channels;
-	p.verify = true;
 	struct mig_dest *d;
 	int rc = mig_dest_listen(c->vm, c->o.incoming, &p, &d);
 	if (rc) {

@@ -317,7 +317,9 @@ int mig_dest_wait(struct mig_dest *d, int timeout_ms)
 		return -ETIMEDOUT;
 	}
 	pthread_mutex_unlock(&d->lock);
+	uint64_t t0 = mig_now_us();
 	int rc = hv_vm_load_state(d->vm, d->state.data, d->state.len);
+	uint64_t t1 = mig_now_us();
 	if (rc) {
 		fail(d, "the VM state did not load: %s", strerror(-rc));
 		return rc;
@@ -330,7 +332,8 @@ int mig_dest_wait(struct mig_dest *d, int timeout_ms)
 	d->st.total_time_us = mig_now_us() - d->t_start;
 	pthread_mutex_unlock(&d->lock);
 	send_ctl(d, MIG_TAG_READY, NULL);
-	GW_INFO("incoming", "all state received and loaded; ready to run");
+	GW_INFO("incoming", "all state received; loaded in %.1f ms; ready to run",
+		(t1 - t0) / 1000.0);
 	return 0;
 }
 

@@ -411,6 +411,7 @@ static void *session_thread(void *arg)
 	s->throttler_started = false;
 	uint64_t t_pause = mig_now_us();
 	rc = hv_vm_pause(vm);
+	uint64_t t_paused = mig_now_us();
 	if (rc) {
 		set_error(s, "cannot pause the VM: %s", strerror(-rc));
 		goto fail;
@@ -423,9 +424,11 @@ static void *session_thread(void *arg)
 		goto fail;
 	}
 	s->st.bytes_remaining = gw_bitmap_count(s->work, s->npages) * MIG_PAGE;
+	uint64_t t_state = mig_now_us();
 	rc = run_round(s, true);
 	if (rc)
 		goto fail;
+	uint64_t t_sent = mig_now_us();
 	pthread_mutex_lock(&s->lock);
 	while (!s->dest_ready && !s->dest_failed && !s->cancel)
 		pthread_cond_wait(&s->cond, &s->lock);
@@ -439,9 +442,12 @@ static void *session_thread(void *arg)
 		s->st.ram_checksum = mig_ram_checksum(vm);
 	finish_state(s, MIG_EV_DEST_READY);
 	GW_INFO("migrate",
-		"destination ready: %llu pages sent (%llu zero), downtime so far %.1f ms",
+		"destination ready: %llu pages sent (%llu zero); paused for %.1f ms so far: pause "
+		"%.1f, state %.1f, last pages %.1f, destination load %.1f",
 		(unsigned long long)s->st.pages_sent, (unsigned long long)s->st.zero_pages,
-		s->st.downtime_us / 1000.0);
+		s->st.downtime_us / 1000.0, (t_paused - t_pause) / 1000.0,
+		(t_state - t_paused) / 1000.0, (t_sent - t_state) / 1000.0,
+		(t_pause + s->st.downtime_us - t_sent) / 1000.0);
 	hv_dirty_stop(vm);
 	return NULL;
 

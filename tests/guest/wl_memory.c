@@ -110,17 +110,32 @@ int wl_fill_random(struct guest_env *env)
 		bd_report(GW_REPORT_ERROR, 2, mib);
 		return 2;
 	}
-	uint64_t *q = (uint64_t *)(uintptr_t)env->free_base;
-	uint64_t n = mib * (1ull << 20) / 8;
+	/*
+	 * 16 pages of xorshift64* output (Vigna), then every page a copy of one of them with
+	 * two words made unique to the page: no page is zero or equal to another, and the copy
+	 * is one REP MOVSQ per page, which matters where guest instructions are emulated.
+	 */
+	uint64_t *pool = (uint64_t *)(uintptr_t)env->free_base;
+	uint64_t pool_pages = 16, n = mib * 256;
 	uint64_t x = seed ? seed : 1, sum = 0xCBF29CE484222325ull;
-	for (uint64_t i = 0; i < n; i++) {
-		/* xorshift64* (Vigna), folded with an FNV-style multiply for the checksum. */
+	if (n < pool_pages)
+		pool_pages = n;
+	for (uint64_t i = 0; i < pool_pages * 512; i++) {
 		x ^= x >> 12;
 		x ^= x << 25;
 		x ^= x >> 27;
-		uint64_t v = x * 0x2545F4914F6CDD1Dull;
-		q[i] = v;
-		sum = (sum ^ v) * 0x100000001B3ull;
+		pool[i] = x * 0x2545F4914F6CDD1Dull;
+		sum = (sum ^ pool[i]) * 0x100000001B3ull;
+	}
+	for (uint64_t i = pool_pages; i < n; i++) {
+		uint64_t *dst = pool + i * 512;
+		const uint64_t *src = pool + (i % pool_pages) * 512;
+		uint64_t cnt = 512;
+		__asm__ volatile("rep movsq" : "+D"(dst), "+S"(src), "+c"(cnt) : : "memory");
+		uint64_t *pg = pool + i * 512;
+		pg[0] ^= mix64(i + seed);
+		pg[511] ^= mix64(~i);
+		sum = (sum ^ pg[0] ^ pg[511]) * 0x100000001B3ull;
 	}
 	con_printf("fill-random: %lu MiB at %lx, checksum %lx\n", mib, env->free_base, sum);
 	bd_report(GW_REPORT_CHECKSUM, mib, sum);
