@@ -235,6 +235,8 @@ int cmd_migration(struct cli *c, int argc, char **argv)
 			return rc;
 		if (c->json) {
 			out_json(&r->base);
+		} else if (r->n_migrations == 0) {
+			printf("no migrations started from this host\n");
 		} else {
 			const char *hdr[] = {"ID", "VM", "DESTINATION", "PHASE"};
 			struct table *t = table_new(4, hdr);

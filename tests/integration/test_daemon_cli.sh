@@ -154,7 +154,8 @@ expect "stop a stopped VM" 1 'not running' -- "${U[@]}" vm stop web
 expect "delete" 0 'vm web deleted' -- "${U[@]}" vm delete web
 expect "deleted is gone" 1 'NOT_FOUND' -- "${U[@]}" vm info web
 [ -d "$S/vms/web" ] && fail "VM directory left behind" || pass "VM directory removed"
-expect "migrations are not served yet" 1 'UNIMPLEMENTED' -- "${U[@]}" migration list
+expect "no migrations yet" 0 'no migrations' -- "${U[@]}" migration list
+expect "unknown migration" 1 'NOT_FOUND' -- "${U[@]}" migration status 0123456789abcdef
 
 if [ $fails -ne 0 ]; then
 	echo "--- godwitd log ---"; tail -30 "$TMP/godwitd.log"
