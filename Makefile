@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check fuzz demo format format-check clean help
+.PHONY: all deps configure build check fuzz demo bench format format-check clean help
 
 all: build
 
@@ -12,6 +12,7 @@ help:
 	@echo "make demo          run the main job (installs dependencies, builds)"
 	@echo "make check         build and run every test"
 	@echo "make build         configure and build into $(BUILD)/"
+	@echo "make bench         migration benchmark: godwit and QEMU side by side"
 	@echo "make fuzz          build and briefly run the libFuzzer targets (clang)"
 	@echo "make format        reformat the sources with clang-format"
 	@echo "make clean         remove $(BUILD)/"
@@ -39,6 +40,10 @@ fuzz: deps
 
 demo: build
 	@./scripts/demo.sh $(BUILD)
+
+# godwit and QEMU side by side; results in bench/results/ (see bench/README.md).
+bench: build
+	@./bench/run.sh $(BUILD)
 
 format:
 	@clang-format -i $$(./scripts/sources.sh)

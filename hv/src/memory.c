@@ -2,6 +2,7 @@
 /* Guest RAM backed by one memfd, KVM memslots, and direct mappings of host pages. */
 #include "hv_priv.h"
 
+#include "godwit/bitmap.h"
 #include "godwit/log.h"
 
 #include <errno.h>
@@ -139,6 +140,24 @@ int hv_vm_gpa_to_ram_offset(const struct hv_vm *vm, uint64_t gpa, uint64_t *off)
 uint64_t hv_vm_ram_offset_to_gpa(const struct hv_vm *vm, uint64_t off)
 {
 	return off < vm->ram_low ? off : HV_RAM_HIGH_BASE + (off - vm->ram_low);
+}
+
+int hv_vm_ram_present(struct hv_vm *vm, uint64_t *bitmap)
+{
+	off_t pos = 0, end = (off_t)vm->ram_size;
+	while (pos < end) {
+		off_t data = lseek(vm->ram_fd, pos, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno; /* ENXIO: no data after pos */
+		off_t hole = lseek(vm->ram_fd, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = end;
+		gw_bitmap_set_range(
+		    bitmap, (size_t)(data >> HV_PAGE_SHIFT),
+		    (size_t)((hole - data + (off_t)HV_PAGE_SIZE - 1) >> HV_PAGE_SHIFT));
+		pos = hole;
+	}
+	return 0;
 }
 
 void *hv_vm_gpa_to_hva(struct hv_vm *vm, uint64_t gpa, uint64_t len)

@@ -8,9 +8,11 @@
  */
 #include "mig_priv.h"
 
+#include "godwit/bitmap.h"
 #include "godwit/crc.h"
 #include "godwit/log.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +36,7 @@ struct mig_dest {
 	struct mig_dchan ch[MIG_MAX_CHANNELS];
 	uint8_t *ram;
 	uint64_t npages;
+	uint64_t *touched; /* pages written so far; the rest are still holes */
 	pthread_mutex_t lock, wlock;
 	pthread_cond_t cond;
 	unsigned ended;
@@ -44,16 +47,21 @@ struct mig_dest {
 };
 
 /* Sends a record on channel 0 (the return path); wlock orders concurrent writers. */
-static void send_ctl(struct mig_dest *d, uint32_t tag, const char *msg)
+static void send_ctl_raw(struct mig_dest *d, uint32_t tag, const void *p, uint32_t len)
 {
 	struct gw_buf b;
 	gw_buf_init(&b);
-	mig_record_put(&b, tag, msg, msg ? (uint32_t)strlen(msg) : 0);
+	mig_record_put(&b, tag, p, len);
 	pthread_mutex_lock(&d->wlock);
 	if (d->ch[0].fd >= 0 && !b.err)
 		mig_net_write_full(d->ch[0].fd, b.data, b.len);
 	pthread_mutex_unlock(&d->wlock);
 	gw_buf_release(&b);
+}
+
+static void send_ctl(struct mig_dest *d, uint32_t tag, const char *msg)
+{
+	send_ctl_raw(d, tag, msg, msg ? (uint32_t)strlen(msg) : 0);
 }
 
 static void fail(struct mig_dest *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -212,7 +220,8 @@ static void *dchan_thread(void *arg)
 		__atomic_add_fetch(&d->st.bytes_sent, sizeof(hdr) + hdr.length, __ATOMIC_RELAXED);
 		if (hdr.magic == MIG_TAG_RAM) {
 			uint64_t pages = 0, zeros = 0;
-			if (mig_batch_apply(buf, hdr.length, d->ram, d->npages, &pages, &zeros)) {
+			if (mig_batch_apply(buf, hdr.length, d->ram, d->npages, d->touched, &pages,
+					    &zeros)) {
 				fail(d,
 				     "channel %u: malformed RAM batch (page outside RAM or "
 				     "truncated)",
@@ -227,6 +236,10 @@ static void *dchan_thread(void *arg)
 			gw_buf_put(&d->state, buf, hdr.length);
 			d->have_state = true;
 			pthread_mutex_unlock(&d->lock);
+		} else if (hdr.magic == MIG_TAG_SYNC) {
+			/* Everything before it on this channel is applied: say so. */
+			uint32_t ch = htole32(c->idx);
+			send_ctl_raw(d, MIG_TAG_SACK, &ch, sizeof(ch));
 		} else if (hdr.magic == MIG_TAG_END) {
 			pthread_mutex_lock(&d->lock);
 			d->ended++;
@@ -258,6 +271,13 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 	d->n = p->channels;
 	d->ram = hv_vm_ram_base(vm);
 	d->npages = hv_vm_ram_size(vm) / MIG_PAGE;
+	d->touched = gw_bitmap_alloc(d->npages);
+	if (!d->touched) {
+		free(d);
+		return -ENOMEM;
+	}
+	/* RAM pages already written before the stream (there should be none) count as touched. */
+	hv_vm_ram_present(vm, d->touched);
 	d->t_start = mig_now_us();
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->wlock, NULL);
@@ -274,6 +294,7 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 			if (d->ch[i].lfd >= 0)
 				close(d->ch[i].lfd);
 		}
+		gw_bitmap_free(d->touched);
 		free(d);
 		return rc;
 	}
@@ -377,5 +398,6 @@ void mig_dest_free(struct mig_dest *d)
 		close(d->ch[i].lfd);
 	}
 	gw_buf_release(&d->state);
+	gw_bitmap_free(d->touched);
 	free(d);
 }

@@ -35,7 +35,9 @@ struct mig_source {
 	unsigned n;
 	struct mig_chan ch[MIG_MAX_CHANNELS];
 	uint64_t npages;
-	uint64_t *work; /* pages to send in the current round */
+	uint64_t *work;	   /* pages to send in the current round */
+	uint64_t *present; /* pages RAM holds data for; the others are holes: zeros */
+	unsigned sacks;	   /* channels that confirmed a SYNC */
 
 	pthread_t session, reader, throttler;
 	bool reader_started, throttler_started;
@@ -129,7 +131,11 @@ static int send_round(struct mig_chan *c, bool final)
 			pg = next - 1;
 			continue;
 		}
-		mig_batch_add(&c->batch, pg, ram + pg * MIG_PAGE);
+		/* A hole was never written: it is zeros, and reading it would allocate it. */
+		if (gw_bitmap_test(s->present, pg))
+			mig_batch_add(&c->batch, pg, ram + pg * MIG_PAGE);
+		else
+			mig_batch_add_zero(&c->batch, pg);
 		if (c->batch.count == MIG_BATCH_PAGES) {
 			mig_batch_end(&c->batch);
 			__atomic_add_fetch(&s->st.pages_sent, c->batch.count, __ATOMIC_RELAXED);
@@ -192,30 +198,42 @@ static void *chan_thread(void *arg)
 	return NULL;
 }
 
-/* Channel 0's return direction: READY, or FAIL with the destination's reason. */
+/* Channel 0's return direction: SACKs, then READY, or FAIL with the destination's reason. */
 static void *reader_thread(void *arg)
 {
 	struct mig_source *s = arg;
 	int fd = s->ch[0].fd;
-	struct gw_sect_hdr h;
 	char msg[200] = "";
 	bool ready = false;
-	int rc = mig_net_read_full(fd, &h, sizeof(h));
-	if (rc == 0 && (rc = mig_record_check_hdr(&h)) == 0) {
-		uint32_t len = h.length;
+	int rc = 0;
+	for (;;) {
+		struct gw_sect_hdr h;
 		char buf[512];
-		if (len < sizeof(buf) && (rc = mig_net_read_full(fd, buf, len)) == 0) {
-			if (h.magic == MIG_TAG_READY) {
-				ready = true;
-			} else if (h.magic == MIG_TAG_FAIL) {
-				snprintf(msg, sizeof(msg), "%.*s", (int)len, buf);
-			} else {
-				snprintf(msg, sizeof(msg),
-					 "unexpected record from the destination");
-			}
-		} else if (rc == 0) {
+		rc = mig_net_read_full(fd, &h, sizeof(h));
+		if (rc == 0)
+			rc = mig_record_check_hdr(&h);
+		if (rc)
+			break;
+		if (h.length >= sizeof(buf)) {
 			snprintf(msg, sizeof(msg), "oversized record from the destination");
+			break;
 		}
+		if ((rc = mig_net_read_full(fd, buf, h.length)))
+			break;
+		if (h.magic == MIG_TAG_SACK) {
+			pthread_mutex_lock(&s->lock);
+			s->sacks++;
+			pthread_cond_broadcast(&s->cond);
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		if (h.magic == MIG_TAG_READY)
+			ready = true;
+		else if (h.magic == MIG_TAG_FAIL)
+			snprintf(msg, sizeof(msg), "%.*s", (int)h.length, buf);
+		else
+			snprintf(msg, sizeof(msg), "unexpected record from the destination");
+		break;
 	}
 	pthread_mutex_lock(&s->lock);
 	if (ready) {
@@ -234,6 +252,35 @@ static void *reader_thread(void *arg)
 	if (!ready && !s->cancel)
 		shutdown_channels(s);
 	return NULL;
+}
+
+/* Waits until the destination has applied everything sent so far, so that the pause that
+ * follows does not also wait for a backlog in socket buffers. */
+static int sync_channels(struct mig_source *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->sacks = 0;
+	pthread_mutex_unlock(&s->lock);
+	struct gw_buf rec;
+	gw_buf_init(&rec);
+	mig_record_put(&rec, MIG_TAG_SYNC, NULL, 0);
+	int rc = 0;
+	for (unsigned i = 0; i < s->n && rc == 0; i++) {
+		rc = mig_net_write_full(s->ch[i].fd, rec.data, rec.len);
+		if (rc == 0)
+			__atomic_add_fetch(&s->st.bytes_sent, rec.len, __ATOMIC_RELAXED);
+	}
+	gw_buf_release(&rec);
+	if (rc) {
+		set_error(s, "connection to the destination lost: %s", strerror(-rc));
+		return rc;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (s->sacks < s->n && !s->dest_failed && !s->cancel && !s->st.error[0])
+		pthread_cond_wait(&s->cond, &s->lock);
+	rc = s->sacks < s->n ? -ECANCELED : 0;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
 /* Auto-converge: pauses the vCPUs for throttle_pct of every 100 ms. */
@@ -261,6 +308,9 @@ static void *throttle_thread(void *arg)
 /* Runs one round on every channel and waits for all of them. */
 static int run_round(struct mig_source *s, bool final)
 {
+	gw_bitmap_zero(s->present, s->npages);
+	if (hv_vm_ram_present(s->vm, s->present))
+		gw_bitmap_set_range(s->present, 0, s->npages); /* unknown: read every page */
 	pthread_mutex_lock(&s->lock);
 	s->done = 0;
 	s->round_final = final;
@@ -402,6 +452,9 @@ static void *session_thread(void *arg)
 			goto fail;
 	}
 
+	rc = sync_channels(s);
+	if (rc)
+		goto fail;
 	/* Stop-and-copy. */
 	finish_state(s, MIG_EV_CONVERGED);
 	pthread_mutex_lock(&s->lock);
@@ -505,7 +558,10 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 	memcpy(s->ports, ports, s->n * sizeof(ports[0]));
 	s->npages = hv_vm_ram_size(vm) / MIG_PAGE;
 	s->work = gw_bitmap_alloc(s->npages);
-	if (!s->work) {
+	s->present = gw_bitmap_alloc(s->npages);
+	if (!s->work || !s->present) {
+		free(s->work);
+		free(s->present);
 		free(s);
 		return -ENOMEM;
 	}
@@ -617,5 +673,6 @@ void mig_source_free(struct mig_source *s)
 		pthread_join(s->reader, NULL);
 	gw_buf_release(&s->state);
 	free(s->work);
+	free(s->present);
 	free(s);
 }

@@ -2,6 +2,7 @@
 /* Encoding and checking of the migration stream: handshake, records, RAM batches. */
 #include "stream.h"
 
+#include "godwit/bitmap.h"
 #include "godwit/crc.h"
 
 #include <endian.h>
@@ -57,7 +58,8 @@ int mig_record_check_hdr(const struct gw_sect_hdr *h)
 {
 	uint32_t tag = le32toh(h->magic);
 	if (tag != MIG_TAG_RAM && tag != MIG_TAG_STATE && tag != MIG_TAG_END &&
-	    tag != MIG_TAG_READY && tag != MIG_TAG_FAIL)
+	    tag != MIG_TAG_READY && tag != MIG_TAG_FAIL && tag != MIG_TAG_SYNC &&
+	    tag != MIG_TAG_SACK)
 		return -EBADMSG;
 	if (le16toh(h->version) != MIG_STREAM_VERSION)
 		return -EPROTO;
@@ -94,21 +96,28 @@ void mig_batch_begin(struct mig_batch *b)
 	gw_buf_put_u32(&b->buf, 0);
 }
 
+void mig_batch_add_zero(struct mig_batch *b, uint64_t page_index)
+{
+	gw_buf_put_u64(&b->buf, page_index | MIG_ZERO_FLAG);
+	b->count++;
+	b->zero++;
+}
+
 void mig_batch_add(struct mig_batch *b, uint64_t page_index, const uint8_t *data)
 {
 	/* Copied, not referenced: the guest may rewrite the page while it is on its way, and
-	 * the CRC must cover the bytes actually sent. A changed page is dirty and goes again. */
+	 * the CRC must cover the bytes actually sent. A changed page is dirty and goes again.
+	 * The zero check reads the copy, which is still in cache. */
 	uint8_t *dst = gw_buf_reserve(&b->buf, 8 + MIG_PAGE);
 	if (!dst)
 		return;
 	memcpy(dst + 8, data, MIG_PAGE);
-	uint64_t idx = page_index;
 	if (mig_page_is_zero(dst + 8)) {
-		idx |= MIG_ZERO_FLAG;
-		b->buf.len -= MIG_PAGE;
-		b->zero++;
+		b->buf.len -= 8 + MIG_PAGE;
+		mig_batch_add_zero(b, page_index);
+		return;
 	}
-	idx = htole64(idx);
+	uint64_t idx = htole64(page_index);
 	memcpy(dst, &idx, 8);
 	b->count++;
 }
@@ -123,7 +132,7 @@ void mig_batch_end(struct mig_batch *b)
 }
 
 int mig_batch_apply(const uint8_t *payload, size_t len, uint8_t *ram, uint64_t npages,
-		    uint64_t *pages, uint64_t *zeros)
+		    uint64_t *touched, uint64_t *pages, uint64_t *zeros)
 {
 	struct gw_rd rd;
 	gw_rd_init(&rd, payload, len);
@@ -140,13 +149,17 @@ int mig_batch_apply(const uint8_t *payload, size_t len, uint8_t *ram, uint64_t n
 			return -EBADMSG;
 		uint8_t *dst = ram + idx * MIG_PAGE;
 		if (zero) {
-			memset(dst, 0, MIG_PAGE);
+			/* Untouched destination RAM is a hole that reads as zeros: leave it. */
+			if (!touched || gw_bitmap_test(touched, idx))
+				memset(dst, 0, MIG_PAGE);
 			(*zeros)++;
 		} else {
 			const void *src;
 			if (gw_rd_ptr(&rd, &src, MIG_PAGE))
 				return -EBADMSG;
 			memcpy(dst, src, MIG_PAGE);
+			if (touched)
+				gw_bitmap_set(touched, idx);
 		}
 		(*pages)++;
 	}

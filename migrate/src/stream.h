@@ -22,6 +22,8 @@
 #define MIG_TAG_END   GW_FOURCC('E', 'N', 'D', 'S') /* this channel is complete */
 #define MIG_TAG_READY GW_FOURCC('R', 'E', 'D', 'Y') /* dest -> source: state loaded */
 #define MIG_TAG_FAIL  GW_FOURCC('F', 'A', 'I', 'L') /* either way: a message, then close */
+#define MIG_TAG_SYNC  GW_FOURCC('S', 'Y', 'N', 'C') /* source -> dest: answer once applied */
+#define MIG_TAG_SACK  GW_FOURCC('S', 'A', 'C', 'K') /* dest -> source, channel 0: u32 channel */
 
 struct mig_hello {
 	uint32_t magic;
@@ -81,13 +83,18 @@ struct mig_batch {
 	uint32_t zero;
 };
 void mig_batch_begin(struct mig_batch *b);
+/* Adds a page: only its index when it reads as zeros, else a copy of its bytes. */
 void mig_batch_add(struct mig_batch *b, uint64_t page_index, const uint8_t *data);
+/* Adds a page known to be zero (a hole in RAM) without reading it. */
+void mig_batch_add_zero(struct mig_batch *b, uint64_t page_index);
 /* Finishes the record (length, CRC); b->buf then holds the bytes to send. */
 void mig_batch_end(struct mig_batch *b);
 /* Applies a RAM batch to RAM (npages pages at ram). -EBADMSG on any inconsistency, before
  * or after writing: pages already written are harmless (the stream is then abandoned). */
+/* touched (optional): pages written so far; a zero page landing on an untouched page is
+ * skipped, since fresh RAM already reads as zeros. */
 int mig_batch_apply(const uint8_t *payload, size_t len, uint8_t *ram, uint64_t npages,
-		    uint64_t *pages, uint64_t *zeros);
+		    uint64_t *touched, uint64_t *pages, uint64_t *zeros);
 
 bool mig_page_is_zero(const uint8_t *p);
 

@@ -135,6 +135,9 @@ void *hv_vm_gpa_to_hva(struct hv_vm *vm, uint64_t gpa, uint64_t len);
 /* RAM offset of a guest-physical address, or -EFAULT. */
 int hv_vm_gpa_to_ram_offset(const struct hv_vm *vm, uint64_t gpa, uint64_t *off);
 uint64_t hv_vm_ram_offset_to_gpa(const struct hv_vm *vm, uint64_t off);
+/* Sets the bit of every RAM page that has ever been written (the rest are holes that read
+ * as zero), without touching the pages: SEEK_DATA/SEEK_HOLE on the RAM memfd. */
+int hv_vm_ram_present(struct hv_vm *vm, uint64_t *bitmap);
 
 /* Buses: one for port I/O, one for MMIO. Handlers run on vCPU threads (vcpu != NULL) or on
  * the caller's thread for accesses the VMM makes itself (vcpu == NULL). */

@@ -76,7 +76,7 @@ static void test_batch_roundtrip(void)
 	const uint8_t *payload = b.buf.data + sizeof(h);
 	CU_ASSERT_EQUAL(gw_crc32c(0, payload, h.length), h.crc);
 	uint64_t pages = 0, zeros = 0;
-	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n, &pages, &zeros), 0);
+	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n, NULL, &pages, &zeros), 0);
 	CU_ASSERT_EQUAL(pages, n);
 	CU_ASSERT_EQUAL(zeros, 11);
 	CU_ASSERT_EQUAL(memcmp(src, dst, n * MIG_PAGE), 0);
@@ -101,14 +101,17 @@ static void test_batch_rejects(void)
 	uint64_t pages = 0, zeros = 0;
 	/* Truncated anywhere. */
 	for (uint32_t cut = 0; cut < h.length; cut += 97)
-		CU_ASSERT_EQUAL(mig_batch_apply(payload, cut, dst, n, &pages, &zeros), -EBADMSG);
+		CU_ASSERT_EQUAL(mig_batch_apply(payload, cut, dst, n, NULL, &pages, &zeros),
+				-EBADMSG);
 	/* Trailing garbage. */
-	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length - 1, dst, n, &pages, &zeros), -EBADMSG);
+	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length - 1, dst, n, NULL, &pages, &zeros),
+			-EBADMSG);
 	/* A page outside RAM: the destination is smaller than the batch says. */
-	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n - 1, &pages, &zeros), -EBADMSG);
+	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n - 1, NULL, &pages, &zeros),
+			-EBADMSG);
 	/* Count larger than what follows. */
 	payload[0] = 200;
-	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n, &pages, &zeros), -EBADMSG);
+	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n, NULL, &pages, &zeros), -EBADMSG);
 	/* Headers: unknown tag, other version, oversized. */
 	struct gw_sect_hdr bad = h;
 	bad.magic = GW_FOURCC('X', 'X', 'X', 'X');

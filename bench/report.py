@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Turns the benchmark's raw runs into medians, godwit/QEMU ratios, target checks, and
+bench/results/latest.json plus latest.md."""
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+
+raw, outdir, qemu_version, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+rows = [json.loads(l) for l in open(raw) if l.strip()]
+tools = ["godwit", "qemu", "qemu-multifd"]
+cases = ["idle-after-fill", "dirtying"]
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+summary = {}
+for case in cases:
+    for tool in tools:
+        rs = [r for r in rows if r["tool"] == tool and r["case"] == case]
+        ok = [r for r in rs if r["ok"]]
+        if not rs:
+            continue
+        summary.setdefault(case, {})[tool] = {
+            "runs": len(rs), "ok": len(ok),
+            "total_ms": med([r["total_ms"] for r in ok]),
+            "downtime_ms": med([r["downtime_ms"] for r in ok]),
+            "bytes": med([r["bytes"] for r in ok]),
+            "mbps": med([r["mbps"] for r in ok]),
+            "errors": sorted({r["error"] for r in rs if not r["ok"] and r["error"]}),
+        }
+
+
+def ratio(case, key, peer):
+    s = summary.get(case, {})
+    g, q = s.get("godwit", {}).get(key), s.get(peer, {}).get(key)
+    return g / q if g is not None and q else None
+
+
+idle = summary.get("idle-after-fill", {})
+g = idle.get("godwit", {})
+targets = {
+    "total_time_le_half_of_qemu_multifd": {
+        "target": 0.5, "measured_ratio": ratio("idle-after-fill", "total_ms", "qemu-multifd")},
+    "median_downtime_le_10ms_idle": {"target_ms": 10, "measured_ms": g.get("downtime_ms")},
+    "throughput_ge_1GBps_random_pages": {
+        "target_MBps": 1000, "measured_MBps": (g.get("mbps") or 0) / 8},
+}
+targets["total_time_le_half_of_qemu_multifd"]["met"] = (
+    targets["total_time_le_half_of_qemu_multifd"]["measured_ratio"] is not None
+    and targets["total_time_le_half_of_qemu_multifd"]["measured_ratio"] <= 0.5)
+targets["median_downtime_le_10ms_idle"]["met"] = (
+    g.get("downtime_ms") is not None and g["downtime_ms"] <= 10)
+targets["throughput_ge_1GBps_random_pages"]["met"] = (g.get("mbps") or 0) / 8 >= 1000
+
+doc = {
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
+    "qemu": qemu_version, "runs_per_case": runs,
+    "vm": "2 GiB RAM, 512 MiB pseudo-random data (godwit: test guest fill-random:512; "
+          "QEMU: busybox initramfs, /dev/urandom into tmpfs)",
+    "summary": summary, "targets": targets, "runs": rows,
+}
+os.makedirs(outdir, exist_ok=True)
+with open(os.path.join(outdir, "latest.json"), "w") as f:
+    json.dump(doc, f, indent=2)
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+lines = [f"# Migration benchmark ({doc['date']})", "",
+         f"{runs} runs per tool and case, medians; loopback; QEMU: {qemu_version}.", "",
+         "| case | tool | ok | total (ms) | downtime (ms) | throughput (Gbit/s) | wire (MiB) | total vs godwit |",
+         "|---|---|---|---|---|---|---|---|"]
+for case in cases:
+    for tool in tools:
+        s = summary.get(case, {}).get(tool)
+        if not s:
+            continue
+        gt = summary.get(case, {}).get("godwit", {}).get("total_ms")
+        rel = "" if tool == "godwit" or not gt or not s["total_ms"] else f"godwit {gt / s['total_ms']:.2f}x"
+        lines.append(f"| {case} | {tool} | {s['ok']}/{s['runs']} | {fmt(s['total_ms'], '.0f')} | "
+                     f"{fmt(s['downtime_ms'], '.1f')} | {fmt((s['mbps'] or 0) / 1000, '.2f')} | "
+                     f"{fmt((s['bytes'] or 0) / 2**20, '.0f')} | {rel} |")
+lines += ["", "Targets (idle-after-fill):", ""]
+for k, t in targets.items():
+    lines.append(f"- {k}: {'met' if t['met'] else 'MISSED'} ({json.dumps({a: b for a, b in t.items() if a != 'met'})})")
+md = "\n".join(lines) + "\n"
+with open(os.path.join(outdir, "latest.md"), "w") as f:
+    f.write(md)
+print(md)
