@@ -36,6 +36,9 @@ struct gwd_mig {
 	int64_t started_unix;
 	bool cancel;
 	unsigned version; /* bumped on every change, for Watch */
+	/* One channel to the destination for the whole migration: the commit, on the
+	 * downtime path, then needs no new connection. Used by the migration thread only. */
+	struct gw_rpc_client *peer;
 };
 
 #define PH(x) GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_##x
@@ -66,6 +69,8 @@ static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, cons
 static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
 {
 	struct gwd *d = m->d;
+	gw_rpc_client_close(m->peer);
+	m->peer = NULL;
 	pthread_mutex_lock(&d->lock);
 	m->phase = ph;
 	if (fmt) {
@@ -106,16 +111,15 @@ static Godwit__V1__MigrationPhase phase_of(const char *state)
 static int peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
 		     ProtobufCMessage **resp, struct gw_rpc_status *st)
 {
-	struct gw_rpc_client *c;
 	*resp = NULL;
-	if (gw_rpc_client_open(m->dest, m->dest_token, 0, &c)) {
+	if (!m->peer && gw_rpc_client_open(m->dest, m->dest_token, 0, &m->peer)) {
+		m->peer = NULL;
 		st->code = GW_RPC_INTERNAL;
 		snprintf(st->message, sizeof(st->message), "cannot open a channel to %s", m->dest);
 		return -EIO;
 	}
 	enum gw_rpc_code code =
-	    gw_rpc_unary(c, &godwit__v1__peer__descriptor, method, req, resp, 30000, st);
-	gw_rpc_client_close(c);
+	    gw_rpc_unary(m->peer, &godwit__v1__peer__descriptor, method, req, resp, 30000, st);
 	return code == GW_RPC_OK ? 0 : gw_rpc_errno_from_code(code);
 }
 

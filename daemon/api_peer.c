@@ -98,6 +98,12 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 		gw_rpc_call_error(call, "the destination cannot receive the VM: %s", why);
 		return rc;
 	}
+	/* Open the control channel now, so that the commit does not pay for it. */
+	Godwit__Vmm__V1__ControlRequest sreq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+	ProtobufCMessage *sresp = NULL;
+	struct gw_rpc_status sst;
+	if (gwd_vmm_call_kept(d, vm, "Status", &sreq.base, &sresp, 5000, &sst) == 0)
+		protobuf_c_message_free_unpacked(sresp, NULL);
 	GW_INFO(vm->name, "incoming migration %s: waiting on %zu port(s)", req->migration_id,
 		nports);
 	Godwit__V1__PrepareIncomingResponse *r = gw_rpc_call_alloc(call, sizeof(*r));
@@ -143,7 +149,7 @@ static int peer_commit(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
 	ProtobufCMessage *cresp = NULL;
 	struct gw_rpc_status st;
-	int rc = gwd_vmm_call(d, vm->name, "Start", &creq.base, &cresp, 10000, &st);
+	int rc = gwd_vmm_call_kept(d, vm, "Start", &creq.base, &cresp, 10000, &st);
 	if (cresp)
 		protobuf_c_message_free_unpacked(cresp, NULL);
 	pthread_mutex_lock(&d->lock);

@@ -41,8 +41,9 @@ struct gwd_vm {
 	bool monitor_running;
 	pthread_t monitor;
 	int pidfd;
-	char incoming_id[40];  /* set while this VM is the destination of a migration */
-	char migrated_to[256]; /* set once it has been handed over to another host */
+	char incoming_id[40];	   /* set while this VM is the destination of a migration */
+	char migrated_to[256];	   /* set once it has been handed over to another host */
+	struct gw_rpc_client *ctl; /* kept open for an incoming VM's commit */
 };
 
 struct gwd_mig;
@@ -85,6 +86,10 @@ int gwd_vm_spawn_incoming(struct gwd *d, struct gwd_vm *vm, unsigned channels, c
 /* Calls a method of a VMM's control socket (godwit.vmm.v1.Vmm). */
 int gwd_vmm_call(struct gwd *d, const char *name, const char *method, const ProtobufCMessage *req,
 		 ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st);
+/* The same through a control channel kept open on vm (the commit path). */
+int gwd_vmm_call_kept(struct gwd *d, struct gwd_vm *vm, const char *method,
+		      const ProtobufCMessage *req, ProtobufCMessage **resp, int timeout_ms,
+		      struct gw_rpc_status *st);
 /* Bytes of RAM the VMs holding a process use now; caller holds d->lock. */
 uint64_t gwd_memory_in_use(struct gwd *d);
 /* Forgets a VM that migrated away (removes its files); caller holds d->lock. */

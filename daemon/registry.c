@@ -38,6 +38,7 @@ void gwd_vm_free(struct gwd_vm *vm)
 {
 	if (!vm)
 		return;
+	gw_rpc_client_close(vm->ctl);
 	free(vm->guest_path);
 	free(vm->cmdline);
 	free(vm);

@@ -70,6 +70,28 @@ int gwd_vmm_call(struct gwd *d, const char *name, const char *method, const Prot
 	return code == GW_RPC_OK ? 0 : gw_rpc_errno_from_code(code);
 }
 
+int gwd_vmm_call_kept(struct gwd *d, struct gwd_vm *vm, const char *method,
+		      const ProtobufCMessage *req, ProtobufCMessage **resp, int timeout_ms,
+		      struct gw_rpc_status *st)
+{
+	*resp = NULL;
+	if (!vm->ctl) {
+		char target[600], sock[560];
+		gwd_vm_dir(d, vm->name, "control.sock", sock, sizeof(sock));
+		snprintf(target, sizeof(target), "unix:%s", sock);
+		if (gw_rpc_client_open(target, NULL, 0, &vm->ctl)) {
+			vm->ctl = NULL;
+			st->code = GW_RPC_UNAVAILABLE;
+			snprintf(st->message, sizeof(st->message),
+				 "cannot open the control socket");
+			return -ECONNREFUSED;
+		}
+	}
+	enum gw_rpc_code code = gw_rpc_unary(vm->ctl, &godwit__vmm__v1__vmm__descriptor, method,
+					     req, resp, timeout_ms, st);
+	return code == GW_RPC_OK ? 0 : gw_rpc_errno_from_code(code);
+}
+
 static int control_call(struct gwd *d, const char *name, const char *method, int timeout_ms,
 			Godwit__Vmm__V1__VmmStatus **out, struct gw_rpc_status *st)
 {

@@ -51,3 +51,8 @@ uint32_t gw_crc32c(uint32_t crc, const void *data, size_t len)
 	crc = hw ? crc32c_hw(crc, data, len) : crc32c_sw(crc, data, len);
 	return ~crc;
 }
+
+uint32_t gw_crc32c_sw(uint32_t crc, const void *data, size_t len)
+{
+	return ~crc32c_sw(~crc, data, len);
+}

@@ -133,6 +133,8 @@ static int check_hello(struct mig_dchan *c, const struct mig_hello *h, char *msg
 	return MIG_REPLY_OK;
 }
 
+static void complete(struct mig_dest *d);
+
 static const char *tag_name(uint32_t tag)
 {
 	switch (tag) {
@@ -235,7 +237,10 @@ static void *dchan_thread(void *arg)
 			d->state.len = 0;
 			gw_buf_put(&d->state, buf, hdr.length);
 			d->have_state = true;
+			bool last = d->ended == d->n && !d->failed;
 			pthread_mutex_unlock(&d->lock);
+			if (last)
+				complete(d);
 		} else if (hdr.magic == MIG_TAG_SYNC) {
 			/* Everything before it on this channel is applied: say so. */
 			uint32_t ch = htole32(c->idx);
@@ -243,8 +248,11 @@ static void *dchan_thread(void *arg)
 		} else if (hdr.magic == MIG_TAG_END) {
 			pthread_mutex_lock(&d->lock);
 			d->ended++;
+			bool last = d->ended == d->n && d->have_state && !d->failed;
 			pthread_cond_broadcast(&d->cond);
 			pthread_mutex_unlock(&d->lock);
+			if (last)
+				complete(d);
 			break;
 		} else if (hdr.magic == MIG_TAG_FAIL) {
 			fail(d, "the source gave up: %.*s", (int)hdr.length, (const char *)buf);
@@ -311,6 +319,29 @@ void mig_dest_ports(struct mig_dest *d, uint16_t *ports, unsigned *n)
 	*n = d->n;
 }
 
+/* Runs on the channel thread that brought the last piece: loads the state, says READY. */
+static void complete(struct mig_dest *d)
+{
+	uint64_t t0 = mig_now_us();
+	int rc = hv_vm_load_state(d->vm, d->state.data, d->state.len);
+	uint64_t t1 = mig_now_us();
+	if (rc) {
+		fail(d, "the VM state did not load: %s", strerror(-rc));
+		return;
+	}
+	if (d->p.verify)
+		d->st.ram_checksum = mig_ram_checksum(d->vm);
+	send_ctl(d, MIG_TAG_READY, NULL);
+	pthread_mutex_lock(&d->lock);
+	d->ready = true;
+	d->st.state = MIG_HANDOVER;
+	d->st.total_time_us = mig_now_us() - d->t_start;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	GW_INFO("incoming", "all state received; loaded in %.1f ms; ready to run",
+		(t1 - t0) / 1000.0);
+}
+
 int mig_dest_wait(struct mig_dest *d, int timeout_ms)
 {
 	struct timespec ts;
@@ -322,40 +353,15 @@ int mig_dest_wait(struct mig_dest *d, int timeout_ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&d->lock);
-	while (!d->failed && !d->ready && !(d->ended == d->n && d->have_state)) {
+	while (!d->failed && !d->ready) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&d->cond, &d->lock);
 		else if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) == ETIMEDOUT)
 			break;
 	}
-	if (d->failed || d->ready) {
-		int rc = d->failed ? -EPROTO : 0;
-		pthread_mutex_unlock(&d->lock);
-		return rc;
-	}
-	if (!(d->ended == d->n && d->have_state)) {
-		pthread_mutex_unlock(&d->lock);
-		return -ETIMEDOUT;
-	}
+	int rc = d->failed ? -EPROTO : d->ready ? 0 : -ETIMEDOUT;
 	pthread_mutex_unlock(&d->lock);
-	uint64_t t0 = mig_now_us();
-	int rc = hv_vm_load_state(d->vm, d->state.data, d->state.len);
-	uint64_t t1 = mig_now_us();
-	if (rc) {
-		fail(d, "the VM state did not load: %s", strerror(-rc));
-		return rc;
-	}
-	if (d->p.verify)
-		d->st.ram_checksum = mig_ram_checksum(d->vm);
-	pthread_mutex_lock(&d->lock);
-	d->ready = true;
-	d->st.state = MIG_HANDOVER;
-	d->st.total_time_us = mig_now_us() - d->t_start;
-	pthread_mutex_unlock(&d->lock);
-	send_ctl(d, MIG_TAG_READY, NULL);
-	GW_INFO("incoming", "all state received; loaded in %.1f ms; ready to run",
-		(t1 - t0) / 1000.0);
-	return 0;
+	return rc;
 }
 
 const char *mig_dest_error(struct mig_dest *d)

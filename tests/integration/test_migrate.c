@@ -428,6 +428,57 @@ static void test_fault_version_mismatch(void)
 	hv_vm_destroy(src);
 }
 
+/* A guest that dirties faster than the link: auto-converge throttles it until the rest
+ * fits, and the migration still ends with a verified guest. */
+static void test_auto_converge(void)
+{
+	struct watch ws, wd;
+	watch_init(&ws);
+	watch_init(&wd);
+	struct hv_vm *src = start_source(&ws, "dirty:4:3000");
+	struct hv_vm *dst = make_vm("dst", MEM, &wd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	struct mig_params p;
+	params(&p, TOKEN);
+	p.verify = false;
+	p.max_bandwidth = 2000000; /* 2 MB/s: below what the guest dirties */
+	p.downtime_limit_ms = 20;
+	struct mig_dest *md;
+	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
+	uint16_t ports[MIG_MAX_CHANNELS];
+	unsigned n;
+	mig_dest_ports(md, ports, &n);
+	struct mig_source *ms;
+	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, &p, &ms), 0);
+	uint32_t max_throttle = 0;
+	enum mig_state st;
+	while ((st = mig_source_wait(ms, 200)) != MIG_HANDOVER && !mig_state_final(st)) {
+		struct mig_stats s;
+		mig_source_stats(ms, &s);
+		if (s.throttle_pct > max_throttle)
+			max_throttle = s.throttle_pct;
+	}
+	struct mig_stats s;
+	mig_source_stats(ms, &s);
+	printf(
+	    "\n    %u iterations, dirty rate %llu pages/s, throttle up to %u %%, downtime %.1f ms",
+	    s.iteration, (unsigned long long)s.dirty_rate_pps, max_throttle,
+	    s.downtime_us / 1000.0);
+	CU_ASSERT_EQUAL_FATAL(st, MIG_HANDOVER);
+	CU_ASSERT_TRUE(max_throttle >= 20);
+	CU_ASSERT_TRUE(s.iteration >= 3);
+	CU_ASSERT_EQUAL(mig_dest_wait(md, 30000), 0);
+	CU_ASSERT_EQUAL(mig_source_finish(ms, true), 0);
+	CU_ASSERT_EQUAL_FATAL(hv_vm_start(dst), 0);
+	CU_ASSERT_EQUAL(watch_more(&wd, 1, 120), 1);
+	CU_ASSERT_EQUAL(wd.bad, 0);
+	mig_source_free(ms);
+	mig_dest_free(md);
+	hv_vm_destroy(src);
+	hv_vm_destroy(dst);
+}
+
 static void test_cancel_keeps_source(void)
 {
 	struct watch ws, wd;
@@ -479,6 +530,7 @@ int main(void)
 	    {"stream version mismatch", test_fault_version_mismatch},
 	    {"destination without enough memory", test_fault_not_enough_memory},
 	    {"cancel keeps the source running", test_cancel_keeps_source},
+	    {"auto-converge throttles a fast-dirtying guest", test_auto_converge},
 	};
 	return gw_test_run("migrate", cases, GW_TEST_COUNT(cases));
 }

@@ -101,8 +101,9 @@ struct mig_dest;
 int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params *p,
 		    struct mig_dest **out);
 void mig_dest_ports(struct mig_dest *d, uint16_t *ports, unsigned *n);
-/* Waits for the stream to complete and the state to load: 0 (the VM may now be started),
- * or a negative errno with the reason in mig_dest_error. */
+/* Waits until the stream completed and the state loaded (the channel threads do that and
+ * answer READY by themselves): 0 (the VM may now be started), -ETIMEDOUT, or -EPROTO with
+ * the reason in mig_dest_error. */
 int mig_dest_wait(struct mig_dest *d, int timeout_ms);
 const char *mig_dest_error(struct mig_dest *d);
 void mig_dest_stats(struct mig_dest *d, struct mig_stats *out);

@@ -8,6 +8,7 @@
 #include "../../lib/gw_test.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void test_bitmap_basic(void)
@@ -60,6 +61,23 @@ static void test_crc32c(void)
 	CU_ASSERT_EQUAL(gw_crc32c(c, "56789", 5), 0xE3069283u);
 	uint8_t zeros[32] = {0};
 	CU_ASSERT_EQUAL(gw_crc32c(0, zeros, 32), 0x8A9136AAu);
+	/* Large buffers take the three-chain path: it must agree with the bytewise one, for
+	 * every length class and a non-zero starting CRC. */
+	size_t sizes[] = {16384, 16385, 16391, 65536, 100003, 1 << 20};
+	uint8_t *buf = malloc(1 << 20);
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < (1 << 20); i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		buf[i] = (uint8_t)x;
+	}
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		CU_ASSERT_EQUAL(gw_crc32c(0, buf, sizes[k]), gw_crc32c_sw(0, buf, sizes[k]));
+		CU_ASSERT_EQUAL(gw_crc32c(0x12345678, buf, sizes[k]),
+				gw_crc32c_sw(0x12345678, buf, sizes[k]));
+	}
+	free(buf);
 }
 
 static void test_parse_size(void)
