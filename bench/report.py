@@ -32,7 +32,8 @@ for case in cases:
             "downtime_ms": med([r["downtime_ms"] for r in ok]),
             "bytes": med([r["bytes"] for r in ok]),
             "mbps": med([r["mbps"] for r in ok]),
-            "errors": sorted({r["error"] for r in rs if not r["ok"] and r["error"]}),
+            "errors": sorted({json.dumps(r["error"]) if isinstance(r["error"], dict) else r["error"]
+                         for r in rs if not r["ok"] and r["error"]}),
         }
 
 

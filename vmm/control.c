@@ -94,8 +94,10 @@ static int do_start(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage 
 		return -EALREADY;
 	}
 	pthread_mutex_lock(&c->lock);
-	bool gated = c->in && !c->in_ready;
+	struct mig_dest *in = c->in;
 	pthread_mutex_unlock(&c->lock);
+	/* Asked by the stream's own state, not by the incoming thread's flag, which may lag. */
+	bool gated = in && mig_dest_wait(in, 0) != 0;
 	/* An incoming VM runs only once the whole stream arrived and its state loaded. */
 	if (gated) {
 		gw_rpc_call_error(call, "the incoming migration has not completed: %s",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* VM lifecycle: /dev/kvm, the platform (RAM, irqchip, PIT, UART, backdoor, PCI), run control
  * and whole-VM state. */
+#include "godwit/deadline.h"
 #include "hv_priv.h"
 
 #include "godwit/log.h"
@@ -428,13 +429,7 @@ int hv_vm_pause(struct hv_vm *vm)
 	while (vm->req == HV_REQ_PAUSE && vm->parked < vm->running_threads) {
 		/* Kick again on every round: a kick can race with a vCPU entering KVM_RUN. */
 		hv_vm_kick_locked(vm);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 50 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = gw_deadline_ms(50);
 		pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &ts);
 	}
 	if (vm->req == HV_REQ_STOP)

@@ -6,6 +6,7 @@
  * state is loaded and READY goes back on channel 0. Any bad input fails the whole stream
  * with a FAIL record that names the cause; the VM is then never started.
  */
+#include "godwit/deadline.h"
 #include "mig_priv.h"
 
 #include "godwit/bitmap.h"
@@ -331,27 +332,21 @@ static void complete(struct mig_dest *d)
 	}
 	if (d->p.verify)
 		d->st.ram_checksum = mig_ram_checksum(d->vm);
-	send_ctl(d, MIG_TAG_READY, NULL);
+	/* Ready before READY goes out: whoever hears it may start the VM at once. */
 	pthread_mutex_lock(&d->lock);
 	d->ready = true;
 	d->st.state = MIG_HANDOVER;
 	d->st.total_time_us = mig_now_us() - d->t_start;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+	send_ctl(d, MIG_TAG_READY, NULL);
 	GW_INFO("incoming", "all state received; loaded in %.1f ms; ready to run",
 		(t1 - t0) / 1000.0);
 }
 
 int mig_dest_wait(struct mig_dest *d, int timeout_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = gw_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&d->lock);
 	while (!d->failed && !d->ready) {
 		if (timeout_ms < 0)

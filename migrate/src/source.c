@@ -5,6 +5,7 @@
  * the rest fits the downtime limit; then it pauses the VM, sends the last pages and the
  * state, and waits for the destination's READY. A reader on channel 0 hears READY or FAIL.
  */
+#include "godwit/deadline.h"
 #include "mig_priv.h"
 
 #include "godwit/bitmap.h"
@@ -611,14 +612,7 @@ void mig_source_cancel(struct mig_source *s)
 
 enum mig_state mig_source_wait(struct mig_source *s, int timeout_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = gw_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (s->st.state != MIG_HANDOVER && !mig_state_final(s->st.state)) {
 		if (timeout_ms < 0)

@@ -99,19 +99,6 @@ static bool pluck(struct gw_rpc_client *c, void *tag, gpr_timespec until)
 	return ev.type == GRPC_OP_COMPLETE && ev.success;
 }
 
-static grpc_byte_buffer *pack(const ProtobufCMessage *msg)
-{
-	size_t len = protobuf_c_message_get_packed_size(msg);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf)
-		return NULL;
-	protobuf_c_message_pack(msg, buf);
-	grpc_slice s = grpc_slice_new(buf, len, free);
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
 static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb)
 {
 	grpc_byte_buffer_reader rd;
@@ -163,7 +150,7 @@ enum gw_rpc_code gw_rpc_unary(struct gw_rpc_client *c, const ProtobufCServiceDes
 		return st->code;
 	}
 	grpc_call *call = new_call(c, svc, method, timeout_ms);
-	grpc_byte_buffer *out = pack(req);
+	grpc_byte_buffer *out = gw_rpc_pack(req);
 	grpc_byte_buffer *in = NULL;
 	grpc_metadata auth;
 	grpc_metadata_array init_md, trailing_md;
@@ -233,7 +220,7 @@ enum gw_rpc_code gw_rpc_stream_open(struct gw_rpc_client *c, const ProtobufCServ
 	s->call = new_call(c, svc, method, timeout_ms);
 	grpc_metadata_array_init(&s->init_md);
 	grpc_metadata_array_init(&s->trailing_md);
-	grpc_byte_buffer *bb = pack(req);
+	grpc_byte_buffer *bb = gw_rpc_pack(req);
 	grpc_metadata auth;
 	grpc_op ops[3];
 	memset(ops, 0, sizeof(ops));

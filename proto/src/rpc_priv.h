@@ -15,4 +15,7 @@
 
 #include "godwit/rpc.h"
 
+/* A protobuf message as a gRPC byte buffer (NULL when out of memory). */
+grpc_byte_buffer *gw_rpc_pack(const ProtobufCMessage *msg);
+
 #endif

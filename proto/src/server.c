@@ -6,6 +6,7 @@
  * registered call with its payload, post RECV_CLOSE_ON_SERVER to learn of cancellation,
  * answer with SEND_INITIAL_METADATA, SEND_MESSAGE and SEND_STATUS_FROM_SERVER.
  */
+#include "godwit/deadline.h"
 #include "rpc_priv.h"
 
 #include "godwit/log.h"
@@ -195,14 +196,7 @@ bool gw_rpc_call_cancelled(struct gw_rpc_call *call)
 
 bool gw_rpc_call_wait_cancel(struct gw_rpc_call *call, int timeout_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = gw_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&call->lock);
 	while (!call->closed) {
 		if (pthread_cond_timedwait(&call->cond, &call->lock, &ts) == ETIMEDOUT)
@@ -229,24 +223,11 @@ static bool run_batch(struct gw_rpc_call *call, grpc_op *ops, size_t n)
 	return ok;
 }
 
-static grpc_byte_buffer *pack(const ProtobufCMessage *msg)
-{
-	size_t len = protobuf_c_message_get_packed_size(msg);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf)
-		return NULL;
-	protobuf_c_message_pack(msg, buf);
-	grpc_slice s = grpc_slice_new(buf, len, free);
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
 int gw_rpc_stream_send(struct gw_rpc_call *call, const ProtobufCMessage *msg)
 {
 	if (gw_rpc_call_cancelled(call))
 		return -ECANCELED;
-	grpc_byte_buffer *bb = pack(msg);
+	grpc_byte_buffer *bb = gw_rpc_pack(msg);
 	if (!bb)
 		return -ENOMEM;
 	grpc_op ops[2];
@@ -274,7 +255,7 @@ static void finish(struct gw_rpc_call *call, int rc, const ProtobufCMessage *res
 	}
 	grpc_byte_buffer *bb = NULL;
 	if (rc == 0 && resp) {
-		bb = pack(resp);
+		bb = gw_rpc_pack(resp);
 		if (!bb) {
 			rc = -ENOMEM;
 			gw_rpc_call_error(call, "out of memory packing the response");
