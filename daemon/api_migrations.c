@@ -138,12 +138,29 @@ static int peer_abort(struct gwd_mig *m, const char *reason)
 	return rc;
 }
 
+/* The source VM's control socket, over one channel kept for the whole migration (it is
+ * polled every 200 ms). Only the migration thread uses it; vm is busy while it runs. */
+static int vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		    ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
+{
+	pthread_mutex_lock(&m->d->lock);
+	struct gwd_vm *vm = gwd_vm_find(m->d, m->vm);
+	pthread_mutex_unlock(&m->d->lock);
+	if (!vm) {
+		*resp = NULL;
+		st->code = GW_RPC_NOT_FOUND;
+		snprintf(st->message, sizeof(st->message), "VM %s is gone", m->vm);
+		return -ENOENT;
+	}
+	return gwd_vmm_call_kept(m->d, vm, method, req, resp, timeout_ms, st);
+}
+
 static int vmm_finish(struct gwd_mig *m, bool commit, struct gw_rpc_status *st)
 {
 	Godwit__Vmm__V1__FinishRequest f = GODWIT__VMM__V1__FINISH_REQUEST__INIT;
 	f.commit = commit;
 	ProtobufCMessage *resp;
-	int rc = gwd_vmm_call(m->d, m->vm, "MigrateFinish", &f.base, &resp, 10000, st);
+	int rc = vmm_call(m, "MigrateFinish", &f.base, &resp, 10000, st);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	return rc;
@@ -208,7 +225,7 @@ static void *migration_thread(void *arg)
 	out.max_bandwidth = m->max_bandwidth;
 	out.verify = false; /* a RAM checksum on both sides would add to the downtime */
 	ProtobufCMessage *resp = NULL;
-	rc = gwd_vmm_call(d, m->vm, "MigrateOut", &out.base, &resp, 10000, &st);
+	rc = vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
 	protobuf_c_message_free_unpacked(&pr->base, NULL);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
@@ -229,15 +246,15 @@ static void *migration_thread(void *arg)
 		pthread_mutex_unlock(&d->lock);
 		if (want_cancel) {
 			cancel_sent = true;
-			gwd_vmm_call(d, m->vm, "MigrateCancel", &creq.base, &resp, 15000, &st);
+			vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &st);
 			if (resp)
 				protobuf_c_message_free_unpacked(resp, NULL);
 		}
 		if (ms)
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
 		ms = NULL;
-		rc = gwd_vmm_call(d, m->vm, cancel_sent ? "MigrationStatus" : "MigrationWait",
-				  &creq.base, (ProtobufCMessage **)&ms, 5000, &st);
+		rc = vmm_call(m, cancel_sent ? "MigrationStatus" : "MigrationWait", &creq.base,
+			      (ProtobufCMessage **)&ms, 5000, &st);
 		if (rc) {
 			peer_abort(m, "source VMM unreachable");
 			end_migration(m, PH(FAILED), "lost the source VMM: %s", st.message);

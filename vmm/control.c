@@ -113,40 +113,36 @@ static int do_start(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage 
 	return status(c, call, resp);
 }
 
+/* Pause and resume: the same check, action and answer, from and to opposite states. */
+static int transition(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMessage **resp,
+		      enum hv_run_state from, int (*act)(struct hv_vm *), const char *verb)
+{
+	enum hv_run_state now = hv_vm_run_state(c->vm);
+	if (now != from) {
+		gw_rpc_call_error(call, "the VM is %s, not %s", hv_run_state_name(now),
+				  hv_run_state_name(from));
+		return -EBUSY;
+	}
+	int rc = act(c->vm);
+	if (rc) {
+		gw_rpc_call_error(call, "cannot %s the VM: %s", verb, strerror(-rc));
+		return rc;
+	}
+	return status(c, call, resp);
+}
+
 static int do_pause(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *req,
 		    ProtobufCMessage **resp)
 {
 	(void)req;
-	struct vmm_control *c = ctx;
-	if (hv_vm_run_state(c->vm) != HV_RUN_RUNNING) {
-		gw_rpc_call_error(call, "the VM is %s, not running",
-				  hv_run_state_name(hv_vm_run_state(c->vm)));
-		return -EBUSY;
-	}
-	int rc = hv_vm_pause(c->vm);
-	if (rc) {
-		gw_rpc_call_error(call, "cannot pause the VM: %s", strerror(-rc));
-		return rc;
-	}
-	return status(c, call, resp);
+	return transition(ctx, call, resp, HV_RUN_RUNNING, hv_vm_pause, "pause");
 }
 
 static int do_resume(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *req,
 		     ProtobufCMessage **resp)
 {
 	(void)req;
-	struct vmm_control *c = ctx;
-	if (hv_vm_run_state(c->vm) != HV_RUN_PAUSED) {
-		gw_rpc_call_error(call, "the VM is %s, not paused",
-				  hv_run_state_name(hv_vm_run_state(c->vm)));
-		return -EBUSY;
-	}
-	int rc = hv_vm_resume(c->vm);
-	if (rc) {
-		gw_rpc_call_error(call, "cannot resume the VM: %s", strerror(-rc));
-		return rc;
-	}
-	return status(c, call, resp);
+	return transition(ctx, call, resp, HV_RUN_PAUSED, hv_vm_resume, "resume");
 }
 
 static int do_stop(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *req,
@@ -159,6 +155,17 @@ static int do_stop(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *
 	return status(c, call, resp);
 }
 
+/* The outgoing migration, or NULL with the call's error set. */
+static struct mig_source *outgoing(struct vmm_control *c, struct gw_rpc_call *call)
+{
+	pthread_mutex_lock(&c->lock);
+	struct mig_source *out = c->out;
+	pthread_mutex_unlock(&c->lock);
+	if (!out)
+		gw_rpc_call_error(call, "no outgoing migration");
+	return out;
+}
+
 static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMessage **resp)
 {
 	Godwit__Vmm__V1__MigrationStats *r = gw_rpc_call_alloc(call, sizeof(*r));
@@ -166,13 +173,9 @@ static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, Prot
 		return -ENOMEM;
 	godwit__vmm__v1__migration_stats__init(r);
 	struct mig_stats st;
-	pthread_mutex_lock(&c->lock);
-	struct mig_source *out = c->out;
-	pthread_mutex_unlock(&c->lock);
-	if (!out) {
-		gw_rpc_call_error(call, "no outgoing migration");
+	struct mig_source *out = outgoing(c, call);
+	if (!out)
 		return -ENOENT;
-	}
 	mig_source_stats(out, &st);
 	r->state = gw_rpc_call_strdup(call, mig_state_name(st.state));
 	r->iteration = st.iteration;
@@ -256,11 +259,10 @@ static int do_migration_wait(void *ctx, struct gw_rpc_call *call, const Protobuf
 {
 	(void)rq;
 	struct vmm_control *c = ctx;
-	pthread_mutex_lock(&c->lock);
-	struct mig_source *out = c->out;
-	pthread_mutex_unlock(&c->lock);
-	if (out)
-		mig_source_wait(out, 200);
+	struct mig_source *out = outgoing(c, call);
+	if (!out)
+		return -ENOENT;
+	mig_source_wait(out, 200);
 	return mig_stats_reply(c, call, resp);
 }
 
@@ -269,13 +271,9 @@ static int do_migrate_finish(void *ctx, struct gw_rpc_call *call, const Protobuf
 {
 	struct vmm_control *c = ctx;
 	const Godwit__Vmm__V1__FinishRequest *req = (const void *)rq;
-	pthread_mutex_lock(&c->lock);
-	struct mig_source *out = c->out;
-	pthread_mutex_unlock(&c->lock);
-	if (!out) {
-		gw_rpc_call_error(call, "no outgoing migration");
+	struct mig_source *out = outgoing(c, call);
+	if (!out)
 		return -ENOENT;
-	}
 	int rc = mig_source_finish(out, req->commit);
 	if (rc) {
 		gw_rpc_call_error(call, "the migration is not at its handover");
@@ -297,13 +295,9 @@ static int do_migrate_cancel(void *ctx, struct gw_rpc_call *call, const Protobuf
 {
 	(void)rq;
 	struct vmm_control *c = ctx;
-	pthread_mutex_lock(&c->lock);
-	struct mig_source *out = c->out;
-	pthread_mutex_unlock(&c->lock);
-	if (!out) {
-		gw_rpc_call_error(call, "no outgoing migration");
+	struct mig_source *out = outgoing(c, call);
+	if (!out)
 		return -ENOENT;
-	}
 	mig_source_cancel(out);
 	mig_source_wait(out, 10000);
 	return mig_stats_reply(c, call, resp);
