@@ -51,6 +51,9 @@ struct mig_source {
 	bool cancel;
 	bool dest_ready, dest_failed;
 	char dest_msg[200];
+	bool dest_said; /* dest_msg is the destination's own FAIL reason */
+	bool reader_done;
+	char local_err[256]; /* a channel's write failure: often the echo of the real cause */
 	bool decided, commit;
 	struct gw_buf state; /* hv_vm_save_state at stop-and-copy */
 	uint32_t throttle_pct;
@@ -76,7 +79,7 @@ static void set_error(struct mig_source *s, const char *fmt, ...)
 
 static bool should_stop(struct mig_source *s)
 {
-	return s->cancel || s->dest_failed || s->st.error[0];
+	return s->cancel || s->dest_failed || s->st.error[0] || s->local_err[0];
 }
 
 /* Unblocks every thread stuck in a socket call. */
@@ -186,8 +189,8 @@ static void *chan_thread(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		int rc = send_round(c, final);
 		pthread_mutex_lock(&s->lock);
-		if (rc && rc != -ECANCELED && !s->st.error[0] && !s->cancel && !s->dest_failed)
-			snprintf(s->st.error, sizeof(s->st.error),
+		if (rc && rc != -ECANCELED && !s->local_err[0] && !s->cancel && !s->dest_failed)
+			snprintf(s->local_err, sizeof(s->local_err),
 				 "channel %u: connection to the destination lost: %s", c->idx,
 				 strerror(-rc));
 		if (rc)
@@ -232,6 +235,8 @@ static void *reader_thread(void *arg)
 			ready = true;
 		else if (h.magic == MIG_TAG_FAIL)
 			snprintf(msg, sizeof(msg), "%.*s", (int)h.length, buf);
+		if (h.magic == MIG_TAG_FAIL)
+			s->dest_said = true;
 		else
 			snprintf(msg, sizeof(msg), "unexpected record from the destination");
 		break;
@@ -248,6 +253,7 @@ static void *reader_thread(void *arg)
 						: "no reason given");
 		snprintf(s->dest_msg, sizeof(s->dest_msg), "%s", msg);
 	}
+	s->reader_done = true;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	if (!ready && !s->cancel)
@@ -277,7 +283,7 @@ static int sync_channels(struct mig_source *s)
 		return rc;
 	}
 	pthread_mutex_lock(&s->lock);
-	while (s->sacks < s->n && !s->dest_failed && !s->cancel && !s->st.error[0])
+	while (s->sacks < s->n && !should_stop(s))
 		pthread_cond_wait(&s->cond, &s->lock);
 	rc = s->sacks < s->n ? -ECANCELED : 0;
 	pthread_mutex_unlock(&s->lock);
@@ -319,7 +325,7 @@ static int run_round(struct mig_source *s, bool final)
 	pthread_cond_broadcast(&s->cond);
 	while (s->done < s->n)
 		pthread_cond_wait(&s->cond, &s->lock);
-	int rc = (s->cancel || s->dest_failed || s->st.error[0]) ? -ECANCELED : 0;
+	int rc = should_stop(s) ? -ECANCELED : 0;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -507,8 +513,21 @@ static void *session_thread(void *arg)
 
 fail:
 	pthread_mutex_lock(&s->lock);
-	if (s->dest_failed && !s->st.error[0])
-		snprintf(s->st.error, sizeof(s->st.error), "%s", s->dest_msg);
+	/* A write that failed because the destination hung up is an echo: give the reader a
+	 * moment to hear the destination's own reason, which names the cause. */
+	if (s->reader_started && !s->cancel) {
+		struct timespec ts = gw_deadline_ms(1000);
+		while (!s->reader_done &&
+		       pthread_cond_timedwait(&s->cond, &s->lock, &ts) != ETIMEDOUT)
+			;
+	}
+	if (!s->st.error[0]) {
+		const char *why = s->dest_said	    ? s->dest_msg
+				  : s->local_err[0] ? s->local_err
+				  : s->dest_failed  ? s->dest_msg
+						    : "";
+		snprintf(s->st.error, sizeof(s->st.error), "%s", why);
+	}
 	bool cancelled = s->cancel;
 	if (!s->st.error[0])
 		snprintf(s->st.error, sizeof(s->st.error), "%s",
