@@ -7,6 +7,9 @@
 
 #include "control.h"
 #include "godwit/mig.h"
+#include "godwit/sriov.h"
+
+#define VMM_MAX_VFS 4u
 
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +48,8 @@ struct vmm_opts {
 	const char *incoming_token_file;
 	unsigned incoming_channels;
 	uint64_t timeout_s;
+	unsigned nvfs;
+	struct sriov_vf_config_spec vf_spec[VMM_MAX_VFS];
 };
 
 struct vmm_ctx {
@@ -55,6 +60,8 @@ struct vmm_ctx {
 	bool have_checksum;
 	uint64_t checksum;
 	const char *outcome; /* "migrated", "incoming-failed" or NULL */
+	struct sriov_vf *vfs[VMM_MAX_VFS];
+	uint64_t nic_echoed, nic_bad;
 };
 
 static void usage(FILE *f)
@@ -81,6 +88,9 @@ static void usage(FILE *f)
 	    "                        (needs --control; ports show in the control API's Status)\n"
 	    "      --incoming-channels N  parallel channels to accept (default 1)\n"
 	    "      --incoming-token-file F  file holding the one-time stream token\n"
+	    "      --vf SPEC         attach an emulated SR-IOV VF (repeatable, up to %u):\n"
+	    "                        pf=P,vf=V,gen=1|2,mac=MAC[,pages=trap|direct],uplink=PORT\n"
+	    "                        PORT: none, udp:HOST:PORT, unix:PATH or tap:NAME (last)\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
@@ -88,7 +98,7 @@ static void usage(FILE *f)
 	    "Exit codes: 0 guest exited 0; 1 guest exited non-zero; 2 usage error;\n"
 	    "3 setup error (KVM, guest file); 4 guest crashed (triple fault, KVM error);\n"
 	    "5 --timeout reached.\n",
-	    HV_MAX_VCPUS);
+	    HV_MAX_VCPUS, VMM_MAX_VFS);
 }
 
 static const char *report_name(uint32_t kind)
@@ -108,6 +118,12 @@ static const char *report_name(uint32_t kind)
 		return "fault-ok";
 	case GW_REPORT_ERROR:
 		return "error";
+	case GW_REPORT_NIC_READY:
+		return "nic-ready";
+	case GW_REPORT_NIC_PROGRESS:
+		return "nic-progress";
+	case GW_REPORT_NIC_END:
+		return "nic-end";
 	default:
 		return "unknown";
 	}
@@ -120,6 +136,11 @@ static void on_report(void *opaque, struct hv_vm *vm, uint32_t kind, uint64_t a,
 	if (kind == GW_REPORT_VERIFY) {
 		c->last_verify_pass = a;
 		c->verify_bad_total += b;
+	} else if (kind == GW_REPORT_NIC_PROGRESS || kind == GW_REPORT_NIC_END) {
+		c->nic_echoed = a;
+		c->nic_bad = b;
+		if (kind == GW_REPORT_NIC_PROGRESS)
+			return; /* frequent: not worth a log line each */
 	} else if (kind == GW_REPORT_CHECKSUM) {
 		c->have_checksum = true;
 		c->checksum = b;
@@ -133,6 +154,7 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	enum {
 		OPT_CPUS = 256,
 		OPT_HUGE,
+		OPT_VF,
 		OPT_TIMEOUT,
 		OPT_JSON,
 		OPT_LOG,
@@ -160,6 +182,7 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	    {"incoming-channels", required_argument, NULL, OPT_INCOMING_CH},
 	    {"incoming-token-file", required_argument, NULL, OPT_INCOMING_TOKEN},
 	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"vf", required_argument, NULL, OPT_VF},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -231,6 +254,19 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		case OPT_INCOMING_TOKEN:
 			o->incoming_token_file = optarg;
 			break;
+		case OPT_VF: {
+			char err[160];
+			if (o->nvfs == VMM_MAX_VFS) {
+				fprintf(stderr, "godwit-vmm: at most %u --vf\n", VMM_MAX_VFS);
+				return EXIT_USAGE;
+			}
+			if (sriov_vf_spec_parse(optarg, &o->vf_spec[o->nvfs], err, sizeof(err))) {
+				fprintf(stderr, "godwit-vmm: --vf %s: %s\n", optarg, err);
+				return EXIT_USAGE;
+			}
+			o->nvfs++;
+			break;
+		}
 		case OPT_LOG:
 			if (gw_log_parse_level(optarg, &lvl)) {
 				fprintf(stderr,
@@ -310,8 +346,25 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 		fprintf(f, ",\"checksum\":\"%016" PRIx64 "\"", c->checksum);
 	fprintf(f,
 		",\"exits\":{\"io\":%" PRIu64 ",\"mmio\":%" PRIu64 ",\"mmio_unhandled\":%" PRIu64
-		"}}\n",
-		st.io, st.mmio, st.mmio_unhandled);
+		",\"hlt\":%" PRIu64 "}",
+		st.io, st.mmio, st.mmio_unhandled, st.hlt);
+	if (c->o.nvfs)
+		fprintf(f, ",\"nic_echoed\":%" PRIu64 ",\"nic_bad\":%" PRIu64 ",\"vfs\":[",
+			c->nic_echoed, c->nic_bad);
+	for (unsigned i = 0; i < c->o.nvfs; i++) {
+		struct sriov_vf_status vs;
+		char mac[18];
+		sriov_vf_status(c->vfs[i], &vs);
+		sriov_mac_format(vs.config.mac, mac);
+		fprintf(f,
+			"%s{\"name\":\"%s\",\"gen\":%u,\"mac\":\"%s\",\"tx_frames\":%" PRIu64
+			",\"rx_frames\":%" PRIu64 ",\"rx_dropped\":%" PRIu64 ",\"tx_dropped\":%" PRIu64
+			",\"irqs\":%" PRIu64 ",\"trapped_accesses\":%" PRIu64
+			",\"mbx_requests\":%" PRIu64 "}",
+			i ? "," : "", vs.name, vs.gen.gen, mac, vs.tx_frames, vs.rx_frames,
+			vs.rx_dropped, vs.tx_dropped, vs.irqs, vs.trapped_accesses, vs.mbx_requests);
+	}
+	fprintf(f, "%s}\n", c->o.nvfs ? "]" : "");
 }
 
 static int start_incoming(struct vmm_ctx *c, struct vmm_control *ctl)
@@ -397,6 +450,12 @@ int main(int argc, char **argv)
 	hv_vm_set_events(c.vm, &ev);
 	int exit_code;
 	struct vmm_control *ctl = NULL;
+	for (unsigned i = 0; i < c.o.nvfs; i++) {
+		if (sriov_vf_attach(c.vm, &c.o.vf_spec[i], &c.vfs[i])) {
+			exit_code = EXIT_SETUP;
+			goto out_destroy;
+		}
+	}
 	if (!c.o.incoming && hv_vm_boot_elf(c.vm, c.o.guest, c.o.cmdline)) {
 		exit_code = EXIT_SETUP;
 		goto out_destroy;
@@ -461,6 +520,8 @@ int main(int argc, char **argv)
 out_control:
 	vmm_control_stop(ctl);
 out_destroy:
+	for (unsigned i = 0; i < c.o.nvfs; i++)
+		sriov_vf_detach(c.vfs[i]);
 	hv_vm_destroy(c.vm);
 	return exit_code;
 }

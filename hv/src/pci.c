@@ -20,8 +20,15 @@
 #define ECAM_SIZE	  ((uint64_t)ECAM_FUNCS * HV_PAGE_SIZE)
 #define PCI_STATE_VERSION 1
 
+struct hv_pci_dev {
+	const struct hv_pci_dev_ops *ops;
+	void *opaque;
+};
+
 struct hv_pci {
 	struct hv_vm *vm;
+	struct hv_pci_dev devs[256]; /* bus 0 only */
+	uint64_t next_mmio;
 	pthread_mutex_t lock;
 	struct hv_pci_func *funcs[ECAM_FUNCS];
 	bool present[ECAM_FUNCS];
@@ -52,11 +59,17 @@ static void ecam_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_
 	struct hv_pci *pci = opaque;
 	struct hv_ecam_addr a;
 	hv_ecam_decode(off, &a);
+	struct hv_pci_dev dev = {0};
 	pthread_mutex_lock(&pci->lock);
 	/* Writes to absent functions land here too (the shared page is read-only): dropped. */
 	if (pci->funcs[a.index])
 		hv_pci_cfg_write(pci->funcs[a.index], a.reg, val, size);
+	if (a.index < 256)
+		dev = pci->devs[a.index];
 	pthread_mutex_unlock(&pci->lock);
+	/* Outside the lock: the device reads its space back and may remap BARs. */
+	if (dev.ops && dev.ops->cfg_written)
+		dev.ops->cfg_written(dev.opaque, a.reg, size);
 }
 
 static const struct hv_io_ops ecam_io = {
@@ -144,6 +157,10 @@ static int pci_load(void *opaque, const void *data, size_t len)
 		memcpy(pci->funcs[bdf]->cfg, cfg, 4096);
 	}
 	pthread_mutex_unlock(&pci->lock);
+	for (unsigned i = 0; rc == 0 && i < 256; i++) {
+		if (pci->devs[i].ops && pci->devs[i].ops->cfg_written)
+			pci->devs[i].ops->cfg_written(pci->devs[i].opaque, 0, 4096);
+	}
 	return rc;
 }
 
@@ -159,6 +176,7 @@ int hv_pci_create(struct hv_vm *vm, struct hv_pci **out)
 	if (!pci)
 		return -ENOMEM;
 	pci->vm = vm;
+	pci->next_mmio = HV_MMIO_BASE;
 	pthread_mutex_init(&pci->lock, NULL);
 	pci->ff_region = MAP_FAILED;
 	int rc;
@@ -229,4 +247,106 @@ void hv_pci_destroy(struct hv_pci *pci)
 		close(pci->ff_fd);
 	pthread_mutex_destroy(&pci->lock);
 	free(pci);
+}
+
+int hv_pci_add_function(struct hv_vm *vm, unsigned bdf, const uint8_t *cfg,
+			const uint8_t *wmask, const struct hv_pci_dev_ops *ops, void *opaque)
+{
+	struct hv_pci *pci = vm->pci;
+	if (bdf == 0 || bdf >= 256)
+		return -EINVAL;
+	struct hv_pci_func *f = malloc(sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	memcpy(f->cfg, cfg, sizeof(f->cfg));
+	memcpy(f->wmask, wmask, sizeof(f->wmask));
+	pthread_mutex_lock(&pci->lock);
+	bool taken = pci->funcs[bdf] != NULL;
+	if (!taken)
+		pci->devs[bdf] = (struct hv_pci_dev){ops, opaque};
+	pthread_mutex_unlock(&pci->lock);
+	if (taken) {
+		free(f);
+		return -EEXIST;
+	}
+	int rc = add_func(pci, bdf, f);
+	if (rc) /* the function went in but the absent-function map could not follow */
+		hv_pci_remove_function(vm, bdf);
+	return rc;
+}
+
+int hv_pci_remove_function(struct hv_vm *vm, unsigned bdf)
+{
+	struct hv_pci *pci = vm->pci;
+	if (bdf == 0 || bdf >= 256)
+		return -EINVAL;
+	pthread_mutex_lock(&pci->lock);
+	struct hv_pci_func *f = pci->funcs[bdf];
+	pci->funcs[bdf] = NULL;
+	pci->present[bdf] = false;
+	pci->devs[bdf] = (struct hv_pci_dev){0};
+	pthread_mutex_unlock(&pci->lock);
+	if (!f)
+		return -ENOENT;
+	free(f);
+	return remap(pci);
+}
+
+int hv_pci_free_slot(struct hv_vm *vm)
+{
+	struct hv_pci *pci = vm->pci;
+	int slot = -ENOSPC;
+	pthread_mutex_lock(&pci->lock);
+	for (unsigned dev = 1; dev < 32; dev++) {
+		if (!pci->funcs[dev * 8]) {
+			slot = (int)(dev * 8);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pci->lock);
+	return slot;
+}
+
+uint64_t hv_pci_cfg_get(struct hv_vm *vm, unsigned bdf, unsigned reg, unsigned size)
+{
+	struct hv_pci *pci = vm->pci;
+	uint64_t v = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+	pthread_mutex_lock(&pci->lock);
+	if (bdf < ECAM_FUNCS && pci->funcs[bdf])
+		v = hv_pci_cfg_read(pci->funcs[bdf], reg, size);
+	pthread_mutex_unlock(&pci->lock);
+	return v;
+}
+
+void hv_pci_cfg_put(struct hv_vm *vm, unsigned bdf, unsigned reg, uint64_t val, unsigned size)
+{
+	struct hv_pci *pci = vm->pci;
+	if (size == 0 || size > 8 || reg + size > 4096)
+		return;
+	pthread_mutex_lock(&pci->lock);
+	if (bdf < ECAM_FUNCS && pci->funcs[bdf])
+		memcpy(&pci->funcs[bdf]->cfg[reg], &val, size);
+	pthread_mutex_unlock(&pci->lock);
+}
+
+uint64_t hv_pci_alloc_mmio(struct hv_vm *vm, uint64_t size)
+{
+	struct hv_pci *pci = vm->pci;
+	if (size < HV_PAGE_SIZE || (size & (size - 1)))
+		return 0;
+	pthread_mutex_lock(&pci->lock);
+	uint64_t base = (pci->next_mmio + size - 1) & ~(size - 1);
+	uint64_t gpa = 0;
+	if (base + size <= HV_ECAM_BASE) {
+		gpa = base;
+		pci->next_mmio = base + size;
+	}
+	pthread_mutex_unlock(&pci->lock);
+	return gpa;
+}
+
+unsigned hv_pci_intx_gsi(unsigned bdf)
+{
+	/* Swizzle by device number over the eight I/O APIC pins above the ISA ones. */
+	return 16u + ((bdf >> 3) & 7u);
 }

@@ -390,6 +390,20 @@ int hv_device_register(struct hv_vm *vm, const char *name, const struct hv_devic
 	return 0;
 }
 
+/* Devices stop their own work (DMA, wire I/O) while vCPUs are parked: a paused VM is a
+ * frozen VM, which is what stop-and-copy needs (VFIO calls this state STOP). */
+static void devices_run(struct hv_vm *vm, bool run)
+{
+	for (unsigned i = 0; i < vm->ndevices; i++) {
+		const struct hv_device *d = &vm->devices[i];
+		int (*fn)(void *) = run ? d->ops->resume : d->ops->quiesce;
+		int rc = fn ? fn(d->opaque) : 0;
+		if (rc)
+			GW_WARN(vm->name, "device %s did not %s: %s", d->name,
+				run ? "resume" : "quiesce", strerror(-rc));
+	}
+}
+
 int hv_vm_start(struct hv_vm *vm)
 {
 	pthread_mutex_lock(&vm->run_lock);
@@ -400,6 +414,7 @@ int hv_vm_start(struct hv_vm *vm)
 	vm->started = true;
 	vm->req = HV_REQ_RUN;
 	pthread_mutex_unlock(&vm->run_lock);
+	devices_run(vm, true);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		pthread_mutex_lock(&vm->run_lock);
 		vm->running_threads++;
@@ -436,6 +451,8 @@ int hv_vm_pause(struct hv_vm *vm)
 		rc = -ESRCH;
 out_unlock:
 	pthread_mutex_unlock(&vm->run_lock);
+	if (rc == 0 && vm->started)
+		devices_run(vm, false);
 	return rc;
 }
 
@@ -444,6 +461,7 @@ int hv_vm_resume(struct hv_vm *vm)
 	pthread_mutex_lock(&vm->run_lock);
 	int rc = 0;
 	if (vm->req == HV_REQ_PAUSE) {
+		devices_run(vm, true);
 		vm->req = HV_REQ_RUN;
 		pthread_cond_broadcast(&vm->run_cond);
 	} else if (vm->req == HV_REQ_STOP) {
@@ -673,4 +691,14 @@ int hv_vm_load_state(struct hv_vm *vm, const void *data, size_t len)
 		}
 	}
 	return body.left ? -EBADMSG : 0;
+}
+
+struct hv_bus *hv_vm_pio_bus(struct hv_vm *vm)
+{
+	return vm->pio;
+}
+
+struct hv_bus *hv_vm_mmio_bus(struct hv_vm *vm)
+{
+	return vm->mmio;
 }

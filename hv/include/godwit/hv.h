@@ -193,6 +193,32 @@ int hv_dirty_collect(struct hv_vm *vm, uint64_t *out);
 /* Pure merge step, exposed for tests: out |= kvm_bits (of one slot at first_page) | vmm bits. */
 void hv_dirty_merge(uint64_t *out, const uint64_t *kvm_bits, size_t first_page, size_t npages);
 
+/*
+ * PCI functions on the host bridge's bus 0. cfg and wmask are the function's initial
+ * configuration space and its guest-writable bits. cfg_written runs after every guest write
+ * to the function's space (on a vCPU thread, no hv lock held) and once with reg 0 and size
+ * 4096 after its space was loaded from a saved state; the device re-reads what it cares
+ * about (command register, BARs, capabilities) with hv_pci_cfg_get.
+ */
+struct hv_pci_dev_ops {
+	void (*cfg_written)(void *opaque, unsigned reg, unsigned size);
+};
+/* -EINVAL (bdf 0 or beyond bus 0), -EEXIST (taken), -ENOMEM. */
+int hv_pci_add_function(struct hv_vm *vm, unsigned bdf, const uint8_t *cfg,
+			const uint8_t *wmask, const struct hv_pci_dev_ops *ops, void *opaque);
+int hv_pci_remove_function(struct hv_vm *vm, unsigned bdf);
+/* The lowest free device number on bus 0 (function 0), or -ENOSPC. */
+int hv_pci_free_slot(struct hv_vm *vm);
+uint64_t hv_pci_cfg_get(struct hv_vm *vm, unsigned bdf, unsigned reg, unsigned size);
+/* Sets bits a device owns (status, pending bits), ignoring the guest-writable mask. */
+void hv_pci_cfg_put(struct hv_vm *vm, unsigned bdf, unsigned reg, uint64_t val, unsigned size);
+/* Assigns a BAR address the way firmware would: size-aligned, in the MMIO window below
+ * ECAM, never reused within the VM. 0 when the window is exhausted. Deterministic: a VM
+ * built the same way gets the same addresses (a migration destination relies on it). */
+uint64_t hv_pci_alloc_mmio(struct hv_vm *vm, uint64_t size);
+/* The GSI that a function's INTx pin A raises (an I/O APIC pin from 16 up). */
+unsigned hv_pci_intx_gsi(unsigned bdf);
+
 /* Devices reach the migration engine only through this interface. */
 struct hv_device_ops {
 	const char *kind;

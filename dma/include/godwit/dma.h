@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* IOVA maps: the only way device threads reach guest (or VMM-owned) memory. */
+#ifndef GODWIT_DMA_H
+#define GODWIT_DMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dma_map;
+
+#define DMA_MAP_MAX_RANGES 16u
+
+/* Called for every device write that lands in a range with tracking on (see
+ * dma_map_set_write_hook); iova and len describe the bytes written. */
+typedef void (*dma_write_hook)(void *opaque, uint64_t iova, uint64_t len);
+
+int dma_map_create(struct dma_map **out);
+void dma_map_destroy(struct dma_map *m);
+/*
+ * Maps [iova, iova + len) to host memory at hva, the way an IOMMU maps guest RAM for a
+ * device: -EINVAL (empty, wrapping or unaligned to 4 KiB), -EEXIST (overlap), -ENOSPC.
+ */
+int dma_map_add(struct dma_map *m, uint64_t iova, uint64_t len, void *hva, bool writable);
+int dma_map_remove(struct dma_map *m, uint64_t iova);
+/*
+ * Device accesses. Each is all or nothing: -EFAULT when any byte lies outside the map (an
+ * IOMMU fault), -EACCES when writing a read-only range. Safe from any thread; the map is
+ * read-mostly (a seqlock-free RW lock held only for the lookup).
+ */
+int dma_read(struct dma_map *m, uint64_t iova, void *buf, size_t len);
+int dma_write(struct dma_map *m, uint64_t iova, const void *buf, size_t len);
+/* Host pointer for [iova, iova + len) when it lies in one range, else NULL. */
+void *dma_translate(struct dma_map *m, uint64_t iova, uint64_t len, bool write);
+/* Installs (or with hook == NULL removes) the function told about device writes. Real DMA
+ * tells nobody; only dma/'s own modes (track, shadow) and test harnesses install one. */
+void dma_map_set_write_hook(struct dma_map *m, dma_write_hook hook, void *opaque);
+
+struct dma_stats {
+	uint64_t reads, writes, read_bytes, write_bytes, faults;
+};
+void dma_map_stats(struct dma_map *m, struct dma_stats *out);
+
+#endif

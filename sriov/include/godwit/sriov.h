@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* VFs attached to a VM: one PCI function each, backed by a backend (emul now, vfio later). */
+#ifndef GODWIT_SRIOV_H
+#define GODWIT_SRIOV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "godwit/sriov_gen.h"
+#include "godwit/sriov_pf.h"
+
+struct hv_vm;
+struct sriov_vf;
+
+/* How the VMM presents one BAR page: straight into the guest (no exits; the hardware
+ * observes the memory) or trapped (every access exits to the VMM). The VMM decides. */
+enum sriov_page_mode {
+	SRIOV_PAGE_TRAP = 0,
+	SRIOV_PAGE_DIRECT = 1,
+};
+
+struct sriov_vf_config_spec {
+	const char *backend; /* "emul" */
+	unsigned pf, vf;     /* host indexes, for names and inventory */
+	unsigned gen;	     /* emul: 1 or 2 */
+	unsigned nvfs;	     /* VFs the PF has (PF agent size); default SRIOV_EMUL_MAX_VFS */
+	const char *uplink;  /* packet port spec (sriov_port.h); NULL = "none" */
+	uint8_t mac[6];	     /* the administrator's MAC for this VF */
+	enum sriov_page_mode queue_pages; /* BAR0 pages 2-3, the RX/TX queue registers */
+};
+
+/* Parses "pf=P,vf=V,gen=G,uplink=SPEC,mac=MAC[,pages=trap|direct][,backend=emul]" (uplink
+ * last: its own commas are not allowed). -EINVAL with a reason in err. */
+int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *err, size_t n);
+int sriov_mac_parse(const char *s, uint8_t mac[6]);
+void sriov_mac_format(const uint8_t mac[6], char out[18]);
+
+/* Puts the VF on the VM's PCI bus (the next free slot), assigns its BARs, registers its state
+ * with hv's device interface and starts its backend (paused until the VM runs). */
+int sriov_vf_attach(struct hv_vm *vm, const struct sriov_vf_config_spec *spec,
+		    struct sriov_vf **out);
+void sriov_vf_detach(struct sriov_vf *vf);
+int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_mode mode);
+struct sriov_pf_agent *sriov_vf_pf_agent(struct sriov_vf *vf);
+
+struct sriov_vf_status {
+	char name[16];
+	char backend[8];
+	struct sriov_gen gen;
+	unsigned pf, vf, bdf;
+	uint64_t bar0, bar3;
+	bool msix;
+	struct sriov_vf_config config; /* PF side */
+	uint64_t tx_frames, rx_frames, tx_dropped, rx_dropped, dma_faults, irqs, mbx_requests;
+	uint64_t trapped_accesses; /* BAR accesses that exited to the VMM */
+	char port[96];
+};
+void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out);
+
+#endif

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The PF agent: plays the PF driver for VF mailbox requests and keeps each VF's settings. */
+#ifndef GODWIT_SRIOV_PF_H
+#define GODWIT_SRIOV_PF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "godwit/buf.h"
+#include "godwit/igb_vf.h"
+#include "godwit/sriov_gen.h"
+
+struct sriov_pf_agent;
+
+/* What the PF keeps for each VF: set by the administrator or by the VF's own requests. */
+struct sriov_vf_config {
+	uint8_t mac[6];
+	bool clear_to_send; /* the VF completed its reset handshake */
+	bool promisc;
+	uint16_t nvlans;
+	uint16_t vlans[IGB_MAX_VLANS];
+	uint16_t nmc;
+	uint16_t mc_hashes[IGB_MAX_MC_HASHES];
+	uint32_t max_frame; /* long-packet enable; 0 = default 1518 */
+	uint32_t api;	    /* negotiated mailbox API (IGB_API_*) */
+	uint64_t requests, nacks;
+};
+
+/* A callback's verdict on one VF request (like DPDK's RTE_ETH_EVENT_VF_MBOX answers). */
+enum sriov_mbx_verdict {
+	SRIOV_MBX_ACCEPT = 0,  /* the PF handles it as its driver would */
+	SRIOV_MBX_DENY = 1,    /* the PF answers NACK and changes nothing */
+	SRIOV_MBX_OBSERVE = 2, /* handled as ACCEPT; the callback also sees the reply */
+};
+
+struct sriov_mbx_event {
+	unsigned vf;
+	const uint32_t *msg; /* the request */
+	unsigned len;
+	const uint32_t *reply; /* NULL on the request; the reply when OBSERVE asked for it */
+	unsigned reply_len;
+};
+typedef enum sriov_mbx_verdict (*sriov_mbx_cb)(void *opaque, const struct sriov_mbx_event *ev);
+
+int sriov_pf_agent_create(const struct sriov_gen *gen, unsigned nvfs,
+			  struct sriov_pf_agent **out);
+void sriov_pf_agent_destroy(struct sriov_pf_agent *a);
+void sriov_pf_agent_set_callback(struct sriov_pf_agent *a, sriov_mbx_cb cb, void *opaque);
+const struct sriov_gen *sriov_pf_agent_gen(const struct sriov_pf_agent *a);
+/* The administrator's MAC for a VF (the PF driver's "ip link set ... vf N mac"). */
+int sriov_pf_agent_set_mac(struct sriov_pf_agent *a, unsigned vf, const uint8_t mac[6]);
+/* A copy of a VF's configuration; -EINVAL for a VF this PF does not have. */
+int sriov_pf_agent_vf_config(struct sriov_pf_agent *a, unsigned vf, struct sriov_vf_config *out);
+/* The VF was reset (function-level or CTRL.RST): it must redo its reset handshake. */
+void sriov_pf_agent_vf_reset(struct sriov_pf_agent *a, unsigned vf);
+
+/*
+ * Handles one request read from a VF's mailbox memory (len words, at most IGB_MBX_WORDS) and
+ * writes the reply words to reply[IGB_MBX_WORDS]. Returns the reply length, or 0 for a stray
+ * ACK or NACK from the VF, which needs no answer (the igb PF ignores those). Malformed,
+ * oversized, unknown and premature (before the reset handshake) requests are answered with
+ * NACK, as the igb PF driver does; nothing a VF sends can touch another VF's settings.
+ */
+unsigned sriov_pf_agent_handle(struct sriov_pf_agent *a, unsigned vf, const uint32_t *msg,
+			       unsigned len, uint32_t *reply);
+
+/* The settings of one VF as a TLV blob (for migration), and back. */
+int sriov_vf_config_save(const struct sriov_vf_config *c, struct gw_buf *out);
+int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len);
+int sriov_pf_agent_put_vf_config(struct sriov_pf_agent *a, unsigned vf,
+				 const struct sriov_vf_config *c);
+
+#endif

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Packet ports: the wire side of an emulated NIC function (UDP, unix datagram or TAP). */
+#ifndef GODWIT_SRIOV_PORT_H
+#define GODWIT_SRIOV_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sriov_port;
+
+/*
+ * Opens a port from a spec:
+ *   "none"            frames sent are dropped and counted; nothing is ever received
+ *   "udp:HOST:PORT"   the uplink peer ("the switch"); the port binds an ephemeral UDP socket
+ *                     on the matching local address and sends every frame to HOST:PORT;
+ *                     any datagram it receives is a frame
+ *   "unix:PATH"       the same with unix datagram sockets (the port autobinds its own name)
+ *   "tap:NAME"        a TAP interface (IFF_TAP | IFF_NO_PI); -EPERM/-ENOENT when unavailable
+ * Returns 0 or -EINVAL (bad spec, with a one-line reason in err), or another -errno.
+ */
+int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t errlen);
+void sriov_port_close(struct sriov_port *p);
+/* A non-blocking fd that polls readable when a frame can be received (-1 for "none"). */
+int sriov_port_fd(const struct sriov_port *p);
+/* Sends one frame; returns 0, -EAGAIN when the socket is full, -EMSGSIZE, or -errno. */
+int sriov_port_send(struct sriov_port *p, const void *frame, size_t len);
+/* Receives one frame into buf; returns its length (frames longer than cap are truncated and
+ * reported as -EMSGSIZE after being consumed), -EAGAIN when there is none, or -errno. */
+ssize_t sriov_port_recv(struct sriov_port *p, void *buf, size_t cap);
+/* Tells the switch where this MAC now lives (a RARP frame, ethertype 0x8035, as hypervisors
+ * send after a migration). */
+int sriov_port_announce(struct sriov_port *p, const uint8_t mac[6]);
+/* "udp 127.0.0.1:40000 -> 127.0.0.1:9000", for logs and status. */
+const char *sriov_port_describe(const struct sriov_port *p);
+
+struct sriov_port_stats {
+	uint64_t tx_frames, tx_bytes, tx_dropped;
+	uint64_t rx_frames, rx_bytes, rx_errors;
+};
+void sriov_port_stats(const struct sriov_port *p, struct sriov_port_stats *out);
+
+#endif

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The emul backend: godwit's own SR-IOV NIC hardware. Each VF runs the igb register model in
+ * a thread of its own, reaches guest memory only through a dma/ IOVA map (so what it writes is
+ * invisible to KVM's dirty log, exactly like real DMA) and moves frames through a packet port.
+ */
+#include "igb_dev.h"
+#include "sriov_priv.h"
+
+#include "godwit/hv.h"
+#include "godwit/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define BUDGET	     32u
+#define IDLE_WAIT_MS 100 /* everything that matters kicks the thread; this is a safety net */
+#define POLL_WAIT_US 200 /* direct-mapped doorbells must be looked at */
+
+struct sriov_be {
+	struct sriov_vf *vf;
+	struct igb_dev dev;
+	uint32_t *regs; /* page-aligned BAR0 image */
+	struct dma_map *dma;
+	struct sriov_port *port;
+	uint8_t mac[6];
+	int kick_fd;
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool run, stop, busy, polling, announce;
+};
+
+static void be_msix(void *opaque, unsigned vec)
+{
+	struct sriov_be *be = opaque;
+	sriov_vf_raise_msix(be->vf, vec);
+}
+
+static void be_intx(void *opaque, bool level)
+{
+	struct sriov_be *be = opaque;
+	sriov_vf_set_intx(be->vf, level);
+}
+
+static void be_kick(void *opaque)
+{
+	struct sriov_be *be = opaque;
+	uint64_t one = 1;
+	if (write(be->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		GW_DEBUG(sriov_vf_name(be->vf), "kick lost: %s", strerror(errno));
+}
+
+/* Waits for work: a kick, a frame on the port, or (with direct doorbells) a short timeout. */
+static void wait_work(struct sriov_be *be)
+{
+	struct pollfd p[2] = {{.fd = be->kick_fd, .events = POLLIN},
+			      {.fd = sriov_port_fd(be->port), .events = POLLIN}};
+	struct timespec ts = {0, be->polling ? POLL_WAIT_US * 1000L : IDLE_WAIT_MS * 1000000L};
+	if (ppoll(p, p[1].fd >= 0 ? 2 : 1, &ts, NULL) > 0 && (p[0].revents & POLLIN)) {
+		uint64_t v;
+		if (read(be->kick_fd, &v, sizeof(v)) < 0)
+			(void)0; /* already drained */
+	}
+}
+
+static void *be_thread(void *arg)
+{
+	struct sriov_be *be = arg;
+	pthread_mutex_lock(&be->run_lock);
+	while (!be->stop) {
+		if (!be->run) {
+			pthread_cond_wait(&be->run_cond, &be->run_lock);
+			continue;
+		}
+		bool announce = be->announce;
+		be->announce = false;
+		be->busy = true;
+		pthread_mutex_unlock(&be->run_lock);
+		if (announce && sriov_port_announce(be->port, be->mac))
+			GW_DEBUG(sriov_vf_name(be->vf), "announce not sent");
+		unsigned did = igb_dev_process(&be->dev, BUDGET);
+		if (!did)
+			wait_work(be);
+		pthread_mutex_lock(&be->run_lock);
+		be->busy = false;
+		pthread_cond_broadcast(&be->run_cond);
+	}
+	pthread_mutex_unlock(&be->run_lock);
+	return NULL;
+}
+
+static int be_run(struct sriov_be *be, bool run)
+{
+	pthread_mutex_lock(&be->run_lock);
+	be->run = run;
+	pthread_cond_broadcast(&be->run_cond);
+	/* Quiesce returns only when the hardware is between two rounds of work: nothing is
+	 * half-done and nothing touches guest memory until it runs again. */
+	while (!run && be->busy) {
+		pthread_mutex_unlock(&be->run_lock);
+		be_kick(be);
+		pthread_mutex_lock(&be->run_lock);
+		if (be->busy)
+			pthread_cond_wait(&be->run_cond, &be->run_lock);
+	}
+	pthread_mutex_unlock(&be->run_lock);
+	return 0;
+}
+
+static int map_ram(struct sriov_be *be, struct hv_vm *vm)
+{
+	uint64_t size = hv_vm_ram_size(vm);
+	uint64_t low = size < HV_RAM_LOW_MAX ? size : HV_RAM_LOW_MAX;
+	uint8_t *base = hv_vm_ram_base(vm);
+	/* The IOMMU view a passthrough device gets: guest-physical = IOVA, RAM only. */
+	int rc = dma_map_add(be->dma, 0, low, base, true);
+	if (rc == 0 && size > low)
+		rc = dma_map_add(be->dma, HV_RAM_HIGH_BASE, size - low, base + low, true);
+	return rc;
+}
+
+static void be_close(struct sriov_be *be);
+
+static int be_open_res(struct sriov_be *be, struct hv_vm *vm,
+		       const struct sriov_vf_config_spec *spec)
+{
+	char err[160] = "";
+	be->regs = mmap(NULL, IGB_VF_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			-1, 0);
+	if (be->regs == MAP_FAILED) {
+		be->regs = NULL;
+		return -errno;
+	}
+	be->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (be->kick_fd < 0)
+		return -errno;
+	int rc = dma_map_create(&be->dma);
+	if (rc == 0)
+		rc = map_ram(be, vm);
+	if (rc)
+		return rc;
+	rc = sriov_port_open(spec->uplink ? spec->uplink : "none", &be->port, err, sizeof(err));
+	if (rc) {
+		GW_ERR(sriov_vf_name(be->vf), "uplink '%s': %s", spec->uplink, err);
+		return rc;
+	}
+	return 0;
+}
+
+static int be_open(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
+		   struct sriov_be **out)
+{
+	struct sriov_be *be = calloc(1, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	be->vf = vf;
+	be->kick_fd = -1;
+	be->announce = true; /* tell the switch where this MAC lives when it first runs */
+	memcpy(be->mac, spec->mac, 6);
+	pthread_mutex_init(&be->run_lock, NULL);
+	pthread_cond_init(&be->run_cond, NULL);
+	int rc = be_open_res(be, sriov_vf_vm(vf), spec);
+	if (rc)
+		goto err_close;
+	struct sriov_gen g;
+	sriov_emul_gen(spec->gen, &g);
+	struct igb_dev_io io = {.dma = be->dma,
+				.port = be->port,
+				.msix = be_msix,
+				.intx = be_intx,
+				.kick = be_kick,
+				.opaque = be};
+	igb_dev_init(&be->dev, sriov_vf_name(vf), &g, spec->vf, sriov_vf_agent(vf), &io, be->regs);
+	rc = -pthread_create(&be->thread, NULL, be_thread, be);
+	if (rc)
+		goto err_close;
+	be->thread_started = true;
+	*out = be;
+	return 0;
+
+err_close:
+	be_close(be);
+	return rc;
+}
+
+static void be_close(struct sriov_be *be)
+{
+	if (be->thread_started) {
+		pthread_mutex_lock(&be->run_lock);
+		be->stop = true;
+		pthread_cond_broadcast(&be->run_cond);
+		pthread_mutex_unlock(&be->run_lock);
+		be_kick(be);
+		pthread_join(be->thread, NULL);
+		igb_dev_fini(&be->dev);
+	}
+	sriov_port_close(be->port);
+	dma_map_destroy(be->dma);
+	if (be->kick_fd >= 0)
+		close(be->kick_fd);
+	if (be->regs)
+		munmap(be->regs, IGB_VF_BAR0_SIZE);
+	pthread_cond_destroy(&be->run_cond);
+	pthread_mutex_destroy(&be->run_lock);
+	free(be);
+}
+
+/* Only the queue pages have plain register semantics; the others have side effects on
+ * access (clear on read, mailbox), so they must trap. */
+static void *be_bar0_page(struct sriov_be *be, unsigned page)
+{
+	return page >= 2 && page < 4 ? (uint8_t *)be->regs + 4096u * page : NULL;
+}
+
+static uint64_t be_read(struct sriov_be *be, uint64_t off, unsigned size)
+{
+	return igb_dev_read(&be->dev, off, size);
+}
+
+static void be_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size)
+{
+	igb_dev_write(&be->dev, off, val, size);
+}
+
+static void be_set_msix(struct sriov_be *be, bool on)
+{
+	igb_dev_set_msix(&be->dev, on);
+}
+
+static void be_set_polling(struct sriov_be *be, bool on)
+{
+	pthread_mutex_lock(&be->run_lock);
+	be->polling = on;
+	pthread_mutex_unlock(&be->run_lock);
+	be_kick(be);
+}
+
+static int be_save(struct sriov_be *be, struct gw_buf *out)
+{
+	return igb_dev_save(&be->dev, out);
+}
+
+static int be_load(struct sriov_be *be, const void *data, size_t len)
+{
+	int rc = igb_dev_load(&be->dev, data, len);
+	if (rc == 0) {
+		pthread_mutex_lock(&be->run_lock);
+		be->announce = true; /* the VM moved here: tell the switch */
+		pthread_mutex_unlock(&be->run_lock);
+		struct sriov_vf_config c;
+		sriov_pf_agent_vf_config(be->dev.pf, be->dev.vf, &c);
+		memcpy(be->mac, c.mac, 6);
+	}
+	return rc;
+}
+
+static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
+{
+	struct igb_dev_stats s;
+	igb_dev_get_stats(&be->dev, &s);
+	out->tx_frames = s.tx_frames;
+	out->rx_frames = s.rx_frames;
+	out->tx_dropped = s.tx_dropped;
+	out->rx_dropped = s.rx_no_desc + s.rx_filtered + s.rx_too_long;
+	out->dma_faults = s.dma_faults;
+	out->irqs = s.irqs;
+	out->mbx_requests = s.mbx_requests;
+	snprintf(out->port, sizeof(out->port), "%s", sriov_port_describe(be->port));
+}
+
+const struct sriov_backend_ops sriov_emul_ops = {
+    .name = "emul",
+    .open = be_open,
+    .close = be_close,
+    .bar0_page = be_bar0_page,
+    .read = be_read,
+    .write = be_write,
+    .set_msix = be_set_msix,
+    .set_polling = be_set_polling,
+    .run = be_run,
+    .save = be_save,
+    .load = be_load,
+    .status = be_status,
+};

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The 82576 VF register model (datasheet 8.28): control and interrupt registers, the VF side
+ * of the PF-VF mailbox with the PF agent behind it, and the RX/TX ring engines, which reach
+ * guest memory only through the dma/ IOVA map.
+ */
+#include "igb_dev.h"
+
+#include "godwit/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define STATE_VERSION 1
+#define R(off)	      (d->regs[(off) / 4])
+#define LOADR(off)    __atomic_load_n(&d->regs[(off) / 4], __ATOMIC_ACQUIRE)
+#define STORER(off, v) __atomic_store_n(&d->regs[(off) / 4], (v), __ATOMIC_RELEASE)
+
+int igb_dev_init(struct igb_dev *d, const char *name, const struct sriov_gen *gen, unsigned vf,
+		 struct sriov_pf_agent *pf, const struct igb_dev_io *io, uint32_t *regs)
+{
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->gen = *gen;
+	d->vf = vf;
+	d->pf = pf;
+	d->io = *io;
+	d->regs = regs;
+	memset(regs, 0, IGB_VF_BAR0_SIZE);
+	R(IGB_STATUS) = IGB_STATUS_FD | IGB_STATUS_LU | IGB_STATUS_SPEED_1000;
+	d->mbx = IGB_MBX_RSTD;
+	return 0;
+}
+
+void igb_dev_fini(struct igb_dev *d)
+{
+	pthread_mutex_destroy(&d->lock);
+}
+
+/* Interrupts (datasheet 7.3): causes latch in EICR; a cause whose EIMS bit is set fires its
+ * MSI-X vector (then EIAC auto-clears and EIAM auto-masks it) or asserts INTx. */
+static void irq_update(struct igb_dev *d, uint32_t fresh)
+{
+	uint32_t pend = R(IGB_EICR) & R(IGB_EIMS);
+	if (!d->msix_enabled) {
+		bool level = pend != 0;
+		if (level != d->intx_level) {
+			d->intx_level = level;
+			if (d->io.intx)
+				d->io.intx(d->io.opaque, level);
+		}
+		return;
+	}
+	pend &= fresh;
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
+		uint32_t bit = 1u << v;
+		if (!(pend & bit))
+			continue;
+		if (R(IGB_EIAC) & bit)
+			R(IGB_EICR) &= ~bit;
+		if (R(IGB_EIAM) & bit)
+			R(IGB_EIMS) &= ~bit;
+		d->st.irqs++;
+		if (d->io.msix)
+			d->io.msix(d->io.opaque, v);
+	}
+}
+
+static void cause(struct igb_dev *d, uint32_t ivar_byte)
+{
+	if (!(ivar_byte & IGB_IVAR_VALID))
+		return;
+	uint32_t bit = 1u << ((ivar_byte & 0x1F) % IGB_VF_MSIX_VECS);
+	R(IGB_EICR) |= bit;
+	irq_update(d, bit);
+}
+
+static uint32_t ivar(struct igb_dev *d, unsigned q, bool tx)
+{
+	return (R(IGB_IVAR0) >> (8 * (2 * q + tx))) & 0xFF;
+}
+
+static void mbx_cause(struct igb_dev *d)
+{
+	cause(d, R(IGB_IVAR_MISC) & 0xFF);
+}
+
+static void reset_locked(struct igb_dev *d)
+{
+	uint32_t stats[5] = {R(IGB_VFGPRC), R(IGB_VFGPTC), R(IGB_VFGORC), R(IGB_VFGOTC),
+			     R(IGB_VFMPRC)};
+	memset(d->regs, 0, IGB_VF_BAR0_SIZE);
+	R(IGB_STATUS) = IGB_STATUS_FD | IGB_STATUS_LU | IGB_STATUS_SPEED_1000;
+	R(IGB_VFGPRC) = stats[0];
+	R(IGB_VFGPTC) = stats[1];
+	R(IGB_VFGORC) = stats[2];
+	R(IGB_VFGOTC) = stats[3];
+	R(IGB_VFMPRC) = stats[4];
+	d->pf_req = d->pf_reply = false;
+	d->mbx = IGB_MBX_RSTD; /* the PF reset is done: the VF may send VF_RESET */
+	memset(d->queue_error, 0, sizeof(d->queue_error));
+	if (d->intx_level && d->io.intx)
+		d->io.intx(d->io.opaque, false);
+	d->intx_level = false;
+	d->st.resets++;
+	sriov_pf_agent_vf_reset(d->pf, d->vf);
+}
+
+void igb_dev_reset(struct igb_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	reset_locked(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void igb_dev_set_msix(struct igb_dev *d, bool enabled)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->msix_enabled != enabled) {
+		if (d->intx_level && d->io.intx)
+			d->io.intx(d->io.opaque, false);
+		d->intx_level = false;
+		d->msix_enabled = enabled;
+		irq_update(d, R(IGB_EICR));
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static bool queue_reg(uint32_t off, unsigned *q)
+{
+	if (off < 0x2800 || off >= 0x3900 || (off >= 0x2900 && off < 0x3800))
+		return false;
+	*q = (off & 0xF00) >> 8;
+	return true;
+}
+
+static uint32_t read32(struct igb_dev *d, uint32_t off)
+{
+	uint32_t v;
+	unsigned q;
+	switch (off) {
+	case IGB_V2PMBX:
+		v = d->mbx;
+		d->mbx &= ~IGB_MBX_R2C;
+		return v;
+	case IGB_EICR:
+		v = R(IGB_EICR);
+		R(IGB_EICR) = 0;
+		irq_update(d, 0);
+		return v;
+	case IGB_EICS:
+	case IGB_EIMC:
+		return 0;
+	}
+	if (queue_reg(off, &q) && q >= d->gen.queues)
+		return 0; /* queues this generation lacks read as zero */
+	return LOADR(off);
+}
+
+static void write_mbx(struct igb_dev *d, uint32_t val)
+{
+	if (val & IGB_MBX_VFU) {
+		if (!(d->mbx & IGB_MBX_PFU))
+			d->mbx |= IGB_MBX_VFU;
+	} else {
+		d->mbx &= ~IGB_MBX_VFU;
+	}
+	if (val & IGB_MBX_REQ) {
+		d->pf_req = true;
+		d->st.mbx_requests++;
+		if (d->io.kick)
+			d->io.kick(d->io.opaque);
+	}
+	if ((val & IGB_MBX_ACK) && d->pf_reply && d->io.kick)
+		d->io.kick(d->io.opaque);
+}
+
+/* Registers the guest may write, and how: plain (stored), or with side effects. */
+static void write32(struct igb_dev *d, uint32_t off, uint32_t v)
+{
+	unsigned q;
+	if (off >= IGB_VMBMEM && off < IGB_VMBMEM + 4 * IGB_MBX_WORDS) {
+		R(off) = v;
+		return;
+	}
+	switch (off) {
+	case IGB_CTRL:
+		if (v & IGB_CTRL_RST)
+			reset_locked(d);
+		return;
+	case IGB_V2PMBX:
+		write_mbx(d, v);
+		return;
+	case IGB_EICS:
+		R(IGB_EICR) |= v & 7u;
+		irq_update(d, v & 7u);
+		return;
+	case IGB_EIMS:
+		R(IGB_EIMS) |= v & 7u;
+		irq_update(d, v & 7u);
+		return;
+	case IGB_EIMC:
+		R(IGB_EIMS) &= ~v;
+		irq_update(d, 0);
+		return;
+	case IGB_EICR:
+		R(IGB_EICR) &= ~v; /* write 1 to clear */
+		irq_update(d, 0);
+		return;
+	case IGB_EIAC:
+	case IGB_EIAM:
+	case IGB_IVAR0:
+	case IGB_IVAR_MISC:
+		R(off) = v;
+		return;
+	}
+	if (off >= IGB_EITR(0) && off < IGB_EITR(IGB_VF_MSIX_VECS)) {
+		R(off) = v & 0x7FFC;
+		return;
+	}
+	if (queue_reg(off, &q)) {
+		unsigned reg = off & 0xFF;
+		if (q >= d->gen.queues || reg > 0x28 || (reg & 3))
+			goto bad;
+		STORER(off, v);
+		if ((reg == 0x18 || reg == 0x28) && d->io.kick) /* tail or enable */
+			d->io.kick(d->io.opaque);
+		return;
+	}
+bad:
+	/* Read-only and reserved registers ignore writes, as hardware does. */
+	if (d->st.bad_reg_access++ < 8)
+		GW_DEBUG(d->name, "write of %#x to read-only or reserved register %#x ignored", v,
+			 off);
+}
+
+uint64_t igb_dev_read(struct igb_dev *d, uint64_t off, unsigned size)
+{
+	if ((size != 4 && size != 8) || (off & (size - 1)) || off + size > IGB_VF_BAR0_SIZE) {
+		__atomic_add_fetch(&d->st.bad_reg_access, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	pthread_mutex_lock(&d->lock);
+	uint64_t v = read32(d, (uint32_t)off);
+	if (size == 8)
+		v |= (uint64_t)read32(d, (uint32_t)off + 4) << 32;
+	pthread_mutex_unlock(&d->lock);
+	return v;
+}
+
+void igb_dev_write(struct igb_dev *d, uint64_t off, uint64_t val, unsigned size)
+{
+	if ((size != 4 && size != 8) || (off & (size - 1)) || off + size > IGB_VF_BAR0_SIZE) {
+		__atomic_add_fetch(&d->st.bad_reg_access, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	write32(d, (uint32_t)off, (uint32_t)val);
+	if (size == 8)
+		write32(d, (uint32_t)off + 4, (uint32_t)(val >> 32));
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* The PF side of the mailbox: read the VF's request, acknowledge it, let the PF agent
+ * answer, and deliver the answer once the VF has let go of the buffer. */
+static unsigned mbx_work(struct igb_dev *d)
+{
+	unsigned did = 0;
+	if (d->pf_req) {
+		uint32_t msg[IGB_MBX_WORDS];
+		memcpy(msg, &R(IGB_VMBMEM), sizeof(msg));
+		d->pf_req = false;
+		d->mbx |= IGB_MBX_PFACK;
+		mbx_cause(d);
+		/* The hardware cannot know a message's length: the PF reads the whole buffer. */
+		unsigned n = sriov_pf_agent_handle(d->pf, d->vf, msg, IGB_MBX_WORDS, d->reply);
+		d->pf_reply = n > 0;
+		did++;
+	}
+	if (d->pf_reply && !(d->mbx & IGB_MBX_VFU)) {
+		memcpy(&R(IGB_VMBMEM), d->reply, sizeof(d->reply));
+		d->pf_reply = false;
+		d->mbx |= IGB_MBX_PFSTS;
+		mbx_cause(d);
+		did++;
+	}
+	return did;
+}
+
+struct ring {
+	uint64_t base;
+	uint32_t n, head, tail;
+};
+
+/* Reads a ring's registers as they are now; false when the queue is off or its registers
+ * make no sense, which stops the queue as a device error until the next reset. */
+static bool ring_get(struct igb_dev *d, unsigned q, bool tx, struct ring *r)
+{
+	uint32_t b = tx ? 0x3800 : 0x2800;
+	b += IGB_QSTRIDE * q;
+	if (q >= d->gen.queues || d->queue_error[tx][q] || !(LOADR(b + 0x28) & IGB_XDCTL_ENABLE))
+		return false;
+	r->base = ((uint64_t)LOADR(b + 4) << 32 | LOADR(b)) & ~(uint64_t)(IGB_RING_ALIGN - 1);
+	uint32_t len = LOADR(b + 8) & 0xFFF80;
+	r->n = len / 16;
+	r->head = LOADR(b + 0x10);
+	r->tail = LOADR(b + 0x18);
+	if (r->n == 0 || r->n > IGB_RING_MAX || r->head >= r->n || r->tail >= r->n) {
+		d->queue_error[tx][q] = true;
+		GW_WARN(d->name, "%s queue %u stopped: ring of %u descriptors, head %u, tail %u",
+			tx ? "TX" : "RX", q, r->n, r->head, r->tail);
+		return false;
+	}
+	return true;
+}
+
+static void ring_fault(struct igb_dev *d, unsigned q, bool tx, uint64_t addr)
+{
+	d->st.dma_faults++;
+	d->queue_error[tx][q] = true;
+	GW_WARN(d->name, "%s queue %u stopped: descriptor ring at %#llx is outside guest memory",
+		tx ? "TX" : "RX", q, (unsigned long long)addr);
+}
+
+/* Gathers one frame from head; returns the index after its EOP descriptor, or head when the
+ * frame is not fully posted yet. *len is 0 when the frame must be dropped. */
+static uint32_t tx_gather(struct igb_dev *d, unsigned q, const struct ring *r, size_t *len,
+			  bool *fault)
+{
+	uint32_t pos = r->head;
+	size_t flen = 0;
+	bool bad = false;
+	*fault = false;
+	while (pos != r->tail) {
+		union igb_tx_desc t;
+		uint64_t da = r->base + 16ull * pos;
+		if (dma_read(d->io.dma, da, &t, sizeof(t))) {
+			ring_fault(d, q, true, da);
+			*fault = true;
+			return r->head;
+		}
+		pos = (pos + 1) % r->n;
+		uint32_t ctl = t.read.cmd_type_len;
+		if ((ctl & IGB_TXD_DTYP_MASK) == IGB_TXD_DTYP_CTXT)
+			continue; /* offload context: nothing to offload in this model */
+		uint32_t l = ctl & IGB_TXD_LEN_MASK;
+		if (l == 0 || flen + l > sizeof(d->frame)) {
+			bad = true; /* zero-length or a frame beyond the largest jumbo frame */
+		} else if (!bad && dma_read(d->io.dma, t.read.addr, d->frame + flen, l)) {
+			d->st.dma_faults++;
+			bad = true;
+		} else {
+			flen += l;
+		}
+		if (ctl & IGB_TXD_CMD_EOP) {
+			*len = bad ? 0 : flen;
+			return pos;
+		}
+	}
+	return r->head;
+}
+
+static void tx_writeback(struct igb_dev *d, const struct ring *r, uint32_t end)
+{
+	for (uint32_t i = r->head; i != end; i = (i + 1) % r->n) {
+		uint64_t da = r->base + 16ull * i;
+		uint32_t ctl;
+		if (dma_read(d->io.dma, da + 8, &ctl, 4) || !(ctl & IGB_TXD_CMD_RS))
+			continue;
+		uint32_t st = IGB_TXD_STAT_DD;
+		if (dma_write(d->io.dma, da + 12, &st, 4))
+			d->st.dma_faults++;
+	}
+}
+
+static unsigned tx_queue(struct igb_dev *d, unsigned q, unsigned budget)
+{
+	struct ring r;
+	unsigned did = 0;
+	while (did < budget && ring_get(d, q, true, &r) && r.head != r.tail) {
+		size_t len = 0;
+		bool fault;
+		uint32_t end = tx_gather(d, q, &r, &len, &fault);
+		if (end == r.head)
+			break;
+		if (len >= 14 && d->io.port && sriov_port_send(d->io.port, d->frame, len) == 0) {
+			d->st.tx_frames++;
+			d->st.tx_bytes += len;
+			R(IGB_VFGPTC)++;
+			R(IGB_VFGOTC) += (uint32_t)len;
+		} else {
+			d->st.tx_dropped++;
+			if (len < 14)
+				d->st.tx_bad_desc++;
+		}
+		tx_writeback(d, &r, end);
+		STORER(IGB_TDH(q), end);
+		cause(d, ivar(d, q, true));
+		did++;
+	}
+	return did;
+}
+
+static bool rx_accept(struct igb_dev *d, const uint8_t *f, size_t len)
+{
+	struct sriov_vf_config c;
+	sriov_pf_agent_vf_config(d->pf, d->vf, &c);
+	size_t max = c.max_frame ? c.max_frame : 1522;
+	if (len > max) {
+		d->st.rx_too_long++;
+		return false;
+	}
+	if (len >= 16 && f[12] == 0x81 && f[13] == 0x00) {
+		uint16_t vid = (uint16_t)((f[14] << 8 | f[15]) & 0xFFF);
+		unsigned i = 0;
+		while (i < c.nvlans && c.vlans[i] != vid)
+			i++;
+		if (i == c.nvlans)
+			goto filtered;
+	}
+	if (c.promisc || memcmp(f, c.mac, 6) == 0 || memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0)
+		return true;
+	if (f[0] & 1) {
+		/* Multicast table hash, filter type 0: destination bits 47:36 (datasheet 8.10.13). */
+		uint16_t h = (uint16_t)(((f[4] >> 4) | (f[5] << 4)) & 0xFFF);
+		for (unsigned i = 0; i < c.nmc; i++)
+			if ((c.mc_hashes[i] & 0xFFF) == h) {
+				R(IGB_VFMPRC)++;
+				return true;
+			}
+	}
+filtered:
+	d->st.rx_filtered++;
+	return false;
+}
+
+static void rx_deliver(struct igb_dev *d, unsigned q, const uint8_t *f, size_t len)
+{
+	struct ring r;
+	if (!ring_get(d, q, false, &r) || r.head == r.tail) {
+		d->st.rx_no_desc++; /* no descriptor posted: the frame is dropped, as on the wire */
+		return;
+	}
+	uint64_t da = r.base + 16ull * r.head;
+	union igb_rx_desc rd;
+	if (dma_read(d->io.dma, da, &rd, sizeof(rd))) {
+		ring_fault(d, q, false, da);
+		return;
+	}
+	uint32_t bsize = (LOADR(IGB_SRRCTL(q)) & IGB_SRRCTL_BSIZEPKT_MASK) * 1024u;
+	if (!bsize)
+		bsize = 2048;
+	uint32_t status = IGB_RXD_STAT_DD | IGB_RXD_STAT_EOP;
+	if (len > bsize || dma_write(d->io.dma, rd.read.pkt_addr, f, len)) {
+		/* The buffer is too small or lies outside guest memory: the descriptor completes
+		 * with an error and no data, so the driver can move on. */
+		status |= IGB_RXD_ERR_RXE;
+		if (len <= bsize)
+			d->st.dma_faults++;
+		else
+			d->st.rx_too_long++;
+		len = 0;
+	} else {
+		d->st.rx_frames++;
+		d->st.rx_bytes += len;
+		R(IGB_VFGPRC)++;
+		R(IGB_VFGORC) += (uint32_t)len;
+	}
+	memset(&rd, 0, sizeof(rd));
+	rd.wb.status = status;
+	rd.wb.length = (uint16_t)len;
+	if (dma_write(d->io.dma, da, &rd, sizeof(rd))) {
+		ring_fault(d, q, false, da);
+		return;
+	}
+	STORER(IGB_RDH(q), (r.head + 1) % r.n);
+	cause(d, ivar(d, q, false));
+}
+
+/* Spreads frames over the queues by a hash of the addresses, like RSS without IP. */
+static unsigned rx_pick(const struct igb_dev *d, const uint8_t *f, size_t len)
+{
+	if (d->gen.queues < 2 || len < 36)
+		return 0;
+	uint32_t h = 0;
+	for (unsigned i = 24; i < 32; i++)
+		h = h * 31 + f[i];
+	return h % d->gen.queues;
+}
+
+static unsigned rx_work(struct igb_dev *d, unsigned budget)
+{
+	unsigned did = 0;
+	while (did < budget && d->io.port) {
+		ssize_t n = sriov_port_recv(d->io.port, d->frame, sizeof(d->frame));
+		if (n == -EAGAIN)
+			break;
+		did++;
+		if (n < 14) {
+			d->st.rx_too_long += n == -EMSGSIZE;
+			continue;
+		}
+		if (rx_accept(d, d->frame, (size_t)n))
+			rx_deliver(d, rx_pick(d, d->frame, (size_t)n), d->frame, (size_t)n);
+	}
+	return did;
+}
+
+unsigned igb_dev_process(struct igb_dev *d, unsigned budget)
+{
+	pthread_mutex_lock(&d->lock);
+	unsigned did = mbx_work(d);
+	for (unsigned q = 0; q < d->gen.queues; q++)
+		did += tx_queue(d, q, budget);
+	did += rx_work(d, budget);
+	pthread_mutex_unlock(&d->lock);
+	return did;
+}
+
+void igb_dev_get_stats(struct igb_dev *d, struct igb_dev_stats *out)
+{
+	pthread_mutex_lock(&d->lock);
+	*out = d->st;
+	pthread_mutex_unlock(&d->lock);
+}
+
+int igb_dev_save(struct igb_dev *d, struct gw_buf *out)
+{
+	struct sriov_vf_config c;
+	sriov_pf_agent_vf_config(d->pf, d->vf, &c);
+	pthread_mutex_lock(&d->lock);
+	gw_buf_put_u16(out, STATE_VERSION);
+	gw_buf_put_u16(out, d->gen.revision);
+	gw_buf_put_u32(out, d->gen.api_version);
+	gw_buf_put_u16(out, d->gen.queues);
+	gw_buf_put(out, d->regs, IGB_VF_BAR0_SIZE);
+	gw_buf_put_u32(out, d->mbx);
+	gw_buf_put_u16(out, (uint16_t)(d->pf_req | d->pf_reply << 1));
+	gw_buf_put(out, d->reply, sizeof(d->reply));
+	gw_buf_put(out, d->queue_error, sizeof(d->queue_error));
+	pthread_mutex_unlock(&d->lock);
+	struct gw_buf cb;
+	gw_buf_init(&cb);
+	sriov_vf_config_save(&c, &cb);
+	gw_buf_put_u32(out, (uint32_t)cb.len);
+	gw_buf_put(out, cb.data, cb.len);
+	int rc = cb.err ? cb.err : out->err;
+	gw_buf_release(&cb);
+	return rc;
+}
+
+int igb_dev_load(struct igb_dev *d, const void *data, size_t len)
+{
+	struct gw_rd rd;
+	uint16_t ver, rev, queues, flags;
+	uint32_t api, mbx, clen;
+	const void *regs, *reply, *qerr, *cfg;
+	gw_rd_init(&rd, data, len);
+	if (gw_rd_u16(&rd, &ver) || ver != STATE_VERSION)
+		return -EPROTO;
+	if (gw_rd_u16(&rd, &rev) || gw_rd_u32(&rd, &api) || gw_rd_u16(&rd, &queues) ||
+	    gw_rd_ptr(&rd, &regs, IGB_VF_BAR0_SIZE) || gw_rd_u32(&rd, &mbx) ||
+	    gw_rd_u16(&rd, &flags) || gw_rd_ptr(&rd, &reply, sizeof(d->reply)) ||
+	    gw_rd_ptr(&rd, &qerr, sizeof(d->queue_error)) || gw_rd_u32(&rd, &clen) ||
+	    gw_rd_ptr(&rd, &cfg, clen) || rd.left)
+		return -EBADMSG;
+	if (rev != d->gen.revision || api != d->gen.api_version || queues != d->gen.queues)
+		return -EINVAL; /* another generation: the state means nothing to this device */
+	struct sriov_vf_config c;
+	int rc = sriov_vf_config_load(&c, cfg, clen);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&d->lock);
+	memcpy(d->regs, regs, IGB_VF_BAR0_SIZE);
+	d->mbx = mbx & 0xFF;
+	d->pf_req = flags & 1;
+	d->pf_reply = (flags & 2) != 0;
+	memcpy(d->reply, reply, sizeof(d->reply));
+	memcpy(d->queue_error, qerr, sizeof(d->queue_error));
+	pthread_mutex_unlock(&d->lock);
+	return sriov_pf_agent_put_vf_config(d->pf, d->vf, &c);
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The 82576 VF register model: BAR0 semantics, mailbox hardware, RX/TX ring engines. */
+#ifndef GODWIT_SRIOV_IGB_DEV_H
+#define GODWIT_SRIOV_IGB_DEV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "godwit/buf.h"
+#include "godwit/dma.h"
+#include "godwit/igb_vf.h"
+#include "godwit/sriov_gen.h"
+#include "godwit/sriov_pf.h"
+#include "godwit/sriov_port.h"
+
+/* What the model needs from whoever hosts it (the emul backend, or a unit test). */
+struct igb_dev_io {
+	struct dma_map *dma;
+	struct sriov_port *port;
+	void (*msix)(void *opaque, unsigned vec);  /* an edge on an MSI-X vector */
+	void (*intx)(void *opaque, bool level);	   /* the INTx line, when MSI-X is off */
+	void (*kick)(void *opaque);		   /* wake the device thread */
+	void *opaque;
+};
+
+struct igb_dev_stats {
+	uint64_t tx_frames, tx_bytes, tx_dropped, tx_bad_desc;
+	uint64_t rx_frames, rx_bytes, rx_no_desc, rx_filtered, rx_too_long;
+	uint64_t dma_faults, bad_reg_access, mbx_requests, resets, irqs;
+};
+
+struct igb_dev {
+	pthread_mutex_t lock;
+	char name[32];
+	struct sriov_gen gen;
+	unsigned vf;
+	struct sriov_pf_agent *pf;
+	struct igb_dev_io io;
+	uint32_t *regs; /* the BAR0 image; pages of it may be mapped straight into the guest */
+	uint32_t mbx;	/* V2PMBX as the VF sees it */
+	bool pf_req;	/* the VF posted a request the PF has not read */
+	bool pf_reply;	/* the PF has a reply waiting for the buffer */
+	uint32_t reply[IGB_MBX_WORDS];
+	bool msix_enabled;
+	bool intx_level;
+	bool queue_error[2][IGB_VF_MAX_QUEUES]; /* [rx/tx][q]: stopped on a fatal ring error */
+	struct igb_dev_stats st;
+	uint8_t frame[IGB_MAX_FRAME];
+};
+
+/* regs must hold IGB_VF_BAR0_SIZE bytes and stay valid for the device's life. */
+int igb_dev_init(struct igb_dev *d, const char *name, const struct sriov_gen *gen, unsigned vf,
+		 struct sriov_pf_agent *pf, const struct igb_dev_io *io, uint32_t *regs);
+void igb_dev_fini(struct igb_dev *d);
+/* BAR0 accesses from the guest. Anything but aligned 4- and 8-byte accesses is dropped. */
+uint64_t igb_dev_read(struct igb_dev *d, uint64_t off, unsigned size);
+void igb_dev_write(struct igb_dev *d, uint64_t off, uint64_t val, unsigned size);
+/* One round of hardware work: the PF side of the mailbox, TX rings, then up to budget frames
+ * from the port into RX rings. Returns how many things it did (0 = idle). */
+unsigned igb_dev_process(struct igb_dev *d, unsigned budget);
+void igb_dev_set_msix(struct igb_dev *d, bool enabled);
+/* The PF resets the VF (function-level reset or CTRL.RST). */
+void igb_dev_reset(struct igb_dev *d);
+/* Device state for migration: registers, mailbox, interrupt state, PF-side settings. */
+int igb_dev_save(struct igb_dev *d, struct gw_buf *out);
+/* -EPROTO (version), -EBADMSG (malformed), -EINVAL (another generation). */
+int igb_dev_load(struct igb_dev *d, const void *data, size_t len);
+void igb_dev_get_stats(struct igb_dev *d, struct igb_dev_stats *out);
+
+#endif

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The PF agent of the igb profile: answers VF mailbox requests the way the igb PF driver does
+ * (reset handshake, MAC, multicast, VLAN, long packets, promiscuous mode) plus godwit's API
+ * negotiation for newer generations, and keeps each VF's settings.
+ */
+#include "godwit/sriov_pf.h"
+
+#include "godwit/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CFG_VERSION 1
+
+struct sriov_pf_agent {
+	pthread_mutex_t lock;
+	struct sriov_gen gen;
+	unsigned nvfs;
+	sriov_mbx_cb cb;
+	void *cb_opaque;
+	uint8_t admin_mac[SRIOV_EMUL_MAX_VFS][6];
+	struct sriov_vf_config vf[SRIOV_EMUL_MAX_VFS];
+};
+
+int sriov_pf_agent_create(const struct sriov_gen *gen, unsigned nvfs,
+			  struct sriov_pf_agent **out)
+{
+	if (nvfs == 0 || nvfs > SRIOV_EMUL_MAX_VFS)
+		return -EINVAL;
+	struct sriov_pf_agent *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	pthread_mutex_init(&a->lock, NULL);
+	a->gen = *gen;
+	a->nvfs = nvfs;
+	*out = a;
+	return 0;
+}
+
+void sriov_pf_agent_destroy(struct sriov_pf_agent *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+void sriov_pf_agent_set_callback(struct sriov_pf_agent *a, sriov_mbx_cb cb, void *opaque)
+{
+	pthread_mutex_lock(&a->lock);
+	a->cb = cb;
+	a->cb_opaque = opaque;
+	pthread_mutex_unlock(&a->lock);
+}
+
+const struct sriov_gen *sriov_pf_agent_gen(const struct sriov_pf_agent *a)
+{
+	return &a->gen;
+}
+
+static bool mac_usable(const uint8_t mac[6])
+{
+	static const uint8_t zero[6];
+	return !(mac[0] & 1) && memcmp(mac, zero, 6) != 0;
+}
+
+int sriov_pf_agent_set_mac(struct sriov_pf_agent *a, unsigned vf, const uint8_t mac[6])
+{
+	if (vf >= a->nvfs || !mac_usable(mac))
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	memcpy(a->admin_mac[vf], mac, 6);
+	memcpy(a->vf[vf].mac, mac, 6);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+int sriov_pf_agent_vf_config(struct sriov_pf_agent *a, unsigned vf, struct sriov_vf_config *out)
+{
+	if (vf >= a->nvfs)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	*out = a->vf[vf];
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+int sriov_pf_agent_put_vf_config(struct sriov_pf_agent *a, unsigned vf,
+				 const struct sriov_vf_config *c)
+{
+	if (vf >= a->nvfs || c->nvlans > IGB_MAX_VLANS || c->nmc > IGB_MAX_MC_HASHES)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	a->vf[vf] = *c;
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+static void reset_locked(struct sriov_pf_agent *a, unsigned vf)
+{
+	struct sriov_vf_config *c = &a->vf[vf];
+	uint64_t requests = c->requests, nacks = c->nacks;
+	memset(c, 0, sizeof(*c));
+	memcpy(c->mac, a->admin_mac[vf], 6);
+	c->requests = requests;
+	c->nacks = nacks;
+	c->api = IGB_API_10;
+}
+
+void sriov_pf_agent_vf_reset(struct sriov_pf_agent *a, unsigned vf)
+{
+	if (vf >= a->nvfs)
+		return;
+	pthread_mutex_lock(&a->lock);
+	reset_locked(a, vf);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void mac_from_words(const uint32_t *w, uint8_t mac[6])
+{
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)(w[i / 4] >> (8 * (i % 4)));
+}
+
+static void mac_to_words(const uint8_t mac[6], uint32_t *w)
+{
+	w[0] = w[1] = 0;
+	for (unsigned i = 0; i < 6; i++)
+		w[i / 4] |= (uint32_t)mac[i] << (8 * (i % 4));
+}
+
+/* Each handler returns 0 (ACK) or -EINVAL (NACK) and may add reply words. */
+static int do_set_mac(struct sriov_vf_config *c, const uint32_t *m, unsigned len)
+{
+	uint8_t mac[6];
+	if (len < 3)
+		return -EINVAL;
+	mac_from_words(&m[1], mac);
+	if (!mac_usable(mac))
+		return -EINVAL;
+	memcpy(c->mac, mac, 6);
+	return 0;
+}
+
+static int do_set_mc(struct sriov_vf_config *c, const uint32_t *m, unsigned len)
+{
+	unsigned n = (m[0] & IGB_MSG_INFO_MASK) >> IGB_MSG_INFO_SHIFT;
+	if (n > IGB_MAX_MC_HASHES || len < 1 + (n + 1) / 2)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		c->mc_hashes[i] = (uint16_t)(m[1 + i / 2] >> (16 * (i % 2)));
+	c->nmc = (uint16_t)n;
+	return 0;
+}
+
+static int do_set_vlan(struct sriov_vf_config *c, const uint32_t *m, unsigned len)
+{
+	if (len < 2 || m[1] > 4095)
+		return -EINVAL;
+	uint16_t vid = (uint16_t)m[1];
+	bool add = (m[0] & IGB_MSG_INFO_MASK) != 0;
+	unsigned i = 0;
+	while (i < c->nvlans && c->vlans[i] != vid)
+		i++;
+	if (add && i == c->nvlans) {
+		if (c->nvlans == IGB_MAX_VLANS)
+			return -EINVAL; /* the VLAN filter table is full */
+		c->vlans[c->nvlans++] = vid;
+	} else if (!add && i < c->nvlans) {
+		c->vlans[i] = c->vlans[--c->nvlans];
+	}
+	return 0;
+}
+
+static int do_set_lpe(struct sriov_vf_config *c, const uint32_t *m, unsigned len)
+{
+	if (len < 2 || m[1] < IGB_MIN_FRAME || m[1] > IGB_MAX_FRAME)
+		return -EINVAL;
+	c->max_frame = m[1];
+	return 0;
+}
+
+static int do_api(const struct sriov_gen *g, struct sriov_vf_config *c, const uint32_t *m,
+		  unsigned len)
+{
+	/* Gen1 PFs predate negotiation: they NACK the message like any unknown one. */
+	if (!(g->caps & SRIOV_CAP_MBX_API_NEG) || len < 2)
+		return -EINVAL;
+	if (m[1] != IGB_API_10 && m[1] != IGB_API_11)
+		return -EINVAL;
+	if (m[1] == IGB_API_11 && g->api_version != IGB_API_11)
+		return -EINVAL;
+	c->api = m[1];
+	return 0;
+}
+
+static int do_get_queues(const struct sriov_gen *g, const struct sriov_vf_config *c,
+			 uint32_t *reply, unsigned *rlen)
+{
+	if (c->api != IGB_API_11)
+		return -EINVAL;
+	reply[1] = g->queues;
+	reply[2] = g->queues;
+	reply[3] = 0; /* default queue */
+	*rlen = 4;
+	return 0;
+}
+
+static unsigned dispatch(struct sriov_pf_agent *a, unsigned vf, const uint32_t *m, unsigned len,
+			 uint32_t *reply)
+{
+	struct sriov_vf_config *c = &a->vf[vf];
+	uint32_t type = m[0] & IGB_MSG_TYPE_MASK;
+	unsigned rlen = 1;
+	int rc;
+	if (type == IGB_VF_RESET) {
+		reset_locked(a, vf);
+		c->clear_to_send = true;
+		reply[0] = IGB_VF_RESET | IGB_MSG_ACK;
+		mac_to_words(c->mac, &reply[1]);
+		reply[3] = IGB_MC_FILTER_TYPE;
+		return IGB_VF_RESET_MSG_LEN;
+	}
+	if (!c->clear_to_send) {
+		rc = -EPERM; /* nothing but a reset before the reset handshake */
+	} else {
+		switch (type) {
+		case IGB_VF_SET_MAC_ADDR:
+			rc = do_set_mac(c, m, len);
+			break;
+		case IGB_VF_SET_MULTICAST:
+			rc = do_set_mc(c, m, len);
+			break;
+		case IGB_VF_SET_VLAN:
+			rc = do_set_vlan(c, m, len);
+			break;
+		case IGB_VF_SET_LPE:
+			rc = do_set_lpe(c, m, len);
+			break;
+		case IGB_VF_SET_PROMISC:
+			c->promisc = (m[0] & IGB_MSG_INFO_MASK) != 0;
+			rc = 0;
+			break;
+		case IGB_VF_API_NEGOTIATE:
+			rc = do_api(&a->gen, c, m, len);
+			break;
+		case IGB_VF_GET_QUEUES:
+			rc = do_get_queues(&a->gen, c, reply, &rlen);
+			break;
+		default:
+			rc = -ENOSYS;
+		}
+	}
+	if (rc) {
+		c->nacks++;
+		rlen = 1;
+	}
+	reply[0] = type | (rc ? IGB_MSG_NACK : IGB_MSG_ACK) | (c->clear_to_send ? IGB_MSG_CTS : 0);
+	return rlen;
+}
+
+unsigned sriov_pf_agent_handle(struct sriov_pf_agent *a, unsigned vf, const uint32_t *msg,
+			       unsigned len, uint32_t *reply)
+{
+	memset(reply, 0, IGB_MBX_WORDS * sizeof(*reply));
+	if (vf >= a->nvfs)
+		return 0;
+	if (len == 0 || len > IGB_MBX_WORDS) {
+		reply[0] = IGB_MSG_NACK;
+		return 1;
+	}
+	/* A VF's ACK or NACK of a PF message is not a request. */
+	if (msg[0] & (IGB_MSG_ACK | IGB_MSG_NACK))
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	sriov_mbx_cb cb = a->cb;
+	void *opaque = a->cb_opaque;
+	a->vf[vf].requests++;
+	pthread_mutex_unlock(&a->lock);
+	struct sriov_mbx_event ev = {.vf = vf, .msg = msg, .len = len};
+	enum sriov_mbx_verdict v = cb ? cb(opaque, &ev) : SRIOV_MBX_ACCEPT;
+	unsigned rlen;
+	pthread_mutex_lock(&a->lock);
+	if (v == SRIOV_MBX_DENY) {
+		a->vf[vf].nacks++;
+		reply[0] = (msg[0] & IGB_MSG_TYPE_MASK) | IGB_MSG_NACK |
+			   (a->vf[vf].clear_to_send ? IGB_MSG_CTS : 0);
+		rlen = 1;
+	} else {
+		rlen = dispatch(a, vf, msg, len, reply);
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (v == SRIOV_MBX_OBSERVE) {
+		ev.reply = reply;
+		ev.reply_len = rlen;
+		cb(opaque, &ev);
+	}
+	return rlen;
+}
+
+int sriov_vf_config_save(const struct sriov_vf_config *c, struct gw_buf *out)
+{
+	gw_buf_put_u16(out, CFG_VERSION);
+	gw_buf_put(out, c->mac, 6);
+	gw_buf_put_u16(out, (uint16_t)(c->clear_to_send | c->promisc << 1));
+	gw_buf_put_u16(out, c->nvlans);
+	for (unsigned i = 0; i < c->nvlans; i++)
+		gw_buf_put_u16(out, c->vlans[i]);
+	gw_buf_put_u16(out, c->nmc);
+	for (unsigned i = 0; i < c->nmc; i++)
+		gw_buf_put_u16(out, c->mc_hashes[i]);
+	gw_buf_put_u32(out, c->max_frame);
+	gw_buf_put_u32(out, c->api);
+	gw_buf_put_u64(out, c->requests);
+	gw_buf_put_u64(out, c->nacks);
+	return out->err;
+}
+
+int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len)
+{
+	struct gw_rd rd;
+	uint16_t ver, flags;
+	struct sriov_vf_config t = {0};
+	gw_rd_init(&rd, data, len);
+	if (gw_rd_u16(&rd, &ver) || ver != CFG_VERSION)
+		return -EPROTO;
+	if (gw_rd_get(&rd, t.mac, 6) || gw_rd_u16(&rd, &flags) || gw_rd_u16(&rd, &t.nvlans) ||
+	    t.nvlans > IGB_MAX_VLANS)
+		return -EBADMSG;
+	for (unsigned i = 0; i < t.nvlans; i++)
+		if (gw_rd_u16(&rd, &t.vlans[i]) || t.vlans[i] > 4095)
+			return -EBADMSG;
+	if (gw_rd_u16(&rd, &t.nmc) || t.nmc > IGB_MAX_MC_HASHES)
+		return -EBADMSG;
+	for (unsigned i = 0; i < t.nmc; i++)
+		if (gw_rd_u16(&rd, &t.mc_hashes[i]))
+			return -EBADMSG;
+	if (gw_rd_u32(&rd, &t.max_frame) || gw_rd_u32(&rd, &t.api) ||
+	    gw_rd_u64(&rd, &t.requests) || gw_rd_u64(&rd, &t.nacks) || rd.left)
+		return -EBADMSG;
+	t.clear_to_send = flags & 1;
+	t.promisc = (flags & 2) != 0;
+	*c = t;
+	return 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internals of sriov/: the backend ops table and the VF object shared by vf.c and backends. */
+#ifndef GODWIT_SRIOV_PRIV_H
+#define GODWIT_SRIOV_PRIV_H
+
+#include <pthread.h>
+
+#include "godwit/buf.h"
+#include "godwit/sriov.h"
+
+struct sriov_be;
+
+/* What a backend does for a VF; vf.c does the PCI function, BAR mapping and MSI-X. */
+struct sriov_backend_ops {
+	const char *name;
+	int (*open)(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
+		    struct sriov_be **out);
+	void (*close)(struct sriov_be *be);
+	/* BAR0 page memory that may be mapped into the guest, or NULL (must trap). */
+	void *(*bar0_page)(struct sriov_be *be, unsigned page);
+	uint64_t (*read)(struct sriov_be *be, uint64_t off, unsigned size);
+	void (*write)(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size);
+	void (*set_msix)(struct sriov_be *be, bool on);
+	void (*set_polling)(struct sriov_be *be, bool on); /* some doorbells are direct-mapped */
+	int (*run)(struct sriov_be *be, bool run);	   /* resume / quiesce (STOP) */
+	int (*save)(struct sriov_be *be, struct gw_buf *out);
+	int (*load)(struct sriov_be *be, const void *data, size_t len);
+	void (*status)(struct sriov_be *be, struct sriov_vf_status *out);
+};
+
+extern const struct sriov_backend_ops sriov_emul_ops;
+
+/* Called by backends: an interrupt on MSI-X vector vec, or the INTx line. */
+void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec);
+void sriov_vf_set_intx(struct sriov_vf *vf, bool level);
+struct sriov_pf_agent *sriov_vf_agent(struct sriov_vf *vf);
+const char *sriov_vf_name(const struct sriov_vf *vf);
+struct hv_vm *sriov_vf_vm(struct sriov_vf *vf);
+
+#endif

@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A VF as the guest sees it: a PCI function with BAR0 (registers) and BAR3 (MSI-X table and
+ * PBA, PCI Local Bus spec 3.0 section 6.8.2), INTx as the fallback, and page-by-page choice
+ * between mapping BAR0 pages straight into the guest and trapping them. The backend behind
+ * it does the device's work.
+ */
+#include "sriov_priv.h"
+
+#include "godwit/hv.h"
+#include "godwit/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define MSIX_CAP      0x70u
+#define VF_STATE_VER  1
+#define BAR0_PAGES    (IGB_VF_BAR0_SIZE / 4096u)
+#define CMD_MEM	      0x0002u
+#define CMD_INTX_OFF  0x0400u
+#define MSIX_ENABLE   0x8000u
+#define MSIX_FN_MASK  0x4000u
+
+static const struct sriov_backend_ops *const backends[] = {&sriov_emul_ops};
+
+struct msix_entry {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+struct sriov_vf {
+	char name[16];
+	struct hv_vm *vm;
+	const struct sriov_backend_ops *ops;
+	struct sriov_be *be;
+	struct sriov_pf_agent *agent;
+	struct sriov_vf_config_spec spec;
+	unsigned bdf, gsi;
+	pthread_mutex_t lock; /* BAR placement, MSI-X table, INTx */
+	uint64_t bar0, bar3;  /* where they are mapped now; 0 = not decoded */
+	enum sriov_page_mode mode[BAR0_PAGES];
+	int slot[BAR0_PAGES];
+	struct msix_entry msix[IGB_VF_MSIX_VECS];
+	uint32_t pba;
+	int msix_gsi[IGB_VF_MSIX_VECS];
+	int msix_fd[IGB_VF_MSIX_VECS];
+	uint16_t msgctl, cmd;
+	bool intx_level;
+	uint64_t trapped;
+};
+
+const char *sriov_vf_name(const struct sriov_vf *vf)
+{
+	return vf->name;
+}
+
+struct hv_vm *sriov_vf_vm(struct sriov_vf *vf)
+{
+	return vf->vm;
+}
+
+struct sriov_pf_agent *sriov_vf_agent(struct sriov_vf *vf)
+{
+	return vf->agent;
+}
+
+struct sriov_pf_agent *sriov_vf_pf_agent(struct sriov_vf *vf)
+{
+	return vf->agent;
+}
+
+/* Caller holds vf->lock. */
+static void msix_fire_locked(struct sriov_vf *vf, unsigned vec)
+{
+	if ((vf->msgctl & MSIX_FN_MASK) || (vf->msix[vec].ctrl & 1) || vf->msix_gsi[vec] < 0) {
+		vf->pba |= 1u << vec; /* pending until unmasked */
+		return;
+	}
+	vf->pba &= ~(1u << vec);
+	uint64_t one = 1;
+	if (write(vf->msix_fd[vec], &one, sizeof(one)) != sizeof(one))
+		GW_WARN(vf->name, "MSI-X vector %u lost: %s", vec, strerror(errno));
+}
+
+void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec)
+{
+	if (vec >= IGB_VF_MSIX_VECS)
+		return;
+	pthread_mutex_lock(&vf->lock);
+	msix_fire_locked(vf, vec);
+	pthread_mutex_unlock(&vf->lock);
+}
+
+void sriov_vf_set_intx(struct sriov_vf *vf, bool level)
+{
+	pthread_mutex_lock(&vf->lock);
+	vf->intx_level = level;
+	bool line = level && !(vf->cmd & CMD_INTX_OFF);
+	/* Status bit 3 shows the function's interrupt state whatever the disable bit says. */
+	uint16_t st = (uint16_t)hv_pci_cfg_get(vf->vm, vf->bdf, 0x06, 2);
+	st = (uint16_t)(level ? (st | 0x08) : (st & ~0x08));
+	hv_pci_cfg_put(vf->vm, vf->bdf, 0x06, st, 2);
+	pthread_mutex_unlock(&vf->lock);
+	hv_vm_irq_line(vf->vm, vf->gsi, line);
+}
+
+/* Caller holds vf->lock. Keeps the vector's GSI route equal to its table entry. */
+static void msix_route_locked(struct sriov_vf *vf, unsigned vec)
+{
+	const struct msix_entry *e = &vf->msix[vec];
+	uint64_t addr = (uint64_t)e->addr_hi << 32 | e->addr_lo;
+	if (vf->msix_gsi[vec] >= 0)
+		hv_vm_msi_route_update(vf->vm, (unsigned)vf->msix_gsi[vec], addr, e->data);
+}
+
+static void bar3_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val,
+		      unsigned size)
+{
+	(void)vcpu;
+	struct sriov_vf *vf = opaque;
+	*val = 0;
+	if (size != 4 || (off & 3))
+		return;
+	pthread_mutex_lock(&vf->lock);
+	vf->trapped++;
+	if (off < sizeof(vf->msix))
+		memcpy(val, (const uint8_t *)vf->msix + off, 4);
+	else if (off == IGB_VF_MSIX_PBA)
+		*val = vf->pba;
+	pthread_mutex_unlock(&vf->lock);
+}
+
+static void bar3_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val,
+		       unsigned size)
+{
+	(void)vcpu;
+	struct sriov_vf *vf = opaque;
+	if (size != 4 || (off & 3) || off >= sizeof(vf->msix))
+		return; /* the PBA is read-only; the rest of the BAR is reserved */
+	pthread_mutex_lock(&vf->lock);
+	vf->trapped++;
+	unsigned vec = (unsigned)off / 16;
+	uint32_t v = (uint32_t)val;
+	if ((off & 15) == 12)
+		v &= 1; /* vector control: only the mask bit */
+	memcpy((uint8_t *)vf->msix + off, &v, 4);
+	if ((off & 15) != 12)
+		msix_route_locked(vf, vec);
+	else if (!(v & 1) && (vf->pba & (1u << vec)))
+		msix_fire_locked(vf, vec);
+	pthread_mutex_unlock(&vf->lock);
+}
+
+static const struct hv_io_ops bar3_io = {.read = bar3_read, .write = bar3_write};
+
+static void bar0_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val,
+		      unsigned size)
+{
+	(void)vcpu;
+	struct sriov_vf *vf = opaque;
+	__atomic_add_fetch(&vf->trapped, 1, __ATOMIC_RELAXED);
+	*val = vf->ops->read(vf->be, off, size);
+}
+
+static void bar0_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val,
+		       unsigned size)
+{
+	(void)vcpu;
+	struct sriov_vf *vf = opaque;
+	__atomic_add_fetch(&vf->trapped, 1, __ATOMIC_RELAXED);
+	vf->ops->write(vf->be, off, val, size);
+}
+
+static const struct hv_io_ops bar0_io = {.read = bar0_read, .write = bar0_write};
+
+/* Caller holds vf->lock. Direct pages are memslots over the backend's page; the rest of
+ * BAR0 stays on the MMIO bus, where KVM sends every access that no memslot covers. */
+static void bar0_unplace(struct sriov_vf *vf)
+{
+	if (!vf->bar0)
+		return;
+	for (unsigned p = 0; p < BAR0_PAGES; p++) {
+		if (vf->slot[p] >= 0)
+			hv_vm_unmap(vf->vm, vf->slot[p]);
+		vf->slot[p] = -1;
+	}
+	hv_bus_unregister(hv_vm_mmio_bus(vf->vm), vf->bar0);
+	vf->bar0 = 0;
+}
+
+static int bar0_place(struct sriov_vf *vf, uint64_t gpa)
+{
+	int rc = hv_bus_register(hv_vm_mmio_bus(vf->vm), gpa, IGB_VF_BAR0_SIZE, &bar0_io, vf,
+				 vf->name);
+	if (rc)
+		return rc;
+	vf->bar0 = gpa;
+	bool polling = false;
+	for (unsigned p = 0; p < BAR0_PAGES; p++) {
+		void *hva = vf->ops->bar0_page(vf->be, p);
+		if (vf->mode[p] != SRIOV_PAGE_DIRECT || !hva)
+			continue;
+		int h = hv_vm_map(vf->vm, gpa + 4096ull * p, 4096, hva, false);
+		if (h < 0) {
+			GW_WARN(vf->name, "BAR0 page %u stays trapped: %s", p, strerror(-h));
+			continue;
+		}
+		vf->slot[p] = h;
+		polling = true;
+	}
+	vf->ops->set_polling(vf->be, polling);
+	return 0;
+}
+
+static void bars_update_locked(struct sriov_vf *vf)
+{
+	bool mem = (vf->cmd & CMD_MEM) != 0;
+	uint64_t b0 = mem ? hv_pci_cfg_get(vf->vm, vf->bdf, 0x10, 4) & ~0xFull : 0;
+	uint64_t b3 = mem ? hv_pci_cfg_get(vf->vm, vf->bdf, 0x1C, 4) & ~0xFull : 0;
+	/* A BAR being sized (all ones) or parked at 0 decodes nothing. */
+	if (b0 >= HV_ECAM_BASE)
+		b0 = 0;
+	if (b3 >= HV_ECAM_BASE)
+		b3 = 0;
+	if (b0 != vf->bar0) {
+		bar0_unplace(vf);
+		if (b0 && bar0_place(vf, b0))
+			GW_WARN(vf->name, "BAR0 at %#llx overlaps another range; not decoded",
+				(unsigned long long)b0);
+	}
+	if (b3 != vf->bar3) {
+		if (vf->bar3)
+			hv_bus_unregister(hv_vm_mmio_bus(vf->vm), vf->bar3);
+		vf->bar3 = 0;
+		if (b3 && hv_bus_register(hv_vm_mmio_bus(vf->vm), b3, IGB_VF_BAR3_SIZE, &bar3_io,
+					  vf, vf->name) == 0)
+			vf->bar3 = b3;
+	}
+}
+
+static void cfg_written(void *opaque, unsigned reg, unsigned size)
+{
+	(void)reg;
+	(void)size;
+	struct sriov_vf *vf = opaque;
+	pthread_mutex_lock(&vf->lock);
+	vf->cmd = (uint16_t)hv_pci_cfg_get(vf->vm, vf->bdf, 0x04, 2);
+	uint16_t old = vf->msgctl;
+	vf->msgctl = (uint16_t)hv_pci_cfg_get(vf->vm, vf->bdf, MSIX_CAP + 2, 2);
+	bars_update_locked(vf);
+	bool unmasked = (old & MSIX_FN_MASK) && !(vf->msgctl & MSIX_FN_MASK);
+	for (unsigned v = 0; unmasked && v < IGB_VF_MSIX_VECS; v++)
+		if (vf->pba & (1u << v))
+			msix_fire_locked(vf, v);
+	bool level = vf->intx_level && !(vf->cmd & CMD_INTX_OFF);
+	pthread_mutex_unlock(&vf->lock);
+	hv_vm_irq_line(vf->vm, vf->gsi, level);
+	vf->ops->set_msix(vf->be, (vf->msgctl & MSIX_ENABLE) != 0);
+}
+
+static const struct hv_pci_dev_ops vf_pci_ops = {.cfg_written = cfg_written};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+/* Configuration space of an 82576 VF as a VMM presents it (datasheet 9.7). */
+static void cfg_init(struct sriov_vf *vf, const struct sriov_gen *g, uint8_t *cfg, uint8_t *wm)
+{
+	put16(&cfg[0x00], g->vendor);
+	put16(&cfg[0x02], g->device);
+	put16(&cfg[0x06], 0x0010); /* capability list */
+	cfg[0x08] = g->revision;
+	cfg[0x0B] = 0x02; /* network controller, ethernet */
+	put32(&cfg[0x10], (uint32_t)hv_pci_alloc_mmio(vf->vm, IGB_VF_BAR0_SIZE));
+	put32(&cfg[0x1C], (uint32_t)hv_pci_alloc_mmio(vf->vm, IGB_VF_BAR3_SIZE));
+	put16(&cfg[0x2C], g->subsys_vendor);
+	put16(&cfg[0x2E], g->subsys_device);
+	cfg[0x34] = MSIX_CAP;
+	cfg[0x3C] = (uint8_t)vf->gsi;
+	cfg[0x3D] = 1; /* INTA# */
+	cfg[MSIX_CAP] = 0x11;
+	put16(&cfg[MSIX_CAP + 2], IGB_VF_MSIX_VECS - 1);
+	put32(&cfg[MSIX_CAP + 4], 3);			/* table at BAR3 + 0 */
+	put32(&cfg[MSIX_CAP + 8], IGB_VF_MSIX_PBA | 3); /* PBA at BAR3 + 0x2000 */
+	put16(&wm[0x04], CMD_MEM | 0x0004 | 0x0100 | CMD_INTX_OFF);
+	put32(&wm[0x10], ~(IGB_VF_BAR0_SIZE - 1));
+	put32(&wm[0x1C], ~(IGB_VF_BAR3_SIZE - 1));
+	wm[0x3C] = 0xFF;
+	put16(&wm[MSIX_CAP + 2], MSIX_ENABLE | MSIX_FN_MASK);
+}
+
+static int vf_save(void *opaque, struct gw_buf *out)
+{
+	struct sriov_vf *vf = opaque;
+	gw_buf_put_u16(out, VF_STATE_VER);
+	pthread_mutex_lock(&vf->lock);
+	gw_buf_put(out, vf->msix, sizeof(vf->msix));
+	gw_buf_put_u32(out, vf->pba);
+	gw_buf_put_u16(out, vf->intx_level);
+	pthread_mutex_unlock(&vf->lock);
+	gw_buf_put(out, vf->ops->name, 8);
+	return out->err ? out->err : vf->ops->save(vf->be, out);
+}
+
+static int vf_load(void *opaque, const void *data, size_t len)
+{
+	struct sriov_vf *vf = opaque;
+	struct gw_rd rd;
+	uint16_t ver, level;
+	uint32_t pba;
+	struct msix_entry tab[IGB_VF_MSIX_VECS];
+	char be[8];
+	gw_rd_init(&rd, data, len);
+	if (gw_rd_u16(&rd, &ver) || ver != VF_STATE_VER)
+		return -EPROTO;
+	if (gw_rd_get(&rd, tab, sizeof(tab)) || gw_rd_u32(&rd, &pba) || gw_rd_u16(&rd, &level) ||
+	    gw_rd_get(&rd, be, sizeof(be)))
+		return -EBADMSG;
+	if (strncmp(be, vf->ops->name, sizeof(be)) != 0)
+		return -EINVAL;
+	int rc = vf->ops->load(vf->be, rd.p, rd.left);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&vf->lock);
+	memcpy(vf->msix, tab, sizeof(tab));
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
+		vf->msix[v].ctrl &= 1;
+		msix_route_locked(vf, v);
+	}
+	vf->pba = pba & ((1u << IGB_VF_MSIX_VECS) - 1);
+	pthread_mutex_unlock(&vf->lock);
+	sriov_vf_set_intx(vf, level != 0);
+	return 0;
+}
+
+static int vf_quiesce(void *opaque)
+{
+	struct sriov_vf *vf = opaque;
+	return vf->ops->run(vf->be, false);
+}
+
+static int vf_resume(void *opaque)
+{
+	struct sriov_vf *vf = opaque;
+	return vf->ops->run(vf->be, true);
+}
+
+static const struct hv_device_ops vf_dev_ops = {
+    .kind = "sriov-vf",
+    .save = vf_save,
+    .load = vf_load,
+    .quiesce = vf_quiesce,
+    .resume = vf_resume,
+};
+
+static int msix_init(struct sriov_vf *vf)
+{
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
+		vf->msix[v].ctrl = 1; /* masked after reset (PCI spec 6.8.2.9) */
+		vf->msix_fd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vf->msix_fd[v] < 0)
+			return -errno;
+		vf->msix_gsi[v] = hv_vm_msi_route_add(vf->vm, 0, 0);
+		if (vf->msix_gsi[v] < 0)
+			return vf->msix_gsi[v];
+		int rc = hv_vm_irqfd(vf->vm, vf->msix_fd[v], (unsigned)vf->msix_gsi[v], true);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void msix_fini(struct sriov_vf *vf)
+{
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
+		if (vf->msix_gsi[v] >= 0 && vf->msix_fd[v] >= 0)
+			hv_vm_irqfd(vf->vm, vf->msix_fd[v], (unsigned)vf->msix_gsi[v], false);
+		if (vf->msix_gsi[v] >= 0)
+			hv_vm_msi_route_remove(vf->vm, (unsigned)vf->msix_gsi[v]);
+		if (vf->msix_fd[v] >= 0)
+			close(vf->msix_fd[v]);
+	}
+}
+
+static const struct sriov_backend_ops *backend_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strcmp(backends[i]->name, name ? name : "emul") == 0)
+			return backends[i];
+	return NULL;
+}
+
+static int vf_setup(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec)
+{
+	struct sriov_gen g;
+	int rc = sriov_emul_gen(spec->gen, &g);
+	if (rc)
+		return rc;
+	rc = sriov_pf_agent_create(&g, spec->nvfs ? spec->nvfs : SRIOV_EMUL_MAX_VFS, &vf->agent);
+	if (rc)
+		return rc;
+	rc = sriov_pf_agent_set_mac(vf->agent, spec->vf, spec->mac);
+	if (rc)
+		return rc;
+	rc = msix_init(vf);
+	if (rc)
+		return rc;
+	rc = vf->ops->open(vf, spec, &vf->be);
+	if (rc)
+		return rc;
+	int slot = hv_pci_free_slot(vf->vm);
+	if (slot < 0)
+		return slot;
+	vf->bdf = (unsigned)slot;
+	vf->gsi = hv_pci_intx_gsi(vf->bdf);
+	uint8_t *c = calloc(2, 4096); /* configuration space, then its writable mask */
+	if (!c)
+		return -ENOMEM;
+	cfg_init(vf, &g, c, c + 4096);
+	rc = hv_pci_add_function(vf->vm, vf->bdf, c, c + 4096, &vf_pci_ops, vf);
+	free(c);
+	if (rc)
+		return rc;
+	return hv_device_register(vf->vm, vf->name, &vf_dev_ops, vf);
+}
+
+int sriov_vf_attach(struct hv_vm *vm, const struct sriov_vf_config_spec *spec,
+		    struct sriov_vf **out)
+{
+	const struct sriov_backend_ops *ops = backend_find(spec->backend);
+	if (!ops || spec->vf >= (spec->nvfs ? spec->nvfs : SRIOV_EMUL_MAX_VFS))
+		return -EINVAL;
+	struct sriov_vf *vf = calloc(1, sizeof(*vf));
+	if (!vf)
+		return -ENOMEM;
+	pthread_mutex_init(&vf->lock, NULL);
+	vf->vm = vm;
+	vf->ops = ops;
+	vf->spec = *spec;
+	vf->spec.uplink = NULL; /* not owned */
+	snprintf(vf->name, sizeof(vf->name), "vf%u.%u", spec->pf, spec->vf);
+	for (unsigned p = 0; p < BAR0_PAGES; p++) {
+		vf->slot[p] = -1;
+		vf->mode[p] = (p >= 2) ? spec->queue_pages : SRIOV_PAGE_TRAP;
+	}
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
+		vf->msix_fd[v] = -1;
+		vf->msix_gsi[v] = -1;
+	}
+	int rc = vf_setup(vf, spec);
+	if (rc) {
+		GW_ERR(vf->name, "cannot attach the VF: %s", strerror(-rc));
+		sriov_vf_detach(vf);
+		return rc;
+	}
+	GW_INFO(vf->name, "attached at 00:%02x.%x (%s gen%u)", vf->bdf >> 3, vf->bdf & 7,
+		ops->name, spec->gen);
+	*out = vf;
+	return 0;
+}
+
+void sriov_vf_detach(struct sriov_vf *vf)
+{
+	if (!vf)
+		return;
+	if (vf->be)
+		vf->ops->run(vf->be, false);
+	if (vf->bdf)
+		hv_pci_remove_function(vf->vm, vf->bdf);
+	pthread_mutex_lock(&vf->lock);
+	bar0_unplace(vf);
+	if (vf->bar3)
+		hv_bus_unregister(hv_vm_mmio_bus(vf->vm), vf->bar3);
+	vf->bar3 = 0;
+	pthread_mutex_unlock(&vf->lock);
+	if (vf->be)
+		vf->ops->close(vf->be);
+	msix_fini(vf);
+	sriov_pf_agent_destroy(vf->agent);
+	pthread_mutex_destroy(&vf->lock);
+	free(vf);
+}
+
+int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_mode mode)
+{
+	if (page >= BAR0_PAGES)
+		return -EINVAL;
+	if (mode == SRIOV_PAGE_DIRECT && !vf->ops->bar0_page(vf->be, page))
+		return -ENOTSUP;
+	pthread_mutex_lock(&vf->lock);
+	vf->mode[page] = mode;
+	uint64_t at = vf->bar0;
+	bar0_unplace(vf);
+	int rc = at ? bar0_place(vf, at) : 0;
+	pthread_mutex_unlock(&vf->lock);
+	return rc;
+}
+
+void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", vf->name);
+	snprintf(out->backend, sizeof(out->backend), "%s", vf->ops->name);
+	out->gen = *sriov_pf_agent_gen(vf->agent);
+	out->pf = vf->spec.pf;
+	out->vf = vf->spec.vf;
+	out->bdf = vf->bdf;
+	pthread_mutex_lock(&vf->lock);
+	out->bar0 = vf->bar0;
+	out->bar3 = vf->bar3;
+	out->msix = (vf->msgctl & MSIX_ENABLE) != 0;
+	out->trapped_accesses = __atomic_load_n(&vf->trapped, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&vf->lock);
+	sriov_pf_agent_vf_config(vf->agent, vf->spec.vf, &out->config);
+	vf->ops->status(vf->be, out);
+}
+
+int sriov_mac_parse(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+			 &tail) != 6 || strlen(s) != 17)
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	static const uint8_t zero[6];
+	if ((mac[0] & 1) || memcmp(mac, zero, 6) == 0)
+		return -EINVAL; /* a VF's own address is unicast and not all-zero */
+	return 0;
+}
+
+void sriov_mac_format(const uint8_t mac[6], char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+		 mac[5]);
+}
+
+static int spec_num(const char *v, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	if (!*v || *end || n > max)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int spec_field(struct sriov_vf_config_spec *o, const char *k, const char *v, bool *mac)
+{
+	if (strcmp(k, "pf") == 0)
+		return spec_num(v, 63, &o->pf);
+	if (strcmp(k, "vf") == 0)
+		return spec_num(v, SRIOV_EMUL_MAX_VFS - 1, &o->vf);
+	if (strcmp(k, "gen") == 0)
+		return spec_num(v, SRIOV_EMUL_GEN_MAX, &o->gen) || o->gen == 0 ? -EINVAL : 0;
+	if (strcmp(k, "mac") == 0) {
+		*mac = true;
+		return sriov_mac_parse(v, o->mac);
+	}
+	if (strcmp(k, "backend") == 0)
+		return strcmp(v, "emul") == 0 ? (o->backend = "emul", 0) : -EINVAL;
+	if (strcmp(k, "pages") == 0) {
+		if (strcmp(v, "trap") && strcmp(v, "direct"))
+			return -EINVAL;
+		o->queue_pages = v[0] == 'd' ? SRIOV_PAGE_DIRECT : SRIOV_PAGE_TRAP;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *err, size_t n)
+{
+	memset(out, 0, sizeof(*out));
+	out->backend = "emul";
+	out->gen = 1;
+	out->uplink = "none";
+	bool mac = false;
+	const char *p = s;
+	while (p && *p) {
+		const char *eq = strchr(p, '=');
+		const char *comma = strchr(p, ',');
+		if (!eq || (comma && comma < eq)) {
+			snprintf(err, n, "'%s': expected key=value", p);
+			return -EINVAL;
+		}
+		char key[16], val[64];
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - p), p);
+		if (strcmp(key, "uplink") == 0) { /* the rest of the spec, commas and all */
+			out->uplink = eq + 1;
+			break;
+		}
+		size_t vl = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
+		snprintf(val, sizeof(val), "%.*s", (int)vl, eq + 1);
+		int rc = spec_field(out, key, val, &mac);
+		if (rc) {
+			snprintf(err, n, rc == -ENOENT ? "unknown key '%s' (pf, vf, gen, mac, pages, "
+							 "backend, uplink)"
+						       : "bad value for '%s'",
+				 key);
+			return -EINVAL;
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	if (!mac) {
+		snprintf(err, n, "mac=XX:XX:XX:XX:XX:XX is required");
+		return -EINVAL;
+	}
+	return 0;
+}
