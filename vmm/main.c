@@ -264,6 +264,7 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 				fprintf(stderr, "godwit-vmm: --vf %s: %s\n", optarg, err);
 				return EXIT_USAGE;
 			}
+			o->vf_spec[o->nvfs].index = o->nvfs;
 			o->nvfs++;
 			break;
 		}

@@ -126,11 +126,11 @@ int dma_write(struct dma_map *m, uint64_t iova, const void *buf, size_t len)
 		return r ? -EACCES : -EFAULT;
 	}
 	memcpy(r->hva + (iova - r->iova), buf, len);
-	dma_write_hook hook = m->hook;
-	void *opaque = m->hook_opaque;
+	/* Under the lock, so that once dma_map_set_write_hook returns no call of the old
+	 * hook is still running. */
+	if (m->hook)
+		m->hook(m->hook_opaque, iova, len);
 	pthread_rwlock_unlock(&m->lock);
-	if (hook)
-		hook(opaque, iova, len);
 	__atomic_add_fetch(&m->writes, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&m->write_bytes, len, __ATOMIC_RELAXED);
 	return 0;

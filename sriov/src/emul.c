@@ -262,6 +262,20 @@ static int be_load(struct sriov_be *be, const void *data, size_t len)
 	return rc;
 }
 
+static void report_write(void *opaque, uint64_t iova, uint64_t len)
+{
+	struct sriov_be *be = opaque;
+	hv_dirty_mark(sriov_vf_vm(be->vf), iova, len); /* IOVA is guest-physical here */
+}
+
+/* Emulated hardware can do what real hardware cannot: report its DMA writes to dirty
+ * tracking. Without that a migration would leave device-written pages stale on the
+ * destination. dma/'s shadowing does the same for hardware that cannot report. */
+static void be_dirty_log(struct sriov_be *be, bool on)
+{
+	dma_map_set_write_hook(be->dma, on ? report_write : NULL, be);
+}
+
 static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
 {
 	struct igb_dev_stats s;
@@ -289,4 +303,5 @@ const struct sriov_backend_ops sriov_emul_ops = {
     .save = be_save,
     .load = be_load,
     .status = be_status,
+    .dirty_log = be_dirty_log,
 };

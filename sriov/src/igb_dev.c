@@ -130,9 +130,10 @@ void igb_dev_set_msix(struct igb_dev *d, bool enabled)
 
 static bool queue_reg(uint32_t off, unsigned *q)
 {
-	if (off < 0x2800 || off >= 0x3900 || (off >= 0x2900 && off < 0x3800))
+	uint32_t base = off >= 0x3800 ? 0x3800 : 0x2800;
+	if (off < 0x2800 || off - base >= IGB_QSTRIDE * IGB_VF_MAX_QUEUES)
 		return false;
-	*q = (off & 0xF00) >> 8;
+	*q = (off - base) / IGB_QSTRIDE;
 	return true;
 }
 

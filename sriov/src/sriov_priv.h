@@ -26,6 +26,7 @@ struct sriov_backend_ops {
 	int (*save)(struct sriov_be *be, struct gw_buf *out);
 	int (*load)(struct sriov_be *be, const void *data, size_t len);
 	void (*status)(struct sriov_be *be, struct sriov_vf_status *out);
+	void (*dirty_log)(struct sriov_be *be, bool on); /* optional: report DMA writes */
 };
 
 extern const struct sriov_backend_ops sriov_emul_ops;

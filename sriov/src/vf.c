@@ -355,8 +355,24 @@ static int vf_resume(void *opaque)
 	return vf->ops->run(vf->be, true);
 }
 
+static void vf_dirty_start(void *opaque)
+{
+	struct sriov_vf *vf = opaque;
+	if (vf->ops->dirty_log)
+		vf->ops->dirty_log(vf->be, true);
+}
+
+static void vf_dirty_stop(void *opaque)
+{
+	struct sriov_vf *vf = opaque;
+	if (vf->ops->dirty_log)
+		vf->ops->dirty_log(vf->be, false);
+}
+
 static const struct hv_device_ops vf_dev_ops = {
     .kind = "sriov-vf",
+    .dirty_log_start = vf_dirty_start,
+    .dirty_log_stop = vf_dirty_stop,
     .save = vf_save,
     .load = vf_load,
     .quiesce = vf_quiesce,
@@ -448,7 +464,9 @@ int sriov_vf_attach(struct hv_vm *vm, const struct sriov_vf_config_spec *spec,
 	vf->ops = ops;
 	vf->spec = *spec;
 	vf->spec.uplink = NULL; /* not owned */
-	snprintf(vf->name, sizeof(vf->name), "vf%u.%u", spec->pf, spec->vf);
+	/* Named by its place in the VM, not by the host's indexes: a migration destination
+	 * backs the same device with whatever VF it has free. */
+	snprintf(vf->name, sizeof(vf->name), "vf%u", spec->index);
 	for (unsigned p = 0; p < BAR0_PAGES; p++) {
 		vf->slot[p] = -1;
 		vf->mode[p] = (p >= 2) ? spec->queue_pages : SRIOV_PAGE_TRAP;
@@ -463,8 +481,8 @@ int sriov_vf_attach(struct hv_vm *vm, const struct sriov_vf_config_spec *spec,
 		sriov_vf_detach(vf);
 		return rc;
 	}
-	GW_INFO(vf->name, "attached at 00:%02x.%x (%s gen%u)", vf->bdf >> 3, vf->bdf & 7,
-		ops->name, spec->gen);
+	GW_INFO(vf->name, "attached at 00:%02x.%x: %s pf%u vf%u gen%u", vf->bdf >> 3, vf->bdf & 7,
+		ops->name, spec->pf, spec->vf, spec->gen);
 	*out = vf;
 	return 0;
 }

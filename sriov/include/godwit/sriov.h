@@ -22,7 +22,8 @@ enum sriov_page_mode {
 
 struct sriov_vf_config_spec {
 	const char *backend; /* "emul" */
-	unsigned pf, vf;     /* host indexes, for names and inventory */
+	unsigned pf, vf;     /* host indexes, for the inventory and logs */
+	unsigned index;	     /* position among the VM's VFs: the device's name, "vf<index>" */
 	unsigned gen;	     /* emul: 1 or 2 */
 	unsigned nvfs;	     /* VFs the PF has (PF agent size); default SRIOV_EMUL_MAX_VFS */
 	const char *uplink;  /* packet port spec (sriov_port.h); NULL = "none" */

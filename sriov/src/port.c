@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Packet ports: carry an emulated function's Ethernet frames over UDP, unix datagrams or a TAP. */
+#include "godwit/sriov_port.h"
+
+#include "godwit/parse.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define PORT_MIN_FRAME 14u   /* an Ethernet header (IEEE 802.3 clause 3.1.1, FCS not carried) */
+#define PORT_MAX_FRAME 9728u /* the 82576's largest frame (IGB_MAX_FRAME) */
+#define PORT_SOCKBUF   (1 << 20)
+#define PORT_TAP_SPILL 65536u /* a TAP can hand us anything up to its MTU (64 KiB on lo-like) */
+
+/* RFC 903 (RARP) on Ethernet: 14-byte header plus the 28-byte ARP-format body, padded to the
+ * 60-byte minimum frame (FCS not carried). */
+#define RARP_ETHERTYPE	    0x8035u
+#define RARP_FRAME_LEN	    60u
+#define RARP_OP_REQUEST_REV 3u
+
+enum port_kind {
+	PORT_NONE,
+	PORT_UDP,
+	PORT_UNIX,
+	PORT_TAP,
+};
+
+struct sriov_port {
+	enum port_kind kind;
+	int fd;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	/* TAP reads can be longer than the caller's buffer: the rest lands here so that a
+	 * truncation can be seen (only the receiving thread touches it). */
+	uint8_t *spill;
+	char desc[192];
+	struct sriov_port_stats stats; /* updated with __atomic builtins */
+};
+
+__attribute__((format(printf, 3, 4))) static void say(char *err, size_t n, const char *fmt, ...)
+{
+	if (!err || !n)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+}
+
+static void stat_add(uint64_t *counter, uint64_t v)
+{
+	__atomic_fetch_add(counter, v, __ATOMIC_RELAXED);
+}
+
+/* "127.0.0.1:40000", "[::1]:40000", "@0001f" or "/path". */
+static void addr_format(const struct sockaddr *sa, socklen_t len, char *out, size_t n)
+{
+	char host[INET6_ADDRSTRLEN];
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, n, "%s:%u", host, ntohs(in->sin_port));
+		return;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, n, "[%s]:%u", host, ntohs(in6->sin6_port));
+		return;
+	}
+	case AF_UNIX: {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+		size_t plen = len > offsetof(struct sockaddr_un, sun_path)
+				  ? len - offsetof(struct sockaddr_un, sun_path)
+				  : 0;
+		if (plen == 0)
+			snprintf(out, n, "(unbound)");
+		else if (un->sun_path[0] == '\0') /* abstract: unix(7) */
+			snprintf(out, n, "@%.*s", (int)(plen - 1), un->sun_path + 1);
+		else
+			snprintf(out, n, "%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
+		return;
+	}
+	default:
+		snprintf(out, n, "(family %d)", sa->sa_family);
+	}
+}
+
+static void sock_enlarge(int fd)
+{
+	/* Best effort: the FORCE variants need CAP_NET_ADMIN, the plain ones are capped by
+	 * net.core.[rw]mem_max. A burst of frames during a migration must not overflow. */
+	int sz = PORT_SOCKBUF;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+static bool addr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+	if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+}
+
+/* Splits "HOST:PORT" or "[HOST]:PORT" at the last colon; IPv6 literals may go unbracketed. */
+static int split_host_port(const char *s, char *host, size_t hostlen, const char **port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon)
+		return -EINVAL;
+	const char *h = s;
+	size_t n = (size_t)(colon - s);
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n == 0 || n >= hostlen)
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t errlen)
+{
+	char host[256];
+	const char *portstr;
+	if (split_host_port(arg, host, sizeof(host), &portstr) < 0) {
+		say(err, errlen, "udp port spec wants udp:HOST:PORT, got \"udp:%s\"", arg);
+		return -EINVAL;
+	}
+	uint64_t portnum;
+	if (gw_parse_u64(portstr, 1, 65535, &portnum) < 0) {
+		say(err, errlen, "udp port \"%s\" is not a number in 1..65535", portstr);
+		return -EINVAL;
+	}
+
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_DGRAM,
+	    .ai_protocol = IPPROTO_UDP,
+	    .ai_flags = AI_NUMERICSERV,
+	};
+	struct addrinfo *ai;
+	int rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0) {
+		int e = rc == EAI_SYSTEM ? errno : 0;
+		say(err, errlen, "cannot resolve udp host \"%s\": %s", host,
+		    e ? strerror(e) : gai_strerror(rc));
+		if (rc == EAI_SYSTEM)
+			return -e;
+		if (rc == EAI_MEMORY)
+			return -ENOMEM;
+		if (rc == EAI_AGAIN)
+			return -EAGAIN;
+		return -EINVAL;
+	}
+	if (ai->ai_addrlen > sizeof(p->peer)) {
+		freeaddrinfo(ai);
+		say(err, errlen, "udp host \"%s\": unexpected address size", host);
+		return -EINVAL;
+	}
+	memcpy(&p->peer, ai->ai_addr, ai->ai_addrlen);
+	p->peer_len = (socklen_t)ai->ai_addrlen;
+	freeaddrinfo(ai);
+
+	int fd = socket(p->peer.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (fd < 0) {
+		rc = -errno;
+		say(err, errlen, "udp socket: %s", strerror(-rc));
+		return rc;
+	}
+	sock_enlarge(fd);
+
+	/* No connect(): a frame may arrive from anywhere (the switch may move), and we reply
+	 * with sendto. Bind an ephemeral port on the address family's loopback when the peer is
+	 * local, so nothing is exposed beyond the host, else on any address. */
+	struct sockaddr_storage local = {.ss_family = p->peer.ss_family};
+	socklen_t local_len;
+	bool loop = addr_is_loopback((const struct sockaddr *)&p->peer);
+	if (p->peer.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&local;
+		in->sin_addr.s_addr = htonl(loop ? INADDR_LOOPBACK : INADDR_ANY);
+		local_len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&local;
+		const struct sockaddr_in6 *peer6 = (const struct sockaddr_in6 *)&p->peer;
+		if (loop && IN6_IS_ADDR_V4MAPPED(&peer6->sin6_addr))
+			in6->sin6_addr = peer6->sin6_addr;
+		else
+			in6->sin6_addr = loop ? in6addr_loopback : in6addr_any;
+		local_len = sizeof(*in6);
+	}
+	if (bind(fd, (struct sockaddr *)&local, local_len) < 0) {
+		rc = -errno;
+		say(err, errlen, "udp bind: %s", strerror(-rc));
+		goto err_close_fd;
+	}
+	local_len = sizeof(local);
+	if (getsockname(fd, (struct sockaddr *)&local, &local_len) < 0) {
+		rc = -errno;
+		say(err, errlen, "udp getsockname: %s", strerror(-rc));
+		goto err_close_fd;
+	}
+	char a[80], b[80];
+	addr_format((struct sockaddr *)&local, local_len, a, sizeof(a));
+	addr_format((struct sockaddr *)&p->peer, p->peer_len, b, sizeof(b));
+	snprintf(p->desc, sizeof(p->desc), "udp %s -> %s", a, b);
+	p->fd = fd;
+	return 0;
+
+err_close_fd:
+	close(fd);
+	return rc;
+}
+
+static int open_unix(struct sriov_port *p, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&p->peer;
+	size_t n = strlen(path);
+	if (n == 0) {
+		say(err, errlen, "unix port spec wants unix:PATH");
+		return -EINVAL;
+	}
+	if (n >= sizeof(un->sun_path)) {
+		say(err, errlen, "unix socket path is %zu bytes, the limit is %zu", n,
+		    sizeof(un->sun_path) - 1);
+		return -EINVAL;
+	}
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, path, n + 1);
+	p->peer_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+
+	int rc;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		say(err, errlen, "unix socket: %s", strerror(-rc));
+		return rc;
+	}
+	sock_enlarge(fd);
+	/* Autobind (unix(7)): an address of just the family gets a unique abstract name, so
+	 * the peer has somewhere to send its replies. */
+	struct sockaddr_un local = {.sun_family = AF_UNIX};
+	if (bind(fd, (struct sockaddr *)&local, sizeof(sa_family_t)) < 0) {
+		rc = -errno;
+		say(err, errlen, "unix autobind: %s", strerror(-rc));
+		goto err_close_fd;
+	}
+	socklen_t local_len = sizeof(local);
+	if (getsockname(fd, (struct sockaddr *)&local, &local_len) < 0) {
+		rc = -errno;
+		say(err, errlen, "unix getsockname: %s", strerror(-rc));
+		goto err_close_fd;
+	}
+	char a[sizeof(local.sun_path) + 2];
+	addr_format((struct sockaddr *)&local, local_len, a, sizeof(a));
+	snprintf(p->desc, sizeof(p->desc), "unix %s -> %s", a, path);
+	p->fd = fd;
+	return 0;
+
+err_close_fd:
+	close(fd);
+	return rc;
+}
+
+static int open_tap(struct sriov_port *p, const char *name, char *err, size_t errlen)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n >= IFNAMSIZ) {
+		say(err, errlen, "tap port spec wants tap:NAME with 1..%d characters",
+		    IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	int rc;
+	p->spill = malloc(PORT_TAP_SPILL);
+	if (!p->spill) {
+		say(err, errlen, "tap %s: out of memory", name);
+		return -ENOMEM;
+	}
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		say(err, errlen, "tap %s: cannot open /dev/net/tun: %s", name, strerror(-rc));
+		goto err_free_spill;
+	}
+	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
+	memcpy(ifr.ifr_name, name, n);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		rc = -errno;
+		say(err, errlen, "tap %s: TUNSETIFF: %s%s", name, strerror(-rc),
+		    rc == -EPERM ? " (needs CAP_NET_ADMIN or a persistent tap owned by this user)"
+				 : "");
+		goto err_close_fd;
+	}
+	/* TUNSETIFF writes back the real name (a "%d" in NAME is expanded by the kernel). */
+	snprintf(p->desc, sizeof(p->desc), "tap %.*s", IFNAMSIZ, ifr.ifr_name);
+	p->fd = fd;
+	return 0;
+
+err_close_fd:
+	close(fd);
+err_free_spill:
+	free(p->spill);
+	p->spill = NULL;
+	return rc;
+}
+
+int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = '\0';
+	if (!spec || !out) {
+		say(err, errlen, "no port spec");
+		return -EINVAL;
+	}
+	struct sriov_port *p = calloc(1, sizeof(*p));
+	if (!p) {
+		say(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	p->fd = -1;
+	int rc;
+	if (strcmp(spec, "none") == 0) {
+		p->kind = PORT_NONE;
+		snprintf(p->desc, sizeof(p->desc), "none");
+		rc = 0;
+	} else if (strncmp(spec, "udp:", 4) == 0) {
+		p->kind = PORT_UDP;
+		rc = open_udp(p, spec + 4, err, errlen);
+	} else if (strncmp(spec, "unix:", 5) == 0) {
+		p->kind = PORT_UNIX;
+		rc = open_unix(p, spec + 5, err, errlen);
+	} else if (strncmp(spec, "tap:", 4) == 0) {
+		p->kind = PORT_TAP;
+		rc = open_tap(p, spec + 4, err, errlen);
+	} else {
+		say(err, errlen,
+		    "unknown port spec \"%s\" (want none, udp:HOST:PORT, unix:PATH or "
+		    "tap:NAME)",
+		    spec);
+		rc = -EINVAL;
+	}
+	if (rc < 0)
+		goto err_free_port;
+	*out = p;
+	return 0;
+
+err_free_port:
+	free(p);
+	return rc;
+}
+
+void sriov_port_close(struct sriov_port *p)
+{
+	if (!p)
+		return;
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p->spill);
+	free(p);
+}
+
+int sriov_port_fd(const struct sriov_port *p)
+{
+	return p->fd;
+}
+
+int sriov_port_send(struct sriov_port *p, const void *frame, size_t len)
+{
+	if (len < PORT_MIN_FRAME || len > PORT_MAX_FRAME)
+		return -EMSGSIZE;
+	if (p->kind == PORT_NONE) {
+		stat_add(&p->stats.tx_dropped, 1);
+		return 0;
+	}
+	ssize_t n;
+	do {
+		if (p->kind == PORT_TAP)
+			n = write(p->fd, frame, len);
+		else
+			n = sendto(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+				   (const struct sockaddr *)&p->peer, p->peer_len);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		/* The frame is gone either way: a wire drops what it cannot carry. */
+		int rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		stat_add(&p->stats.tx_dropped, 1);
+		return rc;
+	}
+	stat_add(&p->stats.tx_frames, 1);
+	stat_add(&p->stats.tx_bytes, len);
+	return 0;
+}
+
+ssize_t sriov_port_recv(struct sriov_port *p, void *buf, size_t cap)
+{
+	if (p->kind == PORT_NONE)
+		return -EAGAIN;
+	ssize_t n;
+	do {
+		if (p->kind == PORT_TAP) {
+			struct iovec iov[2] = {
+			    {.iov_base = buf, .iov_len = cap},
+			    {.iov_base = p->spill, .iov_len = PORT_TAP_SPILL},
+			};
+			n = readv(p->fd, iov, 2);
+		} else {
+			/* MSG_TRUNC: the datagram's real length, so truncation is visible. */
+			n = recv(p->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
+		}
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if ((size_t)n > cap || n < (ssize_t)PORT_MIN_FRAME || n > (ssize_t)PORT_MAX_FRAME) {
+		stat_add(&p->stats.rx_errors, 1);
+		return -EMSGSIZE;
+	}
+	stat_add(&p->stats.rx_frames, 1);
+	stat_add(&p->stats.rx_bytes, (uint64_t)n);
+	return n;
+}
+
+int sriov_port_announce(struct sriov_port *p, const uint8_t mac[6])
+{
+	uint8_t f[RARP_FRAME_LEN] = {0};
+	memset(f, 0xFF, 6); /* broadcast: every switch port learns where the MAC lives */
+	memcpy(f + 6, mac, 6);
+	f[12] = RARP_ETHERTYPE >> 8;
+	f[13] = RARP_ETHERTYPE & 0xFF;
+	uint8_t *r = f + 14;
+	r[0] = 0; /* hardware type 1: Ethernet */
+	r[1] = 1;
+	r[2] = 0x08; /* protocol type 0x0800: IPv4 */
+	r[3] = 0x00;
+	r[4] = 6; /* hardware address length */
+	r[5] = 4; /* protocol address length */
+	r[6] = 0;
+	r[7] = RARP_OP_REQUEST_REV;
+	memcpy(r + 8, mac, 6);	/* sender hardware address; sender protocol address 0 */
+	memcpy(r + 18, mac, 6); /* target hardware address; target protocol address 0 */
+	return sriov_port_send(p, f, sizeof(f));
+}
+
+const char *sriov_port_describe(const struct sriov_port *p)
+{
+	return p->desc;
+}
+
+void sriov_port_stats(const struct sriov_port *p, struct sriov_port_stats *out)
+{
+	out->tx_frames = __atomic_load_n(&p->stats.tx_frames, __ATOMIC_RELAXED);
+	out->tx_bytes = __atomic_load_n(&p->stats.tx_bytes, __ATOMIC_RELAXED);
+	out->tx_dropped = __atomic_load_n(&p->stats.tx_dropped, __ATOMIC_RELAXED);
+	out->rx_frames = __atomic_load_n(&p->stats.rx_frames, __ATOMIC_RELAXED);
+	out->rx_bytes = __atomic_load_n(&p->stats.rx_bytes, __ATOMIC_RELAXED);
+	out->rx_errors = __atomic_load_n(&p->stats.rx_errors, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for sriov/src/port.c: real round trips over UDP and unix datagram sockets. */
+#include "godwit/sriov_port.h"
+
+#include "../../lib/gw_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static bool wait_readable(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	return poll(&pfd, 1, 2000) == 1;
+}
+
+static void fill_frame(uint8_t *f, size_t len, uint8_t tag)
+{
+	for (size_t i = 0; i < len; i++)
+		f[i] = (uint8_t)(tag + i * 7);
+}
+
+/* Checks the fd's flags, then frames both ways between the port and a raw "switch" socket,
+ * the announce bytes, size limits and truncation. */
+static void roundtrip(struct sriov_port *p, int sw)
+{
+	int fd = sriov_port_fd(p);
+	CU_ASSERT_TRUE(fd >= 0);
+	CU_ASSERT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	CU_ASSERT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+
+	uint8_t buf[10000], out[10000];
+	CU_ASSERT_EQUAL(sriov_port_recv(p, buf, sizeof(buf)), -EAGAIN);
+
+	/* Port to switch: the reply address is the datagram's source. */
+	fill_frame(out, 1500, 1);
+	CU_ASSERT_EQUAL(sriov_port_send(p, out, 1500), 0);
+	CU_ASSERT_TRUE_FATAL(wait_readable(sw));
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof(from);
+	ssize_t n = recvfrom(sw, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fromlen);
+	CU_ASSERT_EQUAL(n, 1500);
+	CU_ASSERT_EQUAL(memcmp(buf, out, 1500), 0);
+
+	/* Switch to port: the smallest and the largest frame. */
+	size_t sizes[] = {14, 60, 9728};
+	for (size_t i = 0; i < GW_TEST_COUNT(sizes); i++) {
+		fill_frame(out, sizes[i], (uint8_t)(10 + i));
+		CU_ASSERT_EQUAL(sendto(sw, out, sizes[i], 0, (struct sockaddr *)&from, fromlen),
+				(ssize_t)sizes[i]);
+		CU_ASSERT_TRUE_FATAL(wait_readable(fd));
+		CU_ASSERT_EQUAL(sriov_port_recv(p, buf, sizeof(buf)), (ssize_t)sizes[i]);
+		CU_ASSERT_EQUAL(memcmp(buf, out, sizes[i]), 0);
+	}
+	CU_ASSERT_EQUAL(sriov_port_recv(p, buf, sizeof(buf)), -EAGAIN);
+
+	/* A frame longer than the buffer is consumed and reported as -EMSGSIZE; so is a runt. */
+	CU_ASSERT_EQUAL(sendto(sw, out, 100, 0, (struct sockaddr *)&from, fromlen), 100);
+	CU_ASSERT_TRUE_FATAL(wait_readable(fd));
+	CU_ASSERT_EQUAL(sriov_port_recv(p, buf, 50), -EMSGSIZE);
+	CU_ASSERT_EQUAL(sendto(sw, out, 10, 0, (struct sockaddr *)&from, fromlen), 10);
+	CU_ASSERT_TRUE_FATAL(wait_readable(fd));
+	CU_ASSERT_EQUAL(sriov_port_recv(p, buf, sizeof(buf)), -EMSGSIZE);
+	CU_ASSERT_EQUAL(sriov_port_recv(p, buf, sizeof(buf)), -EAGAIN);
+
+	/* Frames outside 14..9728 bytes are refused before they reach the wire. */
+	CU_ASSERT_EQUAL(sriov_port_send(p, out, 13), -EMSGSIZE);
+	CU_ASSERT_EQUAL(sriov_port_send(p, out, 9729), -EMSGSIZE);
+	CU_ASSERT_EQUAL(sriov_port_send(p, out, 0), -EMSGSIZE);
+
+	/* The announce: RFC 903 RARP "request reverse", padded to 60 bytes. */
+	const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+	CU_ASSERT_EQUAL(sriov_port_announce(p, mac), 0);
+	CU_ASSERT_TRUE_FATAL(wait_readable(sw));
+	n = recv(sw, buf, sizeof(buf), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 60);
+	static const uint8_t want[60] = {
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff,		    /* broadcast */
+	    0x52, 0x54, 0x00, 0x12, 0x34, 0x56,		    /* source: the MAC */
+	    0x80, 0x35,					    /* ethertype RARP */
+	    0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x03, /* Ethernet/IPv4, op 3 */
+	    0x52, 0x54, 0x00, 0x12, 0x34, 0x56,		    /* sender hardware address */
+	    0x00, 0x00, 0x00, 0x00,			    /* sender protocol address */
+	    0x52, 0x54, 0x00, 0x12, 0x34, 0x56,		    /* target hardware address */
+	    /* target protocol address and padding: zero */
+	};
+	CU_ASSERT_EQUAL(memcmp(buf, want, 60), 0);
+
+	struct sriov_port_stats st;
+	sriov_port_stats(p, &st);
+	CU_ASSERT_EQUAL(st.tx_frames, 2);
+	CU_ASSERT_EQUAL(st.tx_bytes, 1500 + 60);
+	CU_ASSERT_EQUAL(st.tx_dropped, 0);
+	CU_ASSERT_EQUAL(st.rx_frames, 3);
+	CU_ASSERT_EQUAL(st.rx_bytes, 14 + 60 + 9728);
+	CU_ASSERT_EQUAL(st.rx_errors, 2);
+}
+
+static void test_udp4(void)
+{
+	int sw = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_TRUE_FATAL(sw >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	CU_ASSERT_EQUAL_FATAL(bind(sw, (struct sockaddr *)&a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL_FATAL(getsockname(sw, (struct sockaddr *)&a, &alen), 0);
+
+	char spec[64], err[256], want[64];
+	snprintf(spec, sizeof(spec), "udp:127.0.0.1:%u", ntohs(a.sin_port));
+	struct sriov_port *p = NULL;
+	CU_ASSERT_EQUAL_FATAL(sriov_port_open(spec, &p, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), " -> 127.0.0.1:%u", ntohs(a.sin_port));
+	const char *d = sriov_port_describe(p);
+	CU_ASSERT_EQUAL(strncmp(d, "udp 127.0.0.1:", 14), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d, want));
+	roundtrip(p, sw);
+	sriov_port_close(p);
+	close(sw);
+}
+
+static void test_udp6(void)
+{
+	int sw = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t alen = sizeof(a);
+	if (sw < 0 || bind(sw, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		printf("\n    note: no IPv6 loopback here, skipped ");
+		if (sw >= 0)
+			close(sw);
+		CU_PASS("no IPv6 loopback");
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(getsockname(sw, (struct sockaddr *)&a, &alen), 0);
+
+	/* Bracketed and bare IPv6 literals both work. */
+	const char *forms[] = {"udp:[::1]:", "udp:::1:"};
+	for (size_t i = 0; i < GW_TEST_COUNT(forms); i++) {
+		char spec[64], err[256];
+		snprintf(spec, sizeof(spec), "%s%u", forms[i], ntohs(a.sin6_port));
+		struct sriov_port *p = NULL;
+		CU_ASSERT_EQUAL_FATAL(sriov_port_open(spec, &p, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(strncmp(sriov_port_describe(p), "udp [::1]:", 10), 0);
+		if (i == 0) {
+			roundtrip(p, sw);
+		} else {
+			uint8_t f[64] = {0}, buf[128];
+			CU_ASSERT_EQUAL(sriov_port_send(p, f, sizeof(f)), 0);
+			CU_ASSERT_TRUE(wait_readable(sw));
+			CU_ASSERT_EQUAL(recv(sw, buf, sizeof(buf), 0), 64);
+		}
+		sriov_port_close(p);
+	}
+	close(sw);
+}
+
+static void test_unix(void)
+{
+	char dir[] = "/tmp/gw-port-XXXXXX";
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	char path[128];
+	snprintf(path, sizeof(path), "%s/switch.sock", dir);
+	int sw = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_TRUE_FATAL(sw >= 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	CU_ASSERT_EQUAL_FATAL(bind(sw, (struct sockaddr *)&a, sizeof(a)), 0);
+
+	char spec[160], err[256], want[160];
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	struct sriov_port *p = NULL;
+	CU_ASSERT_EQUAL_FATAL(sriov_port_open(spec, &p, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), " -> %s", path);
+	const char *d = sriov_port_describe(p);
+	CU_ASSERT_EQUAL(strncmp(d, "unix @", 6), 0); /* autobound abstract name */
+	CU_ASSERT_PTR_NOT_NULL(strstr(d, want));
+	roundtrip(p, sw);
+	sriov_port_close(p);
+	close(sw);
+
+	/* The switch went away: the send fails with an errno and counts as dropped. */
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	CU_ASSERT_EQUAL_FATAL(sriov_port_open(spec, &p, err, sizeof(err)), 0);
+	uint8_t f[60] = {0};
+	int rc = sriov_port_send(p, f, sizeof(f));
+	CU_ASSERT_TRUE(rc == -ECONNREFUSED || rc == -ENOENT);
+	struct sriov_port_stats st;
+	sriov_port_stats(p, &st);
+	CU_ASSERT_EQUAL(st.tx_dropped, 1);
+	CU_ASSERT_EQUAL(st.tx_frames, 0);
+	sriov_port_close(p);
+	rmdir(dir);
+}
+
+static void test_none(void)
+{
+	struct sriov_port *p = NULL;
+	char err[256];
+	CU_ASSERT_EQUAL_FATAL(sriov_port_open("none", &p, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(sriov_port_fd(p), -1);
+	CU_ASSERT_STRING_EQUAL(sriov_port_describe(p), "none");
+	uint8_t f[64] = {0}, buf[64];
+	CU_ASSERT_EQUAL(sriov_port_send(p, f, sizeof(f)), 0);
+	CU_ASSERT_EQUAL(sriov_port_send(p, f, 5), -EMSGSIZE);
+	const uint8_t mac[6] = {2, 0, 0, 0, 0, 9};
+	CU_ASSERT_EQUAL(sriov_port_announce(p, mac), 0);
+	CU_ASSERT_EQUAL(sriov_port_recv(p, buf, sizeof(buf)), -EAGAIN);
+	struct sriov_port_stats st;
+	sriov_port_stats(p, &st);
+	CU_ASSERT_EQUAL(st.tx_dropped, 2);
+	CU_ASSERT_EQUAL(st.tx_frames, 0);
+	CU_ASSERT_EQUAL(st.rx_frames, 0);
+	sriov_port_close(p);
+	sriov_port_close(NULL);
+}
+
+static void test_bad_specs(void)
+{
+	char longpath[200];
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	memcpy(longpath, "unix:/", 6);
+	longpath[sizeof(longpath) - 1] = '\0';
+	const char *bad[] = {
+	    "",
+	    "bogus",
+	    "none:x",
+	    "udp:",
+	    "udp:127.0.0.1",
+	    "udp::9000",
+	    "udp:127.0.0.1:",
+	    "udp:127.0.0.1:0",
+	    "udp:127.0.0.1:65536",
+	    "udp:127.0.0.1:12x",
+	    "udp:127.0.0.1:-1",
+	    "udp:[]:9000",
+	    "unix:",
+	    longpath,
+	    "tap:",
+	    "tap:a-name-far-too-long",
+	};
+	for (size_t i = 0; i < GW_TEST_COUNT(bad); i++) {
+		struct sriov_port *p = NULL;
+		char err[256] = "";
+		int rc = sriov_port_open(bad[i], &p, err, sizeof(err));
+		if (rc != -EINVAL)
+			printf("\n    \"%s\": %d (%s) ", bad[i], rc, err);
+		CU_ASSERT_EQUAL(rc, -EINVAL);
+		CU_ASSERT_PTR_NULL(p);
+		CU_ASSERT_TRUE(err[0] != '\0');
+	}
+	/* A NULL or zero-length error buffer is allowed. */
+	struct sriov_port *p = NULL;
+	CU_ASSERT_EQUAL(sriov_port_open("bogus", &p, NULL, 0), -EINVAL);
+}
+
+static void test_tap(void)
+{
+	struct sriov_port *p = NULL;
+	char err[256] = "";
+	int rc = sriov_port_open("tap:gwtest%d", &p, err, sizeof(err));
+	if (rc == -EPERM || rc == -EACCES || rc == -ENOENT || rc == -ENODEV) {
+		CU_ASSERT_TRUE(err[0] != '\0');
+		printf("\n    note: no TAP here (%s) ", err);
+		CU_PASS("TAP unavailable");
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_TRUE(sriov_port_fd(p) >= 0);
+	CU_ASSERT_EQUAL(strncmp(sriov_port_describe(p), "tap gwtest", 10), 0);
+	uint8_t buf[64];
+	/* The interface is down: nothing arrives. */
+	CU_ASSERT_EQUAL(sriov_port_recv(p, buf, sizeof(buf)), -EAGAIN);
+	sriov_port_close(p);
+}
+
+int main(void)
+{
+	static const struct gw_test_case cases[] = {
+	    {"udp over IPv4", test_udp4},  {"udp over IPv6", test_udp6},
+	    {"unix datagrams", test_unix}, {"none", test_none},
+	    {"bad specs", test_bad_specs}, {"tap", test_tap},
+	};
+	return gw_test_run("sriov_port", cases, GW_TEST_COUNT(cases));
+}
