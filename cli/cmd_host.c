@@ -11,7 +11,32 @@ static void host_usage(FILE *f)
 {
 	fprintf(f, "Usage: godwit host info\n"
 		   "Shows the host godwitd runs on: its id, KVM support, memory, CPUs, VMs and\n"
-		   "device inventory. With --json, the godwit.v1.HostInfo message.\n");
+		   "device inventory: each SR-IOV PF (godwitd --emul-nic) with its generation,\n"
+		   "uplink and free VFs, and which VM holds each other VF. With --json, the\n"
+		   "godwit.v1.HostInfo message.\n");
+}
+
+/* pf0  emul gen1  8086:10ca rev 01 api 1.0 queues 1  uplink none  VFs 7 (6 free)
+ *   vf3  held by web1  02:12:34:56:78:9a */
+static void print_sriov(const Godwit__V1__HostInfo *h)
+{
+	if (h->n_sriov_pfs == 0) {
+		printf("SR-IOV    none declared (godwitd --emul-nic none)\n");
+		return;
+	}
+	printf("SR-IOV\n");
+	for (size_t i = 0; i < h->n_sriov_pfs; i++) {
+		const Godwit__V1__SriovPf *pf = h->sriov_pfs[i];
+		const Godwit__V1__GenDescriptor *g = pf->gen;
+		printf("pf%u  %s gen%u  %s  uplink %s  VFs %u (%u free)\n", pf->index, pf->backend,
+		       g ? g->gen : 0, g ? g->summary : "?", pf->uplink, pf->total_vfs,
+		       pf->free_vfs);
+		for (size_t v = 0; v < pf->n_vfs; v++) {
+			if (!pf->vfs[v]->free)
+				printf("  vf%u  held by %s  %s\n", pf->vfs[v]->index,
+				       pf->vfs[v]->vm, pf->vfs[v]->mac);
+		}
+	}
 }
 
 int cmd_host(struct cli *c, int argc, char **argv)
@@ -55,9 +80,7 @@ int cmd_host(struct cli *c, int argc, char **argv)
 		printf("memory    %s\n", mem);
 		printf("cpus      %u\n", h->cpus);
 		printf("vms       %u (%u running)\n", h->vms, h->vms_running);
-		if (h->n_devices == 0) {
-			printf("devices   none declared\n");
-		} else {
+		if (h->n_devices > 0) {
 			const char *hdr[] = {"DEVICE", "KIND", "GENERATION", "FREE", "ASSIGNED TO"};
 			struct table *t = table_new(5, hdr);
 			for (size_t i = 0; i < h->n_devices; i++) {
@@ -69,6 +92,7 @@ int cmd_host(struct cli *c, int argc, char **argv)
 			printf("devices\n");
 			table_print(t, stdout);
 		}
+		print_sriov(h);
 	}
 	protobuf_c_message_free_unpacked(&h->base, NULL);
 	return CLI_OK;

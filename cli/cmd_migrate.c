@@ -38,6 +38,11 @@ static void print_migration(const Godwit__V1__Migration *m)
 	if (m->total_time_us)
 		printf("time        %.3f s total, %.3f ms downtime\n", m->total_time_us / 1e6,
 		       m->downtime_us / 1e3);
+	for (size_t i = 0; i < m->n_decisions; i++) {
+		const Godwit__V1__DeviceDecision *dd = m->decisions[i];
+		printf("%-11s %s %s: %s -> %s: %s\n", i ? "" : "devices", dd->device, dd->decision,
+		       dd->source, dd->destination, dd->reason);
+	}
 }
 
 static int watch(struct cli *c, const char *id);

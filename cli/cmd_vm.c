@@ -20,7 +20,12 @@ static void vm_usage(FILE *f)
 	    f,
 	    "Usage: godwit vm SUBCOMMAND ...\n"
 	    "  create NAME --memory SIZE --guest PATH [--cmdline STR] [--cpus N]\n"
-	    "                 define a VM (SIZE like 256M or 2G; PATH an x86-64 ELF on the host)\n"
+	    "              [--nic vf[,gen=N][,mac=MAC]]...\n"
+	    "                 define a VM (SIZE like 256M or 2G; PATH an x86-64 ELF on the host);\n"
+	    "                 each --nic (at most 4) gives it a VF of the host's SR-IOV NICs:\n"
+	    "                 gen=N asks for generation N (default: any), mac=MAC sets its\n"
+	    "                 unicast MAC (default: 02:xx:xx:xx:xx:xx derived from NAME).\n"
+	    "                 The VM holds its VFs until it is deleted or migrates away.\n"
 	    "  start NAME     start it (spawns its godwit-vmm)\n"
 	    "  stop NAME [--force]\n"
 	    "                 stop it (--force kills the VMM instead of asking it)\n"
@@ -53,6 +58,20 @@ static const char *state_name(Godwit__V1__VmState s)
 	}
 }
 
+/* nic0      vf pf1 vf0 gen2 (8086:10ca rev 02 api 1.1 queues 2)  02:..  passthrough, uplink none */
+static void print_nic(size_t i, const Godwit__V1__NicInfo *n)
+{
+	char name[16];
+	snprintf(name, sizeof(name), "nic%zu", i);
+	if (strcmp(n->backing, "unbacked") == 0) {
+		printf("%-9s %s %s  unbacked: %s\n", name, n->kind, n->mac, n->reason);
+		return;
+	}
+	printf("%-9s %s pf%u vf%u gen%u (%s)  %s  %s, uplink %s\n", name, n->kind, n->pf, n->vf,
+	       n->gen ? n->gen->gen : 0, n->gen ? n->gen->summary : "?", n->mac, n->backing,
+	       n->uplink);
+}
+
 static void print_vm(const Godwit__V1__Vm *vm)
 {
 	char mem[32], age[32];
@@ -66,6 +85,8 @@ static void print_vm(const Godwit__V1__Vm *vm)
 		printf("guest     %s\n", vm->spec->guest_path);
 		printf("cmdline   %s\n", vm->spec->cmdline);
 	}
+	for (size_t i = 0; i < vm->n_nics; i++)
+		print_nic(i, vm->nics[i]);
 	if (vm->pid)
 		printf("pid       %d (up %s)\n", vm->pid, age);
 	if (vm->console_path[0])
@@ -94,14 +115,44 @@ static int one_name(const char *sub, int argc, char **argv, const char **name)
 	return CLI_OK;
 }
 
+#define NIC_MAX 4
+
+/* "vf[,gen=N][,mac=MAC]" into nic; its strings point into arg. */
+static int parse_nic(char *arg, Godwit__V1__NicSpec *nic)
+{
+	char *save = NULL, *kind = strtok_r(arg, ",", &save);
+	uint64_t v;
+	if (!kind || strcmp(kind, "vf"))
+		return cli_usage_error("vm create", "--nic takes vf[,gen=N][,mac=MAC]");
+	nic->kind = kind;
+	for (char *kv = strtok_r(NULL, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(kv, "gen=", 4) && !gw_parse_u64(kv + 4, 0, 255, &v))
+			nic->gen = (uint32_t)v;
+		else if (!strncmp(kv, "mac=", 4) && kv[4])
+			nic->mac = kv + 4;
+		else
+			return cli_usage_error("vm create",
+					       "--nic: bad '%s'; use vf[,gen=N][,mac=MAC] with N "
+					       "a NIC generation (0 = any)",
+					       kv);
+	}
+	return CLI_OK;
+}
+
 static int vm_create(struct cli *c, int argc, char **argv)
 {
 	static const struct option o[] = {
-	    {"memory", required_argument, NULL, 'm'},  {"guest", required_argument, NULL, 'g'},
-	    {"cmdline", required_argument, NULL, 'c'}, {"cpus", required_argument, NULL, 'C'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"memory", required_argument, NULL, 'm'},
+	    {"guest", required_argument, NULL, 'g'},
+	    {"cmdline", required_argument, NULL, 'c'},
+	    {"cpus", required_argument, NULL, 'C'},
+	    {"nic", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
+	Godwit__V1__NicSpec nics[NIC_MAX], *nicp[NIC_MAX];
 	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
+	spec.nics = nicp;
 	spec.cmdline = (char *)"";
 	char guest[PATH_MAX];
 	bool have_mem = false;
@@ -129,6 +180,15 @@ static int vm_create(struct cli *c, int argc, char **argv)
 			if (gw_parse_u64(optarg, 1, 64, &v))
 				return cli_usage_error("vm create", "--cpus takes 1..64");
 			spec.cpus = (uint32_t)v;
+			break;
+		case 'n':
+			if (spec.n_nics == NIC_MAX)
+				return cli_usage_error("vm create", "at most %d --nic", NIC_MAX);
+			godwit__v1__nic_spec__init(&nics[spec.n_nics]);
+			if (parse_nic(optarg, &nics[spec.n_nics]))
+				return CLI_USAGE;
+			nicp[spec.n_nics] = &nics[spec.n_nics];
+			spec.n_nics++;
 			break;
 		case 'h':
 			vm_usage(stdout);

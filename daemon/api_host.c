@@ -10,6 +10,40 @@
 #include <string.h>
 #include <unistd.h>
 
+/* One PF of the pool as a message on the call's arena; caller holds d->lock. */
+static Godwit__V1__SriovPf *pf_copy(struct gw_rpc_call *call, const struct gwd_pool *pool,
+				    unsigned i)
+{
+	const struct gwd_pf *pf = &pool->pfs[i];
+	Godwit__V1__SriovPf *r = gw_rpc_call_alloc(call, sizeof(*r));
+	Godwit__V1__GenDescriptor *g = gw_rpc_call_alloc(call, sizeof(*g));
+	Godwit__V1__SriovVf *vfs = gw_rpc_call_alloc(call, SRIOV_EMUL_MAX_VFS * sizeof(*vfs));
+	Godwit__V1__SriovVf **vfp = gw_rpc_call_alloc(call, SRIOV_EMUL_MAX_VFS * sizeof(*vfp));
+	char summary[80];
+	if (!r || !g || !vfs || !vfp)
+		return NULL;
+	godwit__v1__sriov_pf__init(r);
+	gwd_gen_to_pb(&pf->gen, g, summary, sizeof(summary));
+	g->summary = gw_rpc_call_strdup(call, summary);
+	r->index = i;
+	r->backend = (char *)"emul";
+	r->gen = g;
+	r->uplink = gw_rpc_call_strdup(call, pf->uplink);
+	r->total_vfs = pf->nvfs;
+	r->free_vfs = gwd_pool_free_vfs(pool, i);
+	for (unsigned v = 0; v < pf->nvfs; v++) {
+		godwit__v1__sriov_vf__init(&vfs[v]);
+		vfs[v].index = v;
+		vfs[v].free = !pf->vfs[v].vm[0];
+		vfs[v].vm = gw_rpc_call_strdup(call, pf->vfs[v].vm);
+		vfs[v].mac = gw_rpc_call_strdup(call, pf->vfs[v].mac);
+		vfp[v] = &vfs[v];
+	}
+	r->vfs = vfp;
+	r->n_vfs = pf->nvfs;
+	return r;
+}
+
 static int host_get_info(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
 			 ProtobufCMessage **resp)
 {
@@ -39,9 +73,16 @@ static int host_get_info(void *ctx, struct gw_rpc_call *call, const ProtobufCMes
 	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
 	h->memory_total_bytes = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
 	h->cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-	/* The device inventory is filled by the device layer once a host declares devices. */
+	/* SR-IOV NICs are in sriov_pfs; devices is for other kinds (none yet). */
 	h->n_devices = 0;
 	pthread_mutex_lock(&d->lock);
+	h->sriov_pfs = gw_rpc_call_alloc(call, GWD_PF_MAX * sizeof(*h->sriov_pfs));
+	for (unsigned i = 0; h->sriov_pfs && i < d->pool.npfs; i++) {
+		Godwit__V1__SriovPf *pf = pf_copy(call, &d->pool, i);
+		if (!pf)
+			break;
+		h->sriov_pfs[h->n_sriov_pfs++] = pf;
+	}
 	for (struct gwd_vm *v = d->vms; v; v = v->next) {
 		h->vms++;
 		if (v->monitor_running)

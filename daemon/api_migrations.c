@@ -19,6 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* What the migration does with one device (a DeviceDecision). */
+struct gwd_mig_decision {
+	char device[16], decision[16], reason[160], source[48], destination[48];
+};
+
 struct gwd_mig {
 	struct gwd_mig *next;
 	struct gwd *d;
@@ -39,6 +44,8 @@ struct gwd_mig {
 	/* One channel to the destination for the whole migration: the commit, on the
 	 * downtime path, then needs no new connection. Used by the migration thread only. */
 	struct gw_rpc_client *peer;
+	unsigned ndecisions;
+	struct gwd_mig_decision decisions[GWD_NIC_MAX];
 };
 
 #define PH(x) GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_##x
@@ -166,6 +173,87 @@ static int vmm_finish(struct gwd_mig *m, bool commit, struct gw_rpc_status *st)
 	return rc;
 }
 
+/* PrepareIncoming as built from the VM: its spec and each NIC's generation and MAC. */
+struct prep_msg {
+	Godwit__V1__PrepareIncomingRequest req;
+	struct gwd_vm_pb *pb;
+	Godwit__V1__MigratingNic nics[GWD_NIC_MAX], *nicp[GWD_NIC_MAX];
+	char device[GWD_NIC_MAX][8];
+};
+
+static int prep_build(struct gwd_mig *m, struct prep_msg *pm)
+{
+	memset(pm, 0, sizeof(*pm));
+	godwit__v1__prepare_incoming_request__init(&pm->req);
+	pm->pb = malloc(sizeof(*pm->pb));
+	if (!pm->pb)
+		return -ENOMEM;
+	pthread_mutex_lock(&m->d->lock);
+	struct gwd_vm *vm = gwd_vm_find(m->d, m->vm);
+	if (vm) {
+		gwd_vm_to_pb(m->d, vm, pm->pb);
+		pm->pb->spec.guest_path = strdup(vm->guest_path);
+		pm->pb->spec.cmdline = strdup(vm->cmdline);
+		for (unsigned i = 0; i < vm->nnics; i++)
+			snprintf(m->decisions[i].source, sizeof(m->decisions[i].source),
+				 "pf%u vf%u gen%u", vm->nics[i].pf, vm->nics[i].vf,
+				 vm->nics[i].gen.gen);
+	}
+	pthread_mutex_unlock(&m->d->lock);
+	if (!vm) {
+		free(pm->pb);
+		pm->pb = NULL;
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < pm->pb->spec.n_nics; i++) {
+		godwit__v1__migrating_nic__init(&pm->nics[i]);
+		snprintf(pm->device[i], sizeof(pm->device[i]), "nic%zu", i);
+		pm->nics[i].device = pm->device[i];
+		pm->nics[i].kind = (char *)"vf";
+		pm->nics[i].gen = &pm->pb->nics[i].gen;
+		pm->nics[i].mac = pm->pb->nics[i].mac;
+		pm->nicp[i] = &pm->nics[i];
+	}
+	pm->req.migration_id = m->id;
+	pm->req.vm_name = m->vm;
+	pm->req.spec = &pm->pb->spec;
+	pm->req.channels = m->channels;
+	pm->req.nics = pm->nicp;
+	pm->req.n_nics = pm->pb->spec.n_nics;
+	return 0;
+}
+
+static void prep_free(struct prep_msg *pm)
+{
+	if (!pm->pb)
+		return;
+	free(pm->pb->spec.guest_path);
+	free(pm->pb->spec.cmdline);
+	free(pm->pb);
+	pm->pb = NULL;
+}
+
+/* Keeps what the destination decided for each device, for Get and Watch. */
+static void take_decisions(struct gwd_mig *m, const Godwit__V1__PrepareIncomingResponse *pr)
+{
+	pthread_mutex_lock(&m->d->lock);
+	m->ndecisions = 0;
+	for (size_t i = 0; i < pr->n_decisions && i < GWD_NIC_MAX; i++) {
+		const Godwit__V1__DeviceDecision *dd = pr->decisions[i];
+		struct gwd_mig_decision *md = &m->decisions[m->ndecisions++];
+		snprintf(md->device, sizeof(md->device), "%s", dd->device);
+		snprintf(md->decision, sizeof(md->decision), "%s", dd->decision);
+		snprintf(md->reason, sizeof(md->reason), "%s", dd->reason);
+		snprintf(md->destination, sizeof(md->destination), "%s", dd->destination);
+	}
+	bump(m);
+	pthread_mutex_unlock(&m->d->lock);
+	for (unsigned i = 0; i < m->ndecisions; i++)
+		GW_INFO(m->vm, "migration %s: %s %s: %s (%s -> %s)", m->id, m->decisions[i].device,
+			m->decisions[i].decision, m->decisions[i].reason, m->decisions[i].source,
+			m->decisions[i].destination);
+}
+
 static void *migration_thread(void *arg)
 {
 	struct gwd_mig *m = arg;
@@ -174,37 +262,27 @@ static void *migration_thread(void *arg)
 	uint64_t t0 = (uint64_t)gwd_now();
 	(void)t0;
 
-	/* 1. The destination prepares: this is where a wrong token or too little memory stops
-	 * everything, before any VM state moves. */
-	pthread_mutex_lock(&d->lock);
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
-	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
-	char *guest = vm ? strdup(vm->guest_path) : NULL,
-	     *cmdline = vm ? strdup(vm->cmdline) : NULL;
-	if (vm) {
-		spec.memory_bytes = vm->memory_bytes;
-		spec.cpus = vm->cpus;
-	}
-	pthread_mutex_unlock(&d->lock);
-	spec.guest_path = guest;
-	spec.cmdline = cmdline;
+	/* 1. The destination prepares: this is where a wrong token, too little memory or no
+	 * VF to back a NIC stops everything, before any VM state moves. */
+	struct prep_msg pm;
 	char token[65];
 	random_hex(token, 32);
-	Godwit__V1__PrepareIncomingRequest prep = GODWIT__V1__PREPARE_INCOMING_REQUEST__INIT;
-	prep.migration_id = m->id;
-	prep.vm_name = m->vm;
-	prep.spec = &spec;
-	prep.stream_token = token;
-	prep.channels = m->channels;
 	Godwit__V1__PrepareIncomingResponse *pr = NULL;
-	int rc = peer_call(m, "PrepareIncoming", &prep.base, (ProtobufCMessage **)&pr, &st);
-	free(guest);
-	free(cmdline);
+	int rc = prep_build(m, &pm);
+	if (rc) {
+		end_migration(m, PH(FAILED), "cannot describe VM %s to the destination: %s", m->vm,
+			      strerror(-rc));
+		return NULL;
+	}
+	pm.req.stream_token = token;
+	rc = peer_call(m, "PrepareIncoming", &pm.req.base, (ProtobufCMessage **)&pr, &st);
+	prep_free(&pm);
 	if (rc) {
 		end_migration(m, PH(FAILED), "the destination %s refused the migration: %s: %s",
 			      m->dest, gw_rpc_code_name(st.code), st.message);
 		return NULL;
 	}
+	take_decisions(m, pr);
 
 	/* 2. The VMM streams to the ports the destination's VMM listens on. */
 	char host[256];
@@ -292,7 +370,7 @@ static void *migration_thread(void *arg)
 	/* 4. Handover: the destination starts the VM, then this copy is let go. */
 	pthread_mutex_lock(&d->lock);
 	bool cancelled = m->cancel;
-	vm = gwd_vm_find(d, m->vm);
+	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
 	if (vm)
 		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
 	pthread_mutex_unlock(&d->lock);
@@ -383,6 +461,20 @@ static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gw
 	r->total_time_us = m->total_us;
 	r->error = gw_rpc_call_strdup(call, m->error);
 	r->started_unix = m->started_unix;
+	r->decisions = gw_rpc_call_alloc(call, GWD_NIC_MAX * sizeof(*r->decisions));
+	for (unsigned i = 0; r->decisions && i < m->ndecisions; i++) {
+		const struct gwd_mig_decision *md = &m->decisions[i];
+		Godwit__V1__DeviceDecision *dd = gw_rpc_call_alloc(call, sizeof(*dd));
+		if (!dd)
+			break;
+		godwit__v1__device_decision__init(dd);
+		dd->device = gw_rpc_call_strdup(call, md->device);
+		dd->decision = gw_rpc_call_strdup(call, md->decision);
+		dd->reason = gw_rpc_call_strdup(call, md->reason);
+		dd->source = gw_rpc_call_strdup(call, md->source);
+		dd->destination = gw_rpc_call_strdup(call, md->destination);
+		r->decisions[r->n_decisions++] = dd;
+	}
 	return r;
 }
 

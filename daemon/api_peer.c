@@ -8,6 +8,7 @@
 #include "api.h"
 
 #include "godwit/log.h"
+#include "godwit/v1/migrations.pb-c.h"
 #include "godwit/v1/peer.pb-c.h"
 
 #include <errno.h>
@@ -23,6 +24,75 @@ static struct gwd_vm *find_incoming(struct gwd *d, const char *id)
 			return v;
 	}
 	return NULL;
+}
+
+/* The NICs the source sends must be the spec's, one for one, each with a usable MAC. */
+static int check_nics(const Godwit__V1__PrepareIncomingRequest *req, char *why, size_t n)
+{
+	if (req->n_nics != req->spec->n_nics) {
+		snprintf(why, n, "malformed PrepareIncoming: %zu NICs in the spec, %zu described",
+			 req->spec->n_nics, req->n_nics);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < req->n_nics; i++) {
+		if (!req->nics[i]->gen || gwd_validate_mac(req->nics[i]->mac, why, n)) {
+			snprintf(why, n,
+				 "malformed PrepareIncoming: nic%zu lacks a generation or "
+				 "a valid MAC",
+				 i);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Backs each incoming NIC with a free VF whose generation matches the source's (the only
+ * decision this version makes); on failure holds none. Caller holds d->lock. */
+static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
+			 const Godwit__V1__PrepareIncomingRequest *req, char (*reasons)[160],
+			 char *why, size_t n)
+{
+	for (size_t i = 0; i < req->n_nics; i++) {
+		struct gwd_nic *nic = &vm->nics[i];
+		struct sriov_gen src;
+		memset(nic, 0, sizeof(*nic));
+		gwd_gen_from_pb(req->nics[i]->gen, &src);
+		snprintf(nic->mac, sizeof(nic->mac), "%s", req->nics[i]->mac);
+		nic->want_gen = req->spec->nics[i]->gen;
+		int rc = gwd_pool_alloc_match(&d->pool, vm->name, nic->mac, &src, &nic->pf,
+					      &nic->vf, reasons[i], sizeof(reasons[i]));
+		if (rc) {
+			snprintf(why, n, "nic%zu: %s", i, reasons[i]);
+			gwd_nics_release(d, vm);
+			return rc;
+		}
+		nic->gen = d->pool.pfs[nic->pf].gen;
+		nic->backed = true;
+		vm->nnics++;
+	}
+	return 0;
+}
+
+/* One "match" decision per NIC, on the call's arena. */
+static int fill_decisions(struct gw_rpc_call *call, const struct gwd_vm *vm, char (*reasons)[160],
+			  Godwit__V1__PrepareIncomingResponse *r)
+{
+	r->decisions = gw_rpc_call_alloc(call, GWD_NIC_MAX * sizeof(*r->decisions));
+	if (!r->decisions)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		Godwit__V1__DeviceDecision *dd = gw_rpc_call_alloc(call, sizeof(*dd));
+		if (!dd)
+			return -ENOMEM;
+		godwit__v1__device_decision__init(dd);
+		dd->device = gw_rpc_call_printf(call, "nic%u", i);
+		dd->decision = (char *)"match";
+		dd->reason = gw_rpc_call_strdup(call, reasons[i]);
+		dd->destination = gw_rpc_call_printf(call, "pf%u vf%u gen%u", vm->nics[i].pf,
+						     vm->nics[i].vf, vm->nics[i].gen.gen);
+		r->decisions[r->n_decisions++] = dd;
+	}
+	return 0;
 }
 
 static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
@@ -42,6 +112,10 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	    req->channels > 8) {
 		gw_rpc_call_error(call, "malformed PrepareIncoming: migration id, 64-character "
 					"stream token and 1..8 channels are required");
+		return -EINVAL;
+	}
+	if (check_nics(req, why, sizeof(why))) {
+		gw_rpc_call_error(call, "%s", why);
 		return -EINVAL;
 	}
 	struct gwd_vm *vm = calloc(1, sizeof(*vm));
@@ -80,6 +154,13 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 		gwd_vm_free(vm);
 		return -ENOSPC;
 	}
+	char reasons[GWD_NIC_MAX][160];
+	if (incoming_nics(d, vm, req, reasons, why, sizeof(why))) {
+		pthread_mutex_unlock(&d->lock);
+		gwd_vm_free(vm);
+		gw_rpc_call_error(call, "%s", why);
+		return -EBUSY; /* FAILED_PRECONDITION: this host cannot back the VM's NICs */
+	}
 	vm->next = d->vms;
 	d->vms = vm;
 	gwd_vm_persist(d, vm);
@@ -116,7 +197,7 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	r->stream_ports = p;
 	r->n_stream_ports = nports;
 	*resp = &r->base;
-	return 0;
+	return fill_decisions(call, vm, reasons, r);
 }
 
 static int peer_commit(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,

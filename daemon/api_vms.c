@@ -22,21 +22,15 @@ static uint64_t host_memory(void)
 /* Copies vm into a Vm message allocated on the call's arena; caller holds d->lock. */
 static Godwit__V1__Vm *vm_copy(struct gwd *d, struct gw_rpc_call *call, const struct gwd_vm *vm)
 {
-	Godwit__V1__Vm tmp, *out = gw_rpc_call_alloc(call, sizeof(*out));
-	Godwit__V1__VmSpec tspec, *spec = gw_rpc_call_alloc(call, sizeof(*spec));
-	char console[300];
-	if (!out || !spec)
+	struct gwd_vm_pb *pb = gw_rpc_call_alloc(call, sizeof(*pb));
+	if (!pb)
 		return NULL;
-	gwd_vm_to_pb(d, vm, &tmp, &tspec, console, sizeof(console));
-	*out = tmp;
-	*spec = tspec;
-	out->spec = spec;
-	out->name = gw_rpc_call_strdup(call, tmp.name);
-	out->reason = gw_rpc_call_strdup(call, tmp.reason);
-	out->console_path = gw_rpc_call_strdup(call, console);
-	spec->guest_path = gw_rpc_call_strdup(call, tspec.guest_path);
-	spec->cmdline = gw_rpc_call_strdup(call, tspec.cmdline);
-	return out;
+	gwd_vm_to_pb(d, vm, pb);
+	pb->vm.name = gw_rpc_call_strdup(call, vm->name);
+	pb->vm.reason = gw_rpc_call_strdup(call, vm->reason);
+	pb->spec.guest_path = gw_rpc_call_strdup(call, vm->guest_path);
+	pb->spec.cmdline = gw_rpc_call_strdup(call, vm->cmdline);
+	return &pb->vm;
 }
 
 static int not_found(struct gw_rpc_call *call, const char *name)
@@ -90,8 +84,17 @@ static int vms_create(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 		gw_rpc_call_error(call, "a VM named '%s' already exists on this host", req->name);
 		return -EEXIST;
 	}
+	rc = gwd_nics_alloc(d, vm, req->spec, why, sizeof(why));
+	if (rc) {
+		pthread_mutex_unlock(&d->lock);
+		gwd_vm_free(vm);
+		gw_rpc_call_error(call, "%s", why);
+		/* All VFs held: RESOURCE_EXHAUSTED; none on this host: FAILED_PRECONDITION. */
+		return rc == -ENOSPC ? -ENOSPC : -EBUSY;
+	}
 	rc = gwd_vm_persist(d, vm);
 	if (rc) {
+		gwd_nics_release(d, vm);
 		pthread_mutex_unlock(&d->lock);
 		gwd_vm_free(vm);
 		gw_rpc_call_error(call, "cannot save the VM definition: %s", strerror(-rc));
@@ -101,8 +104,9 @@ static int vms_create(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 	d->vms = vm;
 	*resp = &vm_copy(d, call, vm)->base;
 	pthread_mutex_unlock(&d->lock);
-	GW_INFO(req->name, "defined: %llu MiB, %u vCPU(s), guest %s",
-		(unsigned long long)(vm->memory_bytes >> 20), vm->cpus, vm->guest_path);
+	GW_INFO(req->name, "defined: %llu MiB, %u vCPU(s), %zu NIC(s), guest %s",
+		(unsigned long long)(vm->memory_bytes >> 20), vm->cpus, req->spec->n_nics,
+		req->spec->guest_path);
 	return 0;
 }
 
@@ -143,6 +147,14 @@ static int vms_start(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 		pthread_mutex_unlock(&d->lock);
 		gw_rpc_call_error(call, "VM '%s' is already running", req->name);
 		return -EALREADY;
+	}
+	int nic = gwd_nics_unbacked(vm);
+	if (nic >= 0) {
+		vm->busy = false;
+		pthread_mutex_unlock(&d->lock);
+		gw_rpc_call_error(call, "VM '%s' cannot start: nic%d has no VF on this host: %s",
+				  req->name, nic, vm->nics[nic].reason);
+		return -EBUSY;
 	}
 	uint64_t used = gwd_memory_in_use(d);
 	if (used + vm->memory_bytes > d->memory_limit) {
@@ -237,6 +249,7 @@ static int vms_delete(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 			break;
 		}
 	}
+	gwd_nics_release(d, vm);
 	rc = gwd_vm_remove_files(d, vm->name);
 	pthread_mutex_unlock(&d->lock);
 	if (rc)

@@ -10,8 +10,10 @@
 
 #include "godwit/rpc.h"
 #include "godwit/v1/vms.pb-c.h"
+#include "sriov_pool.h"
 
 #define GWD_NAME_MAX 63
+#define GWD_NIC_MAX  4
 
 /* Short names for the API's VM states. */
 #define GWD_DEFINED  GODWIT__V1__VM_STATE__VM_STATE_DEFINED
@@ -21,6 +23,16 @@
 #define GWD_STOPPING GODWIT__V1__VM_STATE__VM_STATE_STOPPING
 #define GWD_STOPPED  GODWIT__V1__VM_STATE__VM_STATE_STOPPED
 #define GWD_FAILED   GODWIT__V1__VM_STATE__VM_STATE_FAILED
+
+/* A NIC of a VM: for now always a VF of this host's pool. */
+struct gwd_nic {
+	uint32_t want_gen; /* as asked: 0 = any */
+	char mac[GWD_MAC_SZ];
+	unsigned pf, vf;
+	struct sriov_gen gen; /* of the VF that backs it (or backed it, when unbacked) */
+	bool backed;	      /* holds (pf, vf) in d->pool */
+	char reason[200];     /* why it is unbacked */
+};
 
 struct gwd_vm {
 	struct gwd_vm *next;
@@ -44,6 +56,8 @@ struct gwd_vm {
 	char incoming_id[40];	   /* set while this VM is the destination of a migration */
 	char migrated_to[256];	   /* set once it has been handed over to another host */
 	struct gw_rpc_client *ctl; /* kept open for an incoming VM's commit */
+	unsigned nnics;
+	struct gwd_nic nics[GWD_NIC_MAX];
 };
 
 struct gwd_mig;
@@ -60,12 +74,15 @@ struct gwd {
 	bool shutting_down;
 	uint64_t memory_limit; /* bytes all running VMs may use together */
 	char stream_host[256]; /* where incoming migration streams listen */
+	struct gwd_pool pool;  /* SR-IOV PFs and the VMs holding their VFs; under lock */
 };
 
 /* validate.c: pure checks of what callers send (fuzzed and unit-tested). */
 /* 0, or -EINVAL with a message a person can act on in why. */
 int gwd_validate_name(const char *name, char *why, size_t n);
 int gwd_validate_spec(const Godwit__V1__VmSpec *spec, uint64_t host_mem, char *why, size_t n);
+/* "02:12:34:56:78:9a": six hex octets, unicast, not all zero. */
+int gwd_validate_mac(const char *mac, char *why, size_t n);
 
 /* registry.c */
 int gwd_registry_load(struct gwd *d);
@@ -74,9 +91,44 @@ int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm);
 void gwd_vm_dir(const struct gwd *d, const char *name, const char *leaf, char *out, size_t n);
 int gwd_vm_remove_files(struct gwd *d, const char *name);
 void gwd_vm_free(struct gwd_vm *vm);
-/* Fills a Vm message whose strings point into vm: use under d->lock, or copy. */
-void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, Godwit__V1__Vm *out,
-		  Godwit__V1__VmSpec *spec, char *console, size_t console_n);
+/* A Vm message and the storage it points into. */
+struct gwd_nic_pb {
+	Godwit__V1__NicSpec spec;
+	Godwit__V1__NicInfo info;
+	Godwit__V1__GenDescriptor gen;
+	char mac[GWD_MAC_SZ], uplink[GWD_UPLINK_SZ], reason[200], summary[80];
+};
+struct gwd_vm_pb {
+	Godwit__V1__Vm vm;
+	Godwit__V1__VmSpec spec;
+	char console[300];
+	Godwit__V1__NicSpec *nic_specs[GWD_NIC_MAX];
+	Godwit__V1__NicInfo *nic_infos[GWD_NIC_MAX];
+	struct gwd_nic_pb nics[GWD_NIC_MAX];
+};
+/* Fills out; its name, reason, guest path and cmdline point into vm: use under d->lock, or
+ * copy them. */
+void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb *out);
+
+/* vm_nics.c: a VM's NICs and the VF pool; callers hold d->lock. */
+/* Takes a VF for each NIC of spec; on failure holds none (why says why): -ENOSPC (all VFs of
+ * that generation are held) or -ENODEV (the host has none). */
+int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *spec, char *why,
+		   size_t n);
+/* Releases the VFs vm holds. */
+void gwd_nics_release(struct gwd *d, struct gwd_vm *vm);
+/* After loading the registry: claims each VM's recorded VFs again; a VF this host no longer
+ * declares leaves the NIC unbacked, with a warning. */
+void gwd_nics_rebuild(struct gwd *d);
+/* Fills the NIC fields of a Vm message from vm->nics. */
+void gwd_nics_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb *out);
+/* Reads the NICs of a persisted Vm back into vm (unbacked until gwd_nics_rebuild). */
+void gwd_nics_from_pb(struct gwd_vm *vm, const Godwit__V1__Vm *pb);
+void gwd_gen_to_pb(const struct sriov_gen *g, Godwit__V1__GenDescriptor *out, char *summary,
+		   size_t summary_n);
+void gwd_gen_from_pb(const Godwit__V1__GenDescriptor *in, struct sriov_gen *out);
+/* The first NIC that has no VF here, or -1. */
+int gwd_nics_unbacked(const struct gwd_vm *vm);
 
 /* vmproc.c: godwit-vmm processes. Called without d->lock held. */
 int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n);
@@ -92,7 +144,8 @@ int gwd_vmm_call_kept(struct gwd *d, struct gwd_vm *vm, const char *method,
 		      struct gw_rpc_status *st);
 /* Bytes of RAM the VMs holding a process use now; caller holds d->lock. */
 uint64_t gwd_memory_in_use(struct gwd *d);
-/* Forgets a VM that migrated away (removes its files); caller holds d->lock. */
+/* Forgets a VM that migrated away or never arrived (removes its files, releases its VFs);
+ * caller holds d->lock. */
 void gwd_vm_forget(struct gwd *d, struct gwd_vm *vm);
 int gwd_vm_stop(struct gwd *d, struct gwd_vm *vm, bool force, char *why, size_t n);
 /* Re-adopts a VMM recorded as running; marks the VM failed when it is gone. */

@@ -39,6 +39,12 @@ static void usage(FILE *f)
 	    "      --vmm PATH        the godwit-vmm binary (default: next to godwitd)\n"
 	    "      --memory-limit SIZE  RAM all running VMs may use together (default: the\n"
 	    "                        host's memory); incoming migrations beyond it are refused\n"
+	    "      --emul-nic gen=N,vfs=M[,uplink=SPEC]\n"
+	    "                        declare an emulated SR-IOV NIC (a PF) whose M VFs (1..7)\n"
+	    "                        VMs can hold; N is its generation (1 or 2); SPEC its\n"
+	    "                        packet port: none (default), udp:HOST:PORT, unix:PATH or\n"
+	    "                        tap:NAME. Repeat for more PFs (pf0, pf1, ... in order).\n"
+	    "                        Default: one gen=1,vfs=7 PF; '--emul-nic none' declares none\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
@@ -116,6 +122,18 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
+static void log_pool(const struct gwd_pool *p)
+{
+	if (p->npfs == 0)
+		GW_INFO("sriov", "no SR-IOV NIC declared (--emul-nic none)");
+	for (unsigned i = 0; i < p->npfs; i++) {
+		char g[80];
+		sriov_gen_describe(&p->pfs[i].gen, g, sizeof(g));
+		GW_INFO("sriov", "pf%u: emul gen%u (%s), %u VFs, uplink %s", i, p->pfs[i].gen.gen,
+			g, p->pfs[i].nvfs, p->pfs[i].uplink);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	gw_log_set_ident("godwitd");
@@ -125,6 +143,7 @@ int main(int argc, char **argv)
 	    {"vmm", required_argument, NULL, 'V'},
 	    {"memory-limit", required_argument, NULL, 'M'},
 	    {"log-level", required_argument, NULL, 'L'},
+	    {"emul-nic", required_argument, NULL, 'E'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -132,6 +151,7 @@ int main(int argc, char **argv)
 	static struct gwd d;
 	const char *listen_tcp = DEFAULT_LISTEN, *state_dir = DEFAULT_STATE_DIR, *vmm = NULL;
 	enum gw_log_level lvl;
+	char why[400];
 	int ch;
 	while ((ch = getopt_long(argc, argv, "l:d:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -159,6 +179,12 @@ int main(int argc, char **argv)
 			}
 			gw_log_set_level(lvl);
 			break;
+		case 'E':
+			if (gwd_pool_add_emul(&d.pool, optarg, why, sizeof(why))) {
+				fprintf(stderr, "godwitd: %s\n", why);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -174,6 +200,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "godwitd: unexpected argument '%s'; see --help\n", argv[optind]);
 		return 2;
 	}
+	gwd_pool_finish(&d.pool);
 	if (strlen(state_dir) > 180) {
 		fprintf(stderr, "godwitd: --state-dir is too long (unix socket paths inside it "
 				"must stay under 108 bytes)\n");
@@ -233,6 +260,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	log_pool(&d.pool);
 	if (gwd_registry_load(&d))
 		return 1;
 	for (struct gwd_vm *v = d.vms; v; v = v->next)

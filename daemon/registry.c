@@ -44,37 +44,35 @@ void gwd_vm_free(struct gwd_vm *vm)
 	free(vm);
 }
 
-void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, Godwit__V1__Vm *out,
-		  Godwit__V1__VmSpec *spec, char *console, size_t console_n)
+void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb *out)
 {
-	godwit__v1__vm__init(out);
-	godwit__v1__vm_spec__init(spec);
-	spec->memory_bytes = vm->memory_bytes;
-	spec->cpus = vm->cpus;
-	spec->guest_path = vm->guest_path;
-	spec->cmdline = vm->cmdline;
-	out->name = (char *)vm->name;
-	out->spec = spec;
-	out->state = vm->state;
-	out->pid = vm->pid;
-	out->reason = (char *)vm->reason;
-	out->created_unix = vm->created_unix;
-	out->started_unix = vm->started_unix;
-	out->guest_exit_code = vm->guest_exit_code;
-	console[0] = '\0';
+	godwit__v1__vm__init(&out->vm);
+	godwit__v1__vm_spec__init(&out->spec);
+	out->spec.memory_bytes = vm->memory_bytes;
+	out->spec.cpus = vm->cpus;
+	out->spec.guest_path = vm->guest_path;
+	out->spec.cmdline = vm->cmdline;
+	out->vm.name = (char *)vm->name;
+	out->vm.spec = &out->spec;
+	out->vm.state = vm->state;
+	out->vm.pid = vm->pid;
+	out->vm.reason = (char *)vm->reason;
+	out->vm.created_unix = vm->created_unix;
+	out->vm.started_unix = vm->started_unix;
+	out->vm.guest_exit_code = vm->guest_exit_code;
+	out->console[0] = '\0';
 	if (vm->state == GWD_RUNNING || vm->state == GWD_PAUSED)
-		gwd_vm_dir(d, vm->name, "console.sock", console, console_n);
-	out->console_path = console;
+		gwd_vm_dir(d, vm->name, "console.sock", out->console, sizeof(out->console));
+	out->vm.console_path = out->console;
+	gwd_nics_to_pb(d, vm, out);
 }
 
 int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm)
 {
 	Godwit__Internal__V1__VmRecord rec = GODWIT__INTERNAL__V1__VM_RECORD__INIT;
-	Godwit__V1__Vm pb;
-	Godwit__V1__VmSpec spec;
-	char console[300];
-	gwd_vm_to_pb(d, vm, &pb, &spec, console, sizeof(console));
-	rec.vm = &pb;
+	struct gwd_vm_pb pb;
+	gwd_vm_to_pb(d, vm, &pb);
+	rec.vm = &pb.vm;
 	rec.pid_start_ticks = vm->pid_start_ticks;
 	size_t len = godwit__internal__v1__vm_record__get_packed_size(&rec);
 	uint8_t *buf = malloc(len ? len : 1);
@@ -142,6 +140,7 @@ static struct gwd_vm *load_one(struct gwd *d, const char *name)
 	vm->started_unix = rec->vm->started_unix;
 	vm->guest_exit_code = rec->vm->guest_exit_code;
 	vm->pidfd = -1;
+	gwd_nics_from_pb(vm, rec->vm);
 out:
 	godwit__internal__v1__vm_record__free_unpacked(rec, NULL);
 	return vm;
@@ -173,6 +172,7 @@ int gwd_registry_load(struct gwd *d)
 		n++;
 	}
 	closedir(dh);
+	gwd_nics_rebuild(d);
 	GW_INFO("registry", "%u VM definition(s) loaded from %s", n, dir);
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 int gwd_validate_name(const char *name, char *why, size_t n)
 {
@@ -32,6 +33,59 @@ int gwd_validate_name(const char *name, char *why, size_t n)
 			 "and '.', starting with a letter or digit",
 			 (int)(len > 64 ? 64 : len), name, i + 1);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+int gwd_validate_mac(const char *mac, char *why, size_t n)
+{
+	unsigned o[6], sum = 0;
+	int end = 0;
+	if (!mac ||
+	    sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%n", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5],
+		   &end) != 6 ||
+	    end != 17 || mac[17] || strspn(mac, "0123456789abcdefABCDEF:") != 17) {
+		snprintf(why, n, "MAC '%.40s' is malformed: use six hex octets, 02:12:34:56:78:9a",
+			 mac ? mac : "");
+		return -EINVAL;
+	}
+	for (int i = 0; i < 6; i++)
+		sum |= o[i];
+	/* Bit 0 of the first octet marks a group address (IEEE 802 clause 8.2). */
+	if ((o[0] & 1u) || sum == 0) {
+		snprintf(why, n, "MAC %s is %s: a NIC needs a unicast address (first octet even)",
+			 mac, sum ? "a multicast address" : "all zero");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int validate_nics(const Godwit__V1__VmSpec *spec, char *why, size_t n)
+{
+	if (spec->n_nics > GWD_NIC_MAX) {
+		snprintf(why, n, "%zu NICs requested; at most %d are supported", spec->n_nics,
+			 GWD_NIC_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < spec->n_nics; i++) {
+		const Godwit__V1__NicSpec *nic = spec->nics[i];
+		char sub[160];
+		if (!nic->kind || strcmp(nic->kind, "vf")) {
+			snprintf(why, n, "nic%zu: kind '%.20s' is not supported; use 'vf'", i,
+				 nic->kind ? nic->kind : "");
+			return -EINVAL;
+		}
+		if (nic->mac && nic->mac[0] && gwd_validate_mac(nic->mac, sub, sizeof(sub))) {
+			snprintf(why, n, "nic%zu: %s", i, sub);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i && nic->mac && nic->mac[0]; j++) {
+			if (spec->nics[j]->mac && !strcasecmp(spec->nics[j]->mac, nic->mac)) {
+				snprintf(why, n, "nic%zu has the same MAC as nic%zu (%s)", i, j,
+					 nic->mac);
+				return -EINVAL;
+			}
+		}
 	}
 	return 0;
 }
@@ -77,5 +131,5 @@ int gwd_validate_spec(const Godwit__V1__VmSpec *spec, uint64_t host_mem, char *w
 		snprintf(why, n, "guest path or command line too long");
 		return -EINVAL;
 	}
-	return 0;
+	return validate_nics(spec, why, n);
 }

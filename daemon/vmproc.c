@@ -265,6 +265,16 @@ static void log_tail(const char *path, char *out, size_t n)
 	snprintf(out, n, "%s", msg ? msg + 7 : last);
 }
 
+/* godwit-vmm's --vf value for a NIC backed by a VF of this host; uplink goes last, as
+ * godwit-vmm reads the rest of the value as its spec. The PF table is fixed at start-up,
+ * so reading it needs no lock. */
+static void vf_arg(const struct gwd *d, const struct gwd_nic *nic, char *out, size_t n)
+{
+	const char *uplink = nic->pf < d->pool.npfs ? d->pool.pfs[nic->pf].uplink : "none";
+	snprintf(out, n, "pf=%u,vf=%u,gen=%u,mac=%s,uplink=%s", nic->pf, nic->vf, nic->gen.gen,
+		 nic->mac, uplink);
+}
+
 /* Forks godwit-vmm for vm: paused, with its console and control sockets; incoming: a
  * stream token file and channel count for a VMM that receives a migration instead of
  * booting. Returns once the control socket answers. */
@@ -290,12 +300,12 @@ static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, u
 	unlink(console);
 	unlink(control);
 	unlink(exitp);
-	char mem[32], cpus[16], serial[600], chans[16];
+	char mem[32], cpus[16], serial[600], chans[16], vfs[GWD_NIC_MAX][256];
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)vm->memory_bytes);
 	snprintf(cpus, sizeof(cpus), "%u", vm->cpus ? vm->cpus : 1);
 	snprintf(serial, sizeof(serial), "unix:%s", console);
 	snprintf(chans, sizeof(chans), "%u", channels);
-	char *argv[24];
+	char *argv[24 + 2 * GWD_NIC_MAX];
 	int a = 0;
 	argv[a++] = d->vmm_path;
 	argv[a++] = (char *)"--memory";
@@ -321,6 +331,11 @@ static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, u
 		argv[a++] = vm->guest_path;
 		argv[a++] = (char *)"--cmdline";
 		argv[a++] = vm->cmdline;
+	}
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		vf_arg(d, &vm->nics[i], vfs[i], sizeof(vfs[i]));
+		argv[a++] = (char *)"--vf";
+		argv[a++] = vfs[i];
 	}
 	argv[a] = NULL;
 	pid_t pid = fork();
@@ -448,6 +463,7 @@ uint64_t gwd_memory_in_use(struct gwd *d)
 
 void gwd_vm_forget(struct gwd *d, struct gwd_vm *vm)
 {
+	gwd_nics_release(d, vm);
 	for (struct gwd_vm **pp = &d->vms; *pp; pp = &(*pp)->next) {
 		if (*pp == vm) {
 			*pp = vm->next;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # godwitd driven through the godwit CLI: VM lifecycle, console, auth, bad input, a crashed
-# VMM, garbage on the port, and a daemon restart that re-adopts a running VM.
+# VMM, garbage on the port, a daemon restart that re-adopts a running VM, and the SR-IOV
+# VF pool (--emul-nic, vm create --nic, host info).
 set -u
 GODWITD=$1
 GODWIT=$2
@@ -16,7 +17,7 @@ fails=0
 DPID=
 cleanup() {
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null
-	pkill -KILL -f "$S/vms/" 2>/dev/null
+	pkill -KILL -f "$TMP/state" 2>/dev/null
 	sleep 0.2
 	rm -rf "$TMP"
 }
@@ -25,9 +26,9 @@ trap cleanup EXIT
 pass() { echo "ok   - $1"; }
 fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
 
-start_daemon() {
+start_daemon() { # [extra godwitd options]
 	rm -f "$S/listen-address"
-	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$S" >>"$TMP/godwitd.log" 2>&1 &
+	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$S" "$@" >>"$TMP/godwitd.log" 2>&1 &
 	DPID=$!
 	for _ in $(seq 100); do
 		[ -s "$S/listen-address" ] && break
@@ -84,6 +85,19 @@ echo "not-the-token" >"$TMP/wrong"
 expect "TCP with a wrong token is refused" 1 'UNAUTHENTICATED: wrong bearer token' -- --host "$ADDR" --token-file "$TMP/wrong" vm list
 expect "TCP with the token" 0 'vms +0' -- --host "$ADDR" --token-file "$S/token" host info
 expect "host info --json" 0 '"kvm":\{"available":true' -- --host "$ADDR" --token-file "$S/token" --json host info
+
+# --- the default SR-IOV inventory: one gen1 PF with 7 free VFs ---
+expect "host info shows the default PF" 0 'pf0 +emul gen1 +8086:10ca rev 01 api 1.0 queues 1 +uplink none +VFs 7 \(7 free\)' -- "${U[@]}" host info
+"$GODWIT" "${U[@]}" --json host info >"$TMP/host.json" 2>&1
+if /usr/bin/python3 -c '
+import json, sys
+h = json.load(open(sys.argv[1]))
+pfs = h["sriovPfs"]
+assert len(pfs) == 1, pfs
+p = pfs[0]
+assert (p["backend"], p["gen"]["gen"], p["totalVfs"], p["freeVfs"], len(p["vfs"])) == ("emul", 1, 7, 7, 7), p
+assert all(v["free"] for v in p["vfs"]), p
+' "$TMP/host.json"; then pass "host info --json: 1 PF, 7 of 7 VFs free"; else fail "host info --json SR-IOV counts"; fi
 
 # --- create and bad input ---
 expect "create" 0 'vm web created' -- "${U[@]}" vm create web --memory 32M --guest "$GUEST" --cmdline dirty:1:50
@@ -156,6 +170,73 @@ expect "deleted is gone" 1 'NOT_FOUND' -- "${U[@]}" vm info web
 [ -d "$S/vms/web" ] && fail "VM directory left behind" || pass "VM directory removed"
 expect "no migrations yet" 0 'no migrations' -- "${U[@]}" migration list
 expect "unknown migration" 1 'NOT_FOUND' -- "${U[@]}" migration status 0123456789abcdef
+
+# --- the VF pool: two PFs of one VF each, gen1 and gen2 ---
+kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+S=$TMP/state-nics
+U=(--host "unix:$S/godwitd.sock")
+start_daemon --emul-nic gen=1,vfs=1 --emul-nic gen=2,vfs=1
+[ -n "$ADDR" ] && pass "godwitd with two --emul-nic" || { fail "godwitd with two --emul-nic did not start"; tail "$TMP/godwitd.log"; }
+expect "host info shows pf0 gen1 and pf1 gen2" 0 'pf1 +emul gen2 +8086:10ca rev 02 api 1.1 queues 2 +uplink none +VFs 1 \(1 free\)' -- "${U[@]}" host info
+expect "vm create --help documents --nic" 0 '--nic vf\[,gen=N\]\[,mac=MAC\]' -- "${U[@]}" vm create --help
+expect "create --nic vf,gen=2" 0 'vm n1 created' -- "${U[@]}" vm create n1 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,gen=2
+expect "n1's NIC is pf1's VF" 0 'nic0 +vf pf1 vf0 gen2 .* 02:[0-9a-f:]{14} +passthrough, uplink none' -- "${U[@]}" vm info n1
+MAC=$("$GODWIT" "${U[@]}" --json vm info n1 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["nics"][0]["mac"])')
+expect "host info shows the VF held by n1" 0 "  vf0  held by n1  $MAC" -- "${U[@]}" host info
+expect "a second gen2 NIC is refused" 1 'RESOURCE_EXHAUSTED: no free VF of generation 2 on this host \(1 of 1 in use\); delete a VM that holds one' -- \
+	"${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,gen=2
+expect "the refused VM does not exist" 1 'NOT_FOUND' -- "${U[@]}" vm info n2
+expect "a third generation does not exist here" 1 'FAILED_PRECONDITION: this host has no VF of generation 3' -- \
+	"${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,gen=3
+expect "a multicast MAC is refused" 1 'INVALID_ARGUMENT: nic0: MAC 01:00:5e:00:00:01 is a multicast' -- \
+	"${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,mac=01:00:5e:00:00:01
+expect "a malformed --nic is a usage error" 2 'vf\[,gen=N\]\[,mac=MAC\]' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,speed=10
+expect "five NICs are a usage error" 2 'at most 4' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf --nic vf --nic vf --nic vf --nic vf
+expect "any generation with a given MAC" 0 'created' -- "${U[@]}" vm create n3 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,mac=02:AA:00:00:00:01
+expect "n3 got pf0 and its MAC" 0 'nic0 +vf pf0 vf0 gen1 .* 02:aa:00:00:00:01' -- "${U[@]}" vm info n3
+expect "a VM with a VF runs" 0 'started' -- "${U[@]}" vm start n1
+if wait_state n1 VM_STATE_STOPPED 20; then pass "n1 ran to its end with its VF"; else fail "n1 is $(state_of n1)"; fi
+grep -q 'attached at .*gen2' "$S/vms/n1/vmm.log" && pass "godwit-vmm attached the gen2 VF" || fail "no VF in n1's vmm.log"
+expect "a stopped VM still holds its VF" 0 'VFs 1 \(0 free\)' -- "${U[@]}" host info
+expect "delete n1" 0 'deleted' -- "${U[@]}" vm delete n1
+expect "delete freed pf1's VF" 0 'pf1 +emul gen2 .* VFs 1 \(1 free\)' -- "${U[@]}" host info
+expect "the freed VF goes to the next VM" 0 'created' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,gen=2
+
+# A restart rebuilds the held set; a VF the new declaration lacks leaves its NIC unbacked.
+kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+start_daemon --emul-nic gen=1,vfs=1 --emul-nic gen=2,vfs=1
+expect "restart: held VFs rebuilt" 0 'pf1 +emul gen2 .* VFs 1 \(0 free\)' -- "${U[@]}" host info
+expect "restart: n2 still holds pf1 vf0" 0 '  vf0  held by n2' -- "${U[@]}" host info
+kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+start_daemon --emul-nic gen=1,vfs=1
+expect "a VF no longer declared: NIC unbacked" 0 'nic0 +vf .*unbacked: pf1 vf0 is not declared on this host' -- "${U[@]}" vm info n2
+expect "an unbacked VM does not start" 1 'FAILED_PRECONDITION: .*nic0 has no VF on this host' -- "${U[@]}" vm start n2
+grep -q 'warn n2: nic0 .* is unbacked' "$TMP/godwitd.log" && pass "the unbacked NIC is logged as a warning" || fail "no warning for the unbacked NIC"
+expect "n3 keeps pf0" 0 '  vf0  held by n3  02:aa:00:00:00:01' -- "${U[@]}" host info
+
+# --- --emul-nic none, and bad values ---
+kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+S=$TMP/state-none
+U=(--host "unix:$S/godwitd.sock")
+start_daemon --emul-nic none
+expect "--emul-nic none: host info" 0 'SR-IOV +none declared' -- "${U[@]}" host info
+expect "--emul-nic none: create --nic vf fails" 1 'FAILED_PRECONDITION: this host declares no SR-IOV NIC' -- \
+	"${U[@]}" vm create x --memory 32M --guest "$GUEST" --nic vf
+expect "--emul-nic none: create without a NIC works" 0 'created' -- "${U[@]}" vm create x --memory 32M --guest "$GUEST"
+for bad in gen=3,vfs=1 gen=1,vfs=8 gen=1 gen=1,vfs=2,uplink=eth0 gen=1,vfs=2,uplink=udp:h; do
+	"$GODWITD" --state-dir "$TMP/state-bad" --emul-nic "$bad" >"$TMP/out" 2>&1
+	rc=$?
+	if [ $rc -eq 2 ] && grep -q "bad --emul-nic '$bad': .*use gen=N,vfs=M" "$TMP/out"; then
+		pass "bad --emul-nic $bad exits 2 and says what is allowed"
+	else
+		fail "bad --emul-nic $bad: exit $rc: $(cat "$TMP/out")"
+	fi
+done
+"$GODWITD" --state-dir "$TMP/state-bad" --emul-nic none --emul-nic gen=1,vfs=1 >"$TMP/out" 2>&1
+[ $? -eq 2 ] && grep -q 'cannot be combined' "$TMP/out" && pass "'none' with another --emul-nic exits 2" ||
+	fail "none combined: $(cat "$TMP/out")"
+"$GODWITD" --help | grep -q -- '--emul-nic gen=N,vfs=M\[,uplink=SPEC\]' && pass "godwitd --help documents --emul-nic" ||
+	fail "godwitd --help lacks --emul-nic"
 
 if [ $fails -ne 0 ]; then
 	echo "--- godwitd log ---"; tail -30 "$TMP/godwitd.log"

@@ -3,7 +3,8 @@
 # Live migration between two godwitd on loopback through the CLI: there and back with the
 # guest verifying its memory, and the faults that must leave the source VM running: a wrong
 # token, a destination without enough memory, the destination VMM killed mid-pre-copy, a
-# cancel. (Cut networks, corrupt bytes and version mismatches are driven at the stream level
+# cancel. Then a VM holding a VF: it migrates to a host with a free VF of its generation and
+# is refused by one that has only another generation. (Cut networks, corrupt bytes and version mismatches are driven at the stream level
 # in integration_migrate.)
 set -u
 GODWITD=$1
@@ -37,9 +38,11 @@ daemon() { # NAME [extra args]
 daemon a
 daemon b
 daemon c --memory-limit 16M
+daemon d --emul-nic gen=2,vfs=2
 A=$(cat "$TMP/a/listen-address")
 B=$(cat "$TMP/b/listen-address")
 C=$(cat "$TMP/c/listen-address")
+D=$(cat "$TMP/d/listen-address")
 GA=("$GODWIT" --host "$A" --token-file "$TMP/a/token")
 GB=("$GODWIT" --host "$B" --token-file "$TMP/b/token")
 
@@ -110,6 +113,52 @@ expect "cancelled migration ends cancelled" 1 'phase +cancelled' -- "${GA[@]}" m
 expect "web still runs on A after the cancel" 0 'web +running' -- "${GA[@]}" vm list
 expect "B holds nothing after the aborts" 0 'no VMs' -- "${GB[@]}" vm list
 if verified GA web; then pass "guest pattern intact after every fault"; else fail "verification after faults"; cat "$TMP/con"; fi
+
+# --- a VM holding a VF (the guest's workload never touches it) ---
+expect "create nv with a VF on A" 0 created -- "${GA[@]}" vm create nv --memory 32M --guest "$GUEST" --cmdline dirty:1:300 --nic vf
+expect "start nv" 0 started -- "${GA[@]}" vm start nv
+MAC=$("${GA[@]}" --json vm info nv | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["nics"][0]["mac"])')
+expect "A shows the VF held by nv" 0 "  vf0  held by nv  $MAC" -- "${GA[@]}" host info
+sleep 1
+expect "migrate nv A -> B with its VF" 0 'devices +nic0 match: pf0 vf0 gen1 -> pf0 vf0 gen1: same generation' -- \
+	"${GA[@]}" migrate nv --to "$B" --to-token-file "$TMP/b/token"
+expect "nv runs on B" 0 'nv +running' -- "${GB[@]}" vm list
+expect "B shows the VF held by nv, same MAC" 0 "  vf0  held by nv  $MAC" -- "${GB[@]}" host info
+expect "nv on B keeps its MAC on B's VF" 0 "nic0 +vf pf0 vf0 gen1 .* $MAC +passthrough" -- "${GB[@]}" vm info nv
+expect "A's VF is free again" 0 'pf0 +emul gen1 .* VFs 7 \(7 free\)' -- "${GA[@]}" host info
+grep -q "attached at .*gen1" "$TMP/b/vms/nv/vmm.log" && pass "B's VMM attached its own VF" || fail "no VF in B's vmm.log"
+MID=$("${GA[@]}" --json migration list | /usr/bin/python3 -c '
+import json, sys
+print([m["id"] for m in json.load(sys.stdin)["migrations"] if m["vm"] == "nv"][0])')
+"${GA[@]}" --json migration status "$MID" >"$TMP/m.json"
+if /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["decisions"]
+assert [(x["device"], x["decision"]) for x in d] == [("nic0", "match")], d
+' "$TMP/m.json"; then pass "Migrations.Get lists the match decision"; else fail "decisions: $(cat "$TMP/m.json")"; fi
+
+# A destination with only gen2 VFs cannot take a gen1 VF as it is: refused, nothing moves.
+expect "migrate nv to a gen2-only host is refused" 1 \
+	'phase +failed: .*FAILED_PRECONDITION: nic0: destination has no free gen1 VF \(has: pf0 gen2 2 free\)' -- \
+	"${GB[@]}" migrate nv --to "$D" --to-token-file "$TMP/d/token"
+MID=$("${GB[@]}" --json migration list | /usr/bin/python3 -c '
+import json, sys
+print([m["id"] for m in json.load(sys.stdin)["migrations"] if m["vm"] == "nv" and m["phase"] == "MIGRATION_PHASE_FAILED"][0])')
+expect "Migrations.Get shows the reason" 0 'phase +failed: .*destination has no free gen1 VF' -- "${GB[@]}" migration status "$MID"
+expect "nv still runs on B" 0 'nv +running' -- "${GB[@]}" vm list
+expect "B still holds nv's VF" 0 "  vf0  held by nv" -- "${GB[@]}" host info
+expect "nothing arrived on D" 0 'no VMs' -- "$GODWIT" --host "$D" --token-file "$TMP/d/token" vm list
+expect "D's VFs are all free" 0 'VFs 2 \(2 free\)' -- "$GODWIT" --host "$D" --token-file "$TMP/d/token" host info
+
+# The destination holds a VF from the prepare on; an abort (here a cancel) releases it.
+"${GB[@]}" --json migrate nv --to "$A" --to-token-file "$TMP/a/token" --max-bandwidth 300K --detach >"$TMP/m.json"
+MID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/m.json")
+sleep 0.5
+expect "A holds a VF for the incoming nv" 0 "  vf0  held by nv  $MAC" -- "${GA[@]}" host info
+expect "cancel nv's migration" 0 "$MID" -- "${GB[@]}" migration cancel "$MID"
+expect "nv's migration ends cancelled" 1 'phase +cancelled' -- "${GB[@]}" migration watch "$MID"
+expect "the abort released A's VF" 0 'pf0 +emul gen1 .* VFs 7 \(7 free\)' -- "${GA[@]}" host info
+expect "nv still runs on B after the cancel" 0 'nv +running' -- "${GB[@]}" vm list
 
 if [ $fails -ne 0 ]; then
 	for n in a b; do echo "--- godwitd $n ---"; tail -15 "$TMP/$n.log"; done

@@ -69,6 +69,221 @@ static void test_validate_spec(void)
 	CU_ASSERT_EQUAL(gwd_validate_spec(NULL, 0, why, sizeof(why)), -EINVAL);
 }
 
+static void test_validate_mac(void)
+{
+	char why[200];
+	const char *good[] = {"02:12:34:56:78:9a", "02:AB:cd:EF:00:01", "00:00:00:00:00:01",
+			      "fe:ff:ff:ff:ff:ff"};
+	for (size_t i = 0; i < GW_TEST_COUNT(good); i++)
+		CU_ASSERT_EQUAL(gwd_validate_mac(good[i], why, sizeof(why)), 0);
+	const char *bad[] = {"",
+			     "02:12:34:56:78",
+			     "02:12:34:56:78:9a:bc",
+			     "02-12-34-56-78-9a",
+			     "2:12:34:56:78:9a0",
+			     "02:12:34:56:78:9g",
+			     " 02:12:34:56:78:9",
+			     "02:12:34:56:78:+9",
+			     "00:00:00:00:00:00",
+			     "01:00:5e:00:00:01",
+			     "ff:ff:ff:ff:ff:ff"};
+	for (size_t i = 0; i < GW_TEST_COUNT(bad); i++) {
+		why[0] = '\0';
+		CU_ASSERT_EQUAL(gwd_validate_mac(bad[i], why, sizeof(why)), -EINVAL);
+		CU_ASSERT_TRUE(strlen(why) > 10);
+	}
+	CU_ASSERT_EQUAL(gwd_validate_mac(NULL, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_EQUAL(gwd_validate_mac("00:00:00:00:00:00", why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "all zero"));
+	CU_ASSERT_EQUAL(gwd_validate_mac("03:00:00:00:00:01", why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "multicast"));
+}
+
+static void test_validate_spec_nics(void)
+{
+	char why[300];
+	Godwit__V1__NicSpec n[5], *np[5];
+	Godwit__V1__VmSpec s = GODWIT__V1__VM_SPEC__INIT;
+	s.guest_path = (char *)"/g";
+	s.memory_bytes = 256ull << 20;
+	for (int i = 0; i < 5; i++) {
+		godwit__v1__nic_spec__init(&n[i]);
+		n[i].kind = (char *)"vf";
+		np[i] = &n[i];
+	}
+	s.nics = np;
+	s.n_nics = 4;
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), 0);
+	s.n_nics = 5;
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "at most 4"));
+	s.n_nics = 2;
+	n[1].kind = (char *)"virtio";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "nic1: kind 'virtio'"));
+	n[1].kind = (char *)"";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	n[1].kind = (char *)"vf";
+	n[1].mac = (char *)"01:00:00:00:00:01";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "nic1: MAC"));
+	n[0].mac = (char *)"02:00:00:00:00:0A";
+	n[1].mac = (char *)"02:00:00:00:00:0a";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "same MAC"));
+	n[1].mac = (char *)"02:00:00:00:00:0b";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), 0);
+}
+
+static void test_emul_nic_option(void)
+{
+	char why[400];
+	struct gwd_pool p;
+	memset(&p, 0, sizeof(p));
+	gwd_pool_finish(&p); /* no --emul-nic: one gen1 PF with 7 VFs */
+	CU_ASSERT_EQUAL(p.npfs, 1);
+	CU_ASSERT_EQUAL(p.pfs[0].gen.gen, 1);
+	CU_ASSERT_EQUAL(p.pfs[0].nvfs, 7);
+	CU_ASSERT_STRING_EQUAL(p.pfs[0].uplink, "none");
+
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=2,vfs=3", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(
+	    gwd_pool_add_emul(&p, "vfs=1,uplink=udp:127.0.0.1:9000,gen=1", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(
+	    gwd_pool_add_emul(&p, "gen=1,vfs=7,uplink=unix:/run/sw.sock", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=1,vfs=2,uplink=tap:gw0", why, sizeof(why)), 0);
+	gwd_pool_finish(&p);
+	CU_ASSERT_EQUAL_FATAL(p.npfs, 4);
+	CU_ASSERT_EQUAL(p.pfs[0].gen.gen, 2);
+	CU_ASSERT_EQUAL(p.pfs[0].gen.queues, 2);
+	CU_ASSERT_EQUAL(p.pfs[0].nvfs, 3);
+	CU_ASSERT_STRING_EQUAL(p.pfs[1].uplink, "udp:127.0.0.1:9000");
+	CU_ASSERT_STRING_EQUAL(p.pfs[3].uplink, "tap:gw0");
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "none", why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "cannot be combined"));
+
+	const char *bad[] = {"",
+			     "gen=3,vfs=1",
+			     "gen=0,vfs=1",
+			     "gen=1,vfs=0",
+			     "gen=1,vfs=8",
+			     "gen=1",
+			     "vfs=2",
+			     "gen=1,vfs=2,gen=2",
+			     "gen=1,vfs=2,speed=10",
+			     "gen=1,vfs=2,uplink=",
+			     "gen=1,vfs=2,uplink=udp:host",
+			     "gen=1,vfs=2,uplink=udp::9000",
+			     "gen=1,vfs=2,uplink=udp:h:70000",
+			     "gen=1,vfs=2,uplink=tap:",
+			     "gen=1,vfs=2,uplink=tap:a-very-long-interface-name",
+			     "gen=1,vfs=2,uplink=unix:",
+			     "gen=1,vfs=2,uplink=eth0",
+			     "gen=x,vfs=2",
+			     "gen1,vfs=2"};
+	for (size_t i = 0; i < GW_TEST_COUNT(bad); i++) {
+		memset(&p, 0, sizeof(p));
+		why[0] = '\0';
+		CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, bad[i], why, sizeof(why)), -EINVAL);
+		CU_ASSERT_EQUAL(p.npfs, 0);
+		/* Every refusal names what is allowed. */
+		CU_ASSERT_PTR_NOT_NULL(strstr(why, "gen=N,vfs=M"));
+	}
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "none", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=1,vfs=1", why, sizeof(why)), -EINVAL);
+	gwd_pool_finish(&p);
+	CU_ASSERT_EQUAL(p.npfs, 0); /* none stays none */
+	memset(&p, 0, sizeof(p));
+	for (int i = 0; i < GWD_PF_MAX; i++)
+		CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=1,vfs=1", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=1,vfs=1", why, sizeof(why)), -EINVAL);
+}
+
+static void test_pool(void)
+{
+	char why[300];
+	struct gwd_pool p;
+	unsigned pf, vf;
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "a", "", 0, &pf, &vf, why, sizeof(why)), -ENODEV);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "declares no SR-IOV NIC"));
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=1,vfs=2", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=2,vfs=1", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=2,vfs=1", why, sizeof(why)), 0);
+
+	/* The first free VF of the lowest-index PF of the generation asked for. */
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "a", "m1", 2, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT(pf == 1 && vf == 0);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "b", "m2", 2, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT(pf == 2 && vf == 0);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 2, &pf, &vf, why, sizeof(why)), -ENOSPC);
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(why, "no free VF of generation 2 on this host (2 of 2 in use)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "--emul-nic"));
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 3, &pf, &vf, why, sizeof(why)), -ENODEV);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "no VF of generation 3"));
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 0, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT(pf == 0 && vf == 0);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m4", 0, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT(pf == 0 && vf == 1);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "d", "m5", 0, &pf, &vf, why, sizeof(why)), -ENOSPC);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "no free VF on this host (4 of 4 in use)"));
+	CU_ASSERT_STRING_EQUAL(p.pfs[0].vfs[1].vm, "c");
+	CU_ASSERT_STRING_EQUAL(p.pfs[0].vfs[1].mac, "m4");
+	gwd_pool_summary(&p, why, sizeof(why));
+	CU_ASSERT_STRING_EQUAL(why, "pf0 gen1 0 free, pf1 gen2 0 free, pf2 gen2 0 free");
+
+	/* Release: only by the holder; a VM's release frees all it holds. */
+	gwd_pool_release(&p, "someone-else", 1, 0);
+	CU_ASSERT_EQUAL(gwd_pool_free_vfs(&p, 1), 0);
+	gwd_pool_release(&p, "a", 1, 0);
+	CU_ASSERT_EQUAL(gwd_pool_free_vfs(&p, 1), 1);
+	gwd_pool_release_vm(&p, "c");
+	CU_ASSERT_EQUAL(gwd_pool_free_vfs(&p, 0), 2);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "e", "m6", 2, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT(pf == 1 && vf == 0);
+
+	/* Migration: only a VF of the same generation descriptor. */
+	struct sriov_gen g1, g2;
+	sriov_emul_gen(1, &g1);
+	sriov_emul_gen(2, &g2);
+	CU_ASSERT_EQUAL(gwd_pool_alloc_match(&p, "f", "m7", &g2, &pf, &vf, why, sizeof(why)),
+			-ENOSPC);
+	CU_ASSERT_STRING_EQUAL(why,
+			       "destination has no free gen2 VF (has: pf0 gen1 2 free, pf1 gen2 0 "
+			       "free, pf2 gen2 0 free)");
+	CU_ASSERT_EQUAL(gwd_pool_alloc_match(&p, "f", "m7", &g1, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT(pf == 0 && vf == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "same generation"));
+
+	/* Restart: claim exactly what a record says, or say why not. */
+	CU_ASSERT_EQUAL(gwd_pool_claim(&p, "f", "m7", 0, 0, &g1, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_claim(&p, "g", "m8", 0, 0, &g1, why, sizeof(why)), -EEXIST);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "held by VM 'f'"));
+	CU_ASSERT_EQUAL(gwd_pool_claim(&p, "g", "m8", 0, 1, &g2, why, sizeof(why)), -ENOENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "pf0 is now generation 1"));
+	CU_ASSERT_EQUAL(gwd_pool_claim(&p, "g", "m8", 5, 0, &g1, why, sizeof(why)), -ENOENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "pf5 vf0 is not declared on this host"));
+	CU_ASSERT_EQUAL(gwd_pool_claim(&p, "g", "m8", 1, 3, &g2, why, sizeof(why)), -ENOENT);
+	CU_ASSERT_EQUAL(gwd_pool_claim(&p, "g", "m8", 0, 1, NULL, why, sizeof(why)), 0);
+}
+
+static void test_mac_from_name(void)
+{
+	char a[GWD_MAC_SZ], b[GWD_MAC_SZ], c[GWD_MAC_SZ], why[200];
+	gwd_mac_from_name("web1", 0, a, sizeof(a));
+	gwd_mac_from_name("web1", 0, b, sizeof(b));
+	gwd_mac_from_name("web1", 1, c, sizeof(c));
+	CU_ASSERT_STRING_EQUAL(a, b); /* stable */
+	CU_ASSERT_STRING_NOT_EQUAL(a, c);
+	CU_ASSERT_EQUAL(strncmp(a, "02:", 3), 0);
+	CU_ASSERT_EQUAL(gwd_validate_mac(a, why, sizeof(why)), 0);
+	gwd_mac_from_name("web2", 0, b, sizeof(b));
+	CU_ASSERT_STRING_NOT_EQUAL(a, b);
+}
+
 static enum gw_rpc_code call(const char *method, const ProtobufCMessage *req,
 			     ProtobufCMessage **resp, struct gw_rpc_status *st)
 {
@@ -211,6 +426,174 @@ static void test_delete(void)
 	CU_ASSERT_EQUAL(call("Get", &ref.base, &resp, &st), GW_RPC_NOT_FOUND);
 }
 
+/* Creates a VM with one NIC per entry of gens (-1 ends it). */
+static enum gw_rpc_code create_nics(const char *name, const int *gens, const char *mac,
+				    Godwit__V1__Vm **out, struct gw_rpc_status *st)
+{
+	Godwit__V1__NicSpec n[GWD_NIC_MAX + 1], *np[GWD_NIC_MAX + 1];
+	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
+	spec.memory_bytes = 32ull << 20;
+	spec.guest_path = (char *)"/bin/true";
+	spec.nics = np;
+	for (; gens[spec.n_nics] >= 0; spec.n_nics++) {
+		godwit__v1__nic_spec__init(&n[spec.n_nics]);
+		n[spec.n_nics].kind = (char *)"vf";
+		n[spec.n_nics].gen = (uint32_t)gens[spec.n_nics];
+		n[spec.n_nics].mac = (char *)(spec.n_nics == 0 && mac ? mac : "");
+		np[spec.n_nics] = &n[spec.n_nics];
+	}
+	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
+	req.name = (char *)name;
+	req.spec = &spec;
+	ProtobufCMessage *resp = NULL;
+	enum gw_rpc_code c = call("Create", &req.base, &resp, st);
+	if (out)
+		*out = (Godwit__V1__Vm *)resp;
+	else if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return c;
+}
+
+static Godwit__V1__HostInfo *host_info(void)
+{
+	Godwit__V1__GetInfoRequest req = GODWIT__V1__GET_INFO_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	struct gw_rpc_status st;
+	gw_rpc_unary(cl, &godwit__v1__host__descriptor, "GetInfo", &req.base, &resp, 5000, &st);
+	return (Godwit__V1__HostInfo *)resp;
+}
+
+static void delete_vm(const char *name)
+{
+	Godwit__V1__VmRef ref = GODWIT__V1__VM_REF__INIT;
+	ref.name = (char *)name;
+	ProtobufCMessage *resp = NULL;
+	struct gw_rpc_status st;
+	CU_ASSERT_EQUAL(call("Delete", &ref.base, &resp, &st), GW_RPC_OK);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* The daemon's pool here: pf0 gen1 with 1 VF, pf1 gen2 with 1 VF (see main). */
+static void test_create_with_nics(void)
+{
+	struct gw_rpc_status st;
+	Godwit__V1__Vm *vm = NULL;
+	const int gen2[] = {2, -1}, any[] = {0, -1}, two[] = {1, 2, -1};
+	CU_ASSERT_EQUAL_FATAL(create_nics("n2", gen2, NULL, &vm, &st), GW_RPC_OK);
+	CU_ASSERT_EQUAL_FATAL(vm->n_nics, 1);
+	CU_ASSERT_EQUAL(vm->nics[0]->pf, 1);
+	CU_ASSERT_EQUAL(vm->nics[0]->vf, 0);
+	CU_ASSERT_EQUAL(vm->nics[0]->gen->gen, 2);
+	CU_ASSERT_EQUAL(vm->nics[0]->gen->device, 0x10ca);
+	CU_ASSERT_EQUAL(vm->nics[0]->gen->queues, 2);
+	CU_ASSERT_STRING_EQUAL(vm->nics[0]->backing, "passthrough");
+	CU_ASSERT_STRING_EQUAL(vm->nics[0]->uplink, "none");
+	CU_ASSERT_EQUAL(strncmp(vm->nics[0]->mac, "02:", 3), 0);
+	CU_ASSERT_EQUAL_FATAL(vm->spec->n_nics, 1);
+	CU_ASSERT_EQUAL(vm->spec->nics[0]->gen, 2);
+	protobuf_c_message_free_unpacked(&vm->base, NULL);
+
+	CU_ASSERT_EQUAL(create_nics("n2b", gen2, NULL, NULL, &st), GW_RPC_RESOURCE_EXHAUSTED);
+	CU_ASSERT_STRING_EQUAL(st.message,
+			       "no free VF of generation 2 on this host (1 of 1 in use); delete a "
+			       "VM that holds one or start godwitd with another --emul-nic");
+	/* A failed create leaves no VM and releases what it took (nic0 took pf0's VF). */
+	CU_ASSERT_EQUAL(create_nics("n12", two, NULL, NULL, &st), GW_RPC_RESOURCE_EXHAUSTED);
+	CU_ASSERT_EQUAL(create_nics("n12", two, "02:aa:bb:cc:dd:0e", NULL, &st),
+			GW_RPC_RESOURCE_EXHAUSTED);
+	Godwit__V1__HostInfo *h = host_info();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL_FATAL(h->n_sriov_pfs, 2);
+	CU_ASSERT_EQUAL(h->sriov_pfs[0]->free_vfs, 1);
+	CU_ASSERT_EQUAL(h->sriov_pfs[1]->free_vfs, 0);
+	CU_ASSERT_STRING_EQUAL(h->sriov_pfs[1]->backend, "emul");
+	CU_ASSERT_EQUAL(h->sriov_pfs[1]->gen->gen, 2);
+	CU_ASSERT_EQUAL_FATAL(h->sriov_pfs[1]->n_vfs, 1);
+	CU_ASSERT_STRING_EQUAL(h->sriov_pfs[1]->vfs[0]->vm, "n2");
+	CU_ASSERT_FALSE(h->sriov_pfs[1]->vfs[0]->free);
+	CU_ASSERT_TRUE(h->sriov_pfs[0]->vfs[0]->free);
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+
+	/* gen 0: any generation; an explicit MAC is kept (lower-cased). */
+	CU_ASSERT_EQUAL_FATAL(create_nics("nany", any, "02:AA:BB:CC:DD:0E", &vm, &st), GW_RPC_OK);
+	CU_ASSERT_EQUAL(vm->nics[0]->pf, 0);
+	CU_ASSERT_STRING_EQUAL(vm->nics[0]->mac, "02:aa:bb:cc:dd:0e");
+	protobuf_c_message_free_unpacked(&vm->base, NULL);
+	CU_ASSERT_EQUAL(create_nics("bad", any, "01:00:00:00:00:01", NULL, &st),
+			GW_RPC_INVALID_ARGUMENT);
+
+	/* Delete frees the VF for the next VM. */
+	delete_vm("n2");
+	CU_ASSERT_EQUAL(create_nics("n2b", gen2, NULL, NULL, &st), GW_RPC_OK);
+}
+
+static void test_nics_rebuilt_on_restart(void)
+{
+	/* Same declaration: every VM claims its VF again. */
+	struct gwd fresh;
+	memset(&fresh, 0, sizeof(fresh));
+	snprintf(fresh.state_dir, sizeof(fresh.state_dir), "%s", d.state_dir);
+	fresh.pool = d.pool;
+	for (unsigned i = 0; i < fresh.pool.npfs; i++)
+		memset(fresh.pool.pfs[i].vfs, 0, sizeof(fresh.pool.pfs[i].vfs));
+	CU_ASSERT_EQUAL_FATAL(gwd_registry_load(&fresh), 0);
+	struct gwd_vm *v = gwd_vm_find(&fresh, "n2b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	CU_ASSERT_EQUAL_FATAL(v->nnics, 1);
+	CU_ASSERT_TRUE(v->nics[0].backed);
+	CU_ASSERT_EQUAL(v->nics[0].pf, 1);
+	CU_ASSERT_STRING_EQUAL(fresh.pool.pfs[1].vfs[0].vm, "n2b");
+	CU_ASSERT_STRING_EQUAL(fresh.pool.pfs[0].vfs[0].vm, "nany");
+	CU_ASSERT_STRING_EQUAL(fresh.pool.pfs[0].vfs[0].mac, "02:aa:bb:cc:dd:0e");
+	while (fresh.vms) {
+		struct gwd_vm *n = fresh.vms->next;
+		gwd_vm_free(fresh.vms);
+		fresh.vms = n;
+	}
+
+	/* The host now declares only one gen1 PF: n2b's pf1 is gone, so its NIC is unbacked
+	 * (a warning, no crash), and it cannot start. */
+	char why[300];
+	memset(&fresh, 0, sizeof(fresh));
+	snprintf(fresh.state_dir, sizeof(fresh.state_dir), "%s", d.state_dir);
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&fresh.pool, "gen=1,vfs=1", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL_FATAL(gwd_registry_load(&fresh), 0);
+	v = gwd_vm_find(&fresh, "n2b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	CU_ASSERT_FALSE(v->nics[0].backed);
+	CU_ASSERT_PTR_NOT_NULL(strstr(v->nics[0].reason, "pf1 vf0 is not declared"));
+	CU_ASSERT_EQUAL(gwd_nics_unbacked(v), 0);
+	struct gwd_vm_pb pb;
+	gwd_vm_to_pb(&fresh, v, &pb);
+	CU_ASSERT_STRING_EQUAL(pb.vm.nics[0]->backing, "unbacked");
+	CU_ASSERT_EQUAL(gwd_nics_unbacked(gwd_vm_find(&fresh, "nany")), -1);
+	while (fresh.vms) {
+		struct gwd_vm *n = fresh.vms->next;
+		gwd_vm_free(fresh.vms);
+		fresh.vms = n;
+	}
+}
+
+static void test_no_nic_declared(void)
+{
+	struct gw_rpc_status st;
+	const int any[] = {0, -1};
+	pthread_mutex_lock(&d.lock);
+	struct gwd_pool saved = d.pool;
+	memset(&d.pool, 0, sizeof(d.pool));
+	pthread_mutex_unlock(&d.lock);
+	CU_ASSERT_EQUAL(create_nics("nonic", any, NULL, NULL, &st), GW_RPC_FAILED_PRECONDITION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "declares no SR-IOV NIC"));
+	Godwit__V1__HostInfo *h = host_info();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL(h->n_sriov_pfs, 0);
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+	pthread_mutex_lock(&d.lock);
+	d.pool = saved;
+	pthread_mutex_unlock(&d.lock);
+}
+
 int main(void)
 {
 	gw_log_set_level(GW_LOG_ERROR);
@@ -221,6 +604,11 @@ int main(void)
 	snprintf(d.host_id, sizeof(d.host_id), "testhost");
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.cond, NULL);
+	char why[300];
+	if (gwd_pool_add_emul(&d.pool, "gen=1,vfs=1", why, sizeof(why)) ||
+	    gwd_pool_add_emul(&d.pool, "gen=2,vfs=1", why, sizeof(why)))
+		return 1;
+	gwd_pool_finish(&d.pool);
 	if (gwd_registry_load(&d))
 		return 1;
 	char target[300];
@@ -235,11 +623,19 @@ int main(void)
 	static const struct gw_test_case cases[] = {
 	    {"validate names", test_validate_name},
 	    {"validate specs", test_validate_spec},
+	    {"validate MACs", test_validate_mac},
+	    {"validate NICs of a spec", test_validate_spec_nics},
+	    {"--emul-nic values", test_emul_nic_option},
+	    {"VF pool: order, exhaustion, release, claim", test_pool},
+	    {"MACs derived from VM names", test_mac_from_name},
 	    {"create, get, list, persist", test_create_get_list},
 	    {"bad requests get the right status", test_bad_requests},
 	    {"console of a stopped VM", test_console_not_running},
 	    {"host info", test_host_info},
 	    {"delete removes the VM and its files", test_delete},
+	    {"create with NICs takes and frees VFs", test_create_with_nics},
+	    {"held VFs are rebuilt on restart", test_nics_rebuilt_on_restart},
+	    {"no SR-IOV NIC declared", test_no_nic_declared},
 	};
 	int rc = gw_test_run("daemon", cases, GW_TEST_COUNT(cases));
 	gw_rpc_client_close(cl);

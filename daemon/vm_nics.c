@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A VM's NICs: VFs taken from the host's pool at create, kept in the VM record, claimed
+ * again after a restart, released when the VM is deleted or migrates away. */
+#include "daemon.h"
+
+#include "godwit/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *spec, char *why,
+		   size_t n)
+{
+	vm->nnics = 0;
+	for (size_t i = 0; i < spec->n_nics && i < GWD_NIC_MAX; i++) {
+		const Godwit__V1__NicSpec *ns = spec->nics[i];
+		struct gwd_nic *nic = &vm->nics[i];
+		memset(nic, 0, sizeof(*nic));
+		nic->want_gen = ns->gen;
+		if (ns->mac && ns->mac[0])
+			for (size_t c = 0; c < sizeof(nic->mac) - 1 && ns->mac[c]; c++)
+				nic->mac[c] = (char)tolower((unsigned char)ns->mac[c]);
+		else
+			gwd_mac_from_name(vm->name, (unsigned)i, nic->mac, sizeof(nic->mac));
+		int rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, ns->gen, &nic->pf, &nic->vf,
+					why, n);
+		if (rc) {
+			gwd_nics_release(d, vm);
+			return rc;
+		}
+		nic->gen = d->pool.pfs[nic->pf].gen;
+		nic->backed = true;
+		vm->nnics++;
+	}
+	return 0;
+}
+
+void gwd_nics_release(struct gwd *d, struct gwd_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		struct gwd_nic *nic = &vm->nics[i];
+		if (nic->backed)
+			gwd_pool_release(&d->pool, vm->name, nic->pf, nic->vf);
+		nic->backed = false;
+	}
+}
+
+void gwd_nics_rebuild(struct gwd *d)
+{
+	for (struct gwd_vm *vm = d->vms; vm; vm = vm->next) {
+		for (unsigned i = 0; i < vm->nnics; i++) {
+			struct gwd_nic *nic = &vm->nics[i];
+			int rc = gwd_pool_claim(&d->pool, vm->name, nic->mac, nic->pf, nic->vf,
+						&nic->gen, nic->reason, sizeof(nic->reason));
+			nic->backed = rc == 0;
+			if (rc == 0)
+				nic->reason[0] = '\0';
+			else
+				GW_WARN(vm->name,
+					"nic%u (%s) is unbacked: %s; start godwitd with the "
+					"--emul-nic it had to back it again",
+					i, nic->mac, nic->reason);
+		}
+	}
+}
+
+int gwd_nics_unbacked(const struct gwd_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		if (!vm->nics[i].backed)
+			return (int)i;
+	}
+	return -1;
+}
+
+void gwd_gen_to_pb(const struct sriov_gen *g, Godwit__V1__GenDescriptor *out, char *summary,
+		   size_t summary_n)
+{
+	godwit__v1__gen_descriptor__init(out);
+	out->vendor = g->vendor;
+	out->device = g->device;
+	out->revision = g->revision;
+	out->subsys_vendor = g->subsys_vendor;
+	out->subsys_device = g->subsys_device;
+	out->api_version = g->api_version;
+	out->caps = g->caps;
+	out->queues = g->queues;
+	out->gen = g->gen;
+	sriov_gen_describe(g, summary, summary_n);
+	out->summary = summary;
+}
+
+void gwd_gen_from_pb(const Godwit__V1__GenDescriptor *in, struct sriov_gen *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!in)
+		return;
+	out->vendor = (uint16_t)in->vendor;
+	out->device = (uint16_t)in->device;
+	out->revision = (uint8_t)in->revision;
+	out->subsys_vendor = (uint16_t)in->subsys_vendor;
+	out->subsys_device = (uint16_t)in->subsys_device;
+	out->api_version = in->api_version;
+	out->caps = in->caps;
+	out->queues = (uint8_t)in->queues;
+	out->gen = (uint8_t)in->gen;
+}
+
+static void nic_to_pb(const struct gwd *d, const struct gwd_nic *nic, struct gwd_nic_pb *p)
+{
+	godwit__v1__nic_spec__init(&p->spec);
+	godwit__v1__nic_info__init(&p->info);
+	snprintf(p->mac, sizeof(p->mac), "%s", nic->mac);
+	snprintf(p->reason, sizeof(p->reason), "%s", nic->reason);
+	snprintf(p->uplink, sizeof(p->uplink), "%s",
+		 nic->backed ? d->pool.pfs[nic->pf].uplink : "");
+	p->spec.kind = (char *)"vf";
+	p->spec.gen = nic->want_gen;
+	p->spec.mac = p->mac;
+	p->info.kind = (char *)"vf";
+	p->info.pf = nic->pf;
+	p->info.vf = nic->vf;
+	gwd_gen_to_pb(&nic->gen, &p->gen, p->summary, sizeof(p->summary));
+	p->info.gen = &p->gen;
+	p->info.mac = p->mac;
+	p->info.backing = (char *)(nic->backed ? "passthrough" : "unbacked");
+	p->info.uplink = p->uplink;
+	p->info.reason = p->reason;
+}
+
+void gwd_nics_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb *out)
+{
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		nic_to_pb(d, &vm->nics[i], &out->nics[i]);
+		out->nic_specs[i] = &out->nics[i].spec;
+		out->nic_infos[i] = &out->nics[i].info;
+	}
+	out->spec.n_nics = vm->nnics;
+	out->spec.nics = vm->nnics ? out->nic_specs : NULL;
+	out->vm.n_nics = vm->nnics;
+	out->vm.nics = vm->nnics ? out->nic_infos : NULL;
+}
+
+void gwd_nics_from_pb(struct gwd_vm *vm, const Godwit__V1__Vm *pb)
+{
+	vm->nnics = 0;
+	for (size_t i = 0; i < pb->n_nics && i < GWD_NIC_MAX; i++) {
+		const Godwit__V1__NicInfo *ni = pb->nics[i];
+		struct gwd_nic *nic = &vm->nics[vm->nnics++];
+		memset(nic, 0, sizeof(*nic));
+		if (pb->spec && i < pb->spec->n_nics)
+			nic->want_gen = pb->spec->nics[i]->gen;
+		snprintf(nic->mac, sizeof(nic->mac), "%s", ni->mac ? ni->mac : "");
+		nic->pf = ni->pf;
+		nic->vf = ni->vf;
+		gwd_gen_from_pb(ni->gen, &nic->gen);
+		snprintf(nic->reason, sizeof(nic->reason), "not claimed yet");
+	}
+}
