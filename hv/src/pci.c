@@ -249,8 +249,8 @@ void hv_pci_destroy(struct hv_pci *pci)
 	free(pci);
 }
 
-int hv_pci_add_function(struct hv_vm *vm, unsigned bdf, const uint8_t *cfg,
-			const uint8_t *wmask, const struct hv_pci_dev_ops *ops, void *opaque)
+int hv_pci_add_function(struct hv_vm *vm, unsigned bdf, const uint8_t *cfg, const uint8_t *wmask,
+			const struct hv_pci_dev_ops *ops, void *opaque)
 {
 	struct hv_pci *pci = vm->pci;
 	if (bdf == 0 || bdf >= 256)

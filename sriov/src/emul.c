@@ -35,7 +35,8 @@ struct sriov_be {
 	bool thread_started;
 	pthread_mutex_t run_lock;
 	pthread_cond_t run_cond;
-	bool run, stop, busy, polling, announce;
+	bool run, stop, busy, polling;
+	bool moved; /* loaded by migration: announce on the first run */
 };
 
 static void be_msix(void *opaque, unsigned vec)
@@ -71,6 +72,18 @@ static void wait_work(struct sriov_be *be)
 	}
 }
 
+/* Tells the switch where the VF's MAC now lives once the VM has moved here, as a hypervisor
+ * announces a migrated guest. At bring-up the guest's driver announces itself. */
+static void announce(struct sriov_be *be)
+{
+	struct sriov_vf_config c;
+	sriov_pf_agent_vf_config(be->dev.pf, be->dev.vf, &c);
+	static const uint8_t zero[6];
+	const uint8_t *mac = memcmp(c.mac, zero, 6) ? c.mac : be->mac;
+	if (sriov_port_announce(be->port, mac))
+		GW_DEBUG(sriov_vf_name(be->vf), "announce not sent");
+}
+
 static void *be_thread(void *arg)
 {
 	struct sriov_be *be = arg;
@@ -80,12 +93,12 @@ static void *be_thread(void *arg)
 			pthread_cond_wait(&be->run_cond, &be->run_lock);
 			continue;
 		}
-		bool announce = be->announce;
-		be->announce = false;
+		bool moved = be->moved;
+		be->moved = false;
 		be->busy = true;
 		pthread_mutex_unlock(&be->run_lock);
-		if (announce && sriov_port_announce(be->port, be->mac))
-			GW_DEBUG(sriov_vf_name(be->vf), "announce not sent");
+		if (moved)
+			announce(be);
 		unsigned did = igb_dev_process(&be->dev, BUDGET);
 		if (!did)
 			wait_work(be);
@@ -133,8 +146,8 @@ static int be_open_res(struct sriov_be *be, struct hv_vm *vm,
 		       const struct sriov_vf_config_spec *spec)
 {
 	char err[160] = "";
-	be->regs = mmap(NULL, IGB_VF_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-			-1, 0);
+	be->regs =
+	    mmap(NULL, IGB_VF_BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (be->regs == MAP_FAILED) {
 		be->regs = NULL;
 		return -errno;
@@ -163,7 +176,6 @@ static int be_open(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
 		return -ENOMEM;
 	be->vf = vf;
 	be->kick_fd = -1;
-	be->announce = true; /* tell the switch where this MAC lives when it first runs */
 	memcpy(be->mac, spec->mac, 6);
 	pthread_mutex_init(&be->run_lock, NULL);
 	pthread_cond_init(&be->run_cond, NULL);
@@ -253,11 +265,8 @@ static int be_load(struct sriov_be *be, const void *data, size_t len)
 	int rc = igb_dev_load(&be->dev, data, len);
 	if (rc == 0) {
 		pthread_mutex_lock(&be->run_lock);
-		be->announce = true; /* the VM moved here: tell the switch */
+		be->moved = true;
 		pthread_mutex_unlock(&be->run_lock);
-		struct sriov_vf_config c;
-		sriov_pf_agent_vf_config(be->dev.pf, be->dev.vf, &c);
-		memcpy(be->mac, c.mac, 6);
 	}
 	return rc;
 }

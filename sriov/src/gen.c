@@ -9,8 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static void say(char *reason, size_t n, const char *fmt,
-							  ...)
+__attribute__((format(printf, 3, 4))) static void say(char *reason, size_t n, const char *fmt, ...)
 {
 	if (!reason || !n)
 		return;
@@ -35,8 +34,8 @@ enum sriov_gen_cmp sriov_gen_compare(const struct sriov_gen *src, const struct s
 		return SRIOV_GEN_ABSENT;
 	}
 	if (src->revision != dst->revision) {
-		say(reason, n, "revision %02x on the source, %02x on the destination", src->revision,
-		    dst->revision);
+		say(reason, n, "revision %02x on the source, %02x on the destination",
+		    src->revision, dst->revision);
 		return SRIOV_GEN_MISMATCH;
 	}
 	if (src->api_version != dst->api_version) {

@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define STATE_VERSION 1
-#define R(off)	      (d->regs[(off) / 4])
-#define LOADR(off)    __atomic_load_n(&d->regs[(off) / 4], __ATOMIC_ACQUIRE)
+#define STATE_VERSION  1
+#define R(off)	       (d->regs[(off) / 4])
+#define LOADR(off)     __atomic_load_n(&d->regs[(off) / 4], __ATOMIC_ACQUIRE)
 #define STORER(off, v) __atomic_store_n(&d->regs[(off) / 4], (v), __ATOMIC_RELEASE)
 
 int igb_dev_init(struct igb_dev *d, const char *name, const struct sriov_gen *gen, unsigned vf,
@@ -424,7 +424,8 @@ static bool rx_accept(struct igb_dev *d, const uint8_t *f, size_t len)
 	if (c.promisc || memcmp(f, c.mac, 6) == 0 || memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0)
 		return true;
 	if (f[0] & 1) {
-		/* Multicast table hash, filter type 0: destination bits 47:36 (datasheet 8.10.13). */
+		/* Multicast table hash, filter type 0: destination bits 47:36 (datasheet 8.10.13).
+		 */
 		uint16_t h = (uint16_t)(((f[4] >> 4) | (f[5] << 4)) & 0xFFF);
 		for (unsigned i = 0; i < c.nmc; i++)
 			if ((c.mc_hashes[i] & 0xFFF) == h) {
@@ -480,15 +481,18 @@ static void rx_deliver(struct igb_dev *d, unsigned q, const uint8_t *f, size_t l
 	cause(d, ivar(d, q, false));
 }
 
-/* Spreads frames over the queues by a hash of the addresses, like RSS without IP. */
+/* Spreads frames over the queues by a hash of the 16 bytes after the Ethernet header, like
+ * RSS without IP. */
 static unsigned rx_pick(const struct igb_dev *d, const uint8_t *f, size_t len)
 {
 	if (d->gen.queues < 2 || len < 36)
 		return 0;
 	uint32_t h = 0;
-	for (unsigned i = 24; i < 32; i++)
+	for (unsigned i = 14; i < 30; i++)
 		h = h * 31 + f[i];
-	return h % d->gen.queues;
+	unsigned q = h % d->gen.queues;
+	/* Like a redirection table that names only the queues the driver turned on. */
+	return (LOADR(IGB_RXDCTL(q)) & IGB_XDCTL_ENABLE) ? q : 0;
 }
 
 static unsigned rx_work(struct igb_dev *d, unsigned budget)

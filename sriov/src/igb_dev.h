@@ -18,9 +18,9 @@
 struct igb_dev_io {
 	struct dma_map *dma;
 	struct sriov_port *port;
-	void (*msix)(void *opaque, unsigned vec);  /* an edge on an MSI-X vector */
-	void (*intx)(void *opaque, bool level);	   /* the INTx line, when MSI-X is off */
-	void (*kick)(void *opaque);		   /* wake the device thread */
+	void (*msix)(void *opaque, unsigned vec); /* an edge on an MSI-X vector */
+	void (*intx)(void *opaque, bool level);	  /* the INTx line, when MSI-X is off */
+	void (*kick)(void *opaque);		  /* wake the device thread */
 	void *opaque;
 };
 

@@ -25,8 +25,7 @@ struct sriov_pf_agent {
 	struct sriov_vf_config vf[SRIOV_EMUL_MAX_VFS];
 };
 
-int sriov_pf_agent_create(const struct sriov_gen *gen, unsigned nvfs,
-			  struct sriov_pf_agent **out)
+int sriov_pf_agent_create(const struct sriov_gen *gen, unsigned nvfs, struct sriov_pf_agent **out)
 {
 	if (nvfs == 0 || nvfs > SRIOV_EMUL_MAX_VFS)
 		return -EINVAL;
@@ -338,8 +337,8 @@ int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len
 	for (unsigned i = 0; i < t.nmc; i++)
 		if (gw_rd_u16(&rd, &t.mc_hashes[i]))
 			return -EBADMSG;
-	if (gw_rd_u32(&rd, &t.max_frame) || gw_rd_u32(&rd, &t.api) ||
-	    gw_rd_u64(&rd, &t.requests) || gw_rd_u64(&rd, &t.nacks) || rd.left)
+	if (gw_rd_u32(&rd, &t.max_frame) || gw_rd_u32(&rd, &t.api) || gw_rd_u64(&rd, &t.requests) ||
+	    gw_rd_u64(&rd, &t.nacks) || rd.left)
 		return -EBADMSG;
 	t.clear_to_send = flags & 1;
 	t.promisc = (flags & 2) != 0;

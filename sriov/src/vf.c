@@ -17,13 +17,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MSIX_CAP      0x70u
-#define VF_STATE_VER  1
-#define BAR0_PAGES    (IGB_VF_BAR0_SIZE / 4096u)
-#define CMD_MEM	      0x0002u
-#define CMD_INTX_OFF  0x0400u
-#define MSIX_ENABLE   0x8000u
-#define MSIX_FN_MASK  0x4000u
+#define MSIX_CAP     0x70u
+#define VF_STATE_VER 1
+#define BAR0_PAGES   (IGB_VF_BAR0_SIZE / 4096u)
+#define CMD_MEM	     0x0002u
+#define CMD_INTX_OFF 0x0400u
+#define MSIX_ENABLE  0x8000u
+#define MSIX_FN_MASK 0x4000u
 
 static const struct sriov_backend_ops *const backends[] = {&sriov_emul_ops};
 
@@ -193,8 +193,8 @@ static void bar0_unplace(struct sriov_vf *vf)
 
 static int bar0_place(struct sriov_vf *vf, uint64_t gpa)
 {
-	int rc = hv_bus_register(hv_vm_mmio_bus(vf->vm), gpa, IGB_VF_BAR0_SIZE, &bar0_io, vf,
-				 vf->name);
+	int rc =
+	    hv_bus_register(hv_vm_mmio_bus(vf->vm), gpa, IGB_VF_BAR0_SIZE, &bar0_io, vf, vf->name);
 	if (rc)
 		return rc;
 	vf->bar0 = gpa;
@@ -547,8 +547,10 @@ int sriov_mac_parse(const char *s, uint8_t mac[6])
 {
 	unsigned b[6];
 	char tail;
-	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-			 &tail) != 6 || strlen(s) != 17)
+	if (!s ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6 ||
+	    strlen(s) != 17)
 		return -EINVAL;
 	for (unsigned i = 0; i < 6; i++)
 		mac[i] = (uint8_t)b[i];
@@ -622,9 +624,10 @@ int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *e
 		snprintf(val, sizeof(val), "%.*s", (int)vl, eq + 1);
 		int rc = spec_field(out, key, val, &mac);
 		if (rc) {
-			snprintf(err, n, rc == -ENOENT ? "unknown key '%s' (pf, vf, gen, mac, pages, "
-							 "backend, uplink)"
-						       : "bad value for '%s'",
+			snprintf(err, n,
+				 rc == -ENOENT ? "unknown key '%s' (pf, vf, gen, mac, pages, "
+						 "backend, uplink)"
+					       : "bad value for '%s'",
 				 key);
 			return -EINVAL;
 		}

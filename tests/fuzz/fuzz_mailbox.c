@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&off, data + i, 2);
 			memcpy(&val, data + i + 2, 4);
 			i += 6;
-			igb_dev_write(&d, (off & 0xFFFF) % (IGB_VF_BAR0_SIZE + 8), val, (n & 1) ? 4 : 8);
+			igb_dev_write(&d, (off & 0xFFFF) % (IGB_VF_BAR0_SIZE + 8), val,
+				      (n & 1) ? 4 : 8);
 			igb_dev_read(&d, IGB_V2PMBX, 4);
 		} else {
 			igb_dev_process(&d, 4);

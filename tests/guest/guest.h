@@ -80,7 +80,20 @@ int wl_fill_random(struct guest_env *env);
 int wl_pci_scan(struct guest_env *env);
 int wl_fault(struct guest_env *env);
 int wl_irq(struct guest_env *env);
+int wl_nic_echo(struct guest_env *env);
 
 extern volatile uint64_t test_irqs;
+
+/* nic-echo's interrupts: MSI-X vector i of the VF arrives on NIC_VECTOR_BASE + i, INTx (through
+ * the I/O APIC) on NIC_INTX_VECTOR. Each one counts in nic_irqs and ORs a cause mask into
+ * nic_irq_cause: bit i for MSI-X vector i, for INTx the EICR the handler read. */
+#define NIC_VECTOR_BASE 0x50u
+#define NIC_VECTORS	3u
+#define NIC_INTX_VECTOR 0x53u
+extern volatile uint64_t nic_irqs;
+extern volatile uint32_t nic_irq_cause;
+/* EICR's address for the INTx handler (0 = none): reading EICR clears it, which drops the
+ * level-triggered line, and must happen before the EOI or the interrupt fires again. */
+extern volatile uint64_t nic_intx_eicr;
 
 #endif

@@ -15,6 +15,7 @@ static const struct workload workloads[] = {
     {"pci-scan", wl_pci_scan, "pci-scan"},
     {"fault", wl_fault, "fault:unmapped|backdoor|triple"},
     {"irq", wl_irq, "irq:rounds"},
+    {"nic-echo", wl_nic_echo, "nic-echo[:count[:opts]]"},
 };
 
 int guest_main(const struct gw_boot_info *bi);

@@ -189,7 +189,11 @@ static bool have_deadline;
 static uint64_t khz_cache;
 
 extern char isr_timer[], isr_test[], isr_spurious[];
+extern char isr_nic0[], isr_nic1[], isr_nic2[], isr_nic_intx[];
 volatile uint64_t test_irqs;
+volatile uint64_t nic_irqs;
+volatile uint32_t nic_irq_cause;
+volatile uint64_t nic_intx_eicr;
 extern char exc_0[], exc_1[], exc_2[], exc_3[], exc_4[], exc_5[], exc_6[], exc_7[], exc_8[],
     exc_10[], exc_11[], exc_12[], exc_13[], exc_14[], exc_16[], exc_17[], exc_18[], exc_19[];
 
@@ -216,6 +220,39 @@ void test_isr(void)
 {
 	test_irqs++;
 	mmio_write32(LAPIC_BASE + LAPIC_EOI, 0);
+}
+
+/* Interrupt gates run with IF clear, so these read-modify-writes cannot be torn. */
+static void nic_irq(uint32_t cause)
+{
+	nic_irq_cause |= cause;
+	nic_irqs++;
+	mmio_write32(LAPIC_BASE + LAPIC_EOI, 0);
+}
+
+void nic_isr0(void);
+void nic_isr0(void)
+{
+	nic_irq(1u << 0);
+}
+
+void nic_isr1(void);
+void nic_isr1(void)
+{
+	nic_irq(1u << 1);
+}
+
+void nic_isr2(void);
+void nic_isr2(void)
+{
+	nic_irq(1u << 2);
+}
+
+void nic_isr_intx(void);
+void nic_isr_intx(void)
+{
+	uint64_t eicr = nic_intx_eicr;
+	nic_irq(eicr ? mmio_read32(eicr) : 0);
 }
 
 void exception(unsigned vec, uint64_t *frame);
@@ -249,6 +286,10 @@ void timer_init(void)
 	}
 	set_gate(TIMER_VECTOR, isr_timer);
 	set_gate(GW_TEST_IRQ_VECTOR, isr_test);
+	void *nic[NIC_VECTORS] = {isr_nic0, isr_nic1, isr_nic2};
+	for (unsigned v = 0; v < NIC_VECTORS; v++)
+		set_gate(NIC_VECTOR_BASE + v, nic[v]);
+	set_gate(NIC_INTX_VECTOR, isr_nic_intx);
 	set_gate(SPURIOUS_VECTOR, isr_spurious);
 	struct {
 		uint16_t limit;

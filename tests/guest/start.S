@@ -39,6 +39,10 @@ _start:
 .endm
 	ISR isr_timer, timer_isr
 	ISR isr_test, test_isr
+	ISR isr_nic0, nic_isr0
+	ISR isr_nic1, nic_isr1
+	ISR isr_nic2, nic_isr2
+	ISR isr_nic_intx, nic_isr_intx
 
 	.globl isr_spurious
 isr_spurious:

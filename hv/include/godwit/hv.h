@@ -204,8 +204,8 @@ struct hv_pci_dev_ops {
 	void (*cfg_written)(void *opaque, unsigned reg, unsigned size);
 };
 /* -EINVAL (bdf 0 or beyond bus 0), -EEXIST (taken), -ENOMEM. */
-int hv_pci_add_function(struct hv_vm *vm, unsigned bdf, const uint8_t *cfg,
-			const uint8_t *wmask, const struct hv_pci_dev_ops *ops, void *opaque);
+int hv_pci_add_function(struct hv_vm *vm, unsigned bdf, const uint8_t *cfg, const uint8_t *wmask,
+			const struct hv_pci_dev_ops *ops, void *opaque);
 int hv_pci_remove_function(struct hv_vm *vm, unsigned bdf);
 /* The lowest free device number on bus 0 (function 0), or -ENOSPC. */
 int hv_pci_free_slot(struct hv_vm *vm);

@@ -32,8 +32,9 @@ enum gw_report {
 	GW_REPORT_IRQ_BEGIN = 8,  /* about to ring the test doorbell */
 	GW_REPORT_IRQ_END = 9,	  /* a = doorbells rung, b = interrupts received */
 	GW_REPORT_NIC_READY = 10, /* nic-echo: a = queue pairs in use, b = mailbox API */
-	GW_REPORT_NIC_PROGRESS = 11, /* nic-echo: a = frames echoed, b = frames that failed checks */
-	GW_REPORT_NIC_END = 12,	  /* nic-echo finished: a = frames echoed, b = failed checks */
+	GW_REPORT_NIC_PROGRESS =
+	    11,			/* nic-echo: a = frames echoed, b = frames that failed checks */
+	GW_REPORT_NIC_END = 12, /* nic-echo finished: a = frames echoed, b = failed checks */
 };
 
 /*

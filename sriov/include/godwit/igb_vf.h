@@ -38,20 +38,20 @@
 #define IGB_VMBMEM    0x0800u /* 16 dwords of mailbox memory */
 #define IGB_V2PMBX    0x0C40u /* the VF's mailbox control register */
 
-#define IGB_QSTRIDE    0x100u
-#define IGB_RDBAL(q)   (0x2800u + IGB_QSTRIDE * (q))
-#define IGB_RDBAH(q)   (0x2804u + IGB_QSTRIDE * (q))
-#define IGB_RDLEN(q)   (0x2808u + IGB_QSTRIDE * (q))
-#define IGB_SRRCTL(q)  (0x280Cu + IGB_QSTRIDE * (q))
-#define IGB_RDH(q)     (0x2810u + IGB_QSTRIDE * (q))
-#define IGB_RDT(q)     (0x2818u + IGB_QSTRIDE * (q))
-#define IGB_RXDCTL(q)  (0x2828u + IGB_QSTRIDE * (q))
-#define IGB_TDBAL(q)   (0x3800u + IGB_QSTRIDE * (q))
-#define IGB_TDBAH(q)   (0x3804u + IGB_QSTRIDE * (q))
-#define IGB_TDLEN(q)   (0x3808u + IGB_QSTRIDE * (q))
-#define IGB_TDH(q)     (0x3810u + IGB_QSTRIDE * (q))
-#define IGB_TDT(q)     (0x3818u + IGB_QSTRIDE * (q))
-#define IGB_TXDCTL(q)  (0x3828u + IGB_QSTRIDE * (q))
+#define IGB_QSTRIDE   0x100u
+#define IGB_RDBAL(q)  (0x2800u + IGB_QSTRIDE * (q))
+#define IGB_RDBAH(q)  (0x2804u + IGB_QSTRIDE * (q))
+#define IGB_RDLEN(q)  (0x2808u + IGB_QSTRIDE * (q))
+#define IGB_SRRCTL(q) (0x280Cu + IGB_QSTRIDE * (q))
+#define IGB_RDH(q)    (0x2810u + IGB_QSTRIDE * (q))
+#define IGB_RDT(q)    (0x2818u + IGB_QSTRIDE * (q))
+#define IGB_RXDCTL(q) (0x2828u + IGB_QSTRIDE * (q))
+#define IGB_TDBAL(q)  (0x3800u + IGB_QSTRIDE * (q))
+#define IGB_TDBAH(q)  (0x3804u + IGB_QSTRIDE * (q))
+#define IGB_TDLEN(q)  (0x3808u + IGB_QSTRIDE * (q))
+#define IGB_TDH(q)    (0x3810u + IGB_QSTRIDE * (q))
+#define IGB_TDT(q)    (0x3818u + IGB_QSTRIDE * (q))
+#define IGB_TXDCTL(q) (0x3828u + IGB_QSTRIDE * (q))
 
 /* Statistics (read-only, wrap at 2^32). */
 #define IGB_VFGPRC 0x0F10u /* good packets received */
@@ -60,9 +60,9 @@
 #define IGB_VFGOTC 0x0F34u /* good octets transmitted */
 #define IGB_VFMPRC 0x0F3Cu /* multicast packets received */
 
-#define IGB_CTRL_RST	     (1u << 26)
-#define IGB_STATUS_FD	     (1u << 0)
-#define IGB_STATUS_LU	     (1u << 1)
+#define IGB_CTRL_RST	      (1u << 26)
+#define IGB_STATUS_FD	      (1u << 0)
+#define IGB_STATUS_LU	      (1u << 1)
 #define IGB_STATUS_SPEED_1000 (1u << 7)
 
 #define IGB_IVAR_VALID 0x80u /* in each byte of IVAR0 / IVAR_MISC */
@@ -86,12 +86,12 @@
 #define IGB_MBX_WORDS 16u
 
 /* Mailbox message word 0: type in bits 15:0, info in 23:16, flags in 31:29. */
-#define IGB_MSG_TYPE_MASK 0xFFFFu
+#define IGB_MSG_TYPE_MASK  0xFFFFu
 #define IGB_MSG_INFO_SHIFT 16
-#define IGB_MSG_INFO_MASK (0xFFu << 16)
-#define IGB_MSG_ACK	  0x80000000u
-#define IGB_MSG_NACK	  0x40000000u
-#define IGB_MSG_CTS	  0x20000000u
+#define IGB_MSG_INFO_MASK  (0xFFu << 16)
+#define IGB_MSG_ACK	   0x80000000u
+#define IGB_MSG_NACK	   0x40000000u
+#define IGB_MSG_CTS	   0x20000000u
 
 #define IGB_VF_RESET	     0x01u /* reply: ACK, MAC in words 1-2, mc filter type in 3 */
 #define IGB_VF_SET_MAC_ADDR  0x02u /* MAC in words 1-2 */
@@ -125,7 +125,7 @@ union igb_rx_desc {
 		uint64_t hdr_addr;
 	} read;
 	struct {
-		uint32_t info;	 /* packet type, header length */
+		uint32_t info; /* packet type, header length */
 		uint32_t rss;
 		uint32_t status; /* status 19:0, errors 31:20 */
 		uint16_t length;
@@ -149,15 +149,15 @@ union igb_tx_desc {
 		uint32_t status;
 	} wb;
 };
-#define IGB_TXD_LEN_MASK  0xFFFFu
-#define IGB_TXD_DTYP_MASK (0xFu << 20)
-#define IGB_TXD_DTYP_CTXT (0x2u << 20)
-#define IGB_TXD_DTYP_DATA (0x3u << 20)
-#define IGB_TXD_CMD_EOP	  (1u << 24)
-#define IGB_TXD_CMD_IFCS  (1u << 25)
-#define IGB_TXD_CMD_RS	  (1u << 27)
-#define IGB_TXD_CMD_DEXT  (1u << 29)
-#define IGB_TXD_STAT_DD	  0x01u
+#define IGB_TXD_LEN_MASK     0xFFFFu
+#define IGB_TXD_DTYP_MASK    (0xFu << 20)
+#define IGB_TXD_DTYP_CTXT    (0x2u << 20)
+#define IGB_TXD_DTYP_DATA    (0x3u << 20)
+#define IGB_TXD_CMD_EOP	     (1u << 24)
+#define IGB_TXD_CMD_IFCS     (1u << 25)
+#define IGB_TXD_CMD_RS	     (1u << 27)
+#define IGB_TXD_CMD_DEXT     (1u << 29)
+#define IGB_TXD_STAT_DD	     0x01u
 #define IGB_TXD_PAYLEN_SHIFT 14
 
 _Static_assert(sizeof(union igb_rx_desc) == 16, "advanced RX descriptor is 16 bytes");
@@ -177,7 +177,7 @@ struct gw_nic_frame {
 	uint16_t magic;	    /* GW_NIC_MAGIC, little-endian */
 	uint32_t len;	    /* frame length in bytes, including this header */
 	uint64_t seq;
-	uint32_t sum;	    /* gw_nic_sum() over the payload after the header */
+	uint32_t sum; /* gw_nic_sum() over the payload after the header */
 	uint32_t flags;
 } __attribute__((packed));
 _Static_assert(sizeof(struct gw_nic_frame) == 36, "test frame header is 36 bytes");

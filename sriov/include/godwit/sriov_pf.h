@@ -43,8 +43,7 @@ struct sriov_mbx_event {
 };
 typedef enum sriov_mbx_verdict (*sriov_mbx_cb)(void *opaque, const struct sriov_mbx_event *ev);
 
-int sriov_pf_agent_create(const struct sriov_gen *gen, unsigned nvfs,
-			  struct sriov_pf_agent **out);
+int sriov_pf_agent_create(const struct sriov_gen *gen, unsigned nvfs, struct sriov_pf_agent **out);
 void sriov_pf_agent_destroy(struct sriov_pf_agent *a);
 void sriov_pf_agent_set_callback(struct sriov_pf_agent *a, sriov_mbx_cb cb, void *opaque);
 const struct sriov_gen *sriov_pf_agent_gen(const struct sriov_pf_agent *a);

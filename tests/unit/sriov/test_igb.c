@@ -378,10 +378,10 @@ static void test_pf_callback_and_state(void)
 	sriov_pf_agent_destroy(a);
 }
 
-#define TXR  (RAM_IOVA + 0x0000)
-#define RXR  (RAM_IOVA + 0x1000)
-#define TXB  (RAM_IOVA + 0x10000)
-#define RXB  (RAM_IOVA + 0x40000)
+#define TXR   (RAM_IOVA + 0x0000)
+#define RXR   (RAM_IOVA + 0x1000)
+#define TXB   (RAM_IOVA + 0x10000)
+#define RXB   (RAM_IOVA + 0x40000)
 #define NDESC 8u
 
 static void *at(struct rig *r, uint64_t iova)
