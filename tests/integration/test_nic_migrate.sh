@@ -27,9 +27,11 @@ pass() { echo "ok   - $1"; }
 fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
 jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
 
-COUNT=${GW_NIC_MIGRATE_FRAMES:-3000}
+# A steady rate keeps frames flowing for about 12 s, so the migration happens mid-stream.
+COUNT=${GW_NIC_MIGRATE_FRAMES:-4800}
+RATE=${GW_NIC_MIGRATE_RATE:-400}
 # The traffic peer is "the switch" both hosts' PFs are cabled to.
-"$PEER" --listen udp:127.0.0.1:0 --ready-file "$TMP/ready" --count "$COUNT" --window 8 \
+"$PEER" --listen udp:127.0.0.1:0 --ready-file "$TMP/ready" --count "$COUNT" --rate "$RATE" --window 8 \
 	--wait-announce 120 --stats-file "$TMP/stats.json" --json --quiet \
 	>"$TMP/peer.json" 2>"$TMP/peer.err" &
 peer=$!
@@ -66,9 +68,13 @@ if [ "$before" -lt $((COUNT / 3)) ]; then
 	exit 1
 fi
 pass "the guest echoes on A ($before frames so far)"
-if "${GA[@]}" migrate echo1 --to "$B" --to-token-file "$TMP/b/token" --json \
+if "${GA[@]}" --json migrate echo1 --to "$B" --to-token-file "$TMP/b/token" \
 	>"$TMP/mig.json" 2>"$TMP/mig.err"; then
-	pass "migrate A -> B with traffic running ($(jget "$TMP/mig.json" "['downtime_ms']" 2>/dev/null) ms downtime)"
+	# --json follows the migration as one object per line; the last is the final state.
+	down=$(/usr/bin/python3 -c 'import json,sys
+m = json.loads(open(sys.argv[1]).read().split("\n")[-2])
+print(int(m.get("downtime_us", m.get("downtimeUs", 0))) / 1000)' "$TMP/mig.json" 2>/dev/null)
+	pass "migrate A -> B with traffic running (downtime ${down:-?} ms)"
 else
 	fail "migrate: $(cat "$TMP/mig.err" "$TMP/mig.json")"
 fi
