@@ -293,6 +293,9 @@ static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
 	out->rx_frames = s.rx_frames;
 	out->tx_dropped = s.tx_dropped;
 	out->rx_dropped = s.rx_no_desc + s.rx_filtered + s.rx_too_long;
+	out->rx_no_desc = s.rx_no_desc;
+	out->rx_filtered = s.rx_filtered;
+	out->rx_too_long = s.rx_too_long;
 	out->dma_faults = s.dma_faults;
 	out->irqs = s.irqs;
 	out->mbx_requests = s.mbx_requests;

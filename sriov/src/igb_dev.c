@@ -440,9 +440,14 @@ filtered:
 
 static void rx_deliver(struct igb_dev *d, unsigned q, const uint8_t *f, size_t len)
 {
-	struct ring r;
+	struct ring r = {0};
 	if (!ring_get(d, q, false, &r) || r.head == r.tail) {
-		d->st.rx_no_desc++; /* no descriptor posted: the frame is dropped, as on the wire */
+		/* No descriptor posted: the frame is dropped, as on the wire. */
+		if (d->st.rx_no_desc++ < 4)
+			GW_INFO(d->name,
+				"RX queue %u: no descriptor posted (head %u, tail %u): frame of %zu "
+				"bytes dropped",
+				q, r.head, r.tail, len);
 		return;
 	}
 	uint64_t da = r.base + 16ull * r.head;

@@ -422,9 +422,11 @@ static void queue_service(struct nic *n, unsigned q, uint64_t stop_at, bool *tx_
 	if (i == r->rx_next)
 		return;
 	barrier(); /* descriptors and TX buffers are written before the device hears of them */
+	/* RX descriptors go back before the echoes leave: each echo lets the peer send another
+	 * frame, and those must find room even when a whole batch of them comes at once. */
+	mmio_write32(n->bar0 + IGB_RDT(q), (i + NIC_RING - 1) % NIC_RING);
 	if (sent)
 		mmio_write32(n->bar0 + IGB_TDT(q), r->tx_next);
-	mmio_write32(n->bar0 + IGB_RDT(q), (i + NIC_RING - 1) % NIC_RING);
 	r->rx_next = i;
 }
 

@@ -31,7 +31,7 @@ run() {
 	local name=$1 count=$2 gopts=$3 vfopts=$4 gen=${5:-1}
 	rm -f "$TMP/ready"
 	"$PEER" --listen udp:127.0.0.1:0 --ready-file "$TMP/ready" --count "$count" \
-		--window 16 --json --quiet >"$TMP/peer.json" 2>"$TMP/peer.err" &
+		--window 32 --json --quiet >"$TMP/peer.json" 2>"$TMP/peer.err" &
 	local peer=$!
 	pids+=("$peer")
 	for _ in $(seq 100); do [ -s "$TMP/ready" ] && break; sleep 0.1; done

@@ -54,6 +54,8 @@ struct sriov_vf_status {
 	bool msix;
 	struct sriov_vf_config config; /* PF side */
 	uint64_t tx_frames, rx_frames, tx_dropped, rx_dropped, dma_faults, irqs, mbx_requests;
+	/* rx_dropped split by cause: no descriptor posted, MAC/VLAN filter, longer than allowed */
+	uint64_t rx_no_desc, rx_filtered, rx_too_long;
 	uint64_t trapped_accesses; /* BAR accesses that exited to the VMM */
 	char port[96];
 };
