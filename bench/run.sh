@@ -3,7 +3,8 @@
 # make bench: godwit and QEMU side by side, same machine, same run, over loopback.
 # Cases: a 2 GiB VM holding 512 MiB of pseudo-random data and then idle ("idle-after-fill"),
 # and the same with a workload that keeps dirtying memory ("dirtying"). RUNS migrations each,
-# ping-ponging between two hosts so the data is filled once per case.
+# ping-ponging between two hosts so the data is filled once per case. Then the NIC case
+# (bench/nic.sh): packets per second and VM exits per packet through the emulated VF.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 RUNS=${RUNS:-5}
@@ -120,10 +121,14 @@ print(json.dumps({"tool": sys.argv[2], "case": sys.argv[3], "run": int(sys.argv[
 	kill "$pfrom" 2>/dev/null || true
 }
 
-log "godwit: $BUILD, $RUNS runs per case"
-bench_godwit idle-after-fill fill-random:512
-bench_godwit dirtying dirty:256:4000
-if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ "${BENCH_ONLY:-}" != godwit ]; then
+# BENCH_ONLY=godwit skips QEMU; BENCH_ONLY=nic runs only the NIC case.
+if [ "${BENCH_ONLY:-}" != nic ]; then
+	log "godwit: $BUILD, $RUNS runs per case"
+	bench_godwit idle-after-fill fill-random:512
+	bench_godwit dirtying dirty:256:4000
+fi
+"$HERE/nic.sh" "$BUILD" "$RAW"
+if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/mkinitramfs.sh" "$WORK/initrd.gz"
 	QV=$("$QEMU" --version | head -1)
 	log "QEMU: $QV, kernel $KERNEL"
@@ -131,8 +136,10 @@ if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ "${BENCH_ONLY:-}" != godwit ]; then
 	bench_qemu idle-after-fill "bench.mib=512" 2 qemu-multifd
 	bench_qemu dirtying "bench.mib=512 bench.mode=dirty" 1 qemu
 	bench_qemu dirtying "bench.mib=512 bench.mode=dirty" 2 qemu-multifd
+elif [ -n "${BENCH_ONLY:-}" ]; then
+	QV="not run (BENCH_ONLY=$BENCH_ONLY)"
 else
 	QV="not installed"
 	log "QEMU or a kernel is missing: only godwit was measured (run scripts/install-deps.sh)"
 fi
-/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$QV" "$RUNS"
+/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$QV" "$RUNS" "latest${BENCH_ONLY:+-$BENCH_ONLY}"
