@@ -48,6 +48,7 @@ static void irq_update(struct igb_dev *d, uint32_t fresh)
 		bool level = pend != 0;
 		if (level != d->intx_level) {
 			d->intx_level = level;
+			d->st.irqs += level; /* assertions count as interrupts */
 			if (d->io.intx)
 				d->io.intx(d->io.opaque, level);
 		}
