@@ -364,9 +364,8 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 			",\"rx_too_long\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"irqs\":%" PRIu64
 			",\"trapped_accesses\":%" PRIu64 ",\"mbx_requests\":%" PRIu64 "}",
 			i ? "," : "", vs.name, vs.gen.gen, mac, vs.tx_frames, vs.rx_frames,
-			vs.rx_dropped, vs.rx_no_desc, vs.rx_filtered, vs.rx_too_long,
-			vs.tx_dropped, vs.irqs, vs.trapped_accesses,
-			vs.mbx_requests);
+			vs.rx_dropped, vs.rx_no_desc, vs.rx_filtered, vs.rx_too_long, vs.tx_dropped,
+			vs.irqs, vs.trapped_accesses, vs.mbx_requests);
 	}
 	fprintf(f, "%s}\n", c->o.nvfs ? "]" : "");
 }

@@ -445,10 +445,11 @@ static void rx_deliver(struct igb_dev *d, unsigned q, const uint8_t *f, size_t l
 	if (!ring_get(d, q, false, &r) || r.head == r.tail) {
 		/* No descriptor posted: the frame is dropped, as on the wire. */
 		if (d->st.rx_no_desc++ < 4)
-			GW_INFO(d->name,
-				"RX queue %u: no descriptor posted (head %u, tail %u): frame of %zu "
-				"bytes dropped",
-				q, r.head, r.tail, len);
+			GW_INFO(
+			    d->name,
+			    "RX queue %u: no descriptor posted (head %u, tail %u): frame of %zu "
+			    "bytes dropped",
+			    q, r.head, r.tail, len);
 		return;
 	}
 	uint64_t da = r.base + 16ull * r.head;

@@ -27,7 +27,8 @@ struct igb_dev_io {
 struct igb_dev_stats {
 	uint64_t tx_frames, tx_bytes, tx_dropped, tx_bad_desc;
 	uint64_t rx_frames, rx_bytes, rx_no_desc, rx_filtered, rx_too_long;
-	uint64_t dma_faults, bad_reg_access, mbx_requests, resets, irqs; /* MSI-X messages and INTx assertions */
+	uint64_t dma_faults, bad_reg_access, mbx_requests, resets;
+	uint64_t irqs; /* MSI-X messages and INTx assertions */
 };
 
 struct igb_dev {

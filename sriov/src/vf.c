@@ -599,6 +599,21 @@ static int spec_field(struct sriov_vf_config_spec *o, const char *k, const char 
 	return -ENOENT;
 }
 
+static const char *spec_wants(const char *key)
+{
+	static const struct {
+		const char *key, *wants;
+	} w[] = {
+	    {"pf", "0..63"},	 {"vf", "0..6"},
+	    {"gen", "1 or 2"},	 {"mac", "a unicast, non-zero XX:XX:XX:XX:XX:XX"},
+	    {"backend", "emul"}, {"pages", "trap or direct"},
+	};
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		if (strcmp(w[i].key, key) == 0)
+			return w[i].wants;
+	return "another value";
+}
+
 int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *err, size_t n)
 {
 	memset(out, 0, sizeof(*out));
@@ -623,12 +638,15 @@ int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *e
 		size_t vl = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
 		snprintf(val, sizeof(val), "%.*s", (int)vl, eq + 1);
 		int rc = spec_field(out, key, val, &mac);
-		if (rc) {
+		if (rc == -ENOENT) {
 			snprintf(err, n,
-				 rc == -ENOENT ? "unknown key '%s' (pf, vf, gen, mac, pages, "
-						 "backend, uplink)"
-					       : "bad value for '%s'",
+				 "unknown key '%s' (pf, vf, gen, mac, pages, backend, uplink)",
 				 key);
+			return -EINVAL;
+		}
+		if (rc) {
+			snprintf(err, n, "bad value '%s' for '%s': %s wanted", val, key,
+				 spec_wants(key));
 			return -EINVAL;
 		}
 		p = comma ? comma + 1 : NULL;

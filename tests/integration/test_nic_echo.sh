@@ -77,7 +77,7 @@ fi
 if "$VMM" --memory 64M --guest "$GUEST" --vf "pf=0,vf=9,gen=1,mac=02:00:00:00:00:01" \
 	>/dev/null 2>"$TMP/err"; then
 	fail "vf=9 accepted"
-elif grep -q "bad value for 'vf'" "$TMP/err"; then
+elif grep -q "bad value '9' for 'vf': 0..6 wanted" "$TMP/err"; then
 	pass "a VF index beyond 6 is refused with a reason"
 else
 	fail "vf=9: unclear error: $(cat "$TMP/err")"
