@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shadow rings and buffers (US10198299B1) and completion tracking, ring format from a profile. */
+#include "godwit/dma_shadow.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define PAGE		4096ull
+#define MAX_DESC	4096u
+#define MAX_SHADOW_BUFS (256ull << 20) /* shadow buffer space per queue */
+
+struct sq {
+	bool active, tx, shadowed;
+	uint64_t gbase; /* guest ring */
+	uint64_t sbase; /* shadow ring IOVA (shadowed only) */
+	uint8_t *mem;	/* shadow ring, then (RX) n buffers of bsize */
+	size_t mem_len, ring_len;
+	uint32_t n, bsize;
+	uint32_t posted; /* next descriptor to take from the guest's ring */
+	uint32_t done;	 /* next descriptor to complete */
+	uint64_t *gbuf;	 /* RX: the guest's buffer address per descriptor */
+	uint8_t *rewritten;
+};
+
+struct dma_shadow {
+	pthread_mutex_t lock;
+	struct dma_map *map;
+	const struct dma_ring_ops *ops;
+	enum dma_mode mode;
+	dma_dirty_fn dirty;
+	void *opaque;
+	struct sq q[DMA_SHADOW_MAX_QUEUES];
+	struct dma_shadow_stats st;
+};
+
+static const char *const mode_names[] = {"off", "shadow", "track"};
+
+const char *dma_mode_name(enum dma_mode m)
+{
+	return (unsigned)m < 3 ? mode_names[m] : "?";
+}
+
+int dma_mode_parse(const char *s, enum dma_mode *out)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		if (s && strcmp(s, mode_names[i]) == 0) {
+			*out = (enum dma_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int dma_shadow_create(struct dma_map *map, const struct dma_ring_ops *ops, enum dma_mode mode,
+		      dma_dirty_fn dirty, void *opaque, struct dma_shadow **out)
+{
+	if (!map || !ops || !dirty || !ops->rx_buf_addr || !ops->rx_set_buf_addr ||
+	    !ops->rx_done_len || !ops->tx_done || ops->desc_size == 0 || ops->desc_size > 64 ||
+	    ops->desc_size % 8 || mode == DMA_MODE_OFF)
+		return -EINVAL;
+	struct dma_shadow *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	s->map = map;
+	s->ops = ops;
+	s->mode = mode;
+	s->dirty = dirty;
+	s->opaque = opaque;
+	*out = s;
+	return 0;
+}
+
+static void sq_free(struct dma_shadow *s, struct sq *q, unsigned slot)
+{
+	if (q->mem) {
+		dma_map_remove(s->map, DMA_SHADOW_IOVA_BASE + slot * DMA_SHADOW_SLOT_SIZE);
+		munmap(q->mem, q->mem_len);
+	}
+	free(q->gbuf);
+	free(q->rewritten);
+	memset(q, 0, sizeof(*q));
+}
+
+void dma_shadow_destroy(struct dma_shadow *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < DMA_SHADOW_MAX_QUEUES; i++)
+		sq_free(s, &s->q[i], i);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+enum dma_mode dma_shadow_mode(const struct dma_shadow *s)
+{
+	return s->mode;
+}
+
+static void mark(struct dma_shadow *s, uint64_t iova, uint64_t len)
+{
+	if (!len)
+		return;
+	s->dirty(s->opaque, iova, len);
+	s->st.pages_dirtied += (iova + len - 1) / PAGE - iova / PAGE + 1;
+}
+
+/* Writes one descriptor into the guest's ring a word at a time, low to high, so that a
+ * driver polling the status (in the last words, as in every format we know) never sees it
+ * before the rest. */
+static void put_guest_desc(struct dma_shadow *s, const struct sq *q, uint32_t i, const void *d)
+{
+	unsigned ds = s->ops->desc_size;
+	uint64_t a = q->gbase + (uint64_t)i * ds;
+	uint64_t *g = dma_translate(s->map, a, ds, true);
+	if (!g)
+		return; /* checked at start: the guest's ring cannot move without a restart */
+	const uint64_t *w = d;
+	for (unsigned k = 0; k < ds / 8; k++)
+		__atomic_store_n(&g[k], w[k], __ATOMIC_RELEASE);
+	mark(s, a, ds);
+}
+
+int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
+			   const struct dma_queue_regs *r, uint64_t *dev_base)
+{
+	if (slot >= DMA_SHADOW_MAX_QUEUES)
+		return -EINVAL;
+	*dev_base = r->base;
+	unsigned ds = s->ops->desc_size;
+	pthread_mutex_lock(&s->lock);
+	struct sq *q = &s->q[slot];
+	sq_free(s, q, slot);
+	int rc = 0;
+	/* A ring the device itself would refuse, or one outside guest memory: left alone, so
+	 * the device faults on it exactly as it would without us. */
+	if (r->n == 0 || r->n > MAX_DESC || r->head >= r->n || r->tail >= r->n ||
+	    !dma_translate(s->map, r->base, (uint64_t)r->n * ds, true)) {
+		s->st.bad_addrs++;
+		goto out_unlock;
+	}
+	q->tx = tx;
+	q->n = r->n;
+	q->gbase = r->base;
+	q->bsize = tx ? 0 : r->buf_size;
+	q->posted = q->done = r->head;
+	if (!tx) {
+		q->gbuf = calloc(r->n, sizeof(*q->gbuf));
+		q->rewritten = calloc(r->n, 1);
+		if (!q->gbuf || !q->rewritten) {
+			rc = -ENOMEM;
+			goto err_free;
+		}
+	}
+	if (s->mode == DMA_MODE_SHADOW) {
+		q->ring_len = ((uint64_t)r->n * ds + PAGE - 1) & ~(PAGE - 1);
+		uint64_t bufs = tx ? 0 : (uint64_t)r->n * q->bsize;
+		if (bufs > MAX_SHADOW_BUFS) {
+			rc = -ENOSPC;
+			goto err_free;
+		}
+		q->mem_len = q->ring_len + ((bufs + PAGE - 1) & ~(PAGE - 1));
+		q->mem = mmap(NULL, q->mem_len, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (q->mem == MAP_FAILED) {
+			q->mem = NULL;
+			rc = -ENOMEM;
+			goto err_free;
+		}
+		q->sbase = DMA_SHADOW_IOVA_BASE + slot * DMA_SHADOW_SLOT_SIZE;
+		rc = dma_map_add(s->map, q->sbase, q->mem_len, q->mem, true);
+		if (rc) {
+			munmap(q->mem, q->mem_len);
+			q->mem = NULL;
+			goto err_free;
+		}
+		q->shadowed = true;
+		*dev_base = q->sbase;
+	}
+	q->active = true;
+	pthread_mutex_unlock(&s->lock);
+	/* The device's descriptors [head, tail) move over now. */
+	dma_shadow_queue_post(s, slot, r->tail);
+	return 0;
+
+err_free:
+	sq_free(s, q, slot);
+out_unlock:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* RX descriptor i of the guest's ring, as posted: into the shadow ring with the buffer
+ * address rewritten, or (track) just its buffer address noted. */
+static void post_rx(struct dma_shadow *s, struct sq *q, uint32_t i, uint8_t *d)
+{
+	uint64_t gb = s->ops->rx_buf_addr(d);
+	q->gbuf[i] = gb;
+	q->rewritten[i] = 0;
+	if (!q->shadowed)
+		return;
+	/* A buffer outside guest memory keeps its address: the device faults on it and
+	 * completes the descriptor with an error, as without the shadow. */
+	if (q->bsize && dma_translate(s->map, gb, q->bsize, true)) {
+		s->ops->rx_set_buf_addr(d, q->sbase + q->ring_len + (uint64_t)i * q->bsize);
+		q->rewritten[i] = 1;
+	} else {
+		s->st.bad_addrs++;
+	}
+}
+
+void dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail)
+{
+	if (slot >= DMA_SHADOW_MAX_QUEUES)
+		return;
+	unsigned ds = s->ops->desc_size;
+	pthread_mutex_lock(&s->lock);
+	struct sq *q = &s->q[slot];
+	if (!q->active || tail >= q->n)
+		goto out_unlock; /* a bad tail stops the device's queue by itself */
+	while (q->posted != tail) {
+		uint32_t i = q->posted;
+		uint8_t d[64];
+		if (dma_read(s->map, q->gbase + (uint64_t)i * ds, d, ds))
+			break;
+		if (!q->tx)
+			post_rx(s, q, i, d);
+		if (q->shadowed)
+			memcpy(q->mem + (size_t)i * ds, d, ds);
+		q->posted = (i + 1) % q->n;
+		s->st.descs_posted++;
+	}
+out_unlock:
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool written_back(struct dma_shadow *s, const struct sq *q, const void *d)
+{
+	return q->tx ? s->ops->tx_done(d) : s->ops->rx_done_len(d) >= 0;
+}
+
+static bool complete_one(struct dma_shadow *s, struct sq *q, uint32_t i)
+{
+	unsigned ds = s->ops->desc_size;
+	uint64_t ga = q->gbase + (uint64_t)i * ds;
+	if (!q->shadowed) {
+		/* track: the device wrote the guest's descriptor, and (RX) its buffer */
+		if (!q->tx) {
+			uint8_t d[64];
+			int len = dma_read(s->map, ga, d, ds) ? -1 : s->ops->rx_done_len(d);
+			if (len > 0)
+				mark(s, q->gbuf[i],
+				     (uint64_t)len < q->bsize || !q->bsize ? (uint64_t)len
+									   : q->bsize);
+		}
+		mark(s, ga, ds);
+		return true;
+	}
+	const uint8_t *d = q->mem + (size_t)i * ds;
+	if (!written_back(s, q, d))
+		return false;
+	if (!q->tx && !q->rewritten[i]) {
+		/* The device used the guest's own buffer address: whatever it managed to write
+		 * went straight to guest memory. */
+		int len = s->ops->rx_done_len(d);
+		if (len > 0 && dma_translate(s->map, q->gbuf[i], (uint64_t)len, true))
+			mark(s, q->gbuf[i], (uint64_t)len);
+	} else if (!q->tx) {
+		int len = s->ops->rx_done_len(d);
+		if (len > 0) {
+			uint64_t l = (uint64_t)len < q->bsize ? (uint64_t)len : q->bsize;
+			const uint8_t *src = q->mem + q->ring_len + (size_t)i * q->bsize;
+			if (dma_write(s->map, q->gbuf[i], src, l) == 0) {
+				mark(s, q->gbuf[i], l);
+				s->st.bytes_copied += l;
+			}
+		}
+	}
+	/* The descriptor last: the data is in place before the driver can see it done. The
+	 * written-back format carries no buffer address, so nothing of ours leaks. */
+	put_guest_desc(s, q, i, d);
+	return true;
+}
+
+void dma_shadow_queue_complete(struct dma_shadow *s, unsigned slot, uint32_t head)
+{
+	if (slot >= DMA_SHADOW_MAX_QUEUES)
+		return;
+	pthread_mutex_lock(&s->lock);
+	struct sq *q = &s->q[slot];
+	if (!q->active || head >= q->n)
+		goto out_unlock;
+	/* Only what was posted can complete; a head beyond that is not ours to believe. */
+	uint32_t limit = (q->posted + q->n - q->done) % q->n;
+	uint32_t k = 0;
+	while (q->done != head && k++ < limit) {
+		if (!complete_one(s, q, q->done))
+			break;
+		q->done = (q->done + 1) % q->n;
+		s->st.descs_completed++;
+	}
+out_unlock:
+	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t dma_shadow_queue_stop(struct dma_shadow *s, unsigned slot)
+{
+	if (slot >= DMA_SHADOW_MAX_QUEUES)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	uint64_t base = s->q[slot].gbase;
+	sq_free(s, &s->q[slot], slot);
+	pthread_mutex_unlock(&s->lock);
+	return base;
+}
+
+void dma_shadow_queue_drop(struct dma_shadow *s, unsigned slot)
+{
+	(void)dma_shadow_queue_stop(s, slot);
+}
+
+bool dma_shadow_queue_active(const struct dma_shadow *s, unsigned slot)
+{
+	return slot < DMA_SHADOW_MAX_QUEUES && s->q[slot].active;
+}
+
+uint64_t dma_shadow_queue_guest_base(const struct dma_shadow *s, unsigned slot)
+{
+	return dma_shadow_queue_active(s, slot) ? s->q[slot].gbase : 0;
+}
+
+uint64_t dma_shadow_queue_dev_base(const struct dma_shadow *s, unsigned slot)
+{
+	return dma_shadow_queue_active(s, slot) && s->q[slot].shadowed ? s->q[slot].sbase : 0;
+}
+
+void dma_shadow_get_stats(struct dma_shadow *s, struct dma_shadow_stats *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->st;
+	pthread_mutex_unlock(&s->lock);
+}

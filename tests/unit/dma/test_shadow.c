@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for dma/'s shadow rings and completion tracking, with a made-up ring format. */
+#include "godwit/dma.h"
+#include "godwit/dma_shadow.h"
+
+#include "../../lib/gw_test.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A 16-byte descriptor: read format {buffer address, 0}; write-back {0, DD | length << 16}. */
+struct tdesc {
+	uint64_t addr;
+	uint32_t status;
+	uint32_t pad;
+};
+#define T_DD 1u
+
+static uint64_t t_rx_buf(const void *d)
+{
+	return ((const struct tdesc *)d)->addr;
+}
+static void t_rx_set(void *d, uint64_t a)
+{
+	((struct tdesc *)d)->addr = a;
+}
+static int t_rx_len(const void *d)
+{
+	const struct tdesc *t = d;
+	return (t->status & T_DD) ? (int)(t->status >> 16) : -1;
+}
+static bool t_tx_done(const void *d)
+{
+	return ((const struct tdesc *)d)->status & T_DD;
+}
+static const struct dma_ring_ops t_ops = {.name = "test",
+					  .desc_size = 16,
+					  .rx_buf_addr = t_rx_buf,
+					  .rx_set_buf_addr = t_rx_set,
+					  .rx_done_len = t_rx_len,
+					  .tx_done = t_tx_done};
+
+#define RAM	(1u << 20)
+#define RING	0x10000u /* guest ring */
+#define BUFS	0x20000u /* guest buffers, 2 KiB each */
+#define BSIZE	2048u
+#define N	8u
+#define RAM_PGS (RAM / 4096)
+
+static uint8_t *ram;
+static struct dma_map *map;
+static uint8_t dirty[RAM_PGS];
+static unsigned dirty_calls;
+
+static void on_dirty(void *opaque, uint64_t iova, uint64_t len)
+{
+	(void)opaque;
+	dirty_calls++;
+	for (uint64_t p = iova / 4096; p <= (iova + len - 1) / 4096 && p < RAM_PGS; p++)
+		dirty[p] = 1;
+}
+
+static void setup(void)
+{
+	ram = aligned_alloc(4096, RAM);
+	memset(ram, 0, RAM);
+	memset(dirty, 0, sizeof(dirty));
+	dirty_calls = 0;
+	CU_ASSERT_FATAL(dma_map_create(&map) == 0);
+	CU_ASSERT_FATAL(dma_map_add(map, 0, RAM, ram, true) == 0);
+}
+
+static void teardown(void)
+{
+	dma_map_destroy(map);
+	free(ram);
+}
+
+static struct tdesc *gdesc(unsigned i)
+{
+	return (struct tdesc *)(ram + RING) + i;
+}
+
+/* The driver posts descriptor i with its own buffer. */
+static void driver_post(unsigned i)
+{
+	gdesc(i)->addr = BUFS + i * BSIZE;
+	gdesc(i)->status = 0;
+}
+
+/* The hardware: receives one frame of len bytes filled with fill into descriptor head of
+ * the ring at base, through the IOVA map only. Returns the new head. */
+static unsigned device_rx(uint64_t base, unsigned head, unsigned len, uint8_t fill)
+{
+	struct tdesc d;
+	CU_ASSERT_FATAL(dma_read(map, base + head * 16u, &d, sizeof(d)) == 0);
+	uint8_t frame[256];
+	memset(frame, fill, sizeof(frame));
+	struct tdesc wb = {0, T_DD | len << 16, 0};
+	if (dma_write(map, d.addr, frame, len))
+		wb.status = T_DD | 2u; /* error, no data */
+	CU_ASSERT(dma_write(map, base + head * 16u, &wb, sizeof(wb)) == 0);
+	return (head + 1) % N;
+}
+
+static bool buf_is(unsigned i, unsigned len, uint8_t fill)
+{
+	for (unsigned k = 0; k < len; k++)
+		if (ram[BUFS + i * BSIZE + k] != fill)
+			return false;
+	return true;
+}
+
+static void test_modes(void)
+{
+	enum dma_mode m;
+	CU_ASSERT_EQUAL(dma_mode_parse("shadow", &m), 0);
+	CU_ASSERT_EQUAL(m, DMA_MODE_SHADOW);
+	CU_ASSERT_EQUAL(dma_mode_parse("track", &m), 0);
+	CU_ASSERT_EQUAL(m, DMA_MODE_TRACK);
+	CU_ASSERT_EQUAL(dma_mode_parse("off", &m), 0);
+	CU_ASSERT_EQUAL(m, DMA_MODE_OFF);
+	CU_ASSERT_EQUAL(dma_mode_parse("Shadow", &m), -EINVAL);
+	CU_ASSERT_EQUAL(dma_mode_parse("", &m), -EINVAL);
+	CU_ASSERT_EQUAL(dma_mode_parse(NULL, &m), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(dma_mode_name(DMA_MODE_TRACK), "track");
+	setup();
+	struct dma_shadow *s;
+	CU_ASSERT_EQUAL(dma_shadow_create(map, &t_ops, DMA_MODE_OFF, on_dirty, NULL, &s), -EINVAL);
+	teardown();
+}
+
+/* Shadow RX: the device writes only shadow memory; completions reach the guest, dirty. */
+static void test_shadow_rx(void)
+{
+	setup();
+	struct dma_shadow *s;
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_SHADOW, on_dirty, NULL, &s) == 0);
+	for (unsigned i = 0; i < N; i++)
+		driver_post(i);
+	struct dma_queue_regs r = {RING, N, 0, 4, BSIZE};
+	uint64_t dev;
+	CU_ASSERT_FATAL(dma_shadow_queue_start(s, 0, false, &r, &dev) == 0);
+	CU_ASSERT_EQUAL(dev, DMA_SHADOW_IOVA_BASE);
+	CU_ASSERT_EQUAL(dma_shadow_queue_dev_base(s, 0), dev);
+	CU_ASSERT_EQUAL(dma_shadow_queue_guest_base(s, 0), RING);
+	unsigned head = 0;
+	head = device_rx(dev, head, 60, 0xA1);
+	head = device_rx(dev, head, 100, 0xA2);
+	/* Nothing in guest memory moved yet: no DD, buffers untouched, nothing dirty. */
+	CU_ASSERT_EQUAL(gdesc(0)->status, 0);
+	CU_ASSERT_EQUAL(gdesc(0)->addr, BUFS);
+	CU_ASSERT_TRUE(buf_is(0, 60, 0));
+	CU_ASSERT_EQUAL(dirty_calls, 0);
+	dma_shadow_queue_complete(s, 0, head);
+	CU_ASSERT_TRUE(buf_is(0, 60, 0xA1));
+	CU_ASSERT_TRUE(buf_is(0, 61, 0xA1) == false); /* exactly the frame's bytes */
+	CU_ASSERT_TRUE(buf_is(1, 100, 0xA2));
+	CU_ASSERT_EQUAL(gdesc(0)->status, T_DD | 60u << 16);
+	CU_ASSERT_EQUAL(gdesc(1)->status, T_DD | 100u << 16);
+	CU_ASSERT_EQUAL(gdesc(2)->status, 0);
+	CU_ASSERT_TRUE(dirty[BUFS / 4096] && dirty[RING / 4096]);
+	struct dma_shadow_stats st;
+	dma_shadow_get_stats(s, &st);
+	CU_ASSERT_EQUAL(st.bytes_copied, 160);
+	CU_ASSERT_EQUAL(st.descs_posted, 4);
+	CU_ASSERT_EQUAL(st.descs_completed, 2);
+	CU_ASSERT_EQUAL(st.pages_dirtied, 4); /* two buffers, two descriptors: one page each */
+	/* A head beyond what was posted, or over descriptors not written back, is not
+	 * believed: nothing of the shadow ring (its buffer addresses) reaches the guest. */
+	dma_shadow_queue_complete(s, 0, 7);
+	CU_ASSERT_EQUAL(gdesc(2)->status, 0);
+	CU_ASSERT_EQUAL(gdesc(2)->addr, BUFS + 2 * BSIZE);
+	dma_shadow_get_stats(s, &st);
+	CU_ASSERT_EQUAL(st.descs_completed, 2);
+	/* Handback: descriptors the device did not reach are intact in the guest's ring. */
+	dma_shadow_queue_post(s, 0, 6);
+	CU_ASSERT_EQUAL(dma_shadow_queue_stop(s, 0), RING);
+	CU_ASSERT_FALSE(dma_shadow_queue_active(s, 0));
+	CU_ASSERT_EQUAL(gdesc(4)->addr, BUFS + 4 * BSIZE);
+	CU_ASSERT_EQUAL(gdesc(5)->addr, BUFS + 5 * BSIZE);
+	/* The shadow IOVA range is gone from the device's map. */
+	uint8_t b;
+	CU_ASSERT_EQUAL(dma_read(map, DMA_SHADOW_IOVA_BASE, &b, 1), -EFAULT);
+	dma_shadow_destroy(s);
+	teardown();
+}
+
+/* The ring wraps: posted descriptors 6, 7, 0, 1 complete in order into the right places. */
+static void test_wrap(void)
+{
+	setup();
+	struct dma_shadow *s;
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_SHADOW, on_dirty, NULL, &s) == 0);
+	for (unsigned i = 0; i < N; i++)
+		driver_post(i);
+	struct dma_queue_regs r = {RING, N, 6, 0, BSIZE};
+	uint64_t dev;
+	CU_ASSERT_FATAL(dma_shadow_queue_start(s, 1, false, &r, &dev) == 0);
+	CU_ASSERT_EQUAL(dev, DMA_SHADOW_IOVA_BASE + DMA_SHADOW_SLOT_SIZE);
+	dma_shadow_queue_post(s, 1, 2); /* doorbell: 0 and 1 too */
+	unsigned head = 6;
+	for (unsigned k = 0; k < 4; k++)
+		head = device_rx(dev, head, 64, (uint8_t)(0x10 + k));
+	CU_ASSERT_EQUAL(head, 2);
+	dma_shadow_queue_complete(s, 1, head);
+	CU_ASSERT_TRUE(buf_is(6, 64, 0x10));
+	CU_ASSERT_TRUE(buf_is(7, 64, 0x11));
+	CU_ASSERT_TRUE(buf_is(0, 64, 0x12));
+	CU_ASSERT_TRUE(buf_is(1, 64, 0x13));
+	for (unsigned i = 0; i < N; i++)
+		CU_ASSERT_EQUAL(gdesc(i)->status != 0, i == 6 || i == 7 || i == 0 || i == 1);
+	/* A tail beyond the ring is the device's to refuse: nothing is posted. */
+	struct dma_shadow_stats st0, st1;
+	dma_shadow_get_stats(s, &st0);
+	dma_shadow_queue_post(s, 1, N + 3);
+	dma_shadow_get_stats(s, &st1);
+	CU_ASSERT_EQUAL(st0.descs_posted, st1.descs_posted);
+	dma_shadow_destroy(s);
+	teardown();
+}
+
+/* Guest addresses outside guest memory are left to the device to fault on. */
+static void test_bad_addresses(void)
+{
+	setup();
+	struct dma_shadow *s;
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_SHADOW, on_dirty, NULL, &s) == 0);
+	for (unsigned i = 0; i < N; i++)
+		driver_post(i);
+	gdesc(1)->addr = 0x7000000000ull; /* far outside RAM */
+	gdesc(2)->addr = RAM - 32;	  /* the frame would straddle the end of RAM */
+	struct dma_queue_regs r = {RING, N, 0, 4, BSIZE};
+	uint64_t dev;
+	CU_ASSERT_FATAL(dma_shadow_queue_start(s, 0, false, &r, &dev) == 0);
+	unsigned head = 0;
+	for (unsigned k = 0; k < 4; k++)
+		head = device_rx(dev, head, 64, 0x55);
+	dma_shadow_queue_complete(s, 0, head);
+	CU_ASSERT_EQUAL(gdesc(1)->status, T_DD | 2u); /* the device's own error completion */
+	CU_ASSERT_EQUAL(gdesc(2)->status, T_DD | 2u);
+	CU_ASSERT_TRUE(buf_is(3, 64, 0x55));
+	CU_ASSERT_EQUAL(ram[RAM - 1], 0);
+	CU_ASSERT_FALSE(dirty[RAM_PGS - 1]);
+	struct dma_shadow_stats st;
+	dma_shadow_get_stats(s, &st);
+	CU_ASSERT_EQUAL(st.bad_addrs, 2);
+	CU_ASSERT_EQUAL(st.bytes_copied, 128);
+	/* A ring outside guest memory, or one the device would refuse, is not taken over. */
+	struct dma_queue_regs bad[] = {
+	    {RAM - 64, N, 0, 1, BSIZE}, {0x7000000000ull, N, 0, 1, BSIZE},
+	    {RING, 0, 0, 0, BSIZE},	{RING, 8192, 0, 1, BSIZE},
+	    {RING, N, N, 1, BSIZE},	{UINT64_MAX - 15, N, 0, 1, BSIZE}};
+	for (size_t i = 0; i < GW_TEST_COUNT(bad); i++) {
+		CU_ASSERT_EQUAL(dma_shadow_queue_start(s, 2, false, &bad[i], &dev), 0);
+		CU_ASSERT_EQUAL(dev, bad[i].base);
+		CU_ASSERT_FALSE(dma_shadow_queue_active(s, 2));
+	}
+	CU_ASSERT_EQUAL(dma_shadow_queue_start(s, DMA_SHADOW_MAX_QUEUES, false, &r, &dev), -EINVAL);
+	dma_shadow_destroy(s);
+	teardown();
+}
+
+/* Track: the device keeps the guest's ring; completions are marked dirty, nothing copied. */
+static void test_track(void)
+{
+	setup();
+	struct dma_shadow *s;
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_TRACK, on_dirty, NULL, &s) == 0);
+	for (unsigned i = 0; i < N; i++)
+		driver_post(i);
+	/* Buffers on pages of their own, so that what is marked can be told apart. */
+	gdesc(0)->addr = 0x40000;
+	gdesc(1)->addr = 0x50000;
+	gdesc(2)->addr = 0x60000;
+	struct dma_queue_regs r = {RING, N, 0, 3, BSIZE};
+	uint64_t dev;
+	CU_ASSERT_FATAL(dma_shadow_queue_start(s, 0, false, &r, &dev) == 0);
+	CU_ASSERT_EQUAL(dev, RING);
+	CU_ASSERT_EQUAL(dma_shadow_queue_dev_base(s, 0), 0);
+	unsigned head = device_rx(dev, 0, 64, 0x77);
+	head = device_rx(dev, head, 64, 0x78);
+	CU_ASSERT_EQUAL(ram[0x40000], 0x77); /* straight into guest memory */
+	CU_ASSERT_EQUAL(dirty_calls, 0);
+	dma_shadow_queue_complete(s, 0, head);
+	CU_ASSERT_TRUE(dirty[0x40] && dirty[0x50] && dirty[RING / 4096]);
+	CU_ASSERT_FALSE(dirty[0x60]); /* posted but not completed */
+	struct dma_shadow_stats st;
+	dma_shadow_get_stats(s, &st);
+	CU_ASSERT_EQUAL(st.bytes_copied, 0);
+	CU_ASSERT_EQUAL(st.descs_completed, 2);
+	CU_ASSERT_EQUAL(dma_shadow_queue_stop(s, 0), RING);
+	dma_shadow_destroy(s);
+	teardown();
+}
+
+/* TX: descriptors go to the shadow ring as posted; write-backs come back to the guest. */
+static void test_shadow_tx(void)
+{
+	setup();
+	struct dma_shadow *s;
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_SHADOW, on_dirty, NULL, &s) == 0);
+	for (unsigned i = 0; i < N; i++)
+		gdesc(i)->addr = BUFS + i * BSIZE; /* TX: the frame to send */
+	struct dma_queue_regs r = {RING, N, 7, 1, 0};
+	uint64_t dev;
+	CU_ASSERT_FATAL(dma_shadow_queue_start(s, 3, true, &r, &dev) == 0);
+	struct tdesc d;
+	CU_ASSERT_EQUAL(dma_read(map, dev + 7 * 16u, &d, sizeof(d)), 0);
+	CU_ASSERT_EQUAL(d.addr, BUFS + 7 * BSIZE); /* device reads need no shadow buffer */
+	struct tdesc wb = {0, T_DD, 0};
+	CU_ASSERT_EQUAL(dma_write(map, dev + 7 * 16u, &wb, sizeof(wb)), 0);
+	CU_ASSERT_EQUAL(dma_write(map, dev + 0 * 16u, &wb, sizeof(wb)), 0);
+	CU_ASSERT_EQUAL(gdesc(7)->status, 0);
+	dma_shadow_queue_complete(s, 3, 1);
+	CU_ASSERT_EQUAL(gdesc(7)->status, T_DD);
+	CU_ASSERT_EQUAL(gdesc(0)->status, T_DD);
+	CU_ASSERT_TRUE(dirty[RING / 4096]);
+	dma_shadow_destroy(s);
+	teardown();
+}
+
+int main(void)
+{
+	static const struct gw_test_case cases[] = {
+	    {"mode names", test_modes},
+	    {"shadow RX: copy on completion, dirty marks, handback", test_shadow_rx},
+	    {"shadow RX across the ring's wrap", test_wrap},
+	    {"guest rings and buffers outside guest memory", test_bad_addresses},
+	    {"track mode marks without copying", test_track},
+	    {"shadow TX write-backs", test_shadow_tx},
+	};
+	return gw_test_run("dma-shadow", cases, GW_TEST_COUNT(cases));
+}
