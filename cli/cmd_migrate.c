@@ -38,6 +38,12 @@ static void print_migration(const Godwit__V1__Migration *m)
 	if (m->total_time_us)
 		printf("time        %.3f s total, %.3f ms downtime\n", m->total_time_us / 1e6,
 		       m->downtime_us / 1e3);
+	if (m->dma_mode && m->dma_mode[0]) {
+		char copied[32];
+		fmt_bytes(m->dma_bytes_copied, copied, sizeof(copied));
+		printf("device DMA  %s: %llu pages made dirty, %s copied\n", m->dma_mode,
+		       (unsigned long long)m->dma_pages_dirtied, copied);
+	}
 	for (size_t i = 0; i < m->n_decisions; i++) {
 		const Godwit__V1__DeviceDecision *dd = m->decisions[i];
 		printf("%-11s %s %s: %s -> %s: %s\n", i ? "" : "devices", dd->device, dd->decision,
@@ -70,6 +76,7 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 	    {"max-time", required_argument, NULL, 'x'},
 	    {"max-bandwidth", required_argument, NULL, 'b'},
 	    {"detach", no_argument, NULL, 'D'},
+	    {"dma-mode", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -112,14 +119,30 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 		case 'D':
 			detach = true;
 			break;
+		case 'M':
+			if (strcmp(optarg, "shadow") && strcmp(optarg, "track") &&
+			    strcmp(optarg, "off"))
+				return cli_usage_error("migrate",
+						       "--dma-mode takes shadow, track or off");
+			req.dma_mode = optarg;
+			break;
 		case 'h':
 			printf("Usage: godwit migrate NAME --to HOST:PORT --to-token-file F\n"
 			       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
-			       "         [--max-bandwidth BYTES/S] [--detach]\n"
+			       "         [--max-bandwidth BYTES/S] [--dma-mode MODE] [--detach]\n"
 			       "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
 			       "with\n"
 			       "that daemon's token (its STATE_DIR/token), and follows it to the "
-			       "end.\n");
+			       "end.\n"
+			       "--dma-mode says how the DMA of its passthrough NICs reaches dirty "
+			       "tracking:\n"
+			       "  shadow (default)  the NIC works on shadow rings and buffers; "
+			       "completions\n"
+			       "                    are copied into guest memory and marked dirty\n"
+			       "  track             completed buffers are marked dirty, nothing "
+			       "copied\n"
+			       "  off               nothing: memory the NIC wrote may arrive stale "
+			       "(testing)\n");
 			return CLI_OK;
 		default:
 			return CLI_USAGE;

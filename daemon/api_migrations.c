@@ -33,6 +33,8 @@ struct gwd_mig {
 	char dest_token[256];
 	uint32_t channels, downtime_ms, max_time_s;
 	uint64_t max_bandwidth;
+	char dma_mode[8]; /* shadow, track, off */
+	uint64_t dma_pages, dma_bytes;
 	Godwit__V1__MigrationPhase phase;
 	uint64_t bytes_sent, bytes_remaining, dirty_rate, exp_downtime_us, downtime_us, total_us;
 	uint32_t iteration;
@@ -302,6 +304,7 @@ static void *migration_thread(void *arg)
 	out.max_time_s = m->max_time_s;
 	out.max_bandwidth = m->max_bandwidth;
 	out.verify = false; /* a RAM checksum on both sides would add to the downtime */
+	out.dma_mode = m->dma_mode;
 	ProtobufCMessage *resp = NULL;
 	rc = vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
 	protobuf_c_message_free_unpacked(&pr->base, NULL);
@@ -351,6 +354,8 @@ static void *migration_thread(void *arg)
 		m->downtime_us = ms->downtime_us;
 		m->total_us = ms->total_time_us;
 		m->src_checksum = ms->ram_checksum;
+		m->dma_pages = ms->dma_pages_dirtied;
+		m->dma_bytes = ms->dma_bytes_copied;
 		bump(m);
 		pthread_mutex_unlock(&d->lock);
 		if (ph == PH(HANDOVER))
@@ -461,6 +466,9 @@ static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gw
 	r->total_time_us = m->total_us;
 	r->error = gw_rpc_call_strdup(call, m->error);
 	r->started_unix = m->started_unix;
+	r->dma_mode = gw_rpc_call_strdup(call, m->dma_mode);
+	r->dma_pages_dirtied = m->dma_pages;
+	r->dma_bytes_copied = m->dma_bytes;
 	r->decisions = gw_rpc_call_alloc(call, GWD_NIC_MAX * sizeof(*r->decisions));
 	for (unsigned i = 0; r->decisions && i < m->ndecisions; i++) {
 		const struct gwd_mig_decision *md = &m->decisions[i];
@@ -508,6 +516,12 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 		gw_rpc_call_error(call, "at most 8 channels");
 		return -EINVAL;
 	}
+	const char *dma = req->dma_mode && req->dma_mode[0] ? req->dma_mode : "shadow";
+	if (strcmp(dma, "shadow") && strcmp(dma, "track") && strcmp(dma, "off")) {
+		gw_rpc_call_error(call, "dma_mode \"%s\": use shadow (the default), track or off",
+				  dma);
+		return -EINVAL;
+	}
 	struct gwd_mig *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -524,6 +538,7 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	m->downtime_ms = req->downtime_limit_ms ? req->downtime_limit_ms : 50;
 	m->max_time_s = req->max_time_s;
 	m->max_bandwidth = req->max_bandwidth;
+	snprintf(m->dma_mode, sizeof(m->dma_mode), "%s", dma);
 	m->phase = PH(SETUP);
 	m->started_unix = gwd_now();
 	pthread_mutex_lock(&d->lock);

@@ -2,6 +2,7 @@
 /* godwit-vmm's control socket: the godwit.vmm.v1.Vmm service over gRPC on a unix socket. */
 #include "control.h"
 
+#include "godwit/dma_shadow.h"
 #include "godwit/log.h"
 #include "godwit/rpc.h"
 #include "godwit/vmm/v1/vmm.pb-c.h"
@@ -191,6 +192,9 @@ static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, Prot
 	r->throttle_pct = st.throttle_pct;
 	r->pages_sent = st.pages_sent;
 	r->zero_pages = st.zero_pages;
+	r->dma_mode = gw_rpc_call_strdup(call, dma_mode_name((enum dma_mode)st.dma_mode));
+	r->dma_pages_dirtied = st.dma_pages;
+	r->dma_bytes_copied = st.dma_bytes;
 	*resp = &r->base;
 	return 0;
 }
@@ -222,6 +226,15 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 	p.max_time_s = req->max_time_s;
 	p.max_bandwidth = req->max_bandwidth;
 	p.verify = req->verify;
+	if (req->dma_mode && req->dma_mode[0]) {
+		enum dma_mode m;
+		if (dma_mode_parse(req->dma_mode, &m)) {
+			gw_rpc_call_error(call, "unknown DMA mode \"%s\" (shadow, track or off)",
+					  req->dma_mode);
+			return -EINVAL;
+		}
+		p.dma_mode = m;
+	}
 	uint16_t ports[MIG_MAX_CHANNELS];
 	for (size_t i = 0; i < req->n_ports; i++)
 		ports[i] = (uint16_t)req->ports[i];

@@ -357,15 +357,16 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 		char mac[18];
 		sriov_vf_status(c->vfs[i], &vs);
 		sriov_mac_format(vs.config.mac, mac);
-		fprintf(f,
-			"%s{\"name\":\"%s\",\"gen\":%u,\"mac\":\"%s\",\"tx_frames\":%" PRIu64
-			",\"rx_frames\":%" PRIu64 ",\"rx_dropped\":%" PRIu64
-			",\"rx_no_desc\":%" PRIu64 ",\"rx_filtered\":%" PRIu64
-			",\"rx_too_long\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"irqs\":%" PRIu64
-			",\"trapped_accesses\":%" PRIu64 ",\"mbx_requests\":%" PRIu64 "}",
-			i ? "," : "", vs.name, vs.gen.gen, mac, vs.tx_frames, vs.rx_frames,
-			vs.rx_dropped, vs.rx_no_desc, vs.rx_filtered, vs.rx_too_long, vs.tx_dropped,
-			vs.irqs, vs.trapped_accesses, vs.mbx_requests);
+		fprintf(
+		    f,
+		    "%s{\"name\":\"%s\",\"gen\":%u,\"mac\":\"%s\",\"tx_frames\":%" PRIu64
+		    ",\"rx_frames\":%" PRIu64 ",\"rx_dropped\":%" PRIu64 ",\"rx_no_desc\":%" PRIu64
+		    ",\"rx_filtered\":%" PRIu64 ",\"rx_too_long\":%" PRIu64
+		    ",\"tx_dropped\":%" PRIu64 ",\"irqs\":%" PRIu64 ",\"trapped_accesses\":%" PRIu64
+		    ",\"mbx_requests\":%" PRIu64 ",\"direct_pages\":%u,\"dma_mode\":\"%s\"}",
+		    i ? "," : "", vs.name, vs.gen.gen, mac, vs.tx_frames, vs.rx_frames,
+		    vs.rx_dropped, vs.rx_no_desc, vs.rx_filtered, vs.rx_too_long, vs.tx_dropped,
+		    vs.irqs, vs.trapped_accesses, vs.mbx_requests, vs.direct_pages, vs.dma_mode);
 	}
 	fprintf(f, "%s}\n", c->o.nvfs ? "]" : "");
 }

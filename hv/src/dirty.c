@@ -68,6 +68,28 @@ void hv_dirty_stop(struct hv_vm *vm)
 	hv_dirty_fini(vm);
 }
 
+void hv_dirty_set_dma_mode(struct hv_vm *vm, unsigned mode)
+{
+	__atomic_store_n(&vm->dma_mode, mode, __ATOMIC_RELEASE);
+}
+
+unsigned hv_dirty_dma_mode(struct hv_vm *vm)
+{
+	return __atomic_load_n(&vm->dma_mode, __ATOMIC_ACQUIRE);
+}
+
+void hv_dirty_dma_account(struct hv_vm *vm, uint64_t pages, uint64_t bytes)
+{
+	__atomic_add_fetch(&vm->dma_pages, pages, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&vm->dma_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+void hv_dirty_dma_stats(struct hv_vm *vm, uint64_t *pages, uint64_t *bytes)
+{
+	*pages = __atomic_load_n(&vm->dma_pages, __ATOMIC_RELAXED);
+	*bytes = __atomic_load_n(&vm->dma_bytes, __ATOMIC_RELAXED);
+}
+
 void hv_dirty_fini(struct hv_vm *vm)
 {
 	gw_bitmap_free(vm->vmm_dirty);

@@ -99,8 +99,10 @@ struct hv_vm {
 
 	/* Dirty tracking. */
 	bool dirty_on;
-	bool manual_protect; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
-	uint64_t *vmm_dirty; /* written by any thread with atomic ops */
+	unsigned dma_mode;	       /* passed to devices; dma.h's enum dma_mode */
+	uint64_t dma_pages, dma_bytes; /* device DMA made visible (atomic adds) */
+	bool manual_protect;	       /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
+	uint64_t *vmm_dirty;	       /* written by any thread with atomic ops */
 	uint64_t *kvm_dirty_scratch;
 
 	struct hv_device devices[HV_MAX_DEVICES];

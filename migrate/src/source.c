@@ -9,6 +9,7 @@
 #include "mig_priv.h"
 
 #include "godwit/bitmap.h"
+#include "godwit/dma_shadow.h"
 #include "godwit/log.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@ struct mig_chan {
 struct mig_source {
 	struct hv_vm *vm;
 	struct mig_params p;
+	uint64_t dma_pages0, dma_bytes0; /* hv's device DMA counters when tracking began */
 	char host[256];
 	uint16_t ports[MIG_MAX_CHANNELS];
 	unsigned n;
@@ -398,6 +400,11 @@ static void *session_thread(void *arg)
 	s->reader_started = true;
 	finish_state(s, MIG_EV_CONNECTED);
 
+	uint64_t pages0, bytes0;
+	hv_dirty_dma_stats(vm, &pages0, &bytes0);
+	s->dma_bytes0 = bytes0;
+	__atomic_store_n(&s->dma_pages0, pages0, __ATOMIC_RELEASE); /* stats read it first */
+	hv_dirty_set_dma_mode(vm, s->p.dma_mode);
 	rc = hv_dirty_start(vm);
 	if (rc) {
 		set_error(s, "cannot start dirty tracking: %s", strerror(-rc));
@@ -557,6 +564,7 @@ void mig_params_default(struct mig_params *p)
 	p->channels = n < 1 ? 1 : n > MIG_MAX_CHANNELS ? MIG_MAX_CHANNELS : (unsigned)n;
 	p->downtime_limit_ms = 50;
 	p->max_iterations = 30;
+	p->dma_mode = DMA_MODE_SHADOW;
 }
 
 int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
@@ -569,6 +577,7 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 		return -ENOMEM;
 	s->vm = vm;
 	s->p = *p;
+	s->dma_pages0 = s->dma_bytes0 = UINT64_MAX;
 	if (!s->p.downtime_limit_ms)
 		s->p.downtime_limit_ms = 50;
 	if (!s->p.max_iterations)
@@ -608,6 +617,13 @@ void mig_source_stats(struct mig_source *s, struct mig_stats *out)
 	pthread_mutex_lock(&s->lock);
 	*out = s->st;
 	out->bytes_sent = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED);
+	out->dma_mode = s->p.dma_mode;
+	uint64_t pages, bytes;
+	hv_dirty_dma_stats(s->vm, &pages, &bytes);
+	if (__atomic_load_n(&s->dma_pages0, __ATOMIC_ACQUIRE) != UINT64_MAX) {
+		out->dma_pages = pages - s->dma_pages0;
+		out->dma_bytes = bytes - s->dma_bytes0;
+	}
 	if (!mig_state_final(s->st.state) && s->st.state != MIG_HANDOVER)
 		out->total_time_us = mig_now_us() - s->t_start;
 	pthread_mutex_unlock(&s->lock);

@@ -100,6 +100,8 @@ static void *be_thread(void *arg)
 		if (moved)
 			announce(be);
 		unsigned did = igb_dev_process(&be->dev, BUDGET);
+		/* Between two rounds: where a migration's DMA shadowing does its copying. */
+		sriov_vf_device_round(be->vf);
 		if (!did)
 			wait_work(be);
 		pthread_mutex_lock(&be->run_lock);
@@ -271,18 +273,14 @@ static int be_load(struct sriov_be *be, const void *data, size_t len)
 	return rc;
 }
 
-static void report_write(void *opaque, uint64_t iova, uint64_t len)
+static struct dma_map *be_dma(struct sriov_be *be)
 {
-	struct sriov_be *be = opaque;
-	hv_dirty_mark(sriov_vf_vm(be->vf), iova, len); /* IOVA is guest-physical here */
+	return be->dma;
 }
 
-/* Emulated hardware can do what real hardware cannot: report its DMA writes to dirty
- * tracking. Without that a migration would leave device-written pages stale on the
- * destination. dma/'s shadowing does the same for hardware that cannot report. */
-static void be_dirty_log(struct sriov_be *be, bool on)
+static void be_kick_op(struct sriov_be *be)
 {
-	dma_map_set_write_hook(be->dma, on ? report_write : NULL, be);
+	be_kick(be);
 }
 
 static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
@@ -315,5 +313,6 @@ const struct sriov_backend_ops sriov_emul_ops = {
     .save = be_save,
     .load = be_load,
     .status = be_status,
-    .dirty_log = be_dirty_log,
+    .dma = be_dma,
+    .kick = be_kick_op,
 };

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "godwit/buf.h"
+#include "godwit/dma.h"
 #include "godwit/sriov.h"
 
 struct sriov_be;
@@ -26,16 +27,46 @@ struct sriov_backend_ops {
 	int (*save)(struct sriov_be *be, struct gw_buf *out);
 	int (*load)(struct sriov_be *be, const void *data, size_t len);
 	void (*status)(struct sriov_be *be, struct sriov_vf_status *out);
-	void (*dirty_log)(struct sriov_be *be, bool on); /* optional: report DMA writes */
+	struct dma_map *(*dma)(struct sriov_be *be); /* the device's IOVA map */
+	void (*kick)(struct sriov_be *be);	     /* look for work now */
 };
 
 extern const struct sriov_backend_ops sriov_emul_ops;
 
-/* Called by backends: an interrupt on MSI-X vector vec, or the INTx line. */
+/* Called by backends: an interrupt on MSI-X vector vec, or the INTx line (held back while
+ * DMA shadowing has completions to copy first), and after every round of device work. */
 void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec);
 void sriov_vf_set_intx(struct sriov_vf *vf, bool level);
+void sriov_vf_device_round(struct sriov_vf *vf);
 struct sriov_pf_agent *sriov_vf_agent(struct sriov_vf *vf);
 const char *sriov_vf_name(const struct sriov_vf *vf);
 struct hv_vm *sriov_vf_vm(struct sriov_vf *vf);
+
+/* vf.c, for vf_dma.c: the device's own view of its registers and its controls. */
+uint32_t sriov_vf_reg_read(struct sriov_vf *vf, uint32_t off);
+void sriov_vf_reg_write(struct sriov_vf *vf, uint32_t off, uint32_t val);
+void sriov_vf_dev_write(struct sriov_vf *vf, uint64_t off, uint64_t val, unsigned size);
+int sriov_vf_dev_run(struct sriov_vf *vf, bool run);
+struct dma_map *sriov_vf_dma(struct sriov_vf *vf);
+void sriov_vf_kick(struct sriov_vf *vf);
+void sriov_vf_msix_now(struct sriov_vf *vf, unsigned vec);
+void sriov_vf_intx_now(struct sriov_vf *vf, bool level);
+unsigned sriov_vf_queues(struct sriov_vf *vf);
+enum sriov_page_mode sriov_vf_page_mode(struct sriov_vf *vf, unsigned page);
+struct vf_dma *sriov_vf_dma_state(struct sriov_vf *vf);
+
+/* vf_dma.c: the VF's DMA mode during a migration (DMA shadowing or tracking). */
+struct vf_dma;
+int vf_dma_create(struct sriov_vf *vf, struct vf_dma **out);
+void vf_dma_destroy(struct vf_dma *d);
+bool vf_dma_bar0_read(struct vf_dma *d, uint64_t off, unsigned size, uint64_t *val);
+bool vf_dma_bar0_write(struct vf_dma *d, uint64_t off, uint64_t val, unsigned size);
+bool vf_dma_defer_msix(struct vf_dma *d, unsigned vec);
+bool vf_dma_defer_intx(struct vf_dma *d, bool level);
+void vf_dma_log_start(struct vf_dma *d);
+void vf_dma_log_stop(struct vf_dma *d);
+void vf_dma_quiesced(struct vf_dma *d);
+void vf_dma_resuming(struct vf_dma *d);
+void vf_dma_status(struct vf_dma *d, bool *active, const char **mode);
 
 #endif

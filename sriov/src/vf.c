@@ -50,6 +50,7 @@ struct sriov_vf {
 	uint16_t msgctl, cmd;
 	bool intx_level;
 	uint64_t trapped;
+	struct vf_dma *dma;
 };
 
 const char *sriov_vf_name(const struct sriov_vf *vf)
@@ -85,7 +86,7 @@ static void msix_fire_locked(struct sriov_vf *vf, unsigned vec)
 		GW_WARN(vf->name, "MSI-X vector %u lost: %s", vec, strerror(errno));
 }
 
-void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec)
+void sriov_vf_msix_now(struct sriov_vf *vf, unsigned vec)
 {
 	if (vec >= IGB_VF_MSIX_VECS)
 		return;
@@ -94,7 +95,19 @@ void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec)
 	pthread_mutex_unlock(&vf->lock);
 }
 
+void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec)
+{
+	if (vec < IGB_VF_MSIX_VECS && !vf_dma_defer_msix(vf->dma, vec))
+		sriov_vf_msix_now(vf, vec);
+}
+
 void sriov_vf_set_intx(struct sriov_vf *vf, bool level)
+{
+	if (!vf_dma_defer_intx(vf->dma, level))
+		sriov_vf_intx_now(vf, level);
+}
+
+void sriov_vf_intx_now(struct sriov_vf *vf, bool level)
 {
 	pthread_mutex_lock(&vf->lock);
 	vf->intx_level = level;
@@ -162,7 +175,8 @@ static void bar0_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t
 	(void)vcpu;
 	struct sriov_vf *vf = opaque;
 	__atomic_add_fetch(&vf->trapped, 1, __ATOMIC_RELAXED);
-	*val = vf->ops->read(vf->be, off, size);
+	if (!vf_dma_bar0_read(vf->dma, off, size, val))
+		*val = vf->ops->read(vf->be, off, size);
 }
 
 static void bar0_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val,
@@ -171,7 +185,8 @@ static void bar0_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_
 	(void)vcpu;
 	struct sriov_vf *vf = opaque;
 	__atomic_add_fetch(&vf->trapped, 1, __ATOMIC_RELAXED);
-	vf->ops->write(vf->be, off, val, size);
+	if (!vf_dma_bar0_write(vf->dma, off, val, size))
+		vf->ops->write(vf->be, off, val, size);
 }
 
 static const struct hv_io_ops bar0_io = {.read = bar0_read, .write = bar0_write};
@@ -346,27 +361,78 @@ static int vf_load(void *opaque, const void *data, size_t len)
 static int vf_quiesce(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	return vf->ops->run(vf->be, false);
+	int rc = vf->ops->run(vf->be, false);
+	vf_dma_quiesced(vf->dma);
+	return rc;
 }
 
 static int vf_resume(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
+	vf_dma_resuming(vf->dma);
 	return vf->ops->run(vf->be, true);
 }
 
+/* Real DMA tells dirty tracking nothing: the migration's DMA mode (dma/) makes it visible. */
 static void vf_dirty_start(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	if (vf->ops->dirty_log)
-		vf->ops->dirty_log(vf->be, true);
+	vf_dma_log_start(vf->dma);
 }
 
 static void vf_dirty_stop(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	if (vf->ops->dirty_log)
-		vf->ops->dirty_log(vf->be, false);
+	vf_dma_log_stop(vf->dma);
+}
+
+uint32_t sriov_vf_reg_read(struct sriov_vf *vf, uint32_t off)
+{
+	return (uint32_t)vf->ops->read(vf->be, off, 4);
+}
+
+void sriov_vf_reg_write(struct sriov_vf *vf, uint32_t off, uint32_t val)
+{
+	vf->ops->write(vf->be, off, val, 4);
+}
+
+void sriov_vf_dev_write(struct sriov_vf *vf, uint64_t off, uint64_t val, unsigned size)
+{
+	vf->ops->write(vf->be, off, val, size);
+}
+
+int sriov_vf_dev_run(struct sriov_vf *vf, bool run)
+{
+	return vf->ops->run(vf->be, run);
+}
+
+struct dma_map *sriov_vf_dma(struct sriov_vf *vf)
+{
+	return vf->ops->dma(vf->be);
+}
+
+void sriov_vf_kick(struct sriov_vf *vf)
+{
+	vf->ops->kick(vf->be);
+}
+
+unsigned sriov_vf_queues(struct sriov_vf *vf)
+{
+	unsigned n = sriov_pf_agent_gen(vf->agent)->queues;
+	return n > IGB_VF_MAX_QUEUES ? IGB_VF_MAX_QUEUES : n;
+}
+
+enum sriov_page_mode sriov_vf_page_mode(struct sriov_vf *vf, unsigned page)
+{
+	pthread_mutex_lock(&vf->lock);
+	enum sriov_page_mode m = page < BAR0_PAGES ? vf->mode[page] : SRIOV_PAGE_TRAP;
+	pthread_mutex_unlock(&vf->lock);
+	return m;
+}
+
+struct vf_dma *sriov_vf_dma_state(struct sriov_vf *vf)
+{
+	return vf->dma;
 }
 
 static const struct hv_device_ops vf_dev_ops = {
@@ -429,6 +495,8 @@ static int vf_setup(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec
 	if (rc)
 		return rc;
 	rc = msix_init(vf);
+	if (rc == 0)
+		rc = vf_dma_create(vf, &vf->dma);
 	if (rc)
 		return rc;
 	rc = vf->ops->open(vf, spec, &vf->be);
@@ -503,6 +571,7 @@ void sriov_vf_detach(struct sriov_vf *vf)
 	pthread_mutex_unlock(&vf->lock);
 	if (vf->be)
 		vf->ops->close(vf->be);
+	vf_dma_destroy(vf->dma); /* after the device thread is gone */
 	msix_fini(vf);
 	sriov_pf_agent_destroy(vf->agent);
 	pthread_mutex_destroy(&vf->lock);
@@ -538,7 +607,12 @@ void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out)
 	out->bar3 = vf->bar3;
 	out->msix = (vf->msgctl & MSIX_ENABLE) != 0;
 	out->trapped_accesses = __atomic_load_n(&vf->trapped, __ATOMIC_RELAXED);
+	for (unsigned p = 0; p < BAR0_PAGES; p++)
+		out->direct_pages |= (vf->slot[p] >= 0) << p;
 	pthread_mutex_unlock(&vf->lock);
+	const char *mode;
+	vf_dma_status(vf->dma, &out->dma_active, &mode);
+	snprintf(out->dma_mode, sizeof(out->dma_mode), "%s", mode);
 	sriov_pf_agent_vf_config(vf->agent, vf->spec.vf, &out->config);
 	vf->ops->status(vf->be, out);
 }

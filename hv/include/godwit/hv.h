@@ -185,6 +185,14 @@ int hv_vm_unmap(struct hv_vm *vm, int handle);
 int hv_dirty_start(struct hv_vm *vm);
 void hv_dirty_stop(struct hv_vm *vm);
 bool hv_dirty_active(struct hv_vm *vm);
+/* What devices should do about their DMA while dirty logging is on: a number hv passes
+ * through without reading (dma.h's enum dma_mode), set before hv_dirty_start. */
+void hv_dirty_set_dma_mode(struct hv_vm *vm, unsigned mode);
+unsigned hv_dirty_dma_mode(struct hv_vm *vm);
+/* Devices count what they made visible (pages marked, bytes copied); the migration reports
+ * it. Safe from any thread; the counters run for the VM's lifetime. */
+void hv_dirty_dma_account(struct hv_vm *vm, uint64_t pages, uint64_t bytes);
+void hv_dirty_dma_stats(struct hv_vm *vm, uint64_t *pages, uint64_t *bytes);
 /* Marks [gpa, gpa + len) dirty on the VMM side; safe from any thread; outside RAM is ignored. */
 void hv_dirty_mark(struct hv_vm *vm, uint64_t gpa, uint64_t len);
 /* ORs into out (hv_vm_ram_size / 4 KiB bits) every page dirtied since the last collect, from

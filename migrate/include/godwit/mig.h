@@ -55,6 +55,7 @@ struct mig_params {
 	unsigned max_iterations;    /* force stop-and-copy after this many; default 30 */
 	bool verify;		    /* checksum all of RAM on both sides at handover */
 	int accept_timeout_ms;	    /* destination: how long to wait for the source (60 s) */
+	unsigned dma_mode;	    /* dma_shadow.h's enum dma_mode; default shadow */
 };
 
 void mig_params_default(struct mig_params *p);
@@ -73,6 +74,9 @@ struct mig_stats {
 	uint64_t total_time_us;
 	uint32_t throttle_pct;
 	uint64_t ram_checksum; /* of the source RAM at stop-and-copy (after the last pass) */
+	unsigned dma_mode;     /* source: the DMA mode this migration runs with */
+	uint64_t dma_pages;    /* source: guest pages device DMA made dirty (shadow, track) */
+	uint64_t dma_bytes;    /* source: bytes shadowing copied into guest buffers */
 	char error[256];
 };
 

@@ -57,6 +57,9 @@ struct sriov_vf_status {
 	/* rx_dropped split by cause: no descriptor posted, MAC/VLAN filter, longer than allowed */
 	uint64_t rx_no_desc, rx_filtered, rx_too_long;
 	uint64_t trapped_accesses; /* BAR accesses that exited to the VMM */
+	unsigned direct_pages;	   /* bit p: BAR0 page p is mapped into the guest now */
+	bool dma_active;	   /* a migration's DMA mode is engaged */
+	char dma_mode[8];	   /* "off", "shadow", "track" */
 	char port[96];
 };
 void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out);
