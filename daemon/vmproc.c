@@ -271,8 +271,10 @@ static void log_tail(const char *path, char *out, size_t n)
 static void vf_arg(const struct gwd *d, const struct gwd_nic *nic, char *out, size_t n)
 {
 	const char *uplink = nic->pf < d->pool.npfs ? d->pool.pfs[nic->pf].uplink : "none";
-	snprintf(out, n, "pf=%u,vf=%u,gen=%u,mac=%s,uplink=%s", nic->pf, nic->vf, nic->gen.gen,
-		 nic->mac, uplink);
+	/* Queue pages straight into the guest: no exits in steady state. A migration's DMA
+	 * mode traps them while it runs. */
+	snprintf(out, n, "pf=%u,vf=%u,gen=%u,mac=%s,pages=direct,uplink=%s", nic->pf, nic->vf,
+		 nic->gen.gen, nic->mac, uplink);
 }
 
 /* Forks godwit-vmm for vm: paused, with its console and control sockets; incoming: a

@@ -124,6 +124,8 @@ static const char *report_name(uint32_t kind)
 		return "nic-progress";
 	case GW_REPORT_NIC_END:
 		return "nic-end";
+	case GW_REPORT_NIC_STALE:
+		return "nic-stale";
 	default:
 		return "unknown";
 	}

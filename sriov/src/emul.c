@@ -127,6 +127,10 @@ static int be_run(struct sriov_be *be, bool run)
 			pthread_cond_wait(&be->run_cond, &be->run_lock);
 	}
 	pthread_mutex_unlock(&be->run_lock);
+	/* Frames that reached the wire side before the stop are not lost with the source:
+	 * they go into the rings (and with guest memory to the destination). */
+	if (!run && igb_dev_rx_drain(&be->dev))
+		sriov_vf_device_round(be->vf);
 	return 0;
 }
 

@@ -531,6 +531,14 @@ unsigned igb_dev_process(struct igb_dev *d, unsigned budget)
 	return did;
 }
 
+unsigned igb_dev_rx_drain(struct igb_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	unsigned did = rx_work(d, 256);
+	pthread_mutex_unlock(&d->lock);
+	return did;
+}
+
 void igb_dev_get_stats(struct igb_dev *d, struct igb_dev_stats *out)
 {
 	pthread_mutex_lock(&d->lock);

@@ -60,6 +60,9 @@ void igb_dev_write(struct igb_dev *d, uint64_t off, uint64_t val, unsigned size)
 /* One round of hardware work: the PF side of the mailbox, TX rings, then up to budget frames
  * from the port into RX rings. Returns how many things it did (0 = idle). */
 unsigned igb_dev_process(struct igb_dev *d, unsigned budget);
+/* Moves the frames already waiting on the port into the RX rings (while descriptors last),
+ * as hardware empties its receive FIFO before it stops. */
+unsigned igb_dev_rx_drain(struct igb_dev *d);
 void igb_dev_set_msix(struct igb_dev *d, bool enabled);
 /* The PF resets the VF (function-level reset or CTRL.RST). */
 void igb_dev_reset(struct igb_dev *d);

@@ -9,6 +9,7 @@
 
 #define NIC_RING 64u   /* descriptors per ring */
 #define NIC_BUF	 2048u /* bytes per RX and TX buffer */
+#define NIC_POOL 256u  /* hold: RX buffers per queue, posted round robin */
 
 /* Error codes: negated as return values, reported as GW_REPORT_ERROR's first value. */
 enum nic_err {
@@ -38,6 +39,19 @@ struct nic_queue {
 	unsigned tx_next;  /* next TX descriptor to fill (next_to_use) */
 	unsigned tx_clean; /* oldest TX descriptor not yet reclaimed */
 	unsigned tx_busy;  /* descriptors from tx_clean to tx_next, handed to the device */
+	/* hold: every RX descriptor gets the next buffer of a pool, and a received frame stays
+	 * in its buffer until the pool comes round, when it is checked again. */
+	uint8_t *pool;
+	struct nic_held *held; /* what each pool buffer received */
+	unsigned pool_next;
+	uint16_t slot[NIC_RING]; /* the pool buffer posted in each descriptor */
+};
+
+struct nic_held {
+	uint64_t seq;
+	uint32_t sum, len;
+	uint32_t valid;
+	uint32_t pad;
 };
 
 struct nic {
@@ -48,6 +62,7 @@ struct nic {
 	unsigned vf_index;
 	bool set_mac;
 	uint8_t want_mac[6];
+	bool hold;
 	/* The function. */
 	uint64_t cfg; /* ECAM address of its configuration space */
 	uint64_t bar0;
@@ -62,7 +77,7 @@ struct nic {
 	unsigned nq;  /* queue pairs in use */
 	struct nic_queue q[IGB_VF_MAX_QUEUES];
 	/* Counters. */
-	uint64_t echoed, bad, next_report;
+	uint64_t echoed, bad, stale, next_report;
 };
 
 /* The reset handshake (CTRL.RST, VF_RESET, API_NEGOTIATE, GET_QUEUES, SET_LPE and the optional

@@ -35,6 +35,8 @@
 #define NIC_MEM_RINGS	   0x10000ull /* rings of all queue pairs, then their buffers */
 #define NIC_MEM_QUEUE_BUFS (2ull * NIC_RING * NIC_BUF)
 #define NIC_MEM_SIZE	   (NIC_MEM_RINGS + IGB_VF_MAX_QUEUES * NIC_MEM_QUEUE_BUFS)
+#define NIC_MEM_HELD	   0x4000ull /* hold: the tables of what each pool buffer received */
+#define NIC_MEM_POOL	   (NIC_MEM_HELD + IGB_VF_MAX_QUEUES * (uint64_t)NIC_POOL * NIC_BUF)
 #define barrier()	   __asm__ volatile("" ::: "memory")
 
 static inline void cfg_write16(uint64_t addr, uint16_t v)
@@ -82,7 +84,7 @@ static bool parse_mac(const char **p, uint8_t *mac)
 	return true;
 }
 
-/* "count[:opt,opt...]" with opt one of intx, poll, vf=N, mac=XX:XX:XX:XX:XX:XX. */
+/* "count[:opt,opt...]" with opt one of intx, poll, hold, vf=N, mac=XX:XX:XX:XX:XX:XX. */
 static bool parse_args(struct nic *n, const char *a)
 {
 	uint64_t v;
@@ -96,6 +98,8 @@ static bool parse_args(struct nic *n, const char *a)
 			n->mode = NIC_INTX;
 		} else if (take(&a, "poll")) {
 			n->mode = NIC_POLL;
+		} else if (take(&a, "hold")) {
+			n->hold = true;
 		} else if (take(&a, "vf=")) {
 			if (!parse_u64(&a, &v) || v > 255)
 				return false;
@@ -245,12 +249,28 @@ static void irq_regs(const struct nic *n)
 
 /* ---- rings ---- */
 
+/* The buffer to post in RX descriptor i: its own, or (hold) the pool's next. */
+static uint8_t *rx_post_buf(struct nic_queue *r, unsigned i, bool hold)
+{
+	if (!hold)
+		return r->rx_buf + i * NIC_BUF;
+	unsigned k = r->pool_next++ % NIC_POOL;
+	r->slot[i] = (uint16_t)k;
+	r->held[k].valid = 0; /* from now on the device may write it */
+	return r->pool + k * NIC_BUF;
+}
+
+static uint8_t *rx_cur_buf(struct nic_queue *r, unsigned i, bool hold)
+{
+	return hold ? r->pool + r->slot[i] * NIC_BUF : r->rx_buf + i * NIC_BUF;
+}
+
 static void ring_setup(struct nic *n, unsigned q)
 {
 	struct nic_queue *r = &n->q[q];
 	uint64_t b = n->bar0, rx = (uintptr_t)r->rx, tx = (uintptr_t)r->tx;
 	for (unsigned i = 0; i < NIC_RING; i++) {
-		r->rx[i].read.pkt_addr = (uintptr_t)(r->rx_buf + i * NIC_BUF);
+		r->rx[i].read.pkt_addr = (uintptr_t)rx_post_buf(r, i, n->hold);
 		r->rx[i].read.hdr_addr = 0;
 		r->tx[i].read.addr = 0;
 		r->tx[i].read.cmd_type_len = 0;
@@ -282,6 +302,10 @@ static void ring_place(struct nic *n, uint64_t base)
 		n->q[q].rx = (volatile union igb_rx_desc *)(uintptr_t)rings;
 		n->q[q].tx = (volatile union igb_tx_desc *)(uintptr_t)(rings + NIC_RING * 16);
 		n->q[q].rx_buf = (uint8_t *)(uintptr_t)bufs;
+		uint64_t pool = base + NIC_MEM_SIZE;
+		n->q[q].held =
+		    (struct nic_held *)(uintptr_t)(pool + q * NIC_POOL * sizeof(struct nic_held));
+		n->q[q].pool = (uint8_t *)(uintptr_t)(pool + NIC_MEM_HELD + q * NIC_POOL * NIC_BUF);
 		n->q[q].tx_buf = (uint8_t *)(uintptr_t)(bufs + NIC_RING * NIC_BUF);
 	}
 }
@@ -381,6 +405,43 @@ static void echo_frame(struct nic_queue *r, const uint8_t *in, uint32_t len)
 	r->tx_busy++;
 }
 
+/* hold: what pool buffer k received. */
+static void held_note(struct nic_queue *r, unsigned k, const uint8_t *buf, uint32_t len)
+{
+	const struct gw_nic_frame *f = (const struct gw_nic_frame *)buf;
+	r->held[k].seq = f->seq;
+	r->held[k].sum = f->sum;
+	r->held[k].len = len;
+	r->held[k].valid = 1;
+}
+
+/* hold: pool buffer k is about to be posted again; what it received must still be there,
+ * intact. Nothing but the device ever wrote it, so a difference means that a device write
+ * got lost on the way, as when a migration left a page behind. */
+static void held_check(struct nic *n, struct nic_queue *r, unsigned k)
+{
+	struct nic_held *h = &r->held[k];
+	if (!h->valid)
+		return;
+	h->valid = 0;
+	const uint8_t *buf = r->pool + k * NIC_BUF;
+	const struct gw_nic_frame *f = (const struct gw_nic_frame *)buf;
+	if (frame_ok(buf, h->len, IGB_RXD_STAT_DD | IGB_RXD_STAT_EOP) && f->seq == h->seq &&
+	    f->sum == h->sum)
+		return;
+	n->bad++;
+	if (n->stale < 4)
+		bd_report(GW_REPORT_NIC_STALE, k, h->seq);
+	if (n->stale++ < 4)
+		con_printf("nic-echo: held buffer %u changed: it received frame %lu, now holds "
+			   "%s %lu\n",
+			   k, h->seq,
+			   frame_ok(buf, h->len, IGB_RXD_STAT_DD | IGB_RXD_STAT_EOP)
+			       ? "frame"
+			       : "garbage, seq",
+			   f->seq);
+}
+
 static void tx_reclaim(struct nic_queue *r)
 {
 	while (r->tx_busy && (r->tx[r->tx_clean].wb.status & IGB_TXD_STAT_DD)) {
@@ -406,16 +467,20 @@ static void queue_service(struct nic *n, unsigned q, uint64_t stop_at, bool *tx_
 			break;
 		}
 		barrier(); /* the buffer is read only after DD was seen */
-		uint8_t *buf = r->rx_buf + i * NIC_BUF;
+		uint8_t *buf = rx_cur_buf(r, i, n->hold);
 		uint32_t len = d->wb.length;
 		if (frame_ok(buf, len, status)) {
 			echo_frame(r, buf, len);
 			n->echoed++;
 			sent++;
+			if (n->hold)
+				held_note(r, r->slot[i], buf, len);
 		} else {
 			n->bad++;
 		}
-		d->read.pkt_addr = (uintptr_t)buf;
+		if (n->hold)
+			held_check(n, r, r->pool_next % NIC_POOL);
+		d->read.pkt_addr = (uintptr_t)rx_post_buf(r, i, n->hold);
 		d->read.hdr_addr = 0; /* clears DD */
 		i = (i + 1) % NIC_RING;
 	}
@@ -556,10 +621,10 @@ int wl_nic_echo(struct guest_env *env)
 	struct nic n = {.bi = env->bi, .next_report = REPORT_EVERY};
 	if (!parse_args(&n, env->args)) {
 		con_puts("nic-echo: usage "
-			 "nic-echo[:count[:intx|poll|vf=N|mac=XX:XX:XX:XX:XX:XX,...]]\n");
+			 "nic-echo[:count[:intx|poll|hold|vf=N|mac=XX:XX:XX:XX:XX:XX,...]]\n");
 		return 2;
 	}
-	if (env->free_base + NIC_MEM_SIZE > env->free_end)
+	if (env->free_base + NIC_MEM_SIZE + (n.hold ? NIC_MEM_POOL : 0) > env->free_end)
 		return nic_fail(&n, -NIC_ERR_NO_MEM);
 	n.khz = tsc_khz();
 	ring_place(&n, env->free_base);

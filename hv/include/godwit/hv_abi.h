@@ -33,8 +33,10 @@ enum gw_report {
 	GW_REPORT_IRQ_END = 9,	  /* a = doorbells rung, b = interrupts received */
 	GW_REPORT_NIC_READY = 10, /* nic-echo: a = queue pairs in use, b = mailbox API */
 	GW_REPORT_NIC_PROGRESS =
-	    11,			/* nic-echo: a = frames echoed, b = frames that failed checks */
-	GW_REPORT_NIC_END = 12, /* nic-echo finished: a = frames echoed, b = failed checks */
+	    11,			  /* nic-echo: a = frames echoed, b = frames that failed checks */
+	GW_REPORT_NIC_END = 12,	  /* nic-echo finished: a = frames echoed, b = failed checks */
+	GW_REPORT_NIC_STALE = 13, /* nic-echo hold: a = pool buffer, b = the frame it received,
+				   * found changed (the first few only) */
 };
 
 /*
