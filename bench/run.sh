@@ -4,7 +4,8 @@
 # Cases: a 2 GiB VM holding 512 MiB of pseudo-random data and then idle ("idle-after-fill"),
 # and the same with a workload that keeps dirtying memory ("dirtying"). RUNS migrations each,
 # ping-ponging between two hosts so the data is filled once per case. Then the NIC case
-# (bench/nic.sh): packets per second and VM exits per packet through the emulated VF.
+# (bench/nic.sh): packets per second and VM exits per packet through the emulated VF, and the
+# NIC migration case (bench/nic_migrate.sh): the same during a migration per DMA mode.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 RUNS=${RUNS:-5}
@@ -128,6 +129,7 @@ if [ "${BENCH_ONLY:-}" != nic ]; then
 	bench_godwit dirtying dirty:256:4000
 fi
 "$HERE/nic.sh" "$BUILD" "$RAW"
+"$HERE/nic_migrate.sh" "$BUILD" "$RAW"
 if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/mkinitramfs.sh" "$WORK/initrd.gz"
 	QV=$("$QEMU" --version | head -1)

@@ -91,6 +91,9 @@ static void print_vm(const Godwit__V1__Vm *vm)
 		printf("pid       %d (up %s)\n", vm->pid, age);
 	if (vm->console_path[0])
 		printf("console   %s\n", vm->console_path);
+	if (vm->exits_io || vm->exits_mmio)
+		printf("exits     %llu I/O, %llu MMIO\n", (unsigned long long)vm->exits_io,
+		       (unsigned long long)vm->exits_mmio);
 }
 
 static int finish_vm(struct cli *c, Godwit__V1__Vm *vm, const char *verb)

@@ -295,10 +295,26 @@ static int vms_get(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *
 		return rc;
 	pthread_mutex_lock(&d->lock);
 	struct gwd_vm *vm = gwd_vm_find(d, req->name);
-	if (vm)
-		*resp = &vm_copy(d, call, vm)->base;
+	Godwit__V1__Vm *out = vm ? vm_copy(d, call, vm) : NULL;
+	bool running = vm && vm->monitor_running;
 	pthread_mutex_unlock(&d->lock);
-	return vm ? 0 : not_found(call, req->name);
+	if (!vm)
+		return not_found(call, req->name);
+	*resp = &out->base;
+	if (running && out) {
+		/* Live figures come from the VMM; without an answer they stay 0. */
+		Godwit__Vmm__V1__ControlRequest cr = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+		ProtobufCMessage *sr = NULL;
+		struct gw_rpc_status st;
+		if (gwd_vmm_call(d, req->name, "Status", &cr.base, &sr, 2000, &st) == 0 && sr) {
+			const Godwit__Vmm__V1__VmmStatus *vs = (const void *)sr;
+			out->exits_io = vs->exits_io;
+			out->exits_mmio = vs->exits_mmio;
+		}
+		if (sr)
+			protobuf_c_message_free_unpacked(sr, NULL);
+	}
+	return 0;
 }
 
 static int vms_console(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq)

@@ -100,6 +100,13 @@ enum dma_mode dma_shadow_mode(const struct dma_shadow *s)
 	return s->mode;
 }
 
+/* Guest memory: mapped, and below the shadow window (a guest must not aim at our memory). */
+static bool guest_ok(struct dma_shadow *s, uint64_t iova, uint64_t len, bool write)
+{
+	return iova < DMA_SHADOW_IOVA_BASE && len <= DMA_SHADOW_IOVA_BASE - iova &&
+	       dma_translate(s->map, iova, len, write) != NULL;
+}
+
 static void mark(struct dma_shadow *s, uint64_t iova, uint64_t len)
 {
 	if (!len)
@@ -138,7 +145,7 @@ int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 	/* A ring the device itself would refuse, or one outside guest memory: left alone, so
 	 * the device faults on it exactly as it would without us. */
 	if (r->n == 0 || r->n > MAX_DESC || r->head >= r->n || r->tail >= r->n ||
-	    !dma_translate(s->map, r->base, (uint64_t)r->n * ds, true)) {
+	    !guest_ok(s, r->base, (uint64_t)r->n * ds, true)) {
 		s->st.bad_addrs++;
 		goto out_unlock;
 	}
@@ -204,7 +211,7 @@ static void post_rx(struct dma_shadow *s, struct sq *q, uint32_t i, uint8_t *d)
 		return;
 	/* A buffer outside guest memory keeps its address: the device faults on it and
 	 * completes the descriptor with an error, as without the shadow. */
-	if (q->bsize && dma_translate(s->map, gb, q->bsize, true)) {
+	if (q->bsize && guest_ok(s, gb, q->bsize, true)) {
 		s->ops->rx_set_buf_addr(d, q->sbase + q->ring_len + (uint64_t)i * q->bsize);
 		q->rewritten[i] = 1;
 	} else {
@@ -221,6 +228,12 @@ void dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail)
 	struct sq *q = &s->q[slot];
 	if (!q->active || tail >= q->n)
 		goto out_unlock; /* a bad tail stops the device's queue by itself */
+	/* A tail that went backwards, or further than the free descriptors, would have us
+	 * overwrite shadow descriptors the device owns: not followed (the device sees it and
+	 * finds only what was posted before). */
+	uint32_t owned = (q->posted + q->n - q->done) % q->n;
+	if ((tail + q->n - q->posted) % q->n > q->n - 1 - owned)
+		goto out_unlock;
 	while (q->posted != tail) {
 		uint32_t i = q->posted;
 		uint8_t d[64];
@@ -237,46 +250,43 @@ out_unlock:
 	pthread_mutex_unlock(&s->lock);
 }
 
-static bool written_back(struct dma_shadow *s, const struct sq *q, const void *d)
-{
-	return q->tx ? s->ops->tx_done(d) : s->ops->rx_done_len(d) >= 0;
-}
-
+/* One descriptor the device is done with (its head passed it). */
 static bool complete_one(struct dma_shadow *s, struct sq *q, uint32_t i)
 {
 	unsigned ds = s->ops->desc_size;
 	uint64_t ga = q->gbase + (uint64_t)i * ds;
 	if (!q->shadowed) {
-		/* track: the device wrote the guest's descriptor, and (RX) its buffer */
-		if (!q->tx) {
-			uint8_t d[64];
-			int len = dma_read(s->map, ga, d, ds) ? -1 : s->ops->rx_done_len(d);
-			if (len > 0)
-				mark(s, q->gbuf[i],
-				     (uint64_t)len < q->bsize || !q->bsize ? (uint64_t)len
-									   : q->bsize);
-		}
+		/* track: the device wrote the guest's descriptor and (RX) the buffer noted when it
+		 * was posted. The descriptor is not read back: the driver may have reposted it
+		 * already, so the whole buffer is marked. */
+		if (!q->tx && guest_ok(s, q->gbuf[i], q->bsize, true))
+			mark(s, q->gbuf[i], q->bsize);
 		mark(s, ga, ds);
 		return true;
 	}
 	const uint8_t *d = q->mem + (size_t)i * ds;
-	if (!written_back(s, q, d))
-		return false;
-	if (!q->tx && !q->rewritten[i]) {
+	if (q->tx) {
+		/* The device writes back only descriptors with RS (a context descriptor or the
+		 * first of a multi-descriptor frame has none): the others are done unchanged, and
+		 * the guest's copy already says what they say. */
+		if (s->ops->tx_done(d))
+			put_guest_desc(s, q, i, d);
+		return true;
+	}
+	int len = s->ops->rx_done_len(d);
+	if (len < 0)
+		return false; /* not written back: a head no device would report */
+	if (!q->rewritten[i]) {
 		/* The device used the guest's own buffer address: whatever it managed to write
 		 * went straight to guest memory. */
-		int len = s->ops->rx_done_len(d);
-		if (len > 0 && dma_translate(s->map, q->gbuf[i], (uint64_t)len, true))
+		if (len > 0 && guest_ok(s, q->gbuf[i], (uint64_t)len, true))
 			mark(s, q->gbuf[i], (uint64_t)len);
-	} else if (!q->tx) {
-		int len = s->ops->rx_done_len(d);
-		if (len > 0) {
-			uint64_t l = (uint64_t)len < q->bsize ? (uint64_t)len : q->bsize;
-			const uint8_t *src = q->mem + q->ring_len + (size_t)i * q->bsize;
-			if (dma_write(s->map, q->gbuf[i], src, l) == 0) {
-				mark(s, q->gbuf[i], l);
-				s->st.bytes_copied += l;
-			}
+	} else if (len > 0) {
+		uint64_t l = (uint64_t)len < q->bsize ? (uint64_t)len : q->bsize;
+		const uint8_t *src = q->mem + q->ring_len + (size_t)i * q->bsize;
+		if (dma_write(s->map, q->gbuf[i], src, l) == 0) {
+			mark(s, q->gbuf[i], l);
+			s->st.bytes_copied += l;
 		}
 	}
 	/* The descriptor last: the data is in place before the driver can see it done. The

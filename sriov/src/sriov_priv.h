@@ -63,10 +63,12 @@ bool vf_dma_bar0_read(struct vf_dma *d, uint64_t off, unsigned size, uint64_t *v
 bool vf_dma_bar0_write(struct vf_dma *d, uint64_t off, uint64_t val, unsigned size);
 bool vf_dma_defer_msix(struct vf_dma *d, unsigned vec);
 bool vf_dma_defer_intx(struct vf_dma *d, bool level);
+void vf_dma_release(struct vf_dma *d); /* drops shadow memory: before the backend closes */
 void vf_dma_log_start(struct vf_dma *d);
 void vf_dma_log_stop(struct vf_dma *d);
-void vf_dma_quiesced(struct vf_dma *d);
-void vf_dma_resuming(struct vf_dma *d);
+/* Stop and run the device (the backend's run op) with the DMA mode handed back / engaged. */
+int vf_dma_quiesce(struct vf_dma *d);
+int vf_dma_resume(struct vf_dma *d);
 void vf_dma_status(struct vf_dma *d, bool *active, const char **mode);
 
 #endif

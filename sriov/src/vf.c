@@ -361,16 +361,13 @@ static int vf_load(void *opaque, const void *data, size_t len)
 static int vf_quiesce(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	int rc = vf->ops->run(vf->be, false);
-	vf_dma_quiesced(vf->dma);
-	return rc;
+	return vf_dma_quiesce(vf->dma);
 }
 
 static int vf_resume(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	vf_dma_resuming(vf->dma);
-	return vf->ops->run(vf->be, true);
+	return vf_dma_resume(vf->dma);
 }
 
 /* Real DMA tells dirty tracking nothing: the migration's DMA mode (dma/) makes it visible. */
@@ -569,6 +566,8 @@ void sriov_vf_detach(struct sriov_vf *vf)
 		hv_bus_unregister(hv_vm_mmio_bus(vf->vm), vf->bar3);
 	vf->bar3 = 0;
 	pthread_mutex_unlock(&vf->lock);
+	if (vf->dma)
+		vf_dma_release(vf->dma); /* the device is stopped; its map still exists */
 	if (vf->be)
 		vf->ops->close(vf->be);
 	vf_dma_destroy(vf->dma); /* after the device thread is gone */
@@ -586,9 +585,24 @@ int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_m
 		return -ENOTSUP;
 	pthread_mutex_lock(&vf->lock);
 	vf->mode[page] = mode;
-	uint64_t at = vf->bar0;
-	bar0_unplace(vf);
-	int rc = at ? bar0_place(vf, at) : 0;
+	int rc = 0;
+	/* Only the page's memslot comes or goes: the BAR stays decoded throughout, so a vCPU
+	 * touching it meanwhile reaches the MMIO handler or the memory, never nothing. */
+	if (vf->bar0 && mode == SRIOV_PAGE_TRAP && vf->slot[page] >= 0) {
+		hv_vm_unmap(vf->vm, vf->slot[page]);
+		vf->slot[page] = -1;
+	} else if (vf->bar0 && mode == SRIOV_PAGE_DIRECT && vf->slot[page] < 0) {
+		int h = hv_vm_map(vf->vm, vf->bar0 + 4096ull * page, 4096,
+				  vf->ops->bar0_page(vf->be, page), false);
+		if (h < 0)
+			rc = h;
+		else
+			vf->slot[page] = h;
+	}
+	bool polling = false;
+	for (unsigned p = 0; p < BAR0_PAGES; p++)
+		polling |= vf->slot[p] >= 0;
+	vf->ops->set_polling(vf->be, polling);
 	pthread_mutex_unlock(&vf->lock);
 	return rc;
 }

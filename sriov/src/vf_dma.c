@@ -54,24 +54,34 @@ static const struct dma_ring_ops igb_ring_ops = {
 
 /* ---- state ---- */
 
+/* Ring registers the guest reprograms (offsets in a queue's 0x100 block), in the order they
+ * reach the device when held writes are let through. */
+static const unsigned prog_regs[] = {0x00, 0x04, 0x08, 0x0C, 0x10, 0x28};
+#define NPROG (sizeof(prog_regs) / sizeof(prog_regs[0]))
+
 struct vf_dma {
 	struct sriov_vf *vf;
-	pthread_mutex_t lock;
-	bool logging; /* dirty logging is on */
-	bool running; /* the device runs (not quiesced) */
-	bool active;  /* the mode is engaged on the device */
-	bool restart; /* the guest reprogrammed a queue: take the queues over again */
+	pthread_mutex_t ctl;  /* engage/disengage against run/stop: one at a time */
+	pthread_mutex_t lock; /* the state below, against vCPU traps and the device thread */
+	bool logging;	      /* dirty logging is on (ctl) */
+	bool running;	      /* the device runs (ctl) */
+	bool active;	      /* the mode is engaged on the device */
+	bool restart;	      /* take the queues over again at the next round */
 	enum dma_mode mode;
 	struct dma_shadow *sh;
-	uint32_t gbal[2][NQ], gbah[2][NQ]; /* the guest's view of ring addresses */
-	bool held[2][NQ];		   /* a tail the device has not been told yet */
+	uint32_t gbal[2][NQ], gbah[2][NQ]; /* the guest's ring addresses */
+	/* Writes held back while the device works on a shadow ring: let through at the next
+	 * takeover, read back as the guest wrote them meanwhile. */
+	uint32_t held_val[2][NQ][NPROG];
+	uint32_t held_mask[2][NQ];
+	bool held[2][NQ]; /* a tail the device has not been told yet */
 	uint32_t held_tail[2][NQ];
 	enum sriov_page_mode saved_mode[QPAGE_LAST + 1];
 	struct dma_shadow_stats reported;
-	/* Interrupts wait for their completions (shadow mode): set from the device thread. */
+	/* Interrupts wait for their completions (shadow mode). */
 	bool defer;
 	uint32_t pending_msix;
-	int pending_intx; /* -1 nothing, 0 or 1 the level to apply */
+	int pending_intx; /* -1 nothing, else the level to apply */
 };
 
 static unsigned slot_of(bool tx, unsigned q)
@@ -84,25 +94,43 @@ static uint32_t qreg(bool tx, unsigned q, unsigned reg)
 	return (tx ? 0x3800u : 0x2800u) + IGB_QSTRIDE * q + reg;
 }
 
+static int prog_index(unsigned reg)
+{
+	for (unsigned i = 0; i < NPROG; i++)
+		if (prog_regs[i] == reg)
+			return (int)i;
+	return -1;
+}
+
 int vf_dma_create(struct sriov_vf *vf, struct vf_dma **out)
 {
 	struct vf_dma *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->vf = vf;
-	d->running = false;
 	d->pending_intx = -1;
+	pthread_mutex_init(&d->ctl, NULL);
 	pthread_mutex_init(&d->lock, NULL);
 	*out = d;
 	return 0;
+}
+
+void vf_dma_release(struct vf_dma *d)
+{
+	pthread_mutex_lock(&d->lock);
+	dma_shadow_destroy(d->sh);
+	d->sh = NULL;
+	d->active = false;
+	pthread_mutex_unlock(&d->lock);
 }
 
 void vf_dma_destroy(struct vf_dma *d)
 {
 	if (!d)
 		return;
-	dma_shadow_destroy(d->sh);
+	vf_dma_release(d);
 	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->ctl);
 	free(d);
 }
 
@@ -124,22 +152,34 @@ static void account_locked(struct vf_dma *d)
 	d->reported = st;
 }
 
-/* Caller holds d->lock; the device is between two rounds of work or quiesced. */
+/* Caller holds d->lock. Completes what the device finished. */
+static void complete_locked(struct vf_dma *d)
+{
+	unsigned nq = sriov_vf_queues(d->vf);
+	for (int tx = 0; tx < 2; tx++)
+		for (unsigned q = 0; q < nq; q++)
+			if (dma_shadow_queue_active(d->sh, slot_of(tx, q)))
+				dma_shadow_queue_complete(
+				    d->sh, slot_of(tx, q),
+				    sriov_vf_reg_read(d->vf, qreg(tx, q, 0x10)));
+	account_locked(d);
+}
+
+/* Caller holds d->lock; the device is between rounds or quiesced. Takes over every enabled
+ * queue: the descriptors the device owns move to the shadow ring, indexes unchanged. */
 static void start_queues_locked(struct vf_dma *d)
 {
 	struct sriov_vf *vf = d->vf;
 	unsigned nq = sriov_vf_queues(vf);
 	for (int tx = 0; tx < 2; tx++) {
 		for (unsigned q = 0; q < nq; q++) {
-			unsigned slot = slot_of(tx, q);
-			uint32_t ctl = sriov_vf_reg_read(vf, qreg(tx, q, 0x28));
 			uint32_t bal = sriov_vf_reg_read(vf, qreg(tx, q, 0x00));
 			uint32_t bah = sriov_vf_reg_read(vf, qreg(tx, q, 0x04));
 			d->gbal[tx][q] = bal;
 			d->gbah[tx][q] = bah;
 			uint32_t tail = d->held[tx][q] ? d->held_tail[tx][q]
 						       : sriov_vf_reg_read(vf, qreg(tx, q, 0x18));
-			if (ctl & IGB_XDCTL_ENABLE) {
+			if (sriov_vf_reg_read(vf, qreg(tx, q, 0x28)) & IGB_XDCTL_ENABLE) {
 				uint32_t srr = sriov_vf_reg_read(vf, IGB_SRRCTL(q));
 				uint32_t bsize = (srr & IGB_SRRCTL_BSIZEPKT_MASK) * 1024u;
 				struct dma_queue_regs r = {
@@ -150,7 +190,8 @@ static void start_queues_locked(struct vf_dma *d)
 				    .tail = tail,
 				    .buf_size = bsize ? bsize : 2048};
 				uint64_t dev;
-				int rc = dma_shadow_queue_start(d->sh, slot, tx, &r, &dev);
+				int rc =
+				    dma_shadow_queue_start(d->sh, slot_of(tx, q), tx, &r, &dev);
 				if (rc)
 					GW_WARN(sriov_vf_name(vf),
 						"%s queue %u: cannot take it over (%s); its DMA "
@@ -170,48 +211,38 @@ static void start_queues_locked(struct vf_dma *d)
 	}
 }
 
-/* Caller holds d->lock. Completes what the device finished. */
-static void complete_locked(struct vf_dma *d)
-{
-	unsigned nq = sriov_vf_queues(d->vf);
-	for (int tx = 0; tx < 2; tx++)
-		for (unsigned q = 0; q < nq; q++)
-			if (dma_shadow_queue_active(d->sh, slot_of(tx, q)))
-				dma_shadow_queue_complete(
-				    d->sh, slot_of(tx, q),
-				    sriov_vf_reg_read(d->vf, qreg(tx, q, 0x10)));
-	account_locked(d);
-}
-
 /* Caller holds d->lock; the device is between rounds or quiesced. Gives every queue back
- * its guest ring: what the device had not reached is still there, intact. */
-static void stop_queues_locked(struct vf_dma *d)
+ * its guest ring (what the device had not reached is still there, intact), then lets the
+ * held ring writes through; tails stay held when keep_tails. */
+static void stop_queues_locked(struct vf_dma *d, bool keep_tails)
 {
 	complete_locked(d);
 	unsigned nq = sriov_vf_queues(d->vf);
 	for (int tx = 0; tx < 2; tx++) {
 		for (unsigned q = 0; q < nq; q++) {
 			unsigned slot = slot_of(tx, q);
-			if (!dma_shadow_queue_active(d->sh, slot))
-				continue;
-			uint64_t sb = dma_shadow_queue_dev_base(d->sh, slot);
-			uint64_t gb = dma_shadow_queue_stop(d->sh, slot);
-			uint64_t now = (uint64_t)sriov_vf_reg_read(d->vf, qreg(tx, q, 0x04)) << 32 |
-				       sriov_vf_reg_read(d->vf, qreg(tx, q, 0x00));
-			/* Only if the device still uses the shadow: a reset or the guest may have
-			 * put something else there since. */
-			if (sb && (now & ~(uint64_t)(IGB_RING_ALIGN - 1)) == sb) {
-				sriov_vf_reg_write(d->vf, qreg(tx, q, 0x00),
-						   d->gbal[tx][q] ? d->gbal[tx][q] : (uint32_t)gb);
-				sriov_vf_reg_write(d->vf, qreg(tx, q, 0x04), d->gbah[tx][q]);
+			if (dma_shadow_queue_active(d->sh, slot)) {
+				uint64_t sb = dma_shadow_queue_dev_base(d->sh, slot);
+				dma_shadow_queue_stop(d->sh, slot);
+				uint64_t now = (uint64_t)sriov_vf_reg_read(d->vf, qreg(tx, q, 0x04))
+						   << 32 |
+					       sriov_vf_reg_read(d->vf, qreg(tx, q, 0x00));
+				if (sb && (now & ~(uint64_t)(IGB_RING_ALIGN - 1)) == sb) {
+					sriov_vf_reg_write(d->vf, qreg(tx, q, 0x00),
+							   d->gbal[tx][q]);
+					sriov_vf_reg_write(d->vf, qreg(tx, q, 0x04),
+							   d->gbah[tx][q]);
+				}
 			}
-		}
-	}
-	for (int tx = 0; tx < 2; tx++) {
-		for (unsigned q = 0; q < nq; q++) {
-			if (d->held[tx][q])
+			for (unsigned i = 0; i < NPROG; i++)
+				if (d->held_mask[tx][q] & (1u << i))
+					sriov_vf_reg_write(d->vf, qreg(tx, q, prog_regs[i]),
+							   d->held_val[tx][q][i]);
+			d->held_mask[tx][q] = 0;
+			if (!keep_tails && d->held[tx][q]) {
 				sriov_vf_reg_write(d->vf, qreg(tx, q, 0x18), d->held_tail[tx][q]);
-			d->held[tx][q] = false;
+				d->held[tx][q] = false;
+			}
 		}
 	}
 }
@@ -227,7 +258,14 @@ static void flush_irqs(struct vf_dma *d)
 		sriov_vf_intx_now(d->vf, lvl != 0);
 }
 
-/* Engages the mode. The device must be quiesced. */
+static void restore_pages(struct vf_dma *d)
+{
+	for (unsigned p = QPAGE_FIRST; p <= QPAGE_LAST; p++)
+		if (d->saved_mode[p] != SRIOV_PAGE_TRAP)
+			sriov_vf_set_page_mode(d->vf, p, d->saved_mode[p]);
+}
+
+/* Caller holds ctl; the device is quiesced. Engages the migration's DMA mode. */
 static void engage(struct vf_dma *d)
 {
 	struct sriov_vf *vf = d->vf;
@@ -244,6 +282,7 @@ static void engage(struct vf_dma *d)
 	int rc = dma_shadow_create(sriov_vf_dma(vf), &igb_ring_ops, mode, on_dirty, d, &d->sh);
 	if (rc) {
 		pthread_mutex_unlock(&d->lock);
+		restore_pages(d);
 		GW_ERR(sriov_vf_name(vf), "DMA %s mode unavailable: %s", dma_mode_name(mode),
 		       strerror(-rc));
 		return;
@@ -258,7 +297,7 @@ static void engage(struct vf_dma *d)
 	GW_INFO(sriov_vf_name(vf), "DMA %s mode on: queue pages trap", dma_mode_name(mode));
 }
 
-/* Hands everything back. The device must be quiesced. */
+/* Caller holds ctl; the device is quiesced. Hands everything back. */
 static void disengage(struct vf_dma *d)
 {
 	pthread_mutex_lock(&d->lock);
@@ -266,19 +305,18 @@ static void disengage(struct vf_dma *d)
 		pthread_mutex_unlock(&d->lock);
 		return;
 	}
-	stop_queues_locked(d);
+	stop_queues_locked(d, false);
 	account_locked(d);
 	struct dma_shadow_stats st = d->reported;
 	dma_shadow_destroy(d->sh);
 	d->sh = NULL;
 	d->active = false;
+	d->restart = false;
 	__atomic_store_n(&d->defer, false, __ATOMIC_RELEASE);
 	enum dma_mode mode = d->mode;
 	pthread_mutex_unlock(&d->lock);
 	flush_irqs(d);
-	for (unsigned p = QPAGE_FIRST; p <= QPAGE_LAST; p++)
-		if (d->saved_mode[p] != SRIOV_PAGE_TRAP)
-			sriov_vf_set_page_mode(d->vf, p, d->saved_mode[p]);
+	restore_pages(d);
 	GW_INFO(sriov_vf_name(d->vf),
 		"DMA %s mode off: %llu descriptors completed, %llu pages marked dirty, %llu bytes "
 		"copied; queue pages back as configured",
@@ -286,50 +324,60 @@ static void disengage(struct vf_dma *d)
 		(unsigned long long)st.pages_dirtied, (unsigned long long)st.bytes_copied);
 }
 
-/* ---- hv device interface ---- */
+/* ---- hv device interface (migration thread, VM run/pause) ---- */
 
 void vf_dma_log_start(struct vf_dma *d)
 {
+	pthread_mutex_lock(&d->ctl);
 	d->logging = true;
-	if (hv_dirty_dma_mode(sriov_vf_vm(d->vf)) == DMA_MODE_OFF)
-		return;
-	bool run = d->running;
-	if (run)
-		sriov_vf_dev_run(d->vf, false);
-	engage(d);
-	if (run)
-		sriov_vf_dev_run(d->vf, true);
+	if (hv_dirty_dma_mode(sriov_vf_vm(d->vf)) != DMA_MODE_OFF) {
+		if (d->running)
+			sriov_vf_dev_run(d->vf, false);
+		engage(d);
+		if (d->running)
+			sriov_vf_dev_run(d->vf, true);
+	}
+	pthread_mutex_unlock(&d->ctl);
 }
 
 void vf_dma_log_stop(struct vf_dma *d)
 {
+	pthread_mutex_lock(&d->ctl);
 	d->logging = false;
-	bool run = d->running;
-	if (run)
+	if (d->running)
 		sriov_vf_dev_run(d->vf, false);
 	disengage(d);
-	if (run)
+	if (d->running)
 		sriov_vf_dev_run(d->vf, true);
+	pthread_mutex_unlock(&d->ctl);
 }
 
-/* The VM stops (stop-and-copy): the device is quiesced by the caller first, then the
- * queues go back to the guest's rings, so the device state saved next names guest memory
- * only and the last completions are in the final dirty pass. */
-void vf_dma_quiesced(struct vf_dma *d)
+/* The VM stops (stop-and-copy, say): the device stops, then the queues go back to the
+ * guest's rings, so the device state saved next names guest memory only and the last
+ * completions are in the final dirty pass. */
+int vf_dma_quiesce(struct vf_dma *d)
 {
+	pthread_mutex_lock(&d->ctl);
+	int rc = sriov_vf_dev_run(d->vf, false);
 	d->running = false;
 	disengage(d);
+	pthread_mutex_unlock(&d->ctl);
+	return rc;
 }
 
-/* The VM runs again (a failed or cancelled migration, or a resume during pre-copy). */
-void vf_dma_resuming(struct vf_dma *d)
+/* The VM runs (again: a failed or cancelled migration, a resume during pre-copy). */
+int vf_dma_resume(struct vf_dma *d)
 {
+	pthread_mutex_lock(&d->ctl);
 	if (d->logging)
 		engage(d);
 	d->running = true;
+	int rc = sriov_vf_dev_run(d->vf, true);
+	pthread_mutex_unlock(&d->ctl);
+	return rc;
 }
 
-/* ---- the guest's accesses ---- */
+/* ---- the guest's accesses (vCPU threads) ---- */
 
 static bool queue_reg(uint64_t off, bool *tx, unsigned *q, unsigned *reg, unsigned nq)
 {
@@ -337,34 +385,54 @@ static bool queue_reg(uint64_t off, bool *tx, unsigned *q, unsigned *reg, unsign
 	    (off >= 0x2800 + IGB_QSTRIDE * NQ && off < 0x3800))
 		return false;
 	*tx = off >= 0x3800;
-	*q = 0;
-	*reg = 0;
 	uint64_t rel = off - (*tx ? 0x3800 : 0x2800);
 	*q = (unsigned)(rel / IGB_QSTRIDE);
 	*reg = (unsigned)(rel % IGB_QSTRIDE);
 	return *q < nq;
 }
 
+/* Caller holds d->lock. What the guest reads at a 32-bit queue register, if not the
+ * device's value. */
+static bool guest_view_locked(struct vf_dma *d, uint64_t off, uint32_t *v)
+{
+	bool tx = false;
+	unsigned q = 0, reg = 0;
+	if (!d->active || !queue_reg(off, &tx, &q, &reg, sriov_vf_queues(d->vf)))
+		return false;
+	int pi = prog_index(reg);
+	if (pi >= 0 && (d->held_mask[tx][q] & (1u << pi))) {
+		*v = d->held_val[tx][q][pi];
+		return true;
+	}
+	if ((reg == 0x00 || reg == 0x04) && dma_shadow_queue_dev_base(d->sh, slot_of(tx, q))) {
+		*v = reg ? d->gbah[tx][q] : d->gbal[tx][q];
+		return true;
+	}
+	if (reg == 0x18 && d->held[tx][q]) {
+		*v = d->held_tail[tx][q];
+		return true;
+	}
+	return false;
+}
+
 bool vf_dma_bar0_read(struct vf_dma *d, uint64_t off, unsigned size, uint64_t *val)
 {
-	bool tx;
-	unsigned q, reg;
-	if (size != 4 || !queue_reg(off, &tx, &q, &reg, sriov_vf_queues(d->vf)))
+	if ((size != 4 && size != 8) || (off & (size - 1)) || off < 0x2800 ||
+	    !__atomic_load_n(&d->active, __ATOMIC_ACQUIRE))
 		return false;
-	bool done = false;
 	pthread_mutex_lock(&d->lock);
-	if (d->active) {
-		if ((reg == 0x00 || reg == 0x04) &&
-		    dma_shadow_queue_dev_base(d->sh, slot_of(tx, q))) {
-			*val = reg ? d->gbah[tx][q] : d->gbal[tx][q];
-			done = true;
-		} else if (reg == 0x18 && d->held[tx][q]) {
-			*val = d->held_tail[tx][q];
-			done = true;
-		}
+	uint32_t lo, hi;
+	bool vlo = guest_view_locked(d, off, &lo);
+	bool vhi = size == 8 && guest_view_locked(d, off + 4, &hi);
+	if (vlo || vhi) {
+		if (!vlo)
+			lo = sriov_vf_reg_read(d->vf, (uint32_t)off);
+		if (size == 8 && !vhi)
+			hi = sriov_vf_reg_read(d->vf, (uint32_t)off + 4);
+		*val = size == 8 ? (uint64_t)hi << 32 | lo : lo;
 	}
 	pthread_mutex_unlock(&d->lock);
-	return done;
+	return vlo || vhi;
 }
 
 /* Caller holds d->lock and d->active is set. One 32-bit write to queue q's register reg. */
@@ -372,32 +440,39 @@ static void queue_write_locked(struct vf_dma *d, bool tx, unsigned q, unsigned r
 {
 	unsigned slot = slot_of(tx, q);
 	uint32_t off = qreg(tx, q, reg);
+	int pi = prog_index(reg);
 	if (reg == 0x18) {
 		if (d->restart || d->held[tx][q]) {
-			/* Held until the queue is taken over again on the device's thread. */
+			/* Held until the queues are taken over again on the device's thread. */
 			d->held[tx][q] = true;
 			d->held_tail[tx][q] = v;
 			sriov_vf_kick(d->vf);
 			return;
 		}
-		/* The descriptors move to the shadow ring before the device hears of them. */
-		if (dma_shadow_queue_active(d->sh, slot))
+		if (dma_shadow_queue_active(d->sh, slot)) {
+			/* track: what completed is marked before its descriptors are reused */
+			if (d->mode == DMA_MODE_TRACK)
+				complete_locked(d);
+			/* the descriptors reach the shadow ring before the device hears of them */
 			dma_shadow_queue_post(d->sh, slot, v);
+		}
 		sriov_vf_reg_write(d->vf, off, v);
 		return;
 	}
-	if (reg == 0x00 || reg == 0x04 || reg == 0x08 || reg == 0x10 || reg == 0x28) {
-		/* The guest reprograms a ring: finish what completed, let the write through as
-		 * the guest meant it, and take the queues over again between two rounds. The
-		 * device keeps the shadow's address until then; the guest reads its own. */
-		if (dma_shadow_queue_active(d->sh, slot))
-			complete_locked(d);
+	if (pi >= 0 && !(tx && reg == 0x0C)) {
+		/* The guest reprograms a ring. On a queue we hold, the write waits for the next
+		 * takeover (the device keeps working on what it has); otherwise it goes through.
+		 * Either way the queues are taken over again between two rounds. */
+		if (dma_shadow_queue_active(d->sh, slot)) {
+			d->held_val[tx][q][pi] = v;
+			d->held_mask[tx][q] |= 1u << pi;
+		} else {
+			sriov_vf_reg_write(d->vf, off, v);
+		}
 		if (reg == 0x00)
 			d->gbal[tx][q] = v;
 		if (reg == 0x04)
 			d->gbah[tx][q] = v;
-		if (!((reg == 0x00 || reg == 0x04) && dma_shadow_queue_dev_base(d->sh, slot)))
-			sriov_vf_reg_write(d->vf, off, v);
 		d->restart = true;
 		sriov_vf_kick(d->vf);
 		return;
@@ -419,10 +494,21 @@ bool vf_dma_bar0_write(struct vf_dma *d, uint64_t off, uint64_t val, unsigned si
 	if (!d->active || (size != 4 && size != 8) || (off & (size - 1))) {
 		sriov_vf_dev_write(d->vf, off, val, size);
 	} else if (off == IGB_CTRL) {
-		/* A reset clears the queues under us: take them over again afterwards. */
+		/* A reset clears the queues under us: finish what completed, let it through,
+		 * forget the queues (nothing to hand back: the guest starts over) and take them
+		 * over again once the guest has set them up. */
+		complete_locked(d);
 		sriov_vf_dev_write(d->vf, off, val, size);
-		d->restart = true;
-		sriov_vf_kick(d->vf);
+		if (val & IGB_CTRL_RST) {
+			for (unsigned s = 0; s < DMA_SHADOW_MAX_QUEUES; s++)
+				dma_shadow_queue_drop(d->sh, s);
+			memset(d->gbal, 0, sizeof(d->gbal));
+			memset(d->gbah, 0, sizeof(d->gbah));
+			memset(d->held, 0, sizeof(d->held));
+			memset(d->held_mask, 0, sizeof(d->held_mask));
+			d->restart = true;
+			sriov_vf_kick(d->vf);
+		}
 	} else {
 		queue_write_locked(d, tx, q, reg, (uint32_t)val);
 		if (size == 8 && queue_reg(off + 4, &tx, &q, &reg, nq))
@@ -439,6 +525,7 @@ bool vf_dma_defer_msix(struct vf_dma *d, unsigned vec)
 	if (!__atomic_load_n(&d->defer, __ATOMIC_ACQUIRE))
 		return false;
 	__atomic_or_fetch(&d->pending_msix, 1u << vec, __ATOMIC_ACQ_REL);
+	sriov_vf_kick(d->vf); /* raised off the device thread (EICS, EIMS): relayed promptly */
 	return true;
 }
 
@@ -458,19 +545,20 @@ bool vf_dma_defer_intx(struct vf_dma *d, bool level)
 void sriov_vf_device_round(struct sriov_vf *vf)
 {
 	struct vf_dma *d = sriov_vf_dma_state(vf);
-	if (!__atomic_load_n(&d->active, __ATOMIC_ACQUIRE))
-		return;
-	pthread_mutex_lock(&d->lock);
-	if (d->active) {
-		if (d->restart) {
-			stop_queues_locked(d);
-			d->restart = false;
-			start_queues_locked(d);
-		} else {
-			complete_locked(d);
+	if (__atomic_load_n(&d->active, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&d->lock);
+		if (d->active) {
+			if (d->restart) {
+				stop_queues_locked(d, true);
+				d->restart = false;
+				start_queues_locked(d);
+			} else {
+				complete_locked(d);
+			}
 		}
+		pthread_mutex_unlock(&d->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
+	/* Also when no longer active: an interrupt deferred just as the mode went off. */
 	flush_irqs(d);
 }
 

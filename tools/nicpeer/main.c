@@ -77,6 +77,7 @@ struct opts {
 	uint64_t wait_announce_ns;
 	const char *ready_file;
 	const char *stats_file;
+	uint64_t stats_ns; /* how often the stats file is rewritten */
 	bool json;
 	bool quiet;
 };
@@ -148,6 +149,7 @@ static void usage(FILE *f)
 	    "  --wait-announce SECONDS  give up when no announce came this long (default 60)\n"
 	    "  --ready-file PATH        write the bound spec here once bound\n"
 	    "  --stats-file PATH        write the JSON report here every 500 ms\n"
+	    "  --stats-every MS         ... or every MS milliseconds (10..60000)\n"
 	    "  --json                   print the final report as one JSON object\n"
 	    "  --quiet                  no progress lines or informational logs\n"
 	    "  --help                   this help\n"
@@ -196,6 +198,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		OPT_WAIT,
 		OPT_READY,
 		OPT_STATS,
+		OPT_STATS_EVERY,
 		OPT_JSON,
 		OPT_QUIET,
 		OPT_HELP,
@@ -210,12 +213,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"wait-announce", required_argument, NULL, OPT_WAIT},
 	    {"ready-file", required_argument, NULL, OPT_READY},
 	    {"stats-file", required_argument, NULL, OPT_STATS},
+	    {"stats-every", required_argument, NULL, OPT_STATS_EVERY},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
-	*o = (struct opts){.window = 16, .size = 64, .wait_announce_ns = 60 * NS_PER_SEC};
+	*o = (struct opts){
+	    .window = 16, .size = 64, .wait_announce_ns = 60 * NS_PER_SEC, .stats_ns = STATS_NS};
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -257,6 +262,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_STATS:
 			o->stats_file = optarg;
 			break;
+		case OPT_STATS_EVERY: {
+			uint64_t ms;
+			if (gw_parse_u64(optarg, 10, 60000, &ms) < 0)
+				return usage_error("--stats-every wants 10..60000 ms, got \"%s\"",
+						   optarg);
+			o->stats_ns = ms * UINT64_C(1000000);
+			break;
+		}
 		case OPT_JSON:
 			o->json = true;
 			break;
@@ -993,7 +1006,7 @@ static int run(struct peer *pr)
 		}
 		if (pr->o.stats_file && now >= pr->next_stats) {
 			write_stats(pr, now);
-			pr->next_stats = now + STATS_NS;
+			pr->next_stats = now + pr->o.stats_ns;
 		}
 
 		/* Still room to send: go round again at once (after a look at the socket). */

@@ -231,6 +231,7 @@ static void test_bad_addresses(void)
 		driver_post(i);
 	gdesc(1)->addr = 0x7000000000ull; /* far outside RAM */
 	gdesc(2)->addr = RAM - 32;	  /* the frame would straddle the end of RAM */
+	gdesc(3)->addr = DMA_SHADOW_IOVA_BASE + 8 * 16u; /* aimed at our own shadow memory */
 	struct dma_queue_regs r = {RING, N, 0, 4, BSIZE};
 	uint64_t dev;
 	CU_ASSERT_FATAL(dma_shadow_queue_start(s, 0, false, &r, &dev) == 0);
@@ -240,18 +241,24 @@ static void test_bad_addresses(void)
 	dma_shadow_queue_complete(s, 0, head);
 	CU_ASSERT_EQUAL(gdesc(1)->status, T_DD | 2u); /* the device's own error completion */
 	CU_ASSERT_EQUAL(gdesc(2)->status, T_DD | 2u);
-	CU_ASSERT_TRUE(buf_is(3, 64, 0x55));
+	CU_ASSERT_TRUE(buf_is(0, 64, 0x55));
+	CU_ASSERT_EQUAL(gdesc(3)->status, T_DD | 64u << 16); /* the device wrote somewhere... */
+	CU_ASSERT_TRUE(buf_is(3, 64, 0));		     /* ...not into guest memory */
 	CU_ASSERT_EQUAL(ram[RAM - 1], 0);
 	CU_ASSERT_FALSE(dirty[RAM_PGS - 1]);
 	struct dma_shadow_stats st;
 	dma_shadow_get_stats(s, &st);
-	CU_ASSERT_EQUAL(st.bad_addrs, 2);
-	CU_ASSERT_EQUAL(st.bytes_copied, 128);
+	CU_ASSERT_EQUAL(st.bad_addrs, 3);
+	CU_ASSERT_EQUAL(st.bytes_copied, 64);
 	/* A ring outside guest memory, or one the device would refuse, is not taken over. */
 	struct dma_queue_regs bad[] = {
-	    {RAM - 64, N, 0, 1, BSIZE}, {0x7000000000ull, N, 0, 1, BSIZE},
-	    {RING, 0, 0, 0, BSIZE},	{RING, 8192, 0, 1, BSIZE},
-	    {RING, N, N, 1, BSIZE},	{UINT64_MAX - 15, N, 0, 1, BSIZE}};
+	    {RAM - 64, N, 0, 1, BSIZE},
+	    {0x7000000000ull, N, 0, 1, BSIZE},
+	    {RING, 0, 0, 0, BSIZE},
+	    {RING, 8192, 0, 1, BSIZE},
+	    {RING, N, N, 1, BSIZE},
+	    {UINT64_MAX - 15, N, 0, 1, BSIZE},
+	    {DMA_SHADOW_IOVA_BASE, N, 0, 1, BSIZE}}; /* our memory is not the guest's */
 	for (size_t i = 0; i < GW_TEST_COUNT(bad); i++) {
 		CU_ASSERT_EQUAL(dma_shadow_queue_start(s, 2, false, &bad[i], &dev), 0);
 		CU_ASSERT_EQUAL(dev, bad[i].base);
@@ -317,6 +324,28 @@ static void test_shadow_tx(void)
 	CU_ASSERT_EQUAL(gdesc(7)->status, T_DD);
 	CU_ASSERT_EQUAL(gdesc(0)->status, T_DD);
 	CU_ASSERT_TRUE(dirty[RING / 4096]);
+	/* Descriptors the device does not write back (no RS, a context descriptor) are done
+	 * when the head passes them: the walk goes on to the next one. */
+	dma_shadow_queue_post(s, 3, 4);
+	CU_ASSERT_EQUAL(dma_write(map, dev + 3 * 16u, &wb, sizeof(wb)), 0); /* only 3 has RS */
+	dma_shadow_queue_complete(s, 3, 4);
+	CU_ASSERT_EQUAL(gdesc(1)->status, 0);
+	CU_ASSERT_EQUAL(gdesc(2)->status, 0);
+	CU_ASSERT_EQUAL(gdesc(3)->status, T_DD);
+	struct dma_shadow_stats st;
+	dma_shadow_get_stats(s, &st);
+	CU_ASSERT_EQUAL(st.descs_completed, 5);
+	/* A tail that runs backwards over what the device owns is not followed. */
+	dma_shadow_queue_post(s, 3, 6); /* 4 and 5 are the device's now */
+	gdesc(4)->addr = 0xBAD;
+	gdesc(6)->addr = 0xBAD;
+	dma_shadow_get_stats(s, &st);
+	uint64_t posted = st.descs_posted;
+	dma_shadow_queue_post(s, 3, 5); /* would wrap round over 6, 7, 0.. and 4 */
+	dma_shadow_get_stats(s, &st);
+	CU_ASSERT_EQUAL(st.descs_posted, posted);
+	CU_ASSERT_EQUAL(dma_read(map, dev + 4 * 16u, &d, sizeof(d)), 0);
+	CU_ASSERT_EQUAL(d.addr, BUFS + 4 * BSIZE);
 	dma_shadow_destroy(s);
 	teardown();
 }
