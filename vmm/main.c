@@ -335,6 +335,21 @@ static void json_escape(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* A VF configuration as JSON: what the PF agent holds, or what the VMM recorded. */
+static void print_vf_config(FILE *f, const struct sriov_vf_config *c)
+{
+	char mac[18];
+	sriov_mac_format(c->mac, mac);
+	fprintf(f, "{\"mac\":\"%s\",\"vlans\":[", mac);
+	for (unsigned i = 0; i < c->nvlans; i++)
+		fprintf(f, "%s%u", i ? "," : "", c->vlans[i]);
+	fprintf(f, "],\"mc_hashes\":[");
+	for (unsigned i = 0; i < c->nmc; i++)
+		fprintf(f, "%s%u", i ? "," : "", c->mc_hashes[i]);
+	fprintf(f, "],\"max_frame\":%u,\"promisc\":%s,\"api\":\"%s\"}", c->max_frame,
+		c->promisc ? "true" : "false", c->api == IGB_API_11 ? "1.1" : "1.0");
+}
+
 static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int code, int exit_code)
 {
 	struct hv_exit_stats st;
@@ -359,16 +374,25 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 		char mac[18];
 		sriov_vf_status(c->vfs[i], &vs);
 		sriov_mac_format(vs.config.mac, mac);
-		fprintf(
-		    f,
-		    "%s{\"name\":\"%s\",\"gen\":%u,\"mac\":\"%s\",\"tx_frames\":%" PRIu64
-		    ",\"rx_frames\":%" PRIu64 ",\"rx_dropped\":%" PRIu64 ",\"rx_no_desc\":%" PRIu64
-		    ",\"rx_filtered\":%" PRIu64 ",\"rx_too_long\":%" PRIu64
-		    ",\"tx_dropped\":%" PRIu64 ",\"irqs\":%" PRIu64 ",\"trapped_accesses\":%" PRIu64
-		    ",\"mbx_requests\":%" PRIu64 ",\"direct_pages\":%u,\"dma_mode\":\"%s\"}",
-		    i ? "," : "", vs.name, vs.gen.gen, mac, vs.tx_frames, vs.rx_frames,
-		    vs.rx_dropped, vs.rx_no_desc, vs.rx_filtered, vs.rx_too_long, vs.tx_dropped,
-		    vs.irqs, vs.trapped_accesses, vs.mbx_requests, vs.direct_pages, vs.dma_mode);
+		fprintf(f,
+			"%s{\"name\":\"%s\",\"gen\":%u,\"mac\":\"%s\",\"tx_frames\":%" PRIu64
+			",\"rx_frames\":%" PRIu64 ",\"rx_dropped\":%" PRIu64
+			",\"rx_no_desc\":%" PRIu64 ",\"rx_filtered\":%" PRIu64
+			",\"rx_too_long\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"irqs\":%" PRIu64
+			",\"trapped_accesses\":%" PRIu64 ",\"mbx_requests\":%" PRIu64
+			",\"direct_pages\":%u,\"dma_mode\":\"%s\""
+			",\"mbx_exchanges\":%" PRIu64 ",\"mbx_exits\":%" PRIu64
+			",\"mbx_idle_exits\":%" PRIu64 ",\"pf_config\":",
+			i ? "," : "", vs.name, vs.gen.gen, mac, vs.tx_frames, vs.rx_frames,
+			vs.rx_dropped, vs.rx_no_desc, vs.rx_filtered, vs.rx_too_long, vs.tx_dropped,
+			vs.irqs, vs.trapped_accesses, vs.mbx_requests, vs.direct_pages, vs.dma_mode,
+			vs.mbx_exchanges, vs.mbx_exits, vs.mbx_idle_exits);
+		print_vf_config(f, &vs.config);
+		fprintf(f, ",\"recorded\":");
+		print_vf_config(f, &vs.record.cfg);
+		fprintf(f,
+			",\"exchanges\":%" PRIu64 ",\"nacked\":%" PRIu64 ",\"denied\":%" PRIu64 "}",
+			vs.record.exchanges, vs.record.nacked, vs.record.denied);
 	}
 	fprintf(f, "%s}\n", c->o.nvfs ? "]" : "");
 }

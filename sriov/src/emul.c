@@ -51,6 +51,12 @@ static void be_intx(void *opaque, bool level)
 	sriov_vf_set_intx(be->vf, level);
 }
 
+static void be_mbx_xchg(void *opaque, bool on)
+{
+	struct sriov_be *be = opaque;
+	sriov_vf_mbx_exchange(be->vf, on);
+}
+
 static void be_kick(void *opaque)
 {
 	struct sriov_be *be = opaque;
@@ -195,6 +201,7 @@ static int be_open(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
 				.msix = be_msix,
 				.intx = be_intx,
 				.kick = be_kick,
+				.mbx_xchg = be_mbx_xchg,
 				.opaque = be};
 	igb_dev_init(&be->dev, sriov_vf_name(vf), &g, spec->vf, sriov_vf_agent(vf), &io, be->regs);
 	rc = -pthread_create(&be->thread, NULL, be_thread, be);
@@ -231,11 +238,12 @@ static void be_close(struct sriov_be *be)
 	free(be);
 }
 
-/* Only the queue pages have plain register semantics; the others have side effects on
- * access (clear on read, mailbox), so they must trap. */
+/* The register image behind BAR0 pages the VMM may map: the queue pages (plain registers)
+ * and the mailbox page (read straight while no exchange runs; its memory then shows what a
+ * read would). The interrupt page has side effects on every access. */
 static void *be_bar0_page(struct sriov_be *be, unsigned page)
 {
-	return page >= 2 && page < 4 ? (uint8_t *)be->regs + 4096u * page : NULL;
+	return page == 0 || (page >= 2 && page < 4) ? (uint8_t *)be->regs + 4096u * page : NULL;
 }
 
 static uint64_t be_read(struct sriov_be *be, uint64_t off, unsigned size)
@@ -300,6 +308,9 @@ static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
 	out->rx_too_long = s.rx_too_long;
 	out->dma_faults = s.dma_faults;
 	out->irqs = s.irqs;
+	out->mbx_exchanges = s.mbx_exchanges;
+	out->mbx_exits = s.mbx_xchg_access + s.mbx_idle_access;
+	out->mbx_idle_exits = s.mbx_idle_access;
 	out->mbx_requests = s.mbx_requests;
 	snprintf(out->port, sizeof(out->port), "%s", sriov_port_describe(be->port));
 }

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define STATE_VERSION  1
+#define STATE_VERSION  2 /* 2: without the PF-side configuration (vf.c carries its record) */
 #define R(off)	       (d->regs[(off) / 4])
 #define LOADR(off)     __atomic_load_n(&d->regs[(off) / 4], __ATOMIC_ACQUIRE)
 #define STORER(off, v) __atomic_store_n(&d->regs[(off) / 4], (v), __ATOMIC_RELEASE)
@@ -31,6 +31,8 @@ int igb_dev_init(struct igb_dev *d, const char *name, const struct sriov_gen *ge
 	memset(regs, 0, IGB_VF_BAR0_SIZE);
 	R(IGB_STATUS) = IGB_STATUS_FD | IGB_STATUS_LU | IGB_STATUS_SPEED_1000;
 	d->mbx = IGB_MBX_RSTD;
+	d->xchg = true; /* power-on: RSTD waits to be read, the mailbox page starts trapped */
+	d->st.mbx_exchanges = 1;
 	return 0;
 }
 
@@ -83,6 +85,31 @@ static uint32_t ivar(struct igb_dev *d, unsigned q, bool tx)
 	return (R(IGB_IVAR0) >> (8 * (2 * q + tx))) & 0xFF;
 }
 
+/* Caller holds the lock. The mailbox page must trap before a clear-on-read bit is set. */
+static void xchg_begin(struct igb_dev *d)
+{
+	if (d->xchg)
+		return;
+	d->xchg = true;
+	d->st.mbx_exchanges++;
+	if (d->io.mbx_xchg)
+		d->io.mbx_xchg(d->io.opaque, true);
+}
+
+/* Caller holds the lock. V2PMBX's memory shows what a read would, less the clear-on-read
+ * bits (only ever set while the page traps); an exchange ends when nothing is pending on
+ * either side and nobody owns the buffer. */
+static void mbx_sync(struct igb_dev *d)
+{
+	R(IGB_V2PMBX) = d->mbx & ~IGB_MBX_R2C;
+	if (d->xchg && !d->pf_req && !d->pf_reply && !d->await_ack &&
+	    !(d->mbx & (IGB_MBX_R2C | IGB_MBX_VFU | IGB_MBX_PFU))) {
+		d->xchg = false;
+		if (d->io.mbx_xchg)
+			d->io.mbx_xchg(d->io.opaque, false);
+	}
+}
+
 static void mbx_cause(struct igb_dev *d)
 {
 	cause(d, R(IGB_IVAR_MISC) & 0xFF);
@@ -99,7 +126,8 @@ static void reset_locked(struct igb_dev *d)
 	R(IGB_VFGORC) = stats[2];
 	R(IGB_VFGOTC) = stats[3];
 	R(IGB_VFMPRC) = stats[4];
-	d->pf_req = d->pf_reply = false;
+	d->pf_req = d->pf_reply = d->await_ack = false;
+	xchg_begin(d);	       /* RSTD is cleared on read */
 	d->mbx = IGB_MBX_RSTD; /* the PF reset is done: the VF may send VF_RESET */
 	memset(d->queue_error, 0, sizeof(d->queue_error));
 	if (d->intx_level && d->io.intx)
@@ -113,6 +141,7 @@ void igb_dev_reset(struct igb_dev *d)
 {
 	pthread_mutex_lock(&d->lock);
 	reset_locked(d);
+	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -169,6 +198,8 @@ static void write_mbx(struct igb_dev *d, uint32_t val)
 	} else {
 		d->mbx &= ~IGB_MBX_VFU;
 	}
+	if (val & (IGB_MBX_ACK | IGB_MBX_REQ))
+		d->await_ack = false; /* acknowledged, or moved on to its next request */
 	if (val & IGB_MBX_REQ) {
 		d->pf_req = true;
 		d->st.mbx_requests++;
@@ -184,6 +215,7 @@ static void write32(struct igb_dev *d, uint32_t off, uint32_t v)
 {
 	unsigned q;
 	if (off >= IGB_VMBMEM && off < IGB_VMBMEM + 4 * IGB_MBX_WORDS) {
+		xchg_begin(d); /* the VF writes a message */
 		R(off) = v;
 		return;
 	}
@@ -193,6 +225,7 @@ static void write32(struct igb_dev *d, uint32_t off, uint32_t v)
 			reset_locked(d);
 		return;
 	case IGB_V2PMBX:
+		xchg_begin(d);
 		write_mbx(d, v);
 		return;
 	case IGB_EICS:
@@ -238,6 +271,18 @@ bad:
 			 off);
 }
 
+/* Caller holds the lock. Page 0 holds the mailbox: its accesses are counted by whether an
+ * exchange was or is running (with the page mapped while idle, the idle ones are 0). */
+static void mbx_count(struct igb_dev *d, uint64_t off, bool before)
+{
+	if (off >= 4096)
+		return;
+	if (before || d->xchg)
+		d->st.mbx_xchg_access++;
+	else
+		d->st.mbx_idle_access++;
+}
+
 uint64_t igb_dev_read(struct igb_dev *d, uint64_t off, unsigned size)
 {
 	if ((size != 4 && size != 8) || (off & (size - 1)) || off + size > IGB_VF_BAR0_SIZE) {
@@ -245,9 +290,12 @@ uint64_t igb_dev_read(struct igb_dev *d, uint64_t off, unsigned size)
 		return 0;
 	}
 	pthread_mutex_lock(&d->lock);
+	bool before = d->xchg;
 	uint64_t v = read32(d, (uint32_t)off);
 	if (size == 8)
 		v |= (uint64_t)read32(d, (uint32_t)off + 4) << 32;
+	mbx_count(d, off, before);
+	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
 	return v;
 }
@@ -259,9 +307,12 @@ void igb_dev_write(struct igb_dev *d, uint64_t off, uint64_t val, unsigned size)
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
+	bool before = d->xchg;
 	write32(d, (uint32_t)off, (uint32_t)val);
 	if (size == 8)
 		write32(d, (uint32_t)off + 4, (uint32_t)(val >> 32));
+	mbx_count(d, off, before);
+	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -284,6 +335,7 @@ static unsigned mbx_work(struct igb_dev *d)
 	if (d->pf_reply && !(d->mbx & IGB_MBX_VFU)) {
 		memcpy(&R(IGB_VMBMEM), d->reply, sizeof(d->reply));
 		d->pf_reply = false;
+		d->await_ack = true; /* the exchange ends with the VF's ACK */
 		d->mbx |= IGB_MBX_PFSTS;
 		mbx_cause(d);
 		did++;
@@ -524,6 +576,7 @@ unsigned igb_dev_process(struct igb_dev *d, unsigned budget)
 {
 	pthread_mutex_lock(&d->lock);
 	unsigned did = mbx_work(d);
+	mbx_sync(d);
 	for (unsigned q = 0; q < d->gen.queues; q++)
 		did += tx_queue(d, q, budget);
 	did += rx_work(d, budget);
@@ -546,10 +599,11 @@ void igb_dev_get_stats(struct igb_dev *d, struct igb_dev_stats *out)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* The device's own state: registers, mailbox, pending work. The PF side of the VF's
+ * configuration is not in it: a destination's PF knows nothing of the source's, so the VMM
+ * carries what it recorded from the mailbox and replays it (vf.c). */
 int igb_dev_save(struct igb_dev *d, struct gw_buf *out)
 {
-	struct sriov_vf_config c;
-	sriov_pf_agent_vf_config(d->pf, d->vf, &c);
 	pthread_mutex_lock(&d->lock);
 	gw_buf_put_u16(out, STATE_VERSION);
 	gw_buf_put_u16(out, d->gen.revision);
@@ -557,48 +611,39 @@ int igb_dev_save(struct igb_dev *d, struct gw_buf *out)
 	gw_buf_put_u16(out, d->gen.queues);
 	gw_buf_put(out, d->regs, IGB_VF_BAR0_SIZE);
 	gw_buf_put_u32(out, d->mbx);
-	gw_buf_put_u16(out, (uint16_t)(d->pf_req | d->pf_reply << 1));
+	gw_buf_put_u16(out, (uint16_t)(d->pf_req | d->pf_reply << 1 | d->await_ack << 2));
 	gw_buf_put(out, d->reply, sizeof(d->reply));
 	gw_buf_put(out, d->queue_error, sizeof(d->queue_error));
 	pthread_mutex_unlock(&d->lock);
-	struct gw_buf cb;
-	gw_buf_init(&cb);
-	sriov_vf_config_save(&c, &cb);
-	gw_buf_put_u32(out, (uint32_t)cb.len);
-	gw_buf_put(out, cb.data, cb.len);
-	int rc = cb.err ? cb.err : out->err;
-	gw_buf_release(&cb);
-	return rc;
+	return out->err;
 }
 
 int igb_dev_load(struct igb_dev *d, const void *data, size_t len)
 {
 	struct gw_rd rd;
 	uint16_t ver, rev, queues, flags;
-	uint32_t api, mbx, clen;
-	const void *regs, *reply, *qerr, *cfg;
+	uint32_t api, mbx;
+	const void *regs, *reply, *qerr;
 	gw_rd_init(&rd, data, len);
 	if (gw_rd_u16(&rd, &ver) || ver != STATE_VERSION)
 		return -EPROTO;
 	if (gw_rd_u16(&rd, &rev) || gw_rd_u32(&rd, &api) || gw_rd_u16(&rd, &queues) ||
 	    gw_rd_ptr(&rd, &regs, IGB_VF_BAR0_SIZE) || gw_rd_u32(&rd, &mbx) ||
 	    gw_rd_u16(&rd, &flags) || gw_rd_ptr(&rd, &reply, sizeof(d->reply)) ||
-	    gw_rd_ptr(&rd, &qerr, sizeof(d->queue_error)) || gw_rd_u32(&rd, &clen) ||
-	    gw_rd_ptr(&rd, &cfg, clen) || rd.left)
+	    gw_rd_ptr(&rd, &qerr, sizeof(d->queue_error)) || rd.left)
 		return -EBADMSG;
 	if (rev != d->gen.revision || api != d->gen.api_version || queues != d->gen.queues)
 		return -EINVAL; /* another generation: the state means nothing to this device */
-	struct sriov_vf_config c;
-	int rc = sriov_vf_config_load(&c, cfg, clen);
-	if (rc)
-		return rc;
 	pthread_mutex_lock(&d->lock);
 	memcpy(d->regs, regs, IGB_VF_BAR0_SIZE);
 	d->mbx = mbx & 0xFF;
 	d->pf_req = flags & 1;
 	d->pf_reply = (flags & 2) != 0;
+	d->await_ack = (flags & 4) != 0;
 	memcpy(d->reply, reply, sizeof(d->reply));
 	memcpy(d->queue_error, qerr, sizeof(d->queue_error));
+	d->xchg = true; /* until mbx_sync finds nothing pending */
+	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
-	return sriov_pf_agent_put_vf_config(d->pf, d->vf, &c);
+	return 0;
 }

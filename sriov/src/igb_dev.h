@@ -21,6 +21,10 @@ struct igb_dev_io {
 	void (*msix)(void *opaque, unsigned vec); /* an edge on an MSI-X vector */
 	void (*intx)(void *opaque, bool level);	  /* the INTx line, when MSI-X is off */
 	void (*kick)(void *opaque);		  /* wake the device thread */
+	/* A mailbox exchange begins (the mailbox page must trap from now on) or has ended (it
+	 * may be mapped again). Called with the device lock held, before the device sets any
+	 * clear-on-read bit: those work only on a trapped page. */
+	void (*mbx_xchg)(void *opaque, bool on);
 	void *opaque;
 };
 
@@ -28,7 +32,10 @@ struct igb_dev_stats {
 	uint64_t tx_frames, tx_bytes, tx_dropped, tx_bad_desc;
 	uint64_t rx_frames, rx_bytes, rx_no_desc, rx_filtered, rx_too_long;
 	uint64_t dma_faults, bad_reg_access, mbx_requests, resets;
-	uint64_t irqs; /* MSI-X messages and INTx assertions */
+	uint64_t irqs;		  /* MSI-X messages and INTx assertions */
+	uint64_t mbx_exchanges;	  /* exchanges begun (each trapped the mailbox page) */
+	uint64_t mbx_xchg_access; /* page-0 accesses that reached the device during one */
+	uint64_t mbx_idle_access; /* ... and outside any (a trapped page 0 with nothing going on) */
 };
 
 struct igb_dev {
@@ -42,6 +49,8 @@ struct igb_dev {
 	uint32_t mbx;	/* V2PMBX as the VF sees it */
 	bool pf_req;	/* the VF posted a request the PF has not read */
 	bool pf_reply;	/* the PF has a reply waiting for the buffer */
+	bool xchg;	/* a mailbox exchange is running */
+	bool await_ack; /* the PF posted a message the VF has not acknowledged yet */
 	uint32_t reply[IGB_MBX_WORDS];
 	bool msix_enabled;
 	bool intx_level;

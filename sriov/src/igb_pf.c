@@ -300,6 +300,59 @@ unsigned sriov_pf_agent_handle(struct sriov_pf_agent *a, unsigned vf, const uint
 	return rlen;
 }
 
+void sriov_mbx_record_init(struct sriov_mbx_record *r, const uint8_t mac[6])
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->cfg.mac, mac, 6);
+	r->cfg.api = IGB_API_10;
+}
+
+void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen *g,
+			      const struct sriov_mbx_event *ev)
+{
+	if (!ev->reply || ev->reply_len == 0 || ev->len == 0 || ev->len > IGB_MBX_WORDS)
+		return;
+	r->exchanges++;
+	if (!(ev->reply[0] & IGB_MSG_ACK)) {
+		r->nacked++;
+		return;
+	}
+	struct sriov_vf_config *c = &r->cfg;
+	const uint32_t *m = ev->msg;
+	switch (m[0] & IGB_MSG_TYPE_MASK) {
+	case IGB_VF_RESET: {
+		/* The reset clears the VF's filters; the reply names its MAC. */
+		struct sriov_vf_config n = {.clear_to_send = true, .api = IGB_API_10};
+		if (ev->reply_len >= 3)
+			mac_from_words(&ev->reply[1], n.mac);
+		n.requests = c->requests;
+		n.nacks = c->nacks;
+		*c = n;
+		break;
+	}
+	case IGB_VF_SET_MAC_ADDR:
+		(void)do_set_mac(c, m, ev->len);
+		break;
+	case IGB_VF_SET_MULTICAST:
+		(void)do_set_mc(c, m, ev->len);
+		break;
+	case IGB_VF_SET_VLAN:
+		(void)do_set_vlan(c, m, ev->len);
+		break;
+	case IGB_VF_SET_LPE:
+		(void)do_set_lpe(c, m, ev->len);
+		break;
+	case IGB_VF_SET_PROMISC:
+		c->promisc = (m[0] & IGB_MSG_INFO_MASK) != 0;
+		break;
+	case IGB_VF_API_NEGOTIATE:
+		(void)do_api(g, c, m, ev->len);
+		break;
+	default:
+		break; /* GET_QUEUES and the like carry no setting */
+	}
+}
+
 int sriov_vf_config_save(const struct sriov_vf_config *c, struct gw_buf *out)
 {
 	gw_buf_put_u16(out, CFG_VERSION);

@@ -38,6 +38,7 @@ extern const struct sriov_backend_ops sriov_emul_ops;
 void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec);
 void sriov_vf_set_intx(struct sriov_vf *vf, bool level);
 void sriov_vf_device_round(struct sriov_vf *vf);
+void sriov_vf_mbx_exchange(struct sriov_vf *vf, bool on);
 struct sriov_pf_agent *sriov_vf_agent(struct sriov_vf *vf);
 const char *sriov_vf_name(const struct sriov_vf *vf);
 struct hv_vm *sriov_vf_vm(struct sriov_vf *vf);

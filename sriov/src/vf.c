@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define MSIX_CAP     0x70u
-#define VF_STATE_VER 1
+#define VF_STATE_VER 2 /* 2: the mailbox record travels with the VF */
 #define BAR0_PAGES   (IGB_VF_BAR0_SIZE / 4096u)
 #define CMD_MEM	     0x0002u
 #define CMD_INTX_OFF 0x0400u
@@ -51,6 +51,8 @@ struct sriov_vf {
 	bool intx_level;
 	uint64_t trapped;
 	struct vf_dma *dma;
+	pthread_mutex_t rec_lock;
+	struct sriov_mbx_record rec; /* what the mailbox exchanges configured (US11586567B2) */
 };
 
 const char *sriov_vf_name(const struct sriov_vf *vf)
@@ -216,15 +218,16 @@ static int bar0_place(struct sriov_vf *vf, uint64_t gpa)
 	bool polling = false;
 	for (unsigned p = 0; p < BAR0_PAGES; p++) {
 		void *hva = vf->ops->bar0_page(vf->be, p);
-		if (vf->mode[p] != SRIOV_PAGE_DIRECT || !hva)
+		if (vf->mode[p] == SRIOV_PAGE_TRAP || !hva)
 			continue;
-		int h = hv_vm_map(vf->vm, gpa + 4096ull * p, 4096, hva, false);
+		int h =
+		    hv_vm_map(vf->vm, gpa + 4096ull * p, 4096, hva, vf->mode[p] == SRIOV_PAGE_READ);
 		if (h < 0) {
 			GW_WARN(vf->name, "BAR0 page %u stays trapped: %s", p, strerror(-h));
 			continue;
 		}
 		vf->slot[p] = h;
-		polling = true;
+		polling |= vf->mode[p] == SRIOV_PAGE_DIRECT; /* writes that never exit */
 	}
 	vf->ops->set_polling(vf->be, polling);
 	return 0;
@@ -323,8 +326,21 @@ static int vf_save(void *opaque, struct gw_buf *out)
 	gw_buf_put_u32(out, vf->pba);
 	gw_buf_put_u16(out, vf->intx_level);
 	pthread_mutex_unlock(&vf->lock);
+	/* The configuration the VMM recorded from the mailbox, for the destination's PF. */
+	struct gw_buf rb;
+	gw_buf_init(&rb);
+	pthread_mutex_lock(&vf->rec_lock);
+	sriov_vf_config_save(&vf->rec.cfg, &rb);
+	gw_buf_put_u32(out, (uint32_t)rb.len);
+	gw_buf_put(out, rb.data, rb.len);
+	gw_buf_put_u64(out, vf->rec.exchanges);
+	gw_buf_put_u64(out, vf->rec.nacked);
+	gw_buf_put_u64(out, vf->rec.denied);
+	pthread_mutex_unlock(&vf->rec_lock);
+	int rc = rb.err;
+	gw_buf_release(&rb);
 	gw_buf_put(out, vf->ops->name, 8);
-	return out->err ? out->err : vf->ops->save(vf->be, out);
+	return rc ? rc : out->err ? out->err : vf->ops->save(vf->be, out);
 }
 
 static int vf_load(void *opaque, const void *data, size_t len)
@@ -338,14 +354,37 @@ static int vf_load(void *opaque, const void *data, size_t len)
 	gw_rd_init(&rd, data, len);
 	if (gw_rd_u16(&rd, &ver) || ver != VF_STATE_VER)
 		return -EPROTO;
+	uint32_t rlen;
+	const void *rblob;
+	struct sriov_mbx_record rec = {0};
 	if (gw_rd_get(&rd, tab, sizeof(tab)) || gw_rd_u32(&rd, &pba) || gw_rd_u16(&rd, &level) ||
-	    gw_rd_get(&rd, be, sizeof(be)))
+	    gw_rd_u32(&rd, &rlen) || gw_rd_ptr(&rd, &rblob, rlen) ||
+	    gw_rd_u64(&rd, &rec.exchanges) || gw_rd_u64(&rd, &rec.nacked) ||
+	    gw_rd_u64(&rd, &rec.denied) || gw_rd_get(&rd, be, sizeof(be)))
 		return -EBADMSG;
 	if (strncmp(be, vf->ops->name, sizeof(be)) != 0)
 		return -EINVAL;
-	int rc = vf->ops->load(vf->be, rd.p, rd.left);
+	int rc = sriov_vf_config_load(&rec.cfg, rblob, rlen);
 	if (rc)
 		return rc;
+	rc = vf->ops->load(vf->be, rd.p, rd.left);
+	if (rc)
+		return rc;
+	/* Replay: this host's PF has never seen the VF's exchanges; before the guest runs
+	 * again its PF agent takes on what the source's acknowledged. */
+	rc = sriov_pf_agent_put_vf_config(vf->agent, vf->spec.vf, &rec.cfg);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&vf->rec_lock);
+	vf->rec = rec;
+	pthread_mutex_unlock(&vf->rec_lock);
+	char mac[18];
+	sriov_mac_format(rec.cfg.mac, mac);
+	GW_INFO(vf->name,
+		"replayed the recorded VF configuration: MAC %s, %u VLANs, %u multicast hashes, "
+		"max frame %u, API %s",
+		mac, rec.cfg.nvlans, rec.cfg.nmc, rec.cfg.max_frame ? rec.cfg.max_frame : 1518,
+		rec.cfg.api == IGB_API_11 ? "1.1" : "1.0");
 	pthread_mutex_lock(&vf->lock);
 	memcpy(vf->msix, tab, sizeof(tab));
 	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
@@ -381,6 +420,37 @@ static void vf_dirty_stop(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
 	vf_dma_log_stop(vf->dma);
+}
+
+/* The emulated hardware says a mailbox exchange begins or ended: with interception on, the
+ * mailbox page traps for exactly that long (US11586567B2). */
+void sriov_vf_mbx_exchange(struct sriov_vf *vf, bool on)
+{
+	if (!vf->spec.mbx_trap)
+		sriov_vf_set_page_mode(vf, 0, on ? SRIOV_PAGE_TRAP : SRIOV_PAGE_READ);
+}
+
+/* The PF agent's callback (like DPDK's RTE_ETH_EVENT_VF_MBOX): the VMM's policy on each
+ * request, and its record of each answered one. */
+static enum sriov_mbx_verdict vf_mbx_cb(void *opaque, const struct sriov_mbx_event *ev)
+{
+	struct sriov_vf *vf = opaque;
+	if (!ev->reply) {
+		uint32_t type = ev->msg[0] & IGB_MSG_TYPE_MASK;
+		if (vf->spec.untrusted && type == IGB_VF_SET_MAC_ADDR) {
+			pthread_mutex_lock(&vf->rec_lock);
+			uint64_t n = ++vf->rec.denied;
+			pthread_mutex_unlock(&vf->rec_lock);
+			if (n <= 4)
+				GW_INFO(vf->name, "MAC change denied: the VM's NIC is not trusted");
+			return SRIOV_MBX_DENY;
+		}
+		return SRIOV_MBX_OBSERVE;
+	}
+	pthread_mutex_lock(&vf->rec_lock);
+	sriov_mbx_record_observe(&vf->rec, sriov_pf_agent_gen(vf->agent), ev);
+	pthread_mutex_unlock(&vf->rec_lock);
+	return SRIOV_MBX_ACCEPT;
 }
 
 uint32_t sriov_vf_reg_read(struct sriov_vf *vf, uint32_t off)
@@ -491,6 +561,8 @@ static int vf_setup(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec
 	rc = sriov_pf_agent_set_mac(vf->agent, spec->vf, spec->mac);
 	if (rc)
 		return rc;
+	sriov_mbx_record_init(&vf->rec, spec->mac);
+	sriov_pf_agent_set_callback(vf->agent, vf_mbx_cb, vf);
 	rc = msix_init(vf);
 	if (rc == 0)
 		rc = vf_dma_create(vf, &vf->dma);
@@ -525,6 +597,7 @@ int sriov_vf_attach(struct hv_vm *vm, const struct sriov_vf_config_spec *spec,
 	if (!vf)
 		return -ENOMEM;
 	pthread_mutex_init(&vf->lock, NULL);
+	pthread_mutex_init(&vf->rec_lock, NULL);
 	vf->vm = vm;
 	vf->ops = ops;
 	vf->spec = *spec;
@@ -574,6 +647,7 @@ void sriov_vf_detach(struct sriov_vf *vf)
 	msix_fini(vf);
 	sriov_pf_agent_destroy(vf->agent);
 	pthread_mutex_destroy(&vf->lock);
+	pthread_mutex_destroy(&vf->rec_lock);
 	free(vf);
 }
 
@@ -581,19 +655,24 @@ int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_m
 {
 	if (page >= BAR0_PAGES)
 		return -EINVAL;
-	if (mode == SRIOV_PAGE_DIRECT && !vf->ops->bar0_page(vf->be, page))
+	/* Only the queue pages have plain register semantics; the mailbox page may at most be
+	 * read straight (writes start an exchange); the interrupt page always traps. */
+	if ((mode == SRIOV_PAGE_DIRECT && page < 2) || (mode == SRIOV_PAGE_READ && page != 0))
+		return -EINVAL;
+	if (mode != SRIOV_PAGE_TRAP && !vf->ops->bar0_page(vf->be, page))
 		return -ENOTSUP;
 	pthread_mutex_lock(&vf->lock);
 	vf->mode[page] = mode;
 	int rc = 0;
 	/* Only the page's memslot comes or goes: the BAR stays decoded throughout, so a vCPU
 	 * touching it meanwhile reaches the MMIO handler or the memory, never nothing. */
-	if (vf->bar0 && mode == SRIOV_PAGE_TRAP && vf->slot[page] >= 0) {
+	if (vf->bar0 && vf->slot[page] >= 0) {
 		hv_vm_unmap(vf->vm, vf->slot[page]);
 		vf->slot[page] = -1;
-	} else if (vf->bar0 && mode == SRIOV_PAGE_DIRECT && vf->slot[page] < 0) {
+	}
+	if (vf->bar0 && mode != SRIOV_PAGE_TRAP) {
 		int h = hv_vm_map(vf->vm, vf->bar0 + 4096ull * page, 4096,
-				  vf->ops->bar0_page(vf->be, page), false);
+				  vf->ops->bar0_page(vf->be, page), mode == SRIOV_PAGE_READ);
 		if (h < 0)
 			rc = h;
 		else
@@ -601,7 +680,7 @@ int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_m
 	}
 	bool polling = false;
 	for (unsigned p = 0; p < BAR0_PAGES; p++)
-		polling |= vf->slot[p] >= 0;
+		polling |= vf->slot[p] >= 0 && vf->mode[p] == SRIOV_PAGE_DIRECT;
 	vf->ops->set_polling(vf->be, polling);
 	pthread_mutex_unlock(&vf->lock);
 	return rc;
@@ -627,6 +706,9 @@ void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out)
 	const char *mode;
 	vf_dma_status(vf->dma, &out->dma_active, &mode);
 	snprintf(out->dma_mode, sizeof(out->dma_mode), "%s", mode);
+	pthread_mutex_lock(&vf->rec_lock);
+	out->record = vf->rec;
+	pthread_mutex_unlock(&vf->rec_lock);
 	sriov_pf_agent_vf_config(vf->agent, vf->spec.vf, &out->config);
 	vf->ops->status(vf->be, out);
 }
@@ -678,6 +760,18 @@ static int spec_field(struct sriov_vf_config_spec *o, const char *k, const char 
 	}
 	if (strcmp(k, "backend") == 0)
 		return strcmp(v, "emul") == 0 ? (o->backend = "emul", 0) : -EINVAL;
+	if (strcmp(k, "mbx") == 0) {
+		if (strcmp(v, "intercept") && strcmp(v, "trap"))
+			return -EINVAL;
+		o->mbx_trap = v[0] == 't';
+		return 0;
+	}
+	if (strcmp(k, "trust") == 0) {
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			return -EINVAL;
+		o->untrusted = strcmp(v, "off") == 0;
+		return 0;
+	}
 	if (strcmp(k, "pages") == 0) {
 		if (strcmp(v, "trap") && strcmp(v, "direct"))
 			return -EINVAL;
@@ -692,9 +786,14 @@ static const char *spec_wants(const char *key)
 	static const struct {
 		const char *key, *wants;
 	} w[] = {
-	    {"pf", "0..63"},	 {"vf", "0..6"},
-	    {"gen", "1 or 2"},	 {"mac", "a unicast, non-zero XX:XX:XX:XX:XX:XX"},
-	    {"backend", "emul"}, {"pages", "trap or direct"},
+	    {"pf", "0..63"},
+	    {"vf", "0..6"},
+	    {"gen", "1 or 2"},
+	    {"mac", "a unicast, non-zero XX:XX:XX:XX:XX:XX"},
+	    {"backend", "emul"},
+	    {"pages", "trap or direct"},
+	    {"mbx", "intercept or trap"},
+	    {"trust", "on or off"},
 	};
 	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
 		if (strcmp(w[i].key, key) == 0)
@@ -728,7 +827,8 @@ int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *e
 		int rc = spec_field(out, key, val, &mac);
 		if (rc == -ENOENT) {
 			snprintf(err, n,
-				 "unknown key '%s' (pf, vf, gen, mac, pages, backend, uplink)",
+				 "unknown key '%s' (pf, vf, gen, mac, pages, mbx, trust, backend, "
+				 "uplink)",
 				 key);
 			return -EINVAL;
 		}

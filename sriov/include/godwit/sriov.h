@@ -18,6 +18,7 @@ struct sriov_vf;
 enum sriov_page_mode {
 	SRIOV_PAGE_TRAP = 0,
 	SRIOV_PAGE_DIRECT = 1,
+	SRIOV_PAGE_READ = 2, /* reads straight from memory, writes trap */
 };
 
 struct sriov_vf_config_spec {
@@ -29,10 +30,13 @@ struct sriov_vf_config_spec {
 	const char *uplink;  /* packet port spec (sriov_port.h); NULL = "none" */
 	uint8_t mac[6];	     /* the administrator's MAC for this VF */
 	enum sriov_page_mode queue_pages; /* BAR0 pages 2-3, the RX/TX queue registers */
+	bool mbx_trap;	/* mbx=trap: the mailbox page always traps (default: intercept) */
+	bool untrusted; /* trust=off: the VF may not change its MAC */
 };
 
-/* Parses "pf=P,vf=V,gen=G,uplink=SPEC,mac=MAC[,pages=trap|direct][,backend=emul]" (uplink
- * last: its own commas are not allowed). -EINVAL with a reason in err. */
+/* Parses "pf=P,vf=V,gen=G,mac=MAC[,pages=trap|direct][,mbx=intercept|trap][,trust=on|off]
+ * [,backend=emul],uplink=SPEC" (uplink last: it may hold commas). -EINVAL with a reason in
+ * err. */
 int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *err, size_t n);
 int sriov_mac_parse(const char *s, uint8_t mac[6]);
 void sriov_mac_format(const uint8_t mac[6], char out[18]);
@@ -60,6 +64,10 @@ struct sriov_vf_status {
 	unsigned direct_pages;	   /* bit p: BAR0 page p is mapped into the guest now */
 	bool dma_active;	   /* a migration's DMA mode is engaged */
 	char dma_mode[8];	   /* "off", "shadow", "track" */
+	/* Mailbox interception: the VMM's record of the VF's configuration, the exchanges that
+	 * trapped the mailbox page, and the page's exits during them and outside them. */
+	struct sriov_mbx_record record;
+	uint64_t mbx_exchanges, mbx_exits, mbx_idle_exits;
 	char port[96];
 };
 void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out);

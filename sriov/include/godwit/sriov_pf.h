@@ -64,6 +64,22 @@ void sriov_pf_agent_vf_reset(struct sriov_pf_agent *a, unsigned vf);
 unsigned sriov_pf_agent_handle(struct sriov_pf_agent *a, unsigned vf, const uint32_t *msg,
 			       unsigned len, uint32_t *reply);
 
+/*
+ * The VMM's record of a VF's configuration (US11586567B2): built only from the mailbox
+ * exchanges it observed, applying what the PF acknowledged; it travels in the migration
+ * stream and is replayed to the destination's PF agent, which never saw those exchanges.
+ */
+struct sriov_mbx_record {
+	struct sriov_vf_config cfg;
+	uint64_t exchanges; /* requests observed with their replies */
+	uint64_t nacked;    /* of which the PF refused */
+	uint64_t denied;    /* requests the VMM's policy refused */
+};
+void sriov_mbx_record_init(struct sriov_mbx_record *r, const uint8_t mac[6]);
+/* One observed exchange: ev->msg and ev->reply (an OBSERVE callback's second call). */
+void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen *g,
+			      const struct sriov_mbx_event *ev);
+
 /* The settings of one VF as a TLV blob (for migration), and back. */
 int sriov_vf_config_save(const struct sriov_vf_config *c, struct gw_buf *out);
 int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len);

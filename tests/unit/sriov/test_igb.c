@@ -32,6 +32,8 @@ struct rig {
 	struct igb_dev dev, dev2;
 	unsigned msix[IGB_VF_MSIX_VECS], kicks;
 	int intx;
+	int xchg;		    /* the mailbox page traps (1) or is mapped (0), per mbx_xchg */
+	unsigned xchg_on, xchg_off; /* how often each was asked */
 };
 
 static const uint8_t MAC[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
@@ -47,6 +49,16 @@ static void on_intx(void *o, bool l)
 static void on_kick(void *o)
 {
 	((struct rig *)o)->kicks++;
+}
+static void on_xchg(void *o, bool on)
+{
+	struct rig *r = o;
+	CU_ASSERT_NOT_EQUAL(r->xchg, on); /* strictly alternating */
+	r->xchg = on;
+	if (on)
+		r->xchg_on++;
+	else
+		r->xchg_off++;
 }
 
 static void rig_open(struct rig *r, unsigned gen)
@@ -82,10 +94,13 @@ static void rig_open(struct rig *r, unsigned gen)
 				.msix = on_msix,
 				.intx = on_intx,
 				.kick = on_kick,
+				.mbx_xchg = on_xchg,
 				.opaque = r};
+	r->xchg = 1; /* power-on: RSTD pending, the page traps */
 	igb_dev_init(&r->dev, "vf0", &g, 0, r->pf, &io, r->regs);
 	struct igb_dev_io io2 = io;
 	io2.port = NULL;
+	io2.mbx_xchg = NULL;
 	igb_dev_init(&r->dev2, "vf1", &g, 1, r->pf, &io2, r->regs2);
 }
 
@@ -531,13 +546,13 @@ static void test_state(void)
 	struct gw_buf b;
 	gw_buf_init(&b);
 	CU_ASSERT_EQUAL(igb_dev_save(&r.dev, &b), 0);
-	/* Into VF 1 of the same generation: every register and the PF-side settings move. */
+	/* Into VF 1 of the same generation: every register moves, the PF-side settings do not
+	 * (a destination's PF never saw the exchanges: the VMM's record is replayed instead). */
 	CU_ASSERT_EQUAL(igb_dev_load(&r.dev2, b.data, b.len), 0);
 	CU_ASSERT_EQUAL(igb_dev_read(&r.dev2, IGB_RDT(0), 4), NDESC - 1);
 	struct sriov_vf_config c;
 	sriov_pf_agent_vf_config(r.pf, 1, &c);
-	CU_ASSERT(c.clear_to_send);
-	CU_ASSERT_EQUAL(memcmp(c.mac, MAC, 6), 0);
+	CU_ASSERT_FALSE(c.clear_to_send);
 	for (size_t n = 0; n < b.len; n += 97)
 		CU_ASSERT_NOT_EQUAL(igb_dev_load(&r.dev2, b.data, n), 0);
 	/* Another generation cannot take it. */
@@ -553,6 +568,153 @@ static void test_state(void)
 	sriov_pf_agent_vf_config(r.pf, 0, &c);
 	CU_ASSERT_FALSE(c.clear_to_send);
 	rig_close(&r);
+}
+
+/* Mailbox interception: the device says when an exchange begins (before any clear-on-read
+ * bit is set) and ends; in between the page traps, outside it the page's memory shows
+ * exactly what a read would. */
+static void test_mbx_exchanges(void)
+{
+	struct rig r;
+	rig_open(&r, 2);
+	CU_ASSERT_EQUAL(r.xchg, 1);
+	/* Reading RSTD ends the power-on exchange. */
+	CU_ASSERT(rd(&r, IGB_V2PMBX) & IGB_MBX_RSTD);
+	CU_ASSERT_EQUAL(r.xchg, 0);
+	CU_ASSERT_EQUAL(r.regs[IGB_V2PMBX / 4] & IGB_MBX_R2C, 0);
+	/* A read of a quiet mailbox starts nothing. */
+	rd(&r, IGB_V2PMBX);
+	rd(&r, IGB_STATUS);
+	CU_ASSERT_EQUAL(r.xchg_on, 0);
+	CU_ASSERT_EQUAL(r.dev.st.mbx_idle_access, 2);
+	/* CTRL.RST: a PF message (RSTD) for the VF: the page traps before the bit is set. */
+	wr(&r, IGB_CTRL, IGB_CTRL_RST);
+	CU_ASSERT_EQUAL(r.xchg, 1);
+	CU_ASSERT_EQUAL(r.regs[IGB_V2PMBX / 4] & IGB_MBX_R2C, 0); /* only a trapped read sees it */
+	uint32_t msg = IGB_VF_RESET, reply[IGB_MBX_WORDS];
+	CU_ASSERT(rd(&r, IGB_V2PMBX) & IGB_MBX_RSTD);
+	CU_ASSERT_EQUAL(r.xchg, 0);
+	/* One request, one exchange: begun by the VF's first write, ended by its ACK. */
+	unsigned on = r.xchg_on;
+	uint64_t acc = r.dev.st.mbx_xchg_access;
+	mbx_send(&r, &msg, 1, reply);
+	CU_ASSERT_EQUAL(r.xchg_on, on + 1);
+	CU_ASSERT_EQUAL(r.xchg, 0);
+	/* VFU, its read-back, 1 word, REQ, 2 status reads, 16 reply words, ACK. */
+	CU_ASSERT_EQUAL(r.dev.st.mbx_xchg_access - acc, 23);
+	CU_ASSERT_EQUAL(r.regs[IGB_V2PMBX / 4], 0);
+	/* Out of order: an ACK with nothing to acknowledge, a REQ without a message, a VF that
+	 * keeps the buffer: each is an exchange that ends as soon as nothing is pending. */
+	wr(&r, IGB_V2PMBX, IGB_MBX_ACK);
+	CU_ASSERT_EQUAL(r.xchg, 0);
+	wr(&r, IGB_V2PMBX, IGB_MBX_REQ);
+	CU_ASSERT_EQUAL(r.xchg, 1); /* the PF has a request to read */
+	igb_dev_process(&r.dev, 8);
+	CU_ASSERT_EQUAL(r.xchg, 1); /* PFACK waits to be read */
+	/* The buffer still held the PF's last reply, an ACK: not a request, so no answer. */
+	uint32_t m = rd(&r, IGB_V2PMBX);
+	CU_ASSERT(m & IGB_MBX_PFACK);
+	CU_ASSERT_FALSE(m & IGB_MBX_PFSTS);
+	CU_ASSERT_EQUAL(r.xchg, 0);
+	wr(&r, IGB_V2PMBX, IGB_MBX_VFU);
+	CU_ASSERT_EQUAL(r.xchg, 1); /* held: the VF owns the buffer */
+	wr(&r, IGB_V2PMBX, 0);
+	CU_ASSERT_EQUAL(r.xchg, 0);
+	/* Oversized and garbage writes into the message buffer while the page traps. */
+	for (unsigned i = 0; i < 64; i++)
+		wr(&r, IGB_VMBMEM + 4 * (i % IGB_MBX_WORDS), 0xDEAD0000u + i);
+	wr(&r, IGB_V2PMBX, IGB_MBX_REQ | IGB_MBX_ACK | IGB_MBX_VFU | 0xFFFFFF00u);
+	igb_dev_process(&r.dev, 8);
+	rd(&r, IGB_V2PMBX);
+	wr(&r, IGB_V2PMBX, IGB_MBX_ACK);
+	igb_dev_process(&r.dev, 8);
+	rd(&r, IGB_V2PMBX);
+	CU_ASSERT_EQUAL(r.xchg, 0);
+	CU_ASSERT_EQUAL(r.xchg_off, r.xchg_on + 1); /* + the power-on exchange */
+	CU_ASSERT_EQUAL(r.dev.st.mbx_exchanges, 1 + r.xchg_on);
+	rig_close(&r);
+}
+
+/* The VMM's record: built from observed exchanges only, what the PF ACKed; replayed into a
+ * blank PF agent it puts the same settings in force. */
+static void test_mbx_record(void)
+{
+	struct sriov_gen g;
+	sriov_emul_gen(2, &g);
+	struct sriov_mbx_record rec;
+	sriov_mbx_record_init(&rec, MAC);
+	static const uint8_t NEWMAC[6] = {0x02, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE};
+	uint32_t reset = IGB_VF_RESET;
+	uint32_t reset_ack[4] = {IGB_VF_RESET | IGB_MSG_ACK, 0x33221102u, 0x5544u, 0};
+	uint32_t setmac[3] = {IGB_VF_SET_MAC_ADDR, 0xCCBBAA02u, 0xEEDDu};
+	uint32_t vlan[2] = {IGB_VF_SET_VLAN | 1u << IGB_MSG_INFO_SHIFT, 100};
+	uint32_t vlan2[2] = {IGB_VF_SET_VLAN | 1u << IGB_MSG_INFO_SHIFT, 200};
+	uint32_t unvlan[2] = {IGB_VF_SET_VLAN, 200};
+	uint32_t mc[3] = {IGB_VF_SET_MULTICAST | 3u << IGB_MSG_INFO_SHIFT, 0x0BBB0AAAu, 0x0CCCu};
+	uint32_t lpe[2] = {IGB_VF_SET_LPE, 9000};
+	uint32_t api[2] = {IGB_VF_API_NEGOTIATE, IGB_API_11};
+	uint32_t badlpe[2] = {IGB_VF_SET_LPE, 100000};
+	uint32_t ack = IGB_MSG_ACK | IGB_MSG_CTS, nack = IGB_MSG_NACK | IGB_MSG_CTS;
+	struct {
+		const uint32_t *m;
+		unsigned len;
+		const uint32_t *rep;
+		unsigned rlen;
+	} seq[] = {
+	    {&reset, 1, reset_ack, 4}, {setmac, 3, &ack, 1}, {vlan, 2, &ack, 1},
+	    {vlan2, 2, &ack, 1},       {unvlan, 2, &ack, 1}, {mc, 3, &ack, 1},
+	    {lpe, 2, &ack, 1},	       {api, 2, &ack, 1},    {badlpe, 2, &nack, 1},
+	};
+	for (size_t i = 0; i < GW_TEST_COUNT(seq); i++) {
+		struct sriov_mbx_event ev = {.msg = seq[i].m,
+					     .len = seq[i].len,
+					     .reply = seq[i].rep,
+					     .reply_len = seq[i].rlen};
+		sriov_mbx_record_observe(&rec, &g, &ev);
+	}
+	/* Malformed: no reply, oversized, empty. None counts or changes anything. */
+	struct sriov_mbx_event bad[] = {{.msg = lpe, .len = 2},
+					{.msg = lpe, .len = 99, .reply = &ack, .reply_len = 1},
+					{.msg = lpe, .len = 0, .reply = &ack, .reply_len = 1}};
+	for (size_t i = 0; i < GW_TEST_COUNT(bad); i++)
+		sriov_mbx_record_observe(&rec, &g, &bad[i]);
+	CU_ASSERT_EQUAL(rec.exchanges, GW_TEST_COUNT(seq));
+	CU_ASSERT_EQUAL(rec.nacked, 1);
+	CU_ASSERT_EQUAL(memcmp(rec.cfg.mac, NEWMAC, 6), 0);
+	CU_ASSERT_EQUAL(rec.cfg.nvlans, 1);
+	CU_ASSERT_EQUAL(rec.cfg.vlans[0], 100);
+	CU_ASSERT_EQUAL(rec.cfg.nmc, 3);
+	CU_ASSERT_EQUAL(rec.cfg.mc_hashes[2], 0x0CCC);
+	CU_ASSERT_EQUAL(rec.cfg.max_frame, 9000);
+	CU_ASSERT_EQUAL(rec.cfg.api, IGB_API_11);
+	CU_ASSERT(rec.cfg.clear_to_send);
+	/* Replay into a PF agent that never saw any of it. */
+	struct sriov_pf_agent *pf;
+	CU_ASSERT_FATAL(sriov_pf_agent_create(&g, 7, &pf) == 0);
+	CU_ASSERT_EQUAL(sriov_pf_agent_put_vf_config(pf, 3, &rec.cfg), 0);
+	struct sriov_vf_config c;
+	sriov_pf_agent_vf_config(pf, 3, &c);
+	CU_ASSERT_EQUAL(memcmp(c.mac, NEWMAC, 6), 0);
+	CU_ASSERT_EQUAL(c.nvlans, 1);
+	CU_ASSERT_EQUAL(c.nmc, 3);
+	CU_ASSERT_EQUAL(c.max_frame, 9000);
+	CU_ASSERT(c.clear_to_send); /* the guest needs no new handshake */
+	/* ...and the record survives the migration stream's encoding. */
+	struct gw_buf b;
+	gw_buf_init(&b);
+	CU_ASSERT_EQUAL(sriov_vf_config_save(&rec.cfg, &b), 0);
+	struct sriov_vf_config back;
+	CU_ASSERT_EQUAL(sriov_vf_config_load(&back, b.data, b.len), 0);
+	CU_ASSERT_EQUAL(memcmp(&back.mac, rec.cfg.mac, 6), 0);
+	CU_ASSERT_EQUAL(back.nmc, 3);
+	gw_buf_release(&b);
+	sriov_pf_agent_destroy(pf);
+	/* A VF reset clears what the VF had set. */
+	struct sriov_mbx_event ev = {.msg = &reset, .len = 1, .reply = reset_ack, .reply_len = 4};
+	sriov_mbx_record_observe(&rec, &g, &ev);
+	CU_ASSERT_EQUAL(rec.cfg.nvlans, 0);
+	CU_ASSERT_EQUAL(rec.cfg.nmc, 0);
+	CU_ASSERT_EQUAL(memcmp(rec.cfg.mac, MAC, 6), 0);
 }
 
 static void test_generations(void)
@@ -606,6 +768,8 @@ int main(void)
 	    {"tx descriptors", test_tx},
 	    {"rx descriptors", test_rx},
 	    {"device state", test_state},
+	    {"mailbox exchanges trap the page", test_mbx_exchanges},
+	    {"mailbox record and replay", test_mbx_record},
 	    {"generations", test_generations},
 	    {"dma map", test_dma_map},
 	};
