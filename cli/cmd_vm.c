@@ -20,7 +20,7 @@ static void vm_usage(FILE *f)
 	    f,
 	    "Usage: godwit vm SUBCOMMAND ...\n"
 	    "  create NAME --memory SIZE --guest PATH [--cmdline STR] [--cpus N]\n"
-	    "              [--nic vf[,gen=N][,mac=MAC]]...\n"
+	    "              [--nic vf[,gen=N][,mac=MAC][,trust=on|off]]...\n"
 	    "                 define a VM (SIZE like 256M or 2G; PATH an x86-64 ELF on the host);\n"
 	    "                 each --nic (at most 4) gives it a VF of the host's SR-IOV NICs:\n"
 	    "                 gen=N asks for generation N (default: any), mac=MAC sets its\n"
@@ -67,9 +67,21 @@ static void print_nic(size_t i, const Godwit__V1__NicInfo *n)
 		printf("%-9s %s %s  unbacked: %s\n", name, n->kind, n->mac, n->reason);
 		return;
 	}
-	printf("%-9s %s pf%u vf%u gen%u (%s)  %s  %s, uplink %s\n", name, n->kind, n->pf, n->vf,
+	printf("%-9s %s pf%u vf%u gen%u (%s)  %s  %s, uplink %s%s\n", name, n->kind, n->pf, n->vf,
 	       n->gen ? n->gen->gen : 0, n->gen ? n->gen->summary : "?", n->mac, n->backing,
-	       n->uplink);
+	       n->uplink, n->trust && !strcmp(n->trust, "off") ? ", trust off" : "");
+	const Godwit__V1__NicRecord *r = n->recorded;
+	if (!r)
+		return;
+	/* What the VMM recorded from the VF's mailbox: what a migration replays. */
+	printf("%-9s recorded: mac %s, vlans [", "", r->mac);
+	for (size_t k = 0; k < r->n_vlans; k++)
+		printf("%s%u", k ? " " : "", r->vlans[k]);
+	printf("], %u multicast, max frame %u, api %s; %llu exchanges (%llu denied), mailbox page "
+	       "trapped %llu times, %llu exits\n",
+	       r->multicast, r->max_frame ? r->max_frame : 1518, r->api,
+	       (unsigned long long)r->exchanges, (unsigned long long)r->denied,
+	       (unsigned long long)r->trap_windows, (unsigned long long)r->mbx_page_exits);
 }
 
 static void print_vm(const Godwit__V1__Vm *vm)
@@ -126,18 +138,22 @@ static int parse_nic(char *arg, Godwit__V1__NicSpec *nic)
 	char *save = NULL, *kind = strtok_r(arg, ",", &save);
 	uint64_t v;
 	if (!kind || strcmp(kind, "vf"))
-		return cli_usage_error("vm create", "--nic takes vf[,gen=N][,mac=MAC]");
+		return cli_usage_error("vm create",
+				       "--nic takes vf[,gen=N][,mac=MAC][,trust=on|off]");
 	nic->kind = kind;
 	for (char *kv = strtok_r(NULL, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(kv, "gen=", 4) && !gw_parse_u64(kv + 4, 0, 255, &v))
 			nic->gen = (uint32_t)v;
 		else if (!strncmp(kv, "mac=", 4) && kv[4])
 			nic->mac = kv + 4;
+		else if (!strcmp(kv, "trust=on") || !strcmp(kv, "trust=off"))
+			nic->trust = kv + 6;
 		else
-			return cli_usage_error("vm create",
-					       "--nic: bad '%s'; use vf[,gen=N][,mac=MAC] with N "
-					       "a NIC generation (0 = any)",
-					       kv);
+			return cli_usage_error(
+			    "vm create",
+			    "--nic: bad '%s'; use vf[,gen=N][,mac=MAC][,trust=on|off]"
+			    " with N a NIC generation (0 = any)",
+			    kv);
 	}
 	return CLI_OK;
 }

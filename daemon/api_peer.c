@@ -59,6 +59,8 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 		gwd_gen_from_pb(req->nics[i]->gen, &src);
 		snprintf(nic->mac, sizeof(nic->mac), "%s", req->nics[i]->mac);
 		nic->want_gen = req->spec->nics[i]->gen;
+		nic->untrusted =
+		    req->spec->nics[i]->trust && !strcmp(req->spec->nics[i]->trust, "off");
 		int rc = gwd_pool_alloc_match(&d->pool, vm->name, nic->mac, &src, &nic->pf,
 					      &nic->vf, reasons[i], sizeof(reasons[i]));
 		if (rc) {

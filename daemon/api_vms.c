@@ -285,6 +285,28 @@ static int vms_list(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage 
 	return 0;
 }
 
+/* The VMM's record of a VF's mailbox configuration, as the API shows it. */
+static Godwit__V1__NicRecord *nic_record(struct gw_rpc_call *call,
+					 const Godwit__Vmm__V1__VfState *v)
+{
+	Godwit__V1__NicRecord *r = gw_rpc_call_alloc(call, sizeof(*r));
+	if (!r)
+		return NULL;
+	godwit__v1__nic_record__init(r);
+	r->mac = gw_rpc_call_strdup(call, v->mac);
+	r->vlans = gw_rpc_call_alloc(call, (v->n_vlans + 1) * sizeof(uint32_t));
+	for (size_t i = 0; r->vlans && i < v->n_vlans; i++)
+		r->vlans[r->n_vlans++] = v->vlans[i];
+	r->multicast = v->multicast;
+	r->max_frame = v->max_frame;
+	r->api = gw_rpc_call_strdup(call, v->api);
+	r->exchanges = v->exchanges;
+	r->denied = v->denied;
+	r->trap_windows = v->trap_windows;
+	r->mbx_page_exits = v->mbx_page_exits;
+	return r;
+}
+
 static int vms_get(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
 		   ProtobufCMessage **resp)
 {
@@ -310,6 +332,8 @@ static int vms_get(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *
 			const Godwit__Vmm__V1__VmmStatus *vs = (const void *)sr;
 			out->exits_io = vs->exits_io;
 			out->exits_mmio = vs->exits_mmio;
+			for (size_t i = 0; i < vs->n_vfs && i < out->n_nics; i++)
+				out->nics[i]->recorded = nic_record(call, vs->vfs[i]);
 		}
 		if (sr)
 			protobuf_c_message_free_unpacked(sr, NULL);

@@ -31,6 +31,7 @@ struct gwd_nic {
 	unsigned pf, vf;
 	struct sriov_gen gen; /* of the VF that backs it (or backed it, when unbacked) */
 	bool backed;	      /* holds (pf, vf) in d->pool */
+	bool untrusted;	      /* trust "off": the guest may not change the MAC */
 	char reason[200];     /* why it is unbacked */
 };
 

@@ -75,6 +75,11 @@ static int validate_nics(const Godwit__V1__VmSpec *spec, char *why, size_t n)
 				 nic->kind ? nic->kind : "");
 			return -EINVAL;
 		}
+		if (nic->trust && nic->trust[0] && strcmp(nic->trust, "on") &&
+		    strcmp(nic->trust, "off")) {
+			snprintf(why, n, "nic%zu: trust '%.20s': use on or off", i, nic->trust);
+			return -EINVAL;
+		}
 		if (nic->mac && nic->mac[0] && gwd_validate_mac(nic->mac, sub, sizeof(sub))) {
 			snprintf(why, n, "nic%zu: %s", i, sub);
 			return -EINVAL;

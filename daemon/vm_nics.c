@@ -19,6 +19,7 @@ int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *s
 		struct gwd_nic *nic = &vm->nics[i];
 		memset(nic, 0, sizeof(*nic));
 		nic->want_gen = ns->gen;
+		nic->untrusted = ns->trust && !strcmp(ns->trust, "off");
 		if (ns->mac && ns->mac[0])
 			for (size_t c = 0; c < sizeof(nic->mac) - 1 && ns->mac[c]; c++)
 				nic->mac[c] = (char)tolower((unsigned char)ns->mac[c]);
@@ -119,6 +120,8 @@ static void nic_to_pb(const struct gwd *d, const struct gwd_nic *nic, struct gwd
 	p->spec.kind = (char *)"vf";
 	p->spec.gen = nic->want_gen;
 	p->spec.mac = p->mac;
+	p->spec.trust = (char *)(nic->untrusted ? "off" : "on");
+	p->info.trust = p->spec.trust;
 	p->info.kind = (char *)"vf";
 	p->info.pf = nic->pf;
 	p->info.vf = nic->vf;
@@ -150,8 +153,11 @@ void gwd_nics_from_pb(struct gwd_vm *vm, const Godwit__V1__Vm *pb)
 		const Godwit__V1__NicInfo *ni = pb->nics[i];
 		struct gwd_nic *nic = &vm->nics[vm->nnics++];
 		memset(nic, 0, sizeof(*nic));
-		if (pb->spec && i < pb->spec->n_nics)
+		if (pb->spec && i < pb->spec->n_nics) {
 			nic->want_gen = pb->spec->nics[i]->gen;
+			nic->untrusted =
+			    pb->spec->nics[i]->trust && !strcmp(pb->spec->nics[i]->trust, "off");
+		}
 		snprintf(nic->mac, sizeof(nic->mac), "%s", ni->mac ? ni->mac : "");
 		nic->pf = ni->pf;
 		nic->vf = ni->vf;

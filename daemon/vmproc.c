@@ -273,8 +273,8 @@ static void vf_arg(const struct gwd *d, const struct gwd_nic *nic, char *out, si
 	const char *uplink = nic->pf < d->pool.npfs ? d->pool.pfs[nic->pf].uplink : "none";
 	/* Queue pages straight into the guest: no exits in steady state. A migration's DMA
 	 * mode traps them while it runs. */
-	snprintf(out, n, "pf=%u,vf=%u,gen=%u,mac=%s,pages=direct,uplink=%s", nic->pf, nic->vf,
-		 nic->gen.gen, nic->mac, uplink);
+	snprintf(out, n, "pf=%u,vf=%u,gen=%u,mac=%s,pages=direct,trust=%s,uplink=%s", nic->pf,
+		 nic->vf, nic->gen.gen, nic->mac, nic->untrusted ? "off" : "on", uplink);
 }
 
 /* Forks godwit-vmm for vm: paused, with its console and control sockets; incoming: a

@@ -3,6 +3,7 @@
 #include "control.h"
 
 #include "godwit/dma_shadow.h"
+#include "godwit/sriov.h"
 #include "godwit/log.h"
 #include "godwit/rpc.h"
 #include "godwit/vmm/v1/vmm.pb-c.h"
@@ -27,7 +28,43 @@ struct vmm_control {
 	char in_error[256];
 	pthread_t in_thread;
 	bool in_thread_started;
+	struct sriov_vf *const *vfs;
+	unsigned nvfs;
 };
+
+void vmm_control_set_vfs(struct vmm_control *c, struct sriov_vf *const *vfs, unsigned n)
+{
+	c->vfs = vfs;
+	c->nvfs = n;
+}
+
+static Godwit__Vmm__V1__VfState *vf_state(struct gw_rpc_call *call, struct sriov_vf *vf)
+{
+	Godwit__Vmm__V1__VfState *v = gw_rpc_call_alloc(call, sizeof(*v));
+	if (!v)
+		return NULL;
+	godwit__vmm__v1__vf_state__init(v);
+	struct sriov_vf_status s;
+	sriov_vf_status(vf, &s);
+	const struct sriov_vf_config *c = &s.record.cfg;
+	char mac[18];
+	sriov_mac_format(c->mac, mac);
+	v->name = gw_rpc_call_strdup(call, s.name);
+	v->mac = gw_rpc_call_strdup(call, mac);
+	v->vlans = gw_rpc_call_alloc(call, (c->nvlans + 1) * sizeof(uint32_t));
+	for (unsigned i = 0; v->vlans && i < c->nvlans; i++)
+		v->vlans[v->n_vlans++] = c->vlans[i];
+	v->multicast = c->nmc;
+	v->max_frame = c->max_frame;
+	v->api = gw_rpc_call_strdup(call, c->api == IGB_API_11 ? "1.1" : "1.0");
+	v->exchanges = s.record.exchanges;
+	v->denied = s.record.denied;
+	v->trap_windows = s.mbx_exchanges;
+	v->mbx_page_exits = s.mbx_exits;
+	v->mbx_idle_exits = s.mbx_idle_exits;
+	v->dma_mode = gw_rpc_call_strdup(call, s.dma_mode);
+	return v;
+}
 
 static int64_t uptime_ms(const struct vmm_control *c)
 {
@@ -74,6 +111,13 @@ static int status(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMess
 		st->ram_checksum = ms.ram_checksum;
 	}
 	pthread_mutex_unlock(&c->lock);
+	st->vfs = c->nvfs ? gw_rpc_call_alloc(call, c->nvfs * sizeof(*st->vfs)) : NULL;
+	for (unsigned i = 0; st->vfs && i < c->nvfs; i++) {
+		st->vfs[i] = vf_state(call, c->vfs[i]);
+		if (!st->vfs[i])
+			break;
+		st->n_vfs++;
+	}
 	*resp = &st->base;
 	return 0;
 }

@@ -498,6 +498,7 @@ int main(int argc, char **argv)
 			exit_code = EXIT_SETUP;
 			goto out_destroy;
 		}
+		vmm_control_set_vfs(ctl, c.vfs, c.o.nvfs);
 	}
 	if (c.o.incoming && start_incoming(&c, ctl)) {
 		exit_code = EXIT_SETUP;

@@ -170,6 +170,32 @@ static int vf_set_mac(struct nic *n)
 	return 0;
 }
 
+/* vlan=N and mc=N: filters the PF keeps for the VF (and a migration must keep too). */
+static int vf_filters(struct nic *n)
+{
+	uint32_t msg[IGB_MBX_WORDS] = {0};
+	int rc = 1;
+	if (n->vlan) {
+		msg[0] = IGB_VF_SET_VLAN | 1u << IGB_MSG_INFO_SHIFT;
+		msg[1] = n->vlan;
+		rc = mbx_xfer(n, "SET_VLAN", msg, 2, 1);
+		if (rc >= 0)
+			con_printf("nic-echo: PF %s vlan %u\n", rc ? "accepted" : "refused",
+				   n->vlan);
+	}
+	if (rc >= 0 && n->nmc) {
+		memset(msg, 0, sizeof(msg));
+		msg[0] = IGB_VF_SET_MULTICAST | n->nmc << IGB_MSG_INFO_SHIFT;
+		for (unsigned i = 0; i < n->nmc; i++)
+			msg[1 + i / 2] |= (0x100u + i) << (16 * (i % 2));
+		rc = mbx_xfer(n, "SET_MULTICAST", msg, 1 + (n->nmc + 1) / 2, 1);
+		if (rc >= 0)
+			con_printf("nic-echo: PF %s %u multicast hashes\n",
+				   rc ? "accepted" : "refused", n->nmc);
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int nic_vf_reset(struct nic *n)
 {
 	int rc = vf_reset_handshake(n);
@@ -181,7 +207,8 @@ int nic_vf_reset(struct nic *n)
 	rc = mbx_xfer(n, "SET_LPE", msg, 2, 1);
 	if (rc <= 0)
 		return rc ? rc : -NIC_ERR_NACK;
-	return n->set_mac ? vf_set_mac(n) : 0;
+	rc = n->set_mac ? vf_set_mac(n) : 0;
+	return rc ? rc : vf_filters(n);
 }
 
 bool nic_mbx_event(struct nic *n)

@@ -63,6 +63,8 @@ struct nic {
 	bool set_mac;
 	uint8_t want_mac[6];
 	bool hold;
+	unsigned vlan; /* vlan=N: join VLAN N (SET_VLAN), 0 = none */
+	unsigned nmc;  /* mc=N: N multicast hashes (SET_MULTICAST) */
 	/* The function. */
 	uint64_t cfg; /* ECAM address of its configuration space */
 	uint64_t bar0;

@@ -84,7 +84,8 @@ static bool parse_mac(const char **p, uint8_t *mac)
 	return true;
 }
 
-/* "count[:opt,opt...]" with opt one of intx, poll, hold, vf=N, mac=XX:XX:XX:XX:XX:XX. */
+/* "count[:opt,opt...]" with opt one of intx, poll, hold, vlan=N, mc=N, vf=N,
+ * mac=XX:XX:XX:XX:XX:XX. */
 static bool parse_args(struct nic *n, const char *a)
 {
 	uint64_t v;
@@ -100,6 +101,14 @@ static bool parse_args(struct nic *n, const char *a)
 			n->mode = NIC_POLL;
 		} else if (take(&a, "hold")) {
 			n->hold = true;
+		} else if (take(&a, "vlan=")) {
+			if (!parse_u64(&a, &v) || v == 0 || v > 4095)
+				return false;
+			n->vlan = (unsigned)v;
+		} else if (take(&a, "mc=")) {
+			if (!parse_u64(&a, &v) || v > IGB_MAX_MC_HASHES)
+				return false;
+			n->nmc = (unsigned)v;
 		} else if (take(&a, "vf=")) {
 			if (!parse_u64(&a, &v) || v > 255)
 				return false;
@@ -621,7 +630,8 @@ int wl_nic_echo(struct guest_env *env)
 	struct nic n = {.bi = env->bi, .next_report = REPORT_EVERY};
 	if (!parse_args(&n, env->args)) {
 		con_puts("nic-echo: usage "
-			 "nic-echo[:count[:intx|poll|hold|vf=N|mac=XX:XX:XX:XX:XX:XX,...]]\n");
+			 "nic-echo[:count[:intx|poll|hold|vlan=N|mc=N|vf=N|mac=XX:XX:XX:XX:XX:XX,"
+			 "...]]\n");
 		return 2;
 	}
 	if (env->free_base + NIC_MEM_SIZE + (n.hold ? NIC_MEM_POOL : 0) > env->free_end)

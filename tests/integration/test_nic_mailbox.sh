@@ -1,0 +1,123 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# PF-VF mailbox interception through godwitd (US11586567B2):
+#   replay  a guest sets its MAC, a VLAN and multicast hashes over the mailbox; the VMM's
+#           record shows them; after a live migration they are in force on the destination's
+#           VF, whose PF never saw those exchanges, and traffic to the guest's MAC continues
+#   deny    a NIC created with trust=off: the guest's MAC change gets a NACK, it keeps its
+#           MAC and its traffic flows
+set -u
+GODWITD=$1
+GODWIT=$2
+GUEST=$3
+PEER=$4
+if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
+	echo "SKIP: these tests need a usable /dev/kvm"
+	exit 77
+fi
+TMP=$(mktemp -d /tmp/gw-nicmbx-XXXXXX)
+fails=0
+cleanup() {
+	pkill -KILL -f "$TMP/" 2>/dev/null
+	sleep 0.2
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
+received() { [ -s "$1/stats.json" ] && jget "$1/stats.json" "['received']" || echo 0; }
+
+# setup DIR COUNT RATE: a peer and two daemons cabled to it. Sets GA, GB, B.
+setup() {
+	S=$1
+	mkdir -p "$S"
+	"$PEER" --listen udp:127.0.0.1:0 --ready-file "$S/ready" --count "$2" --rate "$3" \
+		--window 8 --wait-announce 60 --stats-file "$S/stats.json" --json --quiet \
+		>"$S/peer.json" 2>"$S/peer.err" &
+	PEER_PID=$!
+	for _ in $(seq 100); do [ -s "$S/ready" ] && break; sleep 0.05; done
+	for h in a b; do
+		"$GODWITD" --listen 127.0.0.1:0 --state-dir "$S/$h" \
+			--emul-nic "gen=1,vfs=2,uplink=$(cat "$S/ready")" >"$S/$h.log" 2>&1 &
+		disown
+	done
+	for h in a b; do
+		for _ in $(seq 100); do [ -s "$S/$h/listen-address" ] && break; sleep 0.05; done
+	done
+	B=$(cat "$S/b/listen-address")
+	GA=("$GODWIT" --host "$(cat "$S/a/listen-address")" --token-file "$S/a/token")
+	GB=("$GODWIT" --host "$B" --token-file "$S/b/token")
+}
+
+# ---- replay ----
+setup "$TMP/replay" 6000 600
+GUEST_MAC=02:00:00:00:aa:01
+"${GA[@]}" vm create rep --memory 64M --guest "$GUEST" --nic vf \
+	--cmdline "nic-echo:0:mac=$GUEST_MAC,vlan=100,mc=3" >"$S/out" 2>&1 || fail "create: $(cat "$S/out")"
+"${GA[@]}" vm start rep >"$S/out" 2>&1 || fail "start: $(cat "$S/out")"
+for _ in $(seq 600); do [ "$(received "$S")" -ge 1500 ] && break; sleep 0.1; done
+before=$(received "$S")
+[ "$before" -ge 1500 ] && pass "replay: the guest echoes on A ($before frames)" ||
+	fail "replay: no traffic on A ($before)"
+"${GA[@]}" --json vm info rep >"$S/info-a.json" 2>&1
+rec() { jget "$1" "['nics'][0]['recorded']$2" 2>/dev/null; }
+if [ "$(rec "$S/info-a.json" "['mac']")" = "$GUEST_MAC" ] &&
+	[ "$(rec "$S/info-a.json" "['vlans']")" = "[100]" ] &&
+	[ "$(rec "$S/info-a.json" "['multicast']")" = 3 ]; then
+	pass "replay: A's VMM recorded MAC $GUEST_MAC, VLAN 100, 3 multicast hashes from $(rec "$S/info-a.json" "['exchanges']") exchanges"
+else
+	fail "replay: the record on A is $(rec "$S/info-a.json" "")"
+fi
+"${GA[@]}" --json migrate rep --to "$B" --to-token-file "$S/b/token" >"$S/mig.json" 2>"$S/mig.err" ||
+	fail "replay: migrate: $(cat "$S/mig.err")"
+wait "$PEER_PID"
+got=$(jget "$S/peer.json" "['received']")
+lost=$(jget "$S/peer.json" "['lost']")
+outage=$(jget "$S/peer.json" "['sent_during_outage']")
+echo "     replay frames: received $got of 6000, lost $lost ($outage sent during the outage)"
+# Frames go to the guest's own MAC: B's VF accepts them only if its PF took on that MAC.
+[ "$got" -ge $((before + 3000)) ] && [ "$lost" -le "$outage" ] &&
+	pass "replay: traffic to the guest's MAC continues on B ($((got - before)) frames after the migration began)" ||
+	fail "replay: traffic did not continue on B: $got in all, $before before, lost $lost"
+"${GB[@]}" --json vm info rep >"$S/info-b.json" 2>&1
+[ "$(rec "$S/info-b.json" "['mac']")" = "$GUEST_MAC" ] && [ "$(rec "$S/info-b.json" "['vlans']")" = "[100]" ] &&
+	pass "replay: B's VMM holds the record it received" ||
+	fail "replay: the record on B is $(rec "$S/info-b.json" "")"
+"${GB[@]}" vm stop rep >/dev/null 2>&1
+bexit=$S/b/vms/rep/exit.json
+for _ in $(seq 50); do [ -s "$bexit" ] && break; sleep 0.1; done
+pf() { jget "$bexit" "['vfs'][0]['pf_config']$1" 2>/dev/null; }
+if [ "$(pf "['mac']")" = "$GUEST_MAC" ] && [ "$(pf "['vlans']")" = "[100]" ] &&
+	[ "$(pf "['mc_hashes']")" = "[256, 257, 258]" ]; then
+	pass "replay: B's PF agent, blank before, has the guest's MAC, VLAN and multicast in force"
+else
+	fail "replay: B's PF agent has $(pf "")"
+fi
+grep -q "replayed the recorded VF configuration" "$S/b/vms/rep/vmm.log" &&
+	pass "replay: B's VMM logged the replay" || fail "replay: no replay in B's VMM log"
+pkill -KILL -f "$S/" 2>/dev/null
+sleep 0.2
+
+# ---- deny ----
+setup "$TMP/deny" 2000 2000
+"${GA[@]}" vm create deny --memory 64M --guest "$GUEST" --nic vf,mac=02:00:00:00:bb:01,trust=off \
+	--cmdline "nic-echo:0:mac=02:00:00:00:bb:99" >"$S/out" 2>&1 || fail "create: $(cat "$S/out")"
+"${GA[@]}" vm start deny >"$S/out" 2>&1 || fail "start: $(cat "$S/out")"
+wait "$PEER_PID"
+[ "$(jget "$S/peer.json" "['result']")" = pass ] &&
+	pass "deny: the guest's traffic flows (2000 frames echoed intact)" ||
+	fail "deny: traffic: $(cat "$S/peer.json")"
+[ "$(jget "$S/peer.json" "['vf_mac']")" = 02:00:00:00:bb:01 ] &&
+	pass "deny: the guest kept its MAC 02:00:00:00:bb:01" ||
+	fail "deny: the guest speaks as $(jget "$S/peer.json" "['vf_mac']")"
+"${GA[@]}" --json vm info deny >"$S/info.json" 2>&1
+"${GA[@]}" vm info deny >"$S/info.txt" 2>&1
+[ "$(rec "$S/info.json" "['denied']")" = 1 ] && [ "$(rec "$S/info.json" "['mac']")" = 02:00:00:00:bb:01 ] &&
+	pass "deny: the VMM denied the MAC change ($(grep recorded "$S/info.txt" | sed 's/^ *//'))" ||
+	fail "deny: record $(rec "$S/info.json" "")"
+grep -q "trust off" "$S/info.txt" && pass "deny: vm info shows the NIC untrusted" ||
+	fail "deny: vm info: $(cat "$S/info.txt")"
+
+[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
+echo "all mailbox interception tests passed"
