@@ -47,7 +47,12 @@ print(json.dumps({
     "tool": "godwit", "case": "nic-echo", "config": config, "ok": p.get("result") == "pass",
     "frames": int(frames), "window": int(window), "received": got, "lost": p.get("lost"),
     "pps": p.get("pps"), "rtt_avg_us": p.get("rtt_us", {}).get("avg"),
-    "rx_no_desc": vf.get("rx_no_desc"), "exits": exits, "mmio_exits": ex.get("mmio", 0),
+    "rx_no_desc": vf.get("rx_no_desc"), "exits": exits,
+    "mbx_exchanges": vf.get("mbx_exchanges"), "mbx_exits": vf.get("mbx_exits"),
+    "mbx_idle_exits_per_s": (vf.get("mbx_idle_exits", 0) / p["elapsed_s"]
+                             if p.get("elapsed_s") else None),
+    "mbx_exits_per_exchange": (vf.get("mbx_exits", 0) / vf["mbx_exchanges"]
+                               if vf.get("mbx_exchanges") else None), "mmio_exits": ex.get("mmio", 0),
     "exits_per_packet": exits / got if got else None,
     "irqs_per_packet": vf.get("irqs", 0) / got if got else None,
     "error": "" if p.get("result") == "pass" else p.get("result", "?")}))
@@ -56,8 +61,9 @@ EOF
 }
 
 log "nic-echo: $FRAMES frames, window $WINDOW, per configuration"
-one "gen1 msix trapped-pages" "" "" 1
+one "gen1 msix trapped-pages" "" ",pages=trap" 1
 one "gen1 msix direct-pages" "" ",pages=direct" 1
-one "gen1 intx trapped-pages" ":intx" "" 1
-one "gen1 poll trapped-pages" ":poll" "" 1
-one "gen2 msix 2-queues" "" "" 2
+one "gen1 intx trapped-pages" ":intx" ",pages=trap" 1
+one "gen1 poll trapped-pages" ":poll" ",pages=trap" 1
+one "gen2 msix 2-queues" "" ",pages=trap" 2
+one "gen1 msix mailbox page always trapped" "" ",pages=trap,mbx=trap" 1

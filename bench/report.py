@@ -128,13 +128,15 @@ if summary or nicmig:
         lines.append(f"- {k}: {'met' if t['met'] else 'MISSED'} ({json.dumps({a: b for a, b in t.items() if a != 'met'})})")
 if nic:
     lines += ["", "## NIC through the emulated VF (nic-echo)", "", nic_note, "",
-              "| configuration | ok | frames | window | packets/s | RTT avg (us) | VM exits/packet | MMIO exits | interrupts/packet | lost | error |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| configuration | ok | frames | window | packets/s | RTT avg (us) | VM exits/packet | MMIO exits | interrupts/packet | mailbox-page exits/s outside exchanges | mailbox-page exits per exchange | lost | error |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in nic:
         lines.append(f"| {r['config']} | {'yes' if r.get('ok') else 'NO'} | {r.get('frames', '-')} | "
                      f"{r.get('window', '-')} | {fmt(r.get('pps'), '.0f')} | {fmt(r.get('rtt_avg_us'), '.0f')} | "
                      f"{fmt(r.get('exits_per_packet'), '.3f')} | {r.get('mmio_exits', '-')} | "
-                     f"{fmt(r.get('irqs_per_packet'), '.3f')} | {r.get('lost', '-')} | {r.get('error') or ''} |")
+                     f"{fmt(r.get('irqs_per_packet'), '.3f')} | {fmt(r.get('mbx_idle_exits_per_s'), '.2f')} | "
+                     f"{fmt(r.get('mbx_exits_per_exchange'), '.1f')} ({r.get('mbx_exchanges', '-')} exchanges) | "
+                     f"{r.get('lost', '-')} | {r.get('error') or ''} |")
 if nicmig:
     lines += ["", "## NIC through the emulated VF during a live migration, per DMA mode", "",
               "Medians over the runs of each mode (lost, duplicates and corrupt: totals). "
