@@ -119,6 +119,7 @@ static void reset_locked(struct igb_dev *d)
 {
 	uint32_t stats[5] = {R(IGB_VFGPRC), R(IGB_VFGPTC), R(IGB_VFGORC), R(IGB_VFGOTC),
 			     R(IGB_VFMPRC)};
+	xchg_begin(d); /* before the image changes: no read of a half-reset page */
 	memset(d->regs, 0, IGB_VF_BAR0_SIZE);
 	R(IGB_STATUS) = IGB_STATUS_FD | IGB_STATUS_LU | IGB_STATUS_SPEED_1000;
 	R(IGB_VFGPRC) = stats[0];
@@ -127,7 +128,6 @@ static void reset_locked(struct igb_dev *d)
 	R(IGB_VFGOTC) = stats[3];
 	R(IGB_VFMPRC) = stats[4];
 	d->pf_req = d->pf_reply = d->await_ack = false;
-	xchg_begin(d);	       /* RSTD is cleared on read */
 	d->mbx = IGB_MBX_RSTD; /* the PF reset is done: the VF may send VF_RESET */
 	memset(d->queue_error, 0, sizeof(d->queue_error));
 	if (d->intx_level && d->io.intx)
@@ -642,7 +642,10 @@ int igb_dev_load(struct igb_dev *d, const void *data, size_t len)
 	d->await_ack = (flags & 4) != 0;
 	memcpy(d->reply, reply, sizeof(d->reply));
 	memcpy(d->queue_error, qerr, sizeof(d->queue_error));
-	d->xchg = true; /* until mbx_sync finds nothing pending */
+	/* Whatever page mode came before, the loaded mailbox may hold clear-on-read bits: trap
+	 * until mbx_sync finds nothing pending. */
+	d->xchg = false;
+	xchg_begin(d);
 	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
 	return 0;

@@ -115,7 +115,13 @@ void sriov_pf_agent_vf_reset(struct sriov_pf_agent *a, unsigned vf)
 		return;
 	pthread_mutex_lock(&a->lock);
 	reset_locked(a, vf);
+	sriov_mbx_cb cb = a->cb;
+	void *opaque = a->cb_opaque;
 	pthread_mutex_unlock(&a->lock);
+	/* Whoever follows the VF's configuration must hear that it is gone. */
+	struct sriov_mbx_event ev = {.vf = vf, .vf_reset = true};
+	if (cb)
+		cb(opaque, &ev);
 }
 
 static void mac_from_words(const uint32_t *w, uint8_t mac[6])
@@ -304,20 +310,32 @@ void sriov_mbx_record_init(struct sriov_mbx_record *r, const uint8_t mac[6])
 {
 	memset(r, 0, sizeof(*r));
 	memcpy(r->cfg.mac, mac, 6);
+	memcpy(r->admin_mac, mac, 6);
 	r->cfg.api = IGB_API_10;
 }
 
 void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen *g,
 			      const struct sriov_mbx_event *ev)
 {
-	if (!ev->reply || ev->reply_len == 0 || ev->len == 0 || ev->len > IGB_MBX_WORDS)
-		return;
-	r->exchanges++;
-	if (!(ev->reply[0] & IGB_MSG_ACK)) {
-		r->nacked++;
+	struct sriov_vf_config *c = &r->cfg;
+	if (ev->vf_reset) {
+		/* As the PF's own reset: filters gone, the administrator's MAC, no handshake. */
+		struct sriov_vf_config n = {.api = IGB_API_10};
+		memcpy(n.mac, r->admin_mac, 6);
+		n.requests = c->requests;
+		n.nacks = c->nacks;
+		*c = n;
 		return;
 	}
-	struct sriov_vf_config *c = &r->cfg;
+	if (!ev->msg || !ev->reply || ev->reply_len == 0 || ev->len == 0 || ev->len > IGB_MBX_WORDS)
+		return;
+	r->exchanges++;
+	c->requests++;
+	if (!(ev->reply[0] & IGB_MSG_ACK)) {
+		r->nacked++;
+		c->nacks++;
+		return;
+	}
 	const uint32_t *m = ev->msg;
 	switch (m[0] & IGB_MSG_TYPE_MASK) {
 	case IGB_VF_RESET: {

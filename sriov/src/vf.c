@@ -7,6 +7,7 @@
  */
 #include "sriov_priv.h"
 
+#include "godwit/deadline.h"
 #include "godwit/hv.h"
 #include "godwit/log.h"
 
@@ -17,13 +18,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MSIX_CAP     0x70u
-#define VF_STATE_VER 2 /* 2: the mailbox record travels with the VF */
-#define BAR0_PAGES   (IGB_VF_BAR0_SIZE / 4096u)
-#define CMD_MEM	     0x0002u
-#define CMD_INTX_OFF 0x0400u
-#define MSIX_ENABLE  0x8000u
-#define MSIX_FN_MASK 0x4000u
+#define MSIX_CAP	 0x70u
+#define VF_STATE_VER	 2 /* 2: the mailbox record travels with the VF */
+#define BAR0_PAGES	 (IGB_VF_BAR0_SIZE / 4096u)
+#define CMD_MEM		 0x0002u
+#define CMD_INTX_OFF	 0x0400u
+#define MSIX_ENABLE	 0x8000u
+#define MSIX_FN_MASK	 0x4000u
+#define MBX_REMAPS_PER_S 64u
 
 static const struct sriov_backend_ops *const backends[] = {&sriov_emul_ops};
 
@@ -51,6 +53,8 @@ struct sriov_vf {
 	bool intx_level;
 	uint64_t trapped;
 	struct vf_dma *dma;
+	uint64_t mbx_window_ms; /* rate limit on remapping the mailbox page (device lock) */
+	unsigned mbx_remaps;
 	pthread_mutex_t rec_lock;
 	struct sriov_mbx_record rec; /* what the mailbox exchanges configured (US11586567B2) */
 };
@@ -376,6 +380,7 @@ static int vf_load(void *opaque, const void *data, size_t len)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&vf->rec_lock);
+	memcpy(rec.admin_mac, vf->rec.admin_mac, 6); /* this host's, for a later VF reset */
 	vf->rec = rec;
 	pthread_mutex_unlock(&vf->rec_lock);
 	char mac[18];
@@ -426,8 +431,33 @@ static void vf_dirty_stop(void *opaque)
  * mailbox page traps for exactly that long (US11586567B2). */
 void sriov_vf_mbx_exchange(struct sriov_vf *vf, bool on)
 {
-	if (!vf->spec.mbx_trap)
-		sriov_vf_set_page_mode(vf, 0, on ? SRIOV_PAGE_TRAP : SRIOV_PAGE_READ);
+	if (vf->spec.mbx_trap)
+		return;
+	if (on) {
+		if (sriov_vf_set_page_mode(vf, 0, SRIOV_PAGE_TRAP)) {
+			/* The page could not be made to trap: clear-on-read bits would be lost on
+			 * a mapped page, so the mailbox stays trapped from now on. */
+			vf->spec.mbx_trap = true;
+			GW_WARN(vf->name,
+				"mailbox interception off: the mailbox page stays trapped");
+		}
+		return;
+	}
+	/* A guest that opens and closes exchanges in a loop would have us remap the page (a
+	 * memslot change, an SRCU wait) each time: past MBX_REMAPS_PER_S in a second the page
+	 * stays trapped until the second is over (its exits then count as idle ones). */
+	uint64_t now = gw_now_ms();
+	if (now - vf->mbx_window_ms >= 1000) {
+		vf->mbx_window_ms = now;
+		vf->mbx_remaps = 0;
+	}
+	if (++vf->mbx_remaps > MBX_REMAPS_PER_S) {
+		if (vf->mbx_remaps == MBX_REMAPS_PER_S + 1)
+			GW_DEBUG(vf->name,
+				 "mailbox exchanges too frequent: the page stays trapped");
+		return;
+	}
+	sriov_vf_set_page_mode(vf, 0, SRIOV_PAGE_READ);
 }
 
 /* The PF agent's callback (like DPDK's RTE_ETH_EVENT_VF_MBOX): the VMM's policy on each
@@ -435,6 +465,12 @@ void sriov_vf_mbx_exchange(struct sriov_vf *vf, bool on)
 static enum sriov_mbx_verdict vf_mbx_cb(void *opaque, const struct sriov_mbx_event *ev)
 {
 	struct sriov_vf *vf = opaque;
+	if (ev->vf_reset) {
+		pthread_mutex_lock(&vf->rec_lock);
+		sriov_mbx_record_observe(&vf->rec, sriov_pf_agent_gen(vf->agent), ev);
+		pthread_mutex_unlock(&vf->rec_lock);
+		return SRIOV_MBX_ACCEPT;
+	}
 	if (!ev->reply) {
 		uint32_t type = ev->msg[0] & IGB_MSG_TYPE_MASK;
 		if (vf->spec.untrusted && type == IGB_VF_SET_MAC_ADDR) {
@@ -667,7 +703,13 @@ int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_m
 	/* Only the page's memslot comes or goes: the BAR stays decoded throughout, so a vCPU
 	 * touching it meanwhile reaches the MMIO handler or the memory, never nothing. */
 	if (vf->bar0 && vf->slot[page] >= 0) {
-		hv_vm_unmap(vf->vm, vf->slot[page]);
+		rc = hv_vm_unmap(vf->vm, vf->slot[page]);
+		if (rc) {
+			/* The old mapping stays: so does the page's old mode. */
+			GW_WARN(vf->name, "BAR0 page %u: cannot unmap it: %s", page, strerror(-rc));
+			pthread_mutex_unlock(&vf->lock);
+			return rc;
+		}
 		vf->slot[page] = -1;
 	}
 	if (vf->bar0 && mode != SRIOV_PAGE_TRAP) {

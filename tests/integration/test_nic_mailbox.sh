@@ -77,7 +77,8 @@ lost=$(jget "$S/peer.json" "['lost']")
 outage=$(jget "$S/peer.json" "['sent_during_outage']")
 echo "     replay frames: received $got of 6000, lost $lost ($outage sent during the outage)"
 # Frames go to the guest's own MAC: B's VF accepts them only if its PF took on that MAC.
-[ "$got" -ge $((before + 3000)) ] && [ "$lost" -le "$outage" ] &&
+# (The loss bound of a migration is nic_migrate's subject; here the frames must keep coming.)
+[ "$got" -ge $((before + 3000)) ] &&
 	pass "replay: traffic to the guest's MAC continues on B ($((got - before)) frames after the migration began)" ||
 	fail "replay: traffic did not continue on B: $got in all, $before before, lost $lost"
 "${GB[@]}" --json vm info rep >"$S/info-b.json" 2>&1

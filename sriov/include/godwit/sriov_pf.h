@@ -36,6 +36,7 @@ enum sriov_mbx_verdict {
 
 struct sriov_mbx_event {
 	unsigned vf;
+	bool vf_reset; /* not a message: the VF was reset (msg NULL); the verdict is ignored */
 	const uint32_t *msg; /* the request */
 	unsigned len;
 	const uint32_t *reply; /* NULL on the request; the reply when OBSERVE asked for it */
@@ -71,12 +72,14 @@ unsigned sriov_pf_agent_handle(struct sriov_pf_agent *a, unsigned vf, const uint
  */
 struct sriov_mbx_record {
 	struct sriov_vf_config cfg;
-	uint64_t exchanges; /* requests observed with their replies */
-	uint64_t nacked;    /* of which the PF refused */
-	uint64_t denied;    /* requests the VMM's policy refused */
+	uint8_t admin_mac[6]; /* what a VF reset returns to */
+	uint64_t exchanges;   /* requests observed with their replies */
+	uint64_t nacked;      /* of which the PF refused */
+	uint64_t denied;      /* requests the VMM's policy refused */
 };
 void sriov_mbx_record_init(struct sriov_mbx_record *r, const uint8_t mac[6]);
-/* One observed exchange: ev->msg and ev->reply (an OBSERVE callback's second call). */
+/* One observed exchange: ev->msg and ev->reply (an OBSERVE callback's second call), or a
+ * VF reset (ev->vf_reset). */
 void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen *g,
 			      const struct sriov_mbx_event *ev);
 

@@ -346,6 +346,8 @@ static void test_pf_agent(void)
 static enum sriov_mbx_verdict deny_mac(void *opaque, const struct sriov_mbx_event *ev)
 {
 	unsigned *seen = opaque;
+	if (ev->vf_reset)
+		return SRIOV_MBX_ACCEPT;
 	if (ev->reply) {
 		seen[1]++;
 		return SRIOV_MBX_ACCEPT;
@@ -635,6 +637,13 @@ static void test_mbx_exchanges(void)
 	rig_close(&r);
 }
 
+static enum sriov_mbx_verdict count_resets(void *opaque, const struct sriov_mbx_event *ev)
+{
+	if (ev->vf_reset && ev->vf == 2)
+		(*(unsigned *)opaque)++;
+	return SRIOV_MBX_ACCEPT;
+}
+
 /* The VMM's record: built from observed exchanges only, what the PF ACKed; replayed into a
  * blank PF agent it puts the same settings in force. */
 static void test_mbx_record(void)
@@ -715,6 +724,26 @@ static void test_mbx_record(void)
 	CU_ASSERT_EQUAL(rec.cfg.nvlans, 0);
 	CU_ASSERT_EQUAL(rec.cfg.nmc, 0);
 	CU_ASSERT_EQUAL(memcmp(rec.cfg.mac, MAC, 6), 0);
+	CU_ASSERT_EQUAL(rec.cfg.requests, GW_TEST_COUNT(seq) + 1);
+	CU_ASSERT_EQUAL(rec.cfg.nacks, 1);
+	/* So does a reset of the function (CTRL.RST), which the PF agent reports: the record
+	 * then says what the PF has, the administrator's MAC and no handshake yet. */
+	sriov_mbx_record_observe(
+	    &rec, &g,
+	    &(struct sriov_mbx_event){.msg = setmac, .len = 3, .reply = &ack, .reply_len = 1});
+	CU_ASSERT_EQUAL(memcmp(rec.cfg.mac, NEWMAC, 6), 0);
+	sriov_mbx_record_observe(&rec, &g, &(struct sriov_mbx_event){.vf_reset = true});
+	CU_ASSERT_EQUAL(memcmp(rec.cfg.mac, MAC, 6), 0);
+	CU_ASSERT_FALSE(rec.cfg.clear_to_send);
+	/* The agent tells its callback about resets. */
+	struct sriov_pf_agent *pf2;
+	CU_ASSERT_FATAL(sriov_pf_agent_create(&g, 7, &pf2) == 0);
+	unsigned resets = 0;
+	sriov_pf_agent_set_callback(pf2, count_resets, &resets);
+	sriov_pf_agent_vf_reset(pf2, 2);
+	sriov_pf_agent_vf_reset(pf2, 99); /* no such VF: nothing */
+	CU_ASSERT_EQUAL(resets, 1);
+	sriov_pf_agent_destroy(pf2);
 }
 
 static void test_generations(void)
