@@ -77,6 +77,7 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 	    {"max-bandwidth", required_argument, NULL, 'b'},
 	    {"detach", no_argument, NULL, 'D'},
 	    {"dma-mode", required_argument, NULL, 'M'},
+	    {"require-passthrough", no_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -119,6 +120,9 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 		case 'D':
 			detach = true;
 			break;
+		case 'P':
+			req.require_passthrough = true;
+			break;
 		case 'M':
 			if (strcmp(optarg, "shadow") && strcmp(optarg, "track") &&
 			    strcmp(optarg, "off"))
@@ -127,22 +131,31 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 			req.dma_mode = optarg;
 			break;
 		case 'h':
-			printf("Usage: godwit migrate NAME --to HOST:PORT --to-token-file F\n"
-			       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
-			       "         [--max-bandwidth BYTES/S] [--dma-mode MODE] [--detach]\n"
-			       "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
-			       "with\n"
-			       "that daemon's token (its STATE_DIR/token), and follows it to the "
-			       "end.\n"
-			       "--dma-mode says how the DMA of its passthrough NICs reaches dirty "
-			       "tracking:\n"
-			       "  shadow (default)  the NIC works on shadow rings and buffers; "
-			       "completions\n"
-			       "                    are copied into guest memory and marked dirty\n"
-			       "  track             completed buffers are marked dirty, nothing "
-			       "copied\n"
-			       "  off               nothing: memory the NIC wrote may arrive stale "
-			       "(testing)\n");
+			printf(
+			    "Usage: godwit migrate NAME --to HOST:PORT --to-token-file F\n"
+			    "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
+			    "         [--max-bandwidth BYTES/S] [--dma-mode MODE] "
+			    "[--require-passthrough]\n"
+			    "         [--detach]\n"
+			    "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
+			    "with\n"
+			    "that daemon's token (its STATE_DIR/token), and follows it to the "
+			    "end.\n"
+			    "--dma-mode says how the DMA of its passthrough NICs reaches dirty "
+			    "tracking:\n"
+			    "  shadow (default)  the NIC works on shadow rings and buffers; "
+			    "completions\n"
+			    "                    are copied into guest memory and marked dirty\n"
+			    "  track             completed buffers are marked dirty, nothing "
+			    "copied\n"
+			    "  off               nothing: memory the NIC wrote may arrive stale "
+			    "(testing)\n"
+			    "A NIC the destination has no free VF for is served there by the VMM's "
+			    "own\n"
+			    "model of the same generation (decision 'absent'); "
+			    "--require-passthrough "
+			    "refuses\n"
+			    "that up front instead.\n");
 			return CLI_OK;
 		default:
 			return CLI_USAGE;

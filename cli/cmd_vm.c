@@ -67,9 +67,16 @@ static void print_nic(size_t i, const Godwit__V1__NicInfo *n)
 		printf("%-9s %s %s  unbacked: %s\n", name, n->kind, n->mac, n->reason);
 		return;
 	}
-	printf("%-9s %s pf%u vf%u gen%u (%s)  %s  %s, uplink %s%s\n", name, n->kind, n->pf, n->vf,
-	       n->gen ? n->gen->gen : 0, n->gen ? n->gen->summary : "?", n->mac, n->backing,
-	       n->uplink, n->trust && !strcmp(n->trust, "off") ? ", trust off" : "");
+	if (strcmp(n->backing, "emulated") == 0)
+		printf("%-9s %s emulated gen%u (%s)  %s  emulated by the VMM (no VF here), uplink "
+		       "%s\n",
+		       name, n->kind, n->gen ? n->gen->gen : 0, n->gen ? n->gen->summary : "?",
+		       n->mac, n->uplink);
+	else
+		printf("%-9s %s pf%u vf%u gen%u (%s)  %s  %s, uplink %s%s\n", name, n->kind, n->pf,
+		       n->vf, n->gen ? n->gen->gen : 0, n->gen ? n->gen->summary : "?", n->mac,
+		       n->backing, n->uplink,
+		       n->trust && !strcmp(n->trust, "off") ? ", trust off" : "");
 	const Godwit__V1__NicRecord *r = n->recorded;
 	if (!r)
 		return;

@@ -34,6 +34,7 @@ struct gwd_mig {
 	uint32_t channels, downtime_ms, max_time_s;
 	uint64_t max_bandwidth;
 	char dma_mode[8]; /* shadow, track, off */
+	bool require_passthrough;
 	uint64_t dma_pages, dma_bytes;
 	Godwit__V1__MigrationPhase phase;
 	uint64_t bytes_sent, bytes_remaining, dirty_rate, exp_downtime_us, downtime_us, total_us;
@@ -196,10 +197,15 @@ static int prep_build(struct gwd_mig *m, struct prep_msg *pm)
 		gwd_vm_to_pb(m->d, vm, pm->pb);
 		pm->pb->spec.guest_path = strdup(vm->guest_path);
 		pm->pb->spec.cmdline = strdup(vm->cmdline);
-		for (unsigned i = 0; i < vm->nnics; i++)
-			snprintf(m->decisions[i].source, sizeof(m->decisions[i].source),
-				 "pf%u vf%u gen%u", vm->nics[i].pf, vm->nics[i].vf,
-				 vm->nics[i].gen.gen);
+		for (unsigned i = 0; i < vm->nnics; i++) {
+			const struct gwd_nic *nic = &vm->nics[i];
+			if (nic->emulated)
+				snprintf(m->decisions[i].source, sizeof(m->decisions[i].source),
+					 "emulated gen%u", nic->gen.gen);
+			else
+				snprintf(m->decisions[i].source, sizeof(m->decisions[i].source),
+					 "pf%u vf%u gen%u", nic->pf, nic->vf, nic->gen.gen);
+		}
 	}
 	pthread_mutex_unlock(&m->d->lock);
 	if (!vm) {
@@ -222,6 +228,7 @@ static int prep_build(struct gwd_mig *m, struct prep_msg *pm)
 	pm->req.channels = m->channels;
 	pm->req.nics = pm->nicp;
 	pm->req.n_nics = pm->pb->spec.n_nics;
+	pm->req.require_passthrough = m->require_passthrough;
 	return 0;
 }
 
@@ -539,6 +546,7 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	m->max_time_s = req->max_time_s;
 	m->max_bandwidth = req->max_bandwidth;
 	snprintf(m->dma_mode, sizeof(m->dma_mode), "%s", dma);
+	m->require_passthrough = req->require_passthrough;
 	m->phase = PH(SETUP);
 	m->started_unix = gwd_now();
 	pthread_mutex_lock(&d->lock);

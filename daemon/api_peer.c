@@ -46,8 +46,10 @@ static int check_nics(const Godwit__V1__PrepareIncomingRequest *req, char *why, 
 	return 0;
 }
 
-/* Backs each incoming NIC with a free VF whose generation matches the source's (the only
- * decision this version makes); on failure holds none. Caller holds d->lock. */
+/* Backs each incoming NIC with a free VF whose generation matches the source's ("match"),
+ * or, when this host has no free VF at all, with the VMM's own model of that generation
+ * ("absent"); a free VF of another generation only ("mismatch") is refused for now. On
+ * failure holds none. Caller holds d->lock. */
 static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 			 const Godwit__V1__PrepareIncomingRequest *req, char (*reasons)[160],
 			 char *why, size_t n)
@@ -63,6 +65,30 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 		    req->spec->nics[i]->trust && !strcmp(req->spec->nics[i]->trust, "off");
 		int rc = gwd_pool_alloc_match(&d->pool, vm->name, nic->mac, &src, &nic->pf,
 					      &nic->vf, reasons[i], sizeof(reasons[i]));
+		unsigned free_vfs = 0;
+		for (unsigned p = 0; p < d->pool.npfs; p++)
+			free_vfs += gwd_pool_free_vfs(&d->pool, p);
+		if (rc && free_vfs == 0) {
+			/* absent: no VF here can back it. The VMM's own model of the same
+			 * generation serves the same interface, unless passthrough is required. */
+			char has[200];
+			gwd_pool_summary(&d->pool, has, sizeof(has));
+			if (req->require_passthrough) {
+				snprintf(why, n,
+					 "nic%zu: the destination has no free VF (has: %s) and "
+					 "passthrough is required",
+					 i, has);
+				gwd_nics_release(d, vm);
+				return -ENODEV;
+			}
+			nic->gen = src;
+			nic->emulated = true;
+			snprintf(reasons[i], sizeof(reasons[i]),
+				 "no free VF here (has: %s): the VMM's own gen%u model takes over",
+				 has, src.gen);
+			vm->nnics++;
+			continue;
+		}
 		if (rc) {
 			snprintf(why, n, "nic%zu: %s", i, reasons[i]);
 			gwd_nics_release(d, vm);
@@ -88,10 +114,13 @@ static int fill_decisions(struct gw_rpc_call *call, const struct gwd_vm *vm, cha
 			return -ENOMEM;
 		godwit__v1__device_decision__init(dd);
 		dd->device = gw_rpc_call_printf(call, "nic%u", i);
-		dd->decision = (char *)"match";
+		const struct gwd_nic *nic = &vm->nics[i];
+		dd->decision = (char *)(nic->emulated ? "absent" : "match");
 		dd->reason = gw_rpc_call_strdup(call, reasons[i]);
-		dd->destination = gw_rpc_call_printf(call, "pf%u vf%u gen%u", vm->nics[i].pf,
-						     vm->nics[i].vf, vm->nics[i].gen.gen);
+		dd->destination = nic->emulated
+				      ? gw_rpc_call_printf(call, "emulated gen%u", nic->gen.gen)
+				      : gw_rpc_call_printf(call, "pf%u vf%u gen%u", nic->pf,
+							   nic->vf, nic->gen.gen);
 		r->decisions[r->n_decisions++] = dd;
 	}
 	return 0;

@@ -32,6 +32,7 @@ struct gwd_nic {
 	struct sriov_gen gen; /* of the VF that backs it (or backed it, when unbacked) */
 	bool backed;	      /* holds (pf, vf) in d->pool */
 	bool untrusted;	      /* trust "off": the guest may not change the MAC */
+	bool emulated;	      /* no VF here: the VMM's own model of generation gen serves it */
 	char reason[200];     /* why it is unbacked */
 };
 
@@ -73,9 +74,10 @@ struct gwd {
 	struct gwd_vm *vms;
 	struct gwd_mig *migs;
 	bool shutting_down;
-	uint64_t memory_limit; /* bytes all running VMs may use together */
-	char stream_host[256]; /* where incoming migration streams listen */
-	struct gwd_pool pool;  /* SR-IOV PFs and the VMs holding their VFs; under lock */
+	uint64_t memory_limit;		 /* bytes all running VMs may use together */
+	char stream_host[256];		 /* where incoming migration streams listen */
+	struct gwd_pool pool;		 /* SR-IOV PFs and the VMs holding their VFs; under lock */
+	char emul_uplink[GWD_UPLINK_SZ]; /* the port of NICs the VMM emulates (no VF here) */
 };
 
 /* validate.c: pure checks of what callers send (fuzzed and unit-tested). */

@@ -45,6 +45,9 @@ static void usage(FILE *f)
 	    "                        packet port: none (default), udp:HOST:PORT, unix:PATH or\n"
 	    "                        tap:NAME. Repeat for more PFs (pf0, pf1, ... in order).\n"
 	    "                        Default: one gen=1,vfs=7 PF; '--emul-nic none' declares none\n"
+	    "      --emul-uplink SPEC  the packet port of NICs this host must emulate because no\n"
+	    "                        VF can back them (a migration's 'absent' decision);\n"
+	    "                        default none\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
@@ -144,6 +147,7 @@ int main(int argc, char **argv)
 	    {"memory-limit", required_argument, NULL, 'M'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"emul-nic", required_argument, NULL, 'E'},
+	    {"emul-uplink", required_argument, NULL, 'U'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -184,6 +188,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "godwitd: %s\n", why);
 				return 2;
 			}
+			break;
+		case 'U':
+			if (strlen(optarg) >= sizeof(d.emul_uplink)) {
+				fprintf(stderr, "godwitd: --emul-uplink: too long\n");
+				return 2;
+			}
+			snprintf(d.emul_uplink, sizeof(d.emul_uplink), "%s", optarg);
 			break;
 		case 'h':
 			usage(stdout);

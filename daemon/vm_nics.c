@@ -53,6 +53,8 @@ void gwd_nics_rebuild(struct gwd *d)
 	for (struct gwd_vm *vm = d->vms; vm; vm = vm->next) {
 		for (unsigned i = 0; i < vm->nnics; i++) {
 			struct gwd_nic *nic = &vm->nics[i];
+			if (nic->emulated)
+				continue; /* no VF to claim: the VMM serves it */
 			int rc = gwd_pool_claim(&d->pool, vm->name, nic->mac, nic->pf, nic->vf,
 						&nic->gen, nic->reason, sizeof(nic->reason));
 			nic->backed = rc == 0;
@@ -70,7 +72,7 @@ void gwd_nics_rebuild(struct gwd *d)
 int gwd_nics_unbacked(const struct gwd_vm *vm)
 {
 	for (unsigned i = 0; i < vm->nnics; i++) {
-		if (!vm->nics[i].backed)
+		if (!vm->nics[i].backed && !vm->nics[i].emulated)
 			return (int)i;
 	}
 	return -1;
@@ -116,7 +118,9 @@ static void nic_to_pb(const struct gwd *d, const struct gwd_nic *nic, struct gwd
 	snprintf(p->mac, sizeof(p->mac), "%s", nic->mac);
 	snprintf(p->reason, sizeof(p->reason), "%s", nic->reason);
 	snprintf(p->uplink, sizeof(p->uplink), "%s",
-		 nic->backed ? d->pool.pfs[nic->pf].uplink : "");
+		 nic->emulated ? (d->emul_uplink[0] ? d->emul_uplink : "none")
+		 : nic->backed ? d->pool.pfs[nic->pf].uplink
+			       : "");
 	p->spec.kind = (char *)"vf";
 	p->spec.gen = nic->want_gen;
 	p->spec.mac = p->mac;
@@ -128,7 +132,9 @@ static void nic_to_pb(const struct gwd *d, const struct gwd_nic *nic, struct gwd
 	gwd_gen_to_pb(&nic->gen, &p->gen, p->summary, sizeof(p->summary));
 	p->info.gen = &p->gen;
 	p->info.mac = p->mac;
-	p->info.backing = (char *)(nic->backed ? "passthrough" : "unbacked");
+	p->info.backing = (char *)(nic->emulated ? "emulated"
+				   : nic->backed ? "passthrough"
+						 : "unbacked");
 	p->info.uplink = p->uplink;
 	p->info.reason = p->reason;
 }
@@ -162,6 +168,7 @@ void gwd_nics_from_pb(struct gwd_vm *vm, const Godwit__V1__Vm *pb)
 		nic->pf = ni->pf;
 		nic->vf = ni->vf;
 		gwd_gen_from_pb(ni->gen, &nic->gen);
+		nic->emulated = ni->backing && !strcmp(ni->backing, "emulated");
 		snprintf(nic->reason, sizeof(nic->reason), "not claimed yet");
 	}
 }

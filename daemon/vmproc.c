@@ -270,11 +270,14 @@ static void log_tail(const char *path, char *out, size_t n)
  * so reading it needs no lock. */
 static void vf_arg(const struct gwd *d, const struct gwd_nic *nic, char *out, size_t n)
 {
-	const char *uplink = nic->pf < d->pool.npfs ? d->pool.pfs[nic->pf].uplink : "none";
+	const char *uplink = nic->emulated ? (d->emul_uplink[0] ? d->emul_uplink : "none")
+			     : nic->pf < d->pool.npfs ? d->pool.pfs[nic->pf].uplink
+						      : "none";
 	/* Queue pages straight into the guest: no exits in steady state. A migration's DMA
 	 * mode traps them while it runs. */
-	snprintf(out, n, "pf=%u,vf=%u,gen=%u,mac=%s,pages=direct,trust=%s,uplink=%s", nic->pf,
-		 nic->vf, nic->gen.gen, nic->mac, nic->untrusted ? "off" : "on", uplink);
+	snprintf(out, n, "pf=%u,vf=%u,gen=%u,mac=%s,pages=direct,trust=%s,backing=%s,uplink=%s",
+		 nic->pf, nic->vf, nic->gen.gen, nic->mac, nic->untrusted ? "off" : "on",
+		 nic->emulated ? "emulated" : "passthrough", uplink);
 }
 
 /* Forks godwit-vmm for vm: paused, with its console and control sockets; incoming: a

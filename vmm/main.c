@@ -380,13 +380,14 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 			",\"rx_no_desc\":%" PRIu64 ",\"rx_filtered\":%" PRIu64
 			",\"rx_too_long\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"irqs\":%" PRIu64
 			",\"trapped_accesses\":%" PRIu64 ",\"mbx_requests\":%" PRIu64
-			",\"direct_pages\":%u,\"dma_mode\":\"%s\""
+			",\"direct_pages\":%u,\"dma_mode\":\"%s\",\"backing\":\"%s\""
 			",\"mbx_exchanges\":%" PRIu64 ",\"mbx_exits\":%" PRIu64
 			",\"mbx_idle_exits\":%" PRIu64 ",\"pf_config\":",
 			i ? "," : "", vs.name, vs.gen.gen, mac, vs.tx_frames, vs.rx_frames,
 			vs.rx_dropped, vs.rx_no_desc, vs.rx_filtered, vs.rx_too_long, vs.tx_dropped,
 			vs.irqs, vs.trapped_accesses, vs.mbx_requests, vs.direct_pages, vs.dma_mode,
-			vs.mbx_exchanges, vs.mbx_exits, vs.mbx_idle_exits);
+			vs.emulated ? "emulated" : "passthrough", vs.mbx_exchanges, vs.mbx_exits,
+			vs.mbx_idle_exits);
 		print_vf_config(f, &vs.config);
 		fprintf(f, ",\"recorded\":");
 		print_vf_config(f, &vs.record.cfg);

@@ -414,17 +414,31 @@ static int vf_resume(void *opaque)
 	return vf_dma_resume(vf->dma);
 }
 
-/* Real DMA tells dirty tracking nothing: the migration's DMA mode (dma/) makes it visible. */
+static void emulated_write(void *opaque, uint64_t iova, uint64_t len)
+{
+	struct sriov_vf *vf = opaque;
+	hv_dirty_mark(vf->vm, iova, len); /* IOVA is guest-physical */
+	hv_dirty_dma_account(vf->vm, (iova + len - 1) / 4096 - iova / 4096 + 1, 0);
+}
+
+/* Real DMA tells dirty tracking nothing: the migration's DMA mode (dma/) makes it visible.
+ * An emulated backing is the VMM's own device: it marks what it writes itself. */
 static void vf_dirty_start(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	vf_dma_log_start(vf->dma);
+	if (vf->spec.emulated)
+		dma_map_set_write_hook(sriov_vf_dma(vf), emulated_write, vf);
+	else
+		vf_dma_log_start(vf->dma);
 }
 
 static void vf_dirty_stop(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	vf_dma_log_stop(vf->dma);
+	if (vf->spec.emulated)
+		dma_map_set_write_hook(sriov_vf_dma(vf), NULL, NULL);
+	else
+		vf_dma_log_stop(vf->dma);
 }
 
 /* The emulated hardware says a mailbox exchange begins or ended: with interception on, the
@@ -733,6 +747,7 @@ void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out)
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", vf->name);
 	snprintf(out->backend, sizeof(out->backend), "%s", vf->ops->name);
+	out->emulated = vf->spec.emulated;
 	out->gen = *sriov_pf_agent_gen(vf->agent);
 	out->pf = vf->spec.pf;
 	out->vf = vf->spec.vf;

@@ -60,6 +60,12 @@ static int spec_field(struct sriov_vf_config_spec *o, const char *k, const char 
 		o->mbx_trap = v[0] == 't';
 		return 0;
 	}
+	if (strcmp(k, "backing") == 0) {
+		if (strcmp(v, "passthrough") && strcmp(v, "emulated"))
+			return -EINVAL;
+		o->emulated = v[0] == 'e';
+		return 0;
+	}
 	if (strcmp(k, "trust") == 0) {
 		if (strcmp(v, "on") && strcmp(v, "off"))
 			return -EINVAL;
@@ -88,6 +94,7 @@ static const char *spec_wants(const char *key)
 	    {"pages", "trap or direct"},
 	    {"mbx", "intercept or trap"},
 	    {"trust", "on or off"},
+	    {"backing", "passthrough or emulated"},
 	};
 	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
 		if (strcmp(w[i].key, key) == 0)
@@ -121,7 +128,8 @@ int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *e
 		int rc = spec_field(out, key, val, &mac);
 		if (rc == -ENOENT) {
 			snprintf(err, n,
-				 "unknown key '%s' (pf, vf, gen, mac, pages, mbx, trust, backend, "
+				 "unknown key '%s' (pf, vf, gen, mac, pages, mbx, trust, backing, "
+				 "backend, "
 				 "uplink)",
 				 key);
 			return -EINVAL;

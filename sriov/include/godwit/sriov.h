@@ -32,6 +32,9 @@ struct sriov_vf_config_spec {
 	enum sriov_page_mode queue_pages; /* BAR0 pages 2-3, the RX/TX queue registers */
 	bool mbx_trap;	/* mbx=trap: the mailbox page always traps (default: intercept) */
 	bool untrusted; /* trust=off: the VF may not change its MAC */
+	/* backing=emulated: no host VF backs it; the VMM's own device model serves the same
+	 * interface (a migration's "absent" decision), so its writes are tracked directly */
+	bool emulated;
 };
 
 /* Parses "pf=P,vf=V,gen=G,mac=MAC[,pages=trap|direct][,mbx=intercept|trap][,trust=on|off]
@@ -52,6 +55,7 @@ struct sriov_pf_agent *sriov_vf_pf_agent(struct sriov_vf *vf);
 struct sriov_vf_status {
 	char name[16];
 	char backend[8];
+	bool emulated; /* backing=emulated */
 	struct sriov_gen gen;
 	unsigned pf, vf, bdf;
 	uint64_t bar0, bar3;
