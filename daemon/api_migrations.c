@@ -312,6 +312,13 @@ static void *migration_thread(void *arg)
 	out.max_bandwidth = m->max_bandwidth;
 	out.verify = false; /* a RAM checksum on both sides would add to the downtime */
 	out.dma_mode = m->dma_mode;
+	uint32_t recreate[GWD_NIC_MAX];
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < m->ndecisions; i++)
+		if (!strcmp(m->decisions[i].decision, "mismatch"))
+			recreate[out.n_recreate_vfs++] = i;
+	pthread_mutex_unlock(&d->lock);
+	out.recreate_vfs = out.n_recreate_vfs ? recreate : NULL;
 	ProtobufCMessage *resp = NULL;
 	rc = vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
 	protobuf_c_message_free_unpacked(&pr->base, NULL);

@@ -47,9 +47,9 @@ static int check_nics(const Godwit__V1__PrepareIncomingRequest *req, char *why, 
 }
 
 /* Backs each incoming NIC with a free VF whose generation matches the source's ("match"),
- * or, when this host has no free VF at all, with the VMM's own model of that generation
- * ("absent"); a free VF of another generation only ("mismatch") is refused for now. On
- * failure holds none. Caller holds d->lock. */
+ * else with a free VF of another generation ("mismatch": re-created), else, when this host
+ * has no free VF at all, with the VMM's own model of the source's generation ("absent").
+ * On failure holds none. Caller holds d->lock. */
 static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 			 const Godwit__V1__PrepareIncomingRequest *req, char (*reasons)[160],
 			 char *why, size_t n)
@@ -90,9 +90,23 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 			continue;
 		}
 		if (rc) {
-			snprintf(why, n, "nic%zu: %s", i, reasons[i]);
-			gwd_nics_release(d, vm);
-			return rc;
+			/* mismatch: a free VF of another generation. The source quiesces the
+			 * device and leaves its state behind; it is re-created here and the guest
+			 * driver renegotiates. */
+			char cmp[120], other[160];
+			rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, 0, &nic->pf, &nic->vf,
+					    other, sizeof(other));
+			if (rc) {
+				snprintf(why, n, "nic%zu: %s", i, other);
+				gwd_nics_release(d, vm);
+				return rc;
+			}
+			sriov_gen_compare(&src, &d->pool.pfs[nic->pf].gen, cmp, sizeof(cmp));
+			snprintf(
+			    reasons[i], sizeof(reasons[i]),
+			    "%s: quiesced on the source, re-created here, the driver renegotiates",
+			    cmp);
+			nic->recreated = true;
 		}
 		nic->gen = d->pool.pfs[nic->pf].gen;
 		nic->backed = true;
@@ -115,7 +129,9 @@ static int fill_decisions(struct gw_rpc_call *call, const struct gwd_vm *vm, cha
 		godwit__v1__device_decision__init(dd);
 		dd->device = gw_rpc_call_printf(call, "nic%u", i);
 		const struct gwd_nic *nic = &vm->nics[i];
-		dd->decision = (char *)(nic->emulated ? "absent" : "match");
+		dd->decision = (char *)(nic->emulated	 ? "absent"
+					: nic->recreated ? "mismatch"
+							 : "match");
 		dd->reason = gw_rpc_call_strdup(call, reasons[i]);
 		dd->destination = nic->emulated
 				      ? gw_rpc_call_printf(call, "emulated gen%u", nic->gen.gen)

@@ -33,6 +33,7 @@ struct gwd_nic {
 	bool backed;	      /* holds (pf, vf) in d->pool */
 	bool untrusted;	      /* trust "off": the guest may not change the MAC */
 	bool emulated;	      /* no VF here: the VMM's own model of generation gen serves it */
+	bool recreated;	      /* incoming: a VF of another generation re-creates the device */
 	char reason[200];     /* why it is unbacked */
 };
 

@@ -38,6 +38,16 @@ void vmm_control_set_vfs(struct vmm_control *c, struct sriov_vf *const *vfs, uns
 	c->nvfs = n;
 }
 
+#define RECREATE_WAIT_MS 8000 /* the driver's mailbox look is every 250 ms; allow slack */
+
+/* The VM stays here (the migration failed, was cancelled or aborted): quiesced VFs go on. */
+static void vfs_stay(void *opaque)
+{
+	struct vmm_control *c = opaque;
+	for (unsigned i = 0; i < c->nvfs; i++)
+		sriov_vf_recreate_cancel(c->vfs[i]);
+}
+
 static Godwit__Vmm__V1__VfState *vf_state(struct gw_rpc_call *call, struct sriov_vf *vf)
 {
 	Godwit__Vmm__V1__VfState *v = gw_rpc_call_alloc(call, sizeof(*v));
@@ -63,6 +73,8 @@ static Godwit__Vmm__V1__VfState *vf_state(struct gw_rpc_call *call, struct sriov
 	v->mbx_page_exits = s.mbx_exits;
 	v->mbx_idle_exits = s.mbx_idle_exits;
 	v->dma_mode = gw_rpc_call_strdup(call, s.dma_mode);
+	v->backing = (char *)(s.emulated ? "emulated" : "passthrough");
+	v->recreate_quiesces = s.recreate_quiesces;
 	return v;
 }
 
@@ -294,9 +306,32 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 		mig_source_free(c->out);
 		c->out = NULL;
 	}
+	/* Devices the destination re-creates on another generation: quiesced first, while
+	 * the guest runs and can react (US11544097B2). */
+	for (size_t i = 0; i < req->n_recreate_vfs; i++) {
+		unsigned v = req->recreate_vfs[i];
+		int qrc =
+		    v < c->nvfs ? sriov_vf_recreate_prepare(c->vfs[v], RECREATE_WAIT_MS) : -EINVAL;
+		if (qrc) {
+			for (size_t j = 0; j < i; j++)
+				if (req->recreate_vfs[j] < c->nvfs)
+					sriov_vf_recreate_cancel(c->vfs[req->recreate_vfs[j]]);
+			pthread_mutex_unlock(&c->lock);
+			gw_rpc_call_error(call,
+					  qrc == -EINVAL
+					      ? "no VF %u to re-create"
+					      : "VF %u: the guest driver did not reset it "
+						"within %d ms: it cannot be re-created",
+					  v, RECREATE_WAIT_MS);
+			return qrc == -EINVAL ? -EINVAL : -ETIMEDOUT;
+		}
+	}
+	p.stays = vfs_stay;
+	p.stays_opaque = c;
 	int rc = mig_source_start(c->vm, req->host, ports, &p, &c->out);
 	pthread_mutex_unlock(&c->lock);
 	if (rc) {
+		vfs_stay(c);
 		gw_rpc_call_error(call, "cannot start the migration: %s", strerror(-rc));
 		return rc;
 	}

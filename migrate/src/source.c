@@ -376,6 +376,8 @@ static void finish_state(struct mig_source *s, enum mig_event ev)
 			hv_vm_resume(s->vm);
 			s->paused = false;
 		}
+		if (t.resume_source && s->p.stays)
+			s->p.stays(s->p.stays_opaque);
 	}
 	s->st.total_time_us = mig_now_us() - s->t_start;
 	pthread_cond_broadcast(&s->cond);
@@ -549,6 +551,8 @@ fail:
 	hv_dirty_stop(vm);
 	/* The source stays the owner: make sure it runs. */
 	hv_vm_resume(vm);
+	if (s->p.stays)
+		s->p.stays(s->p.stays_opaque);
 	pthread_mutex_lock(&s->lock);
 	s->paused = false;
 	pthread_mutex_unlock(&s->lock);

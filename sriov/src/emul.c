@@ -295,6 +295,19 @@ static void be_kick_op(struct sriov_be *be)
 	be_kick(be);
 }
 
+static void be_pf_reset(struct sriov_be *be, bool begin)
+{
+	if (begin)
+		igb_dev_pf_reset_begin(&be->dev);
+	else
+		igb_dev_pf_reset_end(&be->dev);
+}
+
+static bool be_pf_reset_seen(struct sriov_be *be)
+{
+	return igb_dev_pf_reset_seen(&be->dev);
+}
+
 static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
 {
 	struct igb_dev_stats s;
@@ -330,4 +343,6 @@ const struct sriov_backend_ops sriov_emul_ops = {
     .status = be_status,
     .dma = be_dma,
     .kick = be_kick_op,
+    .pf_reset = be_pf_reset,
+    .pf_reset_seen = be_pf_reset_seen,
 };

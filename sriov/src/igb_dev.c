@@ -128,7 +128,12 @@ static void reset_locked(struct igb_dev *d)
 	R(IGB_VFGOTC) = stats[3];
 	R(IGB_VFMPRC) = stats[4];
 	d->pf_req = d->pf_reply = d->await_ack = false;
-	d->mbx = IGB_MBX_RSTD; /* the PF reset is done: the VF may send VF_RESET */
+	if (d->pf_resetting) {
+		d->vf_reset_seen = true;
+		d->mbx = IGB_MBX_RSTI; /* still in progress: RSTD comes with the reset's end */
+	} else {
+		d->mbx = IGB_MBX_RSTD; /* the PF reset is done: the VF may send VF_RESET */
+	}
 	memset(d->queue_error, 0, sizeof(d->queue_error));
 	if (d->intx_level && d->io.intx)
 		d->io.intx(d->io.opaque, false);
@@ -143,6 +148,39 @@ void igb_dev_reset(struct igb_dev *d)
 	reset_locked(d);
 	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
+}
+
+void igb_dev_pf_reset_begin(struct igb_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->pf_resetting = true;
+	d->vf_reset_seen = false;
+	xchg_begin(d);
+	d->mbx |= IGB_MBX_RSTI;
+	mbx_cause(d);
+	mbx_sync(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void igb_dev_pf_reset_end(struct igb_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->pf_resetting) {
+		d->pf_resetting = false;
+		xchg_begin(d);
+		d->mbx = (d->mbx & ~IGB_MBX_RSTI) | IGB_MBX_RSTD;
+		mbx_cause(d);
+	}
+	mbx_sync(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+bool igb_dev_pf_reset_seen(struct igb_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	bool seen = d->vf_reset_seen;
+	pthread_mutex_unlock(&d->lock);
+	return seen;
 }
 
 void igb_dev_set_msix(struct igb_dev *d, bool enabled)

@@ -45,12 +45,14 @@ struct igb_dev {
 	unsigned vf;
 	struct sriov_pf_agent *pf;
 	struct igb_dev_io io;
-	uint32_t *regs; /* the BAR0 image; pages of it may be mapped straight into the guest */
-	uint32_t mbx;	/* V2PMBX as the VF sees it */
-	bool pf_req;	/* the VF posted a request the PF has not read */
-	bool pf_reply;	/* the PF has a reply waiting for the buffer */
-	bool xchg;	/* a mailbox exchange is running */
-	bool await_ack; /* the PF posted a message the VF has not acknowledged yet */
+	uint32_t *regs;	    /* the BAR0 image; pages of it may be mapped straight into the guest */
+	uint32_t mbx;	    /* V2PMBX as the VF sees it */
+	bool pf_req;	    /* the VF posted a request the PF has not read */
+	bool pf_reply;	    /* the PF has a reply waiting for the buffer */
+	bool xchg;	    /* a mailbox exchange is running */
+	bool await_ack;	    /* the PF posted a message the VF has not acknowledged yet */
+	bool pf_resetting;  /* RSTI: a reset of the function is in progress (RSTD withheld) */
+	bool vf_reset_seen; /* the driver reset the function since pf_resetting began */
 	uint32_t reply[IGB_MBX_WORDS];
 	bool msix_enabled;
 	bool intx_level;
@@ -73,6 +75,13 @@ unsigned igb_dev_process(struct igb_dev *d, unsigned budget);
  * as hardware empties its receive FIFO before it stops. */
 unsigned igb_dev_rx_drain(struct igb_dev *d);
 void igb_dev_set_msix(struct igb_dev *d, bool enabled);
+/* The PF begins a reset of the function (RSTI, a mailbox interrupt): the driver is to stop
+ * and reset; its CTRL.RST then clears the function but RSTD waits for igb_dev_pf_reset_end
+ * (which a device re-created elsewhere never needs: it starts with RSTD). */
+void igb_dev_pf_reset_begin(struct igb_dev *d);
+void igb_dev_pf_reset_end(struct igb_dev *d);
+/* The driver has reset the function (so it stopped its DMA) since the reset began. */
+bool igb_dev_pf_reset_seen(struct igb_dev *d);
 /* The PF resets the VF (function-level reset or CTRL.RST). */
 void igb_dev_reset(struct igb_dev *d);
 /* Device state for migration: registers, mailbox, interrupt state, PF-side settings. */

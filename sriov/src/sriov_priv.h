@@ -28,7 +28,11 @@ struct sriov_backend_ops {
 	int (*load)(struct sriov_be *be, const void *data, size_t len);
 	void (*status)(struct sriov_be *be, struct sriov_vf_status *out);
 	struct dma_map *(*dma)(struct sriov_be *be); /* the device's IOVA map */
-	void (*kick)(struct sriov_be *be);	     /* look for work now */
+	/* A reset of the function by the PF: begin (the driver is told to stop and reset) or
+	 * end (it may go on); whether the driver has reset it since the beginning. */
+	void (*pf_reset)(struct sriov_be *be, bool begin);
+	bool (*pf_reset_seen)(struct sriov_be *be);
+	void (*kick)(struct sriov_be *be); /* look for work now */
 };
 
 extern const struct sriov_backend_ops sriov_emul_ops;

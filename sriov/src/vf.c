@@ -18,14 +18,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MSIX_CAP	 0x70u
-#define VF_STATE_VER	 2 /* 2: the mailbox record travels with the VF */
-#define BAR0_PAGES	 (IGB_VF_BAR0_SIZE / 4096u)
-#define CMD_MEM		 0x0002u
-#define CMD_INTX_OFF	 0x0400u
-#define MSIX_ENABLE	 0x8000u
-#define MSIX_FN_MASK	 0x4000u
-#define MBX_REMAPS_PER_S 64u
+#define MSIX_CAP	  0x70u
+#define VF_STATE_VER	  3  /* 2: the mailbox record travels with the VF; 3: flags */
+#define VF_STATE_RECREATE 1u /* no device state: re-create the device from the record */
+#define BAR0_PAGES	  (IGB_VF_BAR0_SIZE / 4096u)
+#define CMD_MEM		  0x0002u
+#define CMD_INTX_OFF	  0x0400u
+#define MSIX_ENABLE	  0x8000u
+#define MSIX_FN_MASK	  0x4000u
+#define MBX_REMAPS_PER_S  64u
 
 static const struct sriov_backend_ops *const backends[] = {&sriov_emul_ops};
 
@@ -53,6 +54,8 @@ struct sriov_vf {
 	bool intx_level;
 	uint64_t trapped;
 	struct vf_dma *dma;
+	bool recreate; /* quiesced for re-creation elsewhere: no device state in vf_save */
+	uint64_t recreate_quiesces;
 	uint64_t mbx_window_ms; /* rate limit on remapping the mailbox page (device lock) */
 	unsigned mbx_remaps;
 	pthread_mutex_t rec_lock;
@@ -329,7 +332,9 @@ static int vf_save(void *opaque, struct gw_buf *out)
 	gw_buf_put(out, vf->msix, sizeof(vf->msix));
 	gw_buf_put_u32(out, vf->pba);
 	gw_buf_put_u16(out, vf->intx_level);
+	bool recreate = vf->recreate;
 	pthread_mutex_unlock(&vf->lock);
+	gw_buf_put_u16(out, recreate ? VF_STATE_RECREATE : 0);
 	/* The configuration the VMM recorded from the mailbox, for the destination's PF. */
 	struct gw_buf rb;
 	gw_buf_init(&rb);
@@ -344,7 +349,10 @@ static int vf_save(void *opaque, struct gw_buf *out)
 	int rc = rb.err;
 	gw_buf_release(&rb);
 	gw_buf_put(out, vf->ops->name, 8);
-	return rc ? rc : out->err ? out->err : vf->ops->save(vf->be, out);
+	/* Quiesced for another generation: its state structures stay behind (US11544097B2). */
+	if (rc || out->err || recreate)
+		return rc ? rc : out->err;
+	return vf->ops->save(vf->be, out);
 }
 
 static int vf_load(void *opaque, const void *data, size_t len)
@@ -359,10 +367,11 @@ static int vf_load(void *opaque, const void *data, size_t len)
 	if (gw_rd_u16(&rd, &ver) || ver != VF_STATE_VER)
 		return -EPROTO;
 	uint32_t rlen;
+	uint16_t flags;
 	const void *rblob;
 	struct sriov_mbx_record rec = {0};
 	if (gw_rd_get(&rd, tab, sizeof(tab)) || gw_rd_u32(&rd, &pba) || gw_rd_u16(&rd, &level) ||
-	    gw_rd_u32(&rd, &rlen) || gw_rd_ptr(&rd, &rblob, rlen) ||
+	    gw_rd_u16(&rd, &flags) || gw_rd_u32(&rd, &rlen) || gw_rd_ptr(&rd, &rblob, rlen) ||
 	    gw_rd_u64(&rd, &rec.exchanges) || gw_rd_u64(&rd, &rec.nacked) ||
 	    gw_rd_u64(&rd, &rec.denied) || gw_rd_get(&rd, be, sizeof(be)))
 		return -EBADMSG;
@@ -371,9 +380,20 @@ static int vf_load(void *opaque, const void *data, size_t len)
 	int rc = sriov_vf_config_load(&rec.cfg, rblob, rlen);
 	if (rc)
 		return rc;
-	rc = vf->ops->load(vf->be, rd.p, rd.left);
-	if (rc)
-		return rc;
+	if (flags & VF_STATE_RECREATE) {
+		/* Re-created here: the device starts from reset (RSTD waiting for the driver,
+		 * which the source left waiting for just that) on this host's generation. */
+		if (rd.left)
+			return -EBADMSG;
+		GW_INFO(vf->name,
+			"re-created from the source's record on this generation (gen%u): the guest "
+			"driver renegotiates",
+			sriov_pf_agent_gen(vf->agent)->gen);
+	} else {
+		rc = vf->ops->load(vf->be, rd.p, rd.left);
+		if (rc)
+			return rc;
+	}
 	/* Replay: this host's PF has never seen the VF's exchanges; before the guest runs
 	 * again its PF agent takes on what the source's acknowledged. */
 	rc = sriov_pf_agent_put_vf_config(vf->agent, vf->spec.vf, &rec.cfg);
@@ -742,12 +762,47 @@ int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_m
 	return rc;
 }
 
+int sriov_vf_recreate_prepare(struct sriov_vf *vf, int timeout_ms)
+{
+	vf->ops->pf_reset(vf->be, true);
+	uint64_t end = gw_now_ms() + (uint64_t)timeout_ms;
+	while (!vf->ops->pf_reset_seen(vf->be)) {
+		if (gw_now_ms() >= end) {
+			vf->ops->pf_reset(vf->be, false);
+			GW_WARN(vf->name, "the guest driver did not reset the VF within %d ms",
+				timeout_ms);
+			return -ETIMEDOUT;
+		}
+		usleep(5000);
+	}
+	pthread_mutex_lock(&vf->lock);
+	vf->recreate = true;
+	vf->recreate_quiesces++;
+	pthread_mutex_unlock(&vf->lock);
+	GW_INFO(vf->name, "quiesced for re-creation on another generation: the driver reset it");
+	return 0;
+}
+
+void sriov_vf_recreate_cancel(struct sriov_vf *vf)
+{
+	pthread_mutex_lock(&vf->lock);
+	bool was = vf->recreate;
+	vf->recreate = false;
+	pthread_mutex_unlock(&vf->lock);
+	if (!was)
+		return;
+	vf->ops->pf_reset(vf->be, false);
+	GW_INFO(vf->name, "the VM stays: the reset ends and the driver goes on here");
+}
+
 void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out)
 {
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", vf->name);
 	snprintf(out->backend, sizeof(out->backend), "%s", vf->ops->name);
 	out->emulated = vf->spec.emulated;
+	out->recreate = vf->recreate;
+	out->recreate_quiesces = vf->recreate_quiesces;
 	out->gen = *sriov_pf_agent_gen(vf->agent);
 	out->pf = vf->spec.pf;
 	out->vf = vf->spec.vf;

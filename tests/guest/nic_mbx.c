@@ -120,6 +120,11 @@ static int vf_reset_handshake(struct nic *n)
 	n->mbx = 0;
 	mmio_write32(n->bar0 + IGB_CTRL, IGB_CTRL_RST);
 	int rc = mbx_wait(n, IGB_MBX_RSTD, NIC_ERR_RESET_TIMEOUT);
+	/* RSTI: the PF is resetting the function (to move it to another host and device, say):
+	 * like igbvf's watchdog, keep waiting for RSTD while it says so, up to a minute. */
+	for (unsigned i = 0; rc && i < 30 && (mmio_read32(n->bar0 + IGB_V2PMBX) & IGB_MBX_RSTI);
+	     i++)
+		rc = mbx_wait(n, IGB_MBX_RSTD, NIC_ERR_RESET_TIMEOUT);
 	if (rc == 0)
 		rc = mbx_xfer(n, "VF_RESET", msg, 1, IGB_VF_RESET_MSG_LEN);
 	if (rc == 0)

@@ -56,6 +56,10 @@ struct mig_params {
 	bool verify;		    /* checksum all of RAM on both sides at handover */
 	int accept_timeout_ms;	    /* destination: how long to wait for the source (60 s) */
 	unsigned dma_mode;	    /* dma_shadow.h's enum dma_mode; default shadow */
+	/* Source: called once the VM keeps running here after all (the migration failed or
+	 * was cancelled or aborted), for what was prepared for it (devices quiesced). */
+	void (*stays)(void *opaque);
+	void *stays_opaque;
 };
 
 void mig_params_default(struct mig_params *p);

@@ -55,7 +55,9 @@ struct sriov_pf_agent *sriov_vf_pf_agent(struct sriov_vf *vf);
 struct sriov_vf_status {
 	char name[16];
 	char backend[8];
-	bool emulated; /* backing=emulated */
+	bool emulated;		    /* backing=emulated */
+	bool recreate;		    /* quiesced for re-creation on another generation */
+	uint64_t recreate_quiesces; /* how often it was */
 	struct sriov_gen gen;
 	unsigned pf, vf, bdf;
 	uint64_t bar0, bar3;
@@ -75,5 +77,17 @@ struct sriov_vf_status {
 	char port[96];
 };
 void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out);
+
+/*
+ * Reconfiguration across generations (US11544097B2), source side: quiesces the device for a
+ * migration whose destination re-creates it on another generation. The PF tells the VF a
+ * reset is in progress and waits (up to timeout_ms) until the guest driver has reset the
+ * function, so it no longer does DMA; from then on the VF's migration state carries no
+ * device state, only what the destination needs to re-create it (the mailbox record).
+ * -ETIMEDOUT, with the device running again, when the driver did not react.
+ */
+int sriov_vf_recreate_prepare(struct sriov_vf *vf, int timeout_ms);
+/* The VM stays here after all: the reset ends (RSTD) and the driver goes on. Idempotent. */
+void sriov_vf_recreate_cancel(struct sriov_vf *vf);
 
 #endif
