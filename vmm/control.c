@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define VMM_CONTROL_MAX_VFS 8u
+
 struct vmm_control {
 	struct hv_vm *vm;
 	struct gw_rpc_server *srv;
@@ -30,6 +32,8 @@ struct vmm_control {
 	bool in_thread_started;
 	struct sriov_vf *const *vfs;
 	unsigned nvfs;
+	unsigned recreate[VMM_CONTROL_MAX_VFS]; /* VF indexes the migration re-creates */
+	unsigned nrecreate;
 };
 
 void vmm_control_set_vfs(struct vmm_control *c, struct sriov_vf *const *vfs, unsigned n)
@@ -46,6 +50,24 @@ static void vfs_stay(void *opaque)
 	struct vmm_control *c = opaque;
 	for (unsigned i = 0; i < c->nvfs; i++)
 		sriov_vf_recreate_cancel(c->vfs[i]);
+}
+
+/* Before stop-and-copy: the VFs the destination re-creates are quiesced. */
+static int vfs_quiesce(void *opaque, char *why, size_t n)
+{
+	struct vmm_control *c = opaque;
+	for (unsigned i = 0; i < c->nrecreate; i++) {
+		int rc = sriov_vf_recreate_prepare(c->vfs[c->recreate[i]], RECREATE_WAIT_MS);
+		if (rc) {
+			snprintf(
+			    why, n,
+			    "VF %u: the guest driver did not reset it within %d ms, so it cannot "
+			    "be re-created on the destination's generation",
+			    c->recreate[i], RECREATE_WAIT_MS);
+			return rc;
+		}
+	}
+	return 0;
 }
 
 static Godwit__Vmm__V1__VfState *vf_state(struct gw_rpc_call *call, struct sriov_vf *vf)
@@ -306,26 +328,18 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 		mig_source_free(c->out);
 		c->out = NULL;
 	}
-	/* Devices the destination re-creates on another generation: quiesced first, while
-	 * the guest runs and can react (US11544097B2). */
-	for (size_t i = 0; i < req->n_recreate_vfs; i++) {
-		unsigned v = req->recreate_vfs[i];
-		int qrc =
-		    v < c->nvfs ? sriov_vf_recreate_prepare(c->vfs[v], RECREATE_WAIT_MS) : -EINVAL;
-		if (qrc) {
-			for (size_t j = 0; j < i; j++)
-				if (req->recreate_vfs[j] < c->nvfs)
-					sriov_vf_recreate_cancel(c->vfs[req->recreate_vfs[j]]);
+	/* Devices the destination re-creates on another generation: quiesced once pre-copy
+	 * converged, while the guest still runs and can react (US11544097B2). */
+	c->nrecreate = 0;
+	for (size_t i = 0; i < req->n_recreate_vfs && i < VMM_CONTROL_MAX_VFS; i++) {
+		if (req->recreate_vfs[i] >= c->nvfs) {
 			pthread_mutex_unlock(&c->lock);
-			gw_rpc_call_error(call,
-					  qrc == -EINVAL
-					      ? "no VF %u to re-create"
-					      : "VF %u: the guest driver did not reset it "
-						"within %d ms: it cannot be re-created",
-					  v, RECREATE_WAIT_MS);
-			return qrc == -EINVAL ? -EINVAL : -ETIMEDOUT;
+			gw_rpc_call_error(call, "no VF %u to re-create", req->recreate_vfs[i]);
+			return -EINVAL;
 		}
+		c->recreate[c->nrecreate++] = req->recreate_vfs[i];
 	}
+	p.before_stop = c->nrecreate ? vfs_quiesce : NULL;
 	p.stays = vfs_stay;
 	p.stays_opaque = c;
 	int rc = mig_source_start(c->vm, req->host, ports, &p, &c->out);

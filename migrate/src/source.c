@@ -468,6 +468,14 @@ static void *session_thread(void *arg)
 			goto fail;
 	}
 
+	if (s->p.before_stop) {
+		char why[200] = "";
+		rc = s->p.before_stop(s->p.stays_opaque, why, sizeof(why));
+		if (rc) {
+			set_error(s, "%s", why[0] ? why : strerror(-rc));
+			goto fail;
+		}
+	}
 	rc = sync_channels(s);
 	if (rc)
 		goto fail;

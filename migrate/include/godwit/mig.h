@@ -60,6 +60,10 @@ struct mig_params {
 	 * was cancelled or aborted), for what was prepared for it (devices quiesced). */
 	void (*stays)(void *opaque);
 	void *stays_opaque;
+	/* Source: called once pre-copy converged, the VM still running, before it stops for
+	 * the last copy (devices to quiesce for re-creation elsewhere); an error fails the
+	 * migration with that reason, and the VM stays. */
+	int (*before_stop)(void *opaque, char *why, size_t n);
 };
 
 void mig_params_default(struct mig_params *p);
