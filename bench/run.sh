@@ -5,7 +5,8 @@
 # and the same with a workload that keeps dirtying memory ("dirtying"). RUNS migrations each,
 # ping-ponging between two hosts so the data is filled once per case. Then the NIC case
 # (bench/nic.sh): packets per second and VM exits per packet through the emulated VF, and the
-# NIC migration case (bench/nic_migrate.sh): the same during a migration per DMA mode.
+# NIC migration case (bench/nic_migrate.sh): the same during a migration per DMA mode, and
+# the NIC generations case (bench/nic_generations.sh): downtime for match, mismatch, absent.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 RUNS=${RUNS:-5}
@@ -130,6 +131,7 @@ if [ "${BENCH_ONLY:-}" != nic ]; then
 fi
 "$HERE/nic.sh" "$BUILD" "$RAW"
 "$HERE/nic_migrate.sh" "$BUILD" "$RAW"
+"$HERE/nic_generations.sh" "$BUILD" "$RAW"
 if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/mkinitramfs.sh" "$WORK/initrd.gz"
 	QV=$("$QEMU" --version | head -1)
