@@ -8,8 +8,8 @@ set -euo pipefail
 BUILD=$(realpath "$1")
 RAW=$2
 WINDOW_S=${NIC_MIG_WINDOW_S:-2}	  # steady-state measuring windows
-CAP=${NIC_MIG_BANDWIDTH:-1M}	  # stretches pre-copy so that "during" is measurable
-RUNS=${NIC_MIG_RUNS:-3}		  # per mode, interleaved; the report takes medians
+CAP=${NIC_MIG_BANDWIDTH:-512K}	  # stretches pre-copy so that "during" is measurable
+RUNS=${NIC_MIG_RUNS:-5}		  # per mode, interleaved; the report takes medians
 GODWITD=$BUILD/daemon/godwitd
 GODWIT=$BUILD/cli/godwit
 GUEST=$BUILD/tests/guest/godwit-test-guest

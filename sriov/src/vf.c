@@ -268,9 +268,11 @@ static void bars_update_locked(struct sriov_vf *vf)
 
 static void cfg_written(void *opaque, unsigned reg, unsigned size)
 {
-	(void)reg;
-	(void)size;
 	struct sriov_vf *vf = opaque;
+	/* A space loaded from another generation's function (a re-created device) keeps this
+	 * function's identity. */
+	if (reg == 0 && size == 4096)
+		hv_pci_cfg_put(vf->vm, vf->bdf, 0x08, sriov_pf_agent_gen(vf->agent)->revision, 1);
 	pthread_mutex_lock(&vf->lock);
 	vf->cmd = (uint16_t)hv_pci_cfg_get(vf->vm, vf->bdf, 0x04, 2);
 	uint16_t old = vf->msgctl;
