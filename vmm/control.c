@@ -341,7 +341,7 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 	}
 	p.before_stop = c->nrecreate ? vfs_quiesce : NULL;
 	p.stays = vfs_stay;
-	p.stays_opaque = c;
+	p.hook_opaque = c;
 	int rc = mig_source_start(c->vm, req->host, ports, &p, &c->out);
 	pthread_mutex_unlock(&c->lock);
 	if (rc) {

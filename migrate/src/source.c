@@ -377,7 +377,7 @@ static void finish_state(struct mig_source *s, enum mig_event ev)
 			s->paused = false;
 		}
 		if (t.resume_source && s->p.stays)
-			s->p.stays(s->p.stays_opaque);
+			s->p.stays(s->p.hook_opaque);
 	}
 	s->st.total_time_us = mig_now_us() - s->t_start;
 	pthread_cond_broadcast(&s->cond);
@@ -470,7 +470,7 @@ static void *session_thread(void *arg)
 
 	if (s->p.before_stop) {
 		char why[200] = "";
-		rc = s->p.before_stop(s->p.stays_opaque, why, sizeof(why));
+		rc = s->p.before_stop(s->p.hook_opaque, why, sizeof(why));
 		if (rc) {
 			set_error(s, "%s", why[0] ? why : strerror(-rc));
 			goto fail;
@@ -560,7 +560,7 @@ fail:
 	/* The source stays the owner: make sure it runs. */
 	hv_vm_resume(vm);
 	if (s->p.stays)
-		s->p.stays(s->p.stays_opaque);
+		s->p.stays(s->p.hook_opaque);
 	pthread_mutex_lock(&s->lock);
 	s->paused = false;
 	pthread_mutex_unlock(&s->lock);

@@ -98,15 +98,21 @@ int sriov_pf_agent_put_vf_config(struct sriov_pf_agent *a, unsigned vf,
 	return 0;
 }
 
-static void reset_locked(struct sriov_pf_agent *a, unsigned vf)
+/* What a reset leaves of a VF's settings: its MAC, no filters, API 1.0, no handshake; the
+ * counters run on. Shared by the PF agent and the VMM's record of it. */
+static void config_reset(struct sriov_vf_config *c, const uint8_t mac[6])
 {
-	struct sriov_vf_config *c = &a->vf[vf];
 	uint64_t requests = c->requests, nacks = c->nacks;
 	memset(c, 0, sizeof(*c));
-	memcpy(c->mac, a->admin_mac[vf], 6);
+	memcpy(c->mac, mac, 6);
 	c->requests = requests;
 	c->nacks = nacks;
 	c->api = IGB_API_10;
+}
+
+static void reset_locked(struct sriov_pf_agent *a, unsigned vf)
+{
+	config_reset(&a->vf[vf], a->admin_mac[vf]);
 }
 
 void sriov_pf_agent_vf_reset(struct sriov_pf_agent *a, unsigned vf)
@@ -319,12 +325,7 @@ void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen
 {
 	struct sriov_vf_config *c = &r->cfg;
 	if (ev->vf_reset) {
-		/* As the PF's own reset: filters gone, the administrator's MAC, no handshake. */
-		struct sriov_vf_config n = {.api = IGB_API_10};
-		memcpy(n.mac, r->admin_mac, 6);
-		n.requests = c->requests;
-		n.nacks = c->nacks;
-		*c = n;
+		config_reset(c, r->admin_mac); /* as the PF's own reset */
 		return;
 	}
 	if (!ev->msg || !ev->reply || ev->reply_len == 0 || ev->len == 0 || ev->len > IGB_MBX_WORDS)
@@ -340,12 +341,12 @@ void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen
 	switch (m[0] & IGB_MSG_TYPE_MASK) {
 	case IGB_VF_RESET: {
 		/* The reset clears the VF's filters; the reply names its MAC. */
-		struct sriov_vf_config n = {.clear_to_send = true, .api = IGB_API_10};
+		uint8_t mac[6];
+		memcpy(mac, c->mac, 6);
 		if (ev->reply_len >= 3)
-			mac_from_words(&ev->reply[1], n.mac);
-		n.requests = c->requests;
-		n.nacks = c->nacks;
-		*c = n;
+			mac_from_words(&ev->reply[1], mac);
+		config_reset(c, mac);
+		c->clear_to_send = true;
 		break;
 	}
 	case IGB_VF_SET_MAC_ADDR:

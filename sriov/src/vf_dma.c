@@ -4,12 +4,12 @@
  * track mode, the queue pages trap, the device works on dma/'s shadow rings (or is tracked
  * on the guest's), the guest keeps seeing its own ring addresses, and interrupts wait until
  * the completions they announce are in guest memory. Outside a migration: nothing, no exits.
- * The igb advanced ring format is what this profile gives dma/.
  */
 #include "sriov_priv.h"
 
 #include "godwit/dma_shadow.h"
 #include "godwit/hv.h"
+#include "godwit/igb_ring.h"
 #include "godwit/log.h"
 
 #include <errno.h>
@@ -19,38 +19,6 @@
 #define QPAGE_FIRST 2u /* BAR0 pages holding the RX (0x2800) and TX (0x3800) queue registers */
 #define QPAGE_LAST  3u
 #define NQ	    IGB_VF_MAX_QUEUES
-
-/* ---- the igb profile's ring format for dma/ ---- */
-
-static uint64_t igb_rx_buf(const void *d)
-{
-	return ((const union igb_rx_desc *)d)->read.pkt_addr;
-}
-
-static void igb_rx_set_buf(void *d, uint64_t iova)
-{
-	((union igb_rx_desc *)d)->read.pkt_addr = iova;
-}
-
-static int igb_rx_len(const void *d)
-{
-	const union igb_rx_desc *r = d;
-	return (r->wb.status & IGB_RXD_STAT_DD) ? r->wb.length : -1;
-}
-
-static bool igb_tx_done(const void *d)
-{
-	return (((const union igb_tx_desc *)d)->wb.status & IGB_TXD_STAT_DD) != 0;
-}
-
-static const struct dma_ring_ops igb_ring_ops = {
-    .name = "igb-adv",
-    .desc_size = 16,
-    .rx_buf_addr = igb_rx_buf,
-    .rx_set_buf_addr = igb_rx_set_buf,
-    .rx_done_len = igb_rx_len,
-    .tx_done = igb_tx_done,
-};
 
 /* ---- state ---- */
 
@@ -279,7 +247,7 @@ static void engage(struct vf_dma *d)
 			sriov_vf_set_page_mode(vf, p, SRIOV_PAGE_TRAP);
 	}
 	pthread_mutex_lock(&d->lock);
-	int rc = dma_shadow_create(sriov_vf_dma(vf), &igb_ring_ops, mode, on_dirty, d, &d->sh);
+	int rc = dma_shadow_create(sriov_vf_dma(vf), &igb_adv_ring_ops, mode, on_dirty, d, &d->sh);
 	if (rc) {
 		pthread_mutex_unlock(&d->lock);
 		restore_pages(d);

@@ -8,6 +8,7 @@
  */
 #include "godwit/dma.h"
 #include "godwit/dma_shadow.h"
+#include "godwit/igb_ring.h"
 #include "godwit/igb_vf.h"
 
 #include <stdlib.h>
@@ -15,30 +16,6 @@
 
 #define RAM_SIZE (256u * 1024u)
 static uint8_t ram[RAM_SIZE] __attribute__((aligned(4096)));
-
-static uint64_t rx_buf(const void *d)
-{
-	return ((const union igb_rx_desc *)d)->read.pkt_addr;
-}
-static void rx_set(void *d, uint64_t a)
-{
-	((union igb_rx_desc *)d)->read.pkt_addr = a;
-}
-static int rx_len(const void *d)
-{
-	const union igb_rx_desc *r = d;
-	return (r->wb.status & IGB_RXD_STAT_DD) ? r->wb.length : -1;
-}
-static bool tx_done(const void *d)
-{
-	return ((const union igb_tx_desc *)d)->wb.status & IGB_TXD_STAT_DD;
-}
-static const struct dma_ring_ops ops = {.name = "igb-adv",
-					.desc_size = 16,
-					.rx_buf_addr = rx_buf,
-					.rx_set_buf_addr = rx_set,
-					.rx_done_len = rx_len,
-					.tx_done = tx_done};
 
 static void on_dirty(void *opaque, uint64_t iova, uint64_t len)
 {
@@ -65,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dma_map_add(map, 0, RAM_SIZE, ram, true);
 	struct dma_shadow *s;
 	enum dma_mode mode = (data[0] & 1) ? DMA_MODE_TRACK : DMA_MODE_SHADOW;
-	if (dma_shadow_create(map, &ops, mode, on_dirty, NULL, &s)) {
+	if (dma_shadow_create(map, &igb_adv_ring_ops, mode, on_dirty, NULL, &s)) {
 		dma_map_destroy(map);
 		return 0;
 	}

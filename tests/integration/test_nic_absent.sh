@@ -7,30 +7,7 @@
 # passthrough (a mismatch: re-created on gen1), still echoing. And --require-passthrough to
 # B is refused with nothing moved.
 set -u
-GODWITD=$1
-GODWIT=$2
-GUEST=$3
-PEER=$4
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: these tests need a usable /dev/kvm"
-	exit 77
-fi
-TMP=$(mktemp -d /tmp/gw-nicabs-XXXXXX)
-fails=0
-cleanup() {
-	pkill -KILL -f "$TMP/" 2>/dev/null
-	sleep 0.2
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
-received() { [ -s "$TMP/stats.json" ] && jget "$TMP/stats.json" "['received']" || echo 0; }
-wait_for() { # N: until the peer has N echoes (at most 60 s)
-	for _ in $(seq 600); do [ "$(received)" -ge "$1" ] && return 0; sleep 0.1; done
-	return 1
-}
+. "$(dirname "$0")/nic_lib.sh" gw-nicabs "$@"
 
 "$PEER" --listen udp:127.0.0.1:0 --ready-file "$TMP/ready" --count 9000 --rate 600 --window 8 \
 	--wait-announce 60 --stats-file "$TMP/stats.json" --json --quiet >"$TMP/peer.json" \
@@ -38,13 +15,6 @@ wait_for() { # N: until the peer has N echoes (at most 60 s)
 PEER_PID=$!
 for _ in $(seq 100); do [ -s "$TMP/ready" ] && break; sleep 0.05; done
 UPLINK=$(cat "$TMP/ready")
-daemon() { # NAME ARGS...
-	local n=$1
-	shift
-	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$TMP/$n" "$@" >"$TMP/$n.log" 2>&1 &
-	disown
-	for _ in $(seq 100); do [ -s "$TMP/$n/listen-address" ] && break; sleep 0.05; done
-}
 daemon a --emul-nic "gen=2,vfs=1,uplink=$UPLINK"
 daemon b --emul-nic none --emul-uplink "$UPLINK"
 daemon c --emul-nic "gen=1,vfs=1,uplink=$UPLINK"
@@ -54,7 +24,7 @@ addr() { cat "$TMP/$1/listen-address"; }
 G a vm create abs --memory 64M --guest "$GUEST" --cmdline nic-echo:0 --nic vf >/dev/null ||
 	fail "create on A"
 G a vm start abs >/dev/null || fail "start on A"
-wait_for 1000 && pass "the guest echoes on A's gen2 VF ($(received) frames)" || fail "no traffic on A"
+wait_for "$TMP" 1000 && pass "the guest echoes on A's gen2 VF ($(received "$TMP") frames)" || fail "no traffic on A"
 
 # --require-passthrough: B cannot back the NIC with a VF, so nothing moves.
 if G a migrate abs --to "$(addr b)" --to-token-file "$TMP/b/token" --require-passthrough \
@@ -70,7 +40,7 @@ G a vm info abs 2>&1 | grep -q "state *running" && ! G b vm info abs >/dev/null 
 	fail "--require-passthrough: VM state after the refusal: $(G a vm info abs 2>&1 | head -3)"
 
 # A -> B: absent.
-before=$(received)
+before=$(received "$TMP")
 if G a --json migrate abs --to "$(addr b)" --to-token-file "$TMP/b/token" >"$TMP/m1.json" 2>"$TMP/m1.err"; then
 	dec=$(/usr/bin/python3 -c 'import json,sys
 m = json.loads(open(sys.argv[1]).read().strip().split("\n")[-1])
@@ -86,11 +56,11 @@ fi
 G b vm info abs >"$TMP/info-b" 2>&1
 grep -q "emulated by the VMM" "$TMP/info-b" && pass "on B the NIC is emulated: $(grep nic0 "$TMP/info-b" | sed 's/  */ /g')" ||
 	fail "on B: $(cat "$TMP/info-b")"
-wait_for $((before + 1500)) && pass "the guest keeps echoing on B's emulated VF ($(( $(received) - before )) frames since)" ||
-	fail "no traffic on B ($(received) in all, $before before)"
+wait_for "$TMP" $((before + 1500)) && pass "the guest keeps echoing on B's emulated VF ($(( $(received "$TMP") - before )) frames since)" ||
+	fail "no traffic on B ($(received "$TMP") in all, $before before)"
 
 # B -> C: back onto passthrough.
-before=$(received)
+before=$(received "$TMP")
 if G b --json migrate abs --to "$(addr c)" --to-token-file "$TMP/c/token" >"$TMP/m2.json" 2>"$TMP/m2.err"; then
 	dec=$(/usr/bin/python3 -c 'import json,sys
 m = json.loads(open(sys.argv[1]).read().strip().split("\n")[-1])
@@ -106,12 +76,11 @@ fi
 G c vm info abs >"$TMP/info-c" 2>&1
 grep -q "gen1.*passthrough" "$TMP/info-c" && pass "on C the NIC is passthrough again, on gen1" ||
 	fail "on C: $(cat "$TMP/info-c")"
-wait_for $((before + 1500)) && pass "the guest keeps echoing on C ($(( $(received) - before )) frames since)" ||
-	fail "no traffic on C ($(received) in all, $before before)"
+wait_for "$TMP" $((before + 1500)) && pass "the guest keeps echoing on C ($(( $(received "$TMP") - before )) frames since)" ||
+	fail "no traffic on C ($(received "$TMP") in all, $before before)"
 wait "$PEER_PID"
 echo "     frames: $(jget "$TMP/peer.json" "['received']") of 9000 echoed, lost $(jget "$TMP/peer.json" "['lost']"), duplicates $(jget "$TMP/peer.json" "['duplicates']"), corrupt $(jget "$TMP/peer.json" "['corrupt']")"
 [ "$(jget "$TMP/peer.json" "['corrupt']")" = 0 ] && [ "$(jget "$TMP/peer.json" "['duplicates']")" = 0 ] &&
 	pass "no corrupt or duplicate frame over both migrations" || fail "corrupt or duplicate frames"
 
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all absent-device tests passed"
+finish absent-device

@@ -8,44 +8,13 @@
 #   failure   a mismatch migration whose destination dies after the quiesce: the source
 #             device comes back and traffic flows on the source
 set -u
-GODWITD=$1
-GODWIT=$2
-GUEST=$3
-PEER=$4
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: these tests need a usable /dev/kvm"
-	exit 77
-fi
-TMP=$(mktemp -d /tmp/gw-nicgen-XXXXXX)
-fails=0
-cleanup() {
-	pkill -KILL -f "$TMP/" 2>/dev/null
-	wait 2>/dev/null
-	sleep 0.2
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
-received() { [ -s "$1/stats.json" ] && jget "$1/stats.json" "['received']" || echo 0; }
-wait_for() { # DIR N: until that peer has N echoes (at most 60 s)
-	for _ in $(seq 600); do [ "$(received "$1")" -ge "$2" ] && return 0; sleep 0.1; done
-	return 1
-}
+. "$(dirname "$0")/nic_lib.sh" gw-nicgen "$@"
 peer() { # DIR COUNT
 	mkdir -p "$1"
 	"$PEER" --listen udp:127.0.0.1:0 --ready-file "$1/ready" --count "$2" --rate 500 --window 8 \
 		--wait-announce 60 --stats-file "$1/stats.json" --json --quiet >"$1/peer.json" \
 		2>"$1/peer.err" &
 	for _ in $(seq 100); do [ -s "$1/ready" ] && break; sleep 0.05; done
-}
-daemon() { # NAME ARGS...
-	local n=$1
-	shift
-	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$TMP/$n" "$@" >"$TMP/$n.log" 2>&1 &
-	disown
-	for _ in $(seq 100); do [ -s "$TMP/$n/listen-address" ] && break; sleep 0.05; done
 }
 G() { local h=$1; shift; "$GODWIT" --host "$(cat "$TMP/$h/listen-address")" --token-file "$TMP/$h/token" "$@"; }
 addr() { cat "$TMP/$1/listen-address"; }
@@ -152,5 +121,4 @@ wait_for "$P2" $((before + 800)) && pass "failure case: traffic flows on the sou
 G a2 vm info fl 2>&1 | grep -q "state *running" && pass "failure case: the VM runs on A" ||
 	fail "failure case: $(G a2 vm info fl 2>&1 | head -3)"
 
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all generation tests passed"
+finish generation

@@ -7,26 +7,7 @@
 #   deny    a NIC created with trust=off: the guest's MAC change gets a NACK, it keeps its
 #           MAC and its traffic flows
 set -u
-GODWITD=$1
-GODWIT=$2
-GUEST=$3
-PEER=$4
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: these tests need a usable /dev/kvm"
-	exit 77
-fi
-TMP=$(mktemp -d /tmp/gw-nicmbx-XXXXXX)
-fails=0
-cleanup() {
-	pkill -KILL -f "$TMP/" 2>/dev/null
-	sleep 0.2
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
-received() { [ -s "$1/stats.json" ] && jget "$1/stats.json" "['received']" || echo 0; }
+. "$(dirname "$0")/nic_lib.sh" gw-nicmbx "$@"
 
 # setup DIR COUNT RATE: a peer and two daemons cabled to it. Sets GA, GB, B.
 setup() {
@@ -38,12 +19,7 @@ setup() {
 	PEER_PID=$!
 	for _ in $(seq 100); do [ -s "$S/ready" ] && break; sleep 0.05; done
 	for h in a b; do
-		"$GODWITD" --listen 127.0.0.1:0 --state-dir "$S/$h" \
-			--emul-nic "gen=1,vfs=2,uplink=$(cat "$S/ready")" >"$S/$h.log" 2>&1 &
-		disown
-	done
-	for h in a b; do
-		for _ in $(seq 100); do [ -s "$S/$h/listen-address" ] && break; sleep 0.05; done
+		daemon "${S#"$TMP"/}/$h" --emul-nic "gen=1,vfs=2,uplink=$(cat "$S/ready")"
 	done
 	B=$(cat "$S/b/listen-address")
 	GA=("$GODWIT" --host "$(cat "$S/a/listen-address")" --token-file "$S/a/token")
@@ -120,5 +96,4 @@ wait "$PEER_PID"
 grep -q "trust off" "$S/info.txt" && pass "deny: vm info shows the NIC untrusted" ||
 	fail "deny: vm info: $(cat "$S/info.txt")"
 
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all mailbox interception tests passed"
+finish "mailbox interception"

@@ -11,41 +11,12 @@
 # The guest runs nic-echo with "hold": received frames stay in their buffers (a pool of 256
 # per queue) and are checked again before each buffer is reused.
 set -u
-GODWITD=$1
-GODWIT=$2
-GUEST=$3
-PEER=$4
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: migration tests need a usable /dev/kvm"
-	exit 77
-fi
-TMP=$(mktemp -d /tmp/gw-nicmig-XXXXXX)
-fails=0
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	pkill -KILL -f "$TMP/" 2>/dev/null
-	sleep 0.2
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
+. "$(dirname "$0")/nic_lib.sh" gw-nicmig "$@"
 
 # A steady rate keeps frames flowing for about 10 s, so the migration happens mid-stream.
 COUNT=${GW_NIC_MIGRATE_FRAMES:-8000}
 RATE=${GW_NIC_MIGRATE_RATE:-800}
 
-daemon() { # DIR [extra args]
-	local n=$1
-	shift
-	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$TMP/$n" "$@" >"$TMP/$n.log" 2>&1 &
-	PIDS+=($!)
-	disown
-	for _ in $(seq 100); do [ -s "$TMP/$n/listen-address" ] && break; sleep 0.05; done
-}
-received() { [ -s "$1/stats.json" ] && jget "$1/stats.json" "['received']" || echo 0; }
 # The last migration state printed by --json (one object per line).
 mig_field() { /usr/bin/python3 -c 'import json,sys
 m = json.loads(open(sys.argv[1]).read().strip().split("\n")[-1])
@@ -60,7 +31,6 @@ setup() {
 		--window 8 --wait-announce 120 --stats-file "$S/stats.json" --json --quiet \
 		>"$S/peer.json" 2>"$S/peer.err" &
 	PEER_PID=$!
-	PIDS+=("$PEER_PID")
 	for _ in $(seq 100); do [ -s "$S/ready" ] && break; sleep 0.05; done
 	local uplink
 	uplink=$(cat "$S/ready")
@@ -226,5 +196,4 @@ done_with
 cancel_shadowed
 done_with
 
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all NIC migration tests passed"
+finish "NIC migration"

@@ -59,7 +59,7 @@ struct mig_params {
 	/* Source: called once the VM keeps running here after all (the migration failed or
 	 * was cancelled or aborted), for what was prepared for it (devices quiesced). */
 	void (*stays)(void *opaque);
-	void *stays_opaque;
+	void *hook_opaque; /* for stays and before_stop */
 	/* Source: called once pre-copy converged, the VM still running, before it stops for
 	 * the last copy (devices to quiesce for re-creation elsewhere); an error fails the
 	 * migration with that reason, and the VM stays. */
