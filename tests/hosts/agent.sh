@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The agent of a test host: brings up KVM, the IOMMU-backed igb PF and the network, then runs
+# the jobs that testhost.sh drops into the host's job folder (on the read-write share), each
+# under gw-reaper so that a cancelled or finished job leaves nothing running.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/tmp/home LANG=C.UTF-8
+mkdir -p "$HOME"
+arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+NAME=$(arg gw.name)
+DIR=$(arg gw.dir)
+REAPER=$(arg gw.reaper)
+IDX=$(arg gw.index)
+JOBS=$DIR/$NAME/jobs
+FACTS=$DIR/$NAME/facts
+hostname "$NAME"
+log() { echo "gw-testhost[$NAME]: $*" >/dev/console; }
+
+ip link set lo up
+# The control network (virtio-net) and the data network (QEMU's igb, an 82576 PF with SR-IOV).
+modprobe virtio_net
+modprobe igb
+nic_of() { # DRIVER: the first interface bound to it
+	local n
+	for n in /sys/class/net/*; do
+		[ "$(basename "$(readlink "$n/device/driver" 2>/dev/null)")" = "$1" ] && basename "$n" && return
+	done
+}
+CTL=$(nic_of virtio_net)
+PF=$(nic_of igb)
+CTL_IP=10.77.0.$((10 + IDX))
+PF_IP=10.77.1.$((10 + IDX))
+[ -n "$CTL" ] && ip addr add "$CTL_IP/24" dev "$CTL" && ip link set "$CTL" up
+[ -n "$PF" ] && ip addr add "$PF_IP/24" dev "$PF" && ip link set "$PF" up
+
+# Nested KVM: whichever module the CPU model offers.
+KVM_MOD=none
+if grep -qw svm /proc/cpuinfo; then
+	modprobe kvm_amd && KVM_MOD=kvm_amd
+elif grep -qw vmx /proc/cpuinfo; then
+	modprobe kvm_intel && KVM_MOD=kvm_intel
+fi
+PF_PCI=
+[ -n "$PF" ] && PF_PCI=$(basename "$(readlink "/sys/class/net/$PF/device")")
+{
+	echo "name=$NAME"
+	echo "kernel=$(uname -r)"
+	echo "kvm=$KVM_MOD"
+	echo "kvm_dev=$([ -c /dev/kvm ] && echo yes || echo no)"
+	echo "iommu_groups=$(ls /sys/kernel/iommu_groups 2>/dev/null | wc -l)"
+	echo "ctl_if=$CTL"
+	echo "ctl_ip=$CTL_IP"
+	echo "pf_if=$PF"
+	echo "pf_ip=$PF_IP"
+	echo "pf_pci=$PF_PCI"
+	echo "pf_totalvfs=$(cat "/sys/class/net/$PF/device/sriov_totalvfs" 2>/dev/null)"
+} >"$FACTS.tmp"
+mv "$FACTS.tmp" "$FACTS"
+
+# An interactive shell on the second serial port, for `testhost.sh shell`.
+(
+	while :; do
+		setsid -c /bin/bash -il </dev/ttyS1 >/dev/ttyS1 2>&1
+		sleep 1
+	done
+) &
+
+declare -A RUNNING=()
+start_job() { # ID
+	local id=$1 f=$JOBS/$1
+	mv "$f.job" "$f.run" 2>/dev/null || return
+	(
+		"$REAPER" -- /bin/bash "$f.run" >"$f.out" 2>&1 </dev/null &
+		echo $! >"$f.pid"
+		wait $!
+		echo $? >"$f.rc.tmp"
+		mv "$f.rc.tmp" "$f.rc"
+	) &
+	RUNNING[$id]=1
+}
+
+log "ready: kvm=$KVM_MOD ctl=$CTL_IP pf=$PF_IP ($PF_PCI)"
+touch "$DIR/$NAME/ready"
+shopt -s nullglob
+while [ -d "$JOBS" ] && [ ! -e "$DIR/$NAME/poweroff" ]; do
+	for f in "$JOBS"/*.job; do
+		id=$(basename "$f" .job)
+		start_job "$id"
+	done
+	for c in "$JOBS"/*.cancel; do
+		id=$(basename "$c" .cancel)
+		if [ -s "$JOBS/$id.pid" ]; then
+			kill -TERM "$(cat "$JOBS/$id.pid")" 2>/dev/null
+		fi
+		rm -f "$c"
+	done
+	sleep 0.1
+done
+log "powering off"

@@ -1,0 +1,21 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# How CTest runs a test that needs KVM: natively when this machine's /dev/kvm runs godwit's
+# test guest (and GODWIT_NO_KVM is not 1), else inside test host HOST. Either way under
+# gw-reaper, so that a test that ends or is killed leaves no process behind.
+# usage: run-test.sh BUILD HOST -- CMD...
+set -u
+BUILD=$1
+HOST=$2
+shift 3
+HERE=$(cd "$(dirname "$0")" && pwd)
+PROBE=$BUILD/testhosts/kvm-probe
+if [ "${GODWIT_NO_KVM:-0}" != 1 ] && [ ! -s "$PROBE" ]; then
+	"$HERE/testhost.sh" --build "$BUILD" probe >/dev/null
+fi
+if [ "${GODWIT_NO_KVM:-0}" != 1 ] && [ "$(cut -d' ' -f1 "$PROBE")" = yes ]; then
+	echo "# native: $(cut -d' ' -f2- "$PROBE")"
+	exec "$BUILD/tests/hosts/gw-reaper" -- "$@"
+fi
+echo "# in test host $HOST: native KVM: $(cut -d' ' -f2- "$PROBE" 2>/dev/null || echo 'GODWIT_NO_KVM=1')"
+exec "$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"

@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Live migration between two test hosts over their virtual network: one godwitd on h1
+# (10.77.0.11), one on h2 (10.77.0.12), each with an emulated gen1 PF. A VM whose guest keeps
+# rewriting and verifying its memory, and a VM holding a VF, migrate h1 -> h2 and back; the
+# guest verifies its pattern after each move, and the stream must have crossed the network.
+# usage: test_cross_host.sh BUILD GODWITD GODWIT GUEST
+set -u
+BUILD=$1
+GODWITD=$2
+GODWIT=$3
+GUEST=$4
+HERE=$(cd "$(dirname "$0")" && pwd)
+TH=("$HERE/testhost.sh" --build "$BUILD")
+X=$(mktemp -d "$BUILD/testhosts/xhost-XXXXXX")
+fails=0
+BG=()
+cleanup() {
+	for p in "${BG[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$X"
+}
+trap cleanup EXIT
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+
+# One godwitd per host, as a job that lives until this script ends; its token and address are
+# copied to the shared folder X for the client on the other host.
+daemon() { # HOST IP NAME
+	"${TH[@]}" run "$1" -- bash -c '
+		"$0" --listen "$1:7700" --state-dir "/tmp/gw-$2" --emul-nic gen=1,vfs=2 \
+			>"$3/$2.log" 2>&1 &
+		for _ in $(seq 300); do [ -s "/tmp/gw-$2/listen-address" ] && break; sleep 0.1; done
+		cp "/tmp/gw-$2/token" "$3/$2.token" && cp "/tmp/gw-$2/listen-address" "$3/$2.addr"
+		wait' "$GODWITD" "$2" "$3" "$X" &
+	BG+=($!)
+}
+daemon h1 10.77.0.11 a
+daemon h2 10.77.0.12 b
+for _ in $(seq 600); do [ -s "$X/a.addr" ] && [ -s "$X/b.addr" ] && break; sleep 0.1; done
+if ! [ -s "$X/a.addr" ] || ! [ -s "$X/b.addr" ]; then
+	echo "FAIL - the daemons did not start on h1 and h2"
+	cat "$X"/*.log 2>/dev/null
+	exit 1
+fi
+A=$(cat "$X/a.addr")
+B=$(cat "$X/b.addr")
+echo "# godwitd on h1 at $A, on h2 at $B"
+# The CLI runs on h1 and reaches either daemon over the control network.
+GA=("${TH[@]}" run h1 -- "$GODWIT" --host "$A" --token-file "$X/a.token")
+GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$B" --token-file "$X/b.token")
+
+expect() { # NAME RC PATTERN -- cmd...
+	local name=$1 want=$2 pat=$3
+	shift 4
+	"$@" >"$X/out" 2>&1
+	local rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$name: exit code $rc, wanted $want"
+		sed 's/^/       /' "$X/out" | tail -n 6
+	elif ! grep -Eq -- "$pat" "$X/out"; then
+		fail "$name: output lacks /$pat/"
+		sed 's/^/       /' "$X/out" | tail -n 6
+	else
+		pass "$name"
+	fi
+}
+verified() { # G-array-name VM: the guest's own verification, read from its console
+	local -n g=$1
+	"${g[@]}" vm console "$2" --timeout 6 >"$X/con" 2>&1
+	grep -q "pages ok" "$X/con" && ! grep -q "BAD" "$X/con"
+}
+# The migration's stream went to the other host's address, not to loopback.
+crossed() { # G-array-name VM DEST-IP
+	local -n g=$1
+	"${g[@]}" --json migration list >"$X/ml" 2>&1
+	/usr/bin/python3 -c '
+import json, sys
+m = [m for m in json.load(open(sys.argv[1]))["migrations"] if m["vm"] == sys.argv[2]][0]
+assert m["destination"].startswith(sys.argv[3] + ":"), m
+' "$X/ml" "$2" "$3"
+}
+
+expect "create web on h1" 0 created -- "${GA[@]}" vm create web --memory 64M --guest "$GUEST" --cmdline dirty:2:300
+expect "start web" 0 started -- "${GA[@]}" vm start web
+expect "create nv with a VF on h1" 0 created -- "${GA[@]}" vm create nv --memory 32M --guest "$GUEST" --cmdline dirty:1:200 --nic vf
+expect "start nv" 0 started -- "${GA[@]}" vm start nv
+sleep 2
+
+for vm in web nv; do
+	expect "migrate $vm h1 -> h2" 0 'phase +done' -- "${GA[@]}" migrate "$vm" --to "$B" --to-token-file "$X/b.token"
+	if crossed GA "$vm" 10.77.0.12; then pass "$vm went to h2's address on the control network"; else fail "$vm: destination: $(cat "$X/ml")"; fi
+	expect "$vm runs on h2" 0 "$vm +running" -- "${GB[@]}" vm list
+	if verified GB "$vm"; then pass "$vm verifies its whole pattern on h2"; else fail "$vm: verification on h2"; cat "$X/con"; fi
+done
+expect "nv holds a VF of h2's gen1 PF" 0 'nic0 +vf pf0 vf[0-9]+ gen1 .*passthrough' -- "${GB[@]}" vm info nv
+for vm in web nv; do
+	expect "migrate $vm h2 -> h1" 0 'phase +done' -- "${GB[@]}" migrate "$vm" --to "$A" --to-token-file "$X/a.token"
+	if crossed GB "$vm" 10.77.0.11; then pass "$vm came back to h1's address"; else fail "$vm: destination: $(cat "$X/ml")"; fi
+	expect "$vm runs on h1 again" 0 "$vm +running" -- "${GA[@]}" vm list
+	if verified GA "$vm"; then pass "$vm verifies its whole pattern back on h1"; else fail "$vm: verification on h1"; cat "$X/con"; fi
+done
+expect "h2 holds no VM" 0 'no VMs' -- "${GB[@]}" vm list
+
+if [ $fails -ne 0 ]; then
+	for n in a b; do echo "--- godwitd $n ---"; tail -n 15 "$X/$n.log"; done
+	echo "$fails check(s) failed"
+	exit 1
+fi
+echo "all cross-host checks passed"
