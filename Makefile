@@ -27,7 +27,7 @@ build: configure
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 check: build
-	@cd $(BUILD) && ctest --output-on-failure --timeout 1200
+	@cd $(BUILD) && ctest --output-on-failure --timeout 1200 -j2
 	@$(MAKE) --no-print-directory fuzz
 
 # libFuzzer targets need clang; each runs a bounded number of inputs as a smoke test.

@@ -1,44 +1,103 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The demo: two godwitd on loopback; a VM whose guest keeps rewriting and verifying its
-# memory migrates from the first to the second and back, then a short report. Then a VM
-# with an SR-IOV VF echoing live traffic moves from a host with gen1 NICs to one with gen2
-# NICs: the decisions and the packet counts.
+# The demo: two hosts, each with its godwitd; a VM whose guest keeps rewriting and verifying its
+# memory migrates from the first to the second and back, then a short report. Then a VM with an
+# SR-IOV VF echoing live traffic moves from a host with gen1 NICs to one with gen2 NICs: the
+# decisions and the packet counts. Where this machine's /dev/kvm runs godwit's test guest, the
+# two hosts are two godwitd on loopback; otherwise (or with GODWIT_NO_KVM=1) they are the QEMU
+# test hosts h1 and h2 of tests/hosts/, and the migrations cross their virtual network.
 set -euo pipefail
-BUILD=${1:-build}
+BUILD=$(realpath "${1:-build}")
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 VMM=$BUILD/vmm/godwit-vmm
 GODWITD=$BUILD/daemon/godwitd
 GODWIT=$BUILD/cli/godwit
-GUEST=$(realpath "$BUILD/tests/guest/godwit-test-guest")
+PEER=$BUILD/tools/nicpeer/godwit-nicpeer
+GUEST=$BUILD/tests/guest/godwit-test-guest
+TH=("$SRC/tests/hosts/testhost.sh" --build "$BUILD")
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { echo "\$ $*"; "$@"; }
+# Prints a command as the user would type it (on which host, in test-host mode), then runs it.
+run() {
+	local shown=("$@")
+	[ "$1" = on ] && shown=("${@:3}")
+	shown[0]=$(basename "${shown[0]}")
+	echo "\$ ${shown[*]}"
+	"$@"
+}
+# on HOST CMD...: runs CMD on that host (here, in native mode).
+on() {
+	local h=$1
+	shift
+	if [ "$MODE" = hosts ]; then "${TH[@]}" run "$h" -- "$@"; else "$@"; fi
+}
 
-say "godwit-vmm boots the test guest directly in long mode"
-run "$VMM" --memory 256M --guest "$GUEST" --cmdline hello --serial stdio --log-level warn
-
-STATE=$(mktemp -d /tmp/godwit-demo-XXXXXX)
+BOOTED=()
+if "${TH[@]}" probe >/dev/null; then
+	MODE=native
+	STATE=$(mktemp -d /tmp/godwit-demo-XXXXXX)
+	IP1=127.0.0.1 IP2=127.0.0.1
+else
+	MODE=hosts
+	echo "No usable KVM here ($(cut -d' ' -f2- "$BUILD/testhosts/kvm-probe")): the demo runs in two QEMU test hosts, h1 and h2 (tests/hosts/), over their virtual network."
+	# Hosts already running (a developer's) are used and left running.
+	"${TH[@]}" status | grep -q '^h1: running' || BOOTED+=(h1)
+	"${TH[@]}" status | grep -q '^h2: running' || BOOTED+=(h2)
+	"${TH[@]}" boot h1 h2
+	STATE=$(mktemp -d "$BUILD/testhosts/demo-XXXXXX")
+	IP1=10.77.0.11 IP2=10.77.0.12
+fi
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	pkill -KILL -f "$STATE/" 2>/dev/null || true
+	[ "$MODE" = native ] && { pkill -KILL -f "$STATE/" 2>/dev/null || true; }
+	wait 2>/dev/null || true
 	rm -rf "$STATE"
+	[ ${#BOOTED[@]} -gt 0 ] && "${TH[@]}" stop "${BOOTED[@]}" >/dev/null
+	return 0
 }
 trap cleanup EXIT
-for h in alpha beta; do
-	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$STATE/$h" --log-level warn &
+
+# daemon NAME HOST IP [godwitd args]: a godwitd whose token and address end up in $STATE/NAME.
+daemon() {
+	local n=$1 h=$2 ip=$3
+	shift 3
+	if [ "$MODE" = native ]; then
+		"$GODWITD" --listen "$ip:0" --state-dir "$STATE/$n" --log-level warn "$@" &
+	else
+		mkdir -p "$STATE/$n"
+		"${TH[@]}" run "$h" -- bash -c '
+			"$0" --listen "$1:0" --state-dir "/tmp/gw-$2" --log-level warn "${@:4}" &
+			for _ in $(seq 300); do [ -s "/tmp/gw-$2/listen-address" ] && break; sleep 0.1; done
+			cp "/tmp/gw-$2/token" "$3/$2/token.tmp" && mv "$3/$2/token.tmp" "$3/$2/token"
+			cp "/tmp/gw-$2/listen-address" "$3/$2/listen-address"
+			wait' "$GODWITD" "$ip" "$n" "$STATE" "$@" &
+	fi
 	PIDS+=($!)
-	disown
-done
-for h in alpha beta; do
-	for _ in $(seq 100); do [ -s "$STATE/$h/listen-address" ] && break; sleep 0.05; done
-done
+}
+wait_daemon() { # NAME
+	for _ in $(seq 600); do [ -s "$STATE/$1/listen-address" ] && [ -s "$STATE/$1/token" ] && return; sleep 0.05; done
+	echo "demo: godwitd $1 did not start" >&2
+	exit 1
+}
+
+say "godwit-vmm boots the test guest directly in long mode"
+run on h1 "$VMM" --memory 256M --guest "$GUEST" --cmdline hello --serial stdio --log-level warn
+
+daemon alpha h1 "$IP1"
+daemon beta h2 "$IP2"
+wait_daemon alpha
+wait_daemon beta
 A=$(cat "$STATE/alpha/listen-address")
 B=$(cat "$STATE/beta/listen-address")
-GA=("$GODWIT" --host "$A" --token-file "$STATE/alpha/token")
-GB=("$GODWIT" --host "$B" --token-file "$STATE/beta/token")
+GA=(on h1 "$GODWIT" --host "$A" --token-file "$STATE/alpha/token")
+GB=(on h1 "$GODWIT" --host "$B" --token-file "$STATE/beta/token")
 
-say "two hosts on loopback: alpha ($A) and beta ($B)"
+if [ "$MODE" = native ]; then
+	say "two hosts on loopback: alpha ($A) and beta ($B)"
+else
+	say "two test hosts: alpha is h1 ($A), beta is h2 ($B)"
+fi
 run "${GA[@]}" vm create demo --memory 256M --guest "$GUEST" --cmdline dirty:8:400
 run "${GA[@]}" vm start demo
 run "${GA[@]}" vm console demo --timeout 3
@@ -77,25 +136,19 @@ echo
 echo "the VM moved there and back while running, and its own checks found every page intact."
 
 say "a VM with a passthrough NIC, live traffic, and a NIC generation change"
-PEER=$BUILD/tools/nicpeer/godwit-nicpeer
-"$PEER" --listen udp:127.0.0.1:0 --ready-file "$STATE/peer.ready" --count 6000 --rate 500 \
+on h1 "$PEER" --listen "udp:$IP1:0" --ready-file "$STATE/peer.ready" --count 6000 --rate 500 \
 	--window 8 --stats-file "$STATE/peer.stats" --json --quiet >"$STATE/peer.json" &
 PEER_PID=$!
 PIDS+=($PEER_PID)
 for _ in $(seq 100); do [ -s "$STATE/peer.ready" ] && break; sleep 0.05; done
 UPLINK=$(cat "$STATE/peer.ready")
 echo "godwit-nicpeer plays the switch at $UPLINK: numbered frames out, echoes checked"
-for h in gen1host gen2host; do
-	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$STATE/$h" --log-level warn \
-		--emul-nic "gen=${h:3:1},vfs=2,uplink=$UPLINK" &
-	PIDS+=($!)
-	disown
-done
-for h in gen1host gen2host; do
-	for _ in $(seq 100); do [ -s "$STATE/$h/listen-address" ] && break; sleep 0.05; done
-done
-G1=("$GODWIT" --host "$(cat "$STATE/gen1host/listen-address")" --token-file "$STATE/gen1host/token")
-G2=("$GODWIT" --host "$(cat "$STATE/gen2host/listen-address")" --token-file "$STATE/gen2host/token")
+daemon gen1host h1 "$IP1" --emul-nic "gen=1,vfs=2,uplink=$UPLINK"
+daemon gen2host h2 "$IP2" --emul-nic "gen=2,vfs=2,uplink=$UPLINK"
+wait_daemon gen1host
+wait_daemon gen2host
+G1=(on h1 "$GODWIT" --host "$(cat "$STATE/gen1host/listen-address")" --token-file "$STATE/gen1host/token")
+G2=(on h1 "$GODWIT" --host "$(cat "$STATE/gen2host/listen-address")" --token-file "$STATE/gen2host/token")
 run "${G1[@]}" vm create nicvm --memory 64M --guest "$GUEST" --cmdline nic-echo:0 --nic vf
 run "${G1[@]}" vm start nicvm
 for _ in $(seq 300); do

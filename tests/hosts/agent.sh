@@ -65,18 +65,16 @@ mv "$FACTS.tmp" "$FACTS"
 	done
 ) &
 
-declare -A RUNNING=()
 start_job() { # ID
 	local id=$1 f=$JOBS/$1
 	mv "$f.job" "$f.run" 2>/dev/null || return
 	(
-		"$REAPER" -- /bin/bash "$f.run" >"$f.out" 2>&1 </dev/null &
+		"$REAPER" --quiet -- /bin/bash "$f.run" >"$f.out" 2>&1 </dev/null &
 		echo $! >"$f.pid"
 		wait $!
 		echo $? >"$f.rc.tmp"
 		mv "$f.rc.tmp" "$f.rc"
 	) &
-	RUNNING[$id]=1
 }
 
 log "ready: kvm=$KVM_MOD ctl=$CTL_IP pf=$PF_IP ($PF_PCI)"
@@ -89,8 +87,12 @@ while [ -d "$JOBS" ] && [ ! -e "$DIR/$NAME/poweroff" ]; do
 	done
 	for c in "$JOBS"/*.cancel; do
 		id=$(basename "$c" .cancel)
-		if [ -s "$JOBS/$id.pid" ]; then
+		if [ -e "$JOBS/$id.job" ] && rm -f "$JOBS/$id.job"; then
+			echo 125 >"$JOBS/$id.rc" # cancelled before it started
+		elif [ -s "$JOBS/$id.pid" ]; then
 			kill -TERM "$(cat "$JOBS/$id.pid")" 2>/dev/null
+		else
+			continue # started, pid not yet written: look again next round
 		fi
 		rm -f "$c"
 	done

@@ -43,4 +43,6 @@ for s in $SHARES; do
 	i=$((i + 1))
 done
 [ -x "/newroot$REAPER" ] || fail "$REAPER is not built"
-exec switch_root /newroot "$REAPER" --init -- /bin/bash "$AGENT"
+# The agent runs from a copy, so that editing agent.sh cannot change a running host's loop.
+exec switch_root /newroot "$REAPER" --init -- /bin/bash -c \
+	'cp "$0" /run/gw-agent.sh && exec /bin/bash /run/gw-agent.sh' "$AGENT"

@@ -37,9 +37,10 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: gw-reaper [--grace SECS] [--init] -- COMMAND [ARGS...]\n"
+		"usage: gw-reaper [--grace SECS] [--quiet] [--init] -- COMMAND [ARGS...]\n"
 		"Runs COMMAND; when it exits or gw-reaper is signalled or killed, terminates\n"
 		"every process COMMAND left behind (SIGTERM, then SIGKILL after SECS, default 3).\n"
+		"--quiet: do not say so when a signal ends COMMAND.\n"
 		"--init: act as PID 1 of a test host and power off at the end.\n"
 		"Exit status: COMMAND's, 128+N if it died of signal N, 125 if gw-reaper failed.\n");
 }
@@ -159,7 +160,7 @@ static int exit_code(int st)
 }
 
 /* The keeper: runs the command, then cleans up after it. Returns the exit code to use. */
-static int keeper(char **argv, int grace_s, pid_t parent)
+static int keeper(char **argv, int grace_s, pid_t parent, bool quiet)
 {
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);
@@ -197,7 +198,7 @@ static int keeper(char **argv, int grace_s, pid_t parent)
 			break;
 		}
 	}
-	if (g_stop_signal && !done)
+	if (g_stop_signal && !done && !quiet)
 		fprintf(stderr, "gw-reaper: signal %d: terminating %s and its processes\n",
 			(int)g_stop_signal, argv[0]);
 	terminate_all(getpid(), child, &st, &done, grace_s);
@@ -209,7 +210,7 @@ static int keeper(char **argv, int grace_s, pid_t parent)
 int main(int argc, char **argv)
 {
 	int grace_s = 3;
-	bool init = false;
+	bool init = false, quiet = false;
 	int i = 1;
 	for (; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -217,6 +218,8 @@ int main(int argc, char **argv)
 			break;
 		} else if (!strcmp(argv[i], "--init")) {
 			init = true;
+		} else if (!strcmp(argv[i], "--quiet")) {
+			quiet = true;
 		} else if (!strcmp(argv[i], "--grace") && i + 1 < argc) {
 			grace_s = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -232,7 +235,7 @@ int main(int argc, char **argv)
 		return 125;
 	}
 	if (init) {
-		int rc = keeper(argv + i, grace_s, 0);
+		int rc = keeper(argv + i, grace_s, 0, quiet);
 		sync();
 		reboot(RB_POWER_OFF);
 		return rc;
@@ -244,7 +247,7 @@ int main(int argc, char **argv)
 		return 125;
 	}
 	if (k == 0)
-		return keeper(argv + i, grace_s, self);
+		return keeper(argv + i, grace_s, self, quiet);
 	/* The waiting half: signals are passed to the keeper, which cleans up and exits. */
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigemptyset(&sa.sa_mask);

@@ -17,5 +17,10 @@ if [ "${GODWIT_NO_KVM:-0}" != 1 ] && [ "$(cut -d' ' -f1 "$PROBE")" = yes ]; then
 	echo "# native: $(cut -d' ' -f2- "$PROBE")"
 	exec "$BUILD/tests/hosts/gw-reaper" -- "$@"
 fi
+# A host without a working /dev/kvm fails the test: the test must not skip for lack of KVM.
+if ! "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- test -c /dev/kvm; then
+	echo "FAIL: test host $HOST has no /dev/kvm: $(grep '^kvm' "$BUILD/testhosts/$HOST/facts" 2>/dev/null | tr '\n' ' ')"
+	exit 1
+fi
 echo "# in test host $HOST: native KVM: $(cut -d' ' -f2- "$PROBE" 2>/dev/null || echo 'GODWIT_NO_KVM=1')"
 exec "$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
