@@ -65,6 +65,18 @@ mv "$FACTS.tmp" "$FACTS"
 	done
 ) &
 
+cancel_job() { # ID
+	local id=$1
+	if [ -e "$JOBS/$id.job" ] && rm -f "$JOBS/$id.job"; then
+		echo 125 >"$JOBS/$id.rc" # cancelled before it started
+	elif [ -s "$JOBS/$id.pid" ]; then
+		kill -TERM "$(cat "$JOBS/$id.pid")" 2>/dev/null
+	else
+		return # started, its pid not yet written: look again next round
+	fi
+	rm -f "$JOBS/$id.cancel"
+}
+
 start_job() { # ID
 	local id=$1 f=$JOBS/$1
 	mv "$f.job" "$f.run" 2>/dev/null || return
@@ -80,22 +92,28 @@ start_job() { # ID
 log "ready: kvm=$KVM_MOD ctl=$CTL_IP pf=$PF_IP ($PF_PCI)"
 touch "$DIR/$NAME/ready"
 shopt -s nullglob
-while [ -d "$JOBS" ] && [ ! -e "$DIR/$NAME/poweroff" ]; do
-	for f in "$JOBS"/*.job; do
-		id=$(basename "$f" .job)
-		start_job "$id"
+# The pause between two looks at the job folder, without a fork: a read with a timeout on a fifo
+# that nobody writes (a TCG machine forks slowly; an idle host should cost the machine nothing).
+mkfifo /run/gw-agent.tick
+exec 8<>/run/gw-agent.tick
+# One directory read a round (no forks); quicker rounds for a few seconds after a job came or went.
+busy=0
+while :; do
+	stop=0
+	for f in "$JOBS"/*; do
+		case $f in
+		*.job) f=${f##*/}; start_job "${f%.job}"; busy=50 ;;
+		*.rc) busy=50 ;; # a job just ended: the next one often follows
+		*.cancel) f=${f##*/}; cancel_job "${f%.cancel}" ;;
+		*/poweroff) stop=1 ;;
+		esac
 	done
-	for c in "$JOBS"/*.cancel; do
-		id=$(basename "$c" .cancel)
-		if [ -e "$JOBS/$id.job" ] && rm -f "$JOBS/$id.job"; then
-			echo 125 >"$JOBS/$id.rc" # cancelled before it started
-		elif [ -s "$JOBS/$id.pid" ]; then
-			kill -TERM "$(cat "$JOBS/$id.pid")" 2>/dev/null
-		else
-			continue # started, pid not yet written: look again next round
-		fi
-		rm -f "$c"
-	done
-	sleep 0.1
+	[ $stop = 1 ] && break
+	if [ $busy -gt 0 ]; then
+		busy=$((busy - 1))
+		read -r -t 0.05 -u 8 _
+	else
+		read -r -t 0.5 -u 8 _
+	fi
 done
 log "powering off"

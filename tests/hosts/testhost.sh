@@ -91,10 +91,14 @@ shares() { # the project tree, and the build tree when it lies outside it
 	case "$BUILD/" in "$SRC"/*) ;; *) echo "$BUILD" ;; esac
 }
 
-host_pid() { # NAME: the pid of its QEMU, if it runs
-	local p
+host_pid() { # NAME: the pid of its QEMU, if it runs (a zombie or a reused pid does not count)
+	local p st
 	p=$(cat "$DIR/$1/qemu.pid" 2>/dev/null) || return 1
-	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"
+	[ -n "$p" ] || return 1
+	st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] || return 1
+	tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-name gw-$1 " || return 1
+	echo "$p"
 }
 
 boot_one() { # NAME MEM CPUS
@@ -276,9 +280,9 @@ cmd_stop() {
 	fi
 	for n in "${names[@]}"; do
 		p=$(host_pid "$n") || continue
-		touch "$DIR/$n/poweroff"
-		for ((i = 0; i < 200; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null && echo "testhost: $n did not power off; killed"
+		touch "$DIR/$n/jobs/poweroff"
+		for ((i = 0; i < 200; i++)); do host_pid "$n" >/dev/null || break; sleep 0.1; done
+		host_pid "$n" >/dev/null && kill -KILL "$p" 2>/dev/null && echo "testhost: $n did not power off; killed"
 		echo "testhost: $n stopped"
 	done
 	return 0
