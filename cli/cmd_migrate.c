@@ -209,6 +209,22 @@ static void draw_bar(const Godwit__V1__Migration *m)
 	fflush(stderr);
 }
 
+/* On stderr: why the migration watched did not end done. */
+static void report_unfinished(const Godwit__V1__Migration *m)
+{
+	bool ended = m->phase == GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_FAILED ||
+		     m->phase == GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_CANCELLED;
+	const char *why = m->error && m->error[0] ? m->error : NULL;
+	if (ended)
+		fprintf(stderr, "godwit: migration %s of %s %s: %s\n", m->id, m->vm,
+			phase_name(m->phase), why ? why : "godwitd gave no reason");
+	else
+		fprintf(stderr,
+			"godwit: migration %s of %s: the watch ended while it was in %s%s%s; see "
+			"'godwit migration status %s'\n",
+			m->id, m->vm, phase_name(m->phase), why ? ": " : "", why ? why : "", m->id);
+}
+
 static int watch(struct cli *c, const char *id)
 {
 	int rc = cli_connect(c);
@@ -244,16 +260,23 @@ static int watch(struct cli *c, const char *id)
 	if (st.code != GW_RPC_OK) {
 		cli_print_rpc_error(c, &st);
 		rc = CLI_FAILED;
-	} else if (last && !c->json) {
-		print_migration(last);
-	}
-	if (!last && st.code == GW_RPC_OK)
+	} else if (!last) {
+		fprintf(stderr,
+			"godwit: migration %s: the watch ended before godwitd reported any state\n",
+			id);
 		rc = CLI_FAILED;
-	if (last) {
-		if (last->phase != GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_DONE)
+	} else {
+		if (!c->json)
+			print_migration(last);
+		/* Whatever the output format, a migration that did not succeed says why on stderr,
+		 * and never with an empty message. */
+		if (last->phase != GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_DONE) {
 			rc = CLI_FAILED;
-		protobuf_c_message_free_unpacked(&last->base, NULL);
+			report_unfinished(last);
+		}
 	}
+	if (last)
+		protobuf_c_message_free_unpacked(&last->base, NULL);
 	return rc;
 }
 

@@ -53,6 +53,10 @@ struct gwd_mig {
 
 #define PH(x) GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_##x
 
+/* How long the source VMM may leave the migration thread's polls unanswered (a loaded host,
+ * a VMM busy in its stop-and-copy) before the migration is given up for a lost VMM. */
+#define VMM_SILENCE_MAX_S 30
+
 static bool final_phase(Godwit__V1__MigrationPhase p)
 {
 	return p == PH(DONE) || p == PH(FAILED) || p == PH(CANCELLED);
@@ -263,6 +267,43 @@ static void take_decisions(struct gwd_mig *m, const Godwit__V1__PrepareIncomingR
 			m->decisions[i].destination);
 }
 
+/* The source VMM's process still runs (its monitor has not seen it exit). */
+static bool vmm_alive(struct gwd_mig *m)
+{
+	pthread_mutex_lock(&m->d->lock);
+	struct gwd_vm *vm = gwd_vm_find(m->d, m->vm);
+	bool alive = vm && vm->monitor_running;
+	pthread_mutex_unlock(&m->d->lock);
+	return alive;
+}
+
+/* The source VMM stopped answering. The destination is told to drop what it received; once it
+ * has, the VMM is asked (best effort: it may answer again later) to cancel, which resumes the
+ * VM even from the handover. If the destination could not be told, the VM might run there: it
+ * is not resumed here. */
+static void vmm_lost(struct gwd_mig *m, const struct gw_rpc_status *st)
+{
+	char why[300];
+	snprintf(why, sizeof(why), "%s: %s", gw_rpc_code_name(st->code),
+		 st->message[0] ? st->message : "no answer");
+	if (peer_abort(m, "source VMM unreachable")) {
+		end_migration(m, PH(FAILED),
+			      "lost the source VMM (%s), and the destination %s could not be told "
+			      "to abort: the VM is not resumed here until an operator checks",
+			      why, m->dest);
+		return;
+	}
+	Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	struct gw_rpc_status cs;
+	bool resumed = vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &cs) == 0;
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	end_migration(m, PH(FAILED), "lost the source VMM (%s)%s", why,
+		      resumed ? "; it answered the cancel: the VM keeps running on this host"
+			      : "; the destination dropped the VM");
+}
+
 static void *migration_thread(void *arg)
 {
 	struct gwd_mig *m = arg;
@@ -334,6 +375,7 @@ static void *migration_thread(void *arg)
 	/* 3. Follow the VMM until the handover or the end. */
 	Godwit__Vmm__V1__MigrationStats *ms = NULL;
 	bool cancel_sent = false;
+	int64_t answered = gwd_now(); /* when the VMM last answered a poll */
 	for (;;) {
 		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
 		pthread_mutex_lock(&d->lock);
@@ -350,11 +392,19 @@ static void *migration_thread(void *arg)
 		ms = NULL;
 		rc = vmm_call(m, cancel_sent ? "MigrationStatus" : "MigrationWait", &creq.base,
 			      (ProtobufCMessage **)&ms, 5000, &st);
+		if (rc && (st.code == GW_RPC_DEADLINE_EXCEEDED || st.code == GW_RPC_UNAVAILABLE) &&
+		    vmm_alive(m) && gwd_now() - answered < VMM_SILENCE_MAX_S) {
+			/* Slow to answer is not gone (a loaded host): ask again. */
+			GW_DEBUG(m->vm, "migration %s: the VMM did not answer: %s; asking again",
+				 m->id, st.message);
+			usleep(200 * 1000);
+			continue;
+		}
 		if (rc) {
-			peer_abort(m, "source VMM unreachable");
-			end_migration(m, PH(FAILED), "lost the source VMM: %s", st.message);
+			vmm_lost(m, &st);
 			return NULL;
 		}
+		answered = gwd_now();
 		Godwit__V1__MigrationPhase ph = phase_of(ms->state);
 		pthread_mutex_lock(&d->lock);
 		/* A final phase is published by end_migration, together with its reason. */
@@ -376,7 +426,13 @@ static void *migration_thread(void *arg)
 			break;
 		if (final_phase(ph)) {
 			char err[300];
-			snprintf(err, sizeof(err), "%s", ms->error);
+			if (ms->error && ms->error[0])
+				snprintf(err, sizeof(err), "%s", ms->error);
+			else
+				snprintf(err, sizeof(err),
+					 "the source VMM ended the migration %s "
+					 "without a reason",
+					 ms->state);
 			peer_abort(m, err);
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
 			end_migration(m, ph, "%s; the VM keeps running on this host", err);

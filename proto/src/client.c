@@ -120,6 +120,25 @@ static void set_status(struct gw_rpc_status *st, grpc_status_code code, grpc_sli
 		n = sizeof(st->message) - 1;
 	memcpy(st->message, GRPC_SLICE_START_PTR(details), n);
 	st->message[n] = '\0';
+	if (n || st->code == GW_RPC_OK)
+		return;
+	/* A status without details (the transport's own, a server that said nothing): never an
+	 * empty message for whoever shows it. */
+	switch (st->code) {
+	case GW_RPC_DEADLINE_EXCEEDED:
+		snprintf(st->message, sizeof(st->message), "no answer before the call's deadline");
+		break;
+	case GW_RPC_UNAVAILABLE:
+		snprintf(st->message, sizeof(st->message),
+			 "the server cannot be reached or the connection was lost");
+		break;
+	case GW_RPC_CANCELLED:
+		snprintf(st->message, sizeof(st->message), "the call was cancelled");
+		break;
+	default:
+		snprintf(st->message, sizeof(st->message), "%s, with no details",
+			 gw_rpc_code_name(st->code));
+	}
 }
 
 static void fail(struct gw_rpc_status *st, enum gw_rpc_code code, const char *msg)

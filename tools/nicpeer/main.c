@@ -53,6 +53,14 @@ enum seq_state {
 	SEQ_LATE,      /* echoed after it had timed out */
 };
 
+/* One place the VF lived at (a migration moves it): frames sent there, and the arrival of the
+ * latest echo that came from there, which shows the VF there was still at work then. */
+struct vf_place {
+	struct sockaddr_storage addr;
+	socklen_t len;
+	uint64_t last_echo_rt; /* CLOCK_REALTIME ns; 0: none yet */
+};
+
 enum phase {
 	PHASE_WAITING, /* for the VF's first announce */
 	PHASE_RUNNING,
@@ -99,7 +107,13 @@ struct peer {
 
 	/* Per-sequence bookkeeping, indexed by seq (from 1). */
 	uint64_t *sent_ns;
+	uint64_t *sent_rt; /* CLOCK_REALTIME once sendto returned: the frame is at the VF's port */
+	uint16_t *place;   /* index into places: where the frame was sent */
 	uint8_t *state;
+
+	/* Where the VF lived, oldest first; the last is where frames go now. */
+	struct vf_place *places;
+	unsigned nplaces;
 	uint64_t cap;
 	uint64_t oldest; /* no frame below this is still outstanding */
 	uint64_t outstanding;
@@ -126,6 +140,14 @@ static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* The clock of the kernel's receive timestamps (SO_TIMESTAMPNS). */
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
@@ -451,8 +473,15 @@ static int peer_bind(struct peer *pr, char *err, size_t errlen)
 			 pr->o.listen);
 		return -EINVAL;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		sock_enlarge(pr->fd);
+		/* When each echo reached us, not when we got round to reading it: what tells
+		 * frames sent before it from frames sent after (lost_running). */
+		int on = 1;
+		if (setsockopt(pr->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0)
+			GW_DEBUG(LOG, "SO_TIMESTAMPNS: %s: echoes are stamped when read",
+				 strerror(errno));
+	}
 	return rc;
 }
 
@@ -498,14 +527,37 @@ static void mac_format(const uint8_t mac[6], char out[18])
 }
 
 struct report {
-	uint64_t lost;
+	uint64_t lost, lost_running;
 	double max_outage_ms, pps, rtt_min_us, rtt_avg_us, rtt_max_us, elapsed_s;
 	uint64_t sent_during_outage;
 };
 
+/*
+ * Lost frames that reached their VF while it was still at work: an echo from the place a frame
+ * was sent to arrived after that frame had been sent. The VF had it in its port before it sent
+ * that echo (a datagram to a local socket is queued before sendto returns), and a VF that
+ * stops takes in what its port holds; so a frame lost to a VF that stopped for good, as a
+ * migration's source does, was sent after the last echo from there. While the run goes on,
+ * only frames that timed out count.
+ */
+static uint64_t count_lost_running(const struct peer *pr)
+{
+	uint64_t n = 0;
+	for (uint64_t s = 1; s <= pr->sent; s++) {
+		uint8_t st = pr->state[s];
+		if (st == SEQ_ECHOED || st == SEQ_LATE ||
+		    (st == SEQ_OUTSTANDING && pr->phase != PHASE_DONE))
+			continue;
+		if (pr->sent_rt[s] < pr->places[pr->place[s]].last_echo_rt)
+			n++;
+	}
+	return n;
+}
+
 static void report_compute(const struct peer *pr, uint64_t now, struct report *r)
 {
-	*r = (struct report){.lost = pr->sent - pr->received};
+	*r = (struct report){.lost = pr->sent - pr->received,
+			     .lost_running = count_lost_running(pr)};
 	uint64_t outage = pr->max_outage_ns, during = pr->max_outage_sent;
 	if (pr->in_outage && now - pr->outage_start > outage) {
 		outage = now - pr->outage_start;
@@ -559,11 +611,11 @@ static void report_json(const struct peer *pr, uint64_t now, FILE *f)
 		pr->o.size, pr->o.window, pr->o.rate, pr->o.count, r.elapsed_s);
 	fprintf(f,
 		",\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
-		",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"corrupt\":%" PRIu64
-		",\"ignored\":%" PRIu64 ",\"send_errors\":%" PRIu64 ",\"outstanding\":%" PRIu64
-		",\"announces\":%" PRIu64,
-		pr->sent, pr->received, r.lost, pr->late, pr->dups, pr->corrupt, pr->ignored,
-		pr->send_errors, pr->outstanding, pr->announces);
+		",\"lost_running\":%" PRIu64 ",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64
+		",\"corrupt\":%" PRIu64 ",\"ignored\":%" PRIu64 ",\"send_errors\":%" PRIu64
+		",\"outstanding\":%" PRIu64 ",\"announces\":%" PRIu64,
+		pr->sent, pr->received, r.lost, r.lost_running, pr->late, pr->dups, pr->corrupt,
+		pr->ignored, pr->send_errors, pr->outstanding, pr->announces);
 	fprintf(f,
 		",\"max_outage_ms\":%.1f,\"sent_during_outage\":%" PRIu64
 		",\"pps\":%.1f,\"rtt_us\":{\"min\":%.1f,\"avg\":%.1f,\"max\":%.1f}}\n",
@@ -583,9 +635,10 @@ static void report_human(const struct peer *pr, uint64_t now, FILE *f)
 		fprintf(f, "godwit-nicpeer: %s: no announce from a VF\n", pr->bound);
 	}
 	fprintf(f,
-		"  sent %" PRIu64 "  received %" PRIu64 "  lost %" PRIu64 "  late %" PRIu64
-		"  duplicates %" PRIu64 "  corrupt %" PRIu64 "\n",
-		pr->sent, pr->received, r.lost, pr->late, pr->dups, pr->corrupt);
+		"  sent %" PRIu64 "  received %" PRIu64 "  lost %" PRIu64 " (%" PRIu64
+		" while the VF ran)  late %" PRIu64 "  duplicates %" PRIu64 "  corrupt %" PRIu64
+		"\n",
+		pr->sent, pr->received, r.lost, r.lost_running, pr->late, pr->dups, pr->corrupt);
 	fprintf(f,
 		"  announces %" PRIu64 "  max outage %.1f ms (%" PRIu64
 		" frames sent during it)  ignored %" PRIu64 "  send errors %" PRIu64 "\n",
@@ -659,6 +712,14 @@ static int seq_reserve(struct peer *pr, uint64_t seq)
 	if (!t)
 		return -ENOMEM;
 	pr->sent_ns = t;
+	t = realloc(pr->sent_rt, cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pr->sent_rt = t;
+	uint16_t *pl = realloc(pr->place, cap * sizeof(*pl));
+	if (!pl)
+		return -ENOMEM;
+	pr->place = pl;
 	uint8_t *s = realloc(pr->state, cap);
 	if (!s)
 		return -ENOMEM;
@@ -678,11 +739,52 @@ static void outage_close(struct peer *pr, uint64_t now)
 	pr->in_outage = false;
 }
 
-static void outage_open(struct peer *pr, uint64_t now)
+/* An outage opens at NOW with the frames up to SENT0 sent before it. */
+static void outage_open(struct peer *pr, uint64_t now, uint64_t sent0)
 {
 	pr->in_outage = true;
 	pr->outage_start = now;
-	pr->outage_sent0 = pr->sent;
+	pr->outage_sent0 = sent0;
+}
+
+/* How many frames had been sent when an echo stamped at_rt arrived: the loop may have sent
+ * more between its arrival and our reading it, and those went out during what follows. */
+static uint64_t sent_before(const struct peer *pr, uint64_t at_rt)
+{
+	uint64_t n = pr->sent;
+	while (n > 0 && pr->sent_rt[n] > at_rt)
+		n--;
+	return n;
+}
+
+/* The place frames go to now: a new one when the VF announces itself from a new address. */
+static int place_push(struct peer *pr, const struct sockaddr_storage *from, socklen_t fromlen)
+{
+	if (pr->nplaces == UINT16_MAX)
+		return -ENOSPC;
+	struct vf_place *p = realloc(pr->places, (pr->nplaces + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	pr->places = p;
+	p += pr->nplaces++;
+	memset(p, 0, sizeof(*p));
+	memcpy(&p->addr, from, fromlen);
+	p->len = fromlen;
+	return 0;
+}
+
+/* An intact echo from FROM, arrived at at_rt: the VF at that place was at work then. */
+static void place_saw_echo(struct peer *pr, const struct sockaddr_storage *from, socklen_t fromlen,
+			   uint64_t at_rt)
+{
+	for (unsigned i = pr->nplaces; i-- > 0;) {
+		struct vf_place *p = &pr->places[i];
+		if (p->len == fromlen && memcmp(&p->addr, from, fromlen) == 0) {
+			if (at_rt > p->last_echo_rt)
+				p->last_echo_rt = at_rt;
+			return;
+		}
+	}
 }
 
 /* Sends the next frame; returns 0, -EAGAIN when the socket is full, or -ENOMEM. */
@@ -727,8 +829,11 @@ static int send_one(struct peer *pr, uint64_t now)
 		}
 	}
 	if (!pr->in_outage)
-		outage_open(pr, now);
+		outage_open(pr, now, pr->sent);
 	pr->sent_ns[seq] = now;
+	/* After sendto: a datagram to a local socket is in its queue by now. */
+	pr->sent_rt[seq] = real_ns();
+	pr->place[seq] = (uint16_t)(pr->nplaces - 1);
 	pr->state[seq] = SEQ_OUTSTANDING;
 	pr->outstanding++;
 	pr->sent++;
@@ -770,7 +875,13 @@ static void on_announce(struct peer *pr, const uint8_t *f, const struct sockaddr
 		return;
 	}
 	pr->announces++;
-	if (pr->have_vf && (fromlen != pr->vf_len || memcmp(from, &pr->vf, fromlen) != 0)) {
+	bool moved = !pr->have_vf || fromlen != pr->vf_len || memcmp(from, &pr->vf, fromlen) != 0;
+	if (moved && place_push(pr, from, fromlen) < 0) {
+		GW_ERR(LOG, "out of memory for the VF's places: announce ignored");
+		pr->ignored++;
+		return;
+	}
+	if (pr->have_vf && moved) {
 		/* The VF moved (a migration's destination announcing). What is in flight to
 		 * the old address may never come back: release the window rather than stall up
 		 * to 2 s, so the outage measured is the VF's. Echoes of those frames still
@@ -817,7 +928,8 @@ static bool echo_intact(const struct peer *pr, const uint8_t *f, size_t n, uint6
 }
 
 static void on_frame(struct peer *pr, const uint8_t *f, size_t n,
-		     const struct sockaddr_storage *from, socklen_t fromlen, uint64_t now)
+		     const struct sockaddr_storage *from, socklen_t fromlen, uint64_t now,
+		     uint64_t at_rt)
 {
 	if (n < ETH_HDR || n > RX_BUF) {
 		pr->ignored++;
@@ -837,6 +949,7 @@ static void on_frame(struct peer *pr, const uint8_t *f, size_t n,
 		pr->corrupt++;
 		return;
 	}
+	place_saw_echo(pr, from, fromlen, at_rt);
 	switch (pr->state[seq]) {
 	case SEQ_OUTSTANDING:
 		pr->state[seq] = SEQ_ECHOED;
@@ -860,22 +973,42 @@ static void on_frame(struct peer *pr, const uint8_t *f, size_t n,
 	pr->t_last_echo = now;
 	outage_close(pr, now);
 	if (pr->outstanding)
-		outage_open(pr, now);
+		outage_open(pr, now, sent_before(pr, at_rt));
 }
 
 static void receive_all(struct peer *pr)
 {
 	for (unsigned i = 0; i < RECV_BATCH; i++) {
 		struct sockaddr_storage from;
-		socklen_t fromlen = sizeof(from);
-		ssize_t n = recvfrom(pr->fd, pr->rxbuf, RX_BUF, MSG_DONTWAIT | MSG_TRUNC,
-				     (struct sockaddr *)&from, &fromlen);
+		union {
+			char buf[CMSG_SPACE(sizeof(struct timespec))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {.iov_base = pr->rxbuf, .iov_len = RX_BUF};
+		struct msghdr mh = {.msg_name = &from,
+				    .msg_namelen = sizeof(from),
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(pr->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				GW_DEBUG(LOG, "recvfrom: %s", strerror(errno));
+				GW_DEBUG(LOG, "recvmsg: %s", strerror(errno));
 			return;
 		}
-		on_frame(pr, pr->rxbuf, (size_t)n, &from, fromlen, now_ns());
+		uint64_t at_rt = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+			    c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+				struct timespec ts;
+				memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+				at_rt = (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+			}
+		}
+		if (!at_rt)
+			at_rt = real_ns(); /* no stamp: now, the latest it can have arrived */
+		on_frame(pr, pr->rxbuf, (size_t)n, &from, mh.msg_namelen, now_ns(), at_rt);
 	}
 }
 
@@ -1106,6 +1239,9 @@ out_close_sigfd:
 	close(pr.sigfd);
 out_free:
 	free(pr.sent_ns);
+	free(pr.sent_rt);
+	free(pr.place);
+	free(pr.places);
 	free(pr.state);
 	free(pr.rxbuf);
 	free(pr.txbuf);
