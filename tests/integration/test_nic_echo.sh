@@ -83,14 +83,16 @@ mbx() {
 
 run "MSI-X, trapped queue pages, 1000 frames" 1000 "" ",pages=trap"
 mbx "1000 frames"
-short=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_exits']")
+short=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_exchanges']")
 run "MSI-X, trapped queue pages, 10000 frames" 10000 "" ",pages=trap"
 mbx "10000 frames"
-long=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_exits']")
-# Ten times the traffic: no more than the status polls' jitter on the mailbox page.
-[ $((long - short)) -le 8 ] && [ $((short - long)) -le 8 ] &&
-	pass "steady-state traffic adds no mailbox-page exits ($short for 1000 frames, $long for 10000)" ||
-	fail "mailbox-page exits grow with traffic: $short for 1000 frames, $long for 10000"
+long=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_exchanges']")
+# Ten times the traffic: the same exchanges, and (checked by mbx) no exit outside them. The
+# exits within an exchange count the driver's status polls, which depend on how fast the host
+# answers, not on the traffic: comparing them between runs measured the host, not godwit.
+[ "$short" = "$long" ] &&
+	pass "steady-state traffic adds no mailbox exchange or exit ($short exchanges for 1000 frames and for 10000)" ||
+	fail "mailbox exchanges grow with traffic: $short for 1000 frames, $long for 10000"
 run "mailbox page always trapped (mbx=trap)" 5000 "" ",mbx=trap"
 idle=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_idle_exits']")
 [ "$idle" -gt 0 ] && pass "mbx=trap: the driver's idle mailbox looks exit ($idle), as the control" ||
