@@ -440,14 +440,37 @@ int gwd_vm_spawn_incoming(struct gwd *d, struct gwd_vm *vm, unsigned channels, c
 	int rc = spawn_vmm(d, vm, tokp, channels, why, n);
 	if (rc)
 		return rc;
+	/* The VMM serves its control socket before it listens for the stream (the listeners
+	 * register with the control server), so a first Status may come before the ports exist:
+	 * ask until they do, the VMM says it failed, or 15 s pass (a loaded host). */
 	Godwit__Vmm__V1__VmmStatus *st = NULL;
 	struct gw_rpc_status rs;
-	rc = control_call(d, vm->name, "Status", 5000, &st, &rs);
-	if (rc || st->n_incoming_ports != channels) {
-		snprintf(why, n, "the incoming VMM did not report its stream ports");
+	int64_t deadline = gwd_now() + 15;
+	for (;;) {
+		rc = control_call(d, vm->name, "Status", 5000, &st, &rs);
+		if (rc) {
+			snprintf(why, n, "the incoming VMM does not answer: %s", rs.message);
+			break;
+		}
+		if (st->n_incoming_ports == channels)
+			break;
+		bool failed = st->incoming_state && !strcmp(st->incoming_state, "failed");
+		if (failed || gwd_now() >= deadline) {
+			snprintf(why, n,
+				 "the incoming VMM did not report its %u stream port(s)%s%s",
+				 channels, failed ? ": " : " within 15 s",
+				 failed && st->incoming_error ? st->incoming_error : "");
+			rc = -EIO;
+			break;
+		}
+		protobuf_c_message_free_unpacked(&st->base, NULL);
+		st = NULL;
+		usleep(50 * 1000);
+	}
+	if (rc) {
 		if (st)
 			protobuf_c_message_free_unpacked(&st->base, NULL);
-		return rc ? rc : -EIO;
+		return rc;
 	}
 	for (size_t i = 0; i < st->n_incoming_ports; i++)
 		ports[i] = st->incoming_ports[i];
