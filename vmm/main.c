@@ -476,6 +476,10 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* A peer that went away (a migration's other end, a console reader, a control
+	 * client) is an error on that one descriptor, never the end of the VM. godwitd ignores
+	 * SIGPIPE and its VMMs inherit that; a godwit-vmm started any other way must too. */
+	signal(SIGPIPE, SIG_IGN);
 
 	if (hv_vm_create(&cfg, &c.vm))
 		return EXIT_SETUP;

@@ -119,7 +119,11 @@ int mig_net_accept(int lfd, int timeout_ms)
 int mig_net_writev_full(int fd, struct iovec *iov, int iovcnt)
 {
 	while (iovcnt > 0) {
-		ssize_t n = writev(fd, iov, iovcnt);
+		/* MSG_NOSIGNAL: a peer that went away (the other VMM killed, the network cut,
+		 * our own shutdown of the channel) is an error to report, never a SIGPIPE,
+		 * whose default action would end this whole process and the VM it runs. */
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+		ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

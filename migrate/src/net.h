@@ -11,7 +11,8 @@ int mig_net_listen(const char *host, int *fd, uint16_t *port);
 int mig_net_connect(const char *host, uint16_t port, int timeout_ms);
 /* Accepts one connection within timeout_ms: fd, or -ETIMEDOUT / -errno. */
 int mig_net_accept(int lfd, int timeout_ms);
-/* Whole writes and reads; -EPIPE/-ECONNRESET/... on failure, -ENODATA at EOF before n. */
+/* Whole writes and reads on sockets; -EPIPE/-ECONNRESET/... on failure (writes never raise
+ * SIGPIPE), -ENODATA at EOF before n. */
 int mig_net_writev_full(int fd, struct iovec *iov, int iovcnt);
 int mig_net_write_full(int fd, const void *p, size_t n);
 int mig_net_read_full(int fd, void *p, size_t n);

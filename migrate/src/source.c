@@ -703,15 +703,20 @@ void mig_source_free(struct mig_source *s)
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	shutdown_channels(s);
+	/* Every thread that uses a channel's descriptor ends before any is closed: a closed
+	 * number is soon another descriptor's (a control connection, the next migration's
+	 * channel), which a late read or shutdown here would then break. */
 	for (unsigned i = 0; i < s->n; i++) {
-		if (s->ch[i].fd >= 0) {
+		if (s->ch[i].fd >= 0)
 			pthread_join(s->ch[i].thread, NULL);
-			close(s->ch[i].fd);
-		}
-		gw_buf_release(&s->ch[i].batch.buf);
 	}
 	if (s->reader_started)
 		pthread_join(s->reader, NULL);
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->ch[i].fd >= 0)
+			close(s->ch[i].fd);
+		gw_buf_release(&s->ch[i].batch.buf);
+	}
 	gw_buf_release(&s->state);
 	free(s->work);
 	free(s->present);

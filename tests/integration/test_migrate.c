@@ -322,6 +322,62 @@ static void test_fault_dest_killed(void)
 	CU_ASSERT_TRUE(strstr(err, "destination") != NULL);
 }
 
+/* One source VM meets a destination that dies at several points of a slow pre-copy (at
+ * once, later in the first round, after a round ended with a dirty-log collect), with SIGPIPE
+ * at its default action as in a godwit-vmm run without godwitd: each migration fails naming
+ * the destination, and the source keeps running and verifying its whole pattern. */
+static void test_dest_dies_source_survives(void)
+{
+	struct watch ws, wd;
+	watch_init(&ws);
+	watch_init(&wd);
+	struct hv_vm *src = start_source(&ws, "dirty:1:300");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	static const struct {
+		unsigned ms, iteration; /* kill after ms, once pre-copy reached iteration */
+	} kill[] = {{300, 1}, {1500, 1}, {0, 2}};
+	signal(SIGPIPE, SIG_DFL);
+	for (unsigned k = 0; k < GW_TEST_COUNT(kill); k++) {
+		struct hv_vm *dst = make_vm("dst", MEM, &wd);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+		struct mig_params p;
+		params(&p, TOKEN);
+		p.max_bandwidth = 300000;
+		struct mig_dest *md;
+		CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
+		uint16_t ports[MIG_MAX_CHANNELS];
+		unsigned n;
+		mig_dest_ports(md, ports, &n);
+		struct mig_source *ms;
+		CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, &p, &ms), 0);
+		usleep(kill[k].ms * 1000);
+		struct mig_stats st;
+		for (unsigned t = 0; t < 600; t++) {
+			mig_source_stats(ms, &st);
+			if (st.state != MIG_SETUP &&
+			    (st.state != MIG_PRECOPY || st.iteration >= kill[k].iteration))
+				break;
+			usleep(100 * 1000);
+		}
+		CU_ASSERT_EQUAL(st.state, MIG_PRECOPY);
+		mig_dest_free(md); /* its sockets close: the source writes into a dead stream */
+		CU_ASSERT_EQUAL(mig_source_wait(ms, 60000), MIG_FAILED);
+		mig_source_stats(ms, &st);
+		printf("\n    killed in iteration %u: %s", st.iteration, st.error);
+		CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "destination"));
+		mig_source_free(ms);
+		CU_ASSERT_EQUAL(hv_vm_run_state(dst), HV_RUN_CREATED);
+		hv_vm_destroy(dst);
+		/* Two more clean passes over the whole pattern: the guest runs, its RAM intact. */
+		CU_ASSERT_FALSE(hv_vm_is_stopped(src));
+		CU_ASSERT_EQUAL(hv_vm_run_state(src), HV_RUN_RUNNING);
+		CU_ASSERT_EQUAL(watch_more(&ws, 2, 120), 2);
+		CU_ASSERT_EQUAL(ws.bad, 0);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	hv_vm_destroy(src);
+}
+
 static void test_fault_network_cut(void)
 {
 	char err[256];
@@ -526,6 +582,8 @@ int main(void)
 	static const struct gw_test_case cases[] = {
 	    {"a dirty guest migrates and verifies itself", test_migrate_dirty_guest},
 	    {"destination killed mid-pre-copy", test_fault_dest_killed},
+	    {"destination dies at any point of pre-copy: the source survives",
+	     test_dest_dies_source_survives},
 	    {"network cut mid-stream", test_fault_network_cut},
 	    {"corrupted stream bytes", test_fault_corrupt_bytes},
 	    {"wrong token", test_fault_wrong_token},
