@@ -2,10 +2,11 @@
 /* Sockets for the migration channels: large buffers, no Nagle, whole reads and writes. */
 #include "net.h"
 
+#include "godwit/sock.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -16,25 +17,17 @@
 
 void mig_net_tune(int fd)
 {
-	int one = 1, buf = 8 << 20;
+	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	gw_sock_set_buffers(fd, 8 << 20, false);
 }
 
 static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-	struct addrinfo *res;
 	char ps[8];
 	snprintf(ps, sizeof(ps), "%u", port);
-	int rc = getaddrinfo(host, ps, &hints, &res);
-	if (rc)
-		return -EHOSTUNREACH;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
+	/* Whatever getaddrinfo says, the peer cannot be reached (status.c: UNAVAILABLE). */
+	return gw_sock_resolve(host, ps, SOCK_STREAM, 0, ss, len, NULL) ? -EHOSTUNREACH : 0;
 }
 
 int mig_net_listen(const char *host, int *out_fd, uint16_t *port)

@@ -3,13 +3,13 @@
 #include "godwit/sriov_port.h"
 
 #include "godwit/parse.h"
+#include "godwit/sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -66,52 +66,6 @@ static void stat_add(uint64_t *counter, uint64_t v)
 	__atomic_fetch_add(counter, v, __ATOMIC_RELAXED);
 }
 
-/* "127.0.0.1:40000", "[::1]:40000", "@0001f" or "/path". */
-static void addr_format(const struct sockaddr *sa, socklen_t len, char *out, size_t n)
-{
-	char host[INET6_ADDRSTRLEN];
-	switch (sa->sa_family) {
-	case AF_INET: {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(out, n, "%s:%u", host, ntohs(in->sin_port));
-		return;
-	}
-	case AF_INET6: {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(out, n, "[%s]:%u", host, ntohs(in6->sin6_port));
-		return;
-	}
-	case AF_UNIX: {
-		const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
-		size_t plen = len > offsetof(struct sockaddr_un, sun_path)
-				  ? len - offsetof(struct sockaddr_un, sun_path)
-				  : 0;
-		if (plen == 0)
-			snprintf(out, n, "(unbound)");
-		else if (un->sun_path[0] == '\0') /* abstract: unix(7) */
-			snprintf(out, n, "@%.*s", (int)(plen - 1), un->sun_path + 1);
-		else
-			snprintf(out, n, "%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
-		return;
-	}
-	default:
-		snprintf(out, n, "(family %d)", sa->sa_family);
-	}
-}
-
-static void sock_enlarge(int fd)
-{
-	/* Best effort: the FORCE variants need CAP_NET_ADMIN, the plain ones are capped by
-	 * net.core.[rw]mem_max. A burst of frames during a migration must not overflow. */
-	int sz = PORT_SOCKBUF;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-}
-
 static bool addr_is_loopback(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET) {
@@ -124,31 +78,11 @@ static bool addr_is_loopback(const struct sockaddr *sa)
 	return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
 }
 
-/* Splits "HOST:PORT" or "[HOST]:PORT" at the last colon; IPv6 literals may go unbracketed. */
-static int split_host_port(const char *s, char *host, size_t hostlen, const char **port)
-{
-	const char *colon = strrchr(s, ':');
-	if (!colon)
-		return -EINVAL;
-	const char *h = s;
-	size_t n = (size_t)(colon - s);
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
-		h++;
-		n -= 2;
-	}
-	if (n == 0 || n >= hostlen)
-		return -EINVAL;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	*port = colon + 1;
-	return 0;
-}
-
 static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t errlen)
 {
 	char host[256];
 	const char *portstr;
-	if (split_host_port(arg, host, sizeof(host), &portstr) < 0) {
+	if (gw_sock_split_host_port(arg, host, sizeof(host), &portstr) < 0) {
 		say(err, errlen, "udp port spec wants udp:HOST:PORT, got \"udp:%s\"", arg);
 		return -EINVAL;
 	}
@@ -158,34 +92,13 @@ static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t err
 		return -EINVAL;
 	}
 
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_DGRAM,
-	    .ai_protocol = IPPROTO_UDP,
-	    .ai_flags = AI_NUMERICSERV,
-	};
-	struct addrinfo *ai;
-	int rc = getaddrinfo(host, portstr, &hints, &ai);
-	if (rc != 0) {
-		int e = rc == EAI_SYSTEM ? errno : 0;
-		say(err, errlen, "cannot resolve udp host \"%s\": %s", host,
-		    e ? strerror(e) : gai_strerror(rc));
-		if (rc == EAI_SYSTEM)
-			return -e;
-		if (rc == EAI_MEMORY)
-			return -ENOMEM;
-		if (rc == EAI_AGAIN)
-			return -EAGAIN;
-		return -EINVAL;
+	const char *why = "";
+	int rc = gw_sock_resolve(host, portstr, SOCK_DGRAM, 0, &p->peer, &p->peer_len, &why);
+	if (rc < 0) {
+		say(err, errlen, "cannot resolve udp host \"%s\": %s", host, why);
+		/* A name that does not resolve is a bad spec, like a malformed one. */
+		return rc == -EHOSTUNREACH ? -EINVAL : rc;
 	}
-	if (ai->ai_addrlen > sizeof(p->peer)) {
-		freeaddrinfo(ai);
-		say(err, errlen, "udp host \"%s\": unexpected address size", host);
-		return -EINVAL;
-	}
-	memcpy(&p->peer, ai->ai_addr, ai->ai_addrlen);
-	p->peer_len = (socklen_t)ai->ai_addrlen;
-	freeaddrinfo(ai);
 
 	int fd = socket(p->peer.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	if (fd < 0) {
@@ -193,7 +106,8 @@ static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t err
 		say(err, errlen, "udp socket: %s", strerror(-rc));
 		return rc;
 	}
-	sock_enlarge(fd);
+	/* A burst of frames during a migration must not overflow. */
+	gw_sock_set_buffers(fd, PORT_SOCKBUF, true);
 
 	/* No connect(): a frame may arrive from anywhere (the switch may move), and we reply
 	 * with sendto. Bind an ephemeral port on the address family's loopback when the peer is
@@ -226,8 +140,8 @@ static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t err
 		goto err_close_fd;
 	}
 	char a[80], b[80];
-	addr_format((struct sockaddr *)&local, local_len, a, sizeof(a));
-	addr_format((struct sockaddr *)&p->peer, p->peer_len, b, sizeof(b));
+	gw_sock_addr_format((struct sockaddr *)&local, local_len, a, sizeof(a));
+	gw_sock_addr_format((struct sockaddr *)&p->peer, p->peer_len, b, sizeof(b));
 	snprintf(p->desc, sizeof(p->desc), "udp %s -> %s", a, b);
 	p->fd = fd;
 	return 0;
@@ -240,28 +154,24 @@ err_close_fd:
 static int open_unix(struct sriov_port *p, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un *un = (struct sockaddr_un *)&p->peer;
-	size_t n = strlen(path);
-	if (n == 0) {
+	int rc = gw_sock_unix_addr(path, un, &p->peer_len);
+	if (rc == -EINVAL) {
 		say(err, errlen, "unix port spec wants unix:PATH");
 		return -EINVAL;
 	}
-	if (n >= sizeof(un->sun_path)) {
-		say(err, errlen, "unix socket path is %zu bytes, the limit is %zu", n,
+	if (rc < 0) {
+		say(err, errlen, "unix socket path is %zu bytes, the limit is %zu", strlen(path),
 		    sizeof(un->sun_path) - 1);
 		return -EINVAL;
 	}
-	un->sun_family = AF_UNIX;
-	memcpy(un->sun_path, path, n + 1);
-	p->peer_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 
-	int rc;
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
 		say(err, errlen, "unix socket: %s", strerror(-rc));
 		return rc;
 	}
-	sock_enlarge(fd);
+	gw_sock_set_buffers(fd, PORT_SOCKBUF, true);
 	/* Autobind (unix(7)): an address of just the family gets a unique abstract name, so
 	 * the peer has somewhere to send its replies. */
 	struct sockaddr_un local = {.sun_family = AF_UNIX};
@@ -277,7 +187,7 @@ static int open_unix(struct sriov_port *p, const char *path, char *err, size_t e
 		goto err_close_fd;
 	}
 	char a[sizeof(local.sun_path) + 2];
-	addr_format((struct sockaddr *)&local, local_len, a, sizeof(a));
+	gw_sock_addr_format((struct sockaddr *)&local, local_len, a, sizeof(a));
 	snprintf(p->desc, sizeof(p->desc), "unix %s -> %s", a, path);
 	p->fd = fd;
 	return 0;

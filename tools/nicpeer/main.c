@@ -3,6 +3,7 @@
 #include "godwit/igb_vf.h"
 #include "godwit/log.h"
 #include "godwit/parse.h"
+#include "godwit/sock.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -316,60 +317,17 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* "127.0.0.1:41234", "[::1]:41234", "@0001f" or a path. */
-static void addr_format(const struct sockaddr_storage *ss, socklen_t len, char *out, size_t n)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(out, n, "%s:%u", host, ntohs(in->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(out, n, "[%s]:%u", host, ntohs(in6->sin6_port));
-	} else if (ss->ss_family == AF_UNIX) {
-		const struct sockaddr_un *un = (const struct sockaddr_un *)ss;
-		size_t off = offsetof(struct sockaddr_un, sun_path);
-		size_t plen = len > off ? len - off : 0;
-		if (plen == 0)
-			snprintf(out, n, "(unbound)");
-		else if (un->sun_path[0] == '\0')
-			snprintf(out, n, "@%.*s", (int)(plen - 1), un->sun_path + 1);
-		else
-			snprintf(out, n, "%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
-	} else {
-		snprintf(out, n, "(family %d)", ss->ss_family);
-	}
-}
-
-static void sock_enlarge(int fd)
-{
-	int sz = 1 << 20; /* best effort: a migration's burst must not overflow */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-}
-
 static int bind_udp(struct peer *pr, const char *arg, char *err, size_t errlen)
 {
-	const char *colon = strrchr(arg, ':');
 	char host[256];
-	size_t n = colon ? (size_t)(colon - arg) : 0;
-	const char *h = arg;
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
-		h++;
-		n -= 2;
-	}
+	const char *portstr;
 	uint64_t port;
-	if (!colon || n == 0 || n >= sizeof(host) || gw_parse_u64(colon + 1, 0, 65535, &port) < 0) {
+	if (gw_sock_split_host_port(arg, host, sizeof(host), &portstr) < 0 ||
+	    gw_parse_u64(portstr, 0, 65535, &port) < 0) {
 		snprintf(err, errlen,
 			 "--listen wants udp:HOST:PORT (PORT 0 picks one), got \"udp:%s\"", arg);
 		return -EINVAL;
 	}
-	memcpy(host, h, n);
-	host[n] = '\0';
 
 	struct addrinfo hints = {
 	    .ai_family = AF_UNSPEC,
@@ -378,7 +336,7 @@ static int bind_udp(struct peer *pr, const char *arg, char *err, size_t errlen)
 	    .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
 	};
 	struct addrinfo *res;
-	int rc = getaddrinfo(host, colon + 1, &hints, &res);
+	int rc = getaddrinfo(host, portstr, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot resolve \"%s\": %s", host,
 			 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
@@ -415,22 +373,20 @@ static int bind_udp(struct peer *pr, const char *arg, char *err, size_t errlen)
 		return rc;
 	}
 	char a[96];
-	addr_format(&ss, len, a, sizeof(a));
+	gw_sock_addr_format((struct sockaddr *)&ss, len, a, sizeof(a));
 	snprintf(pr->bound, sizeof(pr->bound), "udp:%s", a);
 	return 0;
 }
 
 static int bind_unix(struct peer *pr, const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un un = {.sun_family = AF_UNIX};
-	size_t n = strlen(path);
-	if (n == 0 || n >= sizeof(un.sun_path)) {
+	struct sockaddr_un un;
+	socklen_t len;
+	if (gw_sock_unix_addr(path, &un, &len) < 0) {
 		snprintf(err, errlen, "--listen wants unix:PATH with 1..%zu characters",
 			 sizeof(un.sun_path) - 1);
 		return -EINVAL;
 	}
-	memcpy(un.sun_path, path, n + 1);
-	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		int rc = -errno;
@@ -474,7 +430,8 @@ static int peer_bind(struct peer *pr, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (rc == 0) {
-		sock_enlarge(pr->fd);
+		/* Best effort: a migration's burst must not overflow. */
+		gw_sock_set_buffers(pr->fd, 1 << 20, true);
 		/* When each echo reached us, not when we got round to reading it: what tells
 		 * frames sent before it from frames sent after (lost_running). */
 		int on = 1;
@@ -896,7 +853,8 @@ static void on_announce(struct peer *pr, const uint8_t *f, const struct sockaddr
 	memcpy(&pr->vf, from, sizeof(*from));
 	pr->vf_len = fromlen;
 	memcpy(pr->vf_mac, f + 6, 6);
-	addr_format(from, fromlen, pr->vf_desc, sizeof(pr->vf_desc));
+	gw_sock_addr_format((const struct sockaddr *)from, fromlen, pr->vf_desc,
+			    sizeof(pr->vf_desc));
 	pr->have_vf = true;
 	char mac[18];
 	mac_format(pr->vf_mac, mac);
