@@ -106,10 +106,8 @@ int gwd_validate_spec(const Godwit__V1__VmSpec *spec, uint64_t host_mem, char *w
 		snprintf(why, n, "memory size is zero: give the VM at least 16 MiB");
 		return -EINVAL;
 	}
-	if (m < HV_MEM_MIN || m > HV_MEM_MAX || m % (2ull << 20)) {
-		snprintf(why, n,
-			 "memory size %llu bytes is out of range: use a multiple of 2 MiB from "
-			 "16 MiB to 32 GiB",
+	if (!hv_mem_size_valid(m)) {
+		snprintf(why, n, "memory size %llu bytes is out of range: use " HV_MEM_RULE,
 			 (unsigned long long)m);
 		return -EINVAL;
 	}

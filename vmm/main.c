@@ -314,10 +314,8 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 				"the VM)\n");
 		return EXIT_USAGE;
 	}
-	if (o->mem < HV_MEM_MIN || o->mem > HV_MEM_MAX || o->mem % (2ull << 20)) {
-		fprintf(
-		    stderr,
-		    "godwit-vmm: memory size must be a multiple of 2 MiB between 16M and 32G\n");
+	if (!hv_mem_size_valid(o->mem)) {
+		fprintf(stderr, "godwit-vmm: memory size must be " HV_MEM_RULE "\n");
 		return EXIT_USAGE;
 	}
 	return 0;

@@ -244,10 +244,8 @@ static int platform_init(struct hv_vm *vm)
 
 static int validate(const struct hv_vm_config *cfg)
 {
-	if (cfg->mem_size < HV_MEM_MIN || cfg->mem_size > HV_MEM_MAX ||
-	    cfg->mem_size % (2ull << 20)) {
-		GW_ERR(cfg->name,
-		       "memory size must be a multiple of 2 MiB between 16 MiB and 32 GiB");
+	if (!hv_mem_size_valid(cfg->mem_size)) {
+		GW_ERR(cfg->name, "memory size must be " HV_MEM_RULE);
 		return -EINVAL;
 	}
 	if (cfg->ncpus == 0 || cfg->ncpus > HV_MAX_VCPUS) {

@@ -25,7 +25,16 @@ struct hv_bus;
 #define HV_GUEST_LOAD	 0x100000ull /* guest images load at or above 1 MiB */
 #define HV_MEM_MIN	 (16ull << 20)
 #define HV_MEM_MAX	 (32ull << 30)
+#define HV_MEM_ALIGN	 (2ull << 20) /* RAM is mapped with 2 MiB pages (boot.c) */
 #define HV_MAX_VCPUS	 8u
+
+/* The one rule for a VM's RAM size, checked by hv_vm_create, godwit-vmm's options and godwitd's
+ * API alike; HV_MEM_RULE says it in words for their error messages. */
+#define HV_MEM_RULE "a multiple of 2 MiB from 16 MiB to 32 GiB"
+static inline bool hv_mem_size_valid(uint64_t size)
+{
+	return size >= HV_MEM_MIN && size <= HV_MEM_MAX && size % HV_MEM_ALIGN == 0;
+}
 
 enum hv_console_kind {
 	HV_CONSOLE_NONE = 0, /* output discarded */
