@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check fuzz demo bench format format-check clean help
+.PHONY: all deps configure build check fuzz demo bench format format-check layers clean help
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make bench         migration benchmark: godwit and QEMU side by side"
 	@echo "make fuzz          build and briefly run the libFuzzer targets (clang)"
 	@echo "make format        reformat the sources with clang-format"
+	@echo "make layers        check every #include against the module graph in docs/DESIGN.md"
 	@echo "make clean         remove $(BUILD)/"
 
 deps:
@@ -53,6 +54,10 @@ format:
 
 format-check:
 	@clang-format --dry-run -Werror $$(./scripts/sources.sh)
+
+# Each module includes only the modules docs/DESIGN.md lets it depend on (its ```layers block).
+layers:
+	@./scripts/check-layers.py
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-fuzz

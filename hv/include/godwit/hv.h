@@ -16,7 +16,7 @@ struct hv_bus;
 #define HV_PAGE_SIZE  4096ull
 #define HV_PAGE_SHIFT 12
 
-/* Guest-physical layout (docs/hv.md). */
+/* Guest-physical layout (docs/guest-abi.md, "Guest-physical layout"). */
 #define HV_RAM_LOW_MAX	 0xC0000000ull	/* RAM below 4 GiB ends here at most */
 #define HV_RAM_HIGH_BASE 0x100000000ull /* the rest of RAM starts here */
 #define HV_MMIO_BASE	 0xC0000000ull	/* BAR window */
