@@ -11,9 +11,12 @@ GODWITD=$2
 GODWIT=$3
 GUEST=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/gw_test.sh"
 TH=("$HERE/testhost.sh" --build "$BUILD")
+# The shared folder the hosts see (not gw_tmp's /tmp, which is each host's own); expect and
+# verified keep their files in TMP.
 X=$(mktemp -d "$BUILD/testhosts/xhost-XXXXXX")
-fails=0
+TMP=$X
 BG=()
 cleanup() {
 	for p in "${BG[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -21,8 +24,6 @@ cleanup() {
 	rm -rf "$X"
 }
 trap cleanup EXIT
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
 
 # One godwitd per host, as a job that lives until this script ends; its token and address are
 # copied to the shared folder X for the client on the other host.
@@ -50,31 +51,6 @@ echo "# godwitd on h1 at $A, on h2 at $B"
 GA=("${TH[@]}" run h1 -- "$GODWIT" --host "$A" --token-file "$X/a.token")
 GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$B" --token-file "$X/b.token")
 
-expect() { # NAME RC PATTERN -- cmd...
-	local name=$1 want=$2 pat=$3
-	shift 4
-	"$@" >"$X/out" 2>&1
-	local rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		fail "$name: exit code $rc, wanted $want"
-		sed 's/^/       /' "$X/out" | tail -n 6
-	elif ! grep -Eq -- "$pat" "$X/out"; then
-		fail "$name: output lacks /$pat/"
-		sed 's/^/       /' "$X/out" | tail -n 6
-	else
-		pass "$name"
-	fi
-}
-verified() { # G-array-name VM: the guest's own verification, read from its console
-	# A slow host may need more than one look before a pass completes (at most 15).
-	local -n g=$1
-	: >"$X/con"
-	for _ in $(seq 15); do
-		"${g[@]}" vm console "$2" --timeout 6 >>"$X/con" 2>&1
-		grep -q "pages ok" "$X/con" && break
-	done
-	grep -q "pages ok" "$X/con" && ! grep -q "BAD" "$X/con"
-}
 # The migration's stream went to the other host's address, not to loopback.
 crossed() { # G-array-name VM DEST-IP
 	local -n g=$1
@@ -96,20 +72,18 @@ for vm in web nv; do
 	expect "migrate $vm h1 -> h2" 0 'phase +done' -- "${GA[@]}" migrate "$vm" --to "$B" --to-token-file "$X/b.token"
 	if crossed GA "$vm" 10.77.0.12; then pass "$vm went to h2's address on the control network"; else fail "$vm: destination: $(cat "$X/ml")"; fi
 	expect "$vm runs on h2" 0 "$vm +running" -- "${GB[@]}" vm list
-	if verified GB "$vm"; then pass "$vm verifies its whole pattern on h2"; else fail "$vm: verification on h2"; cat "$X/con"; fi
+	if verified GB "$vm" 6; then pass "$vm verifies its whole pattern on h2"; else fail "$vm: verification on h2"; cat "$X/con"; fi
 done
 expect "nv holds a VF of h2's gen1 PF" 0 'nic0 +vf pf0 vf[0-9]+ gen1 .*passthrough' -- "${GB[@]}" vm info nv
 for vm in web nv; do
 	expect "migrate $vm h2 -> h1" 0 'phase +done' -- "${GB[@]}" migrate "$vm" --to "$A" --to-token-file "$X/a.token"
 	if crossed GB "$vm" 10.77.0.11; then pass "$vm came back to h1's address"; else fail "$vm: destination: $(cat "$X/ml")"; fi
 	expect "$vm runs on h1 again" 0 "$vm +running" -- "${GA[@]}" vm list
-	if verified GA "$vm"; then pass "$vm verifies its whole pattern back on h1"; else fail "$vm: verification on h1"; cat "$X/con"; fi
+	if verified GA "$vm" 6; then pass "$vm verifies its whole pattern back on h1"; else fail "$vm: verification on h1"; cat "$X/con"; fi
 done
 expect "h2 holds no VM" 0 'no VMs' -- "${GB[@]}" vm list
 
-if [ $fails -ne 0 ]; then
+gw_failure_hook() {
 	for n in a b; do echo "--- godwitd $n ---"; tail -n 15 "$X/$n.log"; done
-	echo "$fails check(s) failed"
-	exit 1
-fi
-echo "all cross-host checks passed"
+}
+gw_finish cross-host

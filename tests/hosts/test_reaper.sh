@@ -8,11 +8,8 @@
 set -u
 REAPER=$1
 GODWITD=$2
-TMP=$(mktemp -d /tmp/gw-reaper-XXXXXX)
-trap 'pkill -KILL -f "$TMP/" 2>/dev/null; rm -rf "$TMP"' EXIT
-fails=0
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+. "$(dirname "$0")/../lib/gw_test.sh"
+gw_tmp gw-reaper
 
 # The "test": records the pids of what it starts, then blocks (or ends at once with END=1).
 cat >"$TMP/victim.sh" <<VICTIM
@@ -68,5 +65,4 @@ rc=$?
 [ $rc -eq 143 ] && pass "SIGTERM ends the test with 143" || fail "exit code $rc after SIGTERM, wanted 143"
 if all_gone 3; then pass "SIGTERM: nothing left running"; else fail "left running after SIGTERM"; fi
 
-[ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
-echo "all reaper checks passed"
+gw_finish reaper

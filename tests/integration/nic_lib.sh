@@ -2,9 +2,8 @@
 # Shared harness of the NIC integration tests, sourced as
 #   . "$(dirname "$0")/nic_lib.sh" PREFIX "$@"
 # with the test's arguments GODWITD GODWIT GUEST PEER. Skips (exit 77) without a usable
-# /dev/kvm; gives TMP (removed at exit, with every process whose arguments name it), pass,
-# fail, jget, bound, received, wait_for, wait_file, peer_start, peer_stop, peer_wait, gw,
-# mig_why, daemon and finish.
+# /dev/kvm; gives what tests/lib/gw_test.sh gives (TMP, pass, fail, jget, gw_finish, ...) and
+# bound, received, wait_for, wait_file, peer_start, peer_stop, peer_wait, gw, mig_why, daemon.
 #
 # Nothing here assumes how fast the host is: the guest and the device threads may run ten times
 # slower in a test host under TCG than on paravirtual KVM. Traffic runs until the test stops
@@ -15,25 +14,12 @@ GODWITD=$2
 GODWIT=$3
 GUEST=$4
 PEER=$5
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: these tests need a usable /dev/kvm"
-	exit 77
-fi
-TMP=$(mktemp -d "/tmp/$1-XXXXXX")
-fails=0
+. "$(dirname "$0")/../lib/gw_test.sh"
+gw_need_kvm "these tests"
+gw_tmp "$1"
 BUDGET_END=$((SECONDS + ${GW_NIC_BUDGET:-840}))
 PEER_PID=
 PRC=
-cleanup() {
-	pkill -KILL -f "$TMP/" 2>/dev/null
-	wait 2>/dev/null
-	sleep 0.2
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
 # bound SECS: SECS, or what is left of the test's budget when that is less (at least 1).
 bound() {
 	local left=$((BUDGET_END - SECONDS))
@@ -138,9 +124,4 @@ daemon() {
 	disown
 	wait_file "$TMP/$n/listen-address" 60 ||
 		fail "godwitd $n does not listen after 60 s: $(tail -n 3 "$TMP/$n.log")"
-}
-# finish WHAT: the verdict and the exit code.
-finish() {
-	[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-	echo "all $1 tests passed"
 }

@@ -7,24 +7,14 @@ set -u
 GODWITD=$1
 GODWIT=$2
 GUEST=$3
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: the daemon lifecycle test needs a usable /dev/kvm"
-	exit 77
-fi
-TMP=$(mktemp -d /tmp/gw-dc-XXXXXX)
-S=$TMP/state
-fails=0
+. "$(dirname "$0")/../lib/gw_test.sh"
+gw_need_kvm "the daemon lifecycle tests"
 DPID=
-cleanup() {
+gw_cleanup_hook() {
 	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null
-	pkill -KILL -f "$TMP/state" 2>/dev/null
-	sleep 0.2
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+gw_tmp gw-dc
+S=$TMP/state
 
 start_daemon() { # [extra godwitd options]
 	rm -f "$S/listen-address"
@@ -38,20 +28,8 @@ start_daemon() { # [extra godwitd options]
 }
 
 U=(--host "unix:$S/godwitd.sock")
-# expect NAME WANT_RC PATTERN -- args to godwit
-expect() {
-	local name=$1 want=$2 pat=$3
-	shift 4
-	"$GODWIT" "$@" >"$TMP/out" 2>&1
-	local rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		fail "$name: exit code $rc, wanted $want"; sed 's/^/       /' "$TMP/out" | tail -5
-	elif ! grep -Eq -- "$pat" "$TMP/out"; then
-		fail "$name: output lacks /$pat/"; sed 's/^/       /' "$TMP/out" | tail -5
-	else
-		pass "$name"
-	fi
-}
+# gexpect NAME WANT_RC PATTERN -- args to godwit
+gexpect() { expect "$1" "$2" "$3" -- "$GODWIT" "${@:5}"; }
 
 state_of() { "$GODWIT" "${U[@]}" --json vm info "$1" 2>/dev/null |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
@@ -71,23 +49,23 @@ start_daemon
 	fail "unix socket mode is $(stat -c %a "$S/godwitd.sock")"
 
 # --- usage ---
-expect "no command is a usage error" 2 'Usage' --
-expect "--help" 0 'Exit codes' -- --help
-expect "vm --help" 0 'create NAME' -- vm --help
-expect "unknown command" 2 'unknown command' -- bogus
-expect "vm create without a name" 2 'name is required' -- "${U[@]}" vm create --memory 32M --guest "$GUEST"
-expect "bad size syntax" 2 'bad memory size' -- "${U[@]}" vm create x --memory lots --guest "$GUEST"
+gexpect "no command is a usage error" 2 'Usage' --
+gexpect "--help" 0 'Exit codes' -- --help
+gexpect "vm --help" 0 'create NAME' -- vm --help
+gexpect "unknown command" 2 'unknown command' -- bogus
+gexpect "vm create without a name" 2 'name is required' -- "${U[@]}" vm create --memory 32M --guest "$GUEST"
+gexpect "bad size syntax" 2 'bad memory size' -- "${U[@]}" vm create x --memory lots --guest "$GUEST"
 
 # --- host info and auth ---
-expect "host info over the unix socket" 0 'kvm +available' -- "${U[@]}" host info
-expect "TCP without a token is refused" 1 'UNAUTHENTICATED: missing bearer token' -- --host "$ADDR" host info
+gexpect "host info over the unix socket" 0 'kvm +available' -- "${U[@]}" host info
+gexpect "TCP without a token is refused" 1 'UNAUTHENTICATED: missing bearer token' -- --host "$ADDR" host info
 echo "not-the-token" >"$TMP/wrong"
-expect "TCP with a wrong token is refused" 1 'UNAUTHENTICATED: wrong bearer token' -- --host "$ADDR" --token-file "$TMP/wrong" vm list
-expect "TCP with the token" 0 'vms +0' -- --host "$ADDR" --token-file "$S/token" host info
-expect "host info --json" 0 '"kvm":\{"available":true' -- --host "$ADDR" --token-file "$S/token" --json host info
+gexpect "TCP with a wrong token is refused" 1 'UNAUTHENTICATED: wrong bearer token' -- --host "$ADDR" --token-file "$TMP/wrong" vm list
+gexpect "TCP with the token" 0 'vms +0' -- --host "$ADDR" --token-file "$S/token" host info
+gexpect "host info --json" 0 '"kvm":\{"available":true' -- --host "$ADDR" --token-file "$S/token" --json host info
 
 # --- the default SR-IOV inventory: one gen1 PF with 7 free VFs ---
-expect "host info shows the default PF" 0 'pf0 +emul gen1 +8086:10ca rev 01 api 1.0 queues 1 +uplink none +VFs 7 \(7 free\)' -- "${U[@]}" host info
+gexpect "host info shows the default PF" 0 'pf0 +emul gen1 +8086:10ca rev 01 api 1.0 queues 1 +uplink none +VFs 7 \(7 free\)' -- "${U[@]}" host info
 "$GODWIT" "${U[@]}" --json host info >"$TMP/host.json" 2>&1
 if /usr/bin/python3 -c '
 import json, sys
@@ -100,21 +78,21 @@ assert all(v["free"] for v in p["vfs"]), p
 ' "$TMP/host.json"; then pass "host info --json: 1 PF, 7 of 7 VFs free"; else fail "host info --json SR-IOV counts"; fi
 
 # --- create and bad input ---
-expect "create" 0 'vm web created' -- "${U[@]}" vm create web --memory 32M --guest "$GUEST" --cmdline dirty:1:50
-expect "duplicate name" 1 'ALREADY_EXISTS' -- "${U[@]}" vm create web --memory 32M --guest "$GUEST"
-expect "malformed name" 1 'INVALID_ARGUMENT: VM name' -- "${U[@]}" vm create 'We b' --memory 32M --guest "$GUEST"
-expect "zero size" 1 'INVALID_ARGUMENT: memory size is zero' -- "${U[@]}" vm create z --memory 0 --guest "$GUEST"
-expect "too large" 1 'INVALID_ARGUMENT: memory size' -- "${U[@]}" vm create z --memory 30G --guest "$GUEST"
-expect "missing guest file" 1 'INVALID_ARGUMENT: guest image /no/such' -- "${U[@]}" vm create z --memory 32M --guest /no/such/guest
-expect "unknown VM" 1 "NOT_FOUND: no VM named 'nope'" -- "${U[@]}" vm info nope
-expect "--json error" 1 '"error":\{"code":"NOT_FOUND"' -- "${U[@]}" --json vm info nope
+gexpect "create" 0 'vm web created' -- "${U[@]}" vm create web --memory 32M --guest "$GUEST" --cmdline dirty:1:50
+gexpect "duplicate name" 1 'ALREADY_EXISTS' -- "${U[@]}" vm create web --memory 32M --guest "$GUEST"
+gexpect "malformed name" 1 'INVALID_ARGUMENT: VM name' -- "${U[@]}" vm create 'We b' --memory 32M --guest "$GUEST"
+gexpect "zero size" 1 'INVALID_ARGUMENT: memory size is zero' -- "${U[@]}" vm create z --memory 0 --guest "$GUEST"
+gexpect "too large" 1 'INVALID_ARGUMENT: memory size' -- "${U[@]}" vm create z --memory 30G --guest "$GUEST"
+gexpect "missing guest file" 1 'INVALID_ARGUMENT: guest image /no/such' -- "${U[@]}" vm create z --memory 32M --guest /no/such/guest
+gexpect "unknown VM" 1 "NOT_FOUND: no VM named 'nope'" -- "${U[@]}" vm info nope
+gexpect "--json error" 1 '"error":\{"code":"NOT_FOUND"' -- "${U[@]}" --json vm info nope
 
 # --- start, console, list ---
-expect "start" 0 'vm web started \(running\)' -- "${U[@]}" vm start web
-expect "start twice" 1 'already running' -- "${U[@]}" vm start web
-expect "list shows it running" 0 'web +running +32 MiB' -- "${U[@]}" vm list
-expect "console shows the guest" 0 'dirty: pass [0-9]+: all 256 pages ok' -- "${U[@]}" vm console web --timeout 4
-expect "delete while running" 1 'FAILED_PRECONDITION' -- "${U[@]}" vm delete web
+gexpect "start" 0 'vm web started \(running\)' -- "${U[@]}" vm start web
+gexpect "start twice" 1 'already running' -- "${U[@]}" vm start web
+gexpect "list shows it running" 0 'web +running +32 MiB' -- "${U[@]}" vm list
+gexpect "console shows the guest" 0 'dirty: pass [0-9]+: all 256 pages ok' -- "${U[@]}" vm console web --timeout 4
+gexpect "delete while running" 1 'FAILED_PRECONDITION' -- "${U[@]}" vm delete web
 
 # --- garbage on the TCP port: the daemon keeps serving ---
 /usr/bin/python3 - "$ADDR" <<'PY'
@@ -130,7 +108,7 @@ for junk in (b"\x00" * 64, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", bytes(range(256
         pass
     s.close()
 PY
-expect "serving after garbage bytes" 0 'web +running' -- --host "$ADDR" --token-file "$S/token" vm list
+gexpect "serving after garbage bytes" 0 'web +running' -- --host "$ADDR" --token-file "$S/token" vm list
 
 # --- daemon restart with the VM left running ---
 VPID=$(pid_of web)
@@ -142,34 +120,34 @@ if [ "$(state_of web)" = VM_STATE_RUNNING ] && [ "$(pid_of web)" = "$VPID" ]; th
 else
 	fail "re-adoption: state $(state_of web), pid $(pid_of web), wanted $VPID"
 fi
-expect "console after re-adoption" 0 'dirty: pass' -- "${U[@]}" vm console web --timeout 3
+gexpect "console after re-adoption" 0 'dirty: pass' -- "${U[@]}" vm console web --timeout 3
 
 # --- a VMM that crashes is reported failed; the daemon lives on ---
-expect "create crashy" 0 'created' -- "${U[@]}" vm create crashy --memory 32M --guest "$GUEST" --cmdline dirty:1:20
-expect "start crashy" 0 'started' -- "${U[@]}" vm start crashy
+gexpect "create crashy" 0 'created' -- "${U[@]}" vm create crashy --memory 32M --guest "$GUEST" --cmdline dirty:1:20
+gexpect "start crashy" 0 'started' -- "${U[@]}" vm start crashy
 kill -KILL "$(pid_of crashy)"
 if wait_state crashy VM_STATE_FAILED 10; then pass "killed VMM is reported failed"; else fail "crashy is $(state_of crashy)"; fi
-expect "failure reason shown" 0 'failed: godwit-vmm was killed \(signal 9\)' -- "${U[@]}" vm info crashy
-expect "daemon still serves" 0 'web +running' -- "${U[@]}" vm list
+gexpect "failure reason shown" 0 'failed: godwit-vmm was killed \(signal 9\)' -- "${U[@]}" vm info crashy
+gexpect "daemon still serves" 0 'web +running' -- "${U[@]}" vm list
 
 # --- a guest that exits by itself ---
-expect "create hello" 0 'created' -- "${U[@]}" vm create hello --memory 32M --guest "$GUEST" --cmdline hello
-expect "start hello" 0 'started' -- "${U[@]}" vm start hello
+gexpect "create hello" 0 'created' -- "${U[@]}" vm create hello --memory 32M --guest "$GUEST" --cmdline hello
+gexpect "start hello" 0 'started' -- "${U[@]}" vm start hello
 if wait_state hello VM_STATE_STOPPED 20; then pass "guest exit is seen"; else fail "hello is $(state_of hello)"; fi
-expect "exit reason" 0 'guest exited with code 0' -- "${U[@]}" vm info hello
-expect "restart a stopped VM" 0 'started' -- "${U[@]}" vm start hello
+gexpect "exit reason" 0 'guest exited with code 0' -- "${U[@]}" vm info hello
+gexpect "restart a stopped VM" 0 'started' -- "${U[@]}" vm start hello
 wait_state hello VM_STATE_STOPPED 20
 
 # --- stop and delete ---
-expect "stop" 0 'vm web stopped' -- "${U[@]}" vm stop web
+gexpect "stop" 0 'vm web stopped' -- "${U[@]}" vm stop web
 # Gone, or a zombie waiting for whatever reaps orphans on this machine: not running either way.
 if [ -z "$(ps -o stat= -p "$VPID" | grep -v '^Z')" ]; then pass "VMM process is gone"; else fail "VMM still alive after stop"; fi
-expect "stop a stopped VM" 1 'not running' -- "${U[@]}" vm stop web
-expect "delete" 0 'vm web deleted' -- "${U[@]}" vm delete web
-expect "deleted is gone" 1 'NOT_FOUND' -- "${U[@]}" vm info web
+gexpect "stop a stopped VM" 1 'not running' -- "${U[@]}" vm stop web
+gexpect "delete" 0 'vm web deleted' -- "${U[@]}" vm delete web
+gexpect "deleted is gone" 1 'NOT_FOUND' -- "${U[@]}" vm info web
 [ -d "$S/vms/web" ] && fail "VM directory left behind" || pass "VM directory removed"
-expect "no migrations yet" 0 'no migrations' -- "${U[@]}" migration list
-expect "unknown migration" 1 'NOT_FOUND' -- "${U[@]}" migration status 0123456789abcdef
+gexpect "no migrations yet" 0 'no migrations' -- "${U[@]}" migration list
+gexpect "unknown migration" 1 'NOT_FOUND' -- "${U[@]}" migration status 0123456789abcdef
 
 # --- the VF pool: two PFs of one VF each, gen1 and gen2 ---
 kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
@@ -177,52 +155,52 @@ S=$TMP/state-nics
 U=(--host "unix:$S/godwitd.sock")
 start_daemon --emul-nic gen=1,vfs=1 --emul-nic gen=2,vfs=1
 [ -n "$ADDR" ] && pass "godwitd with two --emul-nic" || { fail "godwitd with two --emul-nic did not start"; tail "$TMP/godwitd.log"; }
-expect "host info shows pf0 gen1 and pf1 gen2" 0 'pf1 +emul gen2 +8086:10ca rev 02 api 1.1 queues 2 +uplink none +VFs 1 \(1 free\)' -- "${U[@]}" host info
-expect "vm create --help documents --nic" 0 '--nic vf\[,gen=N\]\[,mac=MAC\]' -- "${U[@]}" vm create --help
-expect "create --nic vf,gen=2" 0 'vm n1 created' -- "${U[@]}" vm create n1 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,gen=2
-expect "n1's NIC is pf1's VF" 0 'nic0 +vf pf1 vf0 gen2 .* 02:[0-9a-f:]{14} +passthrough, uplink none' -- "${U[@]}" vm info n1
+gexpect "host info shows pf0 gen1 and pf1 gen2" 0 'pf1 +emul gen2 +8086:10ca rev 02 api 1.1 queues 2 +uplink none +VFs 1 \(1 free\)' -- "${U[@]}" host info
+gexpect "vm create --help documents --nic" 0 '--nic vf\[,gen=N\]\[,mac=MAC\]' -- "${U[@]}" vm create --help
+gexpect "create --nic vf,gen=2" 0 'vm n1 created' -- "${U[@]}" vm create n1 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,gen=2
+gexpect "n1's NIC is pf1's VF" 0 'nic0 +vf pf1 vf0 gen2 .* 02:[0-9a-f:]{14} +passthrough, uplink none' -- "${U[@]}" vm info n1
 MAC=$("$GODWIT" "${U[@]}" --json vm info n1 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["nics"][0]["mac"])')
-expect "host info shows the VF held by n1" 0 "  vf0  held by n1  $MAC" -- "${U[@]}" host info
-expect "a second gen2 NIC is refused" 1 'RESOURCE_EXHAUSTED: no free VF of generation 2 on this host \(1 of 1 in use\); delete a VM that holds one' -- \
+gexpect "host info shows the VF held by n1" 0 "  vf0  held by n1  $MAC" -- "${U[@]}" host info
+gexpect "a second gen2 NIC is refused" 1 'RESOURCE_EXHAUSTED: no free VF of generation 2 on this host \(1 of 1 in use\); delete a VM that holds one' -- \
 	"${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,gen=2
-expect "the refused VM does not exist" 1 'NOT_FOUND' -- "${U[@]}" vm info n2
-expect "a third generation does not exist here" 1 'FAILED_PRECONDITION: this host has no VF of generation 3' -- \
+gexpect "the refused VM does not exist" 1 'NOT_FOUND' -- "${U[@]}" vm info n2
+gexpect "a third generation does not exist here" 1 'FAILED_PRECONDITION: this host has no VF of generation 3' -- \
 	"${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,gen=3
-expect "a multicast MAC is refused" 1 'INVALID_ARGUMENT: nic0: MAC 01:00:5e:00:00:01 is a multicast' -- \
+gexpect "a multicast MAC is refused" 1 'INVALID_ARGUMENT: nic0: MAC 01:00:5e:00:00:01 is a multicast' -- \
 	"${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,mac=01:00:5e:00:00:01
-expect "a malformed --nic is a usage error" 2 'vf\[,gen=N\]\[,mac=MAC\]' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,speed=10
-expect "five NICs are a usage error" 2 'at most 4' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf --nic vf --nic vf --nic vf --nic vf
-expect "any generation with a given MAC" 0 'created' -- "${U[@]}" vm create n3 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,mac=02:AA:00:00:00:01
-expect "n3 got pf0 and its MAC" 0 'nic0 +vf pf0 vf0 gen1 .* 02:aa:00:00:00:01' -- "${U[@]}" vm info n3
-expect "a VM with a VF runs" 0 'started' -- "${U[@]}" vm start n1
+gexpect "a malformed --nic is a usage error" 2 'vf\[,gen=N\]\[,mac=MAC\]' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,speed=10
+gexpect "five NICs are a usage error" 2 'at most 4' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf --nic vf --nic vf --nic vf --nic vf
+gexpect "any generation with a given MAC" 0 'created' -- "${U[@]}" vm create n3 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,mac=02:AA:00:00:00:01
+gexpect "n3 got pf0 and its MAC" 0 'nic0 +vf pf0 vf0 gen1 .* 02:aa:00:00:00:01' -- "${U[@]}" vm info n3
+gexpect "a VM with a VF runs" 0 'started' -- "${U[@]}" vm start n1
 if wait_state n1 VM_STATE_STOPPED 20; then pass "n1 ran to its end with its VF"; else fail "n1 is $(state_of n1)"; fi
 grep -q 'attached at .*gen2' "$S/vms/n1/vmm.log" && pass "godwit-vmm attached the gen2 VF" || fail "no VF in n1's vmm.log"
-expect "a stopped VM still holds its VF" 0 'VFs 1 \(0 free\)' -- "${U[@]}" host info
-expect "delete n1" 0 'deleted' -- "${U[@]}" vm delete n1
-expect "delete freed pf1's VF" 0 'pf1 +emul gen2 .* VFs 1 \(1 free\)' -- "${U[@]}" host info
-expect "the freed VF goes to the next VM" 0 'created' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,gen=2
+gexpect "a stopped VM still holds its VF" 0 'VFs 1 \(0 free\)' -- "${U[@]}" host info
+gexpect "delete n1" 0 'deleted' -- "${U[@]}" vm delete n1
+gexpect "delete freed pf1's VF" 0 'pf1 +emul gen2 .* VFs 1 \(1 free\)' -- "${U[@]}" host info
+gexpect "the freed VF goes to the next VM" 0 'created' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,gen=2
 
 # A restart rebuilds the held set; a VF the new declaration lacks leaves its NIC unbacked.
 kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
 start_daemon --emul-nic gen=1,vfs=1 --emul-nic gen=2,vfs=1
-expect "restart: held VFs rebuilt" 0 'pf1 +emul gen2 .* VFs 1 \(0 free\)' -- "${U[@]}" host info
-expect "restart: n2 still holds pf1 vf0" 0 '  vf0  held by n2' -- "${U[@]}" host info
+gexpect "restart: held VFs rebuilt" 0 'pf1 +emul gen2 .* VFs 1 \(0 free\)' -- "${U[@]}" host info
+gexpect "restart: n2 still holds pf1 vf0" 0 '  vf0  held by n2' -- "${U[@]}" host info
 kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
 start_daemon --emul-nic gen=1,vfs=1
-expect "a VF no longer declared: NIC unbacked" 0 'nic0 +vf .*unbacked: pf1 vf0 is not declared on this host' -- "${U[@]}" vm info n2
-expect "an unbacked VM does not start" 1 'FAILED_PRECONDITION: .*nic0 has no VF on this host' -- "${U[@]}" vm start n2
+gexpect "a VF no longer declared: NIC unbacked" 0 'nic0 +vf .*unbacked: pf1 vf0 is not declared on this host' -- "${U[@]}" vm info n2
+gexpect "an unbacked VM does not start" 1 'FAILED_PRECONDITION: .*nic0 has no VF on this host' -- "${U[@]}" vm start n2
 grep -q 'warn n2: nic0 .* is unbacked' "$TMP/godwitd.log" && pass "the unbacked NIC is logged as a warning" || fail "no warning for the unbacked NIC"
-expect "n3 keeps pf0" 0 '  vf0  held by n3  02:aa:00:00:00:01' -- "${U[@]}" host info
+gexpect "n3 keeps pf0" 0 '  vf0  held by n3  02:aa:00:00:00:01' -- "${U[@]}" host info
 
 # --- --emul-nic none, and bad values ---
 kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=
 S=$TMP/state-none
 U=(--host "unix:$S/godwitd.sock")
 start_daemon --emul-nic none
-expect "--emul-nic none: host info" 0 'SR-IOV +none declared' -- "${U[@]}" host info
-expect "--emul-nic none: create --nic vf fails" 1 'FAILED_PRECONDITION: this host declares no SR-IOV NIC' -- \
+gexpect "--emul-nic none: host info" 0 'SR-IOV +none declared' -- "${U[@]}" host info
+gexpect "--emul-nic none: create --nic vf fails" 1 'FAILED_PRECONDITION: this host declares no SR-IOV NIC' -- \
 	"${U[@]}" vm create x --memory 32M --guest "$GUEST" --nic vf
-expect "--emul-nic none: create without a NIC works" 0 'created' -- "${U[@]}" vm create x --memory 32M --guest "$GUEST"
+gexpect "--emul-nic none: create without a NIC works" 0 'created' -- "${U[@]}" vm create x --memory 32M --guest "$GUEST"
 for bad in gen=3,vfs=1 gen=1,vfs=8 gen=1 gen=1,vfs=2,uplink=eth0 gen=1,vfs=2,uplink=udp:h; do
 	"$GODWITD" --state-dir "$TMP/state-bad" --emul-nic "$bad" >"$TMP/out" 2>&1
 	rc=$?
@@ -238,9 +216,8 @@ done
 "$GODWITD" --help | grep -q -- '--emul-nic gen=N,vfs=M\[,uplink=SPEC\]' && pass "godwitd --help documents --emul-nic" ||
 	fail "godwitd --help lacks --emul-nic"
 
-if [ $fails -ne 0 ]; then
-	echo "--- godwitd log ---"; tail -30 "$TMP/godwitd.log"
-	echo "$fails check(s) failed"
-	exit 1
-fi
-echo "all daemon/CLI checks passed"
+gw_failure_hook() {
+	echo "--- godwitd log ---"
+	tail -30 "$TMP/godwitd.log"
+}
+gw_finish daemon/CLI

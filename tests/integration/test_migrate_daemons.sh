@@ -10,28 +10,15 @@ set -u
 GODWITD=$1
 GODWIT=$2
 GUEST=$3
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: migration tests need a usable /dev/kvm"
-	exit 77
-fi
-TMP=$(mktemp -d /tmp/gw-mig-XXXXXX)
-fails=0
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	pkill -KILL -f "$TMP/" 2>/dev/null
-	sleep 0.2
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+. "$(dirname "$0")/../lib/gw_test.sh"
+gw_need_kvm "migration tests"
+gw_tmp gw-mig
 
 daemon() { # NAME [extra args]
 	local n=$1
 	shift
 	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$TMP/$n" "$@" >"$TMP/$n.log" 2>&1 &
-	PIDS+=($!)
+	gw_bg $!
 	disown
 	for _ in $(seq 100); do [ -s "$TMP/$n/listen-address" ] && break; sleep 0.05; done
 }
@@ -46,29 +33,6 @@ D=$(cat "$TMP/d/listen-address")
 GA=("$GODWIT" --host "$A" --token-file "$TMP/a/token")
 GB=("$GODWIT" --host "$B" --token-file "$TMP/b/token")
 
-expect() { # NAME RC PATTERN -- cmd...
-	local name=$1 want=$2 pat=$3
-	shift 4
-	"$@" >"$TMP/out" 2>&1
-	local rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		fail "$name: exit code $rc, wanted $want"; sed 's/^/       /' "$TMP/out" | tail -6
-	elif ! grep -Eq -- "$pat" "$TMP/out"; then
-		fail "$name: output lacks /$pat/"; sed 's/^/       /' "$TMP/out" | tail -6
-	else
-		pass "$name"
-	fi
-}
-verified() { # G-array-name VM: the guest's own verification, read from its console
-	# A slow host may need more than one look before a pass completes (at most 15).
-	local -n g=$1
-	: >"$TMP/con"
-	for _ in $(seq 15); do
-		"${g[@]}" vm console "$2" --timeout 4 >>"$TMP/con" 2>&1
-		grep -q "pages ok" "$TMP/con" && break
-	done
-	grep -q "pages ok" "$TMP/con" && ! grep -q "BAD" "$TMP/con"
-}
 
 expect "create on A" 0 created -- "${GA[@]}" vm create web --memory 64M --guest "$GUEST" --cmdline dirty:2:300
 expect "start on A" 0 started -- "${GA[@]}" vm start web
@@ -166,9 +130,7 @@ expect "nv's migration ends cancelled" 1 'phase +cancelled' -- "${GB[@]}" migrat
 expect "the abort released A's VF" 0 'pf0 +emul gen1 .* VFs 7 \(7 free\)' -- "${GA[@]}" host info
 expect "nv still runs on B after the cancel" 0 'nv +running' -- "${GB[@]}" vm list
 
-if [ $fails -ne 0 ]; then
+gw_failure_hook() {
 	for n in a b; do echo "--- godwitd $n ---"; tail -15 "$TMP/$n.log"; done
-	echo "$fails check(s) failed"
-	exit 1
-fi
-echo "all daemon migration checks passed"
+}
+gw_finish "daemon migration"

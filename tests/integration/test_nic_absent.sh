@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# A NIC whose destination has no VF (US11544097B2, the "absent" decision): a VM echoing on a
+# A NIC whose destination has no VF (the "absent" decision, docs/devices.md, Across generations): a VM echoing on a
 # gen2 VF of host A migrates to host B, which declares no SR-IOV NIC (--emul-nic none): B's
 # VMM serves the same gen2 interface with its own device model, the NIC shows as emulated,
 # and the guest keeps echoing. Then it migrates on to host C, which has a gen1 VF: back onto
@@ -86,4 +86,4 @@ echo "     frames: $(jget "$TMP/peer.json" "['received']") of $(jget "$TMP/peer.
 [ "$(jget "$TMP/peer.json" "['corrupt']")" = 0 ] && [ "$(jget "$TMP/peer.json" "['duplicates']")" = 0 ] &&
 	pass "no corrupt or duplicate frame over both migrations" || fail "corrupt or duplicate frames"
 
-finish absent-device
+gw_finish absent-device

@@ -7,24 +7,9 @@ set -u
 VMM=$1
 GUEST=$2
 PEER=$3
-TMP=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-fails=0
-
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: the NIC tests need a usable /dev/kvm"
-	exit 77
-fi
-
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
+. "$(dirname "$0")/../lib/gw_test.sh"
+gw_need_kvm "the NIC tests"
+gw_tmp gw-nicecho
 
 # run NAME COUNT GUESTOPTS VFOPTS [GEN]: one VM echoing COUNT frames to one peer.
 run() {
@@ -33,7 +18,7 @@ run() {
 	"$PEER" --listen udp:127.0.0.1:0 --ready-file "$TMP/ready" --count "$count" \
 		--window 32 --json --quiet >"$TMP/peer.json" 2>"$TMP/peer.err" &
 	local peer=$!
-	pids+=("$peer")
+	gw_bg "$peer"
 	for _ in $(seq 100); do [ -s "$TMP/ready" ] && break; sleep 0.1; done
 	local uplink
 	uplink=$(cat "$TMP/ready" 2>/dev/null)
@@ -63,7 +48,7 @@ run() {
 	fi
 }
 
-# mbx NAME: the mailbox page trapped only during exchanges (US11586567B2). The run's JSON
+# mbx NAME: the mailbox page trapped only during exchanges (docs/devices.md, Mailbox interception). The run's JSON
 # says how many exchanges there were and what page-0 accesses reached the VMM during them
 # and outside them.
 mbx() {
@@ -122,5 +107,4 @@ else
 	pass "a multicast MAC is refused"
 fi
 
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all NIC echo tests passed"
+gw_finish "NIC echo"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Reconfiguration across NIC generations (US11544097B2), with traffic flowing:
+# Reconfiguration across NIC generations (docs/devices.md, Across generations), with traffic flowing:
 #   match     gen1 -> gen1: the device state moves as it is; no quiesce happens
 #   mismatch  gen1 -> gen2: the source quiesces the VF (the driver resets it), sends no
 #             device state; the destination re-creates it on gen2, the guest renegotiates
@@ -116,4 +116,4 @@ G a2 vm info fl 2>&1 | grep -q "state *running" && pass "failure case: the VM ru
 	fail "failure case: $(G a2 vm info fl 2>&1 | head -3)"
 peer_stop "$P2"
 
-finish generation
+gw_finish generation

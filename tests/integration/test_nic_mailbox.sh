@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# PF-VF mailbox interception through godwitd (US11586567B2):
+# PF-VF mailbox interception through godwitd (docs/devices.md, Mailbox interception):
 #   replay  a guest sets its MAC, a VLAN and multicast hashes over the mailbox; the VMM's
 #           record shows them; after a live migration they are in force on the destination's
 #           VF, whose PF never saw those exchanges, and traffic to the guest's MAC continues
@@ -100,4 +100,4 @@ GA vm info deny >"$S/info.txt" 2>&1
 grep -q "trust off" "$S/info.txt" && pass "deny: vm info shows the NIC untrusted" ||
 	fail "deny: vm info: $(cat "$S/info.txt")"
 
-finish "mailbox interception"
+gw_finish "mailbox interception"

@@ -235,4 +235,4 @@ done_with
 cancel_shadowed
 done_with
 
-finish "NIC migration"
+gw_finish "NIC migration"

@@ -5,24 +5,18 @@
 set -u
 PEER=$1
 PY=/usr/bin/python3
-TMP=$(mktemp -d)
-PEER_PID=""
-FPID=""
-cleanup() {
-	[ -n "$PEER_PID" ] && kill "$PEER_PID" 2>/dev/null
-	[ -n "$FPID" ] && kill "$FPID" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-fails=0
-
+. "$(dirname "$0")/../lib/gw_test.sh"
 if [ ! -x "$PY" ]; then
 	echo "SKIP: needs $PY"
 	exit 77
 fi
-
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+PEER_PID=""
+FPID=""
+gw_cleanup_hook() {
+	[ -n "$PEER_PID" ] && kill "$PEER_PID" 2>/dev/null
+	[ -n "$FPID" ] && kill "$FPID" 2>/dev/null
+}
+gw_tmp gw-nicpeer
 
 # The fake VF: announces itself with an RFC 903 RARP frame, then echoes every test frame back
 # with GW_NIC_FLAG_ECHO set and the MACs swapped, misbehaving on request.
@@ -276,8 +270,4 @@ else
 	fail "sigterm: no ready file"; cat "$TMP/sigterm.err"
 fi
 
-if [ $fails -ne 0 ]; then
-	echo "$fails check(s) failed"
-	exit 1
-fi
-echo "all nicpeer checks passed"
+gw_finish nicpeer

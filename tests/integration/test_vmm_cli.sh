@@ -4,35 +4,9 @@
 set -u
 VMM=$1
 GUEST=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-
-if [ ! -r /dev/kvm ] || ! : <>/dev/kvm 2>/dev/null; then
-	echo "SKIP: godwit-vmm tests need a usable /dev/kvm"
-	exit 77
-fi
-
-pass() { echo "ok   - $1"; }
-fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
-
-# expect NAME WANT_RC PATTERN -- command...: checks the exit code and that the combined
-# output matches PATTERN (an extended regex).
-expect() {
-	local name=$1 want=$2 pat=$3
-	shift 4
-	"$@" >"$TMP/out" 2>&1
-	local rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		fail "$name: exit code $rc, wanted $want"; sed 's/^/       /' "$TMP/out" | tail -5
-		return
-	fi
-	if ! grep -Eq -- "$pat" "$TMP/out"; then
-		fail "$name: output lacks /$pat/"; sed 's/^/       /' "$TMP/out" | tail -5
-		return
-	fi
-	pass "$name"
-}
+. "$(dirname "$0")/../lib/gw_test.sh"
+gw_need_kvm "godwit-vmm tests"
+gw_tmp gw-vmm
 
 # --- the guest runs ---
 expect "hello prints its marker on stdio" 0 '^GODWIT-GUEST-HELLO' -- \
@@ -123,8 +97,4 @@ else
 	echo "note - missing-/dev/kvm cases not run: unshare --mount is not permitted here"
 fi
 
-if [ $fails -ne 0 ]; then
-	echo "$fails check(s) failed"
-	exit 1
-fi
-echo "all godwit-vmm CLI checks passed"
+gw_finish "godwit-vmm CLI"
