@@ -63,6 +63,20 @@ const char *mig_state_name(enum mig_state s)
 	return (unsigned)s < MIG_NSTATES ? names[s] : "unknown";
 }
 
+const char *mig_event_name(enum mig_event e)
+{
+	static const char *const names[] = {
+	    [MIG_EV_CONNECTED] = "connected",
+	    [MIG_EV_CONVERGED] = "converged",
+	    [MIG_EV_DEST_READY] = "destination ready",
+	    [MIG_EV_COMMIT] = "commit",
+	    [MIG_EV_ABORT] = "abort",
+	    [MIG_EV_ERROR] = "error",
+	    [MIG_EV_CANCEL] = "cancel",
+	};
+	return (unsigned)e < MIG_NEVENTS ? names[e] : "unknown";
+}
+
 bool mig_state_final(enum mig_state s)
 {
 	return s == MIG_DONE || s == MIG_FAILED || s == MIG_CANCELLED;

@@ -6,6 +6,7 @@
  * state, and waits for the destination's READY. A reader on channel 0 hears READY or FAIL.
  */
 #include "godwit/deadline.h"
+#include "converge.h"
 #include "mig_priv.h"
 
 #include "godwit/bitmap.h"
@@ -61,7 +62,7 @@ struct mig_source {
 	uint32_t throttle_pct;
 	struct mig_stats st;
 	uint64_t t_start;
-	bool paused;
+	bool throttle_off; /* the throttler ends */
 };
 
 static void set_error(struct mig_source *s, const char *fmt, ...)
@@ -297,7 +298,7 @@ static void *throttle_thread(void *arg)
 {
 	struct mig_source *s = arg;
 	pthread_mutex_lock(&s->lock);
-	while (!s->quit && !s->paused) {
+	while (!s->quit && !s->throttle_off) {
 		unsigned pct = s->throttle_pct;
 		pthread_mutex_unlock(&s->lock);
 		if (pct) {
@@ -366,169 +367,221 @@ static int handshake(struct mig_source *s, unsigned i)
 	return 0;
 }
 
-static void finish_state(struct mig_source *s, enum mig_event ev)
+/*
+ * Moves the session along the state table (session.c), and does what the table says: when the
+ * source stays the owner, the VM runs again (it may be paused for stop-and-copy or the
+ * handover) and what was prepared for the move is undone. -EINVAL, nothing changed, when the
+ * event is not allowed in the current state.
+ */
+static int finish_state(struct mig_source *s, enum mig_event ev, enum mig_state *was)
 {
 	struct mig_transition t;
 	pthread_mutex_lock(&s->lock);
-	if (mig_transition(s->st.state, ev, &t) == 0) {
+	*was = s->st.state;
+	int rc = mig_transition(s->st.state, ev, &t);
+	if (rc == 0) {
 		s->st.state = t.next;
-		if (t.resume_source && s->paused) {
+		if (t.resume_source) {
 			hv_vm_resume(s->vm);
-			s->paused = false;
+			if (s->p.stays)
+				s->p.stays(s->p.hook_opaque);
 		}
-		if (t.resume_source && s->p.stays)
-			s->p.stays(s->p.hook_opaque);
 	}
 	s->st.total_time_us = mig_now_us() - s->t_start;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
-static void *session_thread(void *arg)
+/* finish_state for a caller that has nobody to return the refusal to. */
+static void step(struct mig_source *s, enum mig_event ev)
 {
-	struct mig_source *s = arg;
-	struct hv_vm *vm = s->vm;
+	enum mig_state from;
+	if (finish_state(s, ev, &from))
+		GW_WARN("migrate", "event '%s' is not allowed in state %s; ignored",
+			mig_event_name(ev), mig_state_name(from));
+}
+
+/* Ends the auto-converge throttler, which leaves the vCPUs running. */
+static void stop_throttler(struct mig_source *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->throttle_off = true;
+	pthread_mutex_unlock(&s->lock);
+	if (s->throttler_started) {
+		pthread_join(s->throttler, NULL);
+		s->throttler_started = false;
+	}
+}
+
+/* Setup: every channel's handshake, its sender thread, and the reader on channel 0. */
+static int connect_channels(struct mig_source *s)
+{
 	int rc = 0;
-	unsigned i;
-	for (i = 0; i < s->n && rc == 0; i++)
+	for (unsigned i = 0; i < s->n && rc == 0; i++)
 		rc = handshake(s, i);
-	for (i = 0; i < s->n; i++) {
+	for (unsigned i = 0; i < s->n; i++) {
 		if (s->ch[i].fd >= 0)
 			pthread_create(&s->ch[i].thread, NULL, chan_thread, &s->ch[i]);
 	}
 	if (rc)
-		goto fail;
+		return rc;
 	pthread_create(&s->reader, NULL, reader_thread, s);
 	s->reader_started = true;
-	finish_state(s, MIG_EV_CONNECTED);
+	return 0;
+}
 
+/* Dirty tracking from here on (KVM's log and device DMA), and the throttler. */
+static int start_tracking(struct mig_source *s)
+{
 	uint64_t pages0, bytes0;
-	hv_dirty_dma_stats(vm, &pages0, &bytes0);
+	hv_dirty_dma_stats(s->vm, &pages0, &bytes0);
 	s->dma_bytes0 = bytes0;
 	__atomic_store_n(&s->dma_pages0, pages0, __ATOMIC_RELEASE); /* stats read it first */
-	hv_dirty_set_dma_mode(vm, s->p.dma_mode);
-	rc = hv_dirty_start(vm);
+	hv_dirty_set_dma_mode(s->vm, s->p.dma_mode);
+	int rc = hv_dirty_start(s->vm);
 	if (rc) {
 		set_error(s, "cannot start dirty tracking: %s", strerror(-rc));
-		goto fail;
+		return rc;
 	}
 	pthread_create(&s->throttler, NULL, throttle_thread, s);
 	s->throttler_started = true;
+	return 0;
+}
+
+/* Pre-copy: all of RAM, then what was dirtied meanwhile, until mig_converge_decide says stop
+ * (0) or give up (an error). */
+static int precopy(struct mig_source *s)
+{
 	gw_bitmap_set_range(s->work, 0, s->npages);
 	uint64_t prev_dirty = UINT64_MAX;
 	for (;;) {
 		uint64_t t0 = mig_now_us(), b0 = s->st.bytes_sent;
 		s->st.iteration++;
-		rc = run_round(s, false);
+		int rc = run_round(s, false);
 		if (rc)
-			goto fail;
-		uint64_t dt = mig_now_us() - t0;
-		uint64_t bytes = s->st.bytes_sent - b0;
+			return rc;
+		struct mig_round r = {
+		    .iteration = s->st.iteration,
+		    .duration_us = mig_now_us() - t0,
+		    .bytes = s->st.bytes_sent - b0,
+		    .prev_dirty_pages = prev_dirty,
+		};
 		gw_bitmap_zero(s->work, s->npages);
-		rc = hv_dirty_collect(vm, s->work);
+		rc = hv_dirty_collect(s->vm, s->work);
 		if (rc) {
 			set_error(s, "reading the dirty log failed: %s", strerror(-rc));
-			goto fail;
+			return rc;
 		}
-		uint64_t dirty = gw_bitmap_count(s->work, s->npages);
+		r.dirty_pages = gw_bitmap_count(s->work, s->npages);
+		r.elapsed_us = mig_now_us() - s->t_start;
+		struct mig_decision d;
 		pthread_mutex_lock(&s->lock);
-		if (dt && bytes > (1u << 20))
-			s->st.bandwidth_bps = bytes * 1000000u / dt;
-		else if (!s->st.bandwidth_bps)
-			s->st.bandwidth_bps = 1000000000u; /* first guess: 1 GB/s */
-		s->st.dirty_rate_pps = dt ? dirty * 1000000u / dt : 0;
-		s->st.bytes_remaining = dirty * MIG_PAGE;
-		s->st.expected_downtime_us =
-		    s->st.bytes_remaining * 1000000u / s->st.bandwidth_bps + 1000;
-		bool converged = s->st.expected_downtime_us <= s->p.downtime_limit_ms * 1000u;
-		bool forced = s->st.iteration >= s->p.max_iterations;
-		bool timeout = s->p.max_time_s &&
-			       mig_now_us() - s->t_start > (uint64_t)s->p.max_time_s * 1000000u;
-		/* Not shrinking: slow the guest down so that the copy can catch up. */
-		if (!converged && s->st.iteration >= 2 && dirty * 10 >= prev_dirty * 9)
-			s->throttle_pct =
-			    s->throttle_pct
-				? (s->throttle_pct + 10 > 95 ? 95 : s->throttle_pct + 10)
-				: 20;
-		s->st.throttle_pct = s->throttle_pct;
+		r.bandwidth_bps = s->st.bandwidth_bps;
+		r.throttle_pct = s->throttle_pct;
+		mig_converge_decide(&s->p, &r, &d);
+		s->st.bandwidth_bps = d.bandwidth_bps;
+		s->st.dirty_rate_pps = d.dirty_rate_pps;
+		s->st.bytes_remaining = d.bytes_remaining;
+		s->st.expected_downtime_us = d.expected_downtime_us;
+		s->throttle_pct = s->st.throttle_pct = d.throttle_pct;
 		pthread_mutex_unlock(&s->lock);
-		prev_dirty = dirty;
-		if (timeout) {
-			set_error(
-			    s,
-			    "gave up after the maximum time of %u s (dirty rate %llu pages/s, "
-			    "bandwidth %llu MB/s)",
-			    s->p.max_time_s, (unsigned long long)s->st.dirty_rate_pps,
-			    (unsigned long long)(s->st.bandwidth_bps / 1000000u));
-			goto fail;
-		}
-		if (converged || forced)
+		prev_dirty = r.dirty_pages;
+		switch (d.verdict) {
+		case MIG_VERDICT_GIVE_UP:
+			set_error(s,
+				  "gave up after the maximum time of %u s (dirty rate %llu "
+				  "pages/s, bandwidth %llu MB/s)",
+				  s->p.max_time_s, (unsigned long long)d.dirty_rate_pps,
+				  (unsigned long long)(d.bandwidth_bps / 1000000u));
+			return -ETIMEDOUT;
+		case MIG_VERDICT_CONVERGED:
+		case MIG_VERDICT_FORCED:
+			return 0;
+		case MIG_VERDICT_NEXT_ROUND:
 			break;
+		}
 		if (should_stop(s))
-			goto fail;
+			return -ECANCELED;
 	}
+}
 
+/* Converged, the VM still running: the caller's preparations (devices to quiesce), then a
+ * SYNC so that the pause does not also wait for a backlog in socket buffers. */
+static int prepare_stop(struct mig_source *s)
+{
 	if (s->p.before_stop) {
 		char why[200] = "";
-		rc = s->p.before_stop(s->p.hook_opaque, why, sizeof(why));
+		int rc = s->p.before_stop(s->p.hook_opaque, why, sizeof(why));
 		if (rc) {
 			set_error(s, "%s", why[0] ? why : strerror(-rc));
-			goto fail;
+			return rc;
 		}
 	}
-	rc = sync_channels(s);
-	if (rc)
-		goto fail;
-	/* Stop-and-copy. */
-	finish_state(s, MIG_EV_CONVERGED);
-	pthread_mutex_lock(&s->lock);
-	s->paused = true; /* also ends the throttler */
-	pthread_mutex_unlock(&s->lock);
-	pthread_join(s->throttler, NULL);
-	s->throttler_started = false;
-	uint64_t t_pause = mig_now_us();
-	rc = hv_vm_pause(vm);
-	uint64_t t_paused = mig_now_us();
+	return sync_channels(s);
+}
+
+/* When the stop-and-copy's parts began, for the log line at the handover. */
+struct stop_times {
+	uint64_t pause, paused, state, sent;
+};
+
+/* Stop-and-copy: pauses the VM, sends the last pages and the state, and waits for the
+ * destination's READY. */
+static int stop_and_copy(struct mig_source *s, struct stop_times *t)
+{
+	step(s, MIG_EV_CONVERGED);
+	stop_throttler(s);
+	t->pause = mig_now_us();
+	int rc = hv_vm_pause(s->vm);
+	t->paused = mig_now_us();
 	if (rc) {
 		set_error(s, "cannot pause the VM: %s", strerror(-rc));
-		goto fail;
+		return rc;
 	}
-	rc = hv_dirty_collect(vm, s->work);
+	rc = hv_dirty_collect(s->vm, s->work);
 	if (rc == 0)
-		rc = hv_vm_save_state(vm, &s->state);
+		rc = hv_vm_save_state(s->vm, &s->state);
 	if (rc) {
 		set_error(s, "cannot capture the VM's final state: %s", strerror(-rc));
-		goto fail;
+		return rc;
 	}
 	s->st.bytes_remaining = gw_bitmap_count(s->work, s->npages) * MIG_PAGE;
-	uint64_t t_state = mig_now_us();
+	t->state = mig_now_us();
 	rc = run_round(s, true);
 	if (rc)
-		goto fail;
-	uint64_t t_sent = mig_now_us();
+		return rc;
+	t->sent = mig_now_us();
 	pthread_mutex_lock(&s->lock);
 	while (!s->dest_ready && !s->dest_failed && !s->cancel)
 		pthread_cond_wait(&s->cond, &s->lock);
 	bool ready = s->dest_ready;
-	s->st.downtime_us = mig_now_us() - t_pause;
+	s->st.downtime_us = mig_now_us() - t->pause;
 	s->st.bytes_remaining = 0;
 	pthread_mutex_unlock(&s->lock);
-	if (!ready)
-		goto fail;
+	return ready ? 0 : -ECANCELED;
+}
+
+/* The destination holds a complete, paused copy: the caller commits or aborts. */
+static void handover(struct mig_source *s, const struct stop_times *t)
+{
 	if (s->p.verify)
-		s->st.ram_checksum = mig_ram_checksum(vm);
-	finish_state(s, MIG_EV_DEST_READY);
+		s->st.ram_checksum = mig_ram_checksum(s->vm);
+	step(s, MIG_EV_DEST_READY);
 	GW_INFO("migrate",
 		"destination ready: %llu pages sent (%llu zero); paused for %.1f ms so far: pause "
 		"%.1f, state %.1f, last pages %.1f, destination load %.1f",
 		(unsigned long long)s->st.pages_sent, (unsigned long long)s->st.zero_pages,
-		s->st.downtime_us / 1000.0, (t_paused - t_pause) / 1000.0,
-		(t_state - t_paused) / 1000.0, (t_sent - t_state) / 1000.0,
-		(t_pause + s->st.downtime_us - t_sent) / 1000.0);
-	hv_dirty_stop(vm);
-	return NULL;
+		s->st.downtime_us / 1000.0, (t->paused - t->pause) / 1000.0,
+		(t->state - t->paused) / 1000.0, (t->sent - t->state) / 1000.0,
+		(t->pause + s->st.downtime_us - t->sent) / 1000.0);
+	hv_dirty_stop(s->vm);
+}
 
-fail:
+/* Anything before the handover failed or was cancelled: the reason, then the table's ERROR
+ * or CANCEL, which resumes the VM here and undoes what was prepared for the move. */
+static void fail(struct mig_source *s)
+{
 	pthread_mutex_lock(&s->lock);
 	/* A write that failed because the destination hung up is an echo: give the reader a
 	 * moment to hear the destination's own reason, which names the cause. */
@@ -549,23 +602,27 @@ fail:
 	if (!s->st.error[0])
 		snprintf(s->st.error, sizeof(s->st.error), "%s",
 			 cancelled ? "cancelled" : "migration failed");
-	s->paused = true; /* ends the throttler */
 	pthread_mutex_unlock(&s->lock);
-	if (s->throttler_started) {
-		pthread_join(s->throttler, NULL);
-		s->throttler_started = false;
-	}
+	stop_throttler(s);
 	shutdown_channels(s);
-	hv_dirty_stop(vm);
-	/* The source stays the owner: make sure it runs. */
-	hv_vm_resume(vm);
-	if (s->p.stays)
-		s->p.stays(s->p.hook_opaque);
-	pthread_mutex_lock(&s->lock);
-	s->paused = false;
-	pthread_mutex_unlock(&s->lock);
+	hv_dirty_stop(s->vm);
 	GW_WARN("migrate", "%s; the VM keeps running here", s->st.error);
-	finish_state(s, cancelled ? MIG_EV_CANCEL : MIG_EV_ERROR);
+	step(s, cancelled ? MIG_EV_CANCEL : MIG_EV_ERROR);
+}
+
+static void *session_thread(void *arg)
+{
+	struct mig_source *s = arg;
+	struct stop_times t;
+	if (connect_channels(s))
+		goto fail;
+	step(s, MIG_EV_CONNECTED);
+	if (start_tracking(s) || precopy(s) || prepare_stop(s) || stop_and_copy(s, &t))
+		goto fail;
+	handover(s, &t);
+	return NULL;
+fail:
+	fail(s);
 	return NULL;
 }
 
@@ -651,7 +708,7 @@ void mig_source_cancel(struct mig_source *s)
 	if (st == MIG_HANDOVER) {
 		/* Only valid once the destination was told to abort: the source resumes. */
 		set_error(s, "cancelled at handover");
-		finish_state(s, MIG_EV_CANCEL);
+		step(s, MIG_EV_CANCEL);
 	}
 	if (!mig_state_final(st))
 		shutdown_channels(s);
@@ -680,16 +737,18 @@ int mig_source_finish(struct mig_source *s, bool commit)
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&s->lock);
+	enum mig_state was;
+	int rc;
 	if (commit) {
 		/* The destination runs the VM now: this copy must never run again. */
 		hv_vm_stop(s->vm);
-		finish_state(s, MIG_EV_COMMIT);
+		rc = finish_state(s, MIG_EV_COMMIT, &was);
 	} else {
 		set_error(s, "handover aborted");
-		finish_state(s, MIG_EV_ABORT);
+		rc = finish_state(s, MIG_EV_ABORT, &was);
 	}
 	shutdown_channels(s);
-	return 0;
+	return rc ? -EBUSY : 0; /* a cancel came first */
 }
 
 void mig_source_free(struct mig_source *s)

@@ -44,6 +44,7 @@ struct mig_transition {
 /* 0 and *t filled, or -EINVAL when the event is not allowed in that state. */
 int mig_transition(enum mig_state s, enum mig_event e, struct mig_transition *t);
 const char *mig_state_name(enum mig_state s);
+const char *mig_event_name(enum mig_event e);
 bool mig_state_final(enum mig_state s);
 
 struct mig_params {
@@ -102,7 +103,8 @@ void mig_source_stats(struct mig_source *s, struct mig_stats *out);
 void mig_source_cancel(struct mig_source *s);
 /* Waits until the session reaches HANDOVER or a final state, or timeout_ms (-1: forever). */
 enum mig_state mig_source_wait(struct mig_source *s, int timeout_ms);
-/* At HANDOVER: commit (the source VM is then stopped for good) or abort (it resumes). */
+/* At HANDOVER: commit (the source VM is then stopped for good) or abort (it resumes).
+ * -EBUSY when the session is not (or no longer) at its handover. */
 int mig_source_finish(struct mig_source *s, bool commit);
 void mig_source_free(struct mig_source *s);
 

@@ -188,6 +188,8 @@ static void test_state_table(void)
 	}
 	CU_ASSERT_EQUAL(mig_transition(MIG_NSTATES, MIG_EV_CANCEL, &t), -EINVAL);
 	CU_ASSERT_STRING_EQUAL(mig_state_name(MIG_STOP_AND_COPY), "stop-and-copy");
+	CU_ASSERT_STRING_EQUAL(mig_event_name(MIG_EV_DEST_READY), "destination ready");
+	CU_ASSERT_STRING_EQUAL(mig_event_name(MIG_NEVENTS), "unknown");
 }
 
 int main(void)
