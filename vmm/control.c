@@ -329,7 +329,7 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 		c->out = NULL;
 	}
 	/* Devices the destination re-creates on another generation: quiesced once pre-copy
-	 * converged, while the guest still runs and can react (US11544097B2). */
+	 * converged, while the guest still runs and can react (docs/devices.md). */
 	c->nrecreate = 0;
 	for (size_t i = 0; i < req->n_recreate_vfs && i < VMM_CONTROL_MAX_VFS; i++) {
 		if (req->recreate_vfs[i] >= c->nvfs) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shadow rings and buffers (US10198299B1) and completion tracking, ring format from a profile. */
+/* Shadow rings and buffers, completion tracking, ring format from a profile (docs/devices.md). */
 #include "godwit/dma_shadow.h"
 
 #include <errno.h>

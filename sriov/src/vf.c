@@ -59,7 +59,7 @@ struct sriov_vf {
 	uint64_t mbx_window_ms; /* rate limit on remapping the mailbox page (device lock) */
 	unsigned mbx_remaps;
 	pthread_mutex_t rec_lock;
-	struct sriov_mbx_record rec; /* what the mailbox exchanges configured (US11586567B2) */
+	struct sriov_mbx_record rec; /* what the mailbox exchanges configured (docs/devices.md) */
 };
 
 const char *sriov_vf_name(const struct sriov_vf *vf)
@@ -351,7 +351,7 @@ static int vf_save(void *opaque, struct gw_buf *out)
 	int rc = rb.err;
 	gw_buf_release(&rb);
 	gw_buf_put(out, vf->ops->name, 8);
-	/* Quiesced for another generation: its state structures stay behind (US11544097B2). */
+	/* Quiesced for another generation: its state structures stay behind (docs/devices.md). */
 	if (rc || out->err || recreate)
 		return rc ? rc : out->err;
 	return vf->ops->save(vf->be, out);
@@ -464,7 +464,7 @@ static void vf_dirty_stop(void *opaque)
 }
 
 /* The emulated hardware says a mailbox exchange begins or ended: with interception on, the
- * mailbox page traps for exactly that long (US11586567B2). */
+ * mailbox page traps for exactly that long (docs/devices.md). */
 void sriov_vf_mbx_exchange(struct sriov_vf *vf, bool on)
 {
 	if (vf->spec.mbx_trap)

@@ -9,7 +9,7 @@
 #include "godwit/dma.h"
 
 /*
- * What a migration does about device DMA (US10198299B1):
+ * What a migration does about device DMA (docs/devices.md):
  *   off     nothing: device writes stay invisible to dirty tracking (real DMA's problem)
  *   shadow  the device works on shadow rings and buffers in VMM-owned IOVA space; the VMM
  *           copies posted descriptors out of the guest's ring on each doorbell, and copies

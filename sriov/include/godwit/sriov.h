@@ -79,7 +79,7 @@ struct sriov_vf_status {
 void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out);
 
 /*
- * Reconfiguration across generations (US11544097B2), source side: quiesces the device for a
+ * Reconfiguration across generations (docs/devices.md), source side: quiesces the device for a
  * migration whose destination re-creates it on another generation. The PF tells the VF a
  * reset is in progress and waits (up to timeout_ms) until the guest driver has reset the
  * function, so it no longer does DMA; from then on the VF's migration state carries no

@@ -66,7 +66,7 @@ unsigned sriov_pf_agent_handle(struct sriov_pf_agent *a, unsigned vf, const uint
 			       unsigned len, uint32_t *reply);
 
 /*
- * The VMM's record of a VF's configuration (US11586567B2): built only from the mailbox
+ * The VMM's record of a VF's configuration (docs/devices.md): built only from the mailbox
  * exchanges it observed, applying what the PF acknowledged; it travels in the migration
  * stream and is replayed to the destination's PF agent, which never saw those exchanges.
  */
