@@ -7,6 +7,7 @@
  */
 #include "hv_priv.h"
 
+#include "godwit/fields.h"
 #include "godwit/log.h"
 #include "pci_cfg.h"
 
@@ -18,7 +19,8 @@
 
 #define ECAM_FUNCS	  (HV_ECAM_BUSES * 256u)
 #define ECAM_SIZE	  ((uint64_t)ECAM_FUNCS * HV_PAGE_SIZE)
-#define PCI_STATE_VERSION 1
+#define PCI_STATE_MAGIC	  GW_FOURCC('G', 'P', 'C', 'F')
+#define PCI_STATE_VERSION 2 /* 2: one field-table section per function */
 
 struct hv_pci_dev {
 	const struct hv_pci_dev_ops *ops;
@@ -116,47 +118,65 @@ static int add_func(struct hv_pci *pci, unsigned bdf, struct hv_pci_func *f)
 	return remap(pci);
 }
 
+/* The saved state of one present function (docs/state-format.md). */
+struct pci_func_state {
+	uint32_t bdf;
+	uint8_t cfg[4096];
+};
+
+static const struct gw_field pci_func_fields[] = {
+    GW_FIELD(1, struct pci_func_state, bdf, 0),
+    GW_FIELD(2, struct pci_func_state, cfg, 0),
+};
+
+static const struct gw_fields pci_func_table = GW_FIELDS_TABLE(
+    "pci-function", PCI_STATE_MAGIC, PCI_STATE_VERSION, struct pci_func_state, pci_func_fields);
+
+/* One section per present function, in bus/device/function order. */
 static int pci_save(void *opaque, struct gw_buf *out)
 {
 	struct hv_pci *pci = opaque;
+	struct pci_func_state *st = malloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	int rc = 0;
 	pthread_mutex_lock(&pci->lock);
-	gw_buf_put_u16(out, PCI_STATE_VERSION);
-	for (unsigned i = 0; i < ECAM_FUNCS; i++) {
+	for (unsigned i = 0; rc == 0 && i < ECAM_FUNCS; i++) {
 		if (!pci->funcs[i])
 			continue;
-		gw_buf_put_u32(out, i);
-		gw_buf_put(out, pci->funcs[i]->cfg, 4096);
+		st->bdf = i;
+		memcpy(st->cfg, pci->funcs[i]->cfg, sizeof(st->cfg));
+		rc = gw_fields_save(&pci_func_table, st, out);
 	}
 	pthread_mutex_unlock(&pci->lock);
-	return out->err;
+	free(st);
+	return rc;
 }
 
 static int pci_load(void *opaque, const void *data, size_t len)
 {
 	struct hv_pci *pci = opaque;
 	struct gw_rd rd;
-	uint16_t ver;
 	gw_rd_init(&rd, data, len);
-	if (gw_rd_u16(&rd, &ver) || ver != PCI_STATE_VERSION)
-		return -EPROTO;
+	struct pci_func_state *st = malloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
 	int rc = 0;
 	pthread_mutex_lock(&pci->lock);
 	while (rd.left) {
-		uint32_t bdf;
-		const void *cfg;
-		if (gw_rd_u32(&rd, &bdf) || gw_rd_ptr(&rd, &cfg, 4096)) {
-			rc = -EBADMSG;
+		rc = gw_fields_load(&pci_func_table, &rd, st);
+		if (rc)
 			break;
-		}
 		/* The destination must have the same functions: config space is not a way to
 		 * create one. */
-		if (bdf >= ECAM_FUNCS || !pci->funcs[bdf]) {
+		if (st->bdf >= ECAM_FUNCS || !pci->funcs[st->bdf]) {
 			rc = -EINVAL;
 			break;
 		}
-		memcpy(pci->funcs[bdf]->cfg, cfg, 4096);
+		memcpy(pci->funcs[st->bdf]->cfg, st->cfg, sizeof(st->cfg));
 	}
 	pthread_mutex_unlock(&pci->lock);
+	free(st);
 	for (unsigned i = 0; rc == 0 && i < 256; i++) {
 		if (pci->devs[i].ops && pci->devs[i].ops->cfg_written)
 			pci->devs[i].ops->cfg_written(pci->devs[i].opaque, 0, 4096);

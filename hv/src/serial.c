@@ -2,6 +2,7 @@
 /* A 16550A UART at COM1 (0x3F8, IRQ 4) whose console is stdout, a file or a unix socket. */
 #include "hv_priv.h"
 
+#include "godwit/fields.h"
 #include "godwit/log.h"
 
 #include <errno.h>
@@ -35,7 +36,8 @@
 #define LSR_THRE  0x20u
 #define LSR_TEMT  0x40u
 
-#define SERIAL_STATE_VERSION 1
+#define SERIAL_STATE_MAGIC   GW_FOURCC('G', 'U', 'R', 'T')
+#define SERIAL_STATE_VERSION 2 /* 2: a field table instead of the raw register struct */
 
 struct hv_serial_regs {
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm, thr_pending;
@@ -237,26 +239,43 @@ static const struct hv_io_ops serial_io = {
     .write = serial_write,
 };
 
+/* Field ids are part of the format (docs/state-format.md): never renumber, only add. */
+static const struct gw_field serial_fields[] = {
+    GW_FIELD(1, struct hv_serial_regs, ier, 0),
+    GW_FIELD(2, struct hv_serial_regs, lcr, 0),
+    GW_FIELD(3, struct hv_serial_regs, mcr, 0),
+    GW_FIELD(4, struct hv_serial_regs, scr, 0),
+    GW_FIELD(5, struct hv_serial_regs, fcr, 0),
+    GW_FIELD(6, struct hv_serial_regs, dll, 0),
+    GW_FIELD(7, struct hv_serial_regs, dlm, 0),
+    GW_FIELD(8, struct hv_serial_regs, thr_pending, 0),
+    GW_FIELD(9, struct hv_serial_regs, rx_head, 0),
+    GW_FIELD(10, struct hv_serial_regs, rx_len, 0),
+    GW_FIELD(11, struct hv_serial_regs, rx, 0),
+};
+
+static const struct gw_fields serial_table = GW_FIELDS_TABLE(
+    "uart16550", SERIAL_STATE_MAGIC, SERIAL_STATE_VERSION, struct hv_serial_regs, serial_fields);
+
 static int serial_save(void *opaque, struct gw_buf *out)
 {
 	struct hv_serial *s = opaque;
 	pthread_mutex_lock(&s->lock);
-	gw_buf_put_u16(out, SERIAL_STATE_VERSION);
-	gw_buf_put(out, &s->r, sizeof(s->r));
+	struct hv_serial_regs r = s->r;
 	pthread_mutex_unlock(&s->lock);
-	return out->err;
+	return gw_fields_save(&serial_table, &r, out);
 }
 
 static int serial_load(void *opaque, const void *data, size_t len)
 {
 	struct hv_serial *s = opaque;
 	struct gw_rd rd;
-	uint16_t ver;
-	struct hv_serial_regs r;
+	struct hv_serial_regs r = {0};
 	gw_rd_init(&rd, data, len);
-	if (gw_rd_u16(&rd, &ver) || ver != SERIAL_STATE_VERSION)
-		return -EPROTO;
-	if (gw_rd_get(&rd, &r, sizeof(r)) || rd.left || r.rx_len > RX_CAP || r.rx_head >= RX_CAP)
+	int rc = gw_fields_load(&serial_table, &rd, &r);
+	if (rc)
+		return rc;
+	if (rd.left || r.rx_len > RX_CAP || r.rx_head >= RX_CAP)
 		return -EBADMSG;
 	pthread_mutex_lock(&s->lock);
 	s->r = r;

@@ -20,7 +20,7 @@
 #define HV_STATE_MAGIC	 GW_FOURCC('G', 'W', 'S', 'T')
 #define HV_STATE_VERSION 1
 #define HV_DEV_MAGIC	 GW_FOURCC('G', 'D', 'E', 'V')
-#define HV_DEV_VERSION	 1
+#define HV_DEV_VERSION	 2 /* 2: device blobs are field-table sections (docs/state-format.md) */
 
 /* MSRs godwit saves, in restore order (TSC first; the TSC deadline is re-ordered last).
  * Only those KVM lists in KVM_GET_MSR_INDEX_LIST and can read are kept. */

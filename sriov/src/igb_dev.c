@@ -6,13 +6,16 @@
  */
 #include "igb_dev.h"
 
+#include "godwit/fields.h"
 #include "godwit/log.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define STATE_VERSION  2 /* 2: without the PF-side configuration (vf.c carries its record) */
+#define STATE_MAGIC    GW_FOURCC('G', 'I', 'G', 'B')
+#define STATE_VERSION  3 /* 2: without the PF-side configuration; 3: a field table */
 #define R(off)	       (d->regs[(off) / 4])
 #define LOADR(off)     __atomic_load_n(&d->regs[(off) / 4], __ATOMIC_ACQUIRE)
 #define STORER(off, v) __atomic_store_n(&d->regs[(off) / 4], (v), __ATOMIC_RELEASE)
@@ -640,51 +643,88 @@ void igb_dev_get_stats(struct igb_dev *d, struct igb_dev_stats *out)
 /* The device's own state: registers, mailbox, pending work. The PF side of the VF's
  * configuration is not in it: a destination's PF knows nothing of the source's, so the VMM
  * carries what it recorded from the mailbox and replays it (vf.c). */
+struct igb_dev_state {
+	uint8_t revision, queues; /* the generation that saved it: only the same one loads it */
+	uint32_t api_version;
+	uint32_t regs[IGB_VF_BAR0_SIZE / 4];
+	uint32_t mbx;
+	bool pf_req, pf_reply, await_ack;
+	uint32_t reply[IGB_MBX_WORDS];
+	bool queue_error[2][IGB_VF_MAX_QUEUES];
+};
+
+/* Field ids are part of the format (docs/state-format.md): never renumber, only add. */
+static const struct gw_field state_fields[] = {
+    GW_FIELD(1, struct igb_dev_state, revision, 0),
+    GW_FIELD(2, struct igb_dev_state, api_version, 0),
+    GW_FIELD(3, struct igb_dev_state, queues, 0),
+    GW_FIELD(4, struct igb_dev_state, regs, 0),
+    GW_FIELD(5, struct igb_dev_state, mbx, 0),
+    GW_FIELD(6, struct igb_dev_state, pf_req, GW_FIELD_BOOL),
+    GW_FIELD(7, struct igb_dev_state, pf_reply, GW_FIELD_BOOL),
+    GW_FIELD(8, struct igb_dev_state, await_ack, GW_FIELD_BOOL),
+    GW_FIELD(9, struct igb_dev_state, reply, 0),
+    GW_FIELD(10, struct igb_dev_state, queue_error, GW_FIELD_BOOL),
+};
+
+static const struct gw_fields state_table =
+    GW_FIELDS_TABLE("igb-vf", STATE_MAGIC, STATE_VERSION, struct igb_dev_state, state_fields);
+
 int igb_dev_save(struct igb_dev *d, struct gw_buf *out)
 {
+	struct igb_dev_state *st = malloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
 	pthread_mutex_lock(&d->lock);
-	gw_buf_put_u16(out, STATE_VERSION);
-	gw_buf_put_u16(out, d->gen.revision);
-	gw_buf_put_u32(out, d->gen.api_version);
-	gw_buf_put_u16(out, d->gen.queues);
-	gw_buf_put(out, d->regs, IGB_VF_BAR0_SIZE);
-	gw_buf_put_u32(out, d->mbx);
-	gw_buf_put_u16(out, (uint16_t)(d->pf_req | d->pf_reply << 1 | d->await_ack << 2));
-	gw_buf_put(out, d->reply, sizeof(d->reply));
-	gw_buf_put(out, d->queue_error, sizeof(d->queue_error));
+	st->revision = d->gen.revision;
+	st->queues = d->gen.queues;
+	st->api_version = d->gen.api_version;
+	memcpy(st->regs, d->regs, IGB_VF_BAR0_SIZE);
+	st->mbx = d->mbx;
+	st->pf_req = d->pf_req;
+	st->pf_reply = d->pf_reply;
+	st->await_ack = d->await_ack;
+	memcpy(st->reply, d->reply, sizeof(st->reply));
+	memcpy(st->queue_error, d->queue_error, sizeof(st->queue_error));
 	pthread_mutex_unlock(&d->lock);
-	return out->err;
+	int rc = gw_fields_save(&state_table, st, out);
+	free(st);
+	return rc;
 }
 
 int igb_dev_load(struct igb_dev *d, const void *data, size_t len)
 {
 	struct gw_rd rd;
-	uint16_t ver, rev, queues, flags;
-	uint32_t api, mbx;
-	const void *regs, *reply, *qerr;
+	struct igb_dev_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
 	gw_rd_init(&rd, data, len);
-	if (gw_rd_u16(&rd, &ver) || ver != STATE_VERSION)
-		return -EPROTO;
-	if (gw_rd_u16(&rd, &rev) || gw_rd_u32(&rd, &api) || gw_rd_u16(&rd, &queues) ||
-	    gw_rd_ptr(&rd, &regs, IGB_VF_BAR0_SIZE) || gw_rd_u32(&rd, &mbx) ||
-	    gw_rd_u16(&rd, &flags) || gw_rd_ptr(&rd, &reply, sizeof(d->reply)) ||
-	    gw_rd_ptr(&rd, &qerr, sizeof(d->queue_error)) || rd.left)
-		return -EBADMSG;
-	if (rev != d->gen.revision || api != d->gen.api_version || queues != d->gen.queues)
-		return -EINVAL; /* another generation: the state means nothing to this device */
+	int rc = gw_fields_load(&state_table, &rd, st);
+	if (rc == 0 && rd.left)
+		rc = -EBADMSG;
+	if (rc)
+		goto out_free;
+	if (st->revision != d->gen.revision || st->api_version != d->gen.api_version ||
+	    st->queues != d->gen.queues) {
+		rc = -EINVAL; /* another generation: the state means nothing to this device */
+		goto out_free;
+	}
 	pthread_mutex_lock(&d->lock);
-	memcpy(d->regs, regs, IGB_VF_BAR0_SIZE);
-	d->mbx = mbx & 0xFF;
-	d->pf_req = flags & 1;
-	d->pf_reply = (flags & 2) != 0;
-	d->await_ack = (flags & 4) != 0;
-	memcpy(d->reply, reply, sizeof(d->reply));
-	memcpy(d->queue_error, qerr, sizeof(d->queue_error));
+	memcpy(d->regs, st->regs, IGB_VF_BAR0_SIZE);
+	d->mbx = st->mbx & 0xFF;
+	d->pf_req = st->pf_req;
+	d->pf_reply = st->pf_reply;
+	d->await_ack = st->await_ack;
+	memcpy(d->reply, st->reply, sizeof(d->reply));
+	memcpy(d->queue_error, st->queue_error, sizeof(d->queue_error));
 	/* Whatever page mode came before, the loaded mailbox may hold clear-on-read bits: trap
 	 * until mbx_sync finds nothing pending. */
 	d->xchg = false;
 	xchg_begin(d);
 	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
-	return 0;
+
+out_free:
+	free(st);
+	return rc;
 }

@@ -6,6 +6,7 @@
  */
 #include "godwit/sriov_pf.h"
 
+#include "godwit/fields.h"
 #include "godwit/log.h"
 
 #include <errno.h>
@@ -13,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CFG_VERSION 1
+#define CFG_MAGIC   GW_FOURCC('G', 'V', 'F', 'C')
+#define CFG_VERSION 2 /* 2: a field table instead of a positional layout */
 
 struct sriov_pf_agent {
 	pthread_mutex_t lock;
@@ -372,48 +374,40 @@ void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen
 	}
 }
 
+/* Field ids are part of the format (docs/state-format.md): never renumber, only add. */
+static const struct gw_field cfg_fields[] = {
+    GW_FIELD(1, struct sriov_vf_config, mac, 0),
+    GW_FIELD(2, struct sriov_vf_config, clear_to_send, GW_FIELD_BOOL),
+    GW_FIELD(3, struct sriov_vf_config, promisc, GW_FIELD_BOOL),
+    GW_FIELD_ARRAY(4, struct sriov_vf_config, vlans, nvlans, 0),
+    GW_FIELD_ARRAY(5, struct sriov_vf_config, mc_hashes, nmc, 0),
+    GW_FIELD(6, struct sriov_vf_config, max_frame, 0),
+    GW_FIELD(7, struct sriov_vf_config, api, 0),
+    GW_FIELD(8, struct sriov_vf_config, requests, 0),
+    GW_FIELD(9, struct sriov_vf_config, nacks, 0),
+};
+
+static const struct gw_fields cfg_table =
+    GW_FIELDS_TABLE("vf-config", CFG_MAGIC, CFG_VERSION, struct sriov_vf_config, cfg_fields);
+
 int sriov_vf_config_save(const struct sriov_vf_config *c, struct gw_buf *out)
 {
-	gw_buf_put_u16(out, CFG_VERSION);
-	gw_buf_put(out, c->mac, 6);
-	gw_buf_put_u16(out, (uint16_t)(c->clear_to_send | c->promisc << 1));
-	gw_buf_put_u16(out, c->nvlans);
-	for (unsigned i = 0; i < c->nvlans; i++)
-		gw_buf_put_u16(out, c->vlans[i]);
-	gw_buf_put_u16(out, c->nmc);
-	for (unsigned i = 0; i < c->nmc; i++)
-		gw_buf_put_u16(out, c->mc_hashes[i]);
-	gw_buf_put_u32(out, c->max_frame);
-	gw_buf_put_u32(out, c->api);
-	gw_buf_put_u64(out, c->requests);
-	gw_buf_put_u64(out, c->nacks);
-	return out->err;
+	return gw_fields_save(&cfg_table, c, out);
 }
 
 int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len)
 {
 	struct gw_rd rd;
-	uint16_t ver, flags;
 	struct sriov_vf_config t = {0};
 	gw_rd_init(&rd, data, len);
-	if (gw_rd_u16(&rd, &ver) || ver != CFG_VERSION)
-		return -EPROTO;
-	if (gw_rd_get(&rd, t.mac, 6) || gw_rd_u16(&rd, &flags) || gw_rd_u16(&rd, &t.nvlans) ||
-	    t.nvlans > IGB_MAX_VLANS)
+	int rc = gw_fields_load(&cfg_table, &rd, &t);
+	if (rc)
+		return rc;
+	if (rd.left)
 		return -EBADMSG;
 	for (unsigned i = 0; i < t.nvlans; i++)
-		if (gw_rd_u16(&rd, &t.vlans[i]) || t.vlans[i] > 4095)
+		if (t.vlans[i] > 4095)
 			return -EBADMSG;
-	if (gw_rd_u16(&rd, &t.nmc) || t.nmc > IGB_MAX_MC_HASHES)
-		return -EBADMSG;
-	for (unsigned i = 0; i < t.nmc; i++)
-		if (gw_rd_u16(&rd, &t.mc_hashes[i]))
-			return -EBADMSG;
-	if (gw_rd_u32(&rd, &t.max_frame) || gw_rd_u32(&rd, &t.api) || gw_rd_u64(&rd, &t.requests) ||
-	    gw_rd_u64(&rd, &t.nacks) || rd.left)
-		return -EBADMSG;
-	t.clear_to_send = flags & 1;
-	t.promisc = (flags & 2) != 0;
 	*c = t;
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include "sriov_priv.h"
 
 #include "godwit/deadline.h"
+#include "godwit/fields.h"
 #include "godwit/hv.h"
 #include "godwit/log.h"
 
@@ -18,15 +19,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MSIX_CAP	  0x70u
-#define VF_STATE_VER	  3  /* 2: the mailbox record travels with the VF; 3: flags */
-#define VF_STATE_RECREATE 1u /* no device state: re-create the device from the record */
-#define BAR0_PAGES	  (IGB_VF_BAR0_SIZE / 4096u)
-#define CMD_MEM		  0x0002u
-#define CMD_INTX_OFF	  0x0400u
-#define MSIX_ENABLE	  0x8000u
-#define MSIX_FN_MASK	  0x4000u
-#define MBX_REMAPS_PER_S  64u
+#define MSIX_CAP	 0x70u
+#define VF_STATE_MAGIC	 GW_FOURCC('G', 'V', 'F', 'S')
+#define VF_STATE_VER	 4 /* 2: the mailbox record travels with the VF; 3: flags; 4: fields */
+#define BAR0_PAGES	 (IGB_VF_BAR0_SIZE / 4096u)
+#define CMD_MEM		 0x0002u
+#define CMD_INTX_OFF	 0x0400u
+#define MSIX_ENABLE	 0x8000u
+#define MSIX_FN_MASK	 0x4000u
+#define MBX_REMAPS_PER_S 64u
 
 static const struct sriov_backend_ops *const backends[] = {&sriov_emul_ops};
 
@@ -326,63 +327,82 @@ static void cfg_init(struct sriov_vf *vf, const struct sriov_gen *g, uint8_t *cf
 	put16(&wm[MSIX_CAP + 2], MSIX_ENABLE | MSIX_FN_MASK);
 }
 
+/* What the VF saves of its own. Its section is followed by the recorded configuration's
+ * (sriov_vf_config_save) and, unless the device is re-created, by the backend's state. */
+struct vf_state {
+	struct msix_entry msix[IGB_VF_MSIX_VECS];
+	uint32_t pba;
+	bool intx_level;
+	bool recreate; /* no device state follows: re-create the device from the record */
+	uint64_t exchanges, nacked, denied;
+	char backend[8]; /* the backend's name, NUL-padded */
+};
+/* The MSI-X table travels as the guest wrote it: 4 dwords an entry (PCI 3.0 6.8.2). */
+_Static_assert(sizeof(struct msix_entry) == 16, "MSI-X table entry");
+
+/* Field ids are part of the format (docs/state-format.md): never renumber, only add. */
+static const struct gw_field vf_state_fields[] = {
+    GW_FIELD(1, struct vf_state, msix, 0),
+    GW_FIELD(2, struct vf_state, pba, 0),
+    GW_FIELD(3, struct vf_state, intx_level, GW_FIELD_BOOL),
+    GW_FIELD(4, struct vf_state, recreate, GW_FIELD_BOOL),
+    GW_FIELD(5, struct vf_state, exchanges, 0),
+    GW_FIELD(6, struct vf_state, nacked, 0),
+    GW_FIELD(7, struct vf_state, denied, 0),
+    GW_FIELD(8, struct vf_state, backend, 0),
+};
+
+static const struct gw_fields vf_state_table =
+    GW_FIELDS_TABLE("vf", VF_STATE_MAGIC, VF_STATE_VER, struct vf_state, vf_state_fields);
+
 static int vf_save(void *opaque, struct gw_buf *out)
 {
 	struct sriov_vf *vf = opaque;
-	gw_buf_put_u16(out, VF_STATE_VER);
+	struct vf_state st = {0};
 	pthread_mutex_lock(&vf->lock);
-	gw_buf_put(out, vf->msix, sizeof(vf->msix));
-	gw_buf_put_u32(out, vf->pba);
-	gw_buf_put_u16(out, vf->intx_level);
-	bool recreate = vf->recreate;
+	memcpy(st.msix, vf->msix, sizeof(st.msix));
+	st.pba = vf->pba;
+	st.intx_level = vf->intx_level;
+	st.recreate = vf->recreate;
 	pthread_mutex_unlock(&vf->lock);
-	gw_buf_put_u16(out, recreate ? VF_STATE_RECREATE : 0);
 	/* The configuration the VMM recorded from the mailbox, for the destination's PF. */
-	struct gw_buf rb;
-	gw_buf_init(&rb);
 	pthread_mutex_lock(&vf->rec_lock);
-	sriov_vf_config_save(&vf->rec.cfg, &rb);
-	gw_buf_put_u32(out, (uint32_t)rb.len);
-	gw_buf_put(out, rb.data, rb.len);
-	gw_buf_put_u64(out, vf->rec.exchanges);
-	gw_buf_put_u64(out, vf->rec.nacked);
-	gw_buf_put_u64(out, vf->rec.denied);
+	struct sriov_vf_config cfg = vf->rec.cfg;
+	st.exchanges = vf->rec.exchanges;
+	st.nacked = vf->rec.nacked;
+	st.denied = vf->rec.denied;
 	pthread_mutex_unlock(&vf->rec_lock);
-	int rc = rb.err;
-	gw_buf_release(&rb);
-	gw_buf_put(out, vf->ops->name, 8);
+	memcpy(st.backend, vf->ops->name, strnlen(vf->ops->name, sizeof(st.backend)));
+	int rc = gw_fields_save(&vf_state_table, &st, out);
+	if (rc == 0)
+		rc = sriov_vf_config_save(&cfg, out);
 	/* Quiesced for another generation: its state structures stay behind (docs/devices.md). */
-	if (rc || out->err || recreate)
-		return rc ? rc : out->err;
+	if (rc || st.recreate)
+		return rc;
 	return vf->ops->save(vf->be, out);
 }
 
 static int vf_load(void *opaque, const void *data, size_t len)
 {
 	struct sriov_vf *vf = opaque;
-	struct gw_rd rd;
-	uint16_t ver, level;
-	uint32_t pba;
-	struct msix_entry tab[IGB_VF_MSIX_VECS];
-	char be[8];
-	gw_rd_init(&rd, data, len);
-	if (gw_rd_u16(&rd, &ver) || ver != VF_STATE_VER)
-		return -EPROTO;
-	uint32_t rlen;
-	uint16_t flags;
-	const void *rblob;
+	struct gw_rd rd, cfg;
+	struct vf_state st = {0};
 	struct sriov_mbx_record rec = {0};
-	if (gw_rd_get(&rd, tab, sizeof(tab)) || gw_rd_u32(&rd, &pba) || gw_rd_u16(&rd, &level) ||
-	    gw_rd_u16(&rd, &flags) || gw_rd_u32(&rd, &rlen) || gw_rd_ptr(&rd, &rblob, rlen) ||
-	    gw_rd_u64(&rd, &rec.exchanges) || gw_rd_u64(&rd, &rec.nacked) ||
-	    gw_rd_u64(&rd, &rec.denied) || gw_rd_get(&rd, be, sizeof(be)))
-		return -EBADMSG;
-	if (strncmp(be, vf->ops->name, sizeof(be)) != 0)
-		return -EINVAL;
-	int rc = sriov_vf_config_load(&rec.cfg, rblob, rlen);
+	gw_rd_init(&rd, data, len);
+	int rc = gw_fields_load(&vf_state_table, &rd, &st);
 	if (rc)
 		return rc;
-	if (flags & VF_STATE_RECREATE) {
+	if (gw_sect_take(&rd, &cfg))
+		return -EBADMSG;
+	if (strncmp(st.backend, vf->ops->name, sizeof(st.backend)) != 0)
+		return -EINVAL;
+	rc = sriov_vf_config_load(&rec.cfg, cfg.p, cfg.left);
+	if (rc)
+		return rc;
+	rec.exchanges = st.exchanges;
+	rec.nacked = st.nacked;
+	rec.denied = st.denied;
+	if (st.recreate) {
 		/* Re-created here: the device starts from reset (RSTD waiting for the driver,
 		 * which the source left waiting for just that) on this host's generation. */
 		if (rd.left)
@@ -413,14 +433,14 @@ static int vf_load(void *opaque, const void *data, size_t len)
 		mac, rec.cfg.nvlans, rec.cfg.nmc, rec.cfg.max_frame ? rec.cfg.max_frame : 1518,
 		rec.cfg.api == IGB_API_11 ? "1.1" : "1.0");
 	pthread_mutex_lock(&vf->lock);
-	memcpy(vf->msix, tab, sizeof(tab));
+	memcpy(vf->msix, st.msix, sizeof(st.msix));
 	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
 		vf->msix[v].ctrl &= 1;
 		msix_route_locked(vf, v);
 	}
-	vf->pba = pba & ((1u << IGB_VF_MSIX_VECS) - 1);
+	vf->pba = st.pba & ((1u << IGB_VF_MSIX_VECS) - 1);
 	pthread_mutex_unlock(&vf->lock);
-	sriov_vf_set_intx(vf, level != 0);
+	sriov_vf_set_intx(vf, st.intx_level);
 	return 0;
 }
 

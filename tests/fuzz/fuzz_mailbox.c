@@ -3,9 +3,13 @@
  * libFuzzer target for what a guest can send a VF: mailbox messages straight to the PF agent,
  * and register writes (mailbox protocol included) to the igb register model, interleaved with
  * rounds of hardware work. Invariants: replies fit the mailbox, VF 1's settings never change
- * because of VF 0, and nothing crashes.
+ * because of VF 0, and nothing crashes. When the first byte's bit 1 is set, the device first
+ * loads a saved state that the input has corrupted (a migration stream from the network), and
+ * the VF configuration codec reads one too.
  */
 #include "igb_dev.h"
+
+#include "godwit/crc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,38 @@ static uint8_t ram[65536] __attribute__((aligned(4096)));
 static uint32_t regs[IGB_VF_BAR0_SIZE / 4] __attribute__((aligned(4096)));
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* XORs the input into a saved section's payload and fixes its CRC, so that the loader gets
+ * past the framing and meets corrupt fields. */
+static void corrupt(struct gw_buf *b, const uint8_t *data, size_t size)
+{
+	if (b->err || b->len < sizeof(struct gw_sect_hdr))
+		return;
+	uint8_t *payload = b->data + sizeof(struct gw_sect_hdr);
+	size_t len = b->len - sizeof(struct gw_sect_hdr);
+	for (size_t i = 0; i < size && i < len; i++)
+		payload[i] ^= data[i];
+	uint32_t crc = gw_crc32c(0, payload, len);
+	memcpy(b->data + 12, &crc, 4);
+}
+
+static void load_corrupt(struct igb_dev *d, struct sriov_pf_agent *pf, const uint8_t *data,
+			 size_t size)
+{
+	struct gw_buf b;
+	gw_buf_init(&b);
+	igb_dev_save(d, &b);
+	corrupt(&b, data, size);
+	igb_dev_load(d, b.data, b.len);
+	gw_buf_release(&b);
+	struct sriov_vf_config c;
+	sriov_pf_agent_vf_config(pf, 0, &c);
+	gw_buf_init(&b);
+	sriov_vf_config_save(&c, &b);
+	corrupt(&b, data, size);
+	sriov_vf_config_load(&c, b.data, b.len);
+	gw_buf_release(&b);
+}
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -33,6 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct igb_dev_io io = {.dma = dma};
 	static struct igb_dev d;
 	igb_dev_init(&d, "fuzz", &g, 0, pf, &io, regs);
+	if (data[0] & 2)
+		load_corrupt(&d, pf, data + 1, size - 1);
 	size_t i = 1;
 	while (i + 2 <= size) {
 		uint8_t op = data[i++] % 3, n = data[i++];

@@ -83,7 +83,8 @@ void sriov_mbx_record_init(struct sriov_mbx_record *r, const uint8_t mac[6]);
 void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen *g,
 			      const struct sriov_mbx_event *ev);
 
-/* The settings of one VF as a TLV blob (for migration), and back. */
+/* The settings of one VF as one section of fields (for migration, docs/state-format.md), and
+ * back: load takes exactly one section; 0, -EPROTO (version) or -EBADMSG (malformed). */
 int sriov_vf_config_save(const struct sriov_vf_config *c, struct gw_buf *out);
 int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len);
 int sriov_pf_agent_put_vf_config(struct sriov_pf_agent *a, unsigned vf,

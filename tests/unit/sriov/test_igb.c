@@ -389,8 +389,17 @@ static void test_pf_callback_and_state(void)
 	CU_ASSERT_EQUAL(memcmp(d.mac, c.mac, 6), 0);
 	for (size_t n = 0; n < b.len; n++)
 		CU_ASSERT_NOT_EQUAL(sriov_vf_config_load(&d, b.data, n), 0);
-	b.data[10] = 0xFF; /* nvlans far beyond the table */
+	b.data[10] = 0xFF; /* a section length far beyond the input */
 	CU_ASSERT_NOT_EQUAL(sriov_vf_config_load(&d, b.data, b.len), 0);
+	gw_buf_release(&b);
+	/* More VLANs than the table holds cannot be saved; a VLAN id past 4095 does not load. */
+	gw_buf_init(&b);
+	c.nvlans = IGB_MAX_VLANS + 1;
+	CU_ASSERT_EQUAL(sriov_vf_config_save(&c, &b), -EINVAL);
+	c.nvlans = 2;
+	c.vlans[1] = 4096;
+	CU_ASSERT_EQUAL(sriov_vf_config_save(&c, &b), 0);
+	CU_ASSERT_EQUAL(sriov_vf_config_load(&d, b.data, b.len), -EBADMSG);
 	gw_buf_release(&b);
 	sriov_pf_agent_destroy(a);
 }
