@@ -22,6 +22,7 @@
 /* What the migration does with one device (a DeviceDecision). */
 struct gwd_mig_decision {
 	char device[16], decision[16], reason[160], source[48], destination[48];
+	bool recreate; /* "mismatch": the destination re-creates it on its generation */
 };
 
 struct gwd_mig {
@@ -33,7 +34,8 @@ struct gwd_mig {
 	char dest_token[256];
 	uint32_t channels, downtime_ms, max_time_s;
 	uint64_t max_bandwidth;
-	char dma_mode[8]; /* shadow, track, off */
+	char dma_mode[8]; /* shadow, track, off: as the API shows it */
+	Godwit__Vmm__V1__DmaMode vmm_dma_mode;
 	bool require_passthrough;
 	uint64_t dma_pages, dma_bytes;
 	Godwit__V1__MigrationPhase phase;
@@ -51,7 +53,8 @@ struct gwd_mig {
 	struct gwd_mig_decision decisions[GWD_NIC_MAX];
 };
 
-#define PH(x) GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_##x
+#define PH(x)	  GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_##x
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* How long the source VMM may leave the migration thread's polls unanswered (a loaded host,
  * a VMM busy in its stop-and-copy) before the migration is given up for a lost VMM. */
@@ -105,21 +108,44 @@ static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, cons
 		GW_WARN(m->vm, "migration %s to %s ended: %s", m->id, m->dest, m->error);
 }
 
-static Godwit__V1__MigrationPhase phase_of(const char *state)
+#define VMM_MS(x) GODWIT__VMM__V1__MIGRATION_STATE__MIGRATION_STATE_##x
+
+/* The source VMM's migration states, as phases of the API and as words in messages. */
+static const struct {
+	Godwit__V1__MigrationPhase phase;
+	const char *name;
+} vmm_states[] = {
+    [VMM_MS(UNSPECIFIED)] = {PH(FAILED), "in an unknown state"},
+    [VMM_MS(SETUP)] = {PH(SETUP), "setup"},
+    [VMM_MS(PRECOPY)] = {PH(PRECOPY), "precopy"},
+    [VMM_MS(STOP_AND_COPY)] = {PH(STOP_AND_COPY), "stop-and-copy"},
+    [VMM_MS(HANDOVER)] = {PH(HANDOVER), "handover"},
+    [VMM_MS(DONE)] = {PH(DONE), "done"},
+    [VMM_MS(FAILED)] = {PH(FAILED), "failed"},
+    [VMM_MS(CANCELLED)] = {PH(CANCELLED), "cancelled"},
+};
+
+#define VMM_STATE(s) vmm_states[(unsigned)(s) < NELEMS(vmm_states) ? (s) : 0]
+
+/* The API's DMA mode names; the API validates against them. */
+static const struct {
+	const char *name;
+	Godwit__Vmm__V1__DmaMode vmm;
+} dma_modes[] = {
+    {"shadow", GODWIT__VMM__V1__DMA_MODE__DMA_MODE_SHADOW},
+    {"track", GODWIT__VMM__V1__DMA_MODE__DMA_MODE_TRACK},
+    {"off", GODWIT__VMM__V1__DMA_MODE__DMA_MODE_OFF},
+};
+
+static int dma_mode_parse_api(const char *name, Godwit__Vmm__V1__DmaMode *out)
 {
-	if (!strcmp(state, "setup"))
-		return PH(SETUP);
-	if (!strcmp(state, "precopy"))
-		return PH(PRECOPY);
-	if (!strcmp(state, "stop-and-copy"))
-		return PH(STOP_AND_COPY);
-	if (!strcmp(state, "handover"))
-		return PH(HANDOVER);
-	if (!strcmp(state, "done"))
-		return PH(DONE);
-	if (!strcmp(state, "cancelled"))
-		return PH(CANCELLED);
-	return PH(FAILED);
+	for (size_t i = 0; i < NELEMS(dma_modes); i++) {
+		if (!strcmp(name, dma_modes[i].name)) {
+			*out = dma_modes[i].vmm;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 static int peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
@@ -256,6 +282,8 @@ static void take_decisions(struct gwd_mig *m, const Godwit__V1__PrepareIncomingR
 		struct gwd_mig_decision *md = &m->decisions[m->ndecisions++];
 		snprintf(md->device, sizeof(md->device), "%s", dd->device);
 		snprintf(md->decision, sizeof(md->decision), "%s", dd->decision);
+		/* The decision's one word the source acts on, read once as it comes in. */
+		md->recreate = !strcmp(md->decision, "mismatch");
 		snprintf(md->reason, sizeof(md->reason), "%s", dd->reason);
 		snprintf(md->destination, sizeof(md->destination), "%s", dd->destination);
 	}
@@ -304,19 +332,13 @@ static void vmm_lost(struct gwd_mig *m, const struct gw_rpc_status *st)
 			      : "; the destination dropped the VM");
 }
 
-static void *migration_thread(void *arg)
+/* 1. The destination prepares: this is where a wrong token, too little memory or no VF to
+ * back a NIC stops everything, before any VM state moves. Its answer, or NULL once the
+ * migration ended. */
+static Godwit__V1__PrepareIncomingResponse *dest_prepare(struct gwd_mig *m, char *token)
 {
-	struct gwd_mig *m = arg;
-	struct gwd *d = m->d;
-	struct gw_rpc_status st;
-	uint64_t t0 = (uint64_t)gwd_now();
-	(void)t0;
-
-	/* 1. The destination prepares: this is where a wrong token, too little memory or no
-	 * VF to back a NIC stops everything, before any VM state moves. */
 	struct prep_msg pm;
-	char token[65];
-	random_hex(token, 32);
+	struct gw_rpc_status st;
 	Godwit__V1__PrepareIncomingResponse *pr = NULL;
 	int rc = prep_build(m, &pm);
 	if (rc) {
@@ -333,8 +355,13 @@ static void *migration_thread(void *arg)
 		return NULL;
 	}
 	take_decisions(m, pr);
+	return pr;
+}
 
-	/* 2. The VMM streams to the ports the destination's VMM listens on. */
+/* 2. The VMM streams to the ports the destination's VMM listens on. 0, or an error once the
+ * migration ended. */
+static int vmm_stream(struct gwd_mig *m, const Godwit__V1__PrepareIncomingResponse *pr, char *token)
+{
 	char host[256];
 	snprintf(host, sizeof(host), "%s", pr->stream_host);
 	if (!host[0] || !strcmp(host, "0.0.0.0")) {
@@ -352,46 +379,82 @@ static void *migration_thread(void *arg)
 	out.max_time_s = m->max_time_s;
 	out.max_bandwidth = m->max_bandwidth;
 	out.verify = false; /* a RAM checksum on both sides would add to the downtime */
-	out.dma_mode = m->dma_mode;
+	out.dma_mode = m->vmm_dma_mode;
 	uint32_t recreate[GWD_NIC_MAX];
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&m->d->lock);
 	for (unsigned i = 0; i < m->ndecisions; i++)
-		if (!strcmp(m->decisions[i].decision, "mismatch"))
+		if (m->decisions[i].recreate)
 			recreate[out.n_recreate_vfs++] = i;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&m->d->lock);
 	out.recreate_vfs = out.n_recreate_vfs ? recreate : NULL;
 	ProtobufCMessage *resp = NULL;
-	rc = vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
-	protobuf_c_message_free_unpacked(&pr->base, NULL);
+	struct gw_rpc_status st;
+	int rc = vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	if (rc) {
 		peer_abort(m, st.message);
 		end_migration(m, PH(FAILED), "the VMM could not start the migration: %s",
 			      st.message);
-		return NULL;
 	}
+	return rc;
+}
 
-	/* 3. Follow the VMM until the handover or the end. */
+/* What the source VMM reported, for Get and Watch. A final phase is published by
+ * end_migration, together with its reason. */
+static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats *ms,
+		       Godwit__V1__MigrationPhase ph)
+{
+	pthread_mutex_lock(&m->d->lock);
+	if (!final_phase(ph))
+		m->phase = ph;
+	m->bytes_sent = ms->bytes_sent;
+	m->bytes_remaining = ms->bytes_remaining;
+	m->dirty_rate = ms->dirty_rate_pps;
+	m->iteration = ms->iteration;
+	m->exp_downtime_us = ms->expected_downtime_us;
+	m->downtime_us = ms->downtime_us;
+	m->total_us = ms->total_time_us;
+	m->src_checksum = ms->ram_checksum;
+	m->dma_pages = ms->dma_pages_dirtied;
+	m->dma_bytes = ms->dma_bytes_copied;
+	bump(m);
+	pthread_mutex_unlock(&m->d->lock);
+}
+
+/* Asks the VMM to cancel once the API asked to; true from then on. */
+static bool forward_cancel(struct gwd_mig *m, bool cancel_sent)
+{
+	pthread_mutex_lock(&m->d->lock);
+	bool want_cancel = m->cancel && !cancel_sent;
+	pthread_mutex_unlock(&m->d->lock);
+	if (want_cancel) {
+		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+		ProtobufCMessage *resp = NULL;
+		struct gw_rpc_status st;
+		vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &st);
+		if (resp)
+			protobuf_c_message_free_unpacked(resp, NULL);
+	}
+	return cancel_sent || want_cancel;
+}
+
+/* 3. Follows the VMM until the handover (0, and the VMM's downtime so far) or the end (an
+ * error once the migration ended). */
+static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
+{
 	Godwit__Vmm__V1__MigrationStats *ms = NULL;
+	struct gw_rpc_status st;
 	bool cancel_sent = false;
 	int64_t answered = gwd_now(); /* when the VMM last answered a poll */
 	for (;;) {
-		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
-		pthread_mutex_lock(&d->lock);
-		bool want_cancel = m->cancel && !cancel_sent;
-		pthread_mutex_unlock(&d->lock);
-		if (want_cancel) {
-			cancel_sent = true;
-			vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &st);
-			if (resp)
-				protobuf_c_message_free_unpacked(resp, NULL);
-		}
+		cancel_sent = forward_cancel(m, cancel_sent);
 		if (ms)
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
 		ms = NULL;
-		rc = vmm_call(m, cancel_sent ? "MigrationStatus" : "MigrationWait", &creq.base,
-			      (ProtobufCMessage **)&ms, 5000, &st);
+		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+		int rc = vmm_call(m, cancel_sent ? "MigrationStatus" : "MigrationWait", &creq.base,
+				  (ProtobufCMessage **)&ms, 5000, &st);
 		if (rc && (st.code == GW_RPC_DEADLINE_EXCEEDED || st.code == GW_RPC_UNAVAILABLE) &&
 		    vmm_alive(m) && gwd_now() - answered < VMM_SILENCE_MAX_S) {
 			/* Slow to answer is not gone (a loaded host): ask again. */
@@ -402,26 +465,11 @@ static void *migration_thread(void *arg)
 		}
 		if (rc) {
 			vmm_lost(m, &st);
-			return NULL;
+			return rc;
 		}
 		answered = gwd_now();
-		Godwit__V1__MigrationPhase ph = phase_of(ms->state);
-		pthread_mutex_lock(&d->lock);
-		/* A final phase is published by end_migration, together with its reason. */
-		if (!final_phase(ph))
-			m->phase = ph;
-		m->bytes_sent = ms->bytes_sent;
-		m->bytes_remaining = ms->bytes_remaining;
-		m->dirty_rate = ms->dirty_rate_pps;
-		m->iteration = ms->iteration;
-		m->exp_downtime_us = ms->expected_downtime_us;
-		m->downtime_us = ms->downtime_us;
-		m->total_us = ms->total_time_us;
-		m->src_checksum = ms->ram_checksum;
-		m->dma_pages = ms->dma_pages_dirtied;
-		m->dma_bytes = ms->dma_bytes_copied;
-		bump(m);
-		pthread_mutex_unlock(&d->lock);
+		Godwit__V1__MigrationPhase ph = VMM_STATE(ms->state).phase;
+		take_stats(m, ms, ph);
 		if (ph == PH(HANDOVER))
 			break;
 		if (final_phase(ph)) {
@@ -432,70 +480,80 @@ static void *migration_thread(void *arg)
 				snprintf(err, sizeof(err),
 					 "the source VMM ended the migration %s "
 					 "without a reason",
-					 ms->state);
+					 VMM_STATE(ms->state).name);
 			peer_abort(m, err);
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
 			end_migration(m, ph, "%s; the VM keeps running on this host", err);
-			return NULL;
+			return -ECANCELED;
 		}
 	}
-	uint64_t vmm_downtime = ms->downtime_us;
+	*vmm_downtime_us = ms->downtime_us;
 	protobuf_c_message_free_unpacked(&ms->base, NULL);
+	return 0;
+}
 
-	/* 4. Handover: the destination starts the VM, then this copy is let go. */
-	pthread_mutex_lock(&d->lock);
-	bool cancelled = m->cancel;
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
-	if (vm)
-		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
-	pthread_mutex_unlock(&d->lock);
+/* The commit on the destination, which starts the VM there: 0, or an error with st saying
+ * why (-ECANCELED: the API cancelled the migration first). */
+static int dest_commit(struct gwd_mig *m, bool cancelled, uint64_t *commit_us,
+		       struct gw_rpc_status *st)
+{
 	struct timespec c0, c1;
 	clock_gettime(CLOCK_MONOTONIC, &c0);
 	Godwit__V1__CommitRequest cr = GODWIT__V1__COMMIT_REQUEST__INIT;
 	cr.migration_id = m->id;
-	rc = cancelled ? -ECANCELED : -EIO;
+	int rc = cancelled ? -ECANCELED : -EIO;
 	for (int attempt = 0; !cancelled && attempt < 3; attempt++) {
-		rc = peer_call(m, "Commit", &cr.base, &resp, &st);
+		ProtobufCMessage *resp = NULL;
+		rc = peer_call(m, "Commit", &cr.base, &resp, st);
 		if (resp)
 			protobuf_c_message_free_unpacked(resp, NULL);
 		/* Only a lost answer is worth asking again; a refusal is final. */
 		if (rc == 0 ||
-		    (st.code != GW_RPC_UNAVAILABLE && st.code != GW_RPC_DEADLINE_EXCEEDED))
+		    (st->code != GW_RPC_UNAVAILABLE && st->code != GW_RPC_DEADLINE_EXCEEDED))
 			break;
 		usleep(200 * 1000);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &c1);
-	uint64_t commit_us =
+	*commit_us =
 	    (uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000L + (c1.tv_nsec - c0.tv_nsec) / 1000);
-	if (rc == 0) {
-		struct gw_rpc_status fs;
-		vmm_finish(m, true, &fs);
+	return rc;
+}
+
+/* The destination runs the VM: this copy is let go, and forgotten once its VMM exited. */
+static void let_go(struct gwd_mig *m, uint64_t downtime_us)
+{
+	struct gwd *d = m->d;
+	struct gw_rpc_status fs;
+	vmm_finish(m, true, &fs);
+	pthread_mutex_lock(&d->lock);
+	m->downtime_us = downtime_us;
+	m->bytes_remaining = 0;
+	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
+	pthread_mutex_unlock(&d->lock);
+	/* The VMM exits; once its monitor saw that, the VM is no longer ours. */
+	for (int i = 0; i < 200 && vm; i++) {
 		pthread_mutex_lock(&d->lock);
-		m->downtime_us = vmm_downtime + commit_us;
-		m->bytes_remaining = 0;
-		vm = gwd_vm_find(d, m->vm);
-		pthread_mutex_unlock(&d->lock);
-		/* The VMM exits; once its monitor saw that, the VM is no longer ours. */
-		for (int i = 0; i < 200 && vm; i++) {
-			pthread_mutex_lock(&d->lock);
-			bool gone = !vm->monitor_running;
-			if (gone) {
-				GW_INFO(vm->name, "migrated to %s; forgotten here", m->dest);
-				gwd_vm_forget(d, vm);
-				vm = NULL;
-			}
-			pthread_mutex_unlock(&d->lock);
-			if (!gone)
-				usleep(50 * 1000);
+		bool gone = !vm->monitor_running;
+		if (gone) {
+			GW_INFO(vm->name, "migrated to %s; forgotten here", m->dest);
+			gwd_vm_forget(d, vm);
+			vm = NULL;
 		}
-		end_migration(m, PH(DONE), NULL);
-		return NULL;
+		pthread_mutex_unlock(&d->lock);
+		if (!gone)
+			usleep(50 * 1000);
 	}
-	/* The destination did not take the VM: make sure it never will, then resume here. */
+	end_migration(m, PH(DONE), NULL);
+}
+
+/* The destination did not take the VM: make sure it never will, then resume here. */
+static void take_back(struct gwd_mig *m, bool cancelled, const struct gw_rpc_status *st)
+{
+	struct gwd *d = m->d;
 	char why[300];
-	snprintf(why, sizeof(why), "%s", cancelled ? "cancelled" : st.message);
+	snprintf(why, sizeof(why), "%s", cancelled ? "cancelled" : st->message);
 	if (peer_abort(m, why) && !cancelled &&
-	    (st.code == GW_RPC_UNAVAILABLE || st.code == GW_RPC_DEADLINE_EXCEEDED)) {
+	    (st->code == GW_RPC_UNAVAILABLE || st->code == GW_RPC_DEADLINE_EXCEEDED)) {
 		/* Neither commit nor abort got through: the destination may or may not run the
 		 * VM. Resuming here could run it twice, so it stays paused for an operator. */
 		end_migration(
@@ -503,17 +561,50 @@ static void *migration_thread(void *arg)
 		    "handover in doubt: %s is unreachable; the VM stays paused here until "
 		    "an operator checks the destination",
 		    m->dest);
-		return NULL;
+		return;
 	}
 	struct gw_rpc_status fs;
 	vmm_finish(m, false, &fs);
 	pthread_mutex_lock(&d->lock);
-	vm = gwd_vm_find(d, m->vm);
+	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
 	if (vm)
 		vm->migrated_to[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
 	end_migration(m, cancelled ? PH(CANCELLED) : PH(FAILED),
 		      "the destination did not take the VM (%s); it keeps running here", why);
+}
+
+/* 4. Handover: the destination starts the VM, then this copy is let go. */
+static void handover(struct gwd_mig *m, uint64_t vmm_downtime_us)
+{
+	struct gwd *d = m->d;
+	pthread_mutex_lock(&d->lock);
+	bool cancelled = m->cancel;
+	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
+	if (vm)
+		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
+	pthread_mutex_unlock(&d->lock);
+	struct gw_rpc_status st;
+	uint64_t commit_us;
+	if (dest_commit(m, cancelled, &commit_us, &st) == 0)
+		let_go(m, vmm_downtime_us + commit_us);
+	else
+		take_back(m, cancelled, &st);
+}
+
+static void *migration_thread(void *arg)
+{
+	struct gwd_mig *m = arg;
+	char token[65];
+	random_hex(token, 32);
+	Godwit__V1__PrepareIncomingResponse *pr = dest_prepare(m, token);
+	if (!pr)
+		return NULL;
+	int rc = vmm_stream(m, pr, token);
+	protobuf_c_message_free_unpacked(&pr->base, NULL);
+	uint64_t vmm_downtime_us;
+	if (rc == 0 && follow_vmm(m, &vmm_downtime_us) == 0)
+		handover(m, vmm_downtime_us);
 	return NULL;
 }
 
@@ -587,7 +678,8 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 		return -EINVAL;
 	}
 	const char *dma = req->dma_mode && req->dma_mode[0] ? req->dma_mode : "shadow";
-	if (strcmp(dma, "shadow") && strcmp(dma, "track") && strcmp(dma, "off")) {
+	Godwit__Vmm__V1__DmaMode vmm_dma;
+	if (dma_mode_parse_api(dma, &vmm_dma)) {
 		gw_rpc_call_error(call, "dma_mode \"%s\": use shadow (the default), track or off",
 				  dma);
 		return -EINVAL;
@@ -609,6 +701,7 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	m->max_time_s = req->max_time_s;
 	m->max_bandwidth = req->max_bandwidth;
 	snprintf(m->dma_mode, sizeof(m->dma_mode), "%s", dma);
+	m->vmm_dma_mode = vmm_dma;
 	m->require_passthrough = req->require_passthrough;
 	m->phase = PH(SETUP);
 	m->started_unix = gwd_now();

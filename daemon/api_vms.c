@@ -299,7 +299,7 @@ static Godwit__V1__NicRecord *nic_record(struct gw_rpc_call *call,
 		r->vlans[r->n_vlans++] = v->vlans[i];
 	r->multicast = v->multicast;
 	r->max_frame = v->max_frame;
-	r->api = gw_rpc_call_strdup(call, v->api);
+	r->api = (char *)(v->api == GODWIT__VMM__V1__MAILBOX_API__MAILBOX_API_1_1 ? "1.1" : "1.0");
 	r->exchanges = v->exchanges;
 	r->denied = v->denied;
 	r->trap_windows = v->trap_windows;

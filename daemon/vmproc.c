@@ -280,55 +280,67 @@ static void vf_arg(const struct gwd *d, const struct gwd_nic *nic, char *out, si
 		 nic->emulated ? "emulated" : "passthrough", uplink);
 }
 
-/* Forks godwit-vmm for vm: paused, with its console and control sockets; incoming: a
- * stream token file and channel count for a VMM that receives a migration instead of
- * booting. Returns once the control socket answers. */
-static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, unsigned channels,
-		     char *why, size_t n)
+/* The files of a VM's godwit-vmm in its state directory. */
+struct vmm_files {
+	char console[560], control[560], log[560], exit[560];
+};
+
+/* The paths, checked, and the previous run's sockets and result removed. */
+static int vmm_files(const struct gwd *d, const struct gwd_vm *vm, bool incoming,
+		     struct vmm_files *f, char *why, size_t n)
 {
-	char dir[512], console[560], control[560], logp[560], exitp[560];
-	gwd_vm_dir(d, vm->name, NULL, dir, sizeof(dir));
-	gwd_vm_dir(d, vm->name, "console.sock", console, sizeof(console));
-	gwd_vm_dir(d, vm->name, "control.sock", control, sizeof(control));
-	gwd_vm_dir(d, vm->name, "vmm.log", logp, sizeof(logp));
-	gwd_vm_dir(d, vm->name, "exit.json", exitp, sizeof(exitp));
-	if (strlen(console) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+	gwd_vm_dir(d, vm->name, "console.sock", f->console, sizeof(f->console));
+	gwd_vm_dir(d, vm->name, "control.sock", f->control, sizeof(f->control));
+	gwd_vm_dir(d, vm->name, "vmm.log", f->log, sizeof(f->log));
+	gwd_vm_dir(d, vm->name, "exit.json", f->exit, sizeof(f->exit));
+	if (strlen(f->console) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		snprintf(why, n, "state directory path is too long for unix sockets (%zu bytes)",
-			 strlen(console));
+			 strlen(f->console));
 		return -ENAMETOOLONG;
 	}
-	if (!token_file && access(vm->guest_path, R_OK) != 0) {
+	if (!incoming && access(vm->guest_path, R_OK) != 0) {
 		snprintf(why, n, "guest image %s is not readable: %s", vm->guest_path,
 			 strerror(errno));
 		return -EINVAL;
 	}
-	unlink(console);
-	unlink(control);
-	unlink(exitp);
+	unlink(f->console);
+	unlink(f->control);
+	unlink(f->exit);
+	return 0;
+}
+
+/* godwit-vmm's command line; argv points into the other members. */
+struct vmm_cmdline {
 	char mem[32], cpus[16], serial[600], chans[16], vfs[GWD_NIC_MAX][256];
-	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)vm->memory_bytes);
-	snprintf(cpus, sizeof(cpus), "%u", vm->cpus ? vm->cpus : 1);
-	snprintf(serial, sizeof(serial), "unix:%s", console);
-	snprintf(chans, sizeof(chans), "%u", channels);
 	char *argv[24 + 2 * GWD_NIC_MAX];
+};
+
+static void vmm_cmdline(struct gwd *d, struct gwd_vm *vm, const struct vmm_files *f,
+			const char *token_file, unsigned channels, struct vmm_cmdline *c)
+{
+	snprintf(c->mem, sizeof(c->mem), "%llu", (unsigned long long)vm->memory_bytes);
+	snprintf(c->cpus, sizeof(c->cpus), "%u", vm->cpus ? vm->cpus : 1);
+	snprintf(c->serial, sizeof(c->serial), "unix:%s", f->console);
+	snprintf(c->chans, sizeof(c->chans), "%u", channels);
+	char **argv = c->argv;
 	int a = 0;
 	argv[a++] = d->vmm_path;
 	argv[a++] = (char *)"--memory";
-	argv[a++] = mem;
+	argv[a++] = c->mem;
 	argv[a++] = (char *)"--cpus";
-	argv[a++] = cpus;
+	argv[a++] = c->cpus;
 	argv[a++] = (char *)"--serial";
-	argv[a++] = serial;
+	argv[a++] = c->serial;
 	argv[a++] = (char *)"--control";
-	argv[a++] = control;
+	argv[a++] = (char *)f->control;
 	argv[a++] = (char *)"--start-paused";
 	argv[a++] = (char *)"--status-file";
-	argv[a++] = exitp;
+	argv[a++] = (char *)f->exit;
 	if (token_file) {
 		argv[a++] = (char *)"--incoming";
 		argv[a++] = d->stream_host;
 		argv[a++] = (char *)"--incoming-channels";
-		argv[a++] = chans;
+		argv[a++] = c->chans;
 		argv[a++] = (char *)"--incoming-token-file";
 		argv[a++] = (char *)token_file;
 	} else {
@@ -338,35 +350,38 @@ static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, u
 		argv[a++] = vm->cmdline;
 	}
 	for (unsigned i = 0; i < vm->nnics; i++) {
-		vf_arg(d, &vm->nics[i], vfs[i], sizeof(vfs[i]));
+		vf_arg(d, &vm->nics[i], c->vfs[i], sizeof(c->vfs[i]));
 		argv[a++] = (char *)"--vf";
-		argv[a++] = vfs[i];
+		argv[a++] = c->vfs[i];
 	}
 	argv[a] = NULL;
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(why, n, "cannot fork: %s", strerror(errno));
-		return -errno;
+}
+
+/* In the forked child: its own session (the VM survives godwitd stopping or restarting), the
+ * log as stdout and stderr, no inherited descriptor or blocked signal, then godwit-vmm. */
+static void __attribute__((noreturn)) exec_vmm(const char *path, const char *logp, char **argv)
+{
+	setsid();
+	int lfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	int nfd = open("/dev/null", O_RDONLY);
+	if (nfd >= 0)
+		dup2(nfd, 0);
+	if (lfd >= 0) {
+		dup2(lfd, 1);
+		dup2(lfd, 2);
 	}
-	if (pid == 0) {
-		/* Its own session: the VM survives godwitd stopping or restarting. */
-		setsid();
-		int lfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int nfd = open("/dev/null", O_RDONLY);
-		if (nfd >= 0)
-			dup2(nfd, 0);
-		if (lfd >= 0) {
-			dup2(lfd, 1);
-			dup2(lfd, 2);
-		}
-		syscall(SYS_close_range, 3, ~0u, 0);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execv(d->vmm_path, argv);
-		dprintf(2, "godwitd: cannot run %s: %s\n", d->vmm_path, strerror(errno));
-		_exit(127);
-	}
+	syscall(SYS_close_range, 3, ~0u, 0);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execv(path, argv);
+	dprintf(2, "godwitd: cannot run %s: %s\n", path, strerror(errno));
+	_exit(127);
+}
+
+/* The forked VMM becomes vm's: its pid, a pidfd, and a monitor that sees it end. */
+static int adopt_child(struct gwd *d, struct gwd_vm *vm, pid_t pid, char *why, size_t n)
+{
 	int pidfd = pidfd_open_(pid);
 	pthread_mutex_lock(&d->lock);
 	vm->pid = pid;
@@ -382,6 +397,14 @@ static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, u
 		waitpid(pid, NULL, 0);
 		return -ENOSYS;
 	}
+	return 0;
+}
+
+/* Waits up to 15 s for the VMM's control socket to answer; a VMM that ended or never
+ * answered is an error (the latter is killed). */
+static int await_control(struct gwd *d, struct gwd_vm *vm, const struct vmm_files *f, char *why,
+			 size_t n)
+{
 	struct gw_rpc_status st;
 	for (int i = 0; i < 300; i++) {
 		pthread_mutex_lock(&d->lock);
@@ -389,12 +412,12 @@ static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, u
 		pthread_mutex_unlock(&d->lock);
 		if (gone) {
 			char tail[300];
-			log_tail(logp, tail, sizeof(tail));
+			log_tail(f->log, tail, sizeof(tail));
 			snprintf(why, n, "godwit-vmm exited during start-up: %s",
 				 tail[0] ? tail : "see vmm.log");
 			return -EIO;
 		}
-		if (access(control, F_OK) == 0 &&
+		if (access(f->control, F_OK) == 0 &&
 		    control_call(d, vm->name, "Status", 2000, NULL, &st) == 0)
 			return 0;
 		usleep(50 * 1000);
@@ -405,6 +428,31 @@ static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, u
 		pidfd_kill(vm->pidfd, SIGKILL);
 	pthread_mutex_unlock(&d->lock);
 	return -ETIMEDOUT;
+}
+
+/* Forks godwit-vmm for vm: paused, with its console and control sockets; incoming: a
+ * stream token file and channel count for a VMM that receives a migration instead of
+ * booting. Returns once the control socket answers. */
+static int spawn_vmm(struct gwd *d, struct gwd_vm *vm, const char *token_file, unsigned channels,
+		     char *why, size_t n)
+{
+	struct vmm_files f;
+	int rc = vmm_files(d, vm, token_file != NULL, &f, why, n);
+	if (rc)
+		return rc;
+	struct vmm_cmdline c;
+	vmm_cmdline(d, vm, &f, token_file, channels, &c);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(why, n, "cannot fork: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid == 0)
+		exec_vmm(d->vmm_path, f.log, c.argv);
+	rc = adopt_child(d, vm, pid, why, n);
+	if (rc)
+		return rc;
+	return await_control(d, vm, &f, why, n);
 }
 
 int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n)
@@ -454,7 +502,8 @@ int gwd_vm_spawn_incoming(struct gwd *d, struct gwd_vm *vm, unsigned channels, c
 		}
 		if (st->n_incoming_ports == channels)
 			break;
-		bool failed = st->incoming_state && !strcmp(st->incoming_state, "failed");
+		bool failed =
+		    st->incoming_state == GODWIT__VMM__V1__INCOMING_STATE__INCOMING_STATE_FAILED;
 		if (failed || gwd_now() >= deadline) {
 			snprintf(why, n,
 				 "the incoming VMM did not report its %u stream port(s)%s%s",
@@ -550,7 +599,7 @@ void gwd_vm_adopt(struct gwd *d, struct gwd_vm *vm)
 		if (pidfd >= 0) {
 			vm->pidfd = pidfd;
 			vm->is_child = false;
-			if (rc == 0 && strcmp(st->state, "paused") == 0)
+			if (rc == 0 && st->state == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_PAUSED)
 				vm->state = GWD_PAUSED;
 			else
 				vm->state = GWD_RUNNING;

@@ -18,6 +18,51 @@
 
 #define VMM_CONTROL_MAX_VFS 8u
 
+/* The control protocol's enums (vmm.proto) for the VMM's own. */
+#define PB_RUN(x) GODWIT__VMM__V1__RUN_STATE__RUN_STATE_##x
+#define PB_MIG(x) GODWIT__VMM__V1__MIGRATION_STATE__MIGRATION_STATE_##x
+#define PB_DMA(x) GODWIT__VMM__V1__DMA_MODE__DMA_MODE_##x
+
+static const Godwit__Vmm__V1__RunState pb_run_states[] = {
+    [HV_RUN_CREATED] = PB_RUN(CREATED),
+    [HV_RUN_RUNNING] = PB_RUN(RUNNING),
+    [HV_RUN_PAUSED] = PB_RUN(PAUSED),
+    [HV_RUN_STOPPED] = PB_RUN(STOPPED),
+};
+
+static const Godwit__Vmm__V1__MigrationState pb_mig_states[MIG_NSTATES] = {
+    [MIG_SETUP] = PB_MIG(SETUP),
+    [MIG_PRECOPY] = PB_MIG(PRECOPY),
+    [MIG_STOP_AND_COPY] = PB_MIG(STOP_AND_COPY),
+    [MIG_HANDOVER] = PB_MIG(HANDOVER),
+    [MIG_DONE] = PB_MIG(DONE),
+    [MIG_FAILED] = PB_MIG(FAILED),
+    [MIG_CANCELLED] = PB_MIG(CANCELLED),
+};
+
+static const Godwit__Vmm__V1__DmaMode pb_dma_modes[] = {
+    [DMA_MODE_OFF] = PB_DMA(OFF),
+    [DMA_MODE_SHADOW] = PB_DMA(SHADOW),
+    [DMA_MODE_TRACK] = PB_DMA(TRACK),
+};
+
+#define PB_OF(table, v)                                                                            \
+	((unsigned)(v) < sizeof(table) / sizeof((table)[0]) ? (table)[v] : 0 /* unspecified */)
+
+/* A request's DMA mode: 0, or -EINVAL for a value this VMM does not know. */
+static int dma_mode_from_pb(Godwit__Vmm__V1__DmaMode pb, enum dma_mode *out)
+{
+	if (pb == PB_DMA(UNSPECIFIED))
+		return 0; /* the default stays */
+	for (unsigned m = 0; m < sizeof(pb_dma_modes) / sizeof(pb_dma_modes[0]); m++) {
+		if (pb_dma_modes[m] == pb) {
+			*out = (enum dma_mode)m;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 struct vmm_control {
 	struct hv_vm *vm;
 	struct gw_rpc_server *srv;
@@ -88,14 +133,18 @@ static Godwit__Vmm__V1__VfState *vf_state(struct gw_rpc_call *call, struct sriov
 		v->vlans[v->n_vlans++] = c->vlans[i];
 	v->multicast = c->nmc;
 	v->max_frame = c->max_frame;
-	v->api = gw_rpc_call_strdup(call, c->api == IGB_API_11 ? "1.1" : "1.0");
+	v->api = c->api == IGB_API_11 ? GODWIT__VMM__V1__MAILBOX_API__MAILBOX_API_1_1
+				      : GODWIT__VMM__V1__MAILBOX_API__MAILBOX_API_1_0;
 	v->exchanges = s.record.exchanges;
 	v->denied = s.record.denied;
 	v->trap_windows = s.mbx_exchanges;
 	v->mbx_page_exits = s.mbx_exits;
 	v->mbx_idle_exits = s.mbx_idle_exits;
-	v->dma_mode = gw_rpc_call_strdup(call, s.dma_mode);
-	v->backing = (char *)(s.emulated ? "emulated" : "passthrough");
+	enum dma_mode dm;
+	v->dma_mode =
+	    dma_mode_parse(s.dma_mode, &dm) ? PB_DMA(UNSPECIFIED) : PB_OF(pb_dma_modes, dm);
+	v->backing = s.emulated ? GODWIT__VMM__V1__VF_BACKING__VF_BACKING_EMULATED
+				: GODWIT__VMM__V1__VF_BACKING__VF_BACKING_PASSTHROUGH;
 	v->recreate_quiesces = s.recreate_quiesces;
 	return v;
 }
@@ -118,7 +167,7 @@ static int status(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMess
 	hv_vm_exit_stats(c->vm, &ex);
 	int code = 0;
 	enum hv_stop_reason why = hv_vm_stop_reason(c->vm, &code);
-	st->state = gw_rpc_call_strdup(call, hv_run_state_name(hv_vm_run_state(c->vm)));
+	st->state = PB_OF(pb_run_states, hv_vm_run_state(c->vm));
 	st->memory_bytes = hv_vm_ram_size(c->vm);
 	st->cpus = hv_vm_ncpus(c->vm);
 	st->pid = (int32_t)getpid();
@@ -130,9 +179,10 @@ static int status(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMess
 	st->uptime_ms = (uint64_t)uptime_ms(c);
 	pthread_mutex_lock(&c->lock);
 	if (c->in) {
-		st->incoming_state = gw_rpc_call_strdup(call, c->in_failed  ? "failed"
-							      : c->in_ready ? "ready"
-									    : "waiting");
+		st->incoming_state =
+		    c->in_failed  ? GODWIT__VMM__V1__INCOMING_STATE__INCOMING_STATE_FAILED
+		    : c->in_ready ? GODWIT__VMM__V1__INCOMING_STATE__INCOMING_STATE_READY
+				  : GODWIT__VMM__V1__INCOMING_STATE__INCOMING_STATE_WAITING;
 		st->incoming_error = gw_rpc_call_strdup(call, c->in_error);
 		uint16_t ports[MIG_MAX_CHANNELS];
 		unsigned n = 0;
@@ -256,7 +306,7 @@ static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, Prot
 	if (!out)
 		return -ENOENT;
 	mig_source_stats(out, &st);
-	r->state = gw_rpc_call_strdup(call, mig_state_name(st.state));
+	r->state = PB_OF(pb_mig_states, st.state);
 	r->iteration = st.iteration;
 	r->bytes_sent = st.bytes_sent;
 	r->bytes_remaining = st.bytes_remaining;
@@ -270,7 +320,7 @@ static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, Prot
 	r->throttle_pct = st.throttle_pct;
 	r->pages_sent = st.pages_sent;
 	r->zero_pages = st.zero_pages;
-	r->dma_mode = gw_rpc_call_strdup(call, dma_mode_name((enum dma_mode)st.dma_mode));
+	r->dma_mode = PB_OF(pb_dma_modes, st.dma_mode);
 	r->dma_pages_dirtied = st.dma_pages;
 	r->dma_bytes_copied = st.dma_bytes;
 	*resp = &r->base;
@@ -304,15 +354,13 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 	p.max_time_s = req->max_time_s;
 	p.max_bandwidth = req->max_bandwidth;
 	p.verify = req->verify;
-	if (req->dma_mode && req->dma_mode[0]) {
-		enum dma_mode m;
-		if (dma_mode_parse(req->dma_mode, &m)) {
-			gw_rpc_call_error(call, "unknown DMA mode \"%s\" (shadow, track or off)",
-					  req->dma_mode);
-			return -EINVAL;
-		}
-		p.dma_mode = m;
+	enum dma_mode dm = (enum dma_mode)p.dma_mode;
+	if (dma_mode_from_pb(req->dma_mode, &dm)) {
+		gw_rpc_call_error(call, "unknown DMA mode %d (shadow, track or off)",
+				  (int)req->dma_mode);
+		return -EINVAL;
 	}
+	p.dma_mode = dm;
 	uint16_t ports[MIG_MAX_CHANNELS];
 	for (size_t i = 0; i < req->n_ports; i++)
 		ports[i] = (uint16_t)req->ports[i];
