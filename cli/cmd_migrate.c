@@ -66,9 +66,46 @@ static int read_token(const char *path, char *out, size_t n)
 	return 0;
 }
 
-int cmd_migrate(struct cli *c, int argc, char **argv)
+static void migrate_help(void)
 {
-	static const struct option o[] = {
+	printf("Usage: godwit migrate NAME --to HOST:PORT --to-token-file F\n"
+	       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
+	       "         [--max-bandwidth BYTES/S] [--dma-mode MODE] "
+	       "[--require-passthrough]\n"
+	       "         [--detach]\n"
+	       "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
+	       "with\n"
+	       "that daemon's token (its STATE_DIR/token), and follows it to the "
+	       "end.\n"
+	       "--dma-mode says how the DMA of its passthrough NICs reaches dirty "
+	       "tracking:\n"
+	       "  shadow (default)  the NIC works on shadow rings and buffers; "
+	       "completions\n"
+	       "                    are copied into guest memory and marked dirty\n"
+	       "  track             completed buffers are marked dirty, nothing "
+	       "copied\n"
+	       "  off               nothing: memory the NIC wrote may arrive stale "
+	       "(testing)\n"
+	       "A NIC the destination has no free VF for is served there by the VMM's "
+	       "own\n"
+	       "model of the same generation (decision 'absent'); "
+	       "--require-passthrough "
+	       "refuses\n"
+	       "that up front instead.\n");
+}
+
+/* What godwit migrate's options say beyond the request itself. */
+struct migrate_opts {
+	const char *token_file;
+	bool detach;
+	bool help;
+};
+
+/* The options into req and o: CLI_OK, or CLI_USAGE with the error printed. */
+static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
+			struct migrate_opts *o)
+{
+	static const struct option lo[] = {
 	    {"to", required_argument, NULL, 't'},
 	    {"to-token-file", required_argument, NULL, 'k'},
 	    {"channels", required_argument, NULL, 'n'},
@@ -81,103 +118,98 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	Godwit__V1__MigrateRequest req = GODWIT__V1__MIGRATE_REQUEST__INIT;
-	const char *token_file = NULL;
-	char token[256];
-	bool detach = false;
+	*o = (struct migrate_opts){0};
 	uint64_t v;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "h", o, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 't':
-			req.destination = optarg;
+			req->destination = optarg;
 			break;
 		case 'k':
-			token_file = optarg;
+			o->token_file = optarg;
 			break;
 		case 'n':
 			if (gw_parse_u64(optarg, 1, 8, &v))
 				return cli_usage_error("migrate", "--channels takes 1..8");
-			req.channels = (uint32_t)v;
+			req->channels = (uint32_t)v;
 			break;
 		case 'd':
 			if (gw_parse_u64(optarg, 1, 60000, &v))
 				return cli_usage_error("migrate", "--downtime-ms takes 1..60000");
-			req.downtime_limit_ms = (uint32_t)v;
+			req->downtime_limit_ms = (uint32_t)v;
 			break;
 		case 'x':
 			if (gw_parse_u64(optarg, 1, 86400, &v))
 				return cli_usage_error("migrate",
 						       "--max-time takes 1..86400 seconds");
-			req.max_time_s = (uint32_t)v;
+			req->max_time_s = (uint32_t)v;
 			break;
 		case 'b':
 			if (gw_parse_size(optarg, &v) || v == 0)
 				return cli_usage_error("migrate",
 						       "--max-bandwidth takes bytes/s (e.g. 100M)");
-			req.max_bandwidth = v;
+			req->max_bandwidth = v;
 			break;
 		case 'D':
-			detach = true;
+			o->detach = true;
 			break;
 		case 'P':
-			req.require_passthrough = true;
+			req->require_passthrough = true;
 			break;
 		case 'M':
 			if (strcmp(optarg, "shadow") && strcmp(optarg, "track") &&
 			    strcmp(optarg, "off"))
 				return cli_usage_error("migrate",
 						       "--dma-mode takes shadow, track or off");
-			req.dma_mode = optarg;
+			req->dma_mode = optarg;
 			break;
 		case 'h':
-			printf(
-			    "Usage: godwit migrate NAME --to HOST:PORT --to-token-file F\n"
-			    "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
-			    "         [--max-bandwidth BYTES/S] [--dma-mode MODE] "
-			    "[--require-passthrough]\n"
-			    "         [--detach]\n"
-			    "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
-			    "with\n"
-			    "that daemon's token (its STATE_DIR/token), and follows it to the "
-			    "end.\n"
-			    "--dma-mode says how the DMA of its passthrough NICs reaches dirty "
-			    "tracking:\n"
-			    "  shadow (default)  the NIC works on shadow rings and buffers; "
-			    "completions\n"
-			    "                    are copied into guest memory and marked dirty\n"
-			    "  track             completed buffers are marked dirty, nothing "
-			    "copied\n"
-			    "  off               nothing: memory the NIC wrote may arrive stale "
-			    "(testing)\n"
-			    "A NIC the destination has no free VF for is served there by the VMM's "
-			    "own\n"
-			    "model of the same generation (decision 'absent'); "
-			    "--require-passthrough "
-			    "refuses\n"
-			    "that up front instead.\n");
+			o->help = true;
 			return CLI_OK;
 		default:
 			return CLI_USAGE;
 		}
 	}
+	return CLI_OK;
+}
+
+/* The arguments together: one VM, a destination and its token. */
+static int migrate_check(int argc, char **argv, Godwit__V1__MigrateRequest *req,
+			 const struct migrate_opts *o, char *token, size_t n)
+{
 	if (optind >= argc || optind + 1 < argc)
 		return cli_usage_error("migrate", "exactly one VM name is required");
-	if (!req.destination || !strchr(req.destination, ':'))
+	if (!req->destination || !strchr(req->destination, ':'))
 		return cli_usage_error("migrate", "--to HOST:PORT is required");
-	if (!token_file)
+	if (!o->token_file)
 		return cli_usage_error("migrate", "--to-token-file is required (the destination "
 						  "godwitd's token)");
-	if (read_token(token_file, token, sizeof(token)))
-		return cli_usage_error("migrate", "cannot read token file %s", token_file);
-	req.vm = argv[optind];
-	req.destination_token = token;
+	if (read_token(o->token_file, token, n))
+		return cli_usage_error("migrate", "cannot read token file %s", o->token_file);
+	req->vm = argv[optind];
+	req->destination_token = token;
+	return CLI_OK;
+}
+
+int cmd_migrate(struct cli *c, int argc, char **argv)
+{
+	Godwit__V1__MigrateRequest req = GODWIT__V1__MIGRATE_REQUEST__INIT;
+	struct migrate_opts o;
+	char token[256];
+	int rc = migrate_opts(argc, argv, &req, &o);
+	if (rc == CLI_OK && o.help) {
+		migrate_help();
+		return CLI_OK;
+	}
+	if (rc || (rc = migrate_check(argc, argv, &req, &o, token, sizeof(token))))
+		return rc;
 	Godwit__V1__Migration *m;
-	int rc = cli_call(c, &godwit__v1__migrations__descriptor, "Migrate", &req.base,
-			  (ProtobufCMessage **)&m);
+	rc = cli_call(c, &godwit__v1__migrations__descriptor, "Migrate", &req.base,
+		      (ProtobufCMessage **)&m);
 	if (rc)
 		return rc;
-	if (detach) {
+	if (o.detach) {
 		if (c->json)
 			out_json(&m->base);
 		else

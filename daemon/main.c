@@ -137,9 +137,16 @@ static void log_pool(const struct gwd_pool *p)
 	}
 }
 
-int main(int argc, char **argv)
+/* What the command line says beyond what goes straight into struct gwd. */
+struct gwd_opts {
+	const char *listen_tcp, *state_dir, *vmm;
+};
+
+#define GWD_GO_ON (-1) /* parse_opts: no exit, the daemon starts */
+
+/* The command line into d and o: GWD_GO_ON, or the exit code (--help, --version, errors). */
+static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 {
-	gw_log_set_ident("godwitd");
 	static const struct option longopts[] = {
 	    {"listen", required_argument, NULL, 'l'},
 	    {"state-dir", required_argument, NULL, 'd'},
@@ -152,24 +159,23 @@ int main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
-	static struct gwd d;
-	const char *listen_tcp = DEFAULT_LISTEN, *state_dir = DEFAULT_STATE_DIR, *vmm = NULL;
+	*o = (struct gwd_opts){.listen_tcp = DEFAULT_LISTEN, .state_dir = DEFAULT_STATE_DIR};
 	enum gw_log_level lvl;
 	char why[400];
 	int ch;
 	while ((ch = getopt_long(argc, argv, "l:d:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
-			listen_tcp = optarg;
+			o->listen_tcp = optarg;
 			break;
 		case 'd':
-			state_dir = optarg;
+			o->state_dir = optarg;
 			break;
 		case 'V':
-			vmm = optarg;
+			o->vmm = optarg;
 			break;
 		case 'M':
-			if (gw_parse_size(optarg, &d.memory_limit) || d.memory_limit == 0) {
+			if (gw_parse_size(optarg, &d->memory_limit) || d->memory_limit == 0) {
 				fprintf(stderr, "godwitd: bad --memory-limit '%s' (try 8G)\n",
 					optarg);
 				return 2;
@@ -184,17 +190,17 @@ int main(int argc, char **argv)
 			gw_log_set_level(lvl);
 			break;
 		case 'E':
-			if (gwd_pool_add_emul(&d.pool, optarg, why, sizeof(why))) {
+			if (gwd_pool_add_emul(&d->pool, optarg, why, sizeof(why))) {
 				fprintf(stderr, "godwitd: %s\n", why);
 				return 2;
 			}
 			break;
 		case 'U':
-			if (strlen(optarg) >= sizeof(d.emul_uplink)) {
+			if (strlen(optarg) >= sizeof(d->emul_uplink)) {
 				fprintf(stderr, "godwitd: --emul-uplink: too long\n");
 				return 2;
 			}
-			snprintf(d.emul_uplink, sizeof(d.emul_uplink), "%s", optarg);
+			snprintf(d->emul_uplink, sizeof(d->emul_uplink), "%s", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -211,95 +217,101 @@ int main(int argc, char **argv)
 		fprintf(stderr, "godwitd: unexpected argument '%s'; see --help\n", argv[optind]);
 		return 2;
 	}
-	gwd_pool_finish(&d.pool);
-	if (strlen(state_dir) > 180) {
+	return GWD_GO_ON;
+}
+
+/* The state directory, made if need be, and the settings that follow from the options: 0 or
+ * the exit code. */
+static int setup(struct gwd *d, const struct gwd_opts *o)
+{
+	gwd_pool_finish(&d->pool);
+	if (strlen(o->state_dir) > 180) {
 		fprintf(stderr, "godwitd: --state-dir is too long (unix socket paths inside it "
 				"must stay under 108 bytes)\n");
 		return 2;
 	}
 	char abs_dir[PATH_MAX];
-	if (mkdirs(state_dir) || !realpath(state_dir, abs_dir)) {
-		fprintf(stderr, "godwitd: cannot use state directory %s: %s\n", state_dir,
+	if (mkdirs(o->state_dir) || !realpath(o->state_dir, abs_dir)) {
+		fprintf(stderr, "godwitd: cannot use state directory %s: %s\n", o->state_dir,
 			strerror(errno));
 		return 1;
 	}
-	snprintf(d.state_dir, sizeof(d.state_dir), "%s", abs_dir);
-	pthread_mutex_init(&d.lock, NULL);
-	pthread_cond_init(&d.cond, NULL);
-	if (!d.memory_limit) {
+	snprintf(d->state_dir, sizeof(d->state_dir), "%s", abs_dir);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	if (!d->memory_limit) {
 		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-		d.memory_limit = (uint64_t)pages * (uint64_t)psz;
+		d->memory_limit = (uint64_t)pages * (uint64_t)psz;
 	}
 	/* Incoming migration streams listen on the API's host (loopback by default). */
-	snprintf(d.stream_host, sizeof(d.stream_host), "127.0.0.1");
-	if (strcmp(listen_tcp, "none") != 0) {
-		snprintf(d.stream_host, sizeof(d.stream_host), "%s", listen_tcp);
-		char *colon = strrchr(d.stream_host, ':');
+	snprintf(d->stream_host, sizeof(d->stream_host), "127.0.0.1");
+	if (strcmp(o->listen_tcp, "none") != 0) {
+		snprintf(d->stream_host, sizeof(d->stream_host), "%s", o->listen_tcp);
+		char *colon = strrchr(d->stream_host, ':');
 		if (colon)
 			*colon = '\0';
 	}
+	return 0;
+}
 
-	/* One daemon per state directory. */
+/* One daemon per state directory: its lock (held until the process ends), its token and
+ * host id, and the godwit-vmm it runs. 0 or the exit code. */
+static int claim(struct gwd *d, const struct gwd_opts *o)
+{
 	char lockp[600];
-	snprintf(lockp, sizeof(lockp), "%s/godwitd.lock", d.state_dir);
+	snprintf(lockp, sizeof(lockp), "%s/godwitd.lock", d->state_dir);
 	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "godwitd: another godwitd already uses %s\n", d.state_dir);
+		fprintf(stderr, "godwitd: another godwitd already uses %s\n", d->state_dir);
 		return 1;
 	}
-	if (load_or_make_secret(d.state_dir, "token", 32, d.token, sizeof(d.token)) ||
-	    load_or_make_secret(d.state_dir, "host-id", 16, d.host_id, sizeof(d.host_id))) {
-		fprintf(stderr, "godwitd: cannot read or create the token in %s\n", d.state_dir);
+	if (load_or_make_secret(d->state_dir, "token", 32, d->token, sizeof(d->token)) ||
+	    load_or_make_secret(d->state_dir, "host-id", 16, d->host_id, sizeof(d->host_id))) {
+		fprintf(stderr, "godwitd: cannot read or create the token in %s\n", d->state_dir);
 		return 1;
 	}
-	if (vmm)
-		snprintf(d.vmm_path, sizeof(d.vmm_path), "%s", vmm);
-	else if (find_vmm(d.vmm_path, sizeof(d.vmm_path))) {
+	if (o->vmm)
+		snprintf(d->vmm_path, sizeof(d->vmm_path), "%s", o->vmm);
+	else if (find_vmm(d->vmm_path, sizeof(d->vmm_path))) {
 		fprintf(stderr, "godwitd: godwit-vmm not found next to godwitd; pass --vmm PATH\n");
 		return 1;
 	}
-	if (access(d.vmm_path, X_OK) != 0) {
-		fprintf(stderr, "godwitd: %s is not executable: %s\n", d.vmm_path, strerror(errno));
+	if (access(d->vmm_path, X_OK) != 0) {
+		fprintf(stderr, "godwitd: %s is not executable: %s\n", d->vmm_path,
+			strerror(errno));
 		return 1;
 	}
+	return 0;
+}
 
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	log_pool(&d.pool);
-	if (gwd_registry_load(&d))
-		return 1;
-	for (struct gwd_vm *v = d.vms; v; v = v->next)
-		gwd_vm_adopt(&d, v);
-
+/* Serves the API on the unix socket and, unless 'none', on TCP; the TCP address actually
+ * bound goes to DIR/listen-address. The server keeps pointers into methods, which must live
+ * as long as it. 0 or the exit code. */
+static int serve(struct gwd *d, const char *listen_tcp, struct gw_rpc_method *methods,
+		 size_t max_methods, struct gw_rpc_server **srv)
+{
 	char unix_addr[600];
-	snprintf(unix_addr, sizeof(unix_addr), "unix:%s/godwitd.sock", d.state_dir);
+	snprintf(unix_addr, sizeof(unix_addr), "unix:%s/godwitd.sock", d->state_dir);
 	const char *listen[3] = {unix_addr, NULL, NULL};
 	if (strcmp(listen_tcp, "none") != 0)
 		listen[1] = listen_tcp;
-	struct gw_rpc_method methods[32];
-	size_t nm = gwd_api_methods(methods, 32);
-	struct gw_rpc_server_config cfg = {.listen = listen, .token = d.token, .log_prefix = "api"};
-	struct gw_rpc_server *srv;
-	int rc = gw_rpc_server_start(&cfg, methods, nm, &d, &srv);
+	size_t nm = gwd_api_methods(methods, max_methods);
+	struct gw_rpc_server_config cfg = {
+	    .listen = listen, .token = d->token, .log_prefix = "api"};
+	int rc = gw_rpc_server_start(&cfg, methods, nm, d, srv);
 	if (rc) {
 		fprintf(stderr, "godwitd: cannot serve on %s: %s\n", listen_tcp, strerror(-rc));
 		return 1;
 	}
 	char addrp[600], bound[300] = "";
-	snprintf(addrp, sizeof(addrp), "%s/listen-address", d.state_dir);
+	snprintf(addrp, sizeof(addrp), "%s/listen-address", d->state_dir);
 	if (listen[1]) {
 		char host[256];
 		snprintf(host, sizeof(host), "%s", listen_tcp);
 		char *colon = strrchr(host, ':');
 		if (colon)
 			*colon = '\0';
-		snprintf(bound, sizeof(bound), "%s:%d", host, gw_rpc_server_port(srv, 1));
+		snprintf(bound, sizeof(bound), "%s:%d", host, gw_rpc_server_port(*srv, 1));
 		FILE *f = fopen(addrp, "w");
 		if (f) {
 			fprintf(f, "%s\n", bound);
@@ -309,8 +321,41 @@ int main(int argc, char **argv)
 		unlink(addrp);
 	}
 	GW_INFO("godwitd", "serving %s%s%s (state in %s, vmm %s)", bound, bound[0] ? " and " : "",
-		unix_addr, d.state_dir, d.vmm_path);
+		unix_addr, d->state_dir, d->vmm_path);
+	return 0;
+}
 
+int main(int argc, char **argv)
+{
+	gw_log_set_ident("godwitd");
+	static struct gwd d;
+	struct gwd_opts o;
+	int rc = parse_opts(argc, argv, &d, &o);
+	if (rc != GWD_GO_ON)
+		return rc;
+	if ((rc = setup(&d, &o)) || (rc = claim(&d, &o)))
+		return rc;
+
+	/* Signals end the daemon through sigwait below; SIGPIPE is an error on one socket. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* The VMs of the previous run, adopted while their VMMs still run. */
+	log_pool(&d.pool);
+	if (gwd_registry_load(&d))
+		return 1;
+	for (struct gwd_vm *v = d.vms; v; v = v->next)
+		gwd_vm_adopt(&d, v);
+
+	struct gw_rpc_method methods[32];
+	struct gw_rpc_server *srv;
+	if ((rc = serve(&d, o.listen_tcp, methods, 32, &srv)))
+		return rc;
 	int sig = 0;
 	sigwait(&set, &sig);
 	GW_INFO("godwitd", "signal %d: shutting down; running VMs keep running", sig);

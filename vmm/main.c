@@ -153,148 +153,124 @@ static void on_report(void *opaque, struct hv_vm *vm, uint32_t kind, uint64_t a,
 		b);
 }
 
-static int parse_args(int argc, char **argv, struct vmm_opts *o)
+/* Long options without a short form. */
+enum {
+	OPT_CPUS = 256,
+	OPT_HUGE,
+	OPT_VF,
+	OPT_TIMEOUT,
+	OPT_JSON,
+	OPT_LOG,
+	OPT_VERSION,
+	OPT_CONTROL,
+	OPT_PAUSED,
+	OPT_STATUS_FILE,
+	OPT_INCOMING,
+	OPT_INCOMING_CH,
+	OPT_INCOMING_TOKEN,
+};
+
+/* One option into o: 0 or EXIT_USAGE (--help and --version exit here). */
+static int parse_opt(int ch, char *arg, struct vmm_opts *o)
 {
-	enum {
-		OPT_CPUS = 256,
-		OPT_HUGE,
-		OPT_VF,
-		OPT_TIMEOUT,
-		OPT_JSON,
-		OPT_LOG,
-		OPT_VERSION,
-		OPT_CONTROL,
-		OPT_PAUSED,
-		OPT_STATUS_FILE,
-		OPT_INCOMING,
-		OPT_INCOMING_CH,
-		OPT_INCOMING_TOKEN,
-	};
-	static const struct option longopts[] = {
-	    {"memory", required_argument, NULL, 'm'},
-	    {"guest", required_argument, NULL, 'g'},
-	    {"cmdline", required_argument, NULL, 'c'},
-	    {"serial", required_argument, NULL, 's'},
-	    {"cpus", required_argument, NULL, OPT_CPUS},
-	    {"hugepages", no_argument, NULL, OPT_HUGE},
-	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"control", required_argument, NULL, OPT_CONTROL},
-	    {"start-paused", no_argument, NULL, OPT_PAUSED},
-	    {"status-file", required_argument, NULL, OPT_STATUS_FILE},
-	    {"incoming", required_argument, NULL, OPT_INCOMING},
-	    {"incoming-channels", required_argument, NULL, OPT_INCOMING_CH},
-	    {"incoming-token-file", required_argument, NULL, OPT_INCOMING_TOKEN},
-	    {"log-level", required_argument, NULL, OPT_LOG},
-	    {"vf", required_argument, NULL, OPT_VF},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, OPT_VERSION},
-	    {NULL, 0, NULL, 0},
-	};
-	*o = (struct vmm_opts){.cpus = 1, .serial = "stdio", .cmdline = ""};
-	int ch;
 	uint64_t v;
 	enum gw_log_level lvl;
-	while ((ch = getopt_long(argc, argv, "m:g:c:s:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'm':
-			if (gw_parse_size(optarg, &o->mem)) {
-				fprintf(stderr,
-					"godwit-vmm: bad memory size '%s' (try 256M or 2G)\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'g':
-			o->guest = optarg;
-			break;
-		case 'c':
-			o->cmdline = optarg;
-			break;
-		case 's':
-			o->serial = optarg;
-			break;
-		case OPT_CPUS:
-			if (gw_parse_u64(optarg, 1, HV_MAX_VCPUS, &v)) {
-				fprintf(stderr, "godwit-vmm: --cpus takes 1..%u, not '%s'\n",
-					HV_MAX_VCPUS, optarg);
-				return EXIT_USAGE;
-			}
-			o->cpus = (unsigned)v;
-			break;
-		case OPT_HUGE:
-			o->hugepages = true;
-			break;
-		case OPT_TIMEOUT:
-			if (gw_parse_u64(optarg, 1, 86400 * 365, &o->timeout_s)) {
-				fprintf(stderr, "godwit-vmm: --timeout takes seconds, not '%s'\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		case OPT_CONTROL:
-			o->control = optarg;
-			break;
-		case OPT_PAUSED:
-			o->start_paused = true;
-			break;
-		case OPT_STATUS_FILE:
-			o->status_file = optarg;
-			break;
-		case OPT_INCOMING:
-			o->incoming = optarg;
-			break;
-		case OPT_INCOMING_CH:
-			if (gw_parse_u64(optarg, 1, MIG_MAX_CHANNELS, &v)) {
-				fprintf(stderr, "godwit-vmm: --incoming-channels takes 1..%d\n",
-					MIG_MAX_CHANNELS);
-				return EXIT_USAGE;
-			}
-			o->incoming_channels = (unsigned)v;
-			break;
-		case OPT_INCOMING_TOKEN:
-			o->incoming_token_file = optarg;
-			break;
-		case OPT_VF: {
-			char err[160];
-			if (o->nvfs == VMM_MAX_VFS) {
-				fprintf(stderr, "godwit-vmm: at most %u --vf\n", VMM_MAX_VFS);
-				return EXIT_USAGE;
-			}
-			if (sriov_vf_spec_parse(optarg, &o->vf_spec[o->nvfs], err, sizeof(err))) {
-				fprintf(stderr, "godwit-vmm: --vf %s: %s\n", optarg, err);
-				return EXIT_USAGE;
-			}
-			o->vf_spec[o->nvfs].index = o->nvfs;
-			o->nvfs++;
-			break;
-		}
-		case OPT_LOG:
-			if (gw_log_parse_level(optarg, &lvl)) {
-				fprintf(stderr,
-					"godwit-vmm: --log-level is error, warn, info or debug\n");
-				return EXIT_USAGE;
-			}
-			gw_log_set_level(lvl);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case OPT_VERSION:
-			printf("godwit-vmm %s\n", GODWIT_VERSION);
-			exit(0);
-		default:
-			usage(stderr);
+	switch (ch) {
+	case 'm':
+		if (gw_parse_size(arg, &o->mem)) {
+			fprintf(stderr, "godwit-vmm: bad memory size '%s' (try 256M or 2G)\n", arg);
 			return EXIT_USAGE;
 		}
+		break;
+	case 'g':
+		o->guest = arg;
+		break;
+	case 'c':
+		o->cmdline = arg;
+		break;
+	case 's':
+		o->serial = arg;
+		break;
+	case OPT_CPUS:
+		if (gw_parse_u64(arg, 1, HV_MAX_VCPUS, &v)) {
+			fprintf(stderr, "godwit-vmm: --cpus takes 1..%u, not '%s'\n", HV_MAX_VCPUS,
+				arg);
+			return EXIT_USAGE;
+		}
+		o->cpus = (unsigned)v;
+		break;
+	case OPT_HUGE:
+		o->hugepages = true;
+		break;
+	case OPT_TIMEOUT:
+		if (gw_parse_u64(arg, 1, 86400 * 365, &o->timeout_s)) {
+			fprintf(stderr, "godwit-vmm: --timeout takes seconds, not '%s'\n", arg);
+			return EXIT_USAGE;
+		}
+		break;
+	case OPT_JSON:
+		o->json = true;
+		break;
+	case OPT_CONTROL:
+		o->control = arg;
+		break;
+	case OPT_PAUSED:
+		o->start_paused = true;
+		break;
+	case OPT_STATUS_FILE:
+		o->status_file = arg;
+		break;
+	case OPT_INCOMING:
+		o->incoming = arg;
+		break;
+	case OPT_INCOMING_CH:
+		if (gw_parse_u64(arg, 1, MIG_MAX_CHANNELS, &v)) {
+			fprintf(stderr, "godwit-vmm: --incoming-channels takes 1..%d\n",
+				MIG_MAX_CHANNELS);
+			return EXIT_USAGE;
+		}
+		o->incoming_channels = (unsigned)v;
+		break;
+	case OPT_INCOMING_TOKEN:
+		o->incoming_token_file = arg;
+		break;
+	case OPT_VF: {
+		char err[160];
+		if (o->nvfs == VMM_MAX_VFS) {
+			fprintf(stderr, "godwit-vmm: at most %u --vf\n", VMM_MAX_VFS);
+			return EXIT_USAGE;
+		}
+		if (sriov_vf_spec_parse(arg, &o->vf_spec[o->nvfs], err, sizeof(err))) {
+			fprintf(stderr, "godwit-vmm: --vf %s: %s\n", arg, err);
+			return EXIT_USAGE;
+		}
+		o->vf_spec[o->nvfs].index = o->nvfs;
+		o->nvfs++;
+		break;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "godwit-vmm: unexpected argument '%s'; see --help\n", argv[optind]);
+	case OPT_LOG:
+		if (gw_log_parse_level(arg, &lvl)) {
+			fprintf(stderr, "godwit-vmm: --log-level is error, warn, info or debug\n");
+			return EXIT_USAGE;
+		}
+		gw_log_set_level(lvl);
+		break;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case OPT_VERSION:
+		printf("godwit-vmm %s\n", GODWIT_VERSION);
+		exit(0);
+	default:
+		usage(stderr);
 		return EXIT_USAGE;
 	}
+	return 0;
+}
+
+/* The options together: what one needs of another, and the memory size rule. */
+static int check_opts(struct vmm_opts *o)
+{
 	if (o->incoming) {
 		if (!o->control || !o->incoming_token_file) {
 			fprintf(stderr, "godwit-vmm: --incoming needs --control and "
@@ -319,6 +295,43 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct vmm_opts *o)
+{
+	static const struct option longopts[] = {
+	    {"memory", required_argument, NULL, 'm'},
+	    {"guest", required_argument, NULL, 'g'},
+	    {"cmdline", required_argument, NULL, 'c'},
+	    {"serial", required_argument, NULL, 's'},
+	    {"cpus", required_argument, NULL, OPT_CPUS},
+	    {"hugepages", no_argument, NULL, OPT_HUGE},
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"control", required_argument, NULL, OPT_CONTROL},
+	    {"start-paused", no_argument, NULL, OPT_PAUSED},
+	    {"status-file", required_argument, NULL, OPT_STATUS_FILE},
+	    {"incoming", required_argument, NULL, OPT_INCOMING},
+	    {"incoming-channels", required_argument, NULL, OPT_INCOMING_CH},
+	    {"incoming-token-file", required_argument, NULL, OPT_INCOMING_TOKEN},
+	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"vf", required_argument, NULL, OPT_VF},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {NULL, 0, NULL, 0},
+	};
+	*o = (struct vmm_opts){.cpus = 1, .serial = "stdio", .cmdline = ""};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "m:g:c:s:h", longopts, NULL)) != -1) {
+		int rc = parse_opt(ch, optarg, o);
+		if (rc)
+			return rc;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "godwit-vmm: unexpected argument '%s'; see --help\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return check_opts(o);
 }
 
 static void json_escape(FILE *f, const char *s)
