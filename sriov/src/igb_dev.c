@@ -6,6 +6,7 @@
  */
 #include "igb_dev.h"
 
+#include "godwit/igb_ring.h"
 #include "godwit/fields.h"
 #include "godwit/log.h"
 
@@ -199,13 +200,10 @@ void igb_dev_set_msix(struct igb_dev *d, bool enabled)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static bool queue_reg(uint32_t off, unsigned *q)
+static bool queue_reg(uint32_t off, unsigned *q, uint32_t *reg)
 {
-	uint32_t base = off >= 0x3800 ? 0x3800 : 0x2800;
-	if (off < 0x2800 || off - base >= IGB_QSTRIDE * IGB_VF_MAX_QUEUES)
-		return false;
-	*q = (off - base) / IGB_QSTRIDE;
-	return true;
+	bool tx;
+	return sriov_queue_decode(&igb_vf_queue_layout, off, &tx, q, reg);
 }
 
 static uint32_t read32(struct igb_dev *d, uint32_t off)
@@ -226,7 +224,8 @@ static uint32_t read32(struct igb_dev *d, uint32_t off)
 	case IGB_EIMC:
 		return 0;
 	}
-	if (queue_reg(off, &q) && q >= d->gen.queues)
+	uint32_t reg;
+	if (queue_reg(off, &q, &reg) && q >= d->gen.queues)
 		return 0; /* queues this generation lacks read as zero */
 	return LOADR(off);
 }
@@ -296,12 +295,12 @@ static void write32(struct igb_dev *d, uint32_t off, uint32_t v)
 		R(off) = v & 0x7FFC;
 		return;
 	}
-	if (queue_reg(off, &q)) {
-		unsigned reg = off & 0xFF;
-		if (q >= d->gen.queues || reg > 0x28 || (reg & 3))
+	uint32_t reg;
+	if (queue_reg(off, &q, &reg)) {
+		if (q >= d->gen.queues || reg > IGB_Q_DCTL || (reg & 3))
 			goto bad;
 		STORER(off, v);
-		if ((reg == 0x18 || reg == 0x28) && d->io.kick) /* tail or enable */
+		if ((reg == IGB_Q_TAIL || reg == IGB_Q_DCTL) && d->io.kick) /* tail or enable */
 			d->io.kick(d->io.opaque);
 		return;
 	}
@@ -393,15 +392,16 @@ struct ring {
  * make no sense, which stops the queue as a device error until the next reset. */
 static bool ring_get(struct igb_dev *d, unsigned q, bool tx, struct ring *r)
 {
-	uint32_t b = tx ? 0x3800 : 0x2800;
-	b += IGB_QSTRIDE * q;
-	if (q >= d->gen.queues || d->queue_error[tx][q] || !(LOADR(b + 0x28) & IGB_XDCTL_ENABLE))
+	if (q >= d->gen.queues || d->queue_error[tx][q] ||
+	    !(LOADR(IGB_QREG(tx, q, IGB_Q_DCTL)) & IGB_XDCTL_ENABLE))
 		return false;
-	r->base = ((uint64_t)LOADR(b + 4) << 32 | LOADR(b)) & ~(uint64_t)(IGB_RING_ALIGN - 1);
-	uint32_t len = LOADR(b + 8) & 0xFFF80;
+	r->base = ((uint64_t)LOADR(IGB_QREG(tx, q, IGB_Q_BAH)) << 32 |
+		   LOADR(IGB_QREG(tx, q, IGB_Q_BAL))) &
+		  ~(uint64_t)(IGB_RING_ALIGN - 1);
+	uint32_t len = LOADR(IGB_QREG(tx, q, IGB_Q_LEN)) & IGB_Q_LEN_MASK;
 	r->n = len / 16;
-	r->head = LOADR(b + 0x10);
-	r->tail = LOADR(b + 0x18);
+	r->head = LOADR(IGB_QREG(tx, q, IGB_Q_HEAD));
+	r->tail = LOADR(IGB_QREG(tx, q, IGB_Q_TAIL));
 	if (r->n == 0 || r->n > IGB_RING_MAX || r->head >= r->n || r->tail >= r->n) {
 		d->queue_error[tx][q] = true;
 		GW_WARN(d->name, "%s queue %u stopped: ring of %u descriptors, head %u, tail %u",

@@ -47,33 +47,4 @@ struct sriov_pf_agent *sriov_vf_agent(struct sriov_vf *vf);
 const char *sriov_vf_name(const struct sriov_vf *vf);
 struct hv_vm *sriov_vf_vm(struct sriov_vf *vf);
 
-/* vf.c, for vf_dma.c: the device's own view of its registers and its controls. */
-uint32_t sriov_vf_reg_read(struct sriov_vf *vf, uint32_t off);
-void sriov_vf_reg_write(struct sriov_vf *vf, uint32_t off, uint32_t val);
-void sriov_vf_dev_write(struct sriov_vf *vf, uint64_t off, uint64_t val, unsigned size);
-int sriov_vf_dev_run(struct sriov_vf *vf, bool run);
-struct dma_map *sriov_vf_dma(struct sriov_vf *vf);
-void sriov_vf_kick(struct sriov_vf *vf);
-void sriov_vf_msix_now(struct sriov_vf *vf, unsigned vec);
-void sriov_vf_intx_now(struct sriov_vf *vf, bool level);
-unsigned sriov_vf_queues(struct sriov_vf *vf);
-enum sriov_page_mode sriov_vf_page_mode(struct sriov_vf *vf, unsigned page);
-struct vf_dma *sriov_vf_dma_state(struct sriov_vf *vf);
-
-/* vf_dma.c: the VF's DMA mode during a migration (DMA shadowing or tracking). */
-struct vf_dma;
-int vf_dma_create(struct sriov_vf *vf, struct vf_dma **out);
-void vf_dma_destroy(struct vf_dma *d);
-bool vf_dma_bar0_read(struct vf_dma *d, uint64_t off, unsigned size, uint64_t *val);
-bool vf_dma_bar0_write(struct vf_dma *d, uint64_t off, uint64_t val, unsigned size);
-bool vf_dma_defer_msix(struct vf_dma *d, unsigned vec);
-bool vf_dma_defer_intx(struct vf_dma *d, bool level);
-void vf_dma_release(struct vf_dma *d); /* drops shadow memory: before the backend closes */
-void vf_dma_log_start(struct vf_dma *d);
-void vf_dma_log_stop(struct vf_dma *d);
-/* Stop and run the device (the backend's run op) with the DMA mode handed back / engaged. */
-int vf_dma_quiesce(struct vf_dma *d);
-int vf_dma_resume(struct vf_dma *d);
-void vf_dma_status(struct vf_dma *d, bool *active, const char **mode);
-
 #endif

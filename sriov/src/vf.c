@@ -6,10 +6,12 @@
  * it does the device's work.
  */
 #include "sriov_priv.h"
+#include "vf_dma.h"
 
 #include "godwit/deadline.h"
 #include "godwit/fields.h"
 #include "godwit/hv.h"
+#include "godwit/igb_ring.h"
 #include "godwit/log.h"
 
 #include <errno.h>
@@ -96,7 +98,7 @@ static void msix_fire_locked(struct sriov_vf *vf, unsigned vec)
 		GW_WARN(vf->name, "MSI-X vector %u lost: %s", vec, strerror(errno));
 }
 
-void sriov_vf_msix_now(struct sriov_vf *vf, unsigned vec)
+static void msix_now(struct sriov_vf *vf, unsigned vec)
 {
 	if (vec >= IGB_VF_MSIX_VECS)
 		return;
@@ -105,19 +107,7 @@ void sriov_vf_msix_now(struct sriov_vf *vf, unsigned vec)
 	pthread_mutex_unlock(&vf->lock);
 }
 
-void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec)
-{
-	if (vec < IGB_VF_MSIX_VECS && !vf_dma_defer_msix(vf->dma, vec))
-		sriov_vf_msix_now(vf, vec);
-}
-
-void sriov_vf_set_intx(struct sriov_vf *vf, bool level)
-{
-	if (!vf_dma_defer_intx(vf->dma, level))
-		sriov_vf_intx_now(vf, level);
-}
-
-void sriov_vf_intx_now(struct sriov_vf *vf, bool level)
+static void intx_now(struct sriov_vf *vf, bool level)
 {
 	pthread_mutex_lock(&vf->lock);
 	vf->intx_level = level;
@@ -128,6 +118,18 @@ void sriov_vf_intx_now(struct sriov_vf *vf, bool level)
 	hv_pci_cfg_put(vf->vm, vf->bdf, 0x06, st, 2);
 	pthread_mutex_unlock(&vf->lock);
 	hv_vm_irq_line(vf->vm, vf->gsi, line);
+}
+
+void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec)
+{
+	if (vec < IGB_VF_MSIX_VECS && !vf_dma_defer_msix(vf->dma, vec))
+		msix_now(vf, vec);
+}
+
+void sriov_vf_set_intx(struct sriov_vf *vf, bool level)
+{
+	if (!vf_dma_defer_intx(vf->dma, level))
+		intx_now(vf, level);
 }
 
 /* Caller holds vf->lock. Keeps the vector's GSI route equal to its table entry. */
@@ -469,7 +471,7 @@ static void vf_dirty_start(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
 	if (vf->spec.emulated)
-		dma_map_set_write_hook(sriov_vf_dma(vf), emulated_write, vf);
+		dma_map_set_write_hook(vf->ops->dma(vf->be), emulated_write, vf);
 	else
 		vf_dma_log_start(vf->dma);
 }
@@ -478,7 +480,7 @@ static void vf_dirty_stop(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
 	if (vf->spec.emulated)
-		dma_map_set_write_hook(sriov_vf_dma(vf), NULL, NULL);
+		dma_map_set_write_hook(vf->ops->dma(vf->be), NULL, NULL);
 	else
 		vf_dma_log_stop(vf->dma);
 }
@@ -545,53 +547,113 @@ static enum sriov_mbx_verdict vf_mbx_cb(void *opaque, const struct sriov_mbx_eve
 	return SRIOV_MBX_ACCEPT;
 }
 
-uint32_t sriov_vf_reg_read(struct sriov_vf *vf, uint32_t off)
+/* ---- what vf_dma.c sees of the VF: its device, without the DMA engine in the way ---- */
+
+static uint32_t dev_reg_read(void *opaque, uint32_t off)
 {
+	struct sriov_vf *vf = opaque;
 	return (uint32_t)vf->ops->read(vf->be, off, 4);
 }
 
-void sriov_vf_reg_write(struct sriov_vf *vf, uint32_t off, uint32_t val)
+static void dev_reg_write(void *opaque, uint32_t off, uint32_t val)
 {
+	struct sriov_vf *vf = opaque;
 	vf->ops->write(vf->be, off, val, 4);
 }
 
-void sriov_vf_dev_write(struct sriov_vf *vf, uint64_t off, uint64_t val, unsigned size)
+static void dev_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 {
+	struct sriov_vf *vf = opaque;
 	vf->ops->write(vf->be, off, val, size);
 }
 
-int sriov_vf_dev_run(struct sriov_vf *vf, bool run)
+static int dev_run(void *opaque, bool run)
 {
+	struct sriov_vf *vf = opaque;
 	return vf->ops->run(vf->be, run);
 }
 
-struct dma_map *sriov_vf_dma(struct sriov_vf *vf)
+static struct dma_map *dev_dma(void *opaque)
 {
+	struct sriov_vf *vf = opaque;
 	return vf->ops->dma(vf->be);
 }
 
-void sriov_vf_kick(struct sriov_vf *vf)
+static void dev_kick(void *opaque)
 {
+	struct sriov_vf *vf = opaque;
 	vf->ops->kick(vf->be);
 }
 
-unsigned sriov_vf_queues(struct sriov_vf *vf)
+static unsigned dev_queues(void *opaque)
 {
+	struct sriov_vf *vf = opaque;
 	unsigned n = sriov_pf_agent_gen(vf->agent)->queues;
 	return n > IGB_VF_MAX_QUEUES ? IGB_VF_MAX_QUEUES : n;
 }
 
-enum sriov_page_mode sriov_vf_page_mode(struct sriov_vf *vf, unsigned page)
+static enum sriov_page_mode dev_page_mode(void *opaque, unsigned page)
 {
+	struct sriov_vf *vf = opaque;
 	pthread_mutex_lock(&vf->lock);
 	enum sriov_page_mode m = page < BAR0_PAGES ? vf->mode[page] : SRIOV_PAGE_TRAP;
 	pthread_mutex_unlock(&vf->lock);
 	return m;
 }
 
-struct vf_dma *sriov_vf_dma_state(struct sriov_vf *vf)
+static int dev_set_page_mode(void *opaque, unsigned page, enum sriov_page_mode mode)
 {
-	return vf->dma;
+	return sriov_vf_set_page_mode(opaque, page, mode);
+}
+
+static void dev_msix(void *opaque, unsigned vec)
+{
+	msix_now(opaque, vec);
+}
+
+static void dev_intx(void *opaque, bool level)
+{
+	intx_now(opaque, level);
+}
+
+static enum dma_mode dev_dirty_mode(void *opaque)
+{
+	struct sriov_vf *vf = opaque;
+	return (enum dma_mode)hv_dirty_dma_mode(vf->vm);
+}
+
+static void dev_dirty_mark(void *opaque, uint64_t iova, uint64_t len)
+{
+	struct sriov_vf *vf = opaque;
+	hv_dirty_mark(vf->vm, iova, len); /* IOVA is guest-physical */
+}
+
+static void dev_dirty_account(void *opaque, uint64_t pages, uint64_t bytes_copied)
+{
+	struct sriov_vf *vf = opaque;
+	hv_dirty_dma_account(vf->vm, pages, bytes_copied);
+}
+
+static const struct vf_dma_dev_ops vf_dma_dev = {
+    .reg_read = dev_reg_read,
+    .reg_write = dev_reg_write,
+    .write = dev_write,
+    .run = dev_run,
+    .dma = dev_dma,
+    .kick = dev_kick,
+    .queues = dev_queues,
+    .page_mode = dev_page_mode,
+    .set_page_mode = dev_set_page_mode,
+    .msix = dev_msix,
+    .intx = dev_intx,
+    .dirty_mode = dev_dirty_mode,
+    .dirty_mark = dev_dirty_mark,
+    .dirty_account = dev_dirty_account,
+};
+
+void sriov_vf_device_round(struct sriov_vf *vf)
+{
+	vf_dma_round(vf->dma);
 }
 
 static const struct hv_device_ops vf_dev_ops = {
@@ -657,7 +719,7 @@ static int vf_setup(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec
 	sriov_pf_agent_set_callback(vf->agent, vf_mbx_cb, vf);
 	rc = msix_init(vf);
 	if (rc == 0)
-		rc = vf_dma_create(vf, &vf->dma);
+		rc = vf_dma_create(&vf_dma_dev, vf, &igb_vf_queue_layout, vf->name, &vf->dma);
 	if (rc)
 		return rc;
 	rc = vf->ops->open(vf, spec, &vf->be);

@@ -1,81 +1,143 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A VF's DMA during a migration (US10198299B1): while dirty logging runs with the shadow or
- * track mode, the queue pages trap, the device works on dma/'s shadow rings (or is tracked
- * on the guest's), the guest keeps seeing its own ring addresses, and interrupts wait until
- * the completions they announce are in guest memory. Outside a migration: nothing, no exits.
+ * A VF's DMA during a migration (docs/devices.md, "DMA shadowing"): while dirty logging runs
+ * with the shadow or track mode, the queue pages trap, the device works on dma/'s shadow
+ * rings (or is tracked on the guest's), the guest keeps seeing its own ring addresses, and
+ * interrupts wait until the completions they announce are in guest memory. Outside a
+ * migration: nothing, no exits. Vendor-neutral: the registers come from the profile's queue
+ * layout, the device from vf_dma_dev_ops.
  */
-#include "sriov_priv.h"
+#include "vf_dma.h"
 
 #include "godwit/dma_shadow.h"
-#include "godwit/hv.h"
-#include "godwit/igb_ring.h"
 #include "godwit/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define QPAGE_FIRST 2u /* BAR0 pages holding the RX (0x2800) and TX (0x3800) queue registers */
-#define QPAGE_LAST  3u
-#define NQ	    IGB_VF_MAX_QUEUES
+#define NQ     DMA_SHADOW_MAX_QUEUES /* per direction, at most: slots are 2 * NQ */
+#define NP     SRIOV_QPROG_MAX
+#define NPAGES 8u /* BAR0 pages the queue layout may name */
 
-/* ---- state ---- */
+enum vf_dma_event { EV_LOG_START, EV_LOG_STOP, EV_QUIESCE, EV_RESUME, EV_N };
 
-/* Ring registers the guest reprograms (offsets in a queue's 0x100 block), in the order they
- * reach the device when held writes are let through. */
-static const unsigned prog_regs[] = {0x00, 0x04, 0x08, 0x0C, 0x10, 0x28};
-#define NPROG (sizeof(prog_regs) / sizeof(prog_regs[0]))
+/* Where each event leads. An engaged state leads where PRE_COPY does; engaging (to
+ * PRE_COPY_ENGAGED) and retaking are the engine's own steps, not events. */
+static const enum vf_dma_state next_state[VF_DMA_NSTATES][EV_N] = {
+    [VF_DMA_STOP] = {VF_DMA_STOP_COPY, VF_DMA_STOP, VF_DMA_STOP, VF_DMA_RUNNING},
+    [VF_DMA_RUNNING] = {VF_DMA_PRE_COPY, VF_DMA_RUNNING, VF_DMA_STOP, VF_DMA_RUNNING},
+    [VF_DMA_STOP_COPY] = {VF_DMA_STOP_COPY, VF_DMA_STOP, VF_DMA_STOP_COPY, VF_DMA_PRE_COPY},
+    [VF_DMA_PRE_COPY] = {VF_DMA_PRE_COPY, VF_DMA_RUNNING, VF_DMA_STOP_COPY, VF_DMA_PRE_COPY},
+    [VF_DMA_PRE_COPY_ENGAGED] = {VF_DMA_PRE_COPY, VF_DMA_RUNNING, VF_DMA_STOP_COPY,
+				 VF_DMA_PRE_COPY},
+    [VF_DMA_PRE_COPY_RETAKE] = {VF_DMA_PRE_COPY, VF_DMA_RUNNING, VF_DMA_STOP_COPY, VF_DMA_PRE_COPY},
+};
+
+static const char *const state_names[VF_DMA_NSTATES] = {
+    [VF_DMA_STOP] = "stop",
+    [VF_DMA_RUNNING] = "running",
+    [VF_DMA_STOP_COPY] = "stop-copy",
+    [VF_DMA_PRE_COPY] = "pre-copy",
+    [VF_DMA_PRE_COPY_ENGAGED] = "pre-copy-engaged",
+    [VF_DMA_PRE_COPY_RETAKE] = "pre-copy-retake",
+};
+
+const char *vf_dma_state_name(enum vf_dma_state s)
+{
+	return (unsigned)s < VF_DMA_NSTATES ? state_names[s] : "?";
+}
+
+static bool engaged(enum vf_dma_state s)
+{
+	return s == VF_DMA_PRE_COPY_ENGAGED || s == VF_DMA_PRE_COPY_RETAKE;
+}
+
+static bool runs(enum vf_dma_state s)
+{
+	return s == VF_DMA_RUNNING || s >= VF_DMA_PRE_COPY;
+}
 
 struct vf_dma {
-	struct sriov_vf *vf;
-	pthread_mutex_t ctl;  /* engage/disengage against run/stop: one at a time */
-	pthread_mutex_t lock; /* the state below, against vCPU traps and the device thread */
-	bool logging;	      /* dirty logging is on (ctl) */
-	bool running;	      /* the device runs (ctl) */
-	bool active;	      /* the mode is engaged on the device */
-	bool restart;	      /* take the queues over again at the next round */
-	enum dma_mode mode;
-	struct dma_shadow *sh;
+	const struct vf_dma_dev_ops *ops;
+	void *dev;
+	const struct sriov_queue_layout *lay;
+	const char *name;
+	pthread_mutex_t ctl;	 /* events, one at a time */
+	pthread_mutex_t lock;	 /* the state below, against vCPU traps and the device thread */
+	enum vf_dma_state state; /* written under lock (and ctl for events); read atomically */
+	enum dma_mode mode;	 /* of an engaged state; set before the state engages */
+	struct dma_shadow *sh;	 /* non-NULL exactly in the engaged states */
 	uint32_t gbal[2][NQ], gbah[2][NQ]; /* the guest's ring addresses */
 	/* Writes held back while the device works on a shadow ring: let through at the next
 	 * takeover, read back as the guest wrote them meanwhile. */
-	uint32_t held_val[2][NQ][NPROG];
+	uint32_t held_val[2][NQ][NP];
 	uint32_t held_mask[2][NQ];
 	bool held[2][NQ]; /* a tail the device has not been told yet */
 	uint32_t held_tail[2][NQ];
-	enum sriov_page_mode saved_mode[QPAGE_LAST + 1];
+	enum sriov_page_mode saved_mode[NPAGES]; /* the queue pages' modes before they trapped */
 	struct dma_shadow_stats reported;
-	/* Interrupts wait for their completions (shadow mode). */
-	bool defer;
+	/* Interrupts waiting for their completions (shadow mode). */
 	uint32_t pending_msix;
 	int pending_intx; /* -1 nothing, else the level to apply */
 };
+
+static enum vf_dma_state state_get(struct vf_dma *d)
+{
+	return __atomic_load_n(&d->state, __ATOMIC_ACQUIRE);
+}
+
+/* Caller holds d->lock. */
+static void state_set_locked(struct vf_dma *d, enum vf_dma_state s)
+{
+	if (d->state != s)
+		GW_DEBUG(d->name, "DMA engine: %s -> %s", vf_dma_state_name(d->state),
+			 vf_dma_state_name(s));
+	__atomic_store_n(&d->state, s, __ATOMIC_RELEASE);
+}
 
 static unsigned slot_of(bool tx, unsigned q)
 {
 	return (tx ? NQ : 0) + q;
 }
 
-static uint32_t qreg(bool tx, unsigned q, unsigned reg)
+static uint32_t qreg(struct vf_dma *d, bool tx, unsigned q, enum sriov_qreg r)
 {
-	return (tx ? 0x3800u : 0x2800u) + IGB_QSTRIDE * q + reg;
+	return sriov_queue_off(d->lay, tx, q, d->lay->reg[r]);
 }
 
-static int prog_index(unsigned reg)
+static uint32_t rd(struct vf_dma *d, uint32_t off)
 {
-	for (unsigned i = 0; i < NPROG; i++)
-		if (prog_regs[i] == reg)
-			return (int)i;
-	return -1;
+	return d->ops->reg_read(d->dev, off);
 }
 
-int vf_dma_create(struct sriov_vf *vf, struct vf_dma **out)
+static void wr(struct vf_dma *d, uint32_t off, uint32_t v)
 {
+	d->ops->reg_write(d->dev, off, v);
+}
+
+static unsigned nqueues(struct vf_dma *d)
+{
+	unsigned n = d->ops->queues(d->dev);
+	if (n > d->lay->max_queues)
+		n = d->lay->max_queues;
+	return n > NQ ? NQ : n;
+}
+
+int vf_dma_create(const struct vf_dma_dev_ops *ops, void *dev,
+		  const struct sriov_queue_layout *layout, const char *name, struct vf_dma **out)
+{
+	if (layout->nprog[0] > NP || layout->nprog[1] > NP || layout->last_page >= NPAGES)
+		return -EINVAL;
 	struct vf_dma *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	d->vf = vf;
+	d->ops = ops;
+	d->dev = dev;
+	d->lay = layout;
+	d->name = name;
+	d->state = VF_DMA_STOP;
 	d->pending_intx = -1;
 	pthread_mutex_init(&d->ctl, NULL);
 	pthread_mutex_init(&d->lock, NULL);
@@ -88,7 +150,8 @@ void vf_dma_release(struct vf_dma *d)
 	pthread_mutex_lock(&d->lock);
 	dma_shadow_destroy(d->sh);
 	d->sh = NULL;
-	d->active = false;
+	if (engaged(d->state))
+		state_set_locked(d, VF_DMA_PRE_COPY);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -105,75 +168,79 @@ void vf_dma_destroy(struct vf_dma *d)
 static void on_dirty(void *opaque, uint64_t iova, uint64_t len)
 {
 	struct vf_dma *d = opaque;
-	hv_dirty_mark(sriov_vf_vm(d->vf), iova, len); /* IOVA is guest-physical */
+	d->ops->dirty_mark(d->dev, iova, len);
 }
 
-/* Caller holds d->lock. Passes what dma/ counted since last time on to hv. */
+/* Caller holds d->lock. Passes what dma/ counted since last time on to dirty tracking. */
 static void account_locked(struct vf_dma *d)
 {
 	if (!d->sh)
 		return;
 	struct dma_shadow_stats st;
 	dma_shadow_get_stats(d->sh, &st);
-	hv_dirty_dma_account(sriov_vf_vm(d->vf), st.pages_dirtied - d->reported.pages_dirtied,
-			     st.bytes_copied - d->reported.bytes_copied);
+	d->ops->dirty_account(d->dev, st.pages_dirtied - d->reported.pages_dirtied,
+			      st.bytes_copied - d->reported.bytes_copied);
 	d->reported = st;
 }
 
 /* Caller holds d->lock. Completes what the device finished. */
 static void complete_locked(struct vf_dma *d)
 {
-	unsigned nq = sriov_vf_queues(d->vf);
+	unsigned nq = nqueues(d);
 	for (int tx = 0; tx < 2; tx++)
 		for (unsigned q = 0; q < nq; q++)
 			if (dma_shadow_queue_active(d->sh, slot_of(tx, q)))
-				dma_shadow_queue_complete(
-				    d->sh, slot_of(tx, q),
-				    sriov_vf_reg_read(d->vf, qreg(tx, q, 0x10)));
+				dma_shadow_queue_complete(d->sh, slot_of(tx, q),
+							  rd(d, qreg(d, tx, q, SRIOV_QREG_HEAD)));
 	account_locked(d);
+}
+
+/* Caller holds d->lock. Queue q's ring as its registers describe it now. */
+static struct dma_queue_regs ring_regs_locked(struct vf_dma *d, bool tx, unsigned q, uint32_t tail)
+{
+	const struct sriov_queue_layout *l = d->lay;
+	uint32_t bsize = 0;
+	if (!tx && l->rx_buf_size)
+		bsize = l->rx_buf_size(rd(d, qreg(d, tx, q, SRIOV_QREG_BUFSZ)));
+	struct dma_queue_regs r = {
+	    .base = ((uint64_t)d->gbah[tx][q] << 32 | d->gbal[tx][q]) & ~(uint64_t)(l->align - 1),
+	    .n = (rd(d, qreg(d, tx, q, SRIOV_QREG_LEN)) & l->len_mask) / l->ring->desc_size,
+	    .head = rd(d, qreg(d, tx, q, SRIOV_QREG_HEAD)),
+	    .tail = tail,
+	    .buf_size = bsize ? bsize : 2048};
+	return r;
 }
 
 /* Caller holds d->lock; the device is between rounds or quiesced. Takes over every enabled
  * queue: the descriptors the device owns move to the shadow ring, indexes unchanged. */
 static void start_queues_locked(struct vf_dma *d)
 {
-	struct sriov_vf *vf = d->vf;
-	unsigned nq = sriov_vf_queues(vf);
+	unsigned nq = nqueues(d);
 	for (int tx = 0; tx < 2; tx++) {
 		for (unsigned q = 0; q < nq; q++) {
-			uint32_t bal = sriov_vf_reg_read(vf, qreg(tx, q, 0x00));
-			uint32_t bah = sriov_vf_reg_read(vf, qreg(tx, q, 0x04));
-			d->gbal[tx][q] = bal;
-			d->gbah[tx][q] = bah;
+			d->gbal[tx][q] = rd(d, qreg(d, tx, q, SRIOV_QREG_BASE_LO));
+			d->gbah[tx][q] = rd(d, qreg(d, tx, q, SRIOV_QREG_BASE_HI));
 			uint32_t tail = d->held[tx][q] ? d->held_tail[tx][q]
-						       : sriov_vf_reg_read(vf, qreg(tx, q, 0x18));
-			if (sriov_vf_reg_read(vf, qreg(tx, q, 0x28)) & IGB_XDCTL_ENABLE) {
-				uint32_t srr = sriov_vf_reg_read(vf, IGB_SRRCTL(q));
-				uint32_t bsize = (srr & IGB_SRRCTL_BSIZEPKT_MASK) * 1024u;
-				struct dma_queue_regs r = {
-				    .base = ((uint64_t)bah << 32 | bal) &
-					    ~(uint64_t)(IGB_RING_ALIGN - 1),
-				    .n = (sriov_vf_reg_read(vf, qreg(tx, q, 0x08)) & 0xFFF80) / 16,
-				    .head = sriov_vf_reg_read(vf, qreg(tx, q, 0x10)),
-				    .tail = tail,
-				    .buf_size = bsize ? bsize : 2048};
+						       : rd(d, qreg(d, tx, q, SRIOV_QREG_TAIL));
+			if (rd(d, qreg(d, tx, q, SRIOV_QREG_CTL)) & d->lay->ctl_enable) {
+				struct dma_queue_regs r = ring_regs_locked(d, tx, q, tail);
 				uint64_t dev;
 				int rc =
 				    dma_shadow_queue_start(d->sh, slot_of(tx, q), tx, &r, &dev);
-				if (rc)
-					GW_WARN(sriov_vf_name(vf),
+				if (rc) {
+					GW_WARN(d->name,
 						"%s queue %u: cannot take it over (%s); its DMA "
 						"stays invisible to this migration",
 						tx ? "TX" : "RX", q, strerror(-rc));
-				else if (dev != r.base) {
-					sriov_vf_reg_write(vf, qreg(tx, q, 0x00), (uint32_t)dev);
-					sriov_vf_reg_write(vf, qreg(tx, q, 0x04),
-							   (uint32_t)(dev >> 32));
+				} else if (dev != r.base) {
+					wr(d, qreg(d, tx, q, SRIOV_QREG_BASE_LO), (uint32_t)dev);
+					wr(d, qreg(d, tx, q, SRIOV_QREG_BASE_HI),
+					   (uint32_t)(dev >> 32));
 				}
 			}
 			if (d->held[tx][q]) {
 				d->held[tx][q] = false;
-				sriov_vf_reg_write(vf, qreg(tx, q, 0x18), tail);
+				wr(d, qreg(d, tx, q, SRIOV_QREG_TAIL), tail);
 			}
 		}
 	}
@@ -185,30 +252,28 @@ static void start_queues_locked(struct vf_dma *d)
 static void stop_queues_locked(struct vf_dma *d, bool keep_tails)
 {
 	complete_locked(d);
-	unsigned nq = sriov_vf_queues(d->vf);
+	unsigned nq = nqueues(d);
 	for (int tx = 0; tx < 2; tx++) {
 		for (unsigned q = 0; q < nq; q++) {
 			unsigned slot = slot_of(tx, q);
+			uint32_t lo = qreg(d, tx, q, SRIOV_QREG_BASE_LO);
+			uint32_t hi = qreg(d, tx, q, SRIOV_QREG_BASE_HI);
 			if (dma_shadow_queue_active(d->sh, slot)) {
 				uint64_t sb = dma_shadow_queue_dev_base(d->sh, slot);
 				dma_shadow_queue_stop(d->sh, slot);
-				uint64_t now = (uint64_t)sriov_vf_reg_read(d->vf, qreg(tx, q, 0x04))
-						   << 32 |
-					       sriov_vf_reg_read(d->vf, qreg(tx, q, 0x00));
-				if (sb && (now & ~(uint64_t)(IGB_RING_ALIGN - 1)) == sb) {
-					sriov_vf_reg_write(d->vf, qreg(tx, q, 0x00),
-							   d->gbal[tx][q]);
-					sriov_vf_reg_write(d->vf, qreg(tx, q, 0x04),
-							   d->gbah[tx][q]);
+				uint64_t now = (uint64_t)rd(d, hi) << 32 | rd(d, lo);
+				if (sb && (now & ~(uint64_t)(d->lay->align - 1)) == sb) {
+					wr(d, lo, d->gbal[tx][q]);
+					wr(d, hi, d->gbah[tx][q]);
 				}
 			}
-			for (unsigned i = 0; i < NPROG; i++)
+			for (unsigned i = 0; i < d->lay->nprog[tx]; i++)
 				if (d->held_mask[tx][q] & (1u << i))
-					sriov_vf_reg_write(d->vf, qreg(tx, q, prog_regs[i]),
-							   d->held_val[tx][q][i]);
+					wr(d, sriov_queue_off(d->lay, tx, q, d->lay->prog[tx][i]),
+					   d->held_val[tx][q][i]);
 			d->held_mask[tx][q] = 0;
 			if (!keep_tails && d->held[tx][q]) {
-				sriov_vf_reg_write(d->vf, qreg(tx, q, 0x18), d->held_tail[tx][q]);
+				wr(d, qreg(d, tx, q, SRIOV_QREG_TAIL), d->held_tail[tx][q]);
 				d->held[tx][q] = false;
 			}
 		}
@@ -218,106 +283,109 @@ static void stop_queues_locked(struct vf_dma *d, bool keep_tails)
 static void flush_irqs(struct vf_dma *d)
 {
 	uint32_t vecs = __atomic_exchange_n(&d->pending_msix, 0, __ATOMIC_ACQ_REL);
-	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++)
+	for (unsigned v = 0; v < 32; v++)
 		if (vecs & (1u << v))
-			sriov_vf_msix_now(d->vf, v);
+			d->ops->msix(d->dev, v);
 	int lvl = __atomic_exchange_n(&d->pending_intx, -1, __ATOMIC_ACQ_REL);
 	if (lvl >= 0)
-		sriov_vf_intx_now(d->vf, lvl != 0);
+		d->ops->intx(d->dev, lvl != 0);
 }
 
 static void restore_pages(struct vf_dma *d)
 {
-	for (unsigned p = QPAGE_FIRST; p <= QPAGE_LAST; p++)
+	for (unsigned p = d->lay->first_page; p <= d->lay->last_page; p++)
 		if (d->saved_mode[p] != SRIOV_PAGE_TRAP)
-			sriov_vf_set_page_mode(d->vf, p, d->saved_mode[p]);
+			d->ops->set_page_mode(d->dev, p, d->saved_mode[p]);
 }
 
-/* Caller holds ctl; the device is quiesced. Engages the migration's DMA mode. */
-static void engage(struct vf_dma *d)
+/* Caller holds ctl; the device is quiesced; the state is PRE_COPY. Engages the migration's
+ * DMA mode: PRE_COPY_ENGAGED, or PRE_COPY still when the mode cannot be had. */
+static void engage(struct vf_dma *d, enum dma_mode mode)
 {
-	struct sriov_vf *vf = d->vf;
-	enum dma_mode mode = (enum dma_mode)hv_dirty_dma_mode(sriov_vf_vm(vf));
-	if (mode == DMA_MODE_OFF || d->active)
-		return;
 	/* The doorbells must trap, or the VMM would never see a posted descriptor. */
-	for (unsigned p = QPAGE_FIRST; p <= QPAGE_LAST; p++) {
-		d->saved_mode[p] = sriov_vf_page_mode(vf, p);
+	for (unsigned p = d->lay->first_page; p <= d->lay->last_page; p++) {
+		d->saved_mode[p] = d->ops->page_mode(d->dev, p);
 		if (d->saved_mode[p] != SRIOV_PAGE_TRAP)
-			sriov_vf_set_page_mode(vf, p, SRIOV_PAGE_TRAP);
+			d->ops->set_page_mode(d->dev, p, SRIOV_PAGE_TRAP);
 	}
 	pthread_mutex_lock(&d->lock);
-	int rc = dma_shadow_create(sriov_vf_dma(vf), &igb_adv_ring_ops, mode, on_dirty, d, &d->sh);
+	int rc = dma_shadow_create(d->ops->dma(d->dev), d->lay->ring, mode, on_dirty, d, &d->sh);
 	if (rc) {
 		pthread_mutex_unlock(&d->lock);
 		restore_pages(d);
-		GW_ERR(sriov_vf_name(vf), "DMA %s mode unavailable: %s", dma_mode_name(mode),
-		       strerror(-rc));
+		GW_ERR(d->name, "DMA %s mode unavailable: %s", dma_mode_name(mode), strerror(-rc));
 		return;
 	}
 	memset(&d->reported, 0, sizeof(d->reported));
 	d->mode = mode;
-	d->active = true;
-	d->restart = false;
-	__atomic_store_n(&d->defer, mode == DMA_MODE_SHADOW, __ATOMIC_RELEASE);
+	state_set_locked(d, VF_DMA_PRE_COPY_ENGAGED);
 	start_queues_locked(d);
 	pthread_mutex_unlock(&d->lock);
-	GW_INFO(sriov_vf_name(vf), "DMA %s mode on: queue pages trap", dma_mode_name(mode));
+	GW_INFO(d->name, "DMA %s mode on: queue pages trap", dma_mode_name(mode));
 }
 
-/* Caller holds ctl; the device is quiesced. Hands everything back. */
-static void disengage(struct vf_dma *d)
+/* Caller holds ctl; the device is quiesced; the state is engaged. Hands everything back
+ * and leaves the state at to. */
+static void disengage(struct vf_dma *d, enum vf_dma_state to)
 {
 	pthread_mutex_lock(&d->lock);
-	if (!d->active) {
-		pthread_mutex_unlock(&d->lock);
-		return;
-	}
 	stop_queues_locked(d, false);
 	account_locked(d);
 	struct dma_shadow_stats st = d->reported;
 	dma_shadow_destroy(d->sh);
 	d->sh = NULL;
-	d->active = false;
-	d->restart = false;
-	__atomic_store_n(&d->defer, false, __ATOMIC_RELEASE);
-	enum dma_mode mode = d->mode;
+	state_set_locked(d, to); /* no more deferred interrupts from here on */
 	pthread_mutex_unlock(&d->lock);
 	flush_irqs(d);
 	restore_pages(d);
-	GW_INFO(sriov_vf_name(d->vf),
+	GW_INFO(d->name,
 		"DMA %s mode off: %llu descriptors completed, %llu pages marked dirty, %llu bytes "
 		"copied; queue pages back as configured",
-		dma_mode_name(mode), (unsigned long long)st.descs_completed,
+		dma_mode_name(d->mode), (unsigned long long)st.descs_completed,
 		(unsigned long long)st.pages_dirtied, (unsigned long long)st.bytes_copied);
 }
 
-/* ---- hv device interface (migration thread, VM run/pause) ---- */
+/* One event: the table's next state, with the device stopped around whatever the DMA mode
+ * must change, and run or left stopped as the next state says. Returns the device's run op's
+ * result for QUIESCE and RESUME. */
+static int handle(struct vf_dma *d, enum vf_dma_event ev)
+{
+	pthread_mutex_lock(&d->ctl);
+	enum vf_dma_state from = d->state;
+	enum vf_dma_state to = next_state[from][ev];
+	enum dma_mode mode = d->ops->dirty_mode(d->dev);
+	/* Engaged exactly while logging with the device running, in a mode that is not off. */
+	bool want = to == VF_DMA_PRE_COPY && mode != DMA_MODE_OFF;
+	bool change = engaged(from) != want;
+	int rc = 0;
+	if (change && runs(from))
+		rc = d->ops->run(d->dev, false);
+	else if (ev == EV_QUIESCE)
+		rc = d->ops->run(d->dev, false);
+	if (engaged(from) && !want) {
+		disengage(d, to);
+	} else {
+		pthread_mutex_lock(&d->lock);
+		if (!engaged(from))
+			state_set_locked(d, to);
+		pthread_mutex_unlock(&d->lock);
+		if (want && !engaged(from))
+			engage(d, mode);
+	}
+	if (runs(to) && (change || ev == EV_RESUME))
+		rc = d->ops->run(d->dev, true);
+	pthread_mutex_unlock(&d->ctl);
+	return rc;
+}
 
 void vf_dma_log_start(struct vf_dma *d)
 {
-	pthread_mutex_lock(&d->ctl);
-	d->logging = true;
-	if (hv_dirty_dma_mode(sriov_vf_vm(d->vf)) != DMA_MODE_OFF) {
-		if (d->running)
-			sriov_vf_dev_run(d->vf, false);
-		engage(d);
-		if (d->running)
-			sriov_vf_dev_run(d->vf, true);
-	}
-	pthread_mutex_unlock(&d->ctl);
+	handle(d, EV_LOG_START);
 }
 
 void vf_dma_log_stop(struct vf_dma *d)
 {
-	pthread_mutex_lock(&d->ctl);
-	d->logging = false;
-	if (d->running)
-		sriov_vf_dev_run(d->vf, false);
-	disengage(d);
-	if (d->running)
-		sriov_vf_dev_run(d->vf, true);
-	pthread_mutex_unlock(&d->ctl);
+	handle(d, EV_LOG_STOP);
 }
 
 /* The VM stops (stop-and-copy, say): the device stops, then the queues go back to the
@@ -325,38 +393,21 @@ void vf_dma_log_stop(struct vf_dma *d)
  * completions are in the final dirty pass. */
 int vf_dma_quiesce(struct vf_dma *d)
 {
-	pthread_mutex_lock(&d->ctl);
-	int rc = sriov_vf_dev_run(d->vf, false);
-	d->running = false;
-	disengage(d);
-	pthread_mutex_unlock(&d->ctl);
-	return rc;
+	return handle(d, EV_QUIESCE);
 }
 
 /* The VM runs (again: a failed or cancelled migration, a resume during pre-copy). */
 int vf_dma_resume(struct vf_dma *d)
 {
-	pthread_mutex_lock(&d->ctl);
-	if (d->logging)
-		engage(d);
-	d->running = true;
-	int rc = sriov_vf_dev_run(d->vf, true);
-	pthread_mutex_unlock(&d->ctl);
-	return rc;
+	return handle(d, EV_RESUME);
 }
 
 /* ---- the guest's accesses (vCPU threads) ---- */
 
-static bool queue_reg(uint64_t off, bool *tx, unsigned *q, unsigned *reg, unsigned nq)
+/* A 32-bit queue register of a queue the device has now. */
+static bool queue_reg(struct vf_dma *d, uint64_t off, bool *tx, unsigned *q, uint32_t *reg)
 {
-	if (off < 0x2800 || off >= 0x3800 + IGB_QSTRIDE * NQ ||
-	    (off >= 0x2800 + IGB_QSTRIDE * NQ && off < 0x3800))
-		return false;
-	*tx = off >= 0x3800;
-	uint64_t rel = off - (*tx ? 0x3800 : 0x2800);
-	*q = (unsigned)(rel / IGB_QSTRIDE);
-	*reg = (unsigned)(rel % IGB_QSTRIDE);
-	return *q < nq;
+	return sriov_queue_decode(d->lay, off, tx, q, reg) && *q < nqueues(d);
 }
 
 /* Caller holds d->lock. What the guest reads at a 32-bit queue register, if not the
@@ -364,19 +415,22 @@ static bool queue_reg(uint64_t off, bool *tx, unsigned *q, unsigned *reg, unsign
 static bool guest_view_locked(struct vf_dma *d, uint64_t off, uint32_t *v)
 {
 	bool tx = false;
-	unsigned q = 0, reg = 0;
-	if (!d->active || !queue_reg(off, &tx, &q, &reg, sriov_vf_queues(d->vf)))
+	unsigned q = 0;
+	uint32_t reg = 0;
+	if (!engaged(d->state) || !queue_reg(d, off, &tx, &q, &reg))
 		return false;
-	int pi = prog_index(reg);
+	const uint32_t *r = d->lay->reg;
+	int pi = sriov_queue_prog_index(d->lay, tx, reg);
 	if (pi >= 0 && (d->held_mask[tx][q] & (1u << pi))) {
 		*v = d->held_val[tx][q][pi];
 		return true;
 	}
-	if ((reg == 0x00 || reg == 0x04) && dma_shadow_queue_dev_base(d->sh, slot_of(tx, q))) {
-		*v = reg ? d->gbah[tx][q] : d->gbal[tx][q];
+	if ((reg == r[SRIOV_QREG_BASE_LO] || reg == r[SRIOV_QREG_BASE_HI]) &&
+	    dma_shadow_queue_dev_base(d->sh, slot_of(tx, q))) {
+		*v = reg == r[SRIOV_QREG_BASE_HI] ? d->gbah[tx][q] : d->gbal[tx][q];
 		return true;
 	}
-	if (reg == 0x18 && d->held[tx][q]) {
+	if (reg == r[SRIOV_QREG_TAIL] && d->held[tx][q]) {
 		*v = d->held_tail[tx][q];
 		return true;
 	}
@@ -385,8 +439,7 @@ static bool guest_view_locked(struct vf_dma *d, uint64_t off, uint32_t *v)
 
 bool vf_dma_bar0_read(struct vf_dma *d, uint64_t off, unsigned size, uint64_t *val)
 {
-	if ((size != 4 && size != 8) || (off & (size - 1)) || off < 0x2800 ||
-	    !__atomic_load_n(&d->active, __ATOMIC_ACQUIRE))
+	if ((size != 4 && size != 8) || (off & (size - 1)) || !engaged(state_get(d)))
 		return false;
 	pthread_mutex_lock(&d->lock);
 	uint32_t lo, hi;
@@ -394,92 +447,104 @@ bool vf_dma_bar0_read(struct vf_dma *d, uint64_t off, unsigned size, uint64_t *v
 	bool vhi = size == 8 && guest_view_locked(d, off + 4, &hi);
 	if (vlo || vhi) {
 		if (!vlo)
-			lo = sriov_vf_reg_read(d->vf, (uint32_t)off);
+			lo = rd(d, (uint32_t)off);
 		if (size == 8 && !vhi)
-			hi = sriov_vf_reg_read(d->vf, (uint32_t)off + 4);
+			hi = rd(d, (uint32_t)off + 4);
 		*val = size == 8 ? (uint64_t)hi << 32 | lo : lo;
 	}
 	pthread_mutex_unlock(&d->lock);
 	return vlo || vhi;
 }
 
-/* Caller holds d->lock and d->active is set. One 32-bit write to queue q's register reg. */
-static void queue_write_locked(struct vf_dma *d, bool tx, unsigned q, unsigned reg, uint32_t v)
+/* Caller holds d->lock and the state is engaged. The guest rings a doorbell. */
+static void tail_write_locked(struct vf_dma *d, bool tx, unsigned q, uint32_t v)
 {
 	unsigned slot = slot_of(tx, q);
-	uint32_t off = qreg(tx, q, reg);
-	int pi = prog_index(reg);
-	if (reg == 0x18) {
-		if (d->restart || d->held[tx][q]) {
-			/* Held until the queues are taken over again on the device's thread. */
-			d->held[tx][q] = true;
-			d->held_tail[tx][q] = v;
-			sriov_vf_kick(d->vf);
-			return;
-		}
-		if (dma_shadow_queue_active(d->sh, slot)) {
-			/* track: what completed is marked before its descriptors are reused */
-			if (d->mode == DMA_MODE_TRACK)
-				complete_locked(d);
-			/* the descriptors reach the shadow ring before the device hears of them */
-			dma_shadow_queue_post(d->sh, slot, v);
-		}
-		sriov_vf_reg_write(d->vf, off, v);
+	if (d->state == VF_DMA_PRE_COPY_RETAKE || d->held[tx][q]) {
+		/* Held until the queues are taken over again on the device's thread. */
+		d->held[tx][q] = true;
+		d->held_tail[tx][q] = v;
+		d->ops->kick(d->dev);
 		return;
 	}
-	if (pi >= 0 && !(tx && reg == 0x0C)) {
-		/* The guest reprograms a ring. On a queue we hold, the write waits for the next
-		 * takeover (the device keeps working on what it has); otherwise it goes through.
-		 * Either way the queues are taken over again between two rounds. */
-		if (dma_shadow_queue_active(d->sh, slot)) {
-			d->held_val[tx][q][pi] = v;
-			d->held_mask[tx][q] |= 1u << pi;
-		} else {
-			sriov_vf_reg_write(d->vf, off, v);
-		}
-		if (reg == 0x00)
-			d->gbal[tx][q] = v;
-		if (reg == 0x04)
-			d->gbah[tx][q] = v;
-		d->restart = true;
-		sriov_vf_kick(d->vf);
-		return;
+	if (dma_shadow_queue_active(d->sh, slot)) {
+		/* track: what completed is marked before its descriptors are reused */
+		if (d->mode == DMA_MODE_TRACK)
+			complete_locked(d);
+		/* the descriptors reach the shadow ring before the device hears of them */
+		dma_shadow_queue_post(d->sh, slot, v);
 	}
-	sriov_vf_reg_write(d->vf, off, v);
+	wr(d, qreg(d, tx, q, SRIOV_QREG_TAIL), v);
 }
 
-/* Every write to the queue registers and CTRL goes through here, under the lock, so that
- * none slips past a takeover that is starting. */
+/* Caller holds d->lock and the state is engaged. One 32-bit write to queue q's register
+ * reg. */
+static void queue_write_locked(struct vf_dma *d, bool tx, unsigned q, uint32_t reg, uint32_t v)
+{
+	const uint32_t *r = d->lay->reg;
+	if (reg == r[SRIOV_QREG_TAIL]) {
+		tail_write_locked(d, tx, q, v);
+		return;
+	}
+	int pi = sriov_queue_prog_index(d->lay, tx, reg);
+	if (pi < 0) {
+		wr(d, sriov_queue_off(d->lay, tx, q, reg), v);
+		return;
+	}
+	/* The guest reprograms a ring. On a queue we hold, the write waits for the next
+	 * takeover (the device keeps working on what it has); otherwise it goes through.
+	 * Either way the queues are taken over again between two rounds. */
+	if (dma_shadow_queue_active(d->sh, slot_of(tx, q))) {
+		d->held_val[tx][q][pi] = v;
+		d->held_mask[tx][q] |= 1u << pi;
+	} else {
+		wr(d, sriov_queue_off(d->lay, tx, q, reg), v);
+	}
+	if (reg == r[SRIOV_QREG_BASE_LO])
+		d->gbal[tx][q] = v;
+	if (reg == r[SRIOV_QREG_BASE_HI])
+		d->gbah[tx][q] = v;
+	state_set_locked(d, VF_DMA_PRE_COPY_RETAKE);
+	d->ops->kick(d->dev);
+}
+
+/* Caller holds d->lock and the state is engaged. A reset clears the queues under us:
+ * finish what completed, let it through, forget the queues (nothing to hand back: the guest
+ * starts over) and take them over again once the guest has set them up. */
+static void reset_write_locked(struct vf_dma *d, uint64_t off, uint64_t val, unsigned size)
+{
+	complete_locked(d);
+	d->ops->write(d->dev, off, val, size);
+	if (!(val & d->lay->reset_bit))
+		return;
+	for (unsigned s = 0; s < DMA_SHADOW_MAX_QUEUES; s++)
+		dma_shadow_queue_drop(d->sh, s);
+	memset(d->gbal, 0, sizeof(d->gbal));
+	memset(d->gbah, 0, sizeof(d->gbah));
+	memset(d->held, 0, sizeof(d->held));
+	memset(d->held_mask, 0, sizeof(d->held_mask));
+	state_set_locked(d, VF_DMA_PRE_COPY_RETAKE);
+	d->ops->kick(d->dev);
+}
+
+/* Every write to the queue registers and the reset register goes through here, under the
+ * lock, so that none slips past a takeover that is starting. */
 bool vf_dma_bar0_write(struct vf_dma *d, uint64_t off, uint64_t val, unsigned size)
 {
 	bool tx = false;
-	unsigned q = 0, reg = 0;
-	unsigned nq = sriov_vf_queues(d->vf);
-	bool qr = queue_reg(off, &tx, &q, &reg, nq);
-	if (off != IGB_CTRL && !qr)
+	unsigned q = 0;
+	uint32_t reg = 0;
+	bool qr = queue_reg(d, off, &tx, &q, &reg);
+	if (off != d->lay->reset_reg && !qr)
 		return false;
 	pthread_mutex_lock(&d->lock);
-	if (!d->active || (size != 4 && size != 8) || (off & (size - 1))) {
-		sriov_vf_dev_write(d->vf, off, val, size);
-	} else if (off == IGB_CTRL) {
-		/* A reset clears the queues under us: finish what completed, let it through,
-		 * forget the queues (nothing to hand back: the guest starts over) and take them
-		 * over again once the guest has set them up. */
-		complete_locked(d);
-		sriov_vf_dev_write(d->vf, off, val, size);
-		if (val & IGB_CTRL_RST) {
-			for (unsigned s = 0; s < DMA_SHADOW_MAX_QUEUES; s++)
-				dma_shadow_queue_drop(d->sh, s);
-			memset(d->gbal, 0, sizeof(d->gbal));
-			memset(d->gbah, 0, sizeof(d->gbah));
-			memset(d->held, 0, sizeof(d->held));
-			memset(d->held_mask, 0, sizeof(d->held_mask));
-			d->restart = true;
-			sriov_vf_kick(d->vf);
-		}
+	if (!engaged(d->state) || (size != 4 && size != 8) || (off & (size - 1))) {
+		d->ops->write(d->dev, off, val, size);
+	} else if (off == d->lay->reset_reg) {
+		reset_write_locked(d, off, val, size);
 	} else {
 		queue_write_locked(d, tx, q, reg, (uint32_t)val);
-		if (size == 8 && queue_reg(off + 4, &tx, &q, &reg, nq))
+		if (size == 8 && queue_reg(d, off + 4, &tx, &q, &reg))
 			queue_write_locked(d, tx, q, reg, (uint32_t)(val >> 32));
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -488,52 +553,59 @@ bool vf_dma_bar0_write(struct vf_dma *d, uint64_t off, uint64_t val, unsigned si
 
 /* ---- the device's side ---- */
 
+static bool defers(struct vf_dma *d)
+{
+	return engaged(state_get(d)) && d->mode == DMA_MODE_SHADOW;
+}
+
 bool vf_dma_defer_msix(struct vf_dma *d, unsigned vec)
 {
-	if (!__atomic_load_n(&d->defer, __ATOMIC_ACQUIRE))
+	if (vec >= 32 || !defers(d))
 		return false;
 	__atomic_or_fetch(&d->pending_msix, 1u << vec, __ATOMIC_ACQ_REL);
-	sriov_vf_kick(d->vf); /* raised off the device thread (EICS, EIMS): relayed promptly */
+	d->ops->kick(d->dev); /* raised off the device thread (EICS, EIMS): relayed promptly */
 	return true;
 }
 
 bool vf_dma_defer_intx(struct vf_dma *d, bool level)
 {
-	if (!__atomic_load_n(&d->defer, __ATOMIC_ACQUIRE))
+	if (!defers(d))
 		return false;
 	if (!level) {
 		__atomic_store_n(&d->pending_intx, -1, __ATOMIC_RELEASE);
 		return false; /* lowering the line never waits */
 	}
 	__atomic_store_n(&d->pending_intx, 1, __ATOMIC_RELEASE);
-	sriov_vf_kick(d->vf);
+	d->ops->kick(d->dev);
 	return true;
 }
 
-void sriov_vf_device_round(struct sriov_vf *vf)
+void vf_dma_round(struct vf_dma *d)
 {
-	struct vf_dma *d = sriov_vf_dma_state(vf);
-	if (__atomic_load_n(&d->active, __ATOMIC_ACQUIRE)) {
+	if (engaged(state_get(d))) {
 		pthread_mutex_lock(&d->lock);
-		if (d->active) {
-			if (d->restart) {
-				stop_queues_locked(d, true);
-				d->restart = false;
-				start_queues_locked(d);
-			} else {
-				complete_locked(d);
-			}
+		if (d->state == VF_DMA_PRE_COPY_RETAKE) {
+			stop_queues_locked(d, true);
+			state_set_locked(d, VF_DMA_PRE_COPY_ENGAGED);
+			start_queues_locked(d);
+		} else if (d->state == VF_DMA_PRE_COPY_ENGAGED) {
+			complete_locked(d);
 		}
 		pthread_mutex_unlock(&d->lock);
 	}
-	/* Also when no longer active: an interrupt deferred just as the mode went off. */
+	/* Also when no longer engaged: an interrupt deferred just as the mode went off. */
 	flush_irqs(d);
 }
 
 void vf_dma_status(struct vf_dma *d, bool *active, const char **mode)
 {
 	pthread_mutex_lock(&d->lock);
-	*active = d->active;
-	*mode = d->active ? dma_mode_name(d->mode) : "off";
+	*active = engaged(d->state);
+	*mode = *active ? dma_mode_name(d->mode) : "off";
 	pthread_mutex_unlock(&d->lock);
+}
+
+enum vf_dma_state vf_dma_state(struct vf_dma *d)
+{
+	return state_get(d);
 }

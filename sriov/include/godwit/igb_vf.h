@@ -38,20 +38,33 @@
 #define IGB_VMBMEM    0x0800u /* 16 dwords of mailbox memory */
 #define IGB_V2PMBX    0x0C40u /* the VF's mailbox control register */
 
-#define IGB_QSTRIDE   0x100u
-#define IGB_RDBAL(q)  (0x2800u + IGB_QSTRIDE * (q))
-#define IGB_RDBAH(q)  (0x2804u + IGB_QSTRIDE * (q))
-#define IGB_RDLEN(q)  (0x2808u + IGB_QSTRIDE * (q))
-#define IGB_SRRCTL(q) (0x280Cu + IGB_QSTRIDE * (q))
-#define IGB_RDH(q)    (0x2810u + IGB_QSTRIDE * (q))
-#define IGB_RDT(q)    (0x2818u + IGB_QSTRIDE * (q))
-#define IGB_RXDCTL(q) (0x2828u + IGB_QSTRIDE * (q))
-#define IGB_TDBAL(q)  (0x3800u + IGB_QSTRIDE * (q))
-#define IGB_TDBAH(q)  (0x3804u + IGB_QSTRIDE * (q))
-#define IGB_TDLEN(q)  (0x3808u + IGB_QSTRIDE * (q))
-#define IGB_TDH(q)    (0x3810u + IGB_QSTRIDE * (q))
-#define IGB_TDT(q)    (0x3818u + IGB_QSTRIDE * (q))
-#define IGB_TXDCTL(q) (0x3828u + IGB_QSTRIDE * (q))
+/* Queue registers: one 0x100-byte block per queue, RX blocks from 0x2800, TX from 0x3800
+ * (datasheet 8.10, 8.12); the offsets within a block are the same for both directions. */
+#define IGB_RXQ_BASE	     0x2800u
+#define IGB_TXQ_BASE	     0x3800u
+#define IGB_QSTRIDE	     0x100u
+#define IGB_Q_BAL	     0x00u /* ring base, low */
+#define IGB_Q_BAH	     0x04u /* ring base, high */
+#define IGB_Q_LEN	     0x08u /* ring length in bytes */
+#define IGB_Q_SRRCTL	     0x0Cu /* RX only: split and replication control (buffer size) */
+#define IGB_Q_HEAD	     0x10u
+#define IGB_Q_TAIL	     0x18u
+#define IGB_Q_DCTL	     0x28u /* RXDCTL / TXDCTL */
+#define IGB_QREG(tx, q, reg) (((tx) ? IGB_TXQ_BASE : IGB_RXQ_BASE) + IGB_QSTRIDE * (q) + (reg))
+#define IGB_RDBAL(q)	     IGB_QREG(0, q, IGB_Q_BAL)
+#define IGB_RDBAH(q)	     IGB_QREG(0, q, IGB_Q_BAH)
+#define IGB_RDLEN(q)	     IGB_QREG(0, q, IGB_Q_LEN)
+#define IGB_SRRCTL(q)	     IGB_QREG(0, q, IGB_Q_SRRCTL)
+#define IGB_RDH(q)	     IGB_QREG(0, q, IGB_Q_HEAD)
+#define IGB_RDT(q)	     IGB_QREG(0, q, IGB_Q_TAIL)
+#define IGB_RXDCTL(q)	     IGB_QREG(0, q, IGB_Q_DCTL)
+#define IGB_TDBAL(q)	     IGB_QREG(1, q, IGB_Q_BAL)
+#define IGB_TDBAH(q)	     IGB_QREG(1, q, IGB_Q_BAH)
+#define IGB_TDLEN(q)	     IGB_QREG(1, q, IGB_Q_LEN)
+#define IGB_TDH(q)	     IGB_QREG(1, q, IGB_Q_HEAD)
+#define IGB_TDT(q)	     IGB_QREG(1, q, IGB_Q_TAIL)
+#define IGB_TXDCTL(q)	     IGB_QREG(1, q, IGB_Q_DCTL)
+#define IGB_Q_LEN_MASK	     0xFFF80u /* RDLEN/TDLEN: ring bytes, a multiple of 128 */
 
 /* Statistics (read-only, wrap at 2^32). */
 #define IGB_VFGPRC 0x0F10u /* good packets received */
