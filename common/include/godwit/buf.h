@@ -62,7 +62,9 @@ void gw_sect_end(struct gw_buf *b, size_t off);
  */
 int gw_sect_read(struct gw_rd *r, uint32_t magic, uint16_t version, struct gw_rd *payload);
 
-/* Typed fields inside a section: u16 id, u16 reserved, u32 length, then the bytes. */
+/* Typed fields inside a section: u16 id, u16 flags, u32 length, then the bytes. State sections
+ * use the field tables of godwit/fields.h, which check them; these two write flags 0 and
+ * ignore them (docs/state-format.md). */
 void gw_field_put(struct gw_buf *b, uint16_t id, const void *p, uint32_t len);
 /* 0, -ENOENT at the end of input, or -EBADMSG when truncated. */
 int gw_field_next(struct gw_rd *r, uint16_t *id, const void **p, uint32_t *len);
