@@ -4,6 +4,21 @@
 
 #include "stream.h"
 
+const char *mig_verdict_name(enum mig_verdict v)
+{
+	switch (v) {
+	case MIG_VERDICT_NEXT_ROUND:
+		return "next round";
+	case MIG_VERDICT_CONVERGED:
+		return "converged";
+	case MIG_VERDICT_FORCED:
+		return "stop forced by the round limit";
+	case MIG_VERDICT_GIVE_UP:
+		return "gave up";
+	}
+	return "?";
+}
+
 static uint32_t next_throttle(uint32_t pct)
 {
 	if (!pct)

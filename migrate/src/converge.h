@@ -43,6 +43,8 @@ struct mig_decision {
 	uint32_t throttle_pct; /* for the next round */
 };
 
+const char *mig_verdict_name(enum mig_verdict v);
+
 /* Uses p's downtime_limit_ms, max_iterations and max_time_s (0: no limit). */
 void mig_converge_decide(const struct mig_params *p, const struct mig_round *r,
 			 struct mig_decision *d);

@@ -487,6 +487,14 @@ static int precopy(struct mig_source *s)
 		s->throttle_pct = s->st.throttle_pct = d.throttle_pct;
 		pthread_mutex_unlock(&s->lock);
 		prev_dirty = r.dirty_pages;
+		GW_INFO("migrate",
+			"round %u: %llu bytes in %.1f ms, %llu pages dirtied meanwhile; bandwidth "
+			"%llu KB/s, expected downtime %.1f ms, throttle %u %%: %s",
+			r.iteration, (unsigned long long)r.bytes, r.duration_us / 1000.0,
+			(unsigned long long)r.dirty_pages,
+			(unsigned long long)(d.bandwidth_bps / 1000u),
+			d.expected_downtime_us / 1000.0, d.throttle_pct,
+			mig_verdict_name(d.verdict));
 		switch (d.verdict) {
 		case MIG_VERDICT_GIVE_UP:
 			set_error(s,

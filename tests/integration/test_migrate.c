@@ -573,7 +573,10 @@ int main(void)
 		printf("SKIP: migration tests need /dev/kvm (%s)\n", strerror(errno));
 		return GW_TEST_SKIP;
 	}
-	gw_log_set_level(GW_LOG_ERROR);
+	enum gw_log_level level = GW_LOG_ERROR; /* GW_LOG=info shows each pre-copy round */
+	if (getenv("GW_LOG") && gw_log_parse_level(getenv("GW_LOG"), &level))
+		printf("GW_LOG: not a level: %s\n", getenv("GW_LOG"));
+	gw_log_set_level(level);
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t set;
 	sigemptyset(&set);
