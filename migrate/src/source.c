@@ -164,8 +164,13 @@ static int send_round(struct mig_chan *c, bool final)
 		if (rc)
 			return rc;
 	}
-	if (!final)
+	if (!final) {
+		/* A round smaller than a batch per channel is paced too, or it would go out
+		 * unlimited (seen: 870 KB in 18 ms under a 133 KB/s limit). The final round is
+		 * not held at its end: that would only lengthen the downtime. */
+		pace(c, start, c->bytes - bytes0);
 		return 0;
+	}
 	struct gw_buf rec;
 	gw_buf_init(&rec);
 	if (c->idx == 0)
