@@ -106,6 +106,20 @@ static void params(struct mig_params *p, const char *token)
 	p->accept_timeout_ms = 20000;
 }
 
+/* The destination listens, the source connects to it directly: a migration under way. */
+static struct mig_source *direct_start(struct hv_vm *src, struct hv_vm *dst,
+				       const struct mig_params *p, struct mig_dest **md)
+{
+	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", p, md), 0);
+	uint16_t ports[MIG_MAX_CHANNELS];
+	unsigned n;
+	mig_dest_ports(*md, ports, &n);
+	CU_ASSERT_EQUAL(n, p->channels);
+	struct mig_source *ms;
+	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, p, &ms), 0);
+	return ms;
+}
+
 static const char TOKEN[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /* The source VM must still be running and verifying cleanly. */
@@ -129,13 +143,7 @@ static void test_migrate_dirty_guest(void)
 	struct mig_params p;
 	params(&p, TOKEN);
 	struct mig_dest *md;
-	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
-	uint16_t ports[MIG_MAX_CHANNELS];
-	unsigned n;
-	mig_dest_ports(md, ports, &n);
-	CU_ASSERT_EQUAL(n, 2);
-	struct mig_source *ms;
-	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, &p, &ms), 0);
+	struct mig_source *ms = direct_start(src, dst, &p, &md);
 	CU_ASSERT_EQUAL_FATAL(mig_dest_wait(md, 120000), 0);
 	CU_ASSERT_EQUAL_FATAL(mig_source_wait(ms, 60000), MIG_HANDOVER);
 	struct mig_stats ss, ds;
@@ -353,12 +361,7 @@ static void test_dest_dies_source_survives(void)
 		params(&p, TOKEN);
 		p.max_bandwidth = 300000;
 		struct mig_dest *md;
-		CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
-		uint16_t ports[MIG_MAX_CHANNELS];
-		unsigned n;
-		mig_dest_ports(md, ports, &n);
-		struct mig_source *ms;
-		CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, &p, &ms), 0);
+		struct mig_source *ms = direct_start(src, dst, &p, &md);
 		usleep(kill[k].ms * 1000);
 		struct mig_stats st;
 		for (unsigned t = 0; t < 600; t++) {
@@ -540,12 +543,7 @@ static void test_auto_converge(void)
 	p.downtime_limit_ms = 20;
 	p.max_iterations = 6; /* a guest too fast even when throttled ends by the round limit */
 	struct mig_dest *md;
-	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
-	uint16_t ports[MIG_MAX_CHANNELS];
-	unsigned n;
-	mig_dest_ports(md, ports, &n);
-	struct mig_source *ms;
-	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, &p, &ms), 0);
+	struct mig_source *ms = direct_start(src, dst, &p, &md);
 	uint32_t max_throttle = 0;
 	enum mig_state st;
 	while ((st = mig_source_wait(ms, 200)) != MIG_HANDOVER && !mig_state_final(st)) {
@@ -587,12 +585,7 @@ static void test_cancel_keeps_source(void)
 	params(&p, TOKEN);
 	p.max_bandwidth = 400000;
 	struct mig_dest *md;
-	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
-	uint16_t ports[MIG_MAX_CHANNELS];
-	unsigned n;
-	mig_dest_ports(md, ports, &n);
-	struct mig_source *ms;
-	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", ports, &p, &ms), 0);
+	struct mig_source *ms = direct_start(src, dst, &p, &md);
 	usleep(500 * 1000);
 	mig_source_cancel(ms);
 	CU_ASSERT_EQUAL(mig_source_wait(ms, 30000), MIG_CANCELLED);
