@@ -52,10 +52,11 @@ struct hv_serial {
 	bool irq_level;
 
 	enum hv_console_kind kind;
-	int out_fd;    /* STDIO, FILE, FD */
-	int in_fd;     /* STDIO: stdin, else -1 */
-	int listen_fd; /* UNIX */
-	int clients[MAX_CLIENTS];
+	int out_fd;		  /* STDIO, FILE, FD */
+	int in_fd;		  /* STDIO: stdin, else -1 */
+	int listen_fd;		  /* UNIX */
+	int clients[MAX_CLIENTS]; /* closed only by the console thread (and destroy after it) */
+	bool client_gone[MAX_CLIENTS]; /* a send failed: shut down, the thread closes it */
 	char sock_path[108];
 	int stop_fd; /* eventfd that ends the console thread */
 	pthread_t thread;
@@ -120,11 +121,14 @@ static void emit(struct hv_serial *s, uint8_t c)
 			GW_DEBUG(s->vm->name, "console write failed: %s", strerror(errno));
 	}
 	for (int i = 0; i < MAX_CLIENTS; i++) {
-		if (s->clients[i] >= 0 &&
+		if (s->clients[i] >= 0 && !s->client_gone[i] &&
 		    send(s->clients[i], &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
 		    errno != EAGAIN) {
-			close(s->clients[i]);
-			s->clients[i] = -1;
+			/* Not closed here: the console thread polls this fd, and a number closed
+			 * under it could be reused by another file that it would then read from
+			 * and close. The shutdown wakes its poll; it closes the fd. */
+			s->client_gone[i] = true;
+			shutdown(s->clients[i], SHUT_RDWR);
 		}
 	}
 }
@@ -349,8 +353,9 @@ static void *console_thread(void *arg)
 				update_irq(s);
 			} else if (p[i].fd == s->in_fd) {
 				s->in_fd = -1; /* stdin closed: stop reading it */
-			} else if (i >= first_client) {
+			} else if (i >= first_client && s->clients[i - first_client] == p[i].fd) {
 				s->clients[i - first_client] = -1;
+				s->client_gone[i - first_client] = false;
 				close(p[i].fd);
 			}
 			pthread_mutex_unlock(&s->lock);
