@@ -118,11 +118,34 @@ void hv_vm_request_stop(struct hv_vm *vm, enum hv_stop_reason why, int code)
 	pthread_mutex_unlock(&vm->run_lock);
 }
 
-int hv_vcpu_complete_io(struct hv_vcpu *vcpu)
+static bool handle_exit(struct hv_vcpu *vcpu);
+
+/* KVM_RUN with immediate_exit set: KVM completes the I/O the last exit left pending and
+ * returns -EINTR without entering the guest. An access that KVM splits (MMIO across a page,
+ * string I/O past a page) exits again instead, with its next part: that exit is handled and
+ * completed in turn, never dropped. */
+static int finish_pending(struct hv_vcpu *vcpu)
 {
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	int r = ioctl(vcpu->fd, KVM_RUN, 0);
-	int rc = (r < 0 && errno != EINTR) ? -errno : 0;
+	for (unsigned parts = 0;; parts++) {
+		int r = ioctl(vcpu->fd, KVM_RUN, 0);
+		if (r < 0)
+			return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+		unsigned why = vcpu->run->exit_reason;
+		if ((why != KVM_EXIT_IO && why != KVM_EXIT_MMIO) || parts >= 64) {
+			GW_WARN(vcpu->name,
+				"exit %u while completing an I/O (part %u): left pending", why,
+				parts);
+			return 0;
+		}
+		handle_exit(vcpu);
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+int hv_vcpu_complete_io(struct hv_vcpu *vcpu)
+{
+	int rc = finish_pending(vcpu);
 	pthread_mutex_lock(&vcpu->vm->run_lock);
 	__atomic_store_n(&vcpu->run->immediate_exit, vcpu->vm->req != HV_REQ_RUN, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&vcpu->vm->run_lock);
@@ -255,8 +278,7 @@ static void *vcpu_thread(void *arg)
 		if (vm->req == HV_REQ_PAUSE) {
 			pthread_mutex_unlock(&vm->run_lock);
 			/* Finish any I/O the last exit left pending so saved state is complete. */
-			__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-			ioctl(vcpu->fd, KVM_RUN, 0);
+			finish_pending(vcpu);
 			pthread_mutex_lock(&vm->run_lock);
 			vm->parked++;
 			pthread_cond_broadcast(&vm->run_cond);
