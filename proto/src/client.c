@@ -45,12 +45,12 @@ int gw_rpc_client_open(const char *target, const char *token, size_t max_msg,
 	}
 	int mm = (int)(max_msg ? max_msg : GW_RPC_DEFAULT_MAX_MSG);
 	grpc_arg args[2] = {
-		{.type = GRPC_ARG_INTEGER,
-		 .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-		 .value.integer = mm},
-		{.type = GRPC_ARG_INTEGER,
-		 .key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-		 .value.integer = mm},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+	     .value.integer = mm},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+	     .value.integer = mm},
 	};
 	grpc_channel_args cargs = {.num_args = 2, .args = args};
 	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
@@ -107,7 +107,7 @@ static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *d, grpc_byte_b
 	grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
 	grpc_byte_buffer_reader_destroy(&rd);
 	ProtobufCMessage *m =
-		protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+	    protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
 	grpc_slice_unref(s);
 	return m;
 }
@@ -162,8 +162,8 @@ enum gw_rpc_code gw_rpc_unary(struct gw_rpc_client *c, const ProtobufCServiceDes
 			      ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
 {
 	*resp = NULL;
-	const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(svc,
-											      method);
+	const ProtobufCMethodDescriptor *md =
+	    protobuf_c_service_descriptor_get_method_by_name(svc, method);
 	if (!md) {
 		fail(st, GW_RPC_INTERNAL, "no such method in the service descriptor");
 		return st->code;
@@ -202,7 +202,8 @@ enum gw_rpc_code gw_rpc_unary(struct gw_rpc_client *c, const ProtobufCServiceDes
 		if (code == GRPC_STATUS_OK) {
 			*resp = in ? unpack(md->output, in) : NULL;
 			if (!*resp)
-				fail(st, GW_RPC_DATA_LOSS, "the server's answer could not be decoded");
+				fail(st, GW_RPC_DATA_LOSS,
+				     "the server's answer could not be decoded");
 		}
 	}
 	if (in)
@@ -217,9 +218,8 @@ enum gw_rpc_code gw_rpc_unary(struct gw_rpc_client *c, const ProtobufCServiceDes
 }
 
 enum gw_rpc_code gw_rpc_stream_open(struct gw_rpc_client *c, const ProtobufCServiceDescriptor *svc,
-				    const char *method, const ProtobufCMessage *req,
-				    int timeout_ms, struct gw_rpc_stream **out,
-				    struct gw_rpc_status *st)
+				    const char *method, const ProtobufCMessage *req, int timeout_ms,
+				    struct gw_rpc_stream **out, struct gw_rpc_status *st)
 {
 	*out = NULL;
 	struct gw_rpc_stream *s = calloc(1, sizeof(*s));
@@ -227,8 +227,8 @@ enum gw_rpc_code gw_rpc_stream_open(struct gw_rpc_client *c, const ProtobufCServ
 		fail(st, GW_RPC_RESOURCE_EXHAUSTED, "out of memory");
 		return st->code;
 	}
-	const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(svc,
-											      method);
+	const ProtobufCMethodDescriptor *md =
+	    protobuf_c_service_descriptor_get_method_by_name(svc, method);
 	if (!md) {
 		free(s);
 		fail(st, GW_RPC_INTERNAL, "no such method in the service descriptor");
@@ -300,14 +300,15 @@ int gw_rpc_stream_next(struct gw_rpc_stream *s, ProtobufCMessage **msg, int time
 		}
 		ops[n].op = GRPC_OP_RECV_MESSAGE;
 		ops[n++].data.recv_message.recv_message = &s->recv;
-		if (grpc_call_start_batch(s->call, ops, n, &s->recv_pending, NULL) != GRPC_CALL_OK) {
+		if (grpc_call_start_batch(s->call, ops, n, &s->recv_pending, NULL) !=
+		    GRPC_CALL_OK) {
 			fail(st, GW_RPC_INTERNAL, "cannot read from the stream");
 			return -EIO;
 		}
 		s->recv_pending = true;
 	}
-	grpc_event ev = grpc_completion_queue_pluck(s->c->cq, &s->recv_pending,
-						    deadline_of(timeout_ms), NULL);
+	grpc_event ev =
+	    grpc_completion_queue_pluck(s->c->cq, &s->recv_pending, deadline_of(timeout_ms), NULL);
 	if (ev.type == GRPC_QUEUE_TIMEOUT)
 		return -ETIMEDOUT; /* the read stays posted; call next again or close */
 	s->recv_pending = false;

@@ -62,7 +62,8 @@ static void put_name(struct gw_buf *b, const char *name)
 
 static void put_base64(struct gw_buf *b, const uint8_t *d, size_t n)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	gw_buf_put(b, "\"", 1);
 	for (size_t i = 0; i < n; i += 3) {
 		uint32_t v = (uint32_t)d[i] << 16;
@@ -109,7 +110,8 @@ static void put_value(struct gw_buf *b, const ProtobufCFieldDescriptor *f, const
 		break;
 	case PROTOBUF_C_TYPE_ENUM: {
 		int v = *(const int *)p;
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+		const ProtobufCEnumValue *ev =
+		    protobuf_c_enum_descriptor_get_value(f->descriptor, v);
 		if (ev)
 			put_json_string(b, ev->name, strlen(ev->name));
 		else

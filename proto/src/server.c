@@ -276,8 +276,8 @@ static void finish(struct gw_rpc_call *call, int rc, const ProtobufCMessage *res
 	if (bb)
 		grpc_byte_buffer_destroy(bb);
 	if (code != GW_RPC_OK)
-		GW_DEBUG(call->srv->prefix, "%s -> %s: %s", call->slot->path, gw_rpc_code_name(code),
-			 call->errmsg);
+		GW_DEBUG(call->srv->prefix, "%s -> %s: %s", call->slot->path,
+			 gw_rpc_code_name(code), call->errmsg);
 }
 
 static bool ct_equal(const char *a, size_t alen, const char *b, size_t blen)
@@ -332,7 +332,8 @@ static void *call_thread(void *arg)
 			grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
 			grpc_byte_buffer_reader_destroy(&rd);
 			req = protobuf_c_message_unpack(call->slot->md->input, NULL,
-							GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+							GRPC_SLICE_LENGTH(s),
+							GRPC_SLICE_START_PTR(s));
 			grpc_slice_unref(s);
 			if (!req) {
 				gw_rpc_call_error(call, "malformed %s message",
@@ -419,8 +420,8 @@ static void slot_post(struct method_slot *s)
 	s->payload = NULL;
 	grpc_metadata_array_init(&s->meta);
 	grpc_call_error e = grpc_server_request_registered_call(
-		s->srv->server, s->handle, &s->call, &s->deadline, &s->meta,
-		s->md->input ? &s->payload : NULL, s->srv->cq, s->srv->cq, &s->tag);
+	    s->srv->server, s->handle, &s->call, &s->deadline, &s->meta,
+	    s->md->input ? &s->payload : NULL, s->srv->cq, s->srv->cq, &s->tag);
 	if (e != GRPC_CALL_OK)
 		GW_ERR(s->srv->prefix, "cannot request calls for %s (error %d)", s->path, e);
 }
@@ -468,8 +469,8 @@ static void *cq_thread(void *arg)
 {
 	struct gw_rpc_server *srv = arg;
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-							   NULL);
+		grpc_event ev =
+		    grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type != GRPC_OP_COMPLETE)
@@ -503,8 +504,9 @@ static void *cq_thread(void *arg)
 			break;
 		}
 		case TAG_BATCH: {
-			struct gw_rpc_call *c = (struct gw_rpc_call *)((char *)t -
-				offsetof(struct gw_rpc_call, batch_tag));
+			struct gw_rpc_call *c =
+			    (struct gw_rpc_call *)((char *)t -
+						   offsetof(struct gw_rpc_call, batch_tag));
 			pthread_mutex_lock(&c->lock);
 			c->batch_done = true;
 			c->batch_ok = ev.success;
@@ -513,8 +515,9 @@ static void *cq_thread(void *arg)
 			break;
 		}
 		case TAG_CLOSE: {
-			struct gw_rpc_call *c = (struct gw_rpc_call *)((char *)t -
-				offsetof(struct gw_rpc_call, close_tag));
+			struct gw_rpc_call *c =
+			    (struct gw_rpc_call *)((char *)t -
+						   offsetof(struct gw_rpc_call, close_tag));
 			pthread_mutex_lock(&c->lock);
 			c->closed = true;
 			pthread_cond_broadcast(&c->cond);
@@ -549,9 +552,8 @@ static void server_free(struct gw_rpc_server *srv)
 	grpc_shutdown();
 }
 
-int gw_rpc_server_start(const struct gw_rpc_server_config *cfg,
-			const struct gw_rpc_method *methods, size_t n, void *ctx,
-			struct gw_rpc_server **out)
+int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_rpc_method *methods,
+			size_t n, void *ctx, struct gw_rpc_server **out)
 {
 	grpc_init();
 	struct gw_rpc_server *srv = calloc(1, sizeof(*srv));
@@ -571,12 +573,12 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg,
 
 	size_t max_msg = cfg->max_msg ? cfg->max_msg : GW_RPC_DEFAULT_MAX_MSG;
 	grpc_arg args[2] = {
-		{.type = GRPC_ARG_INTEGER,
-		 .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-		 .value.integer = (int)max_msg},
-		{.type = GRPC_ARG_INTEGER,
-		 .key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-		 .value.integer = (int)max_msg},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+	     .value.integer = (int)max_msg},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+	     .value.integer = (int)max_msg},
 	};
 	grpc_channel_args cargs = {.num_args = 2, .args = args};
 	srv->server = grpc_server_create(&cargs, NULL);
@@ -594,7 +596,7 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg,
 		s->srv = srv;
 		s->m = &methods[i];
 		s->md = protobuf_c_service_descriptor_get_method_by_name(methods[i].service,
-									  methods[i].name);
+									 methods[i].name);
 		if (!s->md || (!methods[i].unary == !methods[i].stream)) {
 			GW_ERR(srv->prefix, "bad method table entry %s.%s",
 			       methods[i].service->name, methods[i].name);
@@ -603,8 +605,8 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg,
 		}
 		snprintf(s->path, sizeof(s->path), "/%s/%s", methods[i].service->name,
 			 methods[i].name);
-		s->handle = grpc_server_register_method(srv->server, s->path, NULL,
-							GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+		s->handle = grpc_server_register_method(
+		    srv->server, s->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 		if (!s->handle) {
 			rc = -EINVAL;
 			goto err_destroy;

@@ -96,11 +96,23 @@ int gw_rpc_errno_from_code(enum gw_rpc_code c)
 const char *gw_rpc_code_name(enum gw_rpc_code c)
 {
 	static const char *const names[] = {
-		"OK",		     "CANCELLED",	   "UNKNOWN",	     "INVALID_ARGUMENT",
-		"DEADLINE_EXCEEDED", "NOT_FOUND",	   "ALREADY_EXISTS", "PERMISSION_DENIED",
-		"RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",	     "OUT_OF_RANGE",
-		"UNIMPLEMENTED",     "INTERNAL",	   "UNAVAILABLE",    "DATA_LOSS",
-		"UNAUTHENTICATED",
+	    "OK",
+	    "CANCELLED",
+	    "UNKNOWN",
+	    "INVALID_ARGUMENT",
+	    "DEADLINE_EXCEEDED",
+	    "NOT_FOUND",
+	    "ALREADY_EXISTS",
+	    "PERMISSION_DENIED",
+	    "RESOURCE_EXHAUSTED",
+	    "FAILED_PRECONDITION",
+	    "ABORTED",
+	    "OUT_OF_RANGE",
+	    "UNIMPLEMENTED",
+	    "INTERNAL",
+	    "UNAVAILABLE",
+	    "DATA_LOSS",
+	    "UNAUTHENTICATED",
 	};
 	if ((unsigned)c < sizeof(names) / sizeof(names[0]))
 		return names[c];

@@ -56,20 +56,19 @@ struct gw_rpc_method {
 	const char *name; /* method name within the service */
 	gw_rpc_unary_fn unary;
 	gw_rpc_stream_fn stream;
-	bool public;      /* no token needed (health checks) */
+	bool public; /* no token needed (health checks) */
 };
 
 struct gw_rpc_server_config {
 	const char *const *listen; /* "HOST:PORT" (token-protected) or "unix:PATH"; NULL-ended */
-	const char *token;         /* bearer token TCP callers must present; NULL: none */
-	size_t max_msg;            /* 0: GW_RPC_DEFAULT_MAX_MSG */
+	const char *token;	   /* bearer token TCP callers must present; NULL: none */
+	size_t max_msg;		   /* 0: GW_RPC_DEFAULT_MAX_MSG */
 	const char *log_prefix;
 };
 
 /* Binds, starts serving on its own threads. -EADDRINUSE, -EINVAL (bad method), ... */
-int gw_rpc_server_start(const struct gw_rpc_server_config *cfg,
-			const struct gw_rpc_method *methods, size_t n, void *ctx,
-			struct gw_rpc_server **out);
+int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_rpc_method *methods,
+			size_t n, void *ctx, struct gw_rpc_server **out);
 /* The port actually bound for listen[i] (useful with port 0), or 0 for unix sockets. */
 int gw_rpc_server_port(const struct gw_rpc_server *srv, size_t i);
 /* Stops accepting, cancels calls in flight, waits for handlers, drains the queue, frees. */
@@ -78,9 +77,9 @@ void gw_rpc_server_shutdown(struct gw_rpc_server *srv);
 void *gw_rpc_call_alloc(struct gw_rpc_call *call, size_t n);
 char *gw_rpc_call_strdup(struct gw_rpc_call *call, const char *s);
 char *gw_rpc_call_printf(struct gw_rpc_call *call, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void gw_rpc_call_error(struct gw_rpc_call *call, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Milliseconds until the caller's deadline (INT64_MAX without one). */
 int64_t gw_rpc_call_deadline_ms(const struct gw_rpc_call *call);
 bool gw_rpc_call_cancelled(struct gw_rpc_call *call);
@@ -111,9 +110,8 @@ enum gw_rpc_code gw_rpc_unary(struct gw_rpc_client *c, const ProtobufCServiceDes
 
 struct gw_rpc_stream;
 enum gw_rpc_code gw_rpc_stream_open(struct gw_rpc_client *c, const ProtobufCServiceDescriptor *svc,
-				    const char *method, const ProtobufCMessage *req,
-				    int timeout_ms, struct gw_rpc_stream **out,
-				    struct gw_rpc_status *st);
+				    const char *method, const ProtobufCMessage *req, int timeout_ms,
+				    struct gw_rpc_stream **out, struct gw_rpc_status *st);
 /* 1 with *msg set, 0 at the end of the stream (st holds the final status), <0 on error. */
 int gw_rpc_stream_next(struct gw_rpc_stream *s, ProtobufCMessage **msg, int timeout_ms,
 		       struct gw_rpc_status *st);
