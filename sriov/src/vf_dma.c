@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NQ     DMA_SHADOW_MAX_QUEUES /* per direction, at most: slots are 2 * NQ */
+#define NQ     (DMA_SHADOW_MAX_QUEUES / 2) /* per direction: RX slots 0..NQ-1, TX NQ.. */
 #define NP     SRIOV_QPROG_MAX
 #define NPAGES 8u /* BAR0 pages the queue layout may name */
 
@@ -128,7 +128,8 @@ static unsigned nqueues(struct vf_dma *d)
 int vf_dma_create(const struct vf_dma_dev_ops *ops, void *dev,
 		  const struct sriov_queue_layout *layout, const char *name, struct vf_dma **out)
 {
-	if (layout->nprog[0] > NP || layout->nprog[1] > NP || layout->last_page >= NPAGES)
+	if (layout->nprog[0] > NP || layout->nprog[1] > NP || layout->last_page >= NPAGES ||
+	    layout->max_queues > NQ)
 		return -EINVAL;
 	struct vf_dma *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -351,7 +352,7 @@ static void disengage(struct vf_dma *d, enum vf_dma_state to)
 static int handle(struct vf_dma *d, enum vf_dma_event ev)
 {
 	pthread_mutex_lock(&d->ctl);
-	enum vf_dma_state from = d->state;
+	enum vf_dma_state from = state_get(d); /* engaged-ness changes only under ctl */
 	enum vf_dma_state to = next_state[from][ev];
 	enum dma_mode mode = d->ops->dirty_mode(d->dev);
 	/* Engaged exactly while logging with the device running, in a mode that is not off. */

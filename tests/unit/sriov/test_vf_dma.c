@@ -20,6 +20,7 @@
 #define RAM	(1u << 20)
 #define RX_RING 0x10000u
 #define RX_BUFS 0x20000u
+#define TX_RING 0x30000u
 #define NDESC	8u
 #define NPAGES	4u
 
@@ -151,6 +152,9 @@ static struct vf_dma *rig(enum dma_mode mode)
 	F.regs[IGB_SRRCTL(0) / 4] = 2;
 	F.regs[IGB_RDT(0) / 4] = NDESC - 1;
 	F.regs[IGB_RXDCTL(0) / 4] = IGB_XDCTL_ENABLE;
+	F.regs[IGB_TDBAL(0) / 4] = TX_RING; /* and TX queue 0, on an empty ring */
+	F.regs[IGB_TDLEN(0) / 4] = NDESC * 16u;
+	F.regs[IGB_TXDCTL(0) / 4] = IGB_XDCTL_ENABLE;
 	struct vf_dma *d = NULL;
 	CU_ASSERT_FATAL(vf_dma_create(&fake_ops, &F, &igb_vf_queue_layout, "vf-test", &d) == 0);
 	CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_STOP);
@@ -228,6 +232,9 @@ static void test_shadow_takeover(void)
 	vf_dma_log_start(d);
 	uint64_t dev = (uint64_t)F.regs[IGB_RDBAH(0) / 4] << 32 | F.regs[IGB_RDBAL(0) / 4];
 	CU_ASSERT(dev >= DMA_SHADOW_IOVA_BASE); /* the device works on the shadow ring */
+	uint64_t tdev = (uint64_t)F.regs[IGB_TDBAH(0) / 4] << 32 | F.regs[IGB_TDBAL(0) / 4];
+	CU_ASSERT(tdev >= DMA_SHADOW_IOVA_BASE); /* TX too */
+	CU_ASSERT(tdev != dev);
 	uint64_t v = 0;
 	CU_ASSERT_TRUE(vf_dma_bar0_read(d, IGB_RDBAL(0), 4, &v));
 	CU_ASSERT_EQUAL(v, RX_RING); /* the guest sees its own */
@@ -257,6 +264,8 @@ static void test_shadow_takeover(void)
 	vf_dma_log_stop(d);
 	CU_ASSERT_EQUAL(F.regs[IGB_RDBAL(0) / 4], RX_RING);
 	CU_ASSERT_EQUAL(F.regs[IGB_RDBAH(0) / 4], 0);
+	CU_ASSERT_EQUAL(F.regs[IGB_TDBAL(0) / 4], TX_RING);
+	CU_ASSERT_EQUAL(F.regs[IGB_TDBAH(0) / 4], 0);
 	vf_dma_destroy(d);
 }
 
@@ -336,6 +345,10 @@ static void test_bad_layout(void)
 	struct sriov_queue_layout l = igb_vf_queue_layout;
 	l.nprog[0] = SRIOV_QPROG_MAX + 1;
 	struct vf_dma *d = NULL;
+	CU_ASSERT_EQUAL(vf_dma_create(&fake_ops, &F, &l, "bad", &d), -EINVAL);
+	CU_ASSERT_PTR_NULL(d);
+	l = igb_vf_queue_layout;
+	l.max_queues = DMA_SHADOW_MAX_QUEUES / 2 + 1; /* more than the shadow's slots hold */
 	CU_ASSERT_EQUAL(vf_dma_create(&fake_ops, &F, &l, "bad", &d), -EINVAL);
 	CU_ASSERT_PTR_NULL(d);
 }
