@@ -364,9 +364,3 @@ uint64_t hv_pci_alloc_mmio(struct hv_vm *vm, uint64_t size)
 	pthread_mutex_unlock(&pci->lock);
 	return gpa;
 }
-
-unsigned hv_pci_intx_gsi(unsigned bdf)
-{
-	/* Swizzle by device number over the eight I/O APIC pins above the ISA ones. */
-	return 16u + ((bdf >> 3) & 7u);
-}

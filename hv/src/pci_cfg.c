@@ -2,6 +2,8 @@
 /* PCI configuration space semantics (PCI Local Bus spec 3.0, ch. 6; PCIe base spec ECAM). */
 #include "pci_cfg.h"
 
+#include "godwit/hv.h"
+
 #include <string.h>
 
 void hv_ecam_decode(uint64_t off, struct hv_ecam_addr *a)
@@ -74,4 +76,10 @@ void hv_pci_host_bridge_init(struct hv_pci_func *f)
 	put16(&f->wmask[0x04], 0x0546);
 	f->wmask[0x0C] = 0xFF; /* cache line size */
 	f->wmask[0x0D] = 0xFF; /* latency timer */
+}
+
+unsigned hv_pci_intx_gsi(unsigned bdf)
+{
+	/* Swizzle by device number over the eight I/O APIC pins above the ISA ones. */
+	return 16u + ((bdf >> 3) & 7u);
 }
