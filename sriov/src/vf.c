@@ -588,8 +588,7 @@ static void dev_kick(void *opaque)
 static unsigned dev_queues(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	unsigned n = sriov_pf_agent_gen(vf->agent)->queues;
-	return n > IGB_VF_MAX_QUEUES ? IGB_VF_MAX_QUEUES : n;
+	return sriov_pf_agent_gen(vf->agent)->queues; /* the engine holds it to the layout */
 }
 
 static enum sriov_page_mode dev_page_mode(void *opaque, unsigned page)

@@ -117,12 +117,11 @@ static void wr(struct vf_dma *d, uint32_t off, uint32_t v)
 	d->ops->reg_write(d->dev, off, v);
 }
 
+/* The queues the device has now, at most the layout's (which vf_dma_create holds to NQ). */
 static unsigned nqueues(struct vf_dma *d)
 {
 	unsigned n = d->ops->queues(d->dev);
-	if (n > d->lay->max_queues)
-		n = d->lay->max_queues;
-	return n > NQ ? NQ : n;
+	return n > d->lay->max_queues ? d->lay->max_queues : n;
 }
 
 int vf_dma_create(const struct vf_dma_dev_ops *ops, void *dev,
