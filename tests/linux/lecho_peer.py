@@ -3,14 +3,16 @@
 pair it waits for gw-lecho's RARP announce, sends it test frames (struct gw_nic_frame of
 sriov/include/godwit/igb_vf.h) and checks every echo byte by byte, sends frames that must not be
 echoed, and asks for a second announce with SIGUSR2. Prints one 'ok'/'FAIL' line per check and
-exits 1 on any failure."""
+exits 1 on any failure.
+    lecho_peer.py IFNAME READY-FILE PID-FILE
+READY-FILE is created once its socket is bound (gw-lecho may start then); PID-FILE holds
+gw-lecho's pid by the time the SIGUSR2 is due."""
 import os, select, signal, socket, struct, sys, time
 
 ETH_P_ALL = 0x0003
 GW_NIC_ETHERTYPE = 0x88B5
 GW_NIC_MAGIC = 0x6777
 RARP = 0x8035
-HDR = struct.Struct("<6s6sHHIQII")  # ethertype is big-endian: packed by hand below
 
 ifname, ready_file, pid_file = sys.argv[1:4]
 fails = 0

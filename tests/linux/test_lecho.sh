@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # gw-lecho natively, in a private network namespace (unshare -n): on one end of a veth pair,
 # against lecho_peer.py on the other (announces, echoes, bad frames, SIGUSR2), then its counter
-# line on SIGUSR1 and at exit. Needs root (CAP_NET_ADMIN and AF_PACKET); skips without.
-#   test_lecho.sh GW-LECHO
+# line on SIGUSR1 and at exit; then against godwit-nicpeer itself, through relay.py (the veth
+# to UDP, as the VF's port). Needs root (CAP_NET_ADMIN and AF_PACKET); skips without.
+#   test_lecho.sh GW-LECHO GODWIT-NICPEER
 set -u
 LECHO=$1
+NICPEER=$2
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/gw_test.sh"
@@ -27,7 +29,9 @@ if ! ip link add name gwl0 type veth peer name gwl1 2>"$TMP/err"; then
 	echo "SKIP: no veth pair: $(cat "$TMP/err")"
 	exit 77
 fi
-ip link set gwl0 up && ip link set gwl1 up
+# No IPv6 chatter on the pair: its frames are the test's.
+sysctl -qw net.ipv6.conf.gwl0.disable_ipv6=1 net.ipv6.conf.gwl1.disable_ipv6=1 2>/dev/null
+ip link set lo up && ip link set gwl0 up && ip link set gwl1 up
 for _ in $(seq 50); do
 	ip -o link show gwl0 | grep -q LOWER_UP && break
 	sleep 0.1
@@ -74,6 +78,39 @@ if grep -Eq '^lecho: ready dev=gwl0 ifindex=[0-9]+ mac=([0-9a-f]{2}:){5}[0-9a-f]
 	pass "ready and announce lines"
 else
 	fail "ready and announce lines"
+fi
+
+# The real peer: it learns the guest from the announce, 2000 frames of 1000 bytes come back
+# intact through the relay, in both directions as one datagram per frame.
+"$NICPEER" --listen udp:127.0.0.1:0 --ready-file "$TMP/peer.spec" --count 2000 --size 1000 \
+	--wait-announce 10 --stats-file "$TMP/peer.json" --quiet >"$TMP/nicpeer.out" 2>&1 &
+NPID=$!
+gw_bg "$NPID"
+for _ in $(seq 50); do
+	[ -s "$TMP/peer.spec" ] && break
+	sleep 0.1
+done
+"$PY" "$HERE/relay.py" gwl1 "$(cat "$TMP/peer.spec")" "$TMP/relay.ready" &
+gw_bg $!
+for _ in $(seq 50); do
+	[ -e "$TMP/relay.ready" ] && break
+	sleep 0.1
+done
+"$LECHO" --stats-every 0 gwl0 >"$TMP/lecho.out" 2>&1 &
+LPID=$!
+gw_bg "$LPID"
+wait "$NPID"
+rc=$?
+kill -TERM "$LPID"
+wait "$LPID"
+if [ "$rc" = 0 ] && [ "$(jget "$TMP/peer.json" "['received']")" = 2000 ] &&
+	[ "$(jget "$TMP/peer.json" "['corrupt']")" = 0 ] &&
+	[ "$(jget "$TMP/peer.json" "['announces']")" = 1 ] &&
+	grep -Eq '^lecho: rx 2000 tx 2000 bad 0 announces 1 txerr 0$' "$TMP/lecho.out"; then
+	pass "godwit-nicpeer: 2000 frames echoed intact, the guest learnt from one announce"
+else
+	fail "godwit-nicpeer: exit $rc"
+	sed 's/^/       /' "$TMP/nicpeer.out" "$TMP/peer.json"
 fi
 
 # A usage error is exit 2, an interface that is not there 1.
