@@ -5,6 +5,7 @@
  * guest memory only through the dma/ IOVA map.
  */
 #include "igb_dev.h"
+#include "igb_offload.h"
 
 #include "godwit/igb_ring.h"
 #include "godwit/fields.h"
@@ -34,6 +35,7 @@ int igb_dev_init(struct igb_dev *d, const char *name, const struct sriov_gen *ge
 	d->regs = regs;
 	memset(regs, 0, IGB_VF_BAR0_SIZE);
 	R(IGB_STATUS) = IGB_STATUS_FD | IGB_STATUS_LU | IGB_STATUS_SPEED_1000;
+	R(IGB_VMBMEM) = IGB_PF_NOT_CTS; /* a re-created function: the driver must renegotiate */
 	d->mbx = IGB_MBX_RSTD;
 	d->xchg = true; /* power-on: RSTD waits to be read, the mailbox page starts trapped */
 	d->st.mbx_exchanges = 1;
@@ -119,6 +121,21 @@ static void mbx_cause(struct igb_dev *d)
 	cause(d, R(IGB_IVAR_MISC) & 0xFF);
 }
 
+/* Caller holds the lock. Posts the PF's "not clear to send" (IGB_PF_NOT_CTS) once the
+ * buffer is free: no exchange of the VF's in flight, the VF not holding it. */
+static bool notice_post(struct igb_dev *d)
+{
+	if (!d->pf_notice || d->pf_req || d->pf_reply || d->await_ack || (d->mbx & IGB_MBX_VFU))
+		return false;
+	xchg_begin(d);
+	R(IGB_VMBMEM) = IGB_PF_NOT_CTS;
+	d->pf_notice = false;
+	d->await_ack = true;
+	d->mbx |= IGB_MBX_PFSTS;
+	mbx_cause(d);
+	return true;
+}
+
 static void reset_locked(struct igb_dev *d)
 {
 	uint32_t stats[5] = {R(IGB_VFGPRC), R(IGB_VFGPTC), R(IGB_VFGORC), R(IGB_VFGOTC),
@@ -131,7 +148,9 @@ static void reset_locked(struct igb_dev *d)
 	R(IGB_VFGORC) = stats[2];
 	R(IGB_VFGOTC) = stats[3];
 	R(IGB_VFMPRC) = stats[4];
-	d->pf_req = d->pf_reply = d->await_ack = false;
+	R(IGB_VMBMEM) = IGB_PF_NOT_CTS; /* the PF's view until the VF_RESET handshake */
+	memset(d->txctx, 0, sizeof(d->txctx));
+	d->pf_req = d->pf_reply = d->await_ack = d->pf_notice = false;
 	if (d->pf_resetting) {
 		d->vf_reset_seen = true;
 		d->mbx = IGB_MBX_RSTI; /* still in progress: RSTD comes with the reset's end */
@@ -161,7 +180,15 @@ void igb_dev_pf_reset_begin(struct igb_dev *d)
 	d->vf_reset_seen = false;
 	xchg_begin(d);
 	d->mbx |= IGB_MBX_RSTI;
-	mbx_cause(d);
+	/* RSTI alone does not move Linux igbvf: it revalidates its link by reading the mailbox,
+	 * so the PF withdraws the VF's CTS and says so (igb_vf.h, IGB_PF_NOT_CTS). */
+	sriov_pf_agent_vf_revoke(d->pf, d->vf);
+	d->pf_notice = true;
+	if (!notice_post(d)) {
+		mbx_cause(d); /* for RSTI; the notice follows when the buffer is free */
+		if (d->io.kick)
+			d->io.kick(d->io.opaque);
+	}
 	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -380,6 +407,7 @@ static unsigned mbx_work(struct igb_dev *d)
 		mbx_cause(d);
 		did++;
 	}
+	did += notice_post(d);
 	return did;
 }
 
@@ -419,14 +447,20 @@ static void ring_fault(struct igb_dev *d, unsigned q, bool tx, uint64_t addr)
 		tx ? "TX" : "RX", q, (unsigned long long)addr);
 }
 
-/* Gathers one frame from head; returns the index after its EOP descriptor, or head when the
- * frame is not fully posted yet. *len is 0 when the frame must be dropped. */
-static uint32_t tx_gather(struct igb_dev *d, unsigned q, const struct ring *r, size_t *len,
+/* One frame as its data descriptors describe it. */
+struct tx_frame {
+	size_t len; /* 0: drop it */
+	uint32_t cmd, olinfo;
+};
+
+/* Gathers one frame from head into txbuf, taking in the context descriptors on the way;
+ * returns the index after its EOP descriptor, or head when the frame is not fully posted yet. */
+static uint32_t tx_gather(struct igb_dev *d, unsigned q, const struct ring *r, struct tx_frame *tf,
 			  bool *fault)
 {
 	uint32_t pos = r->head;
-	size_t flen = 0;
-	bool bad = false;
+	size_t flen = 0, max = IGB_MAX_FRAME;
+	bool bad = false, first = true;
 	*fault = false;
 	while (pos != r->tail) {
 		union igb_tx_desc t;
@@ -438,19 +472,31 @@ static uint32_t tx_gather(struct igb_dev *d, unsigned q, const struct ring *r, s
 		}
 		pos = (pos + 1) % r->n;
 		uint32_t ctl = t.read.cmd_type_len;
-		if ((ctl & IGB_TXD_DTYP_MASK) == IGB_TXD_DTYP_CTXT)
-			continue; /* offload context: nothing to offload in this model */
+		if ((ctl & IGB_TXD_DTYP_MASK) == IGB_TXD_DTYP_CTXT) {
+			struct igb_tx_ctx c;
+			memcpy(&c, &t, sizeof(c));
+			d->txctx[q][(c.mss_l4len_idx >> IGB_TXD_IDX_SHIFT) & 1] = c;
+			continue;
+		}
+		if (first) {
+			/* The first data descriptor's command and options hold for the frame. */
+			tf->cmd = ctl;
+			tf->olinfo = t.read.olinfo_status;
+			max = (ctl & IGB_TXD_CMD_TSE) ? sizeof(d->txbuf) : IGB_MAX_FRAME;
+			first = false;
+		}
 		uint32_t l = ctl & IGB_TXD_LEN_MASK;
-		if (l == 0 || flen + l > sizeof(d->frame)) {
-			bad = true; /* zero-length or a frame beyond the largest jumbo frame */
-		} else if (!bad && dma_read(d->io.dma, t.read.addr, d->frame + flen, l)) {
+		if (l == 0 || flen + l > max) {
+			bad = true; /* zero-length or a frame beyond the largest jumbo (or TSO)
+				       frame */
+		} else if (!bad && dma_read(d->io.dma, t.read.addr, d->txbuf + flen, l)) {
 			d->st.dma_faults++;
 			bad = true;
 		} else {
 			flen += l;
 		}
 		if (ctl & IGB_TXD_CMD_EOP) {
-			*len = bad ? 0 : flen;
+			tf->len = bad ? 0 : flen;
 			return pos;
 		}
 	}
@@ -470,25 +516,44 @@ static void tx_writeback(struct igb_dev *d, const struct ring *r, uint32_t end)
 	}
 }
 
+/* One frame to the wire (a whole frame, or one TSO segment); counts it either way. */
+static int tx_emit(void *opaque, const uint8_t *f, size_t len)
+{
+	struct igb_dev *d = opaque;
+	if (len < 14 || !d->io.port || sriov_port_send(d->io.port, f, len) != 0) {
+		d->st.tx_dropped++;
+		d->st.tx_bad_desc += len < 14;
+		return -1;
+	}
+	d->st.tx_frames++;
+	d->st.tx_bytes += len;
+	R(IGB_VFGPTC)++;
+	R(IGB_VFGOTC) += (uint32_t)len;
+	return 0;
+}
+
 static unsigned tx_queue(struct igb_dev *d, unsigned q, unsigned budget)
 {
 	struct ring r;
 	unsigned did = 0;
 	while (did < budget && ring_get(d, q, true, &r) && r.head != r.tail) {
-		size_t len = 0;
+		struct tx_frame tf = {0};
 		bool fault;
-		uint32_t end = tx_gather(d, q, &r, &len, &fault);
+		uint32_t end = tx_gather(d, q, &r, &tf, &fault);
 		if (end == r.head)
 			break;
-		if (len >= 14 && d->io.port && sriov_port_send(d->io.port, d->frame, len) == 0) {
-			d->st.tx_frames++;
-			d->st.tx_bytes += len;
-			R(IGB_VFGPTC)++;
-			R(IGB_VFGOTC) += (uint32_t)len;
-		} else {
+		struct igb_tx_req rq = {
+		    .ctx = &d->txctx[q][(tf.olinfo >> IGB_TXD_IDX_SHIFT) & 1],
+		    .cmd = tf.cmd,
+		    .olinfo = tf.olinfo,
+		};
+		if (tf.len == 0) {
 			d->st.tx_dropped++;
-			if (len < 14)
-				d->st.tx_bad_desc++;
+			d->st.tx_bad_desc++;
+		} else if (igb_tx_offload(&rq, d->txbuf, tf.len, d->frame, sizeof(d->frame),
+					  tx_emit, d) < 0) {
+			d->st.tx_dropped++; /* offload headers the frame does not hold */
+			d->st.tx_bad_desc++;
 		}
 		tx_writeback(d, &r, end);
 		STORER(IGB_TDH(q), end);
@@ -517,6 +582,9 @@ static bool rx_accept(struct igb_dev *d, const uint8_t *f, size_t len)
 	}
 	if (c.promisc || memcmp(f, c.mac, 6) == 0 || memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0)
 		return true;
+	for (unsigned i = 0; i < c.nuc && i < IGB_MAX_MAC_FILTERS; i++)
+		if (memcmp(f, c.uc[i], 6) == 0)
+			return true;
 	if (f[0] & 1) {
 		/* Multicast table hash, filter type 0: destination bits 47:36 (datasheet 8.10.13).
 		 */
@@ -532,52 +600,81 @@ filtered:
 	return false;
 }
 
-static void rx_deliver(struct igb_dev *d, unsigned q, const uint8_t *f, size_t len)
+/* The RX buffer layout SRRCTL gives a queue (datasheet 8.10.2): packet buffers of BSIZEPKT
+ * KiB, and with DESCTYPE "header split always" (what igbvf uses once its buffers reach 2 KiB)
+ * a header buffer of BSIZEHEADER * 64 bytes in the first descriptor of each frame. */
+static void rx_layout(struct igb_dev *d, unsigned q, uint32_t *bsize, uint32_t *hsize)
+{
+	uint32_t srrctl = LOADR(IGB_SRRCTL(q));
+	*bsize = (srrctl & IGB_SRRCTL_BSIZEPKT_MASK) * 1024u;
+	if (!*bsize)
+		*bsize = 2048;
+	*hsize = 0;
+	if ((srrctl & IGB_SRRCTL_DESCTYPE_MASK) == IGB_SRRCTL_DESCTYPE_SPLIT1)
+		*hsize = ((srrctl & IGB_SRRCTL_BSIZEHDR_MASK) >> IGB_SRRCTL_BSIZEHDR_SHIFT) * 64u;
+}
+
+/* Writes one frame over as many descriptors as its length needs. The first takes up to hsize
+ * bytes in its header buffer (a fixed split: the 82576 fills the header buffer with the start
+ * of a packet it does not split, and igbvf joins the two parts whatever the split), then each
+ * takes up to bsize in its packet buffer; only the last has EOP. */
+static void rx_deliver(struct igb_dev *d, unsigned q, uint8_t *f, size_t len)
 {
 	struct ring r = {0};
-	if (!ring_get(d, q, false, &r) || r.head == r.tail) {
-		/* No descriptor posted: the frame is dropped, as on the wire. */
+	uint32_t bsize, hsize;
+	rx_layout(d, q, &bsize, &hsize);
+	int tci = igb_rx_strip_vlan(f, &len); /* VMOLR.STRVLAN, as the igb PF sets for VFs */
+	size_t hlen = len < hsize ? len : hsize;
+	size_t need = 1 + (len - hlen > bsize ? (len - hlen - bsize + bsize - 1) / bsize : 0);
+	if (!ring_get(d, q, false, &r) || (r.tail + r.n - r.head) % r.n < need) {
+		/* Not enough descriptors posted: the frame is dropped, as on the wire. */
 		if (d->st.rx_no_desc++ < 4)
-			GW_INFO(
-			    d->name,
-			    "RX queue %u: no descriptor posted (head %u, tail %u): frame of %zu "
-			    "bytes dropped",
-			    q, r.head, r.tail, len);
+			GW_INFO(d->name,
+				"RX queue %u: %zu descriptors needed, head %u, tail %u: frame of "
+				"%zu bytes dropped",
+				q, need, r.head, r.tail, len);
 		return;
 	}
-	uint64_t da = r.base + 16ull * r.head;
-	union igb_rx_desc rd;
-	if (dma_read(d->io.dma, da, &rd, sizeof(rd))) {
-		ring_fault(d, q, false, da);
-		return;
-	}
-	uint32_t bsize = (LOADR(IGB_SRRCTL(q)) & IGB_SRRCTL_BSIZEPKT_MASK) * 1024u;
-	if (!bsize)
-		bsize = 2048;
-	uint32_t status = IGB_RXD_STAT_DD | IGB_RXD_STAT_EOP;
-	if (len > bsize || dma_write(d->io.dma, rd.read.pkt_addr, f, len)) {
-		/* The buffer is too small or lies outside guest memory: the descriptor completes
-		 * with an error and no data, so the driver can move on. */
-		status |= IGB_RXD_ERR_RXE;
-		if (len <= bsize)
+	size_t off = 0;
+	uint32_t head = r.head;
+	bool err = false;
+	for (size_t i = 0; i < need && !err; i++) {
+		uint64_t da = r.base + 16ull * head;
+		union igb_rx_desc rd;
+		if (dma_read(d->io.dma, da, &rd, sizeof(rd))) {
+			ring_fault(d, q, false, da);
+			return;
+		}
+		size_t h = i == 0 ? hlen : 0;
+		size_t n = len - off - h < bsize ? len - off - h : bsize;
+		/* A buffer outside guest memory: the descriptor completes the frame with an error
+		 * and no data, so the driver drops it and moves on. */
+		if ((h && dma_write(d->io.dma, rd.read.hdr_addr, f, h)) ||
+		    (n && dma_write(d->io.dma, rd.read.pkt_addr, f + off + h, n))) {
 			d->st.dma_faults++;
-		else
-			d->st.rx_too_long++;
-		len = 0;
-	} else {
+			err = true;
+		}
+		off += h + n;
+		bool last = err || i + 1 == need;
+		memset(&rd, 0, sizeof(rd));
+		rd.wb.info = err ? 0 : (uint32_t)h << IGB_RXD_HDRLEN_SHIFT;
+		rd.wb.status = IGB_RXD_STAT_DD | (last ? IGB_RXD_STAT_EOP : 0) |
+			       (err ? IGB_RXD_ERR_RXE : 0) | (tci >= 0 ? IGB_RXD_STAT_VP : 0);
+		rd.wb.length = (uint16_t)(err ? 0 : n);
+		rd.wb.vlan = (uint16_t)(tci >= 0 ? tci : 0);
+		if (dma_write(d->io.dma, da, &rd, sizeof(rd))) {
+			ring_fault(d, q, false, da);
+			return;
+		}
+		head = (head + 1) % r.n;
+	}
+	if (!err) {
 		d->st.rx_frames++;
 		d->st.rx_bytes += len;
 		R(IGB_VFGPRC)++;
 		R(IGB_VFGORC) += (uint32_t)len;
 	}
-	memset(&rd, 0, sizeof(rd));
-	rd.wb.status = status;
-	rd.wb.length = (uint16_t)len;
-	if (dma_write(d->io.dma, da, &rd, sizeof(rd))) {
-		ring_fault(d, q, false, da);
-		return;
-	}
-	STORER(IGB_RDH(q), (r.head + 1) % r.n);
+	STORER(IGB_RDH(q), head);
 	cause(d, ivar(d, q, false));
 }
 
@@ -651,6 +748,8 @@ struct igb_dev_state {
 	bool pf_req, pf_reply, await_ack;
 	uint32_t reply[IGB_MBX_WORDS];
 	bool queue_error[2][IGB_VF_MAX_QUEUES];
+	bool pf_notice;
+	struct igb_tx_ctx txctx[IGB_VF_MAX_QUEUES][2];
 };
 
 /* Field ids are part of the format (docs/state-format.md): never renumber, only add. */
@@ -665,6 +764,8 @@ static const struct gw_field state_fields[] = {
     GW_FIELD(8, struct igb_dev_state, await_ack, GW_FIELD_BOOL),
     GW_FIELD(9, struct igb_dev_state, reply, 0),
     GW_FIELD(10, struct igb_dev_state, queue_error, GW_FIELD_BOOL),
+    GW_FIELD(11, struct igb_dev_state, pf_notice, GW_FIELD_BOOL | GW_FIELD_OPTIONAL),
+    GW_FIELD(12, struct igb_dev_state, txctx, GW_FIELD_OPTIONAL),
 };
 
 static const struct gw_fields state_table =
@@ -686,6 +787,8 @@ int igb_dev_save(struct igb_dev *d, struct gw_buf *out)
 	st->await_ack = d->await_ack;
 	memcpy(st->reply, d->reply, sizeof(st->reply));
 	memcpy(st->queue_error, d->queue_error, sizeof(st->queue_error));
+	st->pf_notice = d->pf_notice;
+	memcpy(st->txctx, d->txctx, sizeof(st->txctx));
 	pthread_mutex_unlock(&d->lock);
 	int rc = gw_fields_save(&state_table, st, out);
 	free(st);
@@ -717,6 +820,8 @@ int igb_dev_load(struct igb_dev *d, const void *data, size_t len)
 	d->await_ack = st->await_ack;
 	memcpy(d->reply, st->reply, sizeof(d->reply));
 	memcpy(d->queue_error, st->queue_error, sizeof(d->queue_error));
+	d->pf_notice = st->pf_notice;
+	memcpy(d->txctx, st->txctx, sizeof(d->txctx));
 	/* Whatever page mode came before, the loaded mailbox may hold clear-on-read bits: trap
 	 * until mbx_sync finds nothing pending. */
 	d->xchg = false;

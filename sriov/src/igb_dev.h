@@ -57,8 +57,11 @@ struct igb_dev {
 	bool msix_enabled;
 	bool intx_level;
 	bool queue_error[2][IGB_VF_MAX_QUEUES]; /* [rx/tx][q]: stopped on a fatal ring error */
+	bool pf_notice; /* the PF's "not clear to send" waits to be posted (PF reset begun) */
+	struct igb_tx_ctx txctx[IGB_VF_MAX_QUEUES][2]; /* each TX queue's two context slots */
 	struct igb_dev_stats st;
-	uint8_t frame[IGB_MAX_FRAME];
+	uint8_t frame[IGB_MAX_FRAME + 4]; /* one frame on the wire (+ an inserted VLAN tag) */
+	uint8_t txbuf[IGB_TSO_MAX];	  /* one frame as the TX descriptors gather it */
 };
 
 /* regs must hold IGB_VF_BAR0_SIZE bytes and stay valid for the device's life. */

@@ -92,7 +92,8 @@ int sriov_pf_agent_vf_config(struct sriov_pf_agent *a, unsigned vf, struct sriov
 int sriov_pf_agent_put_vf_config(struct sriov_pf_agent *a, unsigned vf,
 				 const struct sriov_vf_config *c)
 {
-	if (vf >= a->nvfs || c->nvlans > IGB_MAX_VLANS || c->nmc > IGB_MAX_MC_HASHES)
+	if (vf >= a->nvfs || c->nvlans > IGB_MAX_VLANS || c->nmc > IGB_MAX_MC_HASHES ||
+	    c->nuc > IGB_MAX_MAC_FILTERS)
 		return -EINVAL;
 	pthread_mutex_lock(&a->lock);
 	a->vf[vf] = *c;
@@ -132,6 +133,16 @@ void sriov_pf_agent_vf_reset(struct sriov_pf_agent *a, unsigned vf)
 		cb(opaque, &ev);
 }
 
+uint32_t sriov_pf_agent_vf_revoke(struct sriov_pf_agent *a, unsigned vf)
+{
+	if (vf < a->nvfs) {
+		pthread_mutex_lock(&a->lock);
+		a->vf[vf].clear_to_send = false;
+		pthread_mutex_unlock(&a->lock);
+	}
+	return IGB_PF_NOT_CTS;
+}
+
 static void mac_from_words(const uint32_t *w, uint8_t mac[6])
 {
 	for (unsigned i = 0; i < 6; i++)
@@ -149,12 +160,23 @@ static void mac_to_words(const uint8_t mac[6], uint32_t *w)
 static int do_set_mac(struct sriov_vf_config *c, const uint32_t *m, unsigned len)
 {
 	uint8_t mac[6];
+	uint32_t info = m[0] & IGB_MSG_INFO_MASK;
+	if (info == IGB_MAC_FILTER_CLR) {
+		c->nuc = 0; /* the extra unicast filters; the VF's own MAC stays */
+		return 0;
+	}
 	if (len < 3)
 		return -EINVAL;
 	mac_from_words(&m[1], mac);
 	if (!mac_usable(mac))
 		return -EINVAL;
-	memcpy(c->mac, mac, 6);
+	if (info == 0) {
+		memcpy(c->mac, mac, 6);
+		return 0;
+	}
+	if (info != IGB_MAC_FILTER_ADD || c->nuc == IGB_MAX_MAC_FILTERS)
+		return -EINVAL; /* unknown sub-command, or no room (igbvf: -ENOSPC) */
+	memcpy(c->uc[c->nuc++], mac, 6);
 	return 0;
 }
 
@@ -271,7 +293,10 @@ static unsigned dispatch(struct sriov_pf_agent *a, unsigned vf, const uint32_t *
 		c->nacks++;
 		rlen = 1;
 	}
-	reply[0] = type | (rc ? IGB_MSG_NACK : IGB_MSG_ACK) | (c->clear_to_send ? IGB_MSG_CTS : 0);
+	/* The igb PF answers with the request's own word 0, info field included, plus its
+	 * verdict: igbvf compares the whole word (e1000_set_uc_addr_vf, e1000_set_vfta_vf). */
+	reply[0] = (m[0] & (IGB_MSG_TYPE_MASK | IGB_MSG_INFO_MASK)) |
+		   (rc ? IGB_MSG_NACK : IGB_MSG_ACK) | (c->clear_to_send ? IGB_MSG_CTS : 0);
 	return rlen;
 }
 
@@ -299,7 +324,7 @@ unsigned sriov_pf_agent_handle(struct sriov_pf_agent *a, unsigned vf, const uint
 	pthread_mutex_lock(&a->lock);
 	if (v == SRIOV_MBX_DENY) {
 		a->vf[vf].nacks++;
-		reply[0] = (msg[0] & IGB_MSG_TYPE_MASK) | IGB_MSG_NACK |
+		reply[0] = (msg[0] & (IGB_MSG_TYPE_MASK | IGB_MSG_INFO_MASK)) | IGB_MSG_NACK |
 			   (a->vf[vf].clear_to_send ? IGB_MSG_CTS : 0);
 		rlen = 1;
 	} else {
@@ -385,6 +410,7 @@ static const struct gw_field cfg_fields[] = {
     GW_FIELD(7, struct sriov_vf_config, api, 0),
     GW_FIELD(8, struct sriov_vf_config, requests, 0),
     GW_FIELD(9, struct sriov_vf_config, nacks, 0),
+    GW_FIELD_ARRAY(10, struct sriov_vf_config, uc, nuc, GW_FIELD_OPTIONAL),
 };
 
 static const struct gw_fields cfg_table =

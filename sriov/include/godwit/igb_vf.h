@@ -80,11 +80,14 @@
 
 #define IGB_IVAR_VALID 0x80u /* in each byte of IVAR0 / IVAR_MISC */
 
-#define IGB_SRRCTL_BSIZEPKT_MASK 0x7Fu /* packet buffer size in 1 KiB units */
-#define IGB_SRRCTL_DESCTYPE_MASK (7u << 25)
-#define IGB_SRRCTL_DESCTYPE_ADV1 (1u << 25) /* advanced, one buffer */
-#define IGB_SRRCTL_DROP_EN	 (1u << 31)
-#define IGB_XDCTL_ENABLE	 (1u << 25) /* RXDCTL / TXDCTL queue enable */
+#define IGB_SRRCTL_BSIZEPKT_MASK   0x7Fu /* packet buffer size in 1 KiB units */
+#define IGB_SRRCTL_BSIZEHDR_SHIFT  8	 /* header buffer size in 64-byte units, bits 11:8 */
+#define IGB_SRRCTL_BSIZEHDR_MASK   (0xFu << 8)
+#define IGB_SRRCTL_DESCTYPE_MASK   (7u << 25)
+#define IGB_SRRCTL_DESCTYPE_ADV1   (1u << 25) /* advanced, one buffer */
+#define IGB_SRRCTL_DESCTYPE_SPLIT1 (5u << 25) /* header split, header buffer always used */
+#define IGB_SRRCTL_DROP_EN	   (1u << 31)
+#define IGB_XDCTL_ENABLE	   (1u << 25) /* RXDCTL / TXDCTL queue enable */
 
 /* V2PMBX bits. */
 #define IGB_MBX_REQ   0x01u /* VF: request for PF ready (message written) */
@@ -118,6 +121,11 @@
 
 /* PF to VF: "the PF reset or reconfigured you; run your reset handshake again" (igb PF). */
 #define IGB_PF_CONTROL_MSG 0x0100u
+/* What a function's mailbox holds until its reset handshake, and what the PF posts when it
+ * begins a reset: NACK without CTS. Linux igbvf's link check reads word 0 whether or not a
+ * message is pending, and only "NACK without CTS" ("lost CTS status") makes it reset and
+ * renegotiate (e1000_check_for_link_vf); a bare control message only takes the link down. */
+#define IGB_PF_NOT_CTS (IGB_PF_CONTROL_MSG | IGB_MSG_NACK)
 
 #define IGB_VF_RESET_MSG_LEN 4u
 #define IGB_MC_FILTER_TYPE   0u
@@ -125,6 +133,12 @@
 #define IGB_MAX_VLANS	     32u
 #define IGB_MAX_FRAME	     9728u
 #define IGB_MIN_FRAME	     60u
+
+/* SET_MAC_ADDR's info field: 0 sets the VF's own MAC; these manage extra unicast filters
+ * (igb PF since Linux 4.19; igbvf sends CLR, then one ADD per secondary address). */
+#define IGB_MAC_FILTER_CLR  (1u << IGB_MSG_INFO_SHIFT)
+#define IGB_MAC_FILTER_ADD  (2u << IGB_MSG_INFO_SHIFT)
+#define IGB_MAX_MAC_FILTERS 3u
 
 /* Mailbox API versions. Gen1 speaks only 1.0 (and NACKs API_NEGOTIATE, as the igb PF does);
  * gen2 also speaks 1.1, which adds GET_QUEUES. */
@@ -147,7 +161,11 @@ union igb_rx_desc {
 };
 #define IGB_RXD_STAT_DD	 0x01u
 #define IGB_RXD_STAT_EOP 0x02u
-#define IGB_RXD_ERR_RXE	 (1u << 29) /* frame did not fit / device error */
+#define IGB_RXD_STAT_VP	 0x08u	    /* a VLAN tag was stripped into wb.vlan */
+#define IGB_RXD_ERR_RXE	 (1u << 31) /* RX data error: igbvf drops the frame (FRAME_ERR_MASK) */
+/* wb.info: bits 31:16 are hdr_info, whose bits 14:5 give the bytes in the header buffer. */
+#define IGB_RXD_HDRLEN_SHIFT 21
+#define IGB_RXD_HDRLEN_MASK  (0x3FFu << 21)
 
 /* Advanced transmit descriptor (datasheet 7.2.2). */
 union igb_tx_desc {
@@ -170,11 +188,37 @@ union igb_tx_desc {
 #define IGB_TXD_CMD_IFCS     (1u << 25)
 #define IGB_TXD_CMD_RS	     (1u << 27)
 #define IGB_TXD_CMD_DEXT     (1u << 29)
+#define IGB_TXD_CMD_VLE	     (1u << 30) /* insert the context's VLAN tag */
+#define IGB_TXD_CMD_TSE	     (1u << 31) /* TCP segmentation */
 #define IGB_TXD_STAT_DD	     0x01u
+#define IGB_TXD_IDX_SHIFT    4	       /* olinfo and mss_l4len_idx: context slot, bits 6:4 */
+#define IGB_TXD_POPTS_IXSM   (1u << 8) /* olinfo: insert the IPv4 header checksum */
+#define IGB_TXD_POPTS_TXSM   (1u << 9) /* olinfo: insert the TCP/UDP/SCTP checksum */
 #define IGB_TXD_PAYLEN_SHIFT 14
+
+/* Advanced context descriptor (datasheet 7.2.2.2): offload parameters for the data
+ * descriptors that follow; the queue keeps it in slot IDX until replaced. */
+struct igb_tx_ctx {
+	uint32_t vlan_macip_lens; /* IPLEN 8:0, MACLEN 15:9, VLAN 31:16 */
+	uint32_t seqnum_seed;
+	uint32_t type_tucmd_mlhl; /* DTYP/DEXT as in cmd_type_len; TUCMD below */
+	uint32_t mss_l4len_idx;	  /* IDX 6:4, L4LEN 15:8, MSS 31:16 */
+};
+#define IGB_CTX_IPLEN_MASK   0x1FFu
+#define IGB_CTX_MACLEN_SHIFT 9
+#define IGB_CTX_VLAN_SHIFT   16
+#define IGB_CTX_TUCMD_IPV4   (1u << 10)
+#define IGB_CTX_TUCMD_L4T    (3u << 11)
+#define IGB_CTX_L4T_UDP	     (0u << 11)
+#define IGB_CTX_L4T_TCP	     (1u << 11)
+#define IGB_CTX_L4T_SCTP     (2u << 11)
+#define IGB_CTX_L4LEN_SHIFT  8
+#define IGB_CTX_MSS_SHIFT    16
+#define IGB_TSO_MAX	     (65536u + 256u) /* the most a TSO frame gathers: 64 KiB + headers */
 
 _Static_assert(sizeof(union igb_rx_desc) == 16, "advanced RX descriptor is 16 bytes");
 _Static_assert(sizeof(union igb_tx_desc) == 16, "advanced TX descriptor is 16 bytes");
+_Static_assert(sizeof(struct igb_tx_ctx) == 16, "advanced context descriptor is 16 bytes");
 
 /* Ring lengths must be multiples of 128 bytes (8 descriptors). */
 #define IGB_RING_ALIGN 128u

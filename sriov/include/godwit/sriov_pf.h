@@ -23,7 +23,9 @@ struct sriov_vf_config {
 	uint16_t nmc;
 	uint16_t mc_hashes[IGB_MAX_MC_HASHES];
 	uint32_t max_frame; /* long-packet enable; 0 = default 1518 */
-	uint32_t api;	    /* negotiated mailbox API (IGB_API_*) */
+	uint16_t nuc;	    /* extra unicast MAC filters (SET_MAC_ADDR with IGB_MAC_FILTER_ADD) */
+	uint8_t uc[IGB_MAX_MAC_FILTERS][6];
+	uint32_t api; /* negotiated mailbox API (IGB_API_*) */
 	uint64_t requests, nacks;
 };
 
@@ -54,6 +56,10 @@ int sriov_pf_agent_set_mac(struct sriov_pf_agent *a, unsigned vf, const uint8_t 
 int sriov_pf_agent_vf_config(struct sriov_pf_agent *a, unsigned vf, struct sriov_vf_config *out);
 /* The VF was reset (function-level or CTRL.RST): it must redo its reset handshake. */
 void sriov_pf_agent_vf_reset(struct sriov_pf_agent *a, unsigned vf);
+/* The PF begins a reset of the VF's function, as the igb PF does when it resets: the VF loses
+ * its clear-to-send (anything but VF_RESET is refused until the handshake). Returns the word
+ * to post to the VF's mailbox (IGB_PF_NOT_CTS). */
+uint32_t sriov_pf_agent_vf_revoke(struct sriov_pf_agent *a, unsigned vf);
 
 /*
  * Handles one request read from a VF's mailbox memory (len words, at most IGB_MBX_WORDS) and

@@ -520,7 +520,7 @@ static void test_rx(void)
 	CU_ASSERT_EQUAL(memcmp(at(&r, RXB), f, 300), 0);
 	CU_ASSERT_EQUAL(rd(&r, IGB_RDH(0)), 1);
 	CU_ASSERT_EQUAL(rd(&r, IGB_EICR) & 1, 1);
-	/* Another MAC is filtered; a frame longer than the buffer completes with an error. */
+	/* Another MAC is filtered; a frame longer than the buffer spans two descriptors. */
 	uint8_t other[6] = {0x02, 9, 9, 9, 9, 9};
 	frame_to(f, 100, other);
 	sendto(r.sw, f, 100, 0, (struct sockaddr *)&r.port_addr, r.port_addr_len);
@@ -532,14 +532,19 @@ static void test_rx(void)
 	frame_to(f, 2500, MAC);
 	sendto(r.sw, f, 2500, 0, (struct sockaddr *)&r.port_addr, r.port_addr_len);
 	igb_dev_process(&r.dev, 8);
-	CU_ASSERT(rx[1].wb.status & IGB_RXD_ERR_RXE);
-	CU_ASSERT_EQUAL(rx[1].wb.length, 0);
+	CU_ASSERT_EQUAL(rx[1].wb.status, IGB_RXD_STAT_DD);
+	CU_ASSERT_EQUAL(rx[1].wb.length, 2048);
+	CU_ASSERT_EQUAL(rx[2].wb.status, IGB_RXD_STAT_DD | IGB_RXD_STAT_EOP);
+	CU_ASSERT_EQUAL(rx[2].wb.length, 2500 - 2048);
+	CU_ASSERT_EQUAL(memcmp(at(&r, RXB + 2048), f, 2048), 0);
+	CU_ASSERT_EQUAL(memcmp(at(&r, RXB + 4096), f + 2048, 2500 - 2048), 0);
 	/* A buffer address outside guest memory: error completion, nothing written. */
-	rx[2].read.pkt_addr = 0x7000000000ull;
+	rx[3].read.pkt_addr = 0x7000000000ull;
 	frame_to(f, 64, MAC);
 	sendto(r.sw, f, 64, 0, (struct sockaddr *)&r.port_addr, r.port_addr_len);
 	igb_dev_process(&r.dev, 8);
-	CU_ASSERT(rx[2].wb.status & IGB_RXD_ERR_RXE);
+	CU_ASSERT(rx[3].wb.status & IGB_RXD_ERR_RXE);
+	CU_ASSERT(rx[3].wb.status & IGB_RXD_STAT_EOP);
 	/* No descriptors left: frames are dropped and counted. */
 	for (unsigned i = 0; i < NDESC + 2; i++)
 		sendto(r.sw, f, 64, 0, (struct sockaddr *)&r.port_addr, r.port_addr_len);
