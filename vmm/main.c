@@ -33,10 +33,15 @@ enum {
 	EXIT_INCOMING_FAILED = 6,
 };
 
+/* What a Linux guest gets without --cmdline: its console on the 16550 godwit emulates. */
+#define VMM_LINUX_CMDLINE "console=ttyS0"
+
 struct vmm_opts {
 	uint64_t mem;
 	unsigned cpus;
 	const char *guest;
+	const char *kernel;
+	const char *initrd;
 	const char *cmdline;
 	const char *serial;
 	bool hugepages;
@@ -68,13 +73,18 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "Usage: godwit-vmm --memory SIZE --guest PATH [options]\n"
-	    "Runs one VM on KVM and boots PATH (an x86-64 ELF) directly in long mode.\n"
+	    "Usage: godwit-vmm --memory SIZE (--kernel BZIMAGE | --guest PATH) [options]\n"
+	    "Runs one VM on KVM: a Linux kernel booted at its 64-bit entry (no firmware), or\n"
+	    "godwit's test guest (an x86-64 ELF) booted directly in long mode.\n"
 	    "\n"
 	    "  -m, --memory SIZE     guest RAM, e.g. 256M or 2G (multiple of 2 MiB, 16M..32G)\n"
+	    "  -k, --kernel BZIMAGE  Linux kernel to boot (e.g. /boot/vmlinuz-6.1.0-57-amd64)\n"
+	    "      --initrd FILE     initramfs for --kernel\n"
 	    "  -g, --guest PATH      ELF64 image to boot (e.g. "
 	    "build/tests/guest/godwit-test-guest)\n"
-	    "  -c, --cmdline STR     guest command line (test guest: hello, dirty:MiB:rate, ...)\n"
+	    "  -c, --cmdline STR     guest command line (Linux: default \"" VMM_LINUX_CMDLINE
+	    "\";\n"
+	    "                        test guest: hello, dirty:MiB:rate, ...)\n"
 	    "  -s, --serial SINK     console: stdio (default), none, file:PATH, unix:PATH\n"
 	    "      --cpus N          vCPUs (1..%u, default 1)\n"
 	    "      --hugepages       back RAM with 2 MiB hugepages\n"
@@ -98,7 +108,8 @@ static void usage(FILE *f)
 	    "      --version         print the version\n"
 	    "\n"
 	    "Exit codes: 0 guest exited 0; 1 guest exited non-zero; 2 usage error;\n"
-	    "3 setup error (KVM, guest file); 4 guest crashed (triple fault, KVM error);\n"
+	    "3 setup error (KVM, a guest, kernel or initrd that cannot be booted);\n"
+	    "4 guest crashed or reset (triple fault, KVM error, reboot);\n"
 	    "5 --timeout reached.\n",
 	    HV_MAX_VCPUS, VMM_MAX_VFS);
 }
@@ -168,6 +179,7 @@ enum {
 	OPT_INCOMING,
 	OPT_INCOMING_CH,
 	OPT_INCOMING_TOKEN,
+	OPT_INITRD,
 };
 
 /* One option into o: 0 or EXIT_USAGE (--help and --version exit here). */
@@ -184,6 +196,12 @@ static int parse_opt(int ch, char *arg, struct vmm_opts *o)
 		break;
 	case 'g':
 		o->guest = arg;
+		break;
+	case 'k':
+		o->kernel = arg;
+		break;
+	case OPT_INITRD:
+		o->initrd = arg;
 		break;
 	case 'c':
 		o->cmdline = arg;
@@ -281,10 +299,21 @@ static int check_opts(struct vmm_opts *o)
 		if (!o->incoming_channels)
 			o->incoming_channels = 1;
 	}
-	if (!o->mem || (!o->guest && !o->incoming)) {
-		fprintf(stderr, "godwit-vmm: --memory and --guest are required; see --help\n");
+	if (!o->mem || (!o->guest && !o->kernel && !o->incoming)) {
+		fprintf(stderr, "godwit-vmm: --memory and --kernel (or --guest) are required; see "
+				"--help\n");
 		return EXIT_USAGE;
 	}
+	if ((o->guest && o->kernel) || (o->incoming && (o->guest || o->kernel))) {
+		fprintf(stderr, "godwit-vmm: give one of --kernel, --guest and --incoming\n");
+		return EXIT_USAGE;
+	}
+	if (o->initrd && !o->kernel) {
+		fprintf(stderr, "godwit-vmm: --initrd goes with --kernel\n");
+		return EXIT_USAGE;
+	}
+	if (!o->cmdline)
+		o->cmdline = o->kernel ? VMM_LINUX_CMDLINE : "";
 	if (o->start_paused && !o->control) {
 		fprintf(stderr, "godwit-vmm: --start-paused needs --control (nothing could start "
 				"the VM)\n");
@@ -302,6 +331,8 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	static const struct option longopts[] = {
 	    {"memory", required_argument, NULL, 'm'},
 	    {"guest", required_argument, NULL, 'g'},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, OPT_INITRD},
 	    {"cmdline", required_argument, NULL, 'c'},
 	    {"serial", required_argument, NULL, 's'},
 	    {"cpus", required_argument, NULL, OPT_CPUS},
@@ -320,9 +351,9 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
 	};
-	*o = (struct vmm_opts){.cpus = 1, .serial = "stdio", .cmdline = ""};
+	*o = (struct vmm_opts){.cpus = 1, .serial = "stdio"};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "m:g:c:s:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "m:g:k:c:s:h", longopts, NULL)) != -1) {
 		int rc = parse_opt(ch, optarg, o);
 		if (rc)
 			return rc;
@@ -504,7 +535,10 @@ int main(int argc, char **argv)
 			goto out_destroy;
 		}
 	}
-	if (!c.o.incoming && hv_vm_boot_elf(c.vm, c.o.guest, c.o.cmdline)) {
+	struct hv_linux_boot_config linux_boot = {
+	    .kernel = c.o.kernel, .initrd = c.o.initrd, .cmdline = c.o.cmdline};
+	if (c.o.kernel ? hv_vm_boot_linux(c.vm, &linux_boot)
+		       : !c.o.incoming && hv_vm_boot_elf(c.vm, c.o.guest, c.o.cmdline)) {
 		exit_code = EXIT_SETUP;
 		goto out_destroy;
 	}

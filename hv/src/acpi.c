@@ -241,6 +241,16 @@ static void res_io(struct gw_buf *b, uint16_t base, uint8_t len)
 	put8(b, len);
 }
 
+/* 32-bit Fixed Memory Range Descriptor, read-write. */
+static void res_mem32_fixed(struct gw_buf *b, uint32_t base, uint32_t len)
+{
+	put8(b, 0x86);
+	gw_buf_put_u16(b, 9);
+	put8(b, 1);
+	gw_buf_put_u32(b, base);
+	gw_buf_put_u32(b, len);
+}
+
 /* IRQ Descriptor without flags (edge, active high). */
 static void res_irq(struct gw_buf *b, unsigned irq)
 {
@@ -290,6 +300,22 @@ static void dsdt_pci(struct gw_buf *sb)
 	gw_buf_release(&d);
 }
 
+/* The ECAM as a motherboard resource: Linux uses an MCFG region only where the firmware
+ * reserves it so (PCI Firmware spec 3.2, 4.1.2). */
+static void dsdt_ecam(struct gw_buf *sb)
+{
+	struct gw_buf d, res;
+	gw_buf_init(&d);
+	gw_buf_init(&res);
+	aml_name_eisaid(&d, "_HID", "PNP0C02");
+	aml_name_int(&d, "_UID", 0);
+	res_mem32_fixed(&res, (uint32_t)HV_ECAM_BASE, HV_ECAM_BUSES << 20);
+	aml_name_resources(&d, "_CRS", &res);
+	aml_device(sb, "ECAM", &d);
+	gw_buf_release(&res);
+	gw_buf_release(&d);
+}
+
 static void dsdt_com1(struct gw_buf *sb)
 {
 	struct gw_buf d, res;
@@ -305,14 +331,31 @@ static void dsdt_com1(struct gw_buf *sb)
 	gw_buf_release(&d);
 }
 
+/* \_S5_: the sleep type the FADT's sleep control register takes for soft-off. */
+static void dsdt_s5(struct gw_buf *b)
+{
+	struct gw_buf pkg;
+	gw_buf_init(&pkg);
+	put8(&pkg, 2);
+	aml_int(&pkg, HV_ACPI_S5_TYPE); /* SLP_TYPa */
+	aml_int(&pkg, HV_ACPI_S5_TYPE); /* SLP_TYPb */
+	put8(b, AML_NAME);
+	aml_name_seg(b, "_S5_");
+	const uint8_t op = AML_PACKAGE;
+	aml_wrap(b, &op, 1, &pkg);
+	gw_buf_release(&pkg);
+}
+
 static void build_dsdt(struct gw_buf *b)
 {
 	size_t at = sdt_begin(b, "DSDT", 2);
+	dsdt_s5(b);
 	struct gw_buf sb;
 	gw_buf_init(&sb);
 	put8(&sb, AML_ROOT);
 	aml_name_seg(&sb, "_SB_");
 	dsdt_pci(&sb);
+	dsdt_ecam(&sb);
 	dsdt_com1(&sb);
 	const uint8_t op = AML_SCOPE;
 	aml_wrap(b, &op, 1, &sb);
@@ -321,6 +364,17 @@ static void build_dsdt(struct gw_buf *b)
 }
 
 /* ---- fixed-format tables ---- */
+
+/* A Generic Address Structure for one byte-wide I/O port. */
+static void gas_port(uint8_t *at, uint16_t port)
+{
+	memset(at, 0, 12);
+	at[0] = 1; /* system I/O */
+	at[1] = 8; /* bit width */
+	at[3] = 1; /* byte access */
+	uint64_t addr = port;
+	memcpy(at + 4, &addr, 8);
+}
 
 static void build_fadt(struct gw_buf *b, uint64_t dsdt)
 {
@@ -335,9 +389,13 @@ static void build_fadt(struct gw_buf *b, uint64_t dsdt)
 	uint16_t boot_arch = 1u << 2 | 1u << 5;
 	memcpy(f + 109 - SDT_HEADER_LEN, &boot_arch, 2);
 	/* Flags: hardware-reduced ACPI (no PM registers, no SCI), power and sleep buttons as
-	 * control methods (none). */
-	uint32_t flags = 1u << 20 | 1u << 4 | 1u << 5;
+	 * control methods (none), a reset register. */
+	uint32_t flags = 1u << 20 | 1u << 4 | 1u << 5 | 1u << 10;
 	memcpy(f + 112 - SDT_HEADER_LEN, &flags, 4);
+	gas_port(f + 116 - SDT_HEADER_LEN, HV_ACPI_RESET_PORT);
+	f[128 - SDT_HEADER_LEN] = HV_ACPI_RESET_VALUE;
+	gas_port(f + 244 - SDT_HEADER_LEN, HV_ACPI_SLEEP_CTL_PORT);
+	gas_port(f + 256 - SDT_HEADER_LEN, HV_ACPI_SLEEP_STS_PORT);
 	f[131 - SDT_HEADER_LEN] = 4; /* FADT minor version: 6.4 */
 	memcpy(f + 140 - SDT_HEADER_LEN, &dsdt, 8);
 	memcpy(f + 268 - SDT_HEADER_LEN, "GODWITVM", 8); /* hypervisor vendor identity */

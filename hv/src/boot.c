@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Low memory the VMM owns before the guest image (all below HV_GUEST_LOAD). */
+/* Low memory the VMM owns before the guest image (all below HV_GUEST_LOAD); a Linux guest's
+ * zero page and command line sit above it (linux_boot.c). */
 #define BOOT_GDT	 0x1000ull
 #define BOOT_TSS	 0x1800ull
 #define BOOT_INFO	 0x2000ull
@@ -25,6 +26,11 @@
 #define BOOT_PDPT	 0x4000ull
 #define BOOT_PD		 0x5000ull /* one page per GiB mapped */
 #define MAX_GUEST_FILE	 (64ull << 20)
+/* The selectors of Linux's 64-bit boot protocol (__BOOT_CS, __BOOT_DS), used for both kinds
+ * of guest: the test guest never reloads them. */
+#define SEL_CODE 0x10u
+#define SEL_DATA 0x18u
+#define SEL_TSS	 0x20u
 
 #define PTE_P  0x1ull
 #define PTE_RW 0x2ull
@@ -42,7 +48,7 @@
 #define EFER_LME       0x100ull
 #define EFER_LMA       0x400ull
 
-static int read_file(const char *path, uint8_t **out, size_t *len)
+int hv_boot_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -57,7 +63,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len)
 		rc = -ENOEXEC;
 		goto out_close;
 	}
-	if ((uint64_t)st.st_size > MAX_GUEST_FILE) {
+	if ((uint64_t)st.st_size > max) {
 		rc = -E2BIG;
 		goto out_close;
 	}
@@ -151,10 +157,10 @@ static int load_elf(struct hv_vm *vm, const uint8_t *img, size_t len, uint64_t *
 	return 0;
 }
 
-/* Identity map of [0, top) with 2 MiB pages: RAM, ECAM, the LAPIC and IOAPIC. */
-static int build_page_tables(struct hv_vm *vm)
+/* Identity map of [0, top) with 2 MiB pages (at least the first 4 GiB: RAM, ECAM, the LAPIC
+ * and IOAPIC). */
+static int build_page_tables(struct hv_vm *vm, uint64_t top)
 {
-	uint64_t top = HV_RAM_HIGH_BASE + (vm->ram_size - vm->ram_low);
 	if (top < HV_RAM_HIGH_BASE)
 		top = HV_RAM_HIGH_BASE;
 	uint64_t gibs = (top + (1ull << 30) - 1) >> 30;
@@ -180,12 +186,12 @@ static void build_gdt(struct hv_vm *vm)
 {
 	uint64_t *gdt = hv_vm_gpa_to_hva(vm, BOOT_GDT, 0x800);
 	memset(gdt, 0, 0x800);
-	gdt[1] = 0x00AF9B000000FFFFull; /* 0x08: 64-bit code, DPL 0 */
-	gdt[2] = 0x00CF93000000FFFFull; /* 0x10: data, DPL 0 */
-	/* 0x18: 64-bit TSS (two slots), base BOOT_TSS, limit 0x67, busy. */
-	gdt[3] =
+	gdt[SEL_CODE / 8] = 0x00AF9B000000FFFFull; /* 64-bit code, DPL 0 */
+	gdt[SEL_DATA / 8] = 0x00CF93000000FFFFull; /* flat 4 GiB data, DPL 0 */
+	/* 64-bit TSS (two slots), base BOOT_TSS, limit 0x67, busy. */
+	gdt[SEL_TSS / 8] =
 	    0x00008B0000000067ull | ((BOOT_TSS & 0xFFFFFF) << 16) | ((BOOT_TSS >> 24) & 0xFF) << 56;
-	gdt[4] = BOOT_TSS >> 32;
+	gdt[SEL_TSS / 8 + 1] = BOOT_TSS >> 32;
 }
 
 static struct kvm_segment seg(uint16_t sel, uint8_t type, bool code)
@@ -204,19 +210,19 @@ static struct kvm_segment seg(uint16_t sel, uint8_t type, bool code)
 	};
 }
 
-static int setup_vcpu0(struct hv_vm *vm, uint64_t entry)
+static int setup_vcpu0(struct hv_vm *vm, const struct kvm_regs *regs)
 {
 	struct hv_vcpu *v = &vm->vcpus[0];
 	struct kvm_sregs sr;
 	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
 		return -errno;
-	sr.cs = seg(0x08, 0xB, true);
-	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = seg(0x10, 0x3, false);
+	sr.cs = seg(SEL_CODE, 0xB, true);
+	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = seg(SEL_DATA, 0x3, false);
 	sr.tr = (struct kvm_segment){
-	    .base = BOOT_TSS, .limit = 0x67, .selector = 0x18, .type = 0xB, .present = 1};
+	    .base = BOOT_TSS, .limit = 0x67, .selector = SEL_TSS, .type = 0xB, .present = 1};
 	sr.ldt = (struct kvm_segment){.selector = 0, .type = 0x2, .present = 1, .limit = 0xFFFF};
 	sr.gdt.base = BOOT_GDT;
-	sr.gdt.limit = 5 * 8 - 1;
+	sr.gdt.limit = (SEL_TSS / 8 + 2) * 8 - 1;
 	sr.idt.base = 0;
 	sr.idt.limit = 0;
 	sr.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
@@ -224,15 +230,23 @@ static int setup_vcpu0(struct hv_vm *vm, uint64_t entry)
 	sr.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	sr.efer = EFER_LME | EFER_LMA;
 	int rc = hv_vcpu_set_sregs(v, &sr);
-	if (rc)
+	return rc ? rc : hv_vcpu_set_regs(v, regs);
+}
+
+int hv_boot_long_mode(struct hv_vm *vm, uint64_t map_top, const struct kvm_regs *regs)
+{
+	int rc = build_page_tables(vm, map_top);
+	if (rc) {
+		GW_ERR(vm->name, "cannot build page tables for %llu bytes of RAM",
+		       (unsigned long long)vm->ram_size);
 		return rc;
-	struct kvm_regs regs = {
-	    .rip = entry,
-	    .rdi = BOOT_INFO,
-	    .rsp = HV_GUEST_LOAD, /* the guest switches to its own stack at once */
-	    .rflags = 0x2,
-	};
-	return hv_vcpu_set_regs(v, &regs);
+	}
+	build_gdt(vm);
+	memset(hv_vm_gpa_to_hva(vm, BOOT_TSS, 0x68), 0, 0x68);
+	rc = setup_vcpu0(vm, regs);
+	if (rc)
+		GW_ERR(vm->name, "KVM refused the boot register state: %s", strerror(-rc));
+	return rc;
 }
 
 int hv_vm_boot_elf(struct hv_vm *vm, const char *path, const char *cmdline)
@@ -247,7 +261,7 @@ int hv_vm_boot_elf(struct hv_vm *vm, const char *path, const char *cmdline)
 		GW_ERR(vm->name, "command line longer than %d bytes", BOOT_CMDLINE_MAX - 1);
 		return -E2BIG;
 	}
-	int rc = read_file(path, &img, &len);
+	int rc = hv_boot_read_file(path, MAX_GUEST_FILE, &img, &len);
 	if (rc) {
 		GW_ERR(vm->name, "cannot read guest %s: %s", path,
 		       rc == -ENOEXEC ? "not a regular file" : strerror(-rc));
@@ -259,14 +273,6 @@ int hv_vm_boot_elf(struct hv_vm *vm, const char *path, const char *cmdline)
 		GW_ERR(vm->name, "guest %s is not bootable: %s", path, why);
 		return rc;
 	}
-	rc = build_page_tables(vm);
-	if (rc) {
-		GW_ERR(vm->name, "cannot build page tables for %llu bytes of RAM",
-		       (unsigned long long)vm->ram_size);
-		return rc;
-	}
-	build_gdt(vm);
-	memset(hv_vm_gpa_to_hva(vm, BOOT_TSS, 0x68), 0, 0x68);
 	char *cl = hv_vm_gpa_to_hva(vm, BOOT_CMDLINE, BOOT_CMDLINE_MAX);
 	snprintf(cl, BOOT_CMDLINE_MAX, "%s", cmdline);
 	struct gw_boot_info *bi = hv_vm_gpa_to_hva(vm, BOOT_INFO, sizeof(*bi));
@@ -282,8 +288,11 @@ int hv_vm_boot_elf(struct hv_vm *vm, const char *path, const char *cmdline)
 	    .serial_port = 0x3F8,
 	    .free_gpa = (image_end + HV_PAGE_SIZE - 1) & ~(HV_PAGE_SIZE - 1),
 	};
-	rc = setup_vcpu0(vm, entry);
-	if (rc)
-		GW_ERR(vm->name, "KVM refused the boot register state: %s", strerror(-rc));
-	return rc;
+	struct kvm_regs regs = {
+	    .rip = entry,
+	    .rdi = BOOT_INFO,
+	    .rsp = HV_GUEST_LOAD, /* the guest switches to its own stack at once */
+	    .rflags = 0x2,
+	};
+	return hv_boot_long_mode(vm, HV_RAM_HIGH_BASE + (vm->ram_size - vm->ram_low), &regs);
 }

@@ -145,9 +145,20 @@ void hv_serial_destroy(struct hv_serial *s);
 /* backdoor.c */
 int hv_backdoor_init(struct hv_vm *vm);
 
+/* acpi_pm.c */
+int hv_acpi_pm_init(struct hv_vm *vm);
+
 /* pci.c */
 int hv_pci_create(struct hv_vm *vm, struct hv_pci **out);
 void hv_pci_destroy(struct hv_pci *pci);
+
+/* boot.c: what both kinds of guest boot share. */
+/* Reads a regular file of at most max bytes: -ENOENT..., -ENOEXEC (not a regular file),
+ * -E2BIG (larger than max). */
+int hv_boot_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+/* Identity-maps [0, map_top) (at least 4 GiB), loads the boot GDT (Linux's __BOOT_CS 0x10 and
+ * __BOOT_DS 0x18) and a TSS, and puts vCPU 0 in long mode with regs. */
+int hv_boot_long_mode(struct hv_vm *vm, uint64_t map_top, const struct kvm_regs *regs);
 
 /* dirty.c */
 void hv_dirty_fini(struct hv_vm *vm);

@@ -29,8 +29,10 @@ static void route_add_irqchip(struct kvm_irq_routing *r, unsigned gsi, unsigned 
 	e->u.irqchip.pin = pin;
 }
 
-/* Rebuilds KVM's default table (PIC pins for GSI 0-15, IOAPIC pins for GSI 0-23) so that
- * MSI routes can be added next to it: KVM_SET_GSI_ROUTING replaces the whole table. */
+/* The platform's table: PIC pins for GSI 0-15 and I/O APIC pins for GSI 0-23, with the PIT's
+ * IRQ 0 on I/O APIC pin 2 and pin 2 nothing else, as the MADT's interrupt source override
+ * says (acpi.c); MSI routes are added next to it, since KVM_SET_GSI_ROUTING replaces the whole
+ * table. */
 int hv_irq_init(struct hv_vm *vm)
 {
 	vm->routing = calloc(1, sizeof(*vm->routing) +
@@ -42,7 +44,8 @@ int hv_irq_init(struct hv_vm *vm)
 			route_add_irqchip(vm->routing, gsi,
 					  gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
 					  gsi % 8);
-		route_add_irqchip(vm->routing, gsi, KVM_IRQCHIP_IOAPIC, gsi);
+		if (gsi != 2)
+			route_add_irqchip(vm->routing, gsi, KVM_IRQCHIP_IOAPIC, gsi ? gsi : 2);
 	}
 	vm->next_gsi = HV_IOAPIC_PINS;
 	int rc = routing_commit(vm);

@@ -53,8 +53,9 @@
 #define ZP_E820_TABLE	     0x2D0u /* 20 bytes an entry */
 #define E820_ENTRY_SIZE	     20u
 
-/* Placement below 1 MiB, clear of the VMM's GDT and page tables (boot.c, 0x1000-0x5FFF). */
-#define ZERO_PAGE_GPA 0x7000ull
+/* Placement below 1 MiB, clear of the VMM's GDT and page tables (boot.c: 0x1000-0x8FFF for the
+ * first 4 GiB a Linux guest has mapped at its entry). */
+#define ZERO_PAGE_GPA 0x10000ull
 #define CMDLINE_GPA   0x20000ull
 #define LOW_RAM_END   0x9FC00ull /* then the EBDA */
 #define BIOS_AREA     0xF0000ull /* the last 64 KiB below 1 MiB: room for ACPI tables */

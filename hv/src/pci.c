@@ -4,6 +4,9 @@
  * Mechanism"). Present functions trap; every absent function is backed by one shared
  * read-only page of 0xFF bytes mapped into the guest, so probing absent functions costs no
  * exit (a read of all-ones vendor ID means "no function", PCI Local Bus spec 6.1).
+ * Configuration mechanism #1 (the address port 0xCF8 and the data ports 0xCFC-0xCFF, PCI
+ * Local Bus spec 3.2.2.3.2) reaches the same functions: Linux checks for it before it trusts
+ * the ECAM, and uses it for the first 256 bytes of every function.
  */
 #include "hv_priv.h"
 
@@ -21,6 +24,11 @@
 #define ECAM_SIZE	  ((uint64_t)ECAM_FUNCS * HV_PAGE_SIZE)
 #define PCI_STATE_MAGIC	  GW_FOURCC('G', 'P', 'C', 'F')
 #define PCI_STATE_VERSION 2 /* 2: one field-table section per function */
+#define PCI_HOST_MAGIC	  GW_FOURCC('G', 'P', 'C', 'H')
+#define PCI_HOST_VERSION  1
+#define CF8_PORT	  0xCF8u
+#define CFC_PORT	  0xCFCu
+#define CF8_ENABLE	  0x80000000u
 
 struct hv_pci_dev {
 	const struct hv_pci_dev_ops *ops;
@@ -38,6 +46,7 @@ struct hv_pci {
 	uint8_t *ff_region; /* ECAM_SIZE of VA, every page the same 0xFF page */
 	int slots[HV_MAX_SLOTS];
 	unsigned nslots;
+	_Atomic uint32_t cf8; /* mechanism #1's address register */
 };
 
 static void ecam_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val,
@@ -78,6 +87,53 @@ static const struct hv_io_ops ecam_io = {
     .read = ecam_read,
     .write = ecam_write,
 };
+
+/* Only a 32-bit access to 0xCF8 is the address register; byte and word accesses to the
+ * ports there are other (legacy) registers, which godwit does not have. */
+static void cf8_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val, unsigned size)
+{
+	(void)vcpu;
+	struct hv_pci *pci = opaque;
+	*val = off == 0 && size == 4 ? atomic_load(&pci->cf8) : (1ull << (size * 8)) - 1;
+}
+
+static void cf8_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val, unsigned size)
+{
+	(void)vcpu;
+	struct hv_pci *pci = opaque;
+	if (off == 0 && size == 4)
+		atomic_store(&pci->cf8, (uint32_t)val & 0x80FFFFFCu);
+}
+
+/* The ECAM offset the address register and the data port's byte select name, or -1 when
+ * the register is disabled or names a bus beyond the ECAM's. */
+static int64_t cfc_target(struct hv_pci *pci, uint64_t off, unsigned size)
+{
+	uint32_t a = atomic_load(&pci->cf8);
+	unsigned bus = (a >> 16) & 0xFF, devfn = (a >> 8) & 0xFF;
+	if (!(a & CF8_ENABLE) || bus >= HV_ECAM_BUSES || off + size > 4)
+		return -1;
+	return (int64_t)(((uint64_t)bus * 256 + devfn) * HV_PAGE_SIZE + (a & 0xFC) + off);
+}
+
+static void cfc_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val, unsigned size)
+{
+	int64_t at = cfc_target(opaque, off, size);
+	if (at < 0)
+		*val = (1ull << (size * 8)) - 1;
+	else
+		ecam_read(opaque, vcpu, (uint64_t)at, val, size);
+}
+
+static void cfc_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t val, unsigned size)
+{
+	int64_t at = cfc_target(opaque, off, size);
+	if (at >= 0)
+		ecam_write(opaque, vcpu, (uint64_t)at, val, size);
+}
+
+static const struct hv_io_ops cf8_io = {.read = cf8_read, .write = cf8_write};
+static const struct hv_io_ops cfc_io = {.read = cfc_read, .write = cfc_write};
 
 static void drop_slots(struct hv_pci *pci)
 {
@@ -132,14 +188,28 @@ static const struct gw_field pci_func_fields[] = {
 static const struct gw_fields pci_func_table = GW_FIELDS_TABLE(
     "pci-function", PCI_STATE_MAGIC, PCI_STATE_VERSION, struct pci_func_state, pci_func_fields);
 
-/* One section per present function, in bus/device/function order. */
+/* The host bridge's own state: mechanism #1's address register (a guest may be paused between
+ * writing it and using the data port). */
+struct pci_host_state {
+	uint32_t cf8;
+};
+
+static const struct gw_field pci_host_fields[] = {
+    GW_FIELD(1, struct pci_host_state, cf8, 0),
+};
+
+static const struct gw_fields pci_host_table = GW_FIELDS_TABLE(
+    "pci-host", PCI_HOST_MAGIC, PCI_HOST_VERSION, struct pci_host_state, pci_host_fields);
+
+/* The host bridge's section, then one per present function in bus/device/function order. */
 static int pci_save(void *opaque, struct gw_buf *out)
 {
 	struct hv_pci *pci = opaque;
+	struct pci_host_state host = {.cf8 = atomic_load(&pci->cf8)};
+	int rc = gw_fields_save(&pci_host_table, &host, out);
 	struct pci_func_state *st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	int rc = 0;
 	pthread_mutex_lock(&pci->lock);
 	for (unsigned i = 0; rc == 0 && i < ECAM_FUNCS; i++) {
 		if (!pci->funcs[i])
@@ -158,10 +228,14 @@ static int pci_load(void *opaque, const void *data, size_t len)
 	struct hv_pci *pci = opaque;
 	struct gw_rd rd;
 	gw_rd_init(&rd, data, len);
+	struct pci_host_state host = {0};
+	int rc = gw_fields_load(&pci_host_table, &rd, &host);
+	if (rc)
+		return rc;
+	atomic_store(&pci->cf8, host.cf8 & 0x80FFFFFCu);
 	struct pci_func_state *st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	int rc = 0;
 	pthread_mutex_lock(&pci->lock);
 	while (rd.left) {
 		rc = gw_fields_load(&pci_func_table, &rd, st);
@@ -228,6 +302,9 @@ int hv_pci_create(struct hv_vm *vm, struct hv_pci **out)
 	rc = hv_bus_register(vm->mmio, HV_ECAM_BASE, ECAM_SIZE, &ecam_io, pci, "ecam");
 	if (rc)
 		goto err_free;
+	if ((rc = hv_bus_register(vm->pio, CF8_PORT, 4, &cf8_io, pci, "pci-cf8")) ||
+	    (rc = hv_bus_register(vm->pio, CFC_PORT, 4, &cfc_io, pci, "pci-cfc")))
+		goto err_unregister;
 	struct hv_pci_func *hb = malloc(sizeof(*hb));
 	if (hb)
 		hv_pci_host_bridge_init(hb);
@@ -247,6 +324,8 @@ int hv_pci_create(struct hv_vm *vm, struct hv_pci **out)
 	return 0;
 
 err_unregister:
+	hv_bus_unregister(vm->pio, CF8_PORT);
+	hv_bus_unregister(vm->pio, CFC_PORT);
 	hv_bus_unregister(vm->mmio, HV_ECAM_BASE);
 err_free:
 	GW_ERR(vm->name, "cannot set up the PCI host bridge: %s", strerror(-rc));

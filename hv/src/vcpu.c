@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vCPUs: one thread each, the KVM_RUN loop, exit dispatch, pause/kick and per-vCPU state. */
+#include "cpuid.h"
 #include "hv_priv.h"
 
 #include "godwit/log.h"
@@ -68,14 +69,8 @@ int hv_vcpu_init(struct hv_vm *vm, unsigned id)
 		vcpu->fd = -1;
 		return rc;
 	}
-	/* The CPUID table is shared; only the APIC ID differs per vCPU (SDM vol. 2A, CPUID). */
-	for (unsigned i = 0; i < vm->cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &vm->cpuid->entries[i];
-		if (e->function == 1)
-			e->ebx = (e->ebx & 0x00FFFFFFu) | (id << 24);
-		if (e->function == 0xB || e->function == 0x1F)
-			e->edx = id;
-	}
+	/* The CPUID table is shared; only the APIC ID differs per vCPU. */
+	hv_cpuid_vcpu(vm->cpuid, id);
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, vm->cpuid) < 0) {
 		int rc = -errno;
 		GW_ERR(vcpu->name, "KVM_SET_CPUID2 failed: %s", strerror(errno));

@@ -2,6 +2,7 @@
 /* VM lifecycle: /dev/kvm, the platform (RAM, irqchip, PIT, UART, backdoor, PCI), run control
  * and whole-VM state. */
 #include "godwit/deadline.h"
+#include "cpuid.h"
 #include "hv_priv.h"
 
 #include "godwit/log.h"
@@ -202,7 +203,10 @@ static int get_cpuid(struct hv_vm *vm)
 		c->nent = n;
 		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
 			vm->cpuid = c;
-			return 0;
+			int rc = hv_cpuid_setup(c, n, vm->ncpus);
+			if (rc)
+				GW_ERR(vm->name, "no room for the CPUID topology leaves");
+			return rc;
 		}
 		int err = errno;
 		free(c);
@@ -311,7 +315,7 @@ int hv_vm_create(const struct hv_vm_config *cfg_in, struct hv_vm **out)
 	}
 	filter_msrs(vm);
 	if ((rc = hv_serial_create(vm, &cfg.console, &vm->serial)) || (rc = hv_backdoor_init(vm)) ||
-	    (rc = hv_pci_create(vm, &vm->pci)))
+	    (rc = hv_acpi_pm_init(vm)) || (rc = hv_pci_create(vm, &vm->pci)))
 		goto err_destroy;
 	*out = vm;
 	return 0;

@@ -116,6 +116,18 @@ void hv_vm_describe(struct hv_vm *vm, char *out, size_t n);
  * long mode. -ENOENT (no file), -ENOEXEC (not a loadable x86-64 ELF), -E2BIG (does not fit). */
 int hv_vm_boot_elf(struct hv_vm *vm, const char *path, const char *cmdline);
 
+/* A Linux kernel to boot: a bzImage (boot protocol 2.12 or later, 64-bit entry). */
+struct hv_linux_boot_config {
+	const char *kernel;
+	const char *initrd;  /* NULL: none */
+	const char *cmdline; /* NULL: empty */
+};
+/* Loads the kernel, initrd and command line, writes the ACPI tables, the e820 map and the zero
+ * page, and points vCPU 0 at the kernel's 64-bit entry (docs/godwit-vmm.md, "Linux guests").
+ * The reason for a refusal is logged: -ENOENT etc. (a file cannot be read), -ENOEXEC (not a
+ * bzImage godwit can boot), -E2BIG (kernel, initrd or command line do not fit). */
+int hv_vm_boot_linux(struct hv_vm *vm, const struct hv_linux_boot_config *cfg);
+
 int hv_vm_start(struct hv_vm *vm);
 /* Brings every vCPU out of KVM_RUN with pending I/O completed; state is then consistent. */
 int hv_vm_pause(struct hv_vm *vm);

@@ -74,6 +74,19 @@ static void test_tables(void)
 		build(n, &b);
 		CU_ASSERT_EQUAL(g32(b.fadt + 4), 276);
 		CU_ASSERT_TRUE(g32(b.fadt + 112) & (1u << 20)); /* hardware-reduced */
+		/* Power-off and reset: sleep control/status and reset registers on godwit's ports
+		 * (system I/O, one byte), the reset value, and \_S5_ in the DSDT with that type. */
+		CU_ASSERT_TRUE(g32(b.fadt + 112) & (1u << 10));
+		CU_ASSERT_EQUAL(b.fadt[116], 1);
+		CU_ASSERT_EQUAL(g64(b.fadt + 120), HV_ACPI_RESET_PORT);
+		CU_ASSERT_EQUAL(b.fadt[128], HV_ACPI_RESET_VALUE);
+		CU_ASSERT_EQUAL(b.fadt[244], 1);
+		CU_ASSERT_EQUAL(g64(b.fadt + 248), HV_ACPI_SLEEP_CTL_PORT);
+		CU_ASSERT_EQUAL(b.fadt[256], 1);
+		CU_ASSERT_EQUAL(g64(b.fadt + 260), HV_ACPI_SLEEP_STS_PORT);
+		const uint8_t s5[] = {0x08, '_',  'S',	'5',  '_',  0x12,
+				      0x06, 0x02, 0x0A, 0x05, 0x0A, 0x05};
+		CU_ASSERT_PTR_NOT_NULL(memmem(b.dsdt, g32(b.dsdt + 4), s5, sizeof(s5)));
 		/* MADT: n local APICs (ids 0..n-1, enabled), the I/O APIC, IRQ0 -> GSI 2. */
 		uint32_t len = g32(b.madt + 4);
 		CU_ASSERT_EQUAL(g32(b.madt + 36), HV_LAPIC_BASE);
@@ -157,13 +170,24 @@ static void test_iasl(void)
 	build(2, &b);
 	const char *dsl = iasl_all(&b, dir);
 	static const char *const want[] = {
-	    "Device (PCI0)",	    "EisaId (\"PNP0A08\")",
-	    "EisaId (\"PNP0A03\")", "WordBusNumber",
-	    "DWordMemory",	    "0xC0000000",
-	    "0xDFFFFFFF",	    "Name (_PRT, Package (0x80)",
-	    "0x0007FFFF",	    "Device (COM1)",
-	    "EisaId (\"PNP0501\")", "0x03F8",
+	    "Device (PCI0)",
+	    "EisaId (\"PNP0A08\")",
+	    "EisaId (\"PNP0A03\")",
+	    "WordBusNumber",
+	    "DWordMemory",
+	    "0xC0000000",
+	    "0xDFFFFFFF",
+	    "Name (_PRT, Package (0x80)",
+	    "0x0007FFFF",
+	    "Device (COM1)",
+	    "EisaId (\"PNP0501\")",
+	    "0x03F8",
 	    "IRQNoFlags ()",
+	    "Name (_S5, Package (0x02)",
+	    "Device (ECAM)",
+	    "EisaId (\"PNP0C02\")",
+	    "Memory32Fixed (ReadWrite,",
+	    "0x01000000,         // Address Length",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (!strstr(dsl, want[i])) {
