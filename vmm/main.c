@@ -410,6 +410,19 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 		",\"exits\":{\"io\":%" PRIu64 ",\"mmio\":%" PRIu64 ",\"mmio_unhandled\":%" PRIu64
 		",\"hlt\":%" PRIu64 "}",
 		st.io, st.mmio, st.mmio_unhandled, st.hlt);
+	/* What the guest can find on its PCI bus: tests compare it with what the guest lists. */
+	uint16_t bdfs[256];
+	unsigned nfn = hv_pci_functions(c->vm, bdfs, 256);
+	fprintf(f, ",\"pci\":[");
+	for (unsigned i = 0; i < nfn; i++)
+		fprintf(f,
+			"%s{\"bdf\":\"00:%02x.%u\",\"vendor\":\"0x%04x\",\"device\":\"0x%04x\","
+			"\"class\":\"0x%06x\"}",
+			i ? "," : "", bdfs[i] >> 3, bdfs[i] & 7,
+			(unsigned)hv_pci_cfg_get(c->vm, bdfs[i], 0x00, 2),
+			(unsigned)hv_pci_cfg_get(c->vm, bdfs[i], 0x02, 2),
+			(unsigned)hv_pci_cfg_get(c->vm, bdfs[i], 0x08, 4) >> 8);
+	fprintf(f, "]");
 	if (c->o.nvfs)
 		fprintf(f, ",\"nic_echoed\":%" PRIu64 ",\"nic_bad\":%" PRIu64 ",\"vfs\":[",
 			c->nic_echoed, c->nic_bad);

@@ -391,6 +391,19 @@ int hv_pci_remove_function(struct hv_vm *vm, unsigned bdf)
 	return remap(pci);
 }
 
+unsigned hv_pci_functions(struct hv_vm *vm, uint16_t *bdfs, unsigned max)
+{
+	struct hv_pci *pci = vm->pci;
+	unsigned n = 0;
+	pthread_mutex_lock(&pci->lock);
+	for (unsigned i = 0; i < 256; i++) {
+		if (pci->funcs[i] && n++ < max)
+			bdfs[n - 1] = (uint16_t)i;
+	}
+	pthread_mutex_unlock(&pci->lock);
+	return n;
+}
+
 int hv_pci_free_slot(struct hv_vm *vm)
 {
 	struct hv_pci *pci = vm->pci;

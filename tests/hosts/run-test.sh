@@ -1,17 +1,32 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # How CTest runs a test that needs KVM: natively when this machine's /dev/kvm runs godwit's
-# test guest (and GODWIT_NO_KVM is not 1), else inside test host HOST. Either way under
-# gw-reaper, so that a test that ends or is killed leaves no process behind.
-# usage: run-test.sh BUILD HOST -- CMD...
+# test guest (and GODWIT_NO_KVM is not 1), else inside test host HOST. With --linux the test
+# boots stock Linux guests: natively only where /dev/kvm boots Linux (testhost.sh linux's
+# probe). Either way under gw-reaper, so that a test that ends or is killed leaves no process
+# behind.
+# usage: run-test.sh BUILD HOST [--linux] -- CMD...
 set -u
 BUILD=$1
 HOST=$2
-shift 3
+shift 2
+KIND=kvm
+if [ "$1" = --linux ]; then
+	KIND=linux
+	shift
+fi
+shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 PROBE=$BUILD/testhosts/kvm-probe
 if [ "${GODWIT_NO_KVM:-0}" != 1 ] && [ ! -s "$PROBE" ]; then
 	"$HERE/testhost.sh" --build "$BUILD" probe >/dev/null
+fi
+if [ $KIND = linux ]; then
+	# The probe also builds the guests' initramfs, which the tests need wherever they run.
+	PROBE=$BUILD/testhosts/linux-probe
+	if [ ! -s "$PROBE" ] || [ ! -s "$BUILD/testhosts/linux-guest.cpio.gz" ]; then
+		"$HERE/testhost.sh" --build "$BUILD" linux >/dev/null
+	fi
 fi
 if [ "${GODWIT_NO_KVM:-0}" != 1 ] && [ "$(cut -d' ' -f1 "$PROBE")" = yes ]; then
 	echo "# native: $(cut -d' ' -f2- "$PROBE")"

@@ -20,6 +20,9 @@ usage: testhost.sh [--build DIR] COMMAND [ARGS]
   status                             the hosts that run, with their facts
   probe                              can this machine run godwit's test guest on /dev/kvm?
                                      exit 0 if so (the result is kept for the tests)
+  linux                              build the Linux test guests' initramfs, then probe
+                                     whether /dev/kvm boots Linux (QEMU -accel kvm): exit 0
+                                     if so (kept for the tests, like probe's)
   stop NAME...|all                   power hosts off (QEMU is killed after 20 s)
 Hosts are named h1, h2, ...: host hN has 10.77.0.(10+N) on the control network (virtio-net)
 and 10.77.1.(10+N) on its igb PF. --build defaults to \$GW_BUILD or $SRC/build.
@@ -208,6 +211,47 @@ cmd_probe() {
 	[ "$(cut -d' ' -f1 "$out")" = yes ]
 }
 
+# The initramfs of the Linux test guests (tests/linux/), for the newest kernel in /boot (or
+# GW_LINUX_KERNEL), built once per build tree where every host sees it.
+linux_kernel() {
+	if [ -n "${GW_LINUX_KERNEL:-}" ]; then
+		echo "$GW_LINUX_KERNEL"
+	else
+		ls -v /boot/vmlinuz-* 2>/dev/null | tail -n1
+	fi
+}
+
+cmd_linux() {
+	local k out=$DIR/linux-probe img=$DIR/linux-guest.cpio.gz
+	k=$(linux_kernel)
+	[ -n "$k" ] || die "no kernel in /boot: run scripts/install-deps.sh (linux-image-amd64)"
+	mkdir -p "$DIR"
+	if [ ! -s "$img" ] || [ "$img" -ot "$k" ] || [ "$img" -ot "$SRC/tests/linux/init.sh" ] ||
+		[ "$img" -ot "$BUILD/tests/linux/gw-lecho" ] ||
+		[ "$img" -ot "$BUILD/tests/linux/gw-clockcheck" ]; then
+		"$SRC/tests/linux/mkinitramfs.sh" --kernel "$k" --out "$img.tmp" --build "$BUILD" >&2 ||
+			die "cannot build the Linux test initramfs"
+		mv "$img.tmp" "$img"
+	fi
+	echo "$k" >"$DIR/linux-kernel"
+	# A paravirtual /dev/kvm (kvm_pvm) runs godwit's test guest but hangs a stock kernel
+	# after its decompressor: QEMU's own boot of the same kernel tells, with godwit out of it.
+	if [ "${GODWIT_NO_KVM:-0}" = 1 ]; then
+		echo "no GODWIT_NO_KVM=1" >"$out"
+	elif [ ! -e /dev/kvm ]; then
+		echo "no /dev/kvm does not exist" >"$out"
+	elif timeout 40 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults -display none \
+		-no-reboot -serial stdio -kernel "$k" -initrd "$img" \
+		-append "console=ttyS0 quiet panic=-1 gw.test=probe" 2>&1 |
+		grep -q GODWIT-LINUX-INIT-OK; then
+		echo "yes /dev/kvm boots Linux (QEMU, $(basename "$k"))" >"$out"
+	else
+		echo "no /dev/kvm does not boot Linux within 40 s (QEMU, $(basename "$k"))" >"$out"
+	fi
+	echo "testhost: native KVM for Linux guests: $(cut -d' ' -f2- "$out")"
+	[ "$(cut -d' ' -f1 "$out")" = yes ]
+}
+
 cmd_run() {
 	local name=$1 timeout=0 envs=()
 	shift
@@ -321,12 +365,14 @@ up)
 	# cores for half a minute, and a native test beside them ran its guest too slowly to test
 	# what it meant to (auto-converge saw no dirtying to throttle).
 	cmd_probe
+	cmd_linux || true
 	cmd_boot h1 h2
 	;;
 run) [ $# -gt 0 ] || die "run: name a host"; cmd_run "$@" ;;
 shell) [ $# -gt 0 ] || die "shell: name a host"; cmd_shell "$1" ;;
 status) cmd_status ;;
 probe) cmd_probe ;;
+linux) cmd_linux ;;
 stop) cmd_stop "$@" ;;
 -h | --help | help) usage ;;
 *) usage >&2; exit 2 ;;

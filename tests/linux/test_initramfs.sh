@@ -120,40 +120,19 @@ printf '0x060000\n' >"$S/bus/pci/devices/0000:00:00.0/class"
 echo 0-1 >"$S/devices/system/cpu/online"
 BB=$TMP/x/bin/busybox
 GW_INIT_LIB=1 GW_SYS=$S "$BB" sh -c ". '$HERE/init.sh'; gw_info" >"$TMP/info" 2>&1
-/usr/bin/python3 - "$TMP/info" "$TMP/rebuilt" <<'PY' >"$TMP/parsed" 2>&1
-import base64, os, re, sys
-lines = open(sys.argv[1]).read().splitlines()
-assert lines[0] == "GODWIT-INFO-BEGIN" and lines[-1] == "GODWIT-INFO-END", lines
-assert re.fullmatch(r"nproc: [0-9]+", [l for l in lines if l.startswith("nproc:")][0])
-pci = [l for l in lines if l.startswith("pci: ")]
-print("\n".join(pci))
-tables, cur = {}, None
-for l in lines:
-    m = re.fullmatch(r"GODWIT-ACPI-TABLE-BEGIN name=(\S+) size=([0-9]+)", l)
-    if m:
-        cur, size, chunks = m.group(1), int(m.group(2)), []
-    elif cur and l == "GODWIT-ACPI-TABLE-END name=" + cur:
-        data = base64.b64decode("".join(chunks))
-        assert len(data) == size, (cur, len(data), size)
-        path = os.path.join(sys.argv[2], cur)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        open(path, "wb").write(data)
-        tables[cur] = size
-        cur = None
-    elif cur:
-        chunks.append(l)
-print(" ".join(sorted(tables)))
-PY
+"$HERE/guest_info.py" "$TMP/info" "$TMP/rebuilt" >"$TMP/parsed.json" 2>&1
 prc=$?
-if [ "$prc" = 0 ] && grep -qx 'DSDT EMPTY FACP dynamic/SSDT1' "$TMP/parsed" &&
-	grep -qx 'pci: 0000:00:01.0 vendor=0x8086 device=0x10ca class=0x020000 driver=-' "$TMP/parsed" &&
-	grep -qx 'pci: 0000:00:00.0 vendor=0x1b36 device=0x0008 class=0x060000 driver=-' "$TMP/parsed" &&
+if [ "$prc" = 0 ] && [ "$(jget "$TMP/parsed.json" "['tables']")" = \
+	"{'DSDT': 3000, 'EMPTY': 0, 'FACP': 36, 'dynamic/SSDT1': 77}" ] &&
+	[ "$(jget "$TMP/parsed.json" "['pci']")" = "[{'vendor': '0x1b36', 'device': '0x0008', \
+'class': '0x060000', 'driver': '-', 'bdf': '00:00.0'}, {'vendor': '0x8086', 'device': '0x10ca', \
+'class': '0x020000', 'driver': '-', 'bdf': '00:01.0'}]" ] &&
 	diff -r -x data "$S/firmware/acpi/tables" "$TMP/rebuilt" >/dev/null; then
 	pass "info output: PCI lines, and ACPI tables rebuilt byte for byte from the base64 blocks"
 else
 	fail "info output"
 	sed 's/^/       /' "$TMP/info" | head -n 30
-	sed 's/^/       /' "$TMP/parsed"
+	sed 's/^/       /' "$TMP/parsed.json"
 fi
 # gw.test= from the command line, and the interface of the VF found by its IDs.
 mkdir -p "$S/class/net/eth0/device" "$S/class/net/eth1/device" "$S/class/net/lo"

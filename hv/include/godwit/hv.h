@@ -236,6 +236,9 @@ struct hv_pci_dev_ops {
 int hv_pci_add_function(struct hv_vm *vm, unsigned bdf, const uint8_t *cfg, const uint8_t *wmask,
 			const struct hv_pci_dev_ops *ops, void *opaque);
 int hv_pci_remove_function(struct hv_vm *vm, unsigned bdf);
+/* The functions present on bus 0, in order, as bdf numbers (bus 0: device << 3 | function):
+ * how many there are; at most max are written. */
+unsigned hv_pci_functions(struct hv_vm *vm, uint16_t *bdfs, unsigned max);
 /* The lowest free device number on bus 0 (function 0), or -ENOSPC. */
 int hv_pci_free_slot(struct hv_vm *vm);
 uint64_t hv_pci_cfg_get(struct hv_vm *vm, unsigned bdf, unsigned reg, unsigned size);
