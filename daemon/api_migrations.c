@@ -226,6 +226,8 @@ static int prep_build(struct gwd_mig *m, struct prep_msg *pm)
 	if (vm) {
 		gwd_vm_to_pb(m->d, vm, pm->pb);
 		pm->pb->spec.guest_path = strdup(vm->guest_path);
+		pm->pb->spec.kernel_path = strdup(vm->kernel_path);
+		pm->pb->spec.initrd_path = strdup(vm->initrd_path);
 		pm->pb->spec.cmdline = strdup(vm->cmdline);
 		for (unsigned i = 0; i < vm->nnics; i++) {
 			const struct gwd_nic *nic = &vm->nics[i];
@@ -267,6 +269,8 @@ static void prep_free(struct prep_msg *pm)
 	if (!pm->pb)
 		return;
 	free(pm->pb->spec.guest_path);
+	free(pm->pb->spec.kernel_path);
+	free(pm->pb->spec.initrd_path);
 	free(pm->pb->spec.cmdline);
 	free(pm->pb);
 	pm->pb = NULL;

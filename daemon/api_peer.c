@@ -171,8 +171,20 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	snprintf(vm->name, sizeof(vm->name), "%s", req->vm_name);
 	vm->memory_bytes = req->spec->memory_bytes;
 	vm->cpus = req->spec->cpus ? req->spec->cpus : 1;
-	vm->guest_path = strdup(req->spec->guest_path);
-	vm->cmdline = strdup(req->spec->cmdline ? req->spec->cmdline : "");
+	/* The destination needs none of the boot files (the VM's state arrives in the stream);
+	 * it keeps their paths so that the VM shows what it booted, and boots them if it is
+	 * started again here. */
+	const Godwit__V1__VmSpec *spec = req->spec;
+	const char *kernel = spec->kernel_path ? spec->kernel_path : "";
+	const char *cmdline = spec->cmdline ? spec->cmdline : "";
+	vm->guest_path = strdup(spec->guest_path ? spec->guest_path : "");
+	vm->kernel_path = strdup(kernel);
+	vm->initrd_path = strdup(spec->initrd_path ? spec->initrd_path : "");
+	vm->cmdline = strdup(kernel[0] && !cmdline[0] ? GWD_LINUX_CMDLINE : cmdline);
+	if (!vm->guest_path || !vm->kernel_path || !vm->initrd_path || !vm->cmdline) {
+		gwd_vm_free(vm);
+		return -ENOMEM;
+	}
 	vm->state = GWD_STARTING;
 	vm->created_unix = gwd_now();
 	vm->pidfd = -1;

@@ -14,6 +14,10 @@
 
 #define GWD_NAME_MAX 63
 #define GWD_NIC_MAX  4
+/* The command line a Linux VM created without one gets: godwit-vmm's own default
+ * (docs/godwit-vmm.md), recorded so that the VM shows, and keeps across restarts and
+ * migrations, what its kernel is given. */
+#define GWD_LINUX_CMDLINE "console=ttyS0"
 
 /* Short names for the API's VM states. */
 #define GWD_DEFINED  GODWIT__V1__VM_STATE__VM_STATE_DEFINED
@@ -42,7 +46,9 @@ struct gwd_vm {
 	char name[GWD_NAME_MAX + 1];
 	uint64_t memory_bytes;
 	uint32_t cpus;
-	char *guest_path;
+	char *guest_path;  /* "" for a Linux VM */
+	char *kernel_path; /* "" for a test-guest VM */
+	char *initrd_path; /* "": none */
 	char *cmdline;
 	Godwit__V1__VmState state;
 	char reason[256];
@@ -110,8 +116,8 @@ struct gwd_vm_pb {
 	Godwit__V1__NicInfo *nic_infos[GWD_NIC_MAX];
 	struct gwd_nic_pb nics[GWD_NIC_MAX];
 };
-/* Fills out; its name, reason, guest path and cmdline point into vm: use under d->lock, or
- * copy them. */
+/* Fills out; its name, reason, guest, kernel and initrd paths and cmdline point into vm: use under
+ * d->lock, or copy them. */
 void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb *out);
 
 /* vm_nics.c: a VM's NICs and the VF pool; callers hold d->lock. */
@@ -135,6 +141,10 @@ void gwd_gen_from_pb(const Godwit__V1__GenDescriptor *in, struct sriov_gen *out)
 int gwd_nics_unbacked(const struct gwd_vm *vm);
 
 /* vmproc.c: godwit-vmm processes. Called without d->lock held. */
+/* 0 when each non-empty path of guest, kernel and initrd is a readable, non-empty regular file
+ * for godwitd; else -EINVAL with the file and the problem in why. */
+int gwd_boot_files_check(const char *guest, const char *kernel, const char *initrd, char *why,
+			 size_t n);
 int gwd_vm_spawn(struct gwd *d, struct gwd_vm *vm, char *why, size_t n);
 /* Spawns a VMM that waits for an incoming migration; fills its stream ports. */
 int gwd_vm_spawn_incoming(struct gwd *d, struct gwd_vm *vm, unsigned channels, const char *token,

@@ -40,6 +40,8 @@ void gwd_vm_free(struct gwd_vm *vm)
 		return;
 	gw_rpc_client_close(vm->ctl);
 	free(vm->guest_path);
+	free(vm->kernel_path);
+	free(vm->initrd_path);
 	free(vm->cmdline);
 	free(vm);
 }
@@ -51,6 +53,8 @@ void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb
 	out->spec.memory_bytes = vm->memory_bytes;
 	out->spec.cpus = vm->cpus;
 	out->spec.guest_path = vm->guest_path;
+	out->spec.kernel_path = vm->kernel_path;
+	out->spec.initrd_path = vm->initrd_path;
 	out->spec.cmdline = vm->cmdline;
 	out->vm.name = (char *)vm->name;
 	out->vm.spec = &out->spec;
@@ -130,8 +134,17 @@ static struct gwd_vm *load_one(struct gwd *d, const char *name)
 	snprintf(vm->name, sizeof(vm->name), "%s", name);
 	vm->memory_bytes = rec->vm->spec->memory_bytes;
 	vm->cpus = rec->vm->spec->cpus;
-	vm->guest_path = strdup(rec->vm->spec->guest_path ? rec->vm->spec->guest_path : "");
-	vm->cmdline = strdup(rec->vm->spec->cmdline ? rec->vm->spec->cmdline : "");
+	/* Records written before kernel_path and initrd_path existed read back as "". */
+	const Godwit__V1__VmSpec *sp = rec->vm->spec;
+	vm->guest_path = strdup(sp->guest_path ? sp->guest_path : "");
+	vm->kernel_path = strdup(sp->kernel_path ? sp->kernel_path : "");
+	vm->initrd_path = strdup(sp->initrd_path ? sp->initrd_path : "");
+	vm->cmdline = strdup(sp->cmdline ? sp->cmdline : "");
+	if (!vm->guest_path || !vm->kernel_path || !vm->initrd_path || !vm->cmdline) {
+		gwd_vm_free(vm);
+		vm = NULL;
+		goto out;
+	}
 	vm->state = rec->vm->state;
 	snprintf(vm->reason, sizeof(vm->reason), "%s", rec->vm->reason ? rec->vm->reason : "");
 	vm->pid = rec->vm->pid;

@@ -98,7 +98,7 @@ static int validate_nics(const Godwit__V1__VmSpec *spec, char *why, size_t n)
 int gwd_validate_spec(const Godwit__V1__VmSpec *spec, uint64_t host_mem, char *why, size_t n)
 {
 	if (!spec) {
-		snprintf(why, n, "a VM spec (memory, guest) is required");
+		snprintf(why, n, "a VM spec (memory, and a guest or a kernel) is required");
 		return -EINVAL;
 	}
 	uint64_t m = spec->memory_bytes;
@@ -121,17 +121,39 @@ int gwd_validate_spec(const Godwit__V1__VmSpec *spec, uint64_t host_mem, char *w
 			 HV_MAX_VCPUS);
 		return -EINVAL;
 	}
-	if (!spec->guest_path || !spec->guest_path[0]) {
-		snprintf(why, n, "a guest image path is required");
+	const char *guest = spec->guest_path ? spec->guest_path : "";
+	const char *kernel = spec->kernel_path ? spec->kernel_path : "";
+	const char *initrd = spec->initrd_path ? spec->initrd_path : "";
+	if (guest[0] && kernel[0]) {
+		snprintf(why, n, "give a guest image or a Linux kernel, not both");
 		return -EINVAL;
 	}
-	if (spec->guest_path[0] != '/') {
-		snprintf(why, n, "guest path '%s' must be absolute (it is opened by godwitd)",
-			 spec->guest_path);
+	if (!guest[0] && !kernel[0]) {
+		snprintf(why, n, "a guest image path or a Linux kernel path is required");
 		return -EINVAL;
 	}
-	if (strlen(spec->guest_path) > 4000 || (spec->cmdline && strlen(spec->cmdline) > 3839)) {
-		snprintf(why, n, "guest path or command line too long");
+	if (initrd[0] && !kernel[0]) {
+		snprintf(why, n, "an initrd goes with a Linux kernel: give a kernel path too");
+		return -EINVAL;
+	}
+	const struct {
+		const char *what, *path;
+	} paths[] = {{"guest", guest}, {"kernel", kernel}, {"initrd", initrd}};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (strlen(paths[i].path) > 4000) {
+			snprintf(why, n, "%s path is too long (%zu bytes; at most 4000)",
+				 paths[i].what, strlen(paths[i].path));
+			return -EINVAL;
+		}
+		if (paths[i].path[0] && paths[i].path[0] != '/') {
+			snprintf(why, n, "%s path '%s' must be absolute (it is opened by godwitd)",
+				 paths[i].what, paths[i].path);
+			return -EINVAL;
+		}
+	}
+	if (spec->cmdline && strlen(spec->cmdline) > 3839) {
+		snprintf(why, n, "command line too long (%zu bytes; at most 3839)",
+			 strlen(spec->cmdline));
 		return -EINVAL;
 	}
 	return validate_nics(spec, why, n);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -280,6 +281,43 @@ static void vf_arg(const struct gwd *d, const struct gwd_nic *nic, char *out, si
 		 nic->emulated ? "emulated" : "passthrough", uplink);
 }
 
+static int boot_file_check(const char *what, const char *path, char *why, size_t n)
+{
+	if (!path || !path[0])
+		return 0;
+	/* Opened, not access()ed: what counts is what godwitd (and the godwit-vmm it spawns,
+	 * with its credentials) can read. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(why, n, "%s %s cannot be read by godwitd: %s", what, path,
+			 strerror(errno));
+		return -EINVAL;
+	}
+	struct stat st;
+	int rc = fstat(fd, &st);
+	close(fd);
+	if (rc < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, n, "%s %s is not a regular file", what, path);
+		return -EINVAL;
+	}
+	if (st.st_size == 0) {
+		snprintf(why, n, "%s %s is empty", what, path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int gwd_boot_files_check(const char *guest, const char *kernel, const char *initrd, char *why,
+			 size_t n)
+{
+	int rc = boot_file_check("guest image", guest, why, n);
+	if (!rc)
+		rc = boot_file_check("kernel", kernel, why, n);
+	if (!rc)
+		rc = boot_file_check("initrd", initrd, why, n);
+	return rc;
+}
+
 /* The files of a VM's godwit-vmm in its state directory. */
 struct vmm_files {
 	char console[560], control[560], log[560], exit[560];
@@ -298,10 +336,11 @@ static int vmm_files(const struct gwd *d, const struct gwd_vm *vm, bool incoming
 			 strlen(f->console));
 		return -ENAMETOOLONG;
 	}
-	if (!incoming && access(vm->guest_path, R_OK) != 0) {
-		snprintf(why, n, "guest image %s is not readable: %s", vm->guest_path,
-			 strerror(errno));
-		return -EINVAL;
+	if (!incoming) {
+		int rc =
+		    gwd_boot_files_check(vm->guest_path, vm->kernel_path, vm->initrd_path, why, n);
+		if (rc)
+			return rc;
 	}
 	unlink(f->console);
 	unlink(f->control);
@@ -343,6 +382,15 @@ static void vmm_cmdline(struct gwd *d, struct gwd_vm *vm, const struct vmm_files
 		argv[a++] = c->chans;
 		argv[a++] = (char *)"--incoming-token-file";
 		argv[a++] = (char *)token_file;
+	} else if (vm->kernel_path[0]) {
+		argv[a++] = (char *)"--kernel";
+		argv[a++] = vm->kernel_path;
+		if (vm->initrd_path[0]) {
+			argv[a++] = (char *)"--initrd";
+			argv[a++] = vm->initrd_path;
+		}
+		argv[a++] = (char *)"--cmdline";
+		argv[a++] = vm->cmdline;
 	} else {
 		argv[a++] = (char *)"--guest";
 		argv[a++] = vm->guest_path;

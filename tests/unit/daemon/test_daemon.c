@@ -3,6 +3,7 @@
  * (no VM is started here: that needs /dev/kvm and lives in the integration tests). */
 #include "api.h"
 
+#include "godwit/hv.h"
 #include "godwit/log.h"
 #include "godwit/v1/host.pb-c.h"
 #include "godwit/v1/vms.pb-c.h"
@@ -67,6 +68,46 @@ static void test_validate_spec(void)
 	s.guest_path = (char *)"";
 	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
 	CU_ASSERT_EQUAL(gwd_validate_spec(NULL, 0, why, sizeof(why)), -EINVAL);
+}
+
+/* What the VM boots: exactly one of guest and kernel, an initrd only with a kernel, absolute
+ * paths, and the VMM's vCPU limit. */
+static void test_validate_spec_boot(void)
+{
+	char why[300];
+	Godwit__V1__VmSpec s = GODWIT__V1__VM_SPEC__INIT;
+	s.memory_bytes = 256ull << 20;
+	s.kernel_path = (char *)"/boot/vmlinuz";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), 0);
+	s.initrd_path = (char *)"/boot/initrd.img";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), 0);
+	s.guest_path = (char *)"/g";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "not both"));
+	s.kernel_path = (char *)"";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "initrd goes with a Linux kernel"));
+	s.initrd_path = (char *)"";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), 0);
+	s.guest_path = (char *)"";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "guest image path or a Linux kernel path"));
+	s.guest_path = NULL; /* as a hand-built message may have it */
+	s.kernel_path = NULL;
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	s.kernel_path = (char *)"vmlinuz";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "kernel path 'vmlinuz' must be absolute"));
+	s.kernel_path = (char *)"/boot/vmlinuz";
+	s.initrd_path = (char *)"initrd.img";
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "initrd path 'initrd.img' must be absolute"));
+	s.initrd_path = NULL;
+	s.cpus = HV_MAX_VCPUS;
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), 0);
+	s.cpus = HV_MAX_VCPUS + 1;
+	CU_ASSERT_EQUAL(gwd_validate_spec(&s, 0, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "vCPUs requested"));
 }
 
 static void test_validate_mac(void)
@@ -380,6 +421,149 @@ static void test_bad_requests(void)
 	protobuf_c_message_free_unpacked(resp, NULL);
 }
 
+/* A file of n bytes (0: empty) in the state directory; its path in out. */
+static void make_file(const char *leaf, size_t n, char *out, size_t outn)
+{
+	snprintf(out, outn, "%s/%s", d.state_dir, leaf);
+	FILE *f = fopen(out, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	for (size_t i = 0; i < n; i++)
+		fputc('k', f);
+	fclose(f);
+}
+
+static enum gw_rpc_code create_linux(const char *name, const char *kernel, const char *initrd,
+				     const char *cmdline, uint32_t cpus, Godwit__V1__Vm **out,
+				     struct gw_rpc_status *st)
+{
+	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
+	spec.memory_bytes = 256ull << 20;
+	spec.cpus = cpus;
+	spec.kernel_path = (char *)kernel;
+	if (initrd)
+		spec.initrd_path = (char *)initrd;
+	if (cmdline)
+		spec.cmdline = (char *)cmdline;
+	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
+	req.name = (char *)name;
+	req.spec = &spec;
+	ProtobufCMessage *resp = NULL;
+	enum gw_rpc_code c = call("Create", &req.base, &resp, st);
+	if (out)
+		*out = (Godwit__V1__Vm *)resp;
+	else if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return c;
+}
+
+static size_t vm_count(void)
+{
+	Godwit__V1__ListVmsRequest lreq = GODWIT__V1__LIST_VMS_REQUEST__INIT;
+	ProtobufCMessage *resp;
+	struct gw_rpc_status st;
+	if (call("List", &lreq.base, &resp, &st) != GW_RPC_OK)
+		return (size_t)-1;
+	size_t n = ((Godwit__V1__ListVmsResponse *)resp)->n_vms;
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return n;
+}
+
+static void delete_vm(const char *name)
+{
+	Godwit__V1__VmRef ref = GODWIT__V1__VM_REF__INIT;
+	ref.name = (char *)name;
+	ProtobufCMessage *resp = NULL;
+	struct gw_rpc_status st;
+	CU_ASSERT_EQUAL(call("Delete", &ref.base, &resp, &st), GW_RPC_OK);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* Linux VMs: kernel, initrd and command line kept, shown and persisted; the files checked for
+ * godwitd at create (the VMM's own checks come at start: integration tests). */
+static void test_create_linux(void)
+{
+	char kernel[600], initrd[600], empty[600];
+	make_file("vmlinuz", 4096, kernel, sizeof(kernel));
+	make_file("initrd.img", 100, initrd, sizeof(initrd));
+	make_file("empty", 0, empty, sizeof(empty));
+	size_t before = vm_count();
+	struct gw_rpc_status st;
+	Godwit__V1__Vm *vm = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(create_linux("lin1", kernel, initrd, NULL, 2, &vm, &st), GW_RPC_OK);
+	CU_ASSERT_STRING_EQUAL(vm->spec->kernel_path, kernel);
+	CU_ASSERT_STRING_EQUAL(vm->spec->initrd_path, initrd);
+	CU_ASSERT_STRING_EQUAL(vm->spec->guest_path, "");
+	CU_ASSERT_STRING_EQUAL(vm->spec->cmdline, GWD_LINUX_CMDLINE); /* the VMM's default */
+	CU_ASSERT_EQUAL(vm->spec->cpus, 2);
+	protobuf_c_message_free_unpacked(&vm->base, NULL);
+	CU_ASSERT_EQUAL(create_linux("lin2", kernel, NULL, "console=ttyS0 quiet", 0, &vm, &st),
+			GW_RPC_OK);
+	if (vm) {
+		CU_ASSERT_STRING_EQUAL(vm->spec->cmdline, "console=ttyS0 quiet");
+		CU_ASSERT_STRING_EQUAL(vm->spec->initrd_path, "");
+		CU_ASSERT_EQUAL(vm->spec->cpus, 1);
+		protobuf_c_message_free_unpacked(&vm->base, NULL);
+	}
+
+	/* Get answers the same, and a fresh registry reads it all back. */
+	Godwit__V1__VmRef ref = GODWIT__V1__VM_REF__INIT;
+	ref.name = (char *)"lin1";
+	ProtobufCMessage *resp;
+	CU_ASSERT_EQUAL_FATAL(call("Get", &ref.base, &resp, &st), GW_RPC_OK);
+	vm = (Godwit__V1__Vm *)resp;
+	CU_ASSERT_STRING_EQUAL(vm->spec->kernel_path, kernel);
+	CU_ASSERT_STRING_EQUAL(vm->spec->initrd_path, initrd);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	struct gwd fresh;
+	memset(&fresh, 0, sizeof(fresh));
+	snprintf(fresh.state_dir, sizeof(fresh.state_dir), "%s", d.state_dir);
+	CU_ASSERT_EQUAL_FATAL(gwd_registry_load(&fresh), 0);
+	struct gwd_vm *a = gwd_vm_find(&fresh, "lin1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_STRING_EQUAL(a->kernel_path, kernel);
+	CU_ASSERT_STRING_EQUAL(a->initrd_path, initrd);
+	CU_ASSERT_STRING_EQUAL(a->guest_path, "");
+	CU_ASSERT_STRING_EQUAL(a->cmdline, GWD_LINUX_CMDLINE);
+	CU_ASSERT_EQUAL(a->cpus, 2);
+	a = gwd_vm_find(&fresh, "alpha"); /* a record of a test-guest VM reads back as one */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_STRING_EQUAL(a->kernel_path, "");
+	CU_ASSERT_STRING_EQUAL(a->initrd_path, "");
+	while (fresh.vms) {
+		struct gwd_vm *n = fresh.vms->next;
+		gwd_vm_free(fresh.vms);
+		fresh.vms = n;
+	}
+
+	/* Files godwitd cannot use: INVALID_ARGUMENT naming the file and the problem. */
+	CU_ASSERT_EQUAL(create_linux("bad", "/no/such/vmlinuz", NULL, NULL, 1, NULL, &st),
+			GW_RPC_INVALID_ARGUMENT);
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(st.message, "kernel /no/such/vmlinuz cannot be read by godwitd: No such file"));
+	CU_ASSERT_EQUAL(create_linux("bad", kernel, "/no/such/initrd", NULL, 1, NULL, &st),
+			GW_RPC_INVALID_ARGUMENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "initrd /no/such/initrd cannot be read"));
+	CU_ASSERT_EQUAL(create_linux("bad", d.state_dir, NULL, NULL, 1, NULL, &st),
+			GW_RPC_INVALID_ARGUMENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "is not a regular file"));
+	CU_ASSERT_EQUAL(create_linux("bad", kernel, empty, NULL, 1, NULL, &st),
+			GW_RPC_INVALID_ARGUMENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "initrd"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "is empty"));
+	CU_ASSERT_EQUAL(create_linux("bad", kernel, NULL, NULL, HV_MAX_VCPUS + 1, NULL, &st),
+			GW_RPC_INVALID_ARGUMENT);
+	CU_ASSERT_EQUAL(vm_count(), before + 2); /* no refused VM left behind */
+
+	delete_vm("lin1");
+	delete_vm("lin2");
+	CU_ASSERT_EQUAL(vm_count(), before);
+	unlink(kernel);
+	unlink(initrd);
+	unlink(empty);
+}
+
 static void test_console_not_running(void)
 {
 	Godwit__V1__ConsoleRequest req = GODWIT__V1__CONSOLE_REQUEST__INIT;
@@ -461,17 +645,6 @@ static Godwit__V1__HostInfo *host_info(void)
 	struct gw_rpc_status st;
 	gw_rpc_unary(cl, &godwit__v1__host__descriptor, "GetInfo", &req.base, &resp, 5000, &st);
 	return (Godwit__V1__HostInfo *)resp;
-}
-
-static void delete_vm(const char *name)
-{
-	Godwit__V1__VmRef ref = GODWIT__V1__VM_REF__INIT;
-	ref.name = (char *)name;
-	ProtobufCMessage *resp = NULL;
-	struct gw_rpc_status st;
-	CU_ASSERT_EQUAL(call("Delete", &ref.base, &resp, &st), GW_RPC_OK);
-	if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
 }
 
 /* The daemon's pool here: pf0 gen1 with 1 VF, pf1 gen2 with 1 VF (see main). */
@@ -623,6 +796,7 @@ int main(void)
 	static const struct gw_test_case cases[] = {
 	    {"validate names", test_validate_name},
 	    {"validate specs", test_validate_spec},
+	    {"validate what a spec boots", test_validate_spec_boot},
 	    {"validate MACs", test_validate_mac},
 	    {"validate NICs of a spec", test_validate_spec_nics},
 	    {"--emul-nic values", test_emul_nic_option},
@@ -630,6 +804,7 @@ int main(void)
 	    {"MACs derived from VM names", test_mac_from_name},
 	    {"create, get, list, persist", test_create_get_list},
 	    {"bad requests get the right status", test_bad_requests},
+	    {"create Linux VMs: kernel, initrd, cmdline", test_create_linux},
 	    {"console of a stopped VM", test_console_not_running},
 	    {"host info", test_host_info},
 	    {"delete removes the VM and its files", test_delete},
