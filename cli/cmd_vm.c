@@ -16,24 +16,29 @@
 
 static void vm_usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "Usage: godwit vm SUBCOMMAND ...\n"
-	    "  create NAME --memory SIZE --guest PATH [--cmdline STR] [--cpus N]\n"
-	    "              [--nic vf[,gen=N][,mac=MAC][,trust=on|off]]...\n"
-	    "                 define a VM (SIZE like 256M or 2G; PATH an x86-64 ELF on the host);\n"
-	    "                 each --nic (at most 4) gives it a VF of the host's SR-IOV NICs:\n"
-	    "                 gen=N asks for generation N (default: any), mac=MAC sets its\n"
-	    "                 unicast MAC (default: 02:xx:xx:xx:xx:xx derived from NAME).\n"
-	    "                 The VM holds its VFs until it is deleted or migrates away.\n"
-	    "  start NAME     start it (spawns its godwit-vmm)\n"
-	    "  stop NAME [--force]\n"
-	    "                 stop it (--force kills the VMM instead of asking it)\n"
-	    "  delete NAME    forget a stopped VM and its files\n"
-	    "  info NAME      state, spec, process and console of one VM\n"
-	    "  list           all VMs\n"
-	    "  console NAME [--timeout SECS]\n"
-	    "                 print the serial console until the VM stops, SECS pass, or ^C\n");
+	fprintf(f,
+		"Usage: godwit vm SUBCOMMAND ...\n"
+		"  create NAME --memory SIZE (--kernel BZIMAGE [--initrd FILE] | --guest PATH)\n"
+		"              [--cmdline STR] [--cpus N]\n"
+		"              [--nic vf[,gen=N][,mac=MAC][,trust=on|off]]...\n"
+		"                 define a VM (SIZE like 256M or 2G) that boots a Linux kernel\n"
+		"                 (a bzImage, with an optional initramfs; its command line\n"
+		"                 defaults to console=ttyS0) or godwit's test guest (PATH, an\n"
+		"                 x86-64 ELF), with N vCPUs (default 1). The files are on the\n"
+		"                 host running godwitd: create checks that it can read them,\n"
+		"                 start boots them (and says why when the VMM cannot).\n"
+		"                 Each --nic (at most 4) gives it a VF of the host's SR-IOV NICs:\n"
+		"                 gen=N asks for generation N (default: any), mac=MAC sets its\n"
+		"                 unicast MAC (default: 02:xx:xx:xx:xx:xx derived from NAME).\n"
+		"                 The VM holds its VFs until it is deleted or migrates away.\n"
+		"  start NAME     start it (spawns its godwit-vmm)\n"
+		"  stop NAME [--force]\n"
+		"                 stop it (--force kills the VMM instead of asking it)\n"
+		"  delete NAME    forget a stopped VM and its files\n"
+		"  info NAME      state, spec, process and console of one VM\n"
+		"  list           all VMs\n"
+		"  console NAME [--timeout SECS]\n"
+		"                 print the serial console until the VM stops, SECS pass, or ^C\n");
 }
 
 static const char *state_name(Godwit__V1__VmState s)
@@ -101,7 +106,14 @@ static void print_vm(const Godwit__V1__Vm *vm)
 	if (vm->spec) {
 		printf("memory    %s\n", mem);
 		printf("cpus      %u\n", vm->spec->cpus);
-		printf("guest     %s\n", vm->spec->guest_path);
+		if (vm->spec->kernel_path && vm->spec->kernel_path[0]) {
+			printf("kernel    %s\n", vm->spec->kernel_path);
+			printf("initrd    %s\n", vm->spec->initrd_path && vm->spec->initrd_path[0]
+						     ? vm->spec->initrd_path
+						     : "none");
+		} else {
+			printf("guest     %s\n", vm->spec->guest_path);
+		}
 		printf("cmdline   %s\n", vm->spec->cmdline);
 	}
 	for (size_t i = 0; i < vm->n_nics; i++)
@@ -165,11 +177,20 @@ static int parse_nic(char *arg, Godwit__V1__NicSpec *nic)
 	return CLI_OK;
 }
 
+/* godwitd opens the files: send an absolute path it can resolve (one relative to this
+ * directory, when it exists here; else as given, and godwitd says what is wrong with it). */
+static char *abs_path(char *arg, char buf[PATH_MAX])
+{
+	return arg[0] != '/' && realpath(arg, buf) ? buf : arg;
+}
+
 static int vm_create(struct cli *c, int argc, char **argv)
 {
 	static const struct option o[] = {
 	    {"memory", required_argument, NULL, 'm'},
 	    {"guest", required_argument, NULL, 'g'},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
 	    {"cmdline", required_argument, NULL, 'c'},
 	    {"cpus", required_argument, NULL, 'C'},
 	    {"nic", required_argument, NULL, 'n'},
@@ -180,11 +201,12 @@ static int vm_create(struct cli *c, int argc, char **argv)
 	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
 	spec.nics = nicp;
 	spec.cmdline = (char *)"";
-	char guest[PATH_MAX];
+	char guest[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
+	char *guest_path = NULL, *kernel_path = NULL, *initrd_path = NULL;
 	bool have_mem = false;
 	int ch;
 	uint64_t v;
-	while ((ch = getopt_long(argc, argv, "m:g:c:h", o, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "m:g:k:c:h", o, NULL)) != -1) {
 		switch (ch) {
 		case 'm':
 			if (gw_parse_size(optarg, &spec.memory_bytes))
@@ -193,11 +215,13 @@ static int vm_create(struct cli *c, int argc, char **argv)
 			have_mem = true;
 			break;
 		case 'g':
-			/* godwitd opens the image: send an absolute path it can resolve. */
-			if (optarg[0] != '/' && realpath(optarg, guest))
-				spec.guest_path = guest;
-			else
-				spec.guest_path = optarg;
+			guest_path = abs_path(optarg, guest);
+			break;
+		case 'k':
+			kernel_path = abs_path(optarg, kernel);
+			break;
+		case 'i':
+			initrd_path = abs_path(optarg, initrd);
 			break;
 		case 'c':
 			spec.cmdline = optarg;
@@ -227,8 +251,20 @@ static int vm_create(struct cli *c, int argc, char **argv)
 	int rc = one_name("vm create", argc, argv, &name);
 	if (rc)
 		return rc;
-	if (!have_mem || !spec.guest_path)
-		return cli_usage_error("vm create", "--memory and --guest are required");
+	/* The spec's strings start as "", not NULL: the options are checked on their own. */
+	if (guest_path && kernel_path)
+		return cli_usage_error("vm create", "give one of --kernel and --guest, not both");
+	if (initrd_path && !kernel_path)
+		return cli_usage_error("vm create", "--initrd goes with --kernel");
+	if (!have_mem || (!guest_path && !kernel_path))
+		return cli_usage_error("vm create",
+				       "--memory and --kernel (or --guest) are required");
+	if (guest_path)
+		spec.guest_path = guest_path;
+	if (kernel_path)
+		spec.kernel_path = kernel_path;
+	if (initrd_path)
+		spec.initrd_path = initrd_path;
 	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
 	req.name = (char *)name;
 	req.spec = &spec;
@@ -300,6 +336,21 @@ static int vm_simple(struct cli *c, const char *sub, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* What a VM boots, for one table cell: "kernel vmlinuz-6.1.0-57-amd64 +initrd" or "guest
+ * godwit-test-guest" (the file names; 'vm info' and --json give the paths). */
+static void boot_summary(const Godwit__V1__VmSpec *spec, char *out, size_t n)
+{
+	const char *k = spec && spec->kernel_path ? spec->kernel_path : "";
+	const char *g = spec && spec->guest_path ? spec->guest_path : "";
+	const char *path = k[0] ? k : g, *slash = strrchr(path, '/');
+	if (!path[0]) {
+		snprintf(out, n, "-");
+		return;
+	}
+	snprintf(out, n, "%s %s%s", k[0] ? "kernel" : "guest", slash ? slash + 1 : path,
+		 k[0] && spec->initrd_path && spec->initrd_path[0] ? " +initrd" : "");
+}
+
 static int vm_list(struct cli *c, int argc, char **argv)
 {
 	if (argc > 1) {
@@ -320,11 +371,13 @@ static int vm_list(struct cli *c, int argc, char **argv)
 	} else if (r->n_vms == 0) {
 		printf("no VMs; create one with 'godwit vm create'\n");
 	} else {
-		const char *hdr[] = {"NAME", "STATE", "MEMORY", "CPUS", "PID", "UP", "REASON"};
-		struct table *t = table_new(7, hdr);
+		const char *hdr[] = {"NAME",  "STATE", "MEMORY", "CPUS",
+				     "BOOTS", "PID",   "UP",	 "REASON"};
+		struct table *t = table_new(8, hdr);
 		for (size_t i = 0; i < r->n_vms; i++) {
 			Godwit__V1__Vm *vm = r->vms[i];
-			char mem[32], cpus[16], pid[16], up[32];
+			char mem[32], cpus[16], pid[16], up[32], boots[96];
+			boot_summary(vm->spec, boots, sizeof(boots));
 			fmt_bytes(vm->spec ? vm->spec->memory_bytes : 0, mem, sizeof(mem));
 			snprintf(cpus, sizeof(cpus), "%u", vm->spec ? vm->spec->cpus : 0);
 			snprintf(pid, sizeof(pid), vm->pid ? "%d" : "-", vm->pid);
@@ -332,8 +385,8 @@ static int vm_list(struct cli *c, int argc, char **argv)
 				fmt_age(vm->started_unix, up, sizeof(up));
 			else
 				snprintf(up, sizeof(up), "-");
-			const char *row[] = {vm->name,	state_name(vm->state), mem, cpus, pid, up,
-					     vm->reason};
+			const char *row[] = {
+			    vm->name, state_name(vm->state), mem, cpus, boots, pid, up, vm->reason};
 			table_row(t, row);
 		}
 		table_print(t, stdout);

@@ -15,7 +15,7 @@
 #define GWD_NAME_MAX 63
 #define GWD_NIC_MAX  4
 /* The command line a Linux VM created without one gets: godwit-vmm's own default
- * (docs/godwit-vmm.md), recorded so that the VM shows, and keeps across restarts and
+ * (VMM_LINUX_CMDLINE in vmm/main.c), recorded so that the VM shows, and keeps across restarts and
  * migrations, what its kernel is given. */
 #define GWD_LINUX_CMDLINE "console=ttyS0"
 
