@@ -26,8 +26,10 @@
 #define BOOT_PDPT	 0x4000ull
 #define BOOT_PD		 0x5000ull /* one page per GiB mapped */
 #define MAX_GUEST_FILE	 (64ull << 20)
-/* The selectors of Linux's 64-bit boot protocol (__BOOT_CS, __BOOT_DS), used for both kinds
- * of guest: the test guest never reloads them. */
+/* The selectors of Linux's 64-bit boot protocol (__BOOT_CS, __BOOT_DS), loaded for both kinds
+ * of guest; the test guest's interrupt gates name 0x08 (docs/guest-abi.md), which is the same
+ * 64-bit code segment. */
+#define SEL_CODE_ABI 0x08u
 #define SEL_CODE 0x10u
 #define SEL_DATA 0x18u
 #define SEL_TSS	 0x20u
@@ -186,7 +188,8 @@ static void build_gdt(struct hv_vm *vm)
 {
 	uint64_t *gdt = hv_vm_gpa_to_hva(vm, BOOT_GDT, 0x800);
 	memset(gdt, 0, 0x800);
-	gdt[SEL_CODE / 8] = 0x00AF9B000000FFFFull; /* 64-bit code, DPL 0 */
+	gdt[SEL_CODE_ABI / 8] = 0x00AF9B000000FFFFull; /* 64-bit code, DPL 0 */
+	gdt[SEL_CODE / 8] = gdt[SEL_CODE_ABI / 8];
 	gdt[SEL_DATA / 8] = 0x00CF93000000FFFFull; /* flat 4 GiB data, DPL 0 */
 	/* 64-bit TSS (two slots), base BOOT_TSS, limit 0x67, busy. */
 	gdt[SEL_TSS / 8] =
