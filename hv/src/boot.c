@@ -30,9 +30,9 @@
  * of guest; the test guest's interrupt gates name 0x08 (docs/guest-abi.md), which is the same
  * 64-bit code segment. */
 #define SEL_CODE_ABI 0x08u
-#define SEL_CODE 0x10u
-#define SEL_DATA 0x18u
-#define SEL_TSS	 0x20u
+#define SEL_CODE     0x10u
+#define SEL_DATA     0x18u
+#define SEL_TSS	     0x20u
 
 #define PTE_P  0x1ull
 #define PTE_RW 0x2ull

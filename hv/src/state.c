@@ -40,9 +40,13 @@ static const struct gw_fields vcpu_table = GW_FIELDS_TABLE(
     "vcpu", HV_STATE_VCPU_MAGIC, HV_STATE_VCPU_VERSION, struct hv_vcpu_state, vcpu_fields);
 
 static const struct gw_field vm_fields[] = {
-    GW_FIELD(1, struct hv_vm_state, clock, 0),	   GW_FIELD(2, struct hv_vm_state, pic_master, 0),
-    GW_FIELD(3, struct hv_vm_state, pic_slave, 0), GW_FIELD(4, struct hv_vm_state, ioapic, 0),
+    GW_FIELD(1, struct hv_vm_state, clock, 0),
+    GW_FIELD(2, struct hv_vm_state, pic_master, 0),
+    GW_FIELD(3, struct hv_vm_state, pic_slave, 0),
+    GW_FIELD(4, struct hv_vm_state, ioapic, 0),
     GW_FIELD(5, struct hv_vm_state, pit, 0),
+    GW_FIELD(6, struct hv_vm_state, realtime_ns, GW_FIELD_OPTIONAL),
+    GW_FIELD(7, struct hv_vm_state, tsc_khz, GW_FIELD_OPTIONAL),
 };
 
 static const struct gw_fields vm_table =

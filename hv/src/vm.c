@@ -565,6 +565,11 @@ static int save_vm_part(struct hv_vm *vm, struct gw_buf *out)
 	s.pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
 	s.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
 	s.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	s.realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	int khz = hv_vm_tsc_khz(vm);
+	s.tsc_khz = khz > 0 ? (uint32_t)khz : 0;
 	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &s.clock) < 0 ||
 	    ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s.pic_master) < 0 ||
 	    ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s.pic_slave) < 0 ||
@@ -627,7 +632,26 @@ static int load_vm_part(struct hv_vm *vm, struct gw_rd *rd)
 	int rc = hv_vm_state_deserialize(rd, &s);
 	if (rc)
 		return rc;
-	s.clock.flags = 0; /* only the clock value is restored; the realtime pair is host-local */
+	/* kvmclock goes on from where it was, plus the real time the VM spent in transit (never
+	 * back, whatever the two hosts' clocks say). KVM's own realtime pair is not used: it
+	 * exists only where the host's clocksource is the TSC. */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	if (s.realtime_ns && now_ns > s.realtime_ns)
+		s.clock.clock += now_ns - s.realtime_ns;
+	s.clock.flags = 0;
+	if (s.tsc_khz) {
+		/* Before the vCPUs' TSC MSRs are loaded, so they are read at the right rate.
+		 * The migration's handshake already refused a rate this host cannot run unless
+		 * the operator allowed it (hv_tsc_plan). */
+		int khz = hv_vm_tsc_khz(vm);
+		if (khz > 0 && (uint32_t)khz != s.tsc_khz && hv_vm_set_tsc_khz(vm, s.tsc_khz))
+			GW_WARN(vm->name,
+				"the guest's TSC runs at this host's %d kHz instead of its %u kHz "
+				"(KVM cannot scale it here)",
+				khz, s.tsc_khz);
+	}
 	if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &s.pic_master) < 0 ||
 	    ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &s.pic_slave) < 0 ||
 	    ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &s.ioapic) < 0 ||
@@ -693,6 +717,29 @@ int hv_vm_load_state(struct hv_vm *vm, const void *data, size_t len)
 		}
 	}
 	return body.left ? -EBADMSG : 0;
+}
+
+int hv_vm_tsc_khz(struct hv_vm *vm)
+{
+	int khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	return khz > 0 ? khz : -errno;
+}
+
+bool hv_vm_tsc_scaling(struct hv_vm *vm)
+{
+	return ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) > 0;
+}
+
+int hv_vm_set_tsc_khz(struct hv_vm *vm, uint32_t khz)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		/* Without scaling KVM refuses a lower rate and emulates a higher one by catching
+		 * up at exits, which is no way to keep a guest's time: both are refused. */
+		if (!hv_vm_tsc_scaling(vm) ||
+		    ioctl(vm->vcpus[i].fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
+			return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 struct hv_bus *hv_vm_pio_bus(struct hv_vm *vm)

@@ -131,6 +131,18 @@ static int check_hello(struct mig_dchan *c, const struct mig_hello *h, char *msg
 			 "destination's");
 		return MIG_REPLY_CONFIG;
 	}
+	/* The incoming VM's vCPUs run at this host's TSC rate until its state is loaded. */
+	int host_khz = hv_vm_tsc_khz(d->vm);
+	char why[240];
+	enum hv_tsc_plan plan = hv_tsc_plan(
+	    le32toh(h->tsc_khz), host_khz > 0 ? (uint32_t)host_khz : 0, hv_vm_tsc_scaling(d->vm),
+	    le16toh(h->flags) & MIG_HELLO_TSC_ANY, why, sizeof(why));
+	if (plan == HV_TSC_REFUSE) {
+		snprintf(msg, n, "%s", why);
+		return MIG_REPLY_CONFIG;
+	}
+	if (plan == HV_TSC_DRIFT && c->idx == 0)
+		GW_WARN(hv_vm_name(d->vm), "%s", why);
 	return MIG_REPLY_OK;
 }
 

@@ -349,8 +349,10 @@ static int handshake(struct mig_source *s, unsigned i)
 	}
 	c->fd = fd;
 	struct mig_hello h;
+	int khz = hv_vm_tsc_khz(s->vm);
 	mig_hello_encode(&h, (uint16_t)i, (uint16_t)s->n, mig_config_digest(s->vm),
-			 hv_vm_ram_size(s->vm), s->p.token);
+			 hv_vm_ram_size(s->vm), khz > 0 ? (uint32_t)khz : 0,
+			 s->p.allow_tsc_change ? MIG_HELLO_TSC_ANY : 0, s->p.token);
 	struct mig_reply r;
 	int rc = mig_net_write_full(fd, &h, sizeof(h));
 	if (rc == 0)

@@ -11,13 +11,15 @@
 #include <string.h>
 
 void mig_hello_encode(struct mig_hello *h, uint16_t channel, uint16_t nchannels, uint64_t digest,
-		      uint64_t ram_size, const char *token)
+		      uint64_t ram_size, uint32_t tsc_khz, uint16_t flags, const char *token)
 {
 	memset(h, 0, sizeof(*h));
 	h->magic = htole32(MIG_STREAM_MAGIC);
 	h->version = htole16(MIG_STREAM_VERSION);
 	h->channel = htole16(channel);
 	h->nchannels = htole16(nchannels);
+	h->flags = htole16(flags);
+	h->tsc_khz = htole32(tsc_khz);
 	h->config_digest = htole64(digest);
 	h->ram_size = htole64(ram_size);
 	memcpy(h->token, token, strnlen(token, sizeof(h->token)));

@@ -30,8 +30,8 @@ struct mig_hello {
 	uint16_t version;
 	uint16_t channel;
 	uint16_t nchannels;
-	uint16_t flags;
-	uint32_t reserved;
+	uint16_t flags;	  /* MIG_HELLO_* */
+	uint32_t tsc_khz; /* the VM's TSC rate; 0: unknown */
 	uint64_t config_digest;
 	uint64_t ram_size;
 	char token[MIG_TOKEN_LEN];
@@ -60,8 +60,11 @@ struct mig_reply {
 };
 _Static_assert(sizeof(struct mig_reply) == 136, "reply is 136 bytes on the wire");
 
+/* The operator lets the destination run the guest's TSC at its host's rate (hv_tsc_plan). */
+#define MIG_HELLO_TSC_ANY 0x0001u
+
 void mig_hello_encode(struct mig_hello *h, uint16_t channel, uint16_t nchannels, uint64_t digest,
-		      uint64_t ram_size, const char *token);
+		      uint64_t ram_size, uint32_t tsc_khz, uint16_t flags, const char *token);
 /* Checks framing and CRC only: -EBADMSG (not a godwit stream or corrupt), -EPROTO (version). */
 int mig_hello_check(const struct mig_hello *h);
 void mig_reply_encode(struct mig_reply *r, enum mig_reply_status st, const char *msg);

@@ -459,7 +459,7 @@ static void test_fault_version_mismatch(void)
 	int fd = mig_net_connect("127.0.0.1", port, 5000);
 	CU_ASSERT_TRUE_FATAL(fd >= 0);
 	struct mig_hello h;
-	mig_hello_encode(&h, 0, 1, mig_config_digest(dst), MEM, TOKEN);
+	mig_hello_encode(&h, 0, 1, mig_config_digest(dst), MEM, 0, 0, TOKEN);
 	h.version = 2;
 	h.crc = gw_crc32c(0, &h, offsetof(struct mig_hello, crc));
 	mig_net_write_full(fd, &h, sizeof(h));
@@ -494,6 +494,63 @@ static void test_fault_version_mismatch(void)
 	pthread_join(t, NULL);
 	close(lfd);
 	hv_vm_destroy(src);
+}
+
+/* One raw handshake with a fresh destination: the reply to a hello that says the VM's TSC
+ * runs at tsc_khz, with flags. */
+static void tsc_hello(uint32_t tsc_khz, uint16_t flags, struct mig_reply *r, bool *scaling,
+		      uint32_t *host_khz)
+{
+	struct watch wd;
+	watch_init(&wd);
+	struct hv_vm *dst = make_vm("dst", MEM, &wd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	*scaling = hv_vm_tsc_scaling(dst);
+	*host_khz = (uint32_t)hv_vm_tsc_khz(dst);
+	struct mig_params p;
+	params(&p, TOKEN);
+	p.channels = 1;
+	p.accept_timeout_ms = 5000;
+	struct mig_dest *md;
+	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
+	uint16_t port;
+	unsigned n;
+	mig_dest_ports(md, &port, &n);
+	int fd = mig_net_connect("127.0.0.1", port, 5000);
+	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	struct mig_hello h;
+	mig_hello_encode(&h, 0, 1, mig_config_digest(dst), MEM,
+			 tsc_khz ? tsc_khz : *host_khz * 11 / 10, flags, TOKEN);
+	mig_net_write_full(fd, &h, sizeof(h));
+	CU_ASSERT_EQUAL(mig_net_read_full(fd, r, sizeof(*r)), 0);
+	close(fd);
+	mig_dest_wait(md, 10000);
+	mig_dest_free(md);
+	hv_vm_destroy(dst);
+}
+
+/* A VM whose TSC runs 10% faster than the destination's host: KVM's TSC scaling takes it
+ * where the host has it; elsewhere the handshake refuses it, with the reason, unless the
+ * operator allowed the change. */
+static void test_tsc_rate(void)
+{
+	struct mig_reply r;
+	bool scaling;
+	uint32_t khz;
+	tsc_hello(0, 0, &r, &scaling, &khz);
+	printf("\n    host TSC %u kHz, %s; a VM at +10%%: %s", khz,
+	       scaling ? "TSC scaling" : "no TSC scaling", r.message[0] ? r.message : "accepted");
+	if (scaling) {
+		CU_ASSERT_EQUAL(r.status, MIG_REPLY_OK);
+	} else {
+		CU_ASSERT_EQUAL(r.status, MIG_REPLY_CONFIG);
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.message, "no TSC scaling here"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.message, "--allow-tsc-change"));
+	}
+	tsc_hello(0, MIG_HELLO_TSC_ANY, &r, &scaling, &khz);
+	CU_ASSERT_EQUAL(r.status, MIG_REPLY_OK);
+	tsc_hello(khz, 0, &r, &scaling, &khz); /* the same rate: always */
+	CU_ASSERT_EQUAL(r.status, MIG_REPLY_OK);
 }
 
 /* Distinct pages the running guest dirties in one second (its working set bounds it). */
@@ -622,6 +679,7 @@ int main(void)
 	    {"wrong token", test_fault_wrong_token},
 	    {"stream version mismatch", test_fault_version_mismatch},
 	    {"destination without enough memory", test_fault_not_enough_memory},
+	    {"a TSC rate the destination cannot run", test_tsc_rate},
 	    {"cancel keeps the source running", test_cancel_keeps_source},
 	    {"auto-converge throttles a fast-dirtying guest", test_auto_converge},
 	};

@@ -264,6 +264,26 @@ struct hv_device_ops {
 int hv_device_register(struct hv_vm *vm, const char *name, const struct hv_device_ops *ops,
 		       void *opaque);
 
+/* Guest time. The VM's state carries kvmclock and the TSC frequency; a destination advances
+ * kvmclock by the real time that passed between save and load, and sets the saved TSC rate
+ * on its vCPUs (KVM's TSC scaling) where it differs from its host's. */
+/* The vCPUs' TSC frequency in kHz, or a negative errno. */
+int hv_vm_tsc_khz(struct hv_vm *vm);
+/* Sets it on every vCPU (KVM_SET_TSC_KHZ): -EOPNOTSUPP when KVM refuses the rate. */
+int hv_vm_set_tsc_khz(struct hv_vm *vm, uint32_t khz);
+/* Whether this host's KVM can run a guest's TSC at another rate than the host's. */
+bool hv_vm_tsc_scaling(struct hv_vm *vm);
+enum hv_tsc_plan {
+	HV_TSC_SAME = 0, /* within KVM's tolerance (250 ppm), or a rate unknown */
+	HV_TSC_SCALE,	 /* KVM scales it: set the VM's rate */
+	HV_TSC_DRIFT,	 /* no scaling, and the operator allowed it: go on at the host's rate */
+	HV_TSC_REFUSE,	 /* no scaling, not allowed: refuse, with why */
+};
+/* Pure: what a destination with a host TSC of host_khz does about a VM at vm_khz. why is set
+ * for DRIFT and REFUSE. */
+enum hv_tsc_plan hv_tsc_plan(uint32_t vm_khz, uint32_t host_khz, bool scaling, bool allow,
+			     char *why, size_t n);
+
 /* Whole-VM state (VM, every vCPU, every device; not RAM) as one section. The VM must be
  * paused or not started. Load rejects a wrong version (-EPROTO), corruption (-EBADMSG) and a
  * state that does not fit this VM (-EINVAL). */

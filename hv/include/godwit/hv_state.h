@@ -39,6 +39,11 @@ struct hv_vcpu_state {
 
 struct hv_vm_state {
 	struct kvm_clock_data clock;
+	/* The host's CLOCK_REALTIME when clock was read, in ns: the destination advances the
+	 * guest's clock by the real time that passed meanwhile (KVM_CLOCK_REALTIME's job, done
+	 * here because KVM offers it only on hosts whose clocksource is the TSC). */
+	uint64_t realtime_ns;
+	uint32_t tsc_khz; /* the vCPUs' TSC frequency; 0: not known */
 	struct kvm_irqchip pic_master;
 	struct kvm_irqchip pic_slave;
 	struct kvm_irqchip ioapic;

@@ -57,6 +57,9 @@ struct mig_params {
 	bool verify;		    /* checksum all of RAM on both sides at handover */
 	int accept_timeout_ms;	    /* destination: how long to wait for the source (60 s) */
 	unsigned dma_mode;	    /* dma_shadow.h's enum dma_mode; default shadow */
+	/* Source: a destination whose KVM cannot run the guest's TSC rate may take the VM
+	 * anyway, at its host's rate (hv_tsc_plan); else it refuses at the handshake. */
+	bool allow_tsc_change;
 	/* Source: called once the VM keeps running here after all (the migration failed or
 	 * was cancelled or aborted), for what was prepared for it (devices quiesced). */
 	void (*stays)(void *opaque);

@@ -2,6 +2,7 @@
 /* Unit tests for hv/ parts that need no /dev/kvm: bus, ECAM config space, state
  * serializers, dirty-bitmap union. */
 #include "godwit/bitmap.h"
+#include "cpuid.h"
 #include "godwit/hv.h"
 #include "godwit/hv_state.h"
 #include "pci_cfg.h"
@@ -284,6 +285,8 @@ static void test_vm_state_roundtrip(void)
 	a.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
 	a.ioapic.chip.ioapic.base_address = 0xFEC00000;
 	a.pit.channels[0].count = 0x1234;
+	a.realtime_ns = 1796404761643136026ull;
+	a.tsc_khz = 2445426;
 	struct gw_buf buf;
 	gw_buf_init(&buf);
 	CU_ASSERT_EQUAL_FATAL(hv_vm_state_serialize(&a, &buf), 0);
@@ -295,6 +298,92 @@ static void test_vm_state_roundtrip(void)
 	gw_rd_init(&rd, buf.data, buf.len);
 	CU_ASSERT_EQUAL(hv_vm_state_deserialize(&rd, &b), -EPROTO);
 	gw_buf_release(&buf);
+}
+
+/* ---- CPUID ---- */
+
+static struct kvm_cpuid_entry2 *leaf(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+	for (unsigned i = 0; i < c->nent; i++) {
+		if (c->entries[i].function == fn && c->entries[i].index == idx)
+			return &c->entries[i];
+	}
+	return NULL;
+}
+
+/* KVM's supported set as KVM reports it (leaf 0xB zeroed, host counts in leaf 1 and 4),
+ * made the VM's: the hypervisor bit, the topology of 3 vCPUs, and each vCPU's APIC id. */
+static void test_cpuid(void)
+{
+	const unsigned cap = 16;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + cap * sizeof(struct kvm_cpuid_entry2));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	struct kvm_cpuid_entry2 e[] = {
+	    {.function = 1, .ebx = 0x00400800, .ecx = 0x7ED8320B, .edx = 0x178BFBFF},
+	    {.function = 4, .index = 0, .eax = 0xFC004121},
+	    {.function = 4, .index = 1, .eax = 0xFC01C163},
+	    {.function = 4, .index = 2, .eax = 0},
+	    {.function = 0xB, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX},
+	    {.function = 0x1F, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX},
+	    {.function = 0x40000000, .eax = 0x40000001, .ebx = 0x4B4D564B},
+	    {.function = 0x80000008, .ecx = 0x0000703F},
+	    {.function = 0x8000001E, .eax = 7, .ebx = 0x0107, .ecx = 0x0101},
+	};
+	c->nent = sizeof(e) / sizeof(e[0]);
+	memcpy(c->entries, e, sizeof(e));
+	CU_ASSERT_EQUAL_FATAL(hv_cpuid_setup(c, cap, 3), 0);
+	CU_ASSERT_TRUE(leaf(c, 1, 0)->ecx & (1u << 31));       /* hypervisor */
+	CU_ASSERT_EQUAL((leaf(c, 1, 0)->ebx >> 16) & 0xFF, 3); /* logical processors */
+	CU_ASSERT_TRUE(leaf(c, 1, 0)->edx & (1u << 28));       /* HTT */
+	CU_ASSERT_EQUAL(leaf(c, 4, 0)->eax >> 26, 3);	       /* 4 core ids, L1 per core */
+	CU_ASSERT_EQUAL((leaf(c, 4, 0)->eax >> 14) & 0xFFF, 0);
+	CU_ASSERT_EQUAL((leaf(c, 4, 1)->eax >> 14) & 0xFFF, 3); /* L3: every core */
+	CU_ASSERT_EQUAL(leaf(c, 4, 2)->eax, 0);
+	CU_ASSERT_PTR_NULL(leaf(c, 0x1F, 0));
+	CU_ASSERT_EQUAL(leaf(c, 0xB, 0)->ebx, 1); /* SMT: 1 thread per core */
+	CU_ASSERT_EQUAL(leaf(c, 0xB, 0)->ecx, 0x100);
+	CU_ASSERT_EQUAL(leaf(c, 0xB, 1)->eax, 2); /* core level: 2 bits of APIC id */
+	CU_ASSERT_EQUAL(leaf(c, 0xB, 1)->ebx, 3);
+	CU_ASSERT_EQUAL(leaf(c, 0xB, 1)->ecx, 0x201);
+	CU_ASSERT_EQUAL(leaf(c, 0xB, 2)->ecx, 2); /* invalid level ends the list */
+	CU_ASSERT_EQUAL(leaf(c, 0x80000008, 0)->ecx & 0xF0FF, 0x2002);
+	CU_ASSERT_EQUAL(leaf(c, 0x40000000, 0)->ebx, 0x4B4D564B); /* KVM's leaves kept */
+	hv_cpuid_vcpu(c, 2);
+	CU_ASSERT_EQUAL(leaf(c, 1, 0)->ebx >> 24, 2);
+	CU_ASSERT_EQUAL(leaf(c, 0xB, 0)->edx, 2);
+	CU_ASSERT_EQUAL(leaf(c, 0xB, 1)->edx, 2);
+	CU_ASSERT_EQUAL(leaf(c, 0x8000001E, 0)->eax, 2);
+	CU_ASSERT_EQUAL(leaf(c, 0x8000001E, 0)->ebx, 0x0002); /* core 2, 1 thread per core */
+	/* One vCPU: no HTT; and no room for the topology leaves is an error, not an overrun. */
+	memcpy(c->entries, e, sizeof(e));
+	c->nent = sizeof(e) / sizeof(e[0]);
+	CU_ASSERT_EQUAL(hv_cpuid_setup(c, cap, 1), 0);
+	CU_ASSERT_FALSE(leaf(c, 1, 0)->edx & (1u << 28));
+	memcpy(c->entries, e, sizeof(e));
+	c->nent = sizeof(e) / sizeof(e[0]);
+	CU_ASSERT_EQUAL(hv_cpuid_setup(c, c->nent, 2), -ENOSPC);
+	free(c);
+}
+
+/* ---- guest time ---- */
+
+static void test_tsc_plan(void)
+{
+	char why[300] = "";
+	/* The same rate, within KVM's 250 ppm, or one side unknown: nothing to do. */
+	CU_ASSERT_EQUAL(hv_tsc_plan(2445426, 2445426, false, false, why, sizeof(why)), HV_TSC_SAME);
+	CU_ASSERT_EQUAL(hv_tsc_plan(2445426, 2445900, false, false, why, sizeof(why)), HV_TSC_SAME);
+	CU_ASSERT_EQUAL(hv_tsc_plan(0, 2445426, false, false, why, sizeof(why)), HV_TSC_SAME);
+	/* Another rate: scaled where KVM can; refused where it cannot, unless allowed. */
+	CU_ASSERT_EQUAL(hv_tsc_plan(2000000, 2445426, true, false, why, sizeof(why)), HV_TSC_SCALE);
+	CU_ASSERT_EQUAL(hv_tsc_plan(2000000, 2445426, false, false, why, sizeof(why)),
+			HV_TSC_REFUSE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "TSC 2000000 kHz, host 2445426 kHz"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "--allow-tsc-change"));
+	CU_ASSERT_EQUAL(hv_tsc_plan(2446100, 2445426, false, false, why, sizeof(why)),
+			HV_TSC_REFUSE); /* 276 ppm */
+	CU_ASSERT_EQUAL(hv_tsc_plan(3000000, 2445426, false, true, why, sizeof(why)), HV_TSC_DRIFT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "going on as asked"));
 }
 
 /* ---- dirty union ---- */
@@ -346,6 +435,8 @@ int main(void)
 	    {"vCPU state missing field", test_vcpu_state_missing_field},
 	    {"VM state round trip and version", test_vm_state_roundtrip},
 	    {"dirty bitmap union", test_dirty_merge},
+	    {"TSC rate plan", test_tsc_plan},
+	    {"CPUID: hypervisor bit, topology, APIC ids", test_cpuid},
 	};
 	return gw_test_run("hv", cases, GW_TEST_COUNT(cases));
 }

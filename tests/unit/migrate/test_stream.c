@@ -15,7 +15,8 @@ static const char TOKEN[] = "0123456789abcdef0123456789abcdef0123456789abcdef012
 static void test_hello(void)
 {
 	struct mig_hello h;
-	mig_hello_encode(&h, 3, 4, 0x1122334455667788ull, 1ull << 31, TOKEN);
+	mig_hello_encode(&h, 3, 4, 0x1122334455667788ull, 1ull << 31, 2500000, MIG_HELLO_TSC_ANY,
+			 TOKEN);
 	CU_ASSERT_EQUAL(mig_hello_check(&h), 0);
 	CU_ASSERT_EQUAL(h.channel, 3);
 	CU_ASSERT_EQUAL(h.nchannels, 4);
