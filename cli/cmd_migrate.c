@@ -72,7 +72,7 @@ static void migrate_help(void)
 	       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
 	       "         [--max-bandwidth BYTES/S] [--dma-mode MODE] "
 	       "[--require-passthrough]\n"
-	       "         [--detach]\n"
+	       "         [--allow-tsc-change] [--detach]\n"
 	       "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
 	       "with\n"
 	       "that daemon's token (its STATE_DIR/token), and follows it to the "
@@ -91,7 +91,10 @@ static void migrate_help(void)
 	       "model of the same generation (decision 'absent'); "
 	       "--require-passthrough "
 	       "refuses\n"
-	       "that up front instead.\n");
+	       "that up front instead.\n"
+	       "The guest's TSC keeps its rate: a destination whose host TSC differs scales it\n"
+	       "(KVM's TSC scaling) or, without scaling, refuses before anything moves;\n"
+	       "--allow-tsc-change lets it take the VM at its own rate instead.\n");
 }
 
 /* What godwit migrate's options say beyond the request itself. */
@@ -115,6 +118,7 @@ static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 	    {"detach", no_argument, NULL, 'D'},
 	    {"dma-mode", required_argument, NULL, 'M'},
 	    {"require-passthrough", no_argument, NULL, 'P'},
+	    {"allow-tsc-change", no_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -153,6 +157,9 @@ static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 			break;
 		case 'D':
 			o->detach = true;
+			break;
+		case 'T':
+			req->allow_tsc_change = true;
 			break;
 		case 'P':
 			req->require_passthrough = true;

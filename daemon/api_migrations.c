@@ -37,6 +37,7 @@ struct gwd_mig {
 	char dma_mode[8]; /* shadow, track, off: as the API shows it */
 	Godwit__Vmm__V1__DmaMode vmm_dma_mode;
 	bool require_passthrough;
+	bool allow_tsc_change;
 	uint64_t dma_pages, dma_bytes;
 	Godwit__V1__MigrationPhase phase;
 	uint64_t bytes_sent, bytes_remaining, dirty_rate, exp_downtime_us, downtime_us, total_us;
@@ -384,6 +385,7 @@ static int vmm_stream(struct gwd_mig *m, const Godwit__V1__PrepareIncomingRespon
 	out.max_bandwidth = m->max_bandwidth;
 	out.verify = false; /* a RAM checksum on both sides would add to the downtime */
 	out.dma_mode = m->vmm_dma_mode;
+	out.allow_tsc_change = m->allow_tsc_change;
 	uint32_t recreate[GWD_NIC_MAX];
 	pthread_mutex_lock(&m->d->lock);
 	for (unsigned i = 0; i < m->ndecisions; i++)
@@ -707,6 +709,7 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	snprintf(m->dma_mode, sizeof(m->dma_mode), "%s", dma);
 	m->vmm_dma_mode = vmm_dma;
 	m->require_passthrough = req->require_passthrough;
+	m->allow_tsc_change = req->allow_tsc_change;
 	m->phase = PH(SETUP);
 	m->started_unix = gwd_now();
 	pthread_mutex_lock(&d->lock);

@@ -354,6 +354,7 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 	p.max_time_s = req->max_time_s;
 	p.max_bandwidth = req->max_bandwidth;
 	p.verify = req->verify;
+	p.allow_tsc_change = req->allow_tsc_change;
 	enum dma_mode dm = (enum dma_mode)p.dma_mode;
 	if (dma_mode_from_pb(req->dma_mode, &dm)) {
 		gw_rpc_call_error(call, "unknown DMA mode %d (shadow, track or off)",
