@@ -331,6 +331,21 @@ static void dsdt_com1(struct gw_buf *sb)
 	gw_buf_release(&d);
 }
 
+/* The CMOS RTC (hv's rtc.c), without an IRQ: it raises none (no periodic, alarm or update
+ * interrupt), and Linux's rtc-cmos then runs it as a plain clock that hctosys reads at boot. */
+static void dsdt_rtc(struct gw_buf *sb)
+{
+	struct gw_buf d, res;
+	gw_buf_init(&d);
+	gw_buf_init(&res);
+	aml_name_eisaid(&d, "_HID", "PNP0B00"); /* AT real-time clock */
+	res_io(&res, HV_ACPI_RTC_PORT, 2);
+	aml_name_resources(&d, "_CRS", &res);
+	aml_device(sb, "RTC_", &d);
+	gw_buf_release(&res);
+	gw_buf_release(&d);
+}
+
 /* \_S5_: the sleep type the FADT's sleep control register takes for soft-off. */
 static void dsdt_s5(struct gw_buf *b)
 {
@@ -357,6 +372,7 @@ static void build_dsdt(struct gw_buf *b)
 	dsdt_pci(&sb);
 	dsdt_ecam(&sb);
 	dsdt_com1(&sb);
+	dsdt_rtc(&sb);
 	const uint8_t op = AML_SCOPE;
 	aml_wrap(b, &op, 1, &sb);
 	gw_buf_release(&sb);
@@ -385,8 +401,10 @@ static void build_fadt(struct gw_buf *b, uint64_t dsdt)
 	memset(f, 0, FADT_LEN - SDT_HEADER_LEN);
 	uint32_t dsdt32 = (uint32_t)dsdt;
 	memcpy(f + 40 - SDT_HEADER_LEN, &dsdt32, 4);
-	/* IAPC_BOOT_ARCH: no VGA, no CMOS RTC. */
-	uint16_t boot_arch = 1u << 2 | 1u << 5;
+	/* CENTURY: the CMOS RTC's century register. */
+	f[108 - SDT_HEADER_LEN] = HV_ACPI_RTC_CENTURY;
+	/* IAPC_BOOT_ARCH: no VGA (a CMOS RTC is present: bit 5 clear). */
+	uint16_t boot_arch = 1u << 2;
 	memcpy(f + 109 - SDT_HEADER_LEN, &boot_arch, 2);
 	/* Flags: hardware-reduced ACPI (no PM registers, no SCI), power and sleep buttons as
 	 * control methods (none), a reset register. */

@@ -2,8 +2,9 @@
 /*
  * ACPI tables for a Linux guest (ACPI 6.x): RSDP, XSDT, FADT (hardware-reduced: no PM
  * registers, no SCI), MADT (a local APIC per vCPU, the I/O APIC, IRQ0 on GSI 2), MCFG (godwit's
- * ECAM) and a DSDT with the PCI host bridge (bus range, BAR window, INTx routing), COM1 and \_S5,
- * its AML generated here. Pure: the tables are built into a buffer for a given guest address.
+ * ECAM) and a DSDT with the PCI host bridge (bus range, BAR window, INTx routing), COM1, the CMOS
+ * RTC and \_S5, its AML generated here. Pure: the tables are built into a buffer for a given guest
+ * address.
  */
 #ifndef GODWIT_HV_ACPI_H
 #define GODWIT_HV_ACPI_H
@@ -26,6 +27,11 @@
 #define HV_ACPI_RESET_VALUE    0x01u
 #define HV_ACPI_S5_TYPE	       5u
 #define HV_ACPI_SLP_EN	       0x20u
+
+/* The CMOS RTC (hv's rtc.h): the DSDT's PNP0B00 at these two ports, without an IRQ, and the
+ * FADT's CENTURY register. */
+#define HV_ACPI_RTC_PORT    0x70u
+#define HV_ACPI_RTC_CENTURY 0x32u
 
 /* Builds every table into out (cap bytes), laid out as it will sit at guest address base.
  * Returns the bytes used, or -EINVAL (no vCPU, too many) / -ENOSPC. *rsdp: the RSDP's address

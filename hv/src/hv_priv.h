@@ -148,6 +148,10 @@ int hv_backdoor_init(struct hv_vm *vm);
 /* acpi_pm.c */
 int hv_acpi_pm_init(struct hv_vm *vm);
 
+/* rtc.c: the CMOS RTC on ports 0x70-0x71, device "rtc"; destroy frees it (after the vCPUs). */
+int hv_rtc_init(struct hv_vm *vm);
+void hv_rtc_destroy(struct hv_vm *vm);
+
 /* pci.c */
 int hv_pci_create(struct hv_vm *vm, struct hv_pci **out);
 void hv_pci_destroy(struct hv_pci *pci);

@@ -315,7 +315,8 @@ int hv_vm_create(const struct hv_vm_config *cfg_in, struct hv_vm **out)
 	}
 	filter_msrs(vm);
 	if ((rc = hv_serial_create(vm, &cfg.console, &vm->serial)) || (rc = hv_backdoor_init(vm)) ||
-	    (rc = hv_acpi_pm_init(vm)) || (rc = hv_pci_create(vm, &vm->pci)))
+	    (rc = hv_acpi_pm_init(vm)) || (rc = hv_rtc_init(vm)) ||
+	    (rc = hv_pci_create(vm, &vm->pci)))
 		goto err_destroy;
 	*out = vm;
 	return 0;
@@ -339,6 +340,7 @@ void hv_vm_destroy(struct hv_vm *vm)
 	hv_dirty_stop(vm);
 	hv_pci_destroy(vm->pci);
 	hv_serial_destroy(vm->serial);
+	hv_rtc_destroy(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		hv_vcpu_fini(&vm->vcpus[i]);
 	hv_bus_destroy(vm->pio);

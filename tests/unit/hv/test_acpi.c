@@ -74,6 +74,21 @@ static void test_tables(void)
 		build(n, &b);
 		CU_ASSERT_EQUAL(g32(b.fadt + 4), 276);
 		CU_ASSERT_TRUE(g32(b.fadt + 112) & (1u << 20)); /* hardware-reduced */
+		/* A CMOS RTC: IAPC_BOOT_ARCH does not say "no CMOS RTC" (bit 5), CENTURY names
+		 * its century register, and the DSDT has \_SB.RTC_ (PNP0B00) at 0x70-0x71 with
+		 * no IRQ descriptor (the device raises none). */
+		CU_ASSERT_EQUAL(b.fadt[109] | b.fadt[110] << 8, 1u << 2);
+		CU_ASSERT_EQUAL(b.fadt[108], 0x32);
+		const uint8_t rtc_crs[] = {0x08, '_',  'C',  'R',  'S',	 0x11, 0x0D, 0x0A, 0x0A,
+					   0x47, 0x01, 0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x79};
+		const uint8_t hid[] = {0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x0B, 0x00};
+		/* DeviceOp (5B 82), a one-byte PkgLength, the name, then the body. */
+		const uint8_t *dev = memmem(b.dsdt, g32(b.dsdt + 4), "RTC_", 4);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(dev);
+		CU_ASSERT_FATAL(dev - b.dsdt >= 3 && dev[-3] == 0x5B && dev[-2] == 0x82);
+		size_t dev_left = dev[-1] - 1u;
+		CU_ASSERT_PTR_NOT_NULL(memmem(dev, dev_left, hid, sizeof(hid)));
+		CU_ASSERT_PTR_NOT_NULL(memmem(dev, dev_left, rtc_crs, sizeof(rtc_crs)));
 		/* Power-off and reset: sleep control/status and reset registers on godwit's ports
 		 * (system I/O, one byte), the reset value, and \_S5_ in the DSDT with that type. */
 		CU_ASSERT_TRUE(g32(b.fadt + 112) & (1u << 10));
@@ -188,6 +203,9 @@ static void test_iasl(void)
 	    "EisaId (\"PNP0C02\")",
 	    "Memory32Fixed (ReadWrite,",
 	    "0x01000000,         // Address Length",
+	    "Device (RTC)",
+	    "EisaId (\"PNP0B00\")",
+	    "IO (Decode16,\n                    0x0070,             // Range Minimum",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (!strstr(dsl, want[i])) {
