@@ -7,16 +7,21 @@
 #include <stdint.h>
 #include <string.h>
 
-#define LEAF_FEATURES  0x1u
-#define LEAF_CACHE     0x4u
-#define LEAF_TOPO      0xBu
-#define LEAF_TOPO2     0x1Fu
-#define LEAF_AMD_SIZE  0x80000008u
-#define LEAF_AMD_TOPO  0x8000001Eu
-#define EDX_HTT	       (1u << 28)
-#define ECX_HYPERVISOR (1u << 31)
-#define TOPO_SMT       1u /* leaf 0xB level types */
-#define TOPO_CORE      2u
+#define LEAF_FEATURES 0x1u
+#define LEAF_CACHE    0x4u
+#define LEAF_TOPO     0xBu
+#define LEAF_TOPO2    0x1Fu
+#define LEAF_PERFMON  0xAu
+#define LEAF_AMD_EXT  0x80000001u
+#define LEAF_AMD_SIZE 0x80000008u
+#define LEAF_AMD_PMU2 0x80000022u
+/* AMD's core, northbridge and last-level-cache performance counter extensions. */
+#define AMD_ECX_PERFCTR ((1u << 23) | (1u << 24) | (1u << 28))
+#define LEAF_AMD_TOPO	0x8000001Eu
+#define EDX_HTT		(1u << 28)
+#define ECX_HYPERVISOR	(1u << 31)
+#define TOPO_SMT	1u /* leaf 0xB level types */
+#define TOPO_CORE	2u
 
 /* Bits an id of n values takes. */
 static unsigned id_bits(unsigned n)
@@ -72,6 +77,15 @@ int hv_cpuid_setup(struct kvm_cpuid2 *c, unsigned cap, unsigned ncpus)
 			break;
 		case LEAF_TOPO:
 			has_topo = true;
+			break;
+		case LEAF_PERFMON: /* no architectural performance monitoring */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		case LEAF_AMD_EXT:
+			e->ecx &= ~AMD_ECX_PERFCTR;
+			break;
+		case LEAF_AMD_PMU2:
+			e->eax = e->ebx = e->ecx = e->edx = 0;
 			break;
 		case LEAF_AMD_SIZE:
 			e->ecx = (e->ecx & ~0xF0FFu) | bits << 12 | ((ncpus - 1) & 0xFFu);

@@ -12,7 +12,9 @@
 #include <linux/kvm.h>
 
 /* Makes the shared table c (room for cap entries) the VM's: leaf 1's hypervisor bit (without
- * it Linux never looks at the KVM leaves, so no kvmclock), and the topology of ncpus: leaf 1's
+ * it Linux never looks at the KVM leaves, so no kvmclock), no performance counters (leaf 0xA,
+ * AMD's PerfCtrExt bits and leaf 0x80000022: their state does not migrate), and the topology
+ * of ncpus: leaf 1's
  * logical count and HTT, leaf 4's cores per package, leaf 0xB rebuilt (an SMT level and a core
  * level), leaf 0x1F dropped (0xB says it all), AMD's core count. 0, or -ENOSPC. */
 int hv_cpuid_setup(struct kvm_cpuid2 *c, unsigned cap, unsigned ncpus);

@@ -243,6 +243,13 @@ static int platform_init(struct hv_vm *vm)
 	vm->manual_protect = ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
 	if (!vm->manual_protect)
 		GW_INFO(vm->name, "dirty log without manual protect (KVM lacks it)");
+	/* No virtual PMU: its counters are state godwit does not migrate, and a guest's NMI
+	 * watchdog on them is load a nested host does badly with. CPUID hides it too
+	 * (cpuid.c), for KVMs without this capability. Before any vCPU exists, as KVM wants. */
+	struct kvm_enable_cap pmu = {.cap = KVM_CAP_PMU_CAPABILITY, .args[0] = KVM_PMU_CAP_DISABLE};
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PMU_CAPABILITY) > 0 &&
+	    ioctl(vm->vm_fd, KVM_ENABLE_CAP, &pmu) < 0)
+		GW_INFO(vm->name, "KVM kept the virtual PMU: %s", strerror(errno));
 	return 0;
 }
 

@@ -315,7 +315,7 @@ static struct kvm_cpuid_entry2 *leaf(struct kvm_cpuid2 *c, uint32_t fn, uint32_t
  * made the VM's: the hypervisor bit, the topology of 3 vCPUs, and each vCPU's APIC id. */
 static void test_cpuid(void)
 {
-	const unsigned cap = 16;
+	const unsigned cap = 18;
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + cap * sizeof(struct kvm_cpuid_entry2));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	struct kvm_cpuid_entry2 e[] = {
@@ -326,6 +326,8 @@ static void test_cpuid(void)
 	    {.function = 0xB, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX},
 	    {.function = 0x1F, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX},
 	    {.function = 0x40000000, .eax = 0x40000001, .ebx = 0x4B4D564B},
+	    {.function = 0xA, .eax = 0x07300805, .edx = 0x00000603},
+	    {.function = 0x80000001, .ecx = 0x11C003F3},
 	    {.function = 0x80000008, .ecx = 0x0000703F},
 	    {.function = 0x8000001E, .eax = 7, .ebx = 0x0107, .ecx = 0x0101},
 	};
@@ -348,6 +350,8 @@ static void test_cpuid(void)
 	CU_ASSERT_EQUAL(leaf(c, 0xB, 2)->ecx, 2); /* invalid level ends the list */
 	CU_ASSERT_EQUAL(leaf(c, 0x80000008, 0)->ecx & 0xF0FF, 0x2002);
 	CU_ASSERT_EQUAL(leaf(c, 0x40000000, 0)->ebx, 0x4B4D564B); /* KVM's leaves kept */
+	CU_ASSERT_EQUAL(leaf(c, 0xA, 0)->eax, 0);		  /* no PMU */
+	CU_ASSERT_EQUAL(leaf(c, 0x80000001, 0)->ecx, 0x004003F3);
 	hv_cpuid_vcpu(c, 2);
 	CU_ASSERT_EQUAL(leaf(c, 1, 0)->ebx >> 24, 2);
 	CU_ASSERT_EQUAL(leaf(c, 0xB, 0)->edx, 2);
