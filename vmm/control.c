@@ -87,7 +87,10 @@ void vmm_control_set_vfs(struct vmm_control *c, struct sriov_vf *const *vfs, uns
 	c->nvfs = n;
 }
 
-#define RECREATE_WAIT_MS 8000 /* the driver's mailbox look is every 250 ms; allow slack */
+/* How long the guest's driver has to reset a VF the PF signalled a reset on. godwit's test
+ * driver looks at its mailbox every 250 ms; Linux's igbvf resets from its watchdog (every
+ * 2 s) and no sooner than 10 s after its previous reset: about 12 s at worst. */
+#define RECREATE_WAIT_MS 15000
 
 /* The VM stays here (the migration failed, was cancelled or aborted): quiesced VFs go on. */
 static void vfs_stay(void *opaque)

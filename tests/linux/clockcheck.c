@@ -15,12 +15,36 @@
 #include <string.h>
 #include <time.h>
 
+/* Steps of CLOCK_MONOTONIC this long or longer are remembered with when they ended, so that a
+ * host can find the one that spans a migration even in lines printed after it. */
+#define JUMP_MIN_NS  (50 * 1000000LL)
+#define JUMPS_KEPT   4
+
+struct jump {
+	int64_t ms;
+	int64_t end_real_ns;
+};
+
 struct clock_track {
 	int64_t last;	  /* ns */
 	int64_t max_step; /* ns, the largest forward step since start */
 	int64_t win_step; /* ns, the largest forward step since the last report */
 	uint64_t backwards;
+	struct jump jumps[JUMPS_KEPT]; /* the latest long steps, oldest first */
+	unsigned njumps;
 };
+
+/* Remembers a long step of c that ended at real_ns (CLOCK_REALTIME). */
+static void note_jump(struct clock_track *c, int64_t step, int64_t real_ns)
+{
+	if (step < JUMP_MIN_NS)
+		return;
+	if (c->njumps == JUMPS_KEPT) {
+		memmove(c->jumps, c->jumps + 1, (JUMPS_KEPT - 1) * sizeof(c->jumps[0]));
+		c->njumps--;
+	}
+	c->jumps[c->njumps++] = (struct jump){.ms = step / 1000000, .end_real_ns = real_ns};
+}
 
 static int64_t read_ns(clockid_t id)
 {
@@ -50,7 +74,7 @@ static void usage(FILE *out)
 	    "Samples CLOCK_MONOTONIC and CLOCK_REALTIME every MS (default 10) and prints every\n"
 	    "report period (default 1000 ms) one line:\n"
 	    "  clock: mono_ns=N real_ns=N max_jump_ms=N win_jump_ms=N backwards=N "
-	    "real_max_jump_ms=N real_backwards=N samples=N\n"
+	    "real_max_jump_ms=N real_backwards=N samples=N jumps=MS@REAL_NS,...|-\n"
 	    "max_jump_ms: the largest step of CLOCK_MONOTONIC between two samples since start\n"
 	    "(about the interval when nothing stalls the guest); win_jump_ms: the same since the\n"
 	    "previous line; backwards: steps back of CLOCK_MONOTONIC (must stay 0). The real_\n"
@@ -120,16 +144,22 @@ int main(int argc, char **argv)
 	for (;;) {
 		while (clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, NULL) == EINTR)
 			;
+		int64_t before = mono.last;
 		track(&mono, read_ns(CLOCK_MONOTONIC));
 		track(&real, read_ns(CLOCK_REALTIME));
+		note_jump(&mono, mono.last - before, real.last);
 		samples++;
 		if (mono.last < next_report)
 			continue;
 		printf("clock: mono_ns=%" PRId64 " real_ns=%" PRId64 " max_jump_ms=%" PRId64
 		       " win_jump_ms=%" PRId64 " backwards=%" PRIu64 " real_max_jump_ms=%" PRId64
-		       " real_backwards=%" PRIu64 " samples=%" PRIu64 "\n",
+		       " real_backwards=%" PRIu64 " samples=%" PRIu64 " jumps=",
 		       mono.last, real.last, mono.max_step / 1000000, mono.win_step / 1000000,
 		       mono.backwards, real.max_step / 1000000, real.backwards, samples);
+		for (unsigned j = 0; j < mono.njumps; j++)
+			printf("%s%" PRId64 "@%" PRId64, j ? "," : "", mono.jumps[j].ms,
+			       mono.jumps[j].end_real_ns);
+		printf("%s\n", mono.njumps ? "" : "-");
 		mono.win_step = 0;
 		real.win_step = 0;
 		next_report += report * 1000000;

@@ -21,7 +21,7 @@ if grep -Eq '^clock: start interval_ms=10 report_ms=1000 mono_ns=[0-9]+ real_ns=
 else
 	fail "start line"
 fi
-LINE='^clock: mono_ns=[0-9]+ real_ns=[0-9]+ max_jump_ms=[0-9]+ win_jump_ms=[0-9]+ backwards=0 real_max_jump_ms=[0-9]+ real_backwards=[0-9]+ samples=[0-9]+$'
+LINE='^clock: mono_ns=[0-9]+ real_ns=[0-9]+ max_jump_ms=[0-9]+ win_jump_ms=[0-9]+ backwards=0 real_max_jump_ms=[0-9]+ real_backwards=[0-9]+ samples=[0-9]+ jumps=(-|[0-9]+@[0-9]+(,[0-9]+@[0-9]+)*)$'
 n=$(grep -Ec "$LINE" "$TMP/cc.out")
 total=$(wc -l <"$TMP/cc.out")
 # Reports at 1 s and 2 s: the second ends the run, as 1.5 s have passed by then.
@@ -53,6 +53,27 @@ if [ "$(grep -Ec "$LINE" "$TMP/cc.out")" = 3 ]; then
 	pass "--report-ms 100 --interval-ms 5: a line every 100 ms"
 else
 	fail "--report-ms 100: $(grep -Ec "$LINE" "$TMP/cc.out") report lines"
+fi
+# A stall (SIGSTOP for 300 ms, as a paused VM looks from inside) shows as a step of about that
+# length in jumps=, stamped with CLOCK_REALTIME at its end.
+"$CC" --report-ms 100 --duration-ms 1200 >"$TMP/cc.out" 2>&1 &
+cc=$!
+sleep 0.3
+kill -STOP "$cc"
+stop_at=$(date +%s%N)
+sleep 0.3
+kill -CONT "$cc"
+cont_at=$(date +%s%N)
+wait "$cc"
+jumps=$(tail -n 1 "$TMP/cc.out" | sed -n 's/.* jumps=\(.*\)$/\1/p')
+ms=${jumps%%@*}
+end=${jumps#*@}
+end=${end%%,*}
+if [ -n "$ms" ] && [ "$ms" -ge 290 ] && [ "$ms" -le 1000 ] && [ "$end" -ge "$stop_at" ] &&
+	[ "$end" -le $((cont_at + 500000000)) ]; then
+	pass "a 300 ms stall shows as jumps=$jumps"
+else
+	fail "a 300 ms stall: jumps=$jumps (stopped $stop_at, continued $cont_at)"
 fi
 expect "usage error" 2 "usage: gw-clockcheck" -- "$CC" --interval-ms 0
 expect "--help" 0 "max_jump_ms" -- "$CC" --help

@@ -1,0 +1,280 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# A Linux guest whose igbvf drives godwit's VF live-migrates between two godwitd while it echoes
+# godwit-nicpeer's traffic, and its clocks are checked across the move (gw-clockcheck):
+#   shadow    gen1 -> gen1, --dma-mode shadow: 0 corrupt, 0 duplicate, no frame lost that a
+#             running VF had taken in; CLOCK_MONOTONIC never back and its largest step no more
+#             than the downtime plus 100 ms; CLOCK_REALTIME within 1 s of the host's
+#   off       the negative control: what Linux makes of device writes the migration never saw
+#   absent    gen1 -> a host with no VF: godwit's own model serves igbvf there
+#   mismatch  gen1 -> gen2: the VF is quiesced on the source (PF reset: igbvf renegotiates),
+#             re-created on gen2 on the destination, where igbvf renegotiates again
+# usage: test_linux_migrate.sh BUILD GODWITD GODWIT PEER SCENARIO...
+set -u
+BUILD=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+shift
+GODWITD=$1 GODWIT=$2 PEER=$3
+shift 3
+SCENARIOS=${*:-shadow off absent mismatch}
+. "$HERE/../integration/nic_lib.sh" gw-linuxmig "$GODWITD" "$GODWIT" none "$PEER"
+. "$HERE/linux_lib.sh"
+RATE=${GW_LINUX_MIGRATE_RATE:-200}
+
+mig_field() { /usr/bin/python3 -c 'import json,sys
+m = json.loads(open(sys.argv[1]).read().strip().split("\n")[-1])
+print(m.get(sys.argv[2], 0))' "$1" "$2" 2>/dev/null; }
+decision() { /usr/bin/python3 -c 'import json,sys
+m = json.loads(open(sys.argv[1]).read().strip().split("\n")[-1])
+d = m["decisions"][0]
+print(d["decision"], "|", d["source"], "->", d["destination"], "|", d["reason"])' "$1" 2>/dev/null; }
+
+# follow DAEMONDIR VM FILE: the VM's console, each line stamped with the host's CLOCK_REALTIME
+# in ns as it arrives, appended to FILE until the VM or the test ends.
+follow() {
+	gw "$1" vm console "$2" 2>/dev/null | while IFS= read -r line; do
+		printf '%s %s\n' "$(date +%s%N)" "${line%$'\r'}"
+	done >>"$3" &
+	gw_bg $!
+}
+
+# clock_lines FILE: how many gw-clockcheck lines FILE has.
+clock_lines() {
+	local n
+	n=$(grep -c " clock: mono_ns=" "$1" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# setup NAME GEN_B: a peer, daemon A (gen1 VFs) and B (GEN_B: 1, 2 or none), the Linux VM
+# NAME echoing on A with its console followed. Sets S, B.
+setup() {
+	local name=$1 genb=$2
+	S=$TMP/$name
+	peer_start "$S" --rate "$RATE"
+	local uplink
+	uplink=$(cat "$S/ready")
+	daemon "$name/a" --emul-nic "gen=1,vfs=1,uplink=$uplink"
+	if [ "$genb" = none ]; then
+		daemon "$name/b" --emul-nic none --emul-uplink "$uplink"
+	else
+		daemon "$name/b" --emul-nic "gen=$genb,vfs=1,uplink=$uplink"
+	fi
+	B=$(cat "$S/b/listen-address")
+	gw "$S/a" vm create "$name" --memory 256M --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
+		--cmdline "$LINUX_CMDLINE gw.test=echo" --nic vf >"$S/out" 2>&1 ||
+		{ fail "$name: create: $(cat "$S/out")"; return 1; }
+	gw "$S/a" vm start "$name" >"$S/out" 2>&1 || { fail "$name: start: $(cat "$S/out")"; return 1; }
+	follow "$S/a" "$name" "$S/con-a"
+	if ! wait_for "$S" 300 300; then
+		fail "$name: igbvf never echoed on A ($(received "$S") echoes)"
+		tail -n 8 "$S/con-a" "$S/a/vms/$name/vmm.log" | sed 's/^/       /'
+		peer_stop "$S"
+		return 1
+	fi
+	pass "$name: Linux boots and igbvf echoes on A ($(received "$S") frames so far)"
+}
+
+# migrate NAME MODE [ARGS...]: A -> B; the CLI's JSON in $S/mig.json.
+migrate() {
+	local name=$1 mode=$2
+	shift 2
+	gw "$S/a" --json migrate "$name" --to "$B" --to-token-file "$S/b/token" --dma-mode "$mode" \
+		"$@" >"$S/mig.json" 2>"$S/mig.err"
+}
+
+# traffic_after WHAT N SECS: N more echoes within SECS, then the peer's report.
+traffic_after() {
+	local after kept=0
+	after=$(received "$S")
+	wait_for "$S" $((after + $2)) "$3" && kept=1
+	local since=$(($(received "$S") - after))
+	peer_stop "$S"
+	SENT=$(jget "$S/peer.json" "['sent']") GOT=$(jget "$S/peer.json" "['received']")
+	LOST=$(jget "$S/peer.json" "['lost']") LOSTRUN=$(jget "$S/peer.json" "['lost_running']")
+	DUP=$(jget "$S/peer.json" "['duplicates']") BAD=$(jget "$S/peer.json" "['corrupt']")
+	GAP=$(jget "$S/peer.json" "['max_outage_ms']")
+	echo "     $1: sent $SENT received $GOT lost $LOST ($LOSTRUN while their VF ran)" \
+		"duplicates $DUP corrupt $BAD; longest outage $GAP ms"
+	[ "$kept" = 1 ] && pass "$1: the guest echoes on B ($since frames after the migration)" ||
+		fail "$1: only $since echoes on B after the migration"
+}
+
+# clocks WHAT DOWNTIME_MS VM T0 T1: the guest's clocks on B, from gw-clockcheck's lines on A and
+# B; T0..T1: the host's CLOCK_REALTIME (ns) around the migration.
+clocks() {
+	local what=$1 down=$2 n0
+	follow "$S/b" "$3" "$S/con-b"
+	n0=$(clock_lines "$S/con-b")
+	for _ in $(seq 300); do
+		[ "$(clock_lines "$S/con-b")" -ge $((n0 + 3)) ] && break
+		sleep 0.1
+	done
+	/usr/bin/python3 - "$S/con-a" "$S/con-b" "$4" "$5" >"$S/clock.out" <<'PY'
+import re, sys
+def lines(path):
+    out = []
+    for l in open(path, errors="replace"):
+        m = re.match(r"(\d+) clock: (mono_ns=.*)", l.strip())
+        if m:
+            out.append((int(m.group(1)), dict(kv.split("=", 1) for kv in m.group(2).split())))
+    return out
+a, b = lines(sys.argv[1]), lines(sys.argv[2])
+t0, t1 = int(sys.argv[3]), int(sys.argv[4])
+if not a or not b:
+    print("FAIL no clock lines (A %d, B %d)" % (len(a), len(b))); sys.exit()
+last = b[-1][1]
+back = int(last["backwards"])
+mono_ok = int(b[0][1]["mono_ns"]) > int(a[-1][1]["mono_ns"])
+# The step that spans the migration's stop: one that ended after the last line A printed and
+# by the last line B printed (both in the guest's own CLOCK_REALTIME).
+mig = [int(j.split("@")[0]) for j in last["jumps"].split(",") if "@" in j
+       and int(a[-1][1]["real_ns"]) < int(j.split("@")[1]) <= int(last["real_ns"])]
+# The wall clock against the host's when each line arrived: the guest's lag is at most that
+# (a line arrives after it was printed), and a guest clock ahead shows as negative.
+offs = [(t - int(d["real_ns"])) / 1e6 for t, d in b]
+offs_a = [(t - int(d["real_ns"])) / 1e6 for t, d in a]
+print("mig_jump %d back %d mono_ok %d wall_min_ms %.0f wall_max_ms %.0f on_a %.0f..%.0f jumps %s" %
+      (max(mig) if mig else 0, back, mono_ok, min(offs), max(offs), min(offs_a), max(offs_a),
+       last["jumps"]))
+PY
+	if [ "$(cut -d' ' -f1 "$S/clock.out")" = FAIL ]; then
+		fail "$what: $(cat "$S/clock.out")"
+		return
+	fi
+	read -r _ jump _ back _ mono _ wmin _ wmax _ ona _ jumps <"$S/clock.out"
+	echo "     $what: guest wall clock behind the host's at arrival: $ona ms on A, $wmin..$wmax ms on B; long steps (ms@ns): $jumps"
+	[ "$back" = 0 ] && [ "$mono" = 1 ] &&
+		pass "$what: CLOCK_MONOTONIC never went back (on B it goes on from A's last reading)" ||
+		fail "$what: CLOCK_MONOTONIC went back ($back steps back on B; on from A's: $mono)"
+	[ "$jump" -le $((down + 100)) ] &&
+		pass "$what: CLOCK_MONOTONIC stepped $jump ms across the migration (downtime $down ms)" ||
+		fail "$what: CLOCK_MONOTONIC stepped $jump ms across the migration, more than the downtime $down ms + 100 ms"
+	[ "$wmin" -ge -1000 ] && [ "$wmax" -le 1000 ] &&
+		pass "$what: the guest's CLOCK_REALTIME is within 1 s of the host's on B ($wmin..$wmax ms behind at arrival)" ||
+		fail "$what: the guest's CLOCK_REALTIME is $wmin..$wmax ms behind the host's on B"
+}
+
+scenario_shadow() {
+	local name=lx-shadow
+	setup "$name" 1 || return
+	local t0 t1
+	t0=$(date +%s%N)
+	migrate "$name" shadow
+	local mrc=$?
+	t1=$(date +%s%N)
+	if [ "$mrc" != 0 ]; then
+		fail "shadow: migrate: $(mig_why "$S/mig")"
+		peer_stop "$S"
+		return
+	fi
+	local down pages copied
+	down=$(mig_field "$S/mig.json" downtimeUs)
+	pages=$(mig_field "$S/mig.json" dmaPagesDirtied)
+	copied=$(mig_field "$S/mig.json" dmaBytesCopied)
+	pass "shadow: migrated A -> B while echoing (decision $(decision "$S/mig.json" | cut -d' ' -f1); downtime $((down / 1000)) ms; $pages pages made dirty by DMA, $copied bytes copied)"
+	[ "$pages" -gt 0 ] && [ "$copied" -gt 0 ] || fail "shadow: no device DMA was made visible"
+	clocks shadow "$((down / 1000))" "$name" "$t0" "$t1"
+	traffic_after shadow 600 300
+	[ "$BAD" = 0 ] && pass "shadow: no corrupt frame" || fail "shadow: $BAD corrupt frames"
+	[ "$DUP" = 0 ] && pass "shadow: no duplicate frame" || fail "shadow: $DUP duplicate frames"
+	[ "$LOSTRUN" = 0 ] &&
+		pass "shadow: lost $LOST frames, each sent after the source's last echo (none a running VF had)" ||
+		fail "shadow: $LOSTRUN of $LOST lost frames had reached a running VF"
+	grep -q "lecho: .* bad 0 " "$S/con-b" 2>/dev/null || grep " lecho: rx" "$S/con-b" | tail -n 1
+}
+
+# guest_bad FILE: frames gw-lecho refused as damaged, from its last counter line in FILE.
+guest_bad() {
+	local n
+	n=$(grep -o "lecho: rx [0-9]* tx [0-9]* bad [0-9]*" "$1" 2>/dev/null | tail -n 1 | awk '{print $7}')
+	echo "${n:-0}"
+}
+
+# The negative control: DMA the migration never sees. Reported, not judged: what igbvf and the
+# stack make of a ring and buffers that arrive stale is the finding.
+scenario_off() {
+	local name=lx-off
+	setup "$name" 1 || return
+	if ! migrate "$name" off; then
+		fail "off: migrate: $(mig_why "$S/mig")"
+		peer_stop "$S"
+		return
+	fi
+	local down pages
+	down=$(mig_field "$S/mig.json" downtimeUs)
+	pages=$(mig_field "$S/mig.json" dmaPagesDirtied)
+	[ "$pages" = 0 ] && pass "off: migrated with nothing made visible (downtime $((down / 1000)) ms)" ||
+		fail "off: $pages pages marked dirty with DMA tracking off"
+	follow "$S/b" "$name" "$S/con-b"
+	local after
+	after=$(received "$S")
+	wait_for "$S" $((after + 600)) 120
+	local since=$(($(received "$S") - after))
+	sleep 11 # gw-lecho prints its counters every 10 s
+	peer_stop "$S"
+	local bad lost lostrun corrupt dup
+	corrupt=$(jget "$S/peer.json" "['corrupt']") dup=$(jget "$S/peer.json" "['duplicates']")
+	lost=$(jget "$S/peer.json" "['lost']") lostrun=$(jget "$S/peer.json" "['lost_running']")
+	bad=$(guest_bad "$S/con-b")
+	echo "     off: after the migration $since echoes; peer: corrupt $corrupt, duplicates $dup, lost $lost ($lostrun while their VF ran); gw-lecho on B: $bad damaged frames refused"
+	OFF_FOUND="corrupt $corrupt, duplicates $dup, lost while running $lostrun, refused by the guest $bad, echoes after $since"
+}
+
+# gen1 -> a host with no VF: godwit's own model of gen1 takes the device state, igbvf goes on.
+scenario_absent() {
+	local name=lx-absent
+	setup "$name" none || return
+	if ! migrate "$name" shadow; then
+		fail "absent: migrate: $(mig_why "$S/mig")"
+		peer_stop "$S"
+		return
+	fi
+	local d
+	d=$(decision "$S/mig.json")
+	case "$d" in
+	absent*) pass "absent: decision $d" ;;
+	*) fail "absent: decision '$d'" ;;
+	esac
+	traffic_after absent 600 300
+	[ "$BAD" = 0 ] && [ "$DUP" = 0 ] && [ "$LOSTRUN" = 0 ] &&
+		pass "absent: 0 corrupt, 0 duplicate, no frame lost by a running VF" ||
+		fail "absent: $BAD corrupt, $DUP duplicate, $LOSTRUN lost by a running VF"
+}
+
+# gen1 -> gen2: quiesced on A (igbvf resets on the PF's signal), re-created on B as gen2,
+# where igbvf renegotiates (mailbox API 1.1, two queues) and goes on echoing.
+scenario_mismatch() {
+	local name=lx-mismatch
+	setup "$name" 2 || return
+	if ! migrate "$name" shadow; then
+		fail "mismatch: migrate: $(mig_why "$S/mig")"
+		tail -n 5 "$S/a/vms/$name/vmm.log" | sed 's/^/       /'
+		peer_stop "$S"
+		return
+	fi
+	local d
+	d=$(decision "$S/mig.json")
+	case "$d" in
+	mismatch*) pass "mismatch: decision $d" ;;
+	*) fail "mismatch: decision '$d'" ;;
+	esac
+	grep -q "quiesce" "$S/a.log" "$S/a/vms/$name/vmm.log" 2>/dev/null &&
+		pass "mismatch: the source quiesced the VF before stopping (igbvf reset it)" ||
+		fail "mismatch: no quiesce in the source VMM's log"
+	follow "$S/b" "$name" "$S/con-b"
+	# igbvf resets the new device no sooner than 10 s after its reset on A.
+	traffic_after mismatch 600 180
+	if [ "$fails" -gt 0 ]; then
+		tail -n 15 "$S/con-b" "$S/b/vms/$name/vmm.log" | sed 's/^/       /'
+	fi
+	[ "$BAD" = 0 ] && [ "$DUP" = 0 ] && pass "mismatch: 0 corrupt, 0 duplicate" ||
+		fail "mismatch: $BAD corrupt, $DUP duplicate"
+	echo "     mismatch: longest outage $GAP ms (igbvf renegotiates on B no sooner than 10 s after its reset on A)"
+}
+
+for sc in $SCENARIOS; do
+	"scenario_$sc"
+	pkill -KILL -f "$S/" 2>/dev/null
+	sleep 0.2
+done
+gw_finish "Linux guest migration ($SCENARIOS)"
