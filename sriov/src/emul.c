@@ -36,7 +36,7 @@ struct sriov_be {
 	pthread_mutex_t run_lock;
 	pthread_cond_t run_cond;
 	bool run, stop, busy, polling;
-	bool moved; /* loaded by migration: announce on the first run */
+	bool moved; /* arrived by migration: announce on the first run */
 };
 
 static void be_msix(void *opaque, unsigned vec)
@@ -276,13 +276,14 @@ static int be_save(struct sriov_be *be, struct gw_buf *out)
 
 static int be_load(struct sriov_be *be, const void *data, size_t len)
 {
-	int rc = igb_dev_load(&be->dev, data, len);
-	if (rc == 0) {
-		pthread_mutex_lock(&be->run_lock);
-		be->moved = true;
-		pthread_mutex_unlock(&be->run_lock);
-	}
-	return rc;
+	return igb_dev_load(&be->dev, data, len);
+}
+
+static void be_arrived(struct sriov_be *be)
+{
+	pthread_mutex_lock(&be->run_lock);
+	be->moved = true;
+	pthread_mutex_unlock(&be->run_lock);
 }
 
 static struct dma_map *be_dma(struct sriov_be *be)
@@ -340,6 +341,7 @@ const struct sriov_backend_ops sriov_emul_ops = {
     .run = be_run,
     .save = be_save,
     .load = be_load,
+    .arrived = be_arrived,
     .status = be_status,
     .dma = be_dma,
     .kick = be_kick_op,

@@ -26,6 +26,9 @@ struct sriov_backend_ops {
 	int (*run)(struct sriov_be *be, bool run);	   /* resume / quiesce (STOP) */
 	int (*save)(struct sriov_be *be, struct gw_buf *out);
 	int (*load)(struct sriov_be *be, const void *data, size_t len);
+	/* The VF lives here now, after a migration (its state loaded, or re-created on this
+	 * generation): the network is told where its MAC went when it next runs. */
+	void (*arrived)(struct sriov_be *be);
 	void (*status)(struct sriov_be *be, struct sriov_vf_status *out);
 	struct dma_map *(*dma)(struct sriov_be *be); /* the device's IOVA map */
 	/* A reset of the function by the PF: begin (the driver is told to stop and reset) or

@@ -418,6 +418,10 @@ static int vf_load(void *opaque, const void *data, size_t len)
 		if (rc)
 			return rc;
 	}
+	/* Either way the MAC lives here now: a re-created VF's driver has nothing to say to the
+	 * network (Linux's igbvf sends no frame of its own when it renegotiates), so the VMM
+	 * announces, as it does for a VF whose state moved. */
+	vf->ops->arrived(vf->be);
 	/* Replay: this host's PF has never seen the VF's exchanges; before the guest runs
 	 * again its PF agent takes on what the source's acknowledged. */
 	rc = sriov_pf_agent_put_vf_config(vf->agent, vf->spec.vf, &rec.cfg);
