@@ -95,6 +95,34 @@ expect "truncated ELF as guest" 3 'program header table' -- \
 expect "dynamic executable as guest" 3 'not a statically linked executable' -- \
 	"$VMM" --memory 32M --guest /bin/true
 expect "directory as guest" 3 'not a regular file' -- "$VMM" --memory 32M --guest "$TMP"
+# Linux kernels that cannot be booted: a clear reason, exit code 3, and the VM never starts (no
+# console output). These stop before the guest runs, so any KVM does.
+KERNEL=$(ls -v /boot/vmlinuz-* 2>/dev/null | tail -n 1)
+if [ -n "$KERNEL" ]; then
+	head -c 20000 "$KERNEL" >"$TMP/trunc.bz"
+	expect "truncated bzImage" 3 'not bootable: .*truncated' -- \
+		"$VMM" --memory 256M --kernel "$TMP/trunc.bz" --serial "file:$TMP/con1"
+	expect "a kernel too big for RAM" 3 "needs [0-9]+ MiB of RAM from" -- \
+		"$VMM" --memory 32M --kernel "$KERNEL" --serial "file:$TMP/con2"
+	head -c $((40 << 20)) /dev/zero >"$TMP/big.img"
+	expect "an initrd that does not fit" 3 'the initrd \(40 MiB\) does not fit' -- \
+		"$VMM" --memory 96M --kernel "$KERNEL" --initrd "$TMP/big.img" --serial "file:$TMP/con3"
+	expect "a command line over the kernel's limit" 3 'the command line is 3000 bytes; this kernel takes at most' -- \
+		"$VMM" --memory 256M --kernel "$KERNEL" --cmdline "$(head -c 3000 /dev/zero | tr '\0' x)" \
+		--serial "file:$TMP/con4"
+	expect "a missing initrd" 3 "cannot read initrd $TMP/nope" -- \
+		"$VMM" --memory 256M --kernel "$KERNEL" --initrd "$TMP/nope" --serial "file:$TMP/con5"
+	expect "a text file as kernel" 3 'not bootable' -- \
+		"$VMM" --memory 256M --kernel "$TMP/text" --serial "file:$TMP/con6"
+	cat "$TMP"/con[1-6] 2>/dev/null | grep -q . && fail "a refused kernel wrote to the console" ||
+		pass "no refused kernel ever ran (nothing on any console)"
+else
+	fail "no kernel in /boot to test with: scripts/install-deps.sh installs linux-image-amd64"
+fi
+expect "--kernel with --guest" 2 'one of --kernel, --guest' -- \
+	"$VMM" --memory 256M --kernel /x --guest "$GUEST"
+expect "--initrd without --kernel" 2 'initrd goes with --kernel' -- \
+	"$VMM" --memory 256M --guest "$GUEST" --initrd /x
 expect "unknown option" 2 'Usage' -- "$VMM" --bogus
 expect "missing --memory" 2 'required' -- "$VMM" --guest "$GUEST"
 expect "bad serial sink" 2 'serial' -- "$VMM" --memory 32M --guest "$GUEST" --serial tcp:1
