@@ -6,7 +6,8 @@
 # ping-ponging between two hosts so the data is filled once per case. Then the NIC case
 # (bench/nic.sh): packets per second and VM exits per packet through the emulated VF, and the
 # NIC migration case (bench/nic_migrate.sh): the same during a migration per DMA mode, and
-# the NIC generations case (bench/nic_generations.sh): downtime for match, mismatch, absent.
+# the NIC generations case (bench/nic_generations.sh): downtime for match, mismatch, absent;
+# and the Linux cases (bench/linux.sh): boot to init, and a 1 GiB Linux guest's migration.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 RUNS=${RUNS:-5}
@@ -132,6 +133,9 @@ fi
 "$HERE/nic.sh" "$BUILD" "$RAW"
 "$HERE/nic_migrate.sh" "$BUILD" "$RAW"
 "$HERE/nic_generations.sh" "$BUILD" "$RAW"
+if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY:-}" = linux ]; then
+	"$HERE/linux.sh" "$BUILD" "$RAW" || log "the Linux cases failed; see above"
+fi
 if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/mkinitramfs.sh" "$WORK/initrd.gz"
 	QV=$("$QEMU" --version | head -1)
