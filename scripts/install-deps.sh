@@ -8,7 +8,8 @@ set -eu
 # Test hosts and the QEMU side of `make bench`: busybox and a Debian kernel.
 PKGS="build-essential cmake pkg-config libcunit1-dev clang libclang-rt-14-dev clang-format
       libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler-grpc
-      python3-grpcio python3-grpc-tools busybox-static cpio linux-image-amd64 acpica-tools"
+      python3-grpcio python3-grpc-tools busybox-static cpio linux-image-amd64 acpica-tools
+      liblzma-dev"
 # QEMU >= 8 (igb with SR-IOV) comes from bookworm-backports.
 QEMU_MIN_MAJOR=8
 

@@ -90,9 +90,8 @@ out_close:
 	return rc;
 }
 
-/* Validates and copies every PT_LOAD segment; returns the entry point in *entry. */
-static int load_elf(struct hv_vm *vm, const uint8_t *img, size_t len, uint64_t *entry,
-		    uint64_t *image_end, const char **why)
+int hv_boot_load_elf(struct hv_vm *vm, const uint8_t *img, size_t len, uint64_t *entry,
+		     uint64_t *image_end, const char **why)
 {
 	if (len < SELFMAG || memcmp(img, ELFMAG, SELFMAG) != 0) {
 		*why = "not an ELF file";
@@ -141,8 +140,11 @@ static int load_elf(struct hv_vm *vm, const uint8_t *img, size_t len, uint64_t *
 		}
 		memcpy(dst, img + ph[i].p_offset, fsz);
 		memset(dst + fsz, 0, msz - fsz);
-		if (eh->e_entry >= ph[i].p_vaddr && eh->e_entry - ph[i].p_vaddr < msz &&
-		    (ph[i].p_flags & PF_X))
+		/* The entry is a virtual address (the test guest, where both are the same) or a
+		 * physical one (a Linux vmlinux: ENTRY(phys_startup_64)). */
+		if ((ph[i].p_flags & PF_X) &&
+		    ((eh->e_entry >= ph[i].p_vaddr && eh->e_entry - ph[i].p_vaddr < msz) ||
+		     (eh->e_entry >= pa && eh->e_entry - pa < msz)))
 			entry_ok = true;
 		if (pa + msz > *image_end)
 			*image_end = pa + msz;
@@ -270,7 +272,7 @@ int hv_vm_boot_elf(struct hv_vm *vm, const char *path, const char *cmdline)
 		       rc == -ENOEXEC ? "not a regular file" : strerror(-rc));
 		return rc;
 	}
-	rc = load_elf(vm, img, len, &entry, &image_end, &why);
+	rc = hv_boot_load_elf(vm, img, len, &entry, &image_end, &why);
 	free(img);
 	if (rc) {
 		GW_ERR(vm->name, "guest %s is not bootable: %s", path, why);

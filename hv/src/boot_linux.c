@@ -28,6 +28,47 @@ static int read_piece(struct hv_vm *vm, const char *what, const char *path, size
 	return rc;
 }
 
+/*
+ * The kernel decompressed on the host (boot_unpack.c) and its vmlinux loaded where it was
+ * linked, entered at its own 64-bit entry: the guest skips its decompressor (seconds of a
+ * nested guest's boot; an unpacked kernel is cached for the next boot) and the relocation and
+ * KASLR that come with it. Only where the kernel is placed at the address it was linked for;
+ * otherwise, or for a payload godwit cannot unpack, the bzImage boots as it is (false).
+ */
+static bool load_unpacked(struct hv_vm *vm, const uint8_t *img, size_t len,
+			  const struct hv_bzimage *bz, struct hv_linux_layout *l)
+{
+	size_t off, plen, ulen;
+	uint8_t *elf = NULL;
+	bool cached;
+	if (getenv("GODWIT_NO_UNPACK") || l->kernel != bz->pref_address ||
+	    hv_bzimage_payload(img, len, bz, &off, &plen))
+		return false;
+	int rc = hv_boot_unpack(img + off, plen, NULL, &elf, &ulen, &cached);
+	if (rc) {
+		GW_INFO(vm->name,
+			"the kernel's payload is not unpacked on the host (%s): the guest "
+			"decompresses it",
+			rc == -ENOTSUP ? "not XZ" : strerror(-rc));
+		return false;
+	}
+	uint64_t entry = 0, end = 0;
+	const char *why = NULL;
+	rc = hv_boot_load_elf(vm, elf, ulen, &entry, &end, &why);
+	free(elf);
+	if (rc || entry < l->kernel || end > l->kernel + bz->init_size) {
+		GW_INFO(vm->name,
+			"the unpacked kernel cannot be loaded as it is (%s): the guest "
+			"decompresses it",
+			why ? why : "outside its bzImage's init_size");
+		return false;
+	}
+	GW_INFO(vm->name, "kernel unpacked on the host (%s), entered at %#llx",
+		cached ? "from the cache" : "now, and cached", (unsigned long long)entry);
+	l->entry = entry;
+	return true;
+}
+
 static int place(struct hv_vm *vm, const struct hv_linux_boot_config *cfg, const uint8_t *img,
 		 size_t len, const uint8_t *initrd, size_t initrd_len)
 {
@@ -46,7 +87,10 @@ static int place(struct hv_vm *vm, const struct hv_linux_boot_config *cfg, const
 		       (unsigned long long)(vm->ram_size >> 20), why);
 		return rc;
 	}
-	memcpy(hv_vm_gpa_to_hva(vm, l.kernel, bz.kernel_len), img + bz.kernel_off, bz.kernel_len);
+	bool unpacked = load_unpacked(vm, img, len, &bz, &l);
+	if (!unpacked)
+		memcpy(hv_vm_gpa_to_hva(vm, l.kernel, bz.kernel_len), img + bz.kernel_off,
+		       bz.kernel_len);
 	if (initrd_len)
 		memcpy(hv_vm_gpa_to_hva(vm, l.initrd, initrd_len), initrd, initrd_len);
 	memcpy(hv_vm_gpa_to_hva(vm, l.cmdline, strlen(cmdline) + 1), cmdline, strlen(cmdline) + 1);

@@ -160,6 +160,11 @@ void hv_pci_destroy(struct hv_pci *pci);
 /* Reads a regular file of at most max bytes: -ENOENT..., -ENOEXEC (not a regular file),
  * -E2BIG (larger than max). */
 int hv_boot_read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+/* Validates an ELF64 x86-64 executable and copies every PT_LOAD segment to its physical
+ * address (at or above 1 MiB); the entry in *entry, the end of the highest segment in *end.
+ * -ENOEXEC or -E2BIG with the reason in *why. */
+int hv_boot_load_elf(struct hv_vm *vm, const uint8_t *img, size_t len, uint64_t *entry,
+		     uint64_t *end, const char **why);
 /* Identity-maps [0, map_top) (at least 4 GiB), loads the boot GDT (Linux's __BOOT_CS 0x10 and
  * __BOOT_DS 0x18) and a TSS, and puts vCPU 0 in long mode with regs. */
 int hv_boot_long_mode(struct hv_vm *vm, uint64_t map_top, const struct kvm_regs *regs);

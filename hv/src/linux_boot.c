@@ -29,6 +29,8 @@
 #define OFF_RELOCATABLE	    0x234u /* u8 */
 #define OFF_XLOADFLAGS	    0x236u /* u16 */
 #define OFF_CMDLINE_SIZE    0x238u /* u32 */
+#define OFF_PAYLOAD_OFFSET  0x248u /* u32, from the protected-mode kernel's start */
+#define OFF_PAYLOAD_LENGTH  0x24Cu /* u32 */
 #define OFF_PREF_ADDRESS    0x258u /* u64 */
 #define OFF_INIT_SIZE	    0x260u /* u32 */
 #define HDR_MIN_END	    0x264u /* protocol 2.12 has every field above */
@@ -157,6 +159,19 @@ int hv_bzimage_parse(const void *img, size_t len, struct hv_bzimage *out, char *
 			      out->kernel_alignment);
 	if (out->init_size < out->kernel_len)
 		out->init_size = (uint32_t)out->kernel_len; /* never less than what is loaded */
+	return 0;
+}
+
+int hv_bzimage_payload(const void *img, size_t len, const struct hv_bzimage *bz, size_t *off,
+		       size_t *plen)
+{
+	const uint8_t *p = img;
+	uint64_t o = (uint64_t)bz->kernel_off + get32(p, OFF_PAYLOAD_OFFSET);
+	uint64_t n = get32(p, OFF_PAYLOAD_LENGTH);
+	if (n == 0 || o > len || n > len - o || o + n > bz->kernel_off + bz->kernel_len)
+		return -ENOEXEC;
+	*off = (size_t)o;
+	*plen = (size_t)n;
 	return 0;
 }
 

@@ -31,6 +31,18 @@ struct hv_bzimage {
 	uint16_t xloadflags;
 };
 
+/* The compressed kernel inside a bzImage (protocol 2.08+): [off, off + len) of the image, or
+ * -ENOEXEC when the header's payload fields point outside it. */
+int hv_bzimage_payload(const void *img, size_t len, const struct hv_bzimage *bz, size_t *off,
+		       size_t *plen);
+
+/* A bzImage's payload decompressed on the host (XZ, the Debian kernels' format)
+ * into the vmlinux ELF it holds, cached by the image's checksum under cache_dir (NULL: the
+ * default, $GODWIT_CACHE_DIR or $XDG_CACHE_HOME/godwit or ~/.cache/godwit). 0 with a malloc'd
+ * *out, -ENOTSUP (another format), -EBADMSG (corrupt), -ENOMEM. */
+int hv_boot_unpack(const uint8_t *payload, size_t len, const char *cache_dir, uint8_t **out,
+		   size_t *out_len, bool *cached);
+
 /* 0, or -ENOEXEC (not a bzImage, or one godwit cannot boot: protocol before 2.12, no 64-bit
  * entry, a header that points outside the image) with the reason in why. */
 int hv_bzimage_parse(const void *img, size_t len, struct hv_bzimage *out, char *why, size_t n);

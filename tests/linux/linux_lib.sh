@@ -9,6 +9,8 @@
 LINUX_KERNEL=$(cat "$BUILD/testhosts/linux-kernel" 2>/dev/null)
 LINUX_INITRD=$BUILD/testhosts/linux-guest.cpio.gz
 LINUX_CMDLINE="console=ttyS0 quiet panic=-1"
+# Kernels godwit-vmm unpacks on the host are cached where every test host can write.
+export GODWIT_CACHE_DIR=$BUILD/testhosts/kernel-cache
 if [ -z "$LINUX_KERNEL" ] || [ ! -s "$LINUX_INITRD" ]; then
 	echo "FAIL: no Linux test initramfs: run tests/hosts/testhost.sh --build $BUILD linux"
 	exit 1

@@ -267,6 +267,49 @@ static void test_zero_page(void)
 			-EINVAL);
 }
 
+/* A real kernel's payload unpacked on the host into the vmlinux ELF it holds (linked at the
+ * bzImage's preferred address), then found in the cache; a damaged payload is refused. */
+static void unpack_real(uint8_t *img, size_t len, const struct hv_bzimage *bz)
+{
+	size_t off, plen, ulen;
+	CU_ASSERT_EQUAL_FATAL(hv_bzimage_payload(img, len, bz, &off, &plen), 0);
+	char dir[] = "/tmp/gw-unpack-XXXXXX";
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	uint8_t *elf = NULL;
+	bool cached = true;
+	int rc = hv_boot_unpack(img + off, plen, dir, &elf, &ulen, &cached);
+	if (rc == -ENOTSUP) {
+		printf(" (payload not XZ: the guest decompresses it)");
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_FALSE(cached);
+	CU_ASSERT_EQUAL(memcmp(elf,
+			       "\x7f"
+			       "ELF\x02\x01",
+			       6),
+			0); /* ELF64, little-endian */
+	uint64_t entry;
+	memcpy(&entry, elf + 24, 8);
+	CU_ASSERT_EQUAL(entry, bz->pref_address); /* ENTRY(phys_startup_64) */
+	printf(", unpacked on the host: %zu MiB, entry %#llx", ulen >> 20,
+	       (unsigned long long)entry);
+	uint8_t *again = NULL;
+	size_t alen = 0;
+	CU_ASSERT_EQUAL(hv_boot_unpack(img + off, plen, dir, &again, &alen, &cached), 0);
+	CU_ASSERT_TRUE(cached);
+	CU_ASSERT_TRUE(alen == ulen && again && memcmp(again, elf, ulen) == 0);
+	free(again);
+	free(elf);
+	img[off + plen / 2] ^= 0x55; /* a flipped byte: LZMA's own check refuses it */
+	CU_ASSERT_EQUAL(hv_boot_unpack(img + off, plen, dir, &again, &alen, &cached), -EBADMSG);
+	img[off + plen / 2] ^= 0x55;
+	CU_ASSERT_EQUAL(hv_boot_unpack(img, 64, dir, &again, &alen, &cached), -ENOTSUP);
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 /* The Debian kernels scripts/install-deps.sh installs (the ones [3 of 8] boots) must parse
  * and place in a 256 MiB VM. */
 static void test_real_kernels(void)
@@ -301,6 +344,8 @@ static void test_real_kernels(void)
 			CU_ASSERT_EQUAL(
 			    hv_linux_place(&bz, 256u << 20, 100, 8u << 20, &l, why, sizeof(why)),
 			    0);
+		if (rc == 0)
+			unpack_real(buf, (size_t)st.st_size, &bz);
 		free(buf);
 		seen++;
 	}
