@@ -129,29 +129,35 @@ mono_ok = int(b[0][1]["mono_ns"]) > int(a[-1][1]["mono_ns"])
 # by the last line B printed (both in the guest's own CLOCK_REALTIME).
 mig = [int(j.split("@")[0]) for j in last["jumps"].split(",") if "@" in j
        and int(a[-1][1]["real_ns"]) < int(j.split("@")[1]) <= int(last["real_ns"])]
-# The wall clock against the host's when each line arrived: the guest's lag is at most that
-# (a line arrives after it was printed), and a guest clock ahead shows as negative.
+# The wall clock against the host's when each line arrived: a line arrives after it was
+# printed, so the smallest difference over the lines bounds the guest's lag from above (a
+# guest ahead of the host shows as negative); the console's own latency only adds to the rest.
 offs = [(t - int(d["real_ns"])) / 1e6 for t, d in b]
 offs_a = [(t - int(d["real_ns"])) / 1e6 for t, d in a]
-print("mig_jump %d back %d mono_ok %d wall_min_ms %.0f wall_max_ms %.0f on_a %.0f..%.0f jumps %s" %
-      (max(mig) if mig else 0, back, mono_ok, min(offs), max(offs), min(offs_a), max(offs_a),
+# How long this host already leaves the guest's vCPUs unscheduled with no migration at all: the
+# largest step in A's last five windows before the migration.
+jitter = max(int(d["win_jump_ms"]) for _, d in a[-5:])
+print("mig_jump %d back %d mono_ok %d wall_ms %.0f wall_max_ms %.0f on_a %.0f jitter %d jumps %s" %
+      (max(mig) if mig else 0, back, mono_ok, min(offs), max(offs), min(offs_a), jitter,
        last["jumps"]))
 PY
 	if [ "$(cut -d' ' -f1 "$S/clock.out")" = FAIL ]; then
 		fail "$what: $(cat "$S/clock.out")"
 		return
 	fi
-	read -r _ jump _ back _ mono _ wmin _ wmax _ ona _ jumps <"$S/clock.out"
-	echo "     $what: guest wall clock behind the host's at arrival: $ona ms on A, $wmin..$wmax ms on B; long steps (ms@ns): $jumps"
+	read -r _ jump _ back _ mono _ wall _ wmax _ ona _ jitter _ jumps <"$S/clock.out"
+	echo "     $what: the guest's wall clock behind the host's: at most $ona ms on A, $wall ms on B (lines arrived up to $wmax ms after); steps of 50 ms or more (ms@ns): $jumps; the host's own scheduling left the guest up to $jitter ms before the migration"
 	[ "$back" = 0 ] && [ "$mono" = 1 ] &&
 		pass "$what: CLOCK_MONOTONIC never went back (on B it goes on from A's last reading)" ||
 		fail "$what: CLOCK_MONOTONIC went back ($back steps back on B; on from A's: $mono)"
-	[ "$jump" -le $((down + 100)) ] &&
-		pass "$what: CLOCK_MONOTONIC stepped $jump ms across the migration (downtime $down ms)" ||
-		fail "$what: CLOCK_MONOTONIC stepped $jump ms across the migration, more than the downtime $down ms + 100 ms"
-	[ "$wmin" -ge -1000 ] && [ "$wmax" -le 1000 ] &&
-		pass "$what: the guest's CLOCK_REALTIME is within 1 s of the host's on B ($wmin..$wmax ms behind at arrival)" ||
-		fail "$what: the guest's CLOCK_REALTIME is $wmin..$wmax ms behind the host's on B"
+	# The step across the stop is the downtime plus what this host's scheduling adds anyway
+	# (on a nested test host under load, hundreds of ms with no migration at all).
+	[ "$jump" -le $((down + 100 + jitter)) ] &&
+		pass "$what: CLOCK_MONOTONIC stepped $jump ms across the migration (downtime $down ms, + 100 ms, + the $jitter ms this host leaves the guest unscheduled anyway)" ||
+		fail "$what: CLOCK_MONOTONIC stepped $jump ms across the migration, more than the downtime $down ms + 100 ms + the host's own $jitter ms"
+	[ "$wall" -ge -1000 ] && [ "$wall" -le 1000 ] &&
+		pass "$what: the guest's CLOCK_REALTIME is within 1 s of the host's on B (the smallest arrival-minus-guest difference is $wall ms; negative: the guest is ahead)" ||
+		fail "$what: the guest's CLOCK_REALTIME is off the host's by more than 1 s on B (smallest arrival-minus-guest difference $wall ms)"
 }
 
 scenario_shadow() {
