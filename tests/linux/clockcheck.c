@@ -17,8 +17,8 @@
 
 /* Steps of CLOCK_MONOTONIC this long or longer are remembered with when they ended, so that a
  * host can find the one that spans a migration even in lines printed after it. */
-#define JUMP_MIN_NS  (50 * 1000000LL)
-#define JUMPS_KEPT   4
+#define JUMP_MIN_NS (50 * 1000000LL)
+#define JUMPS_KEPT  4
 
 struct jump {
 	int64_t ms;
