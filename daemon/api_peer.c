@@ -174,14 +174,7 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	/* The destination needs none of the boot files (the VM's state arrives in the stream);
 	 * it keeps their paths so that the VM shows what it booted, and boots them if it is
 	 * started again here. */
-	const Godwit__V1__VmSpec *spec = req->spec;
-	const char *kernel = spec->kernel_path ? spec->kernel_path : "";
-	const char *cmdline = spec->cmdline ? spec->cmdline : "";
-	vm->guest_path = strdup(spec->guest_path ? spec->guest_path : "");
-	vm->kernel_path = strdup(kernel);
-	vm->initrd_path = strdup(spec->initrd_path ? spec->initrd_path : "");
-	vm->cmdline = strdup(kernel[0] && !cmdline[0] ? GWD_LINUX_CMDLINE : cmdline);
-	if (!vm->guest_path || !vm->kernel_path || !vm->initrd_path || !vm->cmdline) {
+	if (gwd_vm_set_boot(vm, req->spec)) {
 		gwd_vm_free(vm);
 		return -ENOMEM;
 	}

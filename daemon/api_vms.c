@@ -65,7 +65,6 @@ static int vms_create(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 	}
 	const Godwit__V1__VmSpec *spec = req->spec;
 	const char *kernel = spec->kernel_path ? spec->kernel_path : "";
-	const char *cmdline = spec->cmdline ? spec->cmdline : "";
 	/* Whether godwit-vmm can boot the files shows when the VM starts (as for the test
 	 * guest); here, only that godwitd can read them. */
 	if ((rc = gwd_boot_files_check(spec->guest_path, kernel, spec->initrd_path, why,
@@ -79,11 +78,7 @@ static int vms_create(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 	snprintf(vm->name, sizeof(vm->name), "%s", req->name);
 	vm->memory_bytes = spec->memory_bytes;
 	vm->cpus = spec->cpus ? spec->cpus : 1;
-	vm->guest_path = strdup(spec->guest_path ? spec->guest_path : "");
-	vm->kernel_path = strdup(kernel);
-	vm->initrd_path = strdup(spec->initrd_path ? spec->initrd_path : "");
-	vm->cmdline = strdup(kernel[0] && !cmdline[0] ? GWD_LINUX_CMDLINE : cmdline);
-	if (!vm->guest_path || !vm->kernel_path || !vm->initrd_path || !vm->cmdline) {
+	if (gwd_vm_set_boot(vm, spec)) {
 		gwd_vm_free(vm);
 		return -ENOMEM;
 	}

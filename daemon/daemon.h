@@ -101,6 +101,9 @@ int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm);
 void gwd_vm_dir(const struct gwd *d, const char *name, const char *leaf, char *out, size_t n);
 int gwd_vm_remove_files(struct gwd *d, const char *name);
 void gwd_vm_free(struct gwd_vm *vm);
+/* What vm boots, copied from spec: guest or kernel, initrd, and the command line (a kernel's
+ * without one gets GWD_LINUX_CMDLINE). -ENOMEM. */
+int gwd_vm_set_boot(struct gwd_vm *vm, const Godwit__V1__VmSpec *spec);
 /* A Vm message and the storage it points into. */
 struct gwd_nic_pb {
 	Godwit__V1__NicSpec spec;

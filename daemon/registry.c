@@ -34,6 +34,17 @@ struct gwd_vm *gwd_vm_find(struct gwd *d, const char *name)
 	return NULL;
 }
 
+int gwd_vm_set_boot(struct gwd_vm *vm, const Godwit__V1__VmSpec *spec)
+{
+	const char *kernel = spec->kernel_path ? spec->kernel_path : "";
+	const char *cmdline = spec->cmdline ? spec->cmdline : "";
+	vm->guest_path = strdup(spec->guest_path ? spec->guest_path : "");
+	vm->kernel_path = strdup(kernel);
+	vm->initrd_path = strdup(spec->initrd_path ? spec->initrd_path : "");
+	vm->cmdline = strdup(kernel[0] && !cmdline[0] ? GWD_LINUX_CMDLINE : cmdline);
+	return vm->guest_path && vm->kernel_path && vm->initrd_path && vm->cmdline ? 0 : -ENOMEM;
+}
+
 void gwd_vm_free(struct gwd_vm *vm)
 {
 	if (!vm)

@@ -38,4 +38,16 @@ if ! "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- test -c /dev/kvm; then
 	exit 1
 fi
 echo "# in test host $HOST: native KVM: $(cut -d' ' -f2- "$PROBE" 2>/dev/null || echo 'GODWIT_NO_KVM=1')"
-exec "$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
+"$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
+rc=$?
+# The host's own kernel can die under a nested guest: kvm_amd nested in QEMU's TCG SVM overflows
+# its kernel stack in the vCPU thread now and then (tests/hosts/README.md, "Known faults"). That
+# is the test host failing, not the test: once, and only for a kernel panic of the host, the
+# test runs again on a freshly booted one. Every other failure stands as it is.
+if [ "$rc" = 75 ] && grep -q "Kernel panic" "$BUILD/testhosts/$HOST/console.log" 2>/dev/null; then
+	echo "# test host $HOST's kernel panicked (the nested-SVM fault above, not the test): rebooting it and running the test once more"
+	"$HERE/testhost.sh" --build "$BUILD" stop "$HOST" >/dev/null 2>&1
+	"$HERE/testhost.sh" --build "$BUILD" boot "$HOST" || exit 1
+	exec "$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
+fi
+exit "$rc"

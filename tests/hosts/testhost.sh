@@ -15,7 +15,8 @@ usage: testhost.sh [--build DIR] COMMAND [ARGS]
   up                                 probe native KVM, then boot h1 and h2 (CTest fixture)
   run NAME [--timeout S] [--env K=V]... [--] CMD...
                                      run CMD inside NAME (in the current directory) and
-                                     return its exit code; 124 on timeout
+                                     return its exit code; 124 on timeout, 75 when the
+                                     host itself died meanwhile
   shell NAME                         an interactive shell on NAME's second serial port
   status                             the hosts that run, with their facts
   probe                              can this machine run godwit's test guest on /dev/kvm?
@@ -308,7 +309,7 @@ cmd_run() {
 		if ! host_pid "$name" >/dev/null; then
 			echo "testhost: $name is gone (QEMU exited); its console:" >&2
 			tail -n 20 "$DIR/$name/console.log" >&2
-			exit 125
+			exit 75 # EX_TEMPFAIL: the host, not the job
 		fi
 		sleep 0.1
 	done

@@ -441,23 +441,48 @@ static void *fake_v2_dest(void *arg)
 	return NULL;
 }
 
-static void test_fault_version_mismatch(void)
+/* A destination listening on one channel, and a raw connection to it: the test speaks the
+ * handshake itself. */
+struct raw_dest {
+	struct watch w;
+	struct hv_vm *vm;
+	struct mig_dest *md;
+	int fd;
+};
+
+static void raw_dest_open(struct raw_dest *r)
 {
-	/* Our destination refusing a newer source... */
-	struct watch wd;
-	watch_init(&wd);
-	struct hv_vm *dst = make_vm("dst", MEM, &wd);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	watch_init(&r->w);
+	r->vm = make_vm("dst", MEM, &r->w);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r->vm);
 	struct mig_params p;
 	params(&p, TOKEN);
 	p.channels = 1;
-	struct mig_dest *md;
-	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
+	p.accept_timeout_ms = 5000;
+	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(r->vm, "127.0.0.1", &p, &r->md), 0);
 	uint16_t port;
 	unsigned n;
-	mig_dest_ports(md, &port, &n);
-	int fd = mig_net_connect("127.0.0.1", port, 5000);
-	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	mig_dest_ports(r->md, &port, &n);
+	r->fd = mig_net_connect("127.0.0.1", port, 5000);
+	CU_ASSERT_TRUE_FATAL(r->fd >= 0);
+}
+
+static void raw_dest_close(struct raw_dest *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	mig_dest_free(r->md);
+	hv_vm_destroy(r->vm);
+}
+
+static void test_fault_version_mismatch(void)
+{
+	/* Our destination refusing a newer source... */
+	struct raw_dest rd;
+	raw_dest_open(&rd);
+	struct hv_vm *dst = rd.vm;
+	struct mig_dest *md = rd.md;
+	int fd = rd.fd;
 	struct mig_hello h;
 	mig_hello_encode(&h, 0, 1, mig_config_digest(dst), MEM, 0, 0, TOKEN);
 	h.version = 2;
@@ -468,11 +493,12 @@ static void test_fault_version_mismatch(void)
 	CU_ASSERT_EQUAL(r.status, MIG_REPLY_VERSION);
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.message, "stream version 2 is not supported"));
 	CU_ASSERT_EQUAL(mig_dest_wait(md, 5000), -EPROTO);
-	close(fd);
-	mig_dest_free(md);
-	hv_vm_destroy(dst);
+	raw_dest_close(&rd);
 
 	/* ...and our source meeting an older or newer destination. */
+	struct mig_params p;
+	params(&p, TOKEN);
+	p.channels = 1;
 	struct watch ws;
 	watch_init(&ws);
 	struct hv_vm *src = start_source(&ws, "dirty:1:300");
@@ -501,32 +527,19 @@ static void test_fault_version_mismatch(void)
 static void tsc_hello(uint32_t tsc_khz, uint16_t flags, struct mig_reply *r, bool *scaling,
 		      uint32_t *host_khz)
 {
-	struct watch wd;
-	watch_init(&wd);
-	struct hv_vm *dst = make_vm("dst", MEM, &wd);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
-	*scaling = hv_vm_tsc_scaling(dst);
-	*host_khz = (uint32_t)hv_vm_tsc_khz(dst);
-	struct mig_params p;
-	params(&p, TOKEN);
-	p.channels = 1;
-	p.accept_timeout_ms = 5000;
-	struct mig_dest *md;
-	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
-	uint16_t port;
-	unsigned n;
-	mig_dest_ports(md, &port, &n);
-	int fd = mig_net_connect("127.0.0.1", port, 5000);
-	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	struct raw_dest rd;
+	raw_dest_open(&rd);
+	*scaling = hv_vm_tsc_scaling(rd.vm);
+	*host_khz = (uint32_t)hv_vm_tsc_khz(rd.vm);
 	struct mig_hello h;
-	mig_hello_encode(&h, 0, 1, mig_config_digest(dst), MEM,
+	mig_hello_encode(&h, 0, 1, mig_config_digest(rd.vm), MEM,
 			 tsc_khz ? tsc_khz : *host_khz * 11 / 10, flags, TOKEN);
-	mig_net_write_full(fd, &h, sizeof(h));
-	CU_ASSERT_EQUAL(mig_net_read_full(fd, r, sizeof(*r)), 0);
-	close(fd);
-	mig_dest_wait(md, 10000);
-	mig_dest_free(md);
-	hv_vm_destroy(dst);
+	mig_net_write_full(rd.fd, &h, sizeof(h));
+	CU_ASSERT_EQUAL(mig_net_read_full(rd.fd, r, sizeof(*r)), 0);
+	close(rd.fd);
+	rd.fd = -1;
+	mig_dest_wait(rd.md, 10000);
+	raw_dest_close(&rd);
 }
 
 /* A VM whose TSC runs 10% faster than the destination's host: KVM's TSC scaling takes it
