@@ -81,6 +81,9 @@ struct hv_vm {
 	uint32_t msr_list[HV_STATE_MAX_MSRS];
 	unsigned nmsrs;
 	uint32_t xsave_size;
+	/* The vCPUs' TSC rate in kHz, read before their threads start: a vCPU ioctl waits for
+	 * the vCPU to leave KVM_RUN, which an idle guest may not do for a long time. */
+	_Atomic uint32_t tsc_khz;
 
 	/* Run control, guarded by run_lock. */
 	pthread_mutex_t run_lock;

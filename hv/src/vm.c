@@ -321,6 +321,8 @@ int hv_vm_create(const struct hv_vm_config *cfg_in, struct hv_vm **out)
 			goto err_destroy;
 	}
 	filter_msrs(vm);
+	int khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+	atomic_store(&vm->tsc_khz, khz > 0 ? (uint32_t)khz : 0);
 	if ((rc = hv_serial_create(vm, &cfg.console, &vm->serial)) || (rc = hv_backdoor_init(vm)) ||
 	    (rc = hv_acpi_pm_init(vm)) || (rc = hv_rtc_init(vm)) ||
 	    (rc = hv_pci_create(vm, &vm->pci)))
@@ -730,8 +732,8 @@ int hv_vm_load_state(struct hv_vm *vm, const void *data, size_t len)
 
 int hv_vm_tsc_khz(struct hv_vm *vm)
 {
-	int khz = ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
-	return khz > 0 ? khz : -errno;
+	uint32_t khz = atomic_load(&vm->tsc_khz);
+	return khz ? (int)khz : -ENOTSUP;
 }
 
 bool hv_vm_tsc_scaling(struct hv_vm *vm)
@@ -748,6 +750,7 @@ int hv_vm_set_tsc_khz(struct hv_vm *vm, uint32_t khz)
 		    ioctl(vm->vcpus[i].fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
 			return -EOPNOTSUPP;
 	}
+	atomic_store(&vm->tsc_khz, khz);
 	return 0;
 }
 

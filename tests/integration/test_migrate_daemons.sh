@@ -109,7 +109,7 @@ assert [(x["device"], x["decision"]) for x in d] == [("nic0", "match")], d
 # driver to reset the VF when asked; this guest (dirty) has none: the quiesce times out, the
 # migration fails with that reason and nothing moves.
 expect "migrate nv to a gen2-only host: mismatch, and no driver to quiesce" 1 \
-	'phase +failed: VF 0: the guest driver did not reset it within 8000 ms.*keeps running' -- \
+	'phase +failed: VF 0: the guest driver did not reset it within 15000 ms.*keeps running' -- \
 	"${GB[@]}" migrate nv --to "$D" --to-token-file "$TMP/d/token"
 MID=$("${GB[@]}" --json migration list | /usr/bin/python3 -c '
 import json, sys
