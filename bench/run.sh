@@ -124,7 +124,14 @@ print(json.dumps({"tool": sys.argv[2], "case": sys.argv[3], "run": int(sys.argv[
 	kill "$pfrom" 2>/dev/null || true
 }
 
-# BENCH_ONLY=godwit skips QEMU; BENCH_ONLY=nic runs only the NIC case.
+# BENCH_ONLY=godwit skips QEMU; BENCH_ONLY=nic runs only the NIC cases; BENCH_ONLY=linux only
+# the Linux cases.
+if [ "${BENCH_ONLY:-}" = linux ]; then
+	"$HERE/linux.sh" "$BUILD" "$RAW"
+	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
+		"$RUNS" latest-linux
+	exit 0
+fi
 if [ "${BENCH_ONLY:-}" != nic ]; then
 	log "godwit: $BUILD, $RUNS runs per case"
 	bench_godwit idle-after-fill fill-random:512
