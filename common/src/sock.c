@@ -4,10 +4,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int gw_sock_split_host_port(const char *s, char *host, size_t hostlen, const char **port)
 {
@@ -84,6 +88,51 @@ int gw_sock_unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
 	return 0;
 }
 
+int gw_sock_packet_open(const char *ifname, int *ifindex, const char **why)
+{
+	size_t n = ifname ? strlen(ifname) : 0;
+	if (n == 0 || n >= IFNAMSIZ) {
+		*why = "interface name must have 1..15 characters";
+		return -EINVAL;
+	}
+	unsigned idx = if_nametoindex(ifname);
+	if (idx == 0) {
+		int rc = errno == ENXIO || errno == ENODEV || errno == 0 ? -ENODEV : -errno;
+		*why = rc == -ENODEV ? "no such network interface" : "if_nametoindex";
+		return rc;
+	}
+	/* Protocol 0: the socket takes in nothing until bind() names the interface, so no frame
+	 * from another interface is ever queued (packet(7)). */
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*why = "socket(AF_PACKET)";
+		return -errno;
+	}
+	int rc;
+	struct sockaddr_ll sll = {
+	    .sll_family = AF_PACKET,
+	    .sll_protocol = htons(ETH_P_ALL),
+	    .sll_ifindex = (int)idx,
+	};
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		rc = -errno;
+		*why = "bind";
+		goto err_close_fd;
+	}
+	struct packet_mreq mr = {.mr_ifindex = (int)idx, .mr_type = PACKET_MR_PROMISC};
+	if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) {
+		rc = -errno;
+		*why = "PACKET_ADD_MEMBERSHIP (promiscuous mode)";
+		goto err_close_fd;
+	}
+	*ifindex = (int)idx;
+	return fd;
+
+err_close_fd:
+	close(fd);
+	return rc;
+}
+
 void gw_sock_addr_format(const struct sockaddr *sa, socklen_t len, char *out, size_t n)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -110,6 +159,19 @@ void gw_sock_addr_format(const struct sockaddr *sa, socklen_t len, char *out, si
 			snprintf(out, n, "@%.*s", (int)(plen - 1), un->sun_path + 1);
 		else
 			snprintf(out, n, "%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
+		return;
+	}
+	case AF_PACKET: {
+		const struct sockaddr_ll *ll = (const struct sockaddr_ll *)sa;
+		char ifname[IF_NAMESIZE];
+		if (!if_indextoname((unsigned)ll->sll_ifindex, ifname))
+			snprintf(ifname, sizeof(ifname), "if%d", ll->sll_ifindex);
+		const unsigned char *a = ll->sll_addr;
+		if (ll->sll_halen == 6)
+			snprintf(out, n, "%s %02x:%02x:%02x:%02x:%02x:%02x", ifname, a[0], a[1],
+				 a[2], a[3], a[4], a[5]);
+		else
+			snprintf(out, n, "%s", ifname);
 		return;
 	}
 	default:

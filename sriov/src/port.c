@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Packet ports: carry an emulated function's Ethernet frames over UDP, unix datagrams or a TAP. */
+/* Packet ports: carry an emulated function's Ethernet frames over UDP, unix datagrams, a TAP or a
+ * network interface (AF_PACKET). */
 #include "godwit/sriov_port.h"
 
 #include "godwit/parse.h"
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,6 +27,9 @@
 #define PORT_MAX_FRAME 9728u /* the 82576's largest frame (IGB_MAX_FRAME) */
 #define PORT_SOCKBUF   (1 << 20)
 #define PORT_TAP_SPILL 65536u /* a TAP can hand us anything up to its MTU (64 KiB on lo-like) */
+/* Frames leaving the interface (PACKET_OUTGOING) one recv on a packet port passes over before
+ * it says -EAGAIN, so that a busy interface cannot hold the caller; poll still reports the rest. */
+#define PORT_PACKET_SKIP 256u
 
 /* RFC 903 (RARP) on Ethernet: 14-byte header plus the 28-byte ARP-format body, padded to the
  * 60-byte minimum frame (FCS not carried). */
@@ -37,6 +42,7 @@ enum port_kind {
 	PORT_UDP,
 	PORT_UNIX,
 	PORT_TAP,
+	PORT_PACKET,
 };
 
 struct sriov_port {
@@ -44,6 +50,7 @@ struct sriov_port {
 	int fd;
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
+	int ifindex; /* PORT_PACKET: the interface frames go out on */
 	/* TAP reads can be longer than the caller's buffer: the rest lands here so that a
 	 * truncation can be seen (only the receiving thread touches it). */
 	uint8_t *spill;
@@ -239,6 +246,26 @@ err_free_spill:
 	return rc;
 }
 
+static int open_packet(struct sriov_port *p, const char *name, char *err, size_t errlen)
+{
+	const char *why = "";
+	int fd = gw_sock_packet_open(name, &p->ifindex, &why);
+	if (fd == -EINVAL) {
+		say(err, errlen, "packet port spec wants packet:IFNAME with 1..%d characters",
+		    IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	if (fd < 0) {
+		say(err, errlen, "packet %s: %s%s%s%s", name, why, fd == -ENODEV ? "" : ": ",
+		    fd == -ENODEV ? "" : strerror(-fd), fd == -EPERM ? " (needs CAP_NET_RAW)" : "");
+		return fd;
+	}
+	gw_sock_set_buffers(fd, PORT_SOCKBUF, true);
+	snprintf(p->desc, sizeof(p->desc), "packet %s", name);
+	p->fd = fd;
+	return 0;
+}
+
 int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t errlen)
 {
 	if (err && errlen)
@@ -267,10 +294,13 @@ int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t
 	} else if (strncmp(spec, "tap:", 4) == 0) {
 		p->kind = PORT_TAP;
 		rc = open_tap(p, spec + 4, err, errlen);
+	} else if (strncmp(spec, "packet:", 7) == 0) {
+		p->kind = PORT_PACKET;
+		rc = open_packet(p, spec + 7, err, errlen);
 	} else {
 		say(err, errlen,
-		    "unknown port spec \"%s\" (want none, udp:HOST:PORT, unix:PATH or "
-		    "tap:NAME)",
+		    "unknown port spec \"%s\" (want none, udp:HOST:PORT, unix:PATH, tap:NAME or "
+		    "packet:IFNAME)",
 		    spec);
 		rc = -EINVAL;
 	}
@@ -309,11 +339,25 @@ int sriov_port_send(struct sriov_port *p, const void *frame, size_t len)
 	}
 	ssize_t n;
 	do {
-		if (p->kind == PORT_TAP)
+		if (p->kind == PORT_TAP) {
 			n = write(p->fd, frame, len);
-		else
+		} else if (p->kind == PORT_PACKET) {
+			/* The frame's own ethertype and destination (packet(7)): what the kernel
+			 * would have parsed from the header anyway. */
+			const uint8_t *f = frame;
+			struct sockaddr_ll to = {
+			    .sll_family = AF_PACKET,
+			    .sll_protocol = htons((uint16_t)(f[12] << 8 | f[13])),
+			    .sll_ifindex = p->ifindex,
+			    .sll_halen = 6,
+			};
+			memcpy(to.sll_addr, f, 6);
+			n = sendto(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+				   (const struct sockaddr *)&to, sizeof(to));
+		} else {
 			n = sendto(p->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL,
 				   (const struct sockaddr *)&p->peer, p->peer_len);
+		}
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		/* The frame is gone either way: a wire drops what it cannot carry. */
@@ -324,6 +368,27 @@ int sriov_port_send(struct sriov_port *p, const void *frame, size_t len)
 	stat_add(&p->stats.tx_frames, 1);
 	stat_add(&p->stats.tx_bytes, len);
 	return 0;
+}
+
+/*
+ * One frame that came in on a packet port's interface, as recv(2) with MSG_TRUNC. A packet
+ * socket also sees every frame that leaves the interface (PACKET_OUTGOING, packet(7)): those
+ * of other sockets, such as another port on the same interface, are passed over. The kernel
+ * never hands a socket the outgoing copy of its own frames, but on a loopback interface every
+ * frame sent also comes back in, to every socket on it, its sender's included.
+ */
+static ssize_t recv_incoming(int fd, void *buf, size_t cap)
+{
+	for (unsigned i = 0; i < PORT_PACKET_SKIP; i++) {
+		struct sockaddr_ll from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC,
+				     (struct sockaddr *)&from, &fromlen);
+		if (n < 0 || from.sll_pkttype != PACKET_OUTGOING)
+			return n;
+	}
+	errno = EAGAIN;
+	return -1;
 }
 
 ssize_t sriov_port_recv(struct sriov_port *p, void *buf, size_t cap)
@@ -338,6 +403,8 @@ ssize_t sriov_port_recv(struct sriov_port *p, void *buf, size_t cap)
 			    {.iov_base = p->spill, .iov_len = PORT_TAP_SPILL},
 			};
 			n = readv(p->fd, iov, 2);
+		} else if (p->kind == PORT_PACKET) {
+			n = recv_incoming(p->fd, buf, cap);
 		} else {
 			/* MSG_TRUNC: the datagram's real length, so truncation is visible. */
 			n = recv(p->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/if_packet.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -97,6 +98,7 @@ struct peer {
 	int sigfd;
 	char bound[160];     /* the listen address as a port spec, e.g. "udp:127.0.0.1:41234" */
 	char unix_path[108]; /* unlinked on exit when we bound it */
+	bool packet;	     /* an AF_PACKET socket on a network interface */
 
 	/* Where the VF lives, learned from its latest RARP announce. */
 	bool have_vf;
@@ -156,14 +158,16 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "Usage: godwit-nicpeer --listen udp:HOST:PORT|unix:PATH [options]\n"
+	    "Usage: godwit-nicpeer --listen udp:HOST:PORT|unix:PATH|packet:IFNAME [options]\n"
 	    "\n"
 	    "Plays the switch and a traffic generator for an emulated NIC function whose port\n"
 	    "spec is the listen address: learns the function from its RARP announces, sends it\n"
 	    "numbered test frames and checks the echoes that come back.\n"
 	    "\n"
 	    "Options:\n"
-	    "  --listen SPEC            address to bind (udp:127.0.0.1:0 picks a free port)\n"
+	    "  --listen SPEC            address to bind (udp:127.0.0.1:0 picks a free port), or\n"
+	    "                           packet:IFNAME: frames on a network interface (needs\n"
+	    "                           CAP_NET_RAW; the interface goes promiscuous meanwhile)\n"
 	    "  --count N                frames to send (default 0: until --duration or a signal)\n"
 	    "  --rate PPS               at most PPS frames per second (default: window-bound)\n"
 	    "  --window W               at most W frames awaiting their echo (default 16)\n"
@@ -416,6 +420,28 @@ static int bind_unix(struct peer *pr, const char *path, char *err, size_t errlen
 	return 0;
 }
 
+/* A network interface: the VF is a MAC on the wire, reached through the interface. */
+static int bind_packet(struct peer *pr, const char *name, char *err, size_t errlen)
+{
+	const char *why = "";
+	int ifindex, fd = gw_sock_packet_open(name, &ifindex, &why);
+	if (fd == -EINVAL) {
+		snprintf(err, errlen, "--listen wants packet:IFNAME, got \"packet:%s\": %s", name,
+			 why);
+		return -EINVAL;
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open packet:%s: %s%s%s%s", name, why,
+			 fd == -ENODEV ? "" : ": ", fd == -ENODEV ? "" : strerror(-fd),
+			 fd == -EPERM ? " (needs CAP_NET_RAW)" : "");
+		return fd;
+	}
+	pr->fd = fd;
+	pr->packet = true;
+	snprintf(pr->bound, sizeof(pr->bound), "packet:%s", name);
+	return 0;
+}
+
 /* Binds --listen; -EINVAL means the spec itself is malformed (a usage error). */
 static int peer_bind(struct peer *pr, char *err, size_t errlen)
 {
@@ -424,8 +450,11 @@ static int peer_bind(struct peer *pr, char *err, size_t errlen)
 		rc = bind_udp(pr, pr->o.listen + 4, err, errlen);
 	} else if (strncmp(pr->o.listen, "unix:", 5) == 0) {
 		rc = bind_unix(pr, pr->o.listen + 5, err, errlen);
+	} else if (strncmp(pr->o.listen, "packet:", 7) == 0) {
+		rc = bind_packet(pr, pr->o.listen + 7, err, errlen);
 	} else {
-		snprintf(err, errlen, "--listen wants udp:HOST:PORT or unix:PATH, got \"%s\"",
+		snprintf(err, errlen,
+			 "--listen wants udp:HOST:PORT, unix:PATH or packet:IFNAME, got \"%s\"",
 			 pr->o.listen);
 		return -EINVAL;
 	}
@@ -934,6 +963,33 @@ static void on_frame(struct peer *pr, const uint8_t *f, size_t n,
 		outage_open(pr, now, sent_before(pr, at_rt));
 }
 
+/*
+ * A frame from a packet socket: whether it is ours to look at, and if so its source as the
+ * place frames to its sender go (the interface and the sender's MAC, with our frames'
+ * ethertype for sendto). The socket sees all the wire carries: frames leaving the interface
+ * (PACKET_OUTGOING; on a loopback interface ours also come back in, to their VF's MAC) and
+ * frames between others; the peer takes in only broadcasts and frames to its own MAC.
+ */
+static bool packet_take(const uint8_t *f, size_t n, struct sockaddr_storage *from,
+			socklen_t *fromlen)
+{
+	const struct sockaddr_ll *ll = (const struct sockaddr_ll *)from;
+	if (n < ETH_HDR || ll->sll_pkttype == PACKET_OUTGOING ||
+	    (!(f[0] & 1) && memcmp(f, peer_mac, 6) != 0))
+		return false;
+	struct sockaddr_ll to = {
+	    .sll_family = AF_PACKET,
+	    .sll_protocol = htons(GW_NIC_ETHERTYPE),
+	    .sll_ifindex = ll->sll_ifindex,
+	    .sll_halen = 6,
+	};
+	memcpy(to.sll_addr, f + 6, 6);
+	memset(from, 0, sizeof(*from));
+	memcpy(from, &to, sizeof(to));
+	*fromlen = sizeof(to);
+	return true;
+}
+
 static void receive_all(struct peer *pr)
 {
 	for (unsigned i = 0; i < RECV_BATCH; i++) {
@@ -966,6 +1022,8 @@ static void receive_all(struct peer *pr)
 		}
 		if (!at_rt)
 			at_rt = real_ns(); /* no stamp: now, the latest it can have arrived */
+		if (pr->packet && !packet_take(pr->rxbuf, (size_t)n, &from, &mh.msg_namelen))
+			continue; /* not to us: not counted, not even as ignored */
 		on_frame(pr, pr->rxbuf, (size_t)n, &from, mh.msg_namelen, now_ns(), at_rt);
 	}
 }

@@ -22,7 +22,16 @@ int gw_sock_resolve(const char *host, const char *port, int socktype, int flags,
 /* A unix(7) address for path, and its length. 0, -EINVAL (empty) or -ENAMETOOLONG. */
 int gw_sock_unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len);
 
-/* "127.0.0.1:40000", "[::1]:40000", "@0001f" (abstract unix), "/path" or "(unbound)". */
+/* An AF_PACKET raw socket (packet(7)) for every protocol (ETH_P_ALL), bound to the interface
+ * ifname, non-blocking and close-on-exec, with the interface in promiscuous mode for as long as
+ * the socket is open (PACKET_MR_PROMISC: frames to other MACs, such as a VF's, are seen too).
+ * Returns the fd and the interface's index in *ifindex, or a negative errno: -EINVAL (ifname
+ * empty or IFNAMSIZ or longer), -ENODEV (no such interface), -EPERM (no CAP_NET_RAW), or the
+ * system's errno; *why then names the step that failed. */
+int gw_sock_packet_open(const char *ifname, int *ifindex, const char **why);
+
+/* "127.0.0.1:40000", "[::1]:40000", "@0001f" (abstract unix), "/path", "(unbound)", or for
+ * AF_PACKET the interface and link address: "ens4 02:00:00:00:00:01". */
 void gw_sock_addr_format(const struct sockaddr *sa, socklen_t len, char *out, size_t n);
 
 /* Best effort: both socket buffers to bytes. With force, the SO_*BUFFORCE variants first

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Packet ports: the wire side of an emulated NIC function (UDP, unix datagram or TAP). */
+/* Packet ports: the wire side of an emulated NIC function (UDP, unix datagram, TAP or a NIC). */
 #ifndef GODWIT_SRIOV_PORT_H
 #define GODWIT_SRIOV_PORT_H
 
@@ -17,6 +17,15 @@ struct sriov_port;
  *                     any datagram it receives is a frame
  *   "unix:PATH"       the same with unix datagram sockets (the port autobinds its own name)
  *   "tap:NAME"        a TAP interface (IFF_TAP | IFF_NO_PI); -EPERM/-ENOENT when unavailable
+ *   "packet:IFNAME"   a network interface through an AF_PACKET raw socket (packet(7)): whole
+ *                     Ethernet frames go out on IFNAME; frames that come in on it are received,
+ *                     not those that leave it (PACKET_OUTGOING: other sockets' frames; on a
+ *                     loopback interface every frame sent also comes back in, and every port
+ *                     on it, the sender's included, receives that copy). The interface is
+ *                     promiscuous while the port is open, so frames to other MACs (a VF's on
+ *                     its PF) are seen; VLAN tags the NIC stripped on receive are not put
+ *                     back. -ENODEV when IFNAME does not exist, -EPERM without CAP_NET_RAW
+ *                     (the reason says which)
  * Returns 0 or -EINVAL (bad spec, with a one-line reason in err), or another -errno.
  */
 int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t errlen);
