@@ -11,13 +11,31 @@ static void host_usage(FILE *f)
 {
 	fprintf(f, "Usage: godwit host info\n"
 		   "Shows the host godwitd runs on: its id, KVM support, memory, CPUs, VMs and\n"
-		   "device inventory: each SR-IOV PF (godwitd --emul-nic) with its generation,\n"
-		   "uplink and free VFs, and which VM holds each other VF. With --json, the\n"
-		   "godwit.v1.HostInfo message.\n");
+		   "device inventory: each SR-IOV PF (godwitd --emul-nic, --pf) with its\n"
+		   "backend, generation, uplink or PCI address and free VFs, which VM holds each\n"
+		   "other VF, and for a real PF each VF's address, driver, IOMMU group and why a\n"
+		   "VM cannot have it. With --json, the godwit.v1.HostInfo message.\n");
+}
+
+/* A real PF's VF: address, driver, group; who holds it, or why no VM can.
+ *   vf1  0000:00:10.2  vfio-pci  group 12  held by web1  02:12:34:56:78:9a */
+static void print_real_vf(const Godwit__V1__SriovVf *vf)
+{
+	printf("  vf%u  %s  %s  group %s  ", vf->index, vf->host_address,
+	       vf->driver[0] ? vf->driver : "no driver",
+	       vf->iommu_group[0] ? vf->iommu_group : "-");
+	if (!vf->available)
+		printf("unavailable: %s\n", vf->reason);
+	else if (!vf->free)
+		printf("held by %s  %s\n", vf->vm, vf->mac);
+	else
+		printf("free\n");
 }
 
 /* pf0  emul gen1  8086:10ca rev 01 api 1.0 queues 1  uplink none  VFs 7 (6 free)
- *   vf3  held by web1  02:12:34:56:78:9a */
+ *   vf3  held by web1  02:12:34:56:78:9a
+ * pf1  vfio gen1  8086:10ca ...  PF 0000:00:04.0  VFs 2 (1 free)
+ *   vf0  0000:00:10.0  vfio-pci  group 11  free */
 static void print_sriov(const Godwit__V1__HostInfo *h)
 {
 	if (h->n_sriov_pfs == 0) {
@@ -28,11 +46,14 @@ static void print_sriov(const Godwit__V1__HostInfo *h)
 	for (size_t i = 0; i < h->n_sriov_pfs; i++) {
 		const Godwit__V1__SriovPf *pf = h->sriov_pfs[i];
 		const Godwit__V1__GenDescriptor *g = pf->gen;
-		printf("pf%u  %s gen%u  %s  uplink %s  VFs %u (%u free)\n", pf->index, pf->backend,
-		       g ? g->gen : 0, g ? g->summary : "?", pf->uplink, pf->total_vfs,
-		       pf->free_vfs);
+		bool real = !strcmp(pf->backend, "vfio");
+		printf("pf%u  %s gen%u  %s  %s %s  VFs %u (%u free)\n", pf->index, pf->backend,
+		       g ? g->gen : 0, g ? g->summary : "?", real ? "PF" : "uplink",
+		       real ? pf->address : pf->uplink, pf->total_vfs, pf->free_vfs);
 		for (size_t v = 0; v < pf->n_vfs; v++) {
-			if (!pf->vfs[v]->free)
+			if (real)
+				print_real_vf(pf->vfs[v]);
+			else if (!pf->vfs[v]->free)
 				printf("  vf%u  held by %s  %s\n", pf->vfs[v]->index,
 				       pf->vfs[v]->vm, pf->vfs[v]->mac);
 		}

@@ -20,7 +20,7 @@ static void vm_usage(FILE *f)
 		"Usage: godwit vm SUBCOMMAND ...\n"
 		"  create NAME --memory SIZE (--kernel BZIMAGE [--initrd FILE] | --guest PATH)\n"
 		"              [--cmdline STR] [--cpus N]\n"
-		"              [--nic vf[,gen=N][,mac=MAC][,trust=on|off]]...\n"
+		"              [--nic vf[,gen=N][,backend=vfio|emul][,mac=MAC][,trust=on|off]]...\n"
 		"                 define a VM (SIZE like 256M or 2G) that boots a Linux kernel\n"
 		"                 (a bzImage, with an optional initramfs; its command line\n"
 		"                 defaults to console=ttyS0) or godwit's test guest (PATH, an\n"
@@ -28,8 +28,10 @@ static void vm_usage(FILE *f)
 		"                 host running godwitd: create checks that it can read them,\n"
 		"                 start boots them (and says why when the VMM cannot).\n"
 		"                 Each --nic (at most 4) gives it a VF of the host's SR-IOV NICs:\n"
-		"                 gen=N asks for generation N (default: any), mac=MAC sets its\n"
-		"                 unicast MAC (default: 02:xx:xx:xx:xx:xx derived from NAME).\n"
+		"                 gen=N asks for generation N (default: any), backend=vfio a\n"
+		"                 real VF (godwitd --pf), backend=emul an emulated one\n"
+		"                 (--emul-nic; default: either, lowest PF first), mac=MAC sets\n"
+		"                 its unicast MAC (default: 02:xx:xx:xx:xx:xx derived from NAME).\n"
 		"                 The VM holds its VFs until it is deleted or migrates away.\n"
 		"  start NAME     start it (spawns its godwit-vmm)\n"
 		"  stop NAME [--force]\n"
@@ -63,7 +65,8 @@ static const char *state_name(Godwit__V1__VmState s)
 	}
 }
 
-/* nic0      vf pf1 vf0 gen2 (8086:10ca rev 02 api 1.1 queues 2)  02:..  passthrough, uplink none */
+/* nic0      vf pf1 vf0 gen2 (8086:10ca rev 02 api 1.1 queues 2)  02:..  passthrough, uplink none
+ * nic1      vf pf2 vf1 gen1 (...)  02:..  passthrough, vfio 0000:00:10.2 */
 static void print_nic(size_t i, const Godwit__V1__NicInfo *n)
 {
 	char name[16];
@@ -77,6 +80,11 @@ static void print_nic(size_t i, const Godwit__V1__NicInfo *n)
 		       "%s\n",
 		       name, n->kind, n->gen ? n->gen->gen : 0, n->gen ? n->gen->summary : "?",
 		       n->mac, n->uplink);
+	else if (n->backend && !strcmp(n->backend, "vfio"))
+		printf("%-9s %s pf%u vf%u gen%u (%s)  %s  %s, vfio %s%s\n", name, n->kind, n->pf,
+		       n->vf, n->gen ? n->gen->gen : 0, n->gen ? n->gen->summary : "?", n->mac,
+		       n->backing, n->host_address,
+		       n->trust && !strcmp(n->trust, "off") ? ", trust off" : "");
 	else
 		printf("%-9s %s pf%u vf%u gen%u (%s)  %s  %s, uplink %s%s\n", name, n->kind, n->pf,
 		       n->vf, n->gen ? n->gen->gen : 0, n->gen ? n->gen->summary : "?", n->mac,
@@ -151,14 +159,15 @@ static int one_name(const char *sub, int argc, char **argv, const char **name)
 
 #define NIC_MAX 4
 
-/* "vf[,gen=N][,mac=MAC]" into nic; its strings point into arg. */
+/* "vf[,gen=N][,backend=B][,mac=MAC][,trust=T]" into nic; its strings point into arg. */
 static int parse_nic(char *arg, Godwit__V1__NicSpec *nic)
 {
 	char *save = NULL, *kind = strtok_r(arg, ",", &save);
 	uint64_t v;
 	if (!kind || strcmp(kind, "vf"))
 		return cli_usage_error("vm create",
-				       "--nic takes vf[,gen=N][,mac=MAC][,trust=on|off]");
+				       "--nic takes "
+				       "vf[,gen=N][,backend=vfio|emul][,mac=MAC][,trust=on|off]");
 	nic->kind = kind;
 	for (char *kv = strtok_r(NULL, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(kv, "gen=", 4) && !gw_parse_u64(kv + 4, 0, 255, &v))
@@ -167,10 +176,13 @@ static int parse_nic(char *arg, Godwit__V1__NicSpec *nic)
 			nic->mac = kv + 4;
 		else if (!strcmp(kv, "trust=on") || !strcmp(kv, "trust=off"))
 			nic->trust = kv + 6;
+		else if (!strcmp(kv, "backend=vfio") || !strcmp(kv, "backend=emul"))
+			nic->backend = kv + 8;
 		else
 			return cli_usage_error(
 			    "vm create",
-			    "--nic: bad '%s'; use vf[,gen=N][,mac=MAC][,trust=on|off]"
+			    "--nic: bad '%s'; use "
+			    "vf[,gen=N][,backend=vfio|emul][,mac=MAC][,trust=on|off]"
 			    " with N a NIC generation (0 = any)",
 			    kv);
 	}

@@ -26,7 +26,8 @@ static Godwit__V1__SriovPf *pf_copy(struct gw_rpc_call *call, const struct gwd_p
 	gwd_gen_to_pb(&pf->gen, g, summary, sizeof(summary));
 	g->summary = gw_rpc_call_strdup(call, summary);
 	r->index = i;
-	r->backend = (char *)"emul";
+	r->backend = (char *)gwd_backend_name(pf->backend);
+	r->address = gw_rpc_call_strdup(call, pf->address);
 	r->gen = g;
 	r->uplink = gw_rpc_call_strdup(call, pf->uplink);
 	r->total_vfs = pf->nvfs;
@@ -37,6 +38,11 @@ static Godwit__V1__SriovPf *pf_copy(struct gw_rpc_call *call, const struct gwd_p
 		vfs[v].free = !pf->vfs[v].vm[0];
 		vfs[v].vm = gw_rpc_call_strdup(call, pf->vfs[v].vm);
 		vfs[v].mac = gw_rpc_call_strdup(call, pf->vfs[v].mac);
+		vfs[v].host_address = gw_rpc_call_strdup(call, pf->vfs[v].host);
+		vfs[v].driver = gw_rpc_call_strdup(call, pf->vfs[v].driver);
+		vfs[v].iommu_group = gw_rpc_call_strdup(call, pf->vfs[v].group);
+		vfs[v].available = !pf->vfs[v].unavailable;
+		vfs[v].reason = gw_rpc_call_strdup(call, pf->vfs[v].reason);
 		vfp[v] = &vfs[v];
 	}
 	r->vfs = vfp;

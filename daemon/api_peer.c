@@ -49,7 +49,8 @@ static int check_nics(const Godwit__V1__PrepareIncomingRequest *req, char *why, 
 /* Backs each incoming NIC with a free VF whose generation matches the source's ("match"),
  * else with a free VF of another generation ("mismatch": re-created), else, when this host
  * has no free VF at all, with the VMM's own model of the source's generation ("absent").
- * On failure holds none. Caller holds d->lock. */
+ * Only emulated VFs take incoming NICs: loading a migrated device into a real VF (vfio) is
+ * not done yet. On failure holds none. Caller holds d->lock. */
 static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 			 const Godwit__V1__PrepareIncomingRequest *req, char (*reasons)[160],
 			 char *why, size_t n)
@@ -63,11 +64,15 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 		nic->want_gen = req->spec->nics[i]->gen;
 		nic->untrusted =
 		    req->spec->nics[i]->trust && !strcmp(req->spec->nics[i]->trust, "off");
-		int rc = gwd_pool_alloc_match(&d->pool, vm->name, nic->mac, &src, &nic->pf,
-					      &nic->vf, reasons[i], sizeof(reasons[i]));
+		if (req->spec->nics[i]->backend)
+			snprintf(nic->want_backend, sizeof(nic->want_backend), "%.7s",
+				 req->spec->nics[i]->backend);
+		int rc = gwd_pool_alloc_match(&d->pool, vm->name, nic->mac, &src, GWD_BACKEND_EMUL,
+					      &nic->pf, &nic->vf, reasons[i], sizeof(reasons[i]));
 		unsigned free_vfs = 0;
 		for (unsigned p = 0; p < d->pool.npfs; p++)
-			free_vfs += gwd_pool_free_vfs(&d->pool, p);
+			if (d->pool.pfs[p].backend == GWD_BACKEND_EMUL)
+				free_vfs += gwd_pool_free_vfs(&d->pool, p);
 		if (rc && free_vfs == 0) {
 			/* absent: no VF here can back it. The VMM's own model of the same
 			 * generation serves the same interface, unless passthrough is required. */
@@ -94,8 +99,8 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 			 * device and leaves its state behind; it is re-created here and the guest
 			 * driver renegotiates. */
 			char cmp[120], other[160];
-			rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, 0, &nic->pf, &nic->vf,
-					    other, sizeof(other));
+			rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, 0, GWD_BACKEND_EMUL,
+					    &nic->pf, &nic->vf, other, sizeof(other));
 			if (rc) {
 				snprintf(why, n, "nic%zu: %s", i, other);
 				gwd_nics_release(d, vm);

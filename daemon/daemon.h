@@ -30,7 +30,10 @@
 
 /* A NIC of a VM: for now always a VF of this host's pool. */
 struct gwd_nic {
-	uint32_t want_gen; /* as asked: 0 = any */
+	uint32_t want_gen;	    /* as asked: 0 = any */
+	char want_backend[8];	    /* as asked: "emul", "vfio"; "" = any */
+	enum gwd_backend backend;   /* of the VF that backs it (or backed it) */
+	char host[GWD_PCI_ADDR_SZ]; /* vfio: that VF's PCI address */
 	char mac[GWD_MAC_SZ];
 	unsigned pf, vf;
 	struct sriov_gen gen; /* of the VF that backs it (or backed it, when unbacked) */
@@ -110,6 +113,7 @@ struct gwd_nic_pb {
 	Godwit__V1__NicInfo info;
 	Godwit__V1__GenDescriptor gen;
 	char mac[GWD_MAC_SZ], uplink[GWD_UPLINK_SZ], reason[200], summary[80];
+	char want_backend[8], host[GWD_PCI_ADDR_SZ];
 };
 struct gwd_vm_pb {
 	Godwit__V1__Vm vm;
@@ -124,8 +128,9 @@ struct gwd_vm_pb {
 void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb *out);
 
 /* vm_nics.c: a VM's NICs and the VF pool; callers hold d->lock. */
-/* Takes a VF for each NIC of spec; on failure holds none (why says why): -ENOSPC (all VFs of
- * that generation are held) or -ENODEV (the host has none). */
+/* Takes a VF for each NIC of spec (a real VF gets the NIC's MAC on its PF); on failure holds
+ * none (why says why): -ENOSPC (all VFs of that generation and backend are held), -ENODEV
+ * (the host has none) or the errno of setting a real VF's MAC. */
 int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *spec, char *why,
 		   size_t n);
 /* Releases the VFs vm holds. */

@@ -44,7 +44,13 @@ static void usage(FILE *f)
 	    "                        VMs can hold; N is its generation (1 or 2); SPEC its\n"
 	    "                        packet port: none (default), udp:HOST:PORT, unix:PATH or\n"
 	    "                        tap:NAME. Repeat for more PFs (pf0, pf1, ... in order).\n"
-	    "                        Default: one gen=1,vfs=7 PF; '--emul-nic none' declares none\n"
+	    "                        Default (neither --emul-nic nor --pf): one gen=1,vfs=7 PF;\n"
+	    "                        '--emul-nic none' declares none\n"
+	    "      --pf DDDD:BB:DD.F[,vfs=N]\n"
+	    "                        manage a real SR-IOV PF (an Intel 82576, igb): create N\n"
+	    "                        VFs (default: keep the VFs it has), bind the VFs no host\n"
+	    "                        driver uses to vfio-pci and give them to VMs. Repeatable;\n"
+	    "                        PFs are numbered with the --emul-nic ones, in order\n"
 	    "      --emul-uplink SPEC  the packet port of NICs this host must emulate because no\n"
 	    "                        VF can back them (a migration's 'absent' decision);\n"
 	    "                        default none\n"
@@ -130,10 +136,23 @@ static void log_pool(const struct gwd_pool *p)
 	if (p->npfs == 0)
 		GW_INFO("sriov", "no SR-IOV NIC declared (--emul-nic none)");
 	for (unsigned i = 0; i < p->npfs; i++) {
+		const struct gwd_pf *pf = &p->pfs[i];
 		char g[80];
-		sriov_gen_describe(&p->pfs[i].gen, g, sizeof(g));
-		GW_INFO("sriov", "pf%u: emul gen%u (%s), %u VFs, uplink %s", i, p->pfs[i].gen.gen,
-			g, p->pfs[i].nvfs, p->pfs[i].uplink);
+		sriov_gen_describe(&pf->gen, g, sizeof(g));
+		if (pf->backend == GWD_BACKEND_EMUL) {
+			GW_INFO("sriov", "pf%u: emul gen%u (%s), %u VFs, uplink %s", i, pf->gen.gen,
+				g, pf->nvfs, pf->uplink);
+			continue;
+		}
+		GW_INFO("sriov", "pf%u: vfio %s (interface %s) gen%u (%s), %u VFs, %u available", i,
+			pf->address, pf->netdev[0] ? pf->netdev : "none", pf->gen.gen, g, pf->nvfs,
+			gwd_pool_free_vfs(p, i));
+		for (unsigned v = 0; v < pf->nvfs; v++) {
+			const struct gwd_vf_slot *s = &pf->vfs[v];
+			if (s->unavailable)
+				GW_WARN("sriov", "pf%u vf%u (%s) is unavailable: %s", i, v, s->host,
+					s->reason);
+		}
 	}
 }
 
@@ -155,6 +174,7 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"emul-nic", required_argument, NULL, 'E'},
 	    {"emul-uplink", required_argument, NULL, 'U'},
+	    {"pf", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -191,6 +211,12 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 			break;
 		case 'E':
 			if (gwd_pool_add_emul(&d->pool, optarg, why, sizeof(why))) {
+				fprintf(stderr, "godwitd: %s\n", why);
+				return 2;
+			}
+			break;
+		case 'P':
+			if (gwd_pool_add_pf(&d->pool, optarg, why, sizeof(why))) {
 				fprintf(stderr, "godwitd: %s\n", why);
 				return 2;
 			}
@@ -284,6 +310,21 @@ static int claim(struct gwd *d, const struct gwd_opts *o)
 	return 0;
 }
 
+/* The --pf PFs, once this daemon owns its state directory: VFs created and bound to vfio-pci
+ * (docs/operator-guide.md). 0 or the exit code: 2 when a declaration cannot work. */
+static int setup_pfs(struct gwd *d)
+{
+	struct gwd_sysfs sysfs;
+	char why[600];
+	gwd_sysfs_init(&sysfs);
+	int rc = gwd_pool_setup_vfio(&d->pool, &sysfs, why, sizeof(why));
+	if (rc) {
+		fprintf(stderr, "godwitd: %s\n", why);
+		return rc == -EINVAL ? 2 : 1;
+	}
+	return 0;
+}
+
 /* Serves the API on the unix socket and, unless 'none', on TCP; the TCP address actually
  * bound goes to DIR/listen-address. The server keeps pointers into methods, which must live
  * as long as it. 0 or the exit code. */
@@ -333,7 +374,7 @@ int main(int argc, char **argv)
 	int rc = parse_opts(argc, argv, &d, &o);
 	if (rc != GWD_GO_ON)
 		return rc;
-	if ((rc = setup(&d, &o)) || (rc = claim(&d, &o)))
+	if ((rc = setup(&d, &o)) || (rc = claim(&d, &o)) || (rc = setup_pfs(&d)))
 		return rc;
 
 	/* Signals end the daemon through sigwait below; SIGPIPE is an error on one socket. */

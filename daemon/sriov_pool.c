@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The VF pool: the PFs godwitd declares (--emul-nic) and which VM holds each VF. No locking
- * here: godwitd calls it under d->lock. */
+/* The VF pool: the PFs godwitd declares (--emul-nic, --pf) and which VM holds each VF. No
+ * locking here: godwitd calls it under d->lock. */
 #include "sriov_pool.h"
 
 #include "godwit/parse.h"
@@ -12,7 +12,25 @@
 
 #define EMUL_NIC_SYNTAX                                                                            \
 	"use gen=N,vfs=M[,uplink=SPEC] with N 1..2, M 1..7 and SPEC none, udp:HOST:PORT, "         \
-	"unix:PATH or tap:NAME; or 'none' alone"
+	"unix:PATH, tap:NAME or packet:IFNAME; or 'none' alone"
+
+const char *gwd_backend_name(enum gwd_backend b)
+{
+	return b == GWD_BACKEND_VFIO ? "vfio" : "emul";
+}
+
+int gwd_backend_parse(const char *s, int *out)
+{
+	if (!s || !s[0])
+		*out = -1;
+	else if (!strcmp(s, "emul"))
+		*out = GWD_BACKEND_EMUL;
+	else if (!strcmp(s, "vfio"))
+		*out = GWD_BACKEND_VFIO;
+	else
+		return -EINVAL;
+	return 0;
+}
 
 static int check_udp(const char *hp, char *why, size_t n)
 {
@@ -30,7 +48,7 @@ int gwd_uplink_check(const char *spec, char *why, size_t n)
 	if (!spec || !spec[0] || strlen(spec) >= GWD_UPLINK_SZ || strpbrk(spec, ", \t\n=")) {
 		snprintf(why, n,
 			 "uplink '%.40s' is empty, too long or holds ',', '=' or blanks: use none, "
-			 "udp:HOST:PORT, unix:PATH or tap:NAME",
+			 "udp:HOST:PORT, unix:PATH, tap:NAME or packet:IFNAME",
 			 spec ? spec : "");
 		return -EINVAL;
 	}
@@ -43,9 +61,11 @@ int gwd_uplink_check(const char *spec, char *why, size_t n)
 	/* IFNAMSIZ is 16 with its NUL; '/' would make it a path under /sys/class/net. */
 	if (!strncmp(spec, "tap:", 4) && spec[4] && strlen(spec + 4) < 16 && !strchr(spec, '/'))
 		return 0;
+	if (!strncmp(spec, "packet:", 7) && spec[7] && strlen(spec + 7) < 16 && !strchr(spec, '/'))
+		return 0;
 	snprintf(why, n,
 		 "uplink '%s' is not a packet port: use none, udp:HOST:PORT, unix:PATH (under "
-		 "108 bytes) or tap:NAME (under 16 characters)",
+		 "108 bytes), tap:NAME or packet:IFNAME (under 16 characters)",
 		 spec);
 	return -EINVAL;
 }
@@ -116,15 +136,19 @@ int gwd_pool_add_emul(struct gwd_pool *p, const char *arg, char *why, size_t n)
 {
 	char sub[200];
 	bool none = strcmp(arg, "none") == 0;
+	unsigned emul = 0;
 	int rc = 0;
-	if (none ? p->npfs > 0 : p->none) { /* 'none' before or after a PF */
+	for (unsigned i = 0; i < p->npfs; i++)
+		emul += p->pfs[i].backend == GWD_BACKEND_EMUL;
+	if (none ? emul > 0 : p->none) { /* 'none' before or after an emulated PF */
 		snprintf(sub, sizeof(sub),
 			 "'none' cannot be combined with other --emul-nic values");
 		rc = -EINVAL;
 	} else if (none) {
 		p->none = true;
 	} else if (p->npfs == GWD_PF_MAX) {
-		snprintf(sub, sizeof(sub), "at most %d --emul-nic PFs", GWD_PF_MAX);
+		snprintf(sub, sizeof(sub), "at most %d PFs (--emul-nic and --pf together)",
+			 GWD_PF_MAX);
 		rc = -EINVAL;
 	} else {
 		rc = parse_pf(&p->pfs[p->npfs], arg, sub, sizeof(sub));
@@ -154,7 +178,7 @@ unsigned gwd_pool_free_vfs(const struct gwd_pool *p, unsigned pf)
 {
 	unsigned free_vfs = 0;
 	for (unsigned v = 0; pf < p->npfs && v < p->pfs[pf].nvfs; v++)
-		free_vfs += p->pfs[pf].vfs[v].vm[0] == '\0';
+		free_vfs += p->pfs[pf].vfs[v].vm[0] == '\0' && !p->pfs[pf].vfs[v].unavailable;
 	return free_vfs;
 }
 
@@ -165,8 +189,10 @@ void gwd_pool_summary(const struct gwd_pool *p, char *out, size_t n)
 	if (p->npfs == 0)
 		snprintf(out, n, "no SR-IOV NIC");
 	for (unsigned i = 0; i < p->npfs && len < n; i++) {
-		int w = snprintf(out + len, n - len, "%spf%u gen%u %u free", i ? ", " : "", i,
-				 p->pfs[i].gen.gen, gwd_pool_free_vfs(p, i));
+		const struct gwd_pf *pf = &p->pfs[i];
+		int w = snprintf(out + len, n - len, "%spf%u %s%s%s gen%u %u free", i ? ", " : "",
+				 i, gwd_backend_name(pf->backend), pf->address[0] ? " " : "",
+				 pf->address, pf->gen.gen, gwd_pool_free_vfs(p, i));
 		len += w > 0 ? (size_t)w : 0;
 	}
 }
@@ -178,73 +204,93 @@ static void take(struct gwd_pool *p, unsigned pf, unsigned vf, const char *vm, c
 	snprintf(s->mac, sizeof(s->mac), "%s", mac ? mac : "");
 }
 
-/* The first free VF of the lowest-index PF that accepts; counts the VFs it considered. */
+/* The first free, available VF of the lowest-index PF that accepts; counts the VFs it
+ * considered and, of those, the unavailable ones (unavail may be NULL). */
 static int first_free(struct gwd_pool *p, bool (*accept)(const struct gwd_pf *, const void *),
-		      const void *arg, unsigned *pf, unsigned *vf, unsigned *total)
+		      const void *arg, unsigned *pf, unsigned *vf, unsigned *total,
+		      unsigned *unavail)
 {
+	unsigned skip = 0;
 	*total = 0;
 	for (unsigned i = 0; i < p->npfs; i++) {
 		if (!accept(&p->pfs[i], arg))
 			continue;
 		*total += p->pfs[i].nvfs;
 		for (unsigned v = 0; v < p->pfs[i].nvfs; v++) {
-			if (!p->pfs[i].vfs[v].vm[0]) {
+			skip += p->pfs[i].vfs[v].unavailable;
+			if (!p->pfs[i].vfs[v].vm[0] && !p->pfs[i].vfs[v].unavailable) {
 				*pf = i;
 				*vf = v;
 				return 0;
 			}
 		}
 	}
+	if (unavail)
+		*unavail = skip;
 	return *total ? -ENOSPC : -ENODEV;
 }
 
-static bool gen_accepts(const struct gwd_pf *pf, const void *arg)
+/* Which PFs an allocation may take from. */
+struct pf_filter {
+	unsigned gen;		     /* 0: any */
+	int backend;		     /* -1: any */
+	const struct sriov_gen *src; /* NULL, or the generation a VF must match */
+};
+
+static bool filter_accepts(const struct gwd_pf *pf, const void *arg)
 {
-	unsigned gen = *(const unsigned *)arg;
-	return gen == 0 || pf->gen.gen == gen;
+	const struct pf_filter *f = arg;
+	return (f->gen == 0 || pf->gen.gen == f->gen) &&
+	       (f->backend < 0 || (int)pf->backend == f->backend) &&
+	       (!f->src || sriov_gen_compare(f->src, &pf->gen, NULL, 0) == SRIOV_GEN_MATCH);
 }
 
-int gwd_pool_alloc(struct gwd_pool *p, const char *vm, const char *mac, unsigned gen, unsigned *pf,
-		   unsigned *vf, char *why, size_t n)
+int gwd_pool_alloc(struct gwd_pool *p, const char *vm, const char *mac, unsigned gen, int backend,
+		   unsigned *pf, unsigned *vf, char *why, size_t n)
 {
-	char of[40] = "", has[200];
-	unsigned total;
-	int rc = first_free(p, gen_accepts, &gen, pf, vf, &total);
+	char of[60] = "", has[200], un[80] = "";
+	unsigned total, unavail;
+	struct pf_filter f = {.gen = gen, .backend = backend};
+	int rc = first_free(p, filter_accepts, &f, pf, vf, &total, &unavail);
 	if (rc == 0) {
 		take(p, *pf, *vf, vm, mac);
 		return 0;
 	}
+	const char *kind = backend == GWD_BACKEND_VFIO	 ? "vfio "
+			   : backend == GWD_BACKEND_EMUL ? "emul "
+							 : "";
 	if (gen)
 		snprintf(of, sizeof(of), " of generation %u", gen);
 	gwd_pool_summary(p, has, sizeof(has));
 	if (p->npfs == 0)
 		snprintf(why, n,
 			 "this host declares no SR-IOV NIC (godwitd runs with --emul-nic none); "
-			 "start godwitd with --emul-nic gen=N,vfs=M to give VMs VFs");
+			 "start godwitd with --pf DDDD:BB:DD.F or --emul-nic gen=N,vfs=M to give "
+			 "VMs VFs");
 	else if (rc == -ENODEV)
 		snprintf(why, n,
-			 "this host has no VF%s (it has: %s); ask for another generation or start "
-			 "godwitd with --emul-nic gen=%u,vfs=M",
-			 of, has, gen);
-	else
+			 "this host has no %sVF%s (it has: %s); ask for another generation or "
+			 "backend, or start godwitd with another --pf or --emul-nic",
+			 kind, of, has);
+	else {
+		if (unavail)
+			snprintf(un, sizeof(un), ", %u unavailable: godwit host info says why",
+				 unavail);
 		snprintf(why, n,
-			 "no free VF%s on this host (%u of %u in use); delete a VM that holds one "
-			 "or start godwitd with another --emul-nic",
-			 of, total, total);
+			 "no free %sVF%s on this host (%u of %u in use%s); delete a VM that holds "
+			 "one or start godwitd with another --emul-nic or --pf",
+			 kind, of, total - unavail, total, un);
+	}
 	return rc;
 }
 
-static bool match_accepts(const struct gwd_pf *pf, const void *arg)
-{
-	return sriov_gen_compare(arg, &pf->gen, NULL, 0) == SRIOV_GEN_MATCH;
-}
-
 int gwd_pool_alloc_match(struct gwd_pool *p, const char *vm, const char *mac,
-			 const struct sriov_gen *src, unsigned *pf, unsigned *vf, char *reason,
-			 size_t n)
+			 const struct sriov_gen *src, int backend, unsigned *pf, unsigned *vf,
+			 char *reason, size_t n)
 {
 	unsigned total;
-	int rc = first_free(p, match_accepts, src, pf, vf, &total);
+	struct pf_filter f = {.backend = backend, .src = src};
+	int rc = first_free(p, filter_accepts, &f, pf, vf, &total, NULL);
 	if (rc == 0) {
 		take(p, *pf, *vf, vm, mac);
 		sriov_gen_compare(src, &p->pfs[*pf].gen, reason, n);
@@ -276,6 +322,11 @@ int gwd_pool_claim(struct gwd_pool *p, const char *vm, const char *mac, unsigned
 			 p->pfs[pf].gen.gen, gen->gen, cmp);
 		return -ENOENT;
 	}
+	if (p->pfs[pf].backend != GWD_BACKEND_EMUL) {
+		snprintf(why, n, "pf%u is now the real PF %s, the NIC was an emulated VF", pf,
+			 p->pfs[pf].address);
+		return -ENOENT;
+	}
 	const char *holder = p->pfs[pf].vfs[vf].vm;
 	if (holder[0] && strcmp(holder, vm)) {
 		snprintf(why, n, "pf%u vf%u is held by VM '%s'", pf, vf, holder);
@@ -285,10 +336,44 @@ int gwd_pool_claim(struct gwd_pool *p, const char *vm, const char *mac, unsigned
 	return 0;
 }
 
+int gwd_pool_claim_host(struct gwd_pool *p, const char *vm, const char *mac, const char *host,
+			unsigned *pf, unsigned *vf, char *why, size_t n)
+{
+	for (unsigned i = 0; i < p->npfs; i++) {
+		for (unsigned v = 0; v < p->pfs[i].nvfs; v++) {
+			struct gwd_vf_slot *s = &p->pfs[i].vfs[v];
+			if (p->pfs[i].backend != GWD_BACKEND_VFIO || strcmp(s->host, host))
+				continue;
+			if (s->unavailable) {
+				snprintf(why, n, "VF %s (pf%u vf%u) is unavailable: %s", host, i, v,
+					 s->reason);
+				return -EBUSY;
+			}
+			if (s->vm[0] && strcmp(s->vm, vm)) {
+				snprintf(why, n, "VF %s (pf%u vf%u) is held by VM '%s'", host, i, v,
+					 s->vm);
+				return -EEXIST;
+			}
+			take(p, i, v, vm, mac);
+			*pf = i;
+			*vf = v;
+			return 0;
+		}
+	}
+	char has[200];
+	gwd_pool_summary(p, has, sizeof(has));
+	snprintf(why, n, "VF %s is not a VF of a --pf PF of this host (it has: %s)", host, has);
+	return -ENOENT;
+}
+
 void gwd_pool_release(struct gwd_pool *p, const char *vm, unsigned pf, unsigned vf)
 {
-	if (pf < p->npfs && vf < p->pfs[pf].nvfs && !strcmp(p->pfs[pf].vfs[vf].vm, vm))
-		memset(&p->pfs[pf].vfs[vf], 0, sizeof(p->pfs[pf].vfs[vf]));
+	/* Only the holder goes: a real VF's address, driver and group stay. */
+	if (pf < p->npfs && vf < p->pfs[pf].nvfs && !strcmp(p->pfs[pf].vfs[vf].vm, vm)) {
+		struct gwd_vf_slot *s = &p->pfs[pf].vfs[vf];
+		memset(s->vm, 0, sizeof(s->vm));
+		memset(s->mac, 0, sizeof(s->mac));
+	}
 }
 
 void gwd_pool_release_vm(struct gwd_pool *p, const char *vm)

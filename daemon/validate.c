@@ -80,6 +80,14 @@ static int validate_nics(const Godwit__V1__VmSpec *spec, char *why, size_t n)
 			snprintf(why, n, "nic%zu: trust '%.20s': use on or off", i, nic->trust);
 			return -EINVAL;
 		}
+		if (nic->backend && nic->backend[0] && strcmp(nic->backend, "vfio") &&
+		    strcmp(nic->backend, "emul")) {
+			snprintf(why, n,
+				 "nic%zu: backend '%.20s': use vfio (a real VF), emul (godwit's "
+				 "emulated NIC) or leave it empty for either",
+				 i, nic->backend);
+			return -EINVAL;
+		}
 		if (nic->mac && nic->mac[0] && gwd_validate_mac(nic->mac, sub, sizeof(sub))) {
 			snprintf(why, n, "nic%zu: %s", i, sub);
 			return -EINVAL;

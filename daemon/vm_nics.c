@@ -10,6 +10,35 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Records the VF the pool gave nic; a real one gets the NIC's MAC as its administrator's MAC
+ * on the PF, so the guest driver finds it there. On failure the VF is released. */
+static int nic_take(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic, char *why,
+		    size_t n)
+{
+	const struct gwd_pf *pf = &d->pool.pfs[nic->pf];
+	nic->gen = pf->gen;
+	nic->backend = pf->backend;
+	snprintf(nic->host, sizeof(nic->host), "%s", pf->vfs[nic->vf].host);
+	nic->backed = true;
+	if (pf->backend != GWD_BACKEND_VFIO)
+		return 0;
+	if (!pf->netdev[0]) {
+		GW_WARN(vm,
+			"nic%zu: PF %s has no network interface, so VF %s keeps the MAC its PF "
+			"gives it, not %s",
+			i, pf->address, nic->host, nic->mac);
+		return 0;
+	}
+	char sub[300];
+	int rc = gwd_host_vf_set_mac(pf->netdev, nic->vf, nic->mac, sub, sizeof(sub));
+	if (rc) {
+		snprintf(why, n, "nic%zu: cannot give VF %s its MAC: %s", i, nic->host, sub);
+		gwd_pool_release(&d->pool, vm, nic->pf, nic->vf);
+		nic->backed = false;
+	}
+	return rc;
+}
+
 int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *spec, char *why,
 		   size_t n)
 {
@@ -18,21 +47,24 @@ int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *s
 		const Godwit__V1__NicSpec *ns = spec->nics[i];
 		struct gwd_nic *nic = &vm->nics[i];
 		memset(nic, 0, sizeof(*nic));
+		int backend = -1;
 		nic->want_gen = ns->gen;
 		nic->untrusted = ns->trust && !strcmp(ns->trust, "off");
+		if (ns->backend && !gwd_backend_parse(ns->backend, &backend))
+			snprintf(nic->want_backend, sizeof(nic->want_backend), "%s", ns->backend);
 		if (ns->mac && ns->mac[0])
 			for (size_t c = 0; c < sizeof(nic->mac) - 1 && ns->mac[c]; c++)
 				nic->mac[c] = (char)tolower((unsigned char)ns->mac[c]);
 		else
 			gwd_mac_from_name(vm->name, (unsigned)i, nic->mac, sizeof(nic->mac));
-		int rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, ns->gen, &nic->pf, &nic->vf,
-					why, n);
+		int rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, ns->gen, backend, &nic->pf,
+					&nic->vf, why, n);
+		if (rc == 0)
+			rc = nic_take(d, vm->name, i, nic, why, n);
 		if (rc) {
 			gwd_nics_release(d, vm);
 			return rc;
 		}
-		nic->gen = d->pool.pfs[nic->pf].gen;
-		nic->backed = true;
 		vm->nnics++;
 	}
 	return 0;
@@ -55,15 +87,21 @@ void gwd_nics_rebuild(struct gwd *d)
 			struct gwd_nic *nic = &vm->nics[i];
 			if (nic->emulated)
 				continue; /* no VF to claim: the VMM serves it */
-			int rc = gwd_pool_claim(&d->pool, vm->name, nic->mac, nic->pf, nic->vf,
-						&nic->gen, nic->reason, sizeof(nic->reason));
+			/* A real VF is found by its address: the --pf order may have changed. */
+			int rc =
+			    nic->backend == GWD_BACKEND_VFIO
+				? gwd_pool_claim_host(&d->pool, vm->name, nic->mac, nic->host,
+						      &nic->pf, &nic->vf, nic->reason,
+						      sizeof(nic->reason))
+				: gwd_pool_claim(&d->pool, vm->name, nic->mac, nic->pf, nic->vf,
+						 &nic->gen, nic->reason, sizeof(nic->reason));
 			nic->backed = rc == 0;
 			if (rc == 0)
 				nic->reason[0] = '\0';
 			else
 				GW_WARN(vm->name,
 					"nic%u (%s) is unbacked: %s; start godwitd with the "
-					"--emul-nic it had to back it again",
+					"--emul-nic or --pf it had to back it again",
 					i, nic->mac, nic->reason);
 		}
 	}
@@ -121,8 +159,13 @@ static void nic_to_pb(const struct gwd *d, const struct gwd_nic *nic, struct gwd
 		 nic->emulated ? (d->emul_uplink[0] ? d->emul_uplink : "none")
 		 : nic->backed ? d->pool.pfs[nic->pf].uplink
 			       : "");
+	snprintf(p->want_backend, sizeof(p->want_backend), "%s", nic->want_backend);
+	snprintf(p->host, sizeof(p->host), "%s", nic->host);
 	p->spec.kind = (char *)"vf";
 	p->spec.gen = nic->want_gen;
+	p->spec.backend = p->want_backend;
+	p->info.backend = (char *)gwd_backend_name(nic->backend);
+	p->info.host_address = p->host;
 	p->spec.mac = p->mac;
 	p->spec.trust = (char *)(nic->untrusted ? "off" : "on");
 	p->info.trust = p->spec.trust;
@@ -160,15 +203,23 @@ void gwd_nics_from_pb(struct gwd_vm *vm, const Godwit__V1__Vm *pb)
 		struct gwd_nic *nic = &vm->nics[vm->nnics++];
 		memset(nic, 0, sizeof(*nic));
 		if (pb->spec && i < pb->spec->n_nics) {
-			nic->want_gen = pb->spec->nics[i]->gen;
-			nic->untrusted =
-			    pb->spec->nics[i]->trust && !strcmp(pb->spec->nics[i]->trust, "off");
+			const Godwit__V1__NicSpec *ns = pb->spec->nics[i];
+			int backend;
+			nic->want_gen = ns->gen;
+			nic->untrusted = ns->trust && !strcmp(ns->trust, "off");
+			if (ns->backend && !gwd_backend_parse(ns->backend, &backend))
+				snprintf(nic->want_backend, sizeof(nic->want_backend), "%s",
+					 ns->backend);
 		}
 		snprintf(nic->mac, sizeof(nic->mac), "%s", ni->mac ? ni->mac : "");
 		nic->pf = ni->pf;
 		nic->vf = ni->vf;
 		gwd_gen_from_pb(ni->gen, &nic->gen);
 		nic->emulated = ni->backing && !strcmp(ni->backing, "emulated");
+		nic->backend = ni->backend && !strcmp(ni->backend, "vfio") ? GWD_BACKEND_VFIO
+									   : GWD_BACKEND_EMUL;
+		if (ni->host_address && !gwd_pci_addr_check(ni->host_address))
+			snprintf(nic->host, sizeof(nic->host), "%s", ni->host_address);
 		snprintf(nic->reason, sizeof(nic->reason), "not claimed yet");
 	}
 }

@@ -276,6 +276,13 @@ static void vf_arg(const struct gwd *d, const struct gwd_nic *nic, char *out, si
 						      : "none";
 	/* Queue pages straight into the guest: no exits in steady state. A migration's DMA
 	 * mode traps them while it runs. */
+	if (!nic->emulated && nic->backend == GWD_BACKEND_VFIO) {
+		/* A real VF: godwit-vmm reads its generation from the device, and its wire is
+		 * the PF's own port, so no gen= and no uplink. */
+		snprintf(out, n, "pf=%u,vf=%u,mac=%s,backend=vfio,host=%s,pages=direct,trust=%s",
+			 nic->pf, nic->vf, nic->mac, nic->host, nic->untrusted ? "off" : "on");
+		return;
+	}
 	snprintf(out, n, "pf=%u,vf=%u,gen=%u,mac=%s,pages=direct,trust=%s,backing=%s,uplink=%s",
 		 nic->pf, nic->vf, nic->gen.gen, nic->mac, nic->untrusted ? "off" : "on",
 		 nic->emulated ? "emulated" : "passthrough", uplink);

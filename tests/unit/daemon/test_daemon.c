@@ -248,33 +248,34 @@ static void test_pool(void)
 	struct gwd_pool p;
 	unsigned pf, vf;
 	memset(&p, 0, sizeof(p));
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "a", "", 0, &pf, &vf, why, sizeof(why)), -ENODEV);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "a", "", 0, -1, &pf, &vf, why, sizeof(why)), -ENODEV);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "declares no SR-IOV NIC"));
 	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=1,vfs=2", why, sizeof(why)), 0);
 	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=2,vfs=1", why, sizeof(why)), 0);
 	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=2,vfs=1", why, sizeof(why)), 0);
 
 	/* The first free VF of the lowest-index PF of the generation asked for. */
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "a", "m1", 2, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "a", "m1", 2, -1, &pf, &vf, why, sizeof(why)), 0);
 	CU_ASSERT(pf == 1 && vf == 0);
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "b", "m2", 2, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "b", "m2", 2, -1, &pf, &vf, why, sizeof(why)), 0);
 	CU_ASSERT(pf == 2 && vf == 0);
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 2, &pf, &vf, why, sizeof(why)), -ENOSPC);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 2, -1, &pf, &vf, why, sizeof(why)), -ENOSPC);
 	CU_ASSERT_PTR_NOT_NULL(
 	    strstr(why, "no free VF of generation 2 on this host (2 of 2 in use)"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "--emul-nic"));
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 3, &pf, &vf, why, sizeof(why)), -ENODEV);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 3, -1, &pf, &vf, why, sizeof(why)), -ENODEV);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "no VF of generation 3"));
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 0, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m3", 0, -1, &pf, &vf, why, sizeof(why)), 0);
 	CU_ASSERT(pf == 0 && vf == 0);
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m4", 0, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "c", "m4", 0, -1, &pf, &vf, why, sizeof(why)), 0);
 	CU_ASSERT(pf == 0 && vf == 1);
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "d", "m5", 0, &pf, &vf, why, sizeof(why)), -ENOSPC);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "d", "m5", 0, -1, &pf, &vf, why, sizeof(why)), -ENOSPC);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "no free VF on this host (4 of 4 in use)"));
 	CU_ASSERT_STRING_EQUAL(p.pfs[0].vfs[1].vm, "c");
 	CU_ASSERT_STRING_EQUAL(p.pfs[0].vfs[1].mac, "m4");
 	gwd_pool_summary(&p, why, sizeof(why));
-	CU_ASSERT_STRING_EQUAL(why, "pf0 gen1 0 free, pf1 gen2 0 free, pf2 gen2 0 free");
+	CU_ASSERT_STRING_EQUAL(why,
+			       "pf0 emul gen1 0 free, pf1 emul gen2 0 free, pf2 emul gen2 0 free");
 
 	/* Release: only by the holder; a VM's release frees all it holds. */
 	gwd_pool_release(&p, "someone-else", 1, 0);
@@ -283,19 +284,20 @@ static void test_pool(void)
 	CU_ASSERT_EQUAL(gwd_pool_free_vfs(&p, 1), 1);
 	gwd_pool_release_vm(&p, "c");
 	CU_ASSERT_EQUAL(gwd_pool_free_vfs(&p, 0), 2);
-	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "e", "m6", 2, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_alloc(&p, "e", "m6", 2, -1, &pf, &vf, why, sizeof(why)), 0);
 	CU_ASSERT(pf == 1 && vf == 0);
 
 	/* Migration: only a VF of the same generation descriptor. */
 	struct sriov_gen g1, g2;
 	sriov_emul_gen(1, &g1);
 	sriov_emul_gen(2, &g2);
-	CU_ASSERT_EQUAL(gwd_pool_alloc_match(&p, "f", "m7", &g2, &pf, &vf, why, sizeof(why)),
+	CU_ASSERT_EQUAL(gwd_pool_alloc_match(&p, "f", "m7", &g2, -1, &pf, &vf, why, sizeof(why)),
 			-ENOSPC);
-	CU_ASSERT_STRING_EQUAL(why,
-			       "destination has no free gen2 VF (has: pf0 gen1 2 free, pf1 gen2 0 "
-			       "free, pf2 gen2 0 free)");
-	CU_ASSERT_EQUAL(gwd_pool_alloc_match(&p, "f", "m7", &g1, &pf, &vf, why, sizeof(why)), 0);
+	CU_ASSERT_STRING_EQUAL(
+	    why, "destination has no free gen2 VF (has: pf0 emul gen1 2 free, pf1 emul "
+		 "gen2 0 free, pf2 emul gen2 0 free)");
+	CU_ASSERT_EQUAL(gwd_pool_alloc_match(&p, "f", "m7", &g1, -1, &pf, &vf, why, sizeof(why)),
+			0);
 	CU_ASSERT(pf == 0 && vf == 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "same generation"));
 
@@ -668,9 +670,9 @@ static void test_create_with_nics(void)
 	protobuf_c_message_free_unpacked(&vm->base, NULL);
 
 	CU_ASSERT_EQUAL(create_nics("n2b", gen2, NULL, NULL, &st), GW_RPC_RESOURCE_EXHAUSTED);
-	CU_ASSERT_STRING_EQUAL(st.message,
-			       "no free VF of generation 2 on this host (1 of 1 in use); delete a "
-			       "VM that holds one or start godwitd with another --emul-nic");
+	CU_ASSERT_STRING_EQUAL(
+	    st.message, "no free VF of generation 2 on this host (1 of 1 in use); delete a "
+			"VM that holds one or start godwitd with another --emul-nic or --pf");
 	/* A failed create leaves no VM and releases what it took (nic0 took pf0's VF). */
 	CU_ASSERT_EQUAL(create_nics("n12", two, NULL, NULL, &st), GW_RPC_RESOURCE_EXHAUSTED);
 	CU_ASSERT_EQUAL(create_nics("n12", two, "02:aa:bb:cc:dd:0e", NULL, &st),

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The administrator's MAC of a real VF, set on its PF's network interface over rtnetlink
+ * (IFLA_VFINFO_LIST / IFLA_VF_INFO / IFLA_VF_MAC, through libnl-route-3). */
+#include "host_pci.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <netlink/errno.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/sriov.h>
+
+/* libnl's NLE_* codes as errnos, for the callers' one error convention. */
+static int nl_to_errno(int nle)
+{
+	switch (nle < 0 ? -nle : nle) {
+	case NLE_PERM:
+		return -EPERM;
+	case NLE_NODEV:
+	case NLE_OBJ_NOTFOUND:
+		return -ENODEV;
+	case NLE_OPNOTSUPP:
+		return -EOPNOTSUPP;
+	case NLE_INVAL:
+	case NLE_RANGE:
+		return -EINVAL;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, char *why, size_t n)
+{
+	unsigned b[6];
+	uint8_t raw[6];
+	char tail;
+	if (sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6) {
+		snprintf(why, n, "'%s' is not a MAC address", mac);
+		return -EINVAL;
+	}
+	for (int i = 0; i < 6; i++)
+		raw[i] = (uint8_t)b[i];
+	struct nl_sock *sk = nl_socket_alloc();
+	struct rtnl_link *link = NULL, *change = rtnl_link_alloc();
+	struct rtnl_link_vf *v = rtnl_link_vf_alloc();
+	struct nl_addr *addr = nl_addr_build(AF_LLC, raw, sizeof(raw));
+	const char *step = "allocating a netlink request";
+	int rc = -NLE_NOMEM;
+	if (!sk || !change || !v || !addr)
+		goto out;
+	step = "connecting to rtnetlink";
+	if ((rc = nl_connect(sk, NETLINK_ROUTE)) < 0)
+		goto out;
+	step = "looking up the interface";
+	if ((rc = rtnl_link_get_kernel(sk, 0, netdev, &link)) < 0)
+		goto out;
+	rtnl_link_vf_set_index(v, vf);
+	rtnl_link_vf_set_addr(v, addr);
+	step = "building the request";
+	if ((rc = rtnl_link_vf_add(change, v)) < 0)
+		goto out;
+	step = "setting the VF's MAC";
+	rc = rtnl_link_change(sk, link, change, 0);
+out:
+	if (rc < 0)
+		snprintf(why, n, "PF interface %s, VF %u, MAC %s: %s failed: %s", netdev, vf, mac,
+			 step, nl_geterror(rc));
+	nl_addr_put(addr);
+	rtnl_link_vf_put(v);
+	rtnl_link_put(change);
+	rtnl_link_put(link);
+	nl_socket_free(sk);
+	return rc < 0 ? nl_to_errno(rc) : 0;
+}
