@@ -769,6 +769,127 @@ static void test_no_nic_declared(void)
 	pthread_mutex_unlock(&d.lock);
 }
 
+static enum gw_rpc_code create_backend(const char *name, const char *backend, Godwit__V1__Vm **out,
+				       struct gw_rpc_status *st)
+{
+	Godwit__V1__NicSpec nic = GODWIT__V1__NIC_SPEC__INIT, *np = &nic;
+	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
+	spec.memory_bytes = 32ull << 20;
+	spec.guest_path = (char *)"/bin/true";
+	spec.nics = &np;
+	spec.n_nics = 1;
+	nic.kind = (char *)"vf";
+	nic.backend = (char *)backend;
+	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
+	req.name = (char *)name;
+	req.spec = &spec;
+	ProtobufCMessage *resp = NULL;
+	enum gw_rpc_code c = call("Create", &req.base, &resp, st);
+	if (out)
+		*out = (Godwit__V1__Vm *)resp;
+	else if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return c;
+}
+
+/* A host with pf0 emulated (1 VF) and pf1 a real PF (--pf) of two VFs, vf1 unavailable; the
+ * PF has no network interface, so no MAC is set (a warning). */
+static void test_real_vfs(void)
+{
+	struct gw_rpc_status st;
+	char why[300];
+	pthread_mutex_lock(&d.lock);
+	struct gwd_pool saved = d.pool;
+	memset(&d.pool, 0, sizeof(d.pool));
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&d.pool, "gen=1,vfs=1", why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(gwd_pool_add_pf(&d.pool, "0000:00:04.0", why, sizeof(why)), 0);
+	struct gwd_pf *pf = &d.pool.pfs[1];
+	sriov_emul_gen(1, &pf->gen);
+	pf->nvfs = 2;
+	snprintf(pf->vfs[0].host, sizeof(pf->vfs[0].host), "0000:00:10.0");
+	snprintf(pf->vfs[0].driver, sizeof(pf->vfs[0].driver), "vfio-pci");
+	snprintf(pf->vfs[0].group, sizeof(pf->vfs[0].group), "11");
+	snprintf(pf->vfs[1].host, sizeof(pf->vfs[1].host), "0000:00:10.2");
+	snprintf(pf->vfs[1].driver, sizeof(pf->vfs[1].driver), "igbvf");
+	pf->vfs[1].unavailable = true;
+	snprintf(pf->vfs[1].reason, sizeof(pf->vfs[1].reason), "bound to host driver igbvf");
+	pthread_mutex_unlock(&d.lock);
+
+	Godwit__V1__Vm *vm = NULL;
+	CU_ASSERT_EQUAL(create_backend("rbad", "sriov", NULL, &st), GW_RPC_INVALID_ARGUMENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "use vfio"));
+	CU_ASSERT_EQUAL_FATAL(create_backend("real", "vfio", &vm, &st), GW_RPC_OK);
+	CU_ASSERT_EQUAL_FATAL(vm->n_nics, 1);
+	CU_ASSERT_EQUAL(vm->nics[0]->pf, 1);
+	CU_ASSERT_EQUAL(vm->nics[0]->vf, 0);
+	CU_ASSERT_STRING_EQUAL(vm->nics[0]->backend, "vfio");
+	CU_ASSERT_STRING_EQUAL(vm->nics[0]->host_address, "0000:00:10.0");
+	CU_ASSERT_STRING_EQUAL(vm->spec->nics[0]->backend, "vfio");
+	protobuf_c_message_free_unpacked(&vm->base, NULL);
+	CU_ASSERT_EQUAL(create_backend("real2", "vfio", NULL, &st), GW_RPC_RESOURCE_EXHAUSTED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "1 unavailable"));
+	CU_ASSERT_EQUAL_FATAL(create_backend("emu", "", &vm, &st), GW_RPC_OK);
+	CU_ASSERT_STRING_EQUAL(vm->nics[0]->backend, "emul");
+	CU_ASSERT_STRING_EQUAL(vm->nics[0]->host_address, "");
+	protobuf_c_message_free_unpacked(&vm->base, NULL);
+
+	Godwit__V1__HostInfo *h = host_info();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL_FATAL(h->n_sriov_pfs, 2);
+	const Godwit__V1__SriovPf *rp = h->sriov_pfs[1];
+	CU_ASSERT_STRING_EQUAL(rp->backend, "vfio");
+	CU_ASSERT_STRING_EQUAL(rp->address, "0000:00:04.0");
+	CU_ASSERT_EQUAL(rp->free_vfs, 0);
+	CU_ASSERT_EQUAL_FATAL(rp->n_vfs, 2);
+	CU_ASSERT_STRING_EQUAL(rp->vfs[0]->vm, "real");
+	CU_ASSERT_STRING_EQUAL(rp->vfs[0]->iommu_group, "11");
+	CU_ASSERT_TRUE(rp->vfs[0]->available);
+	CU_ASSERT_FALSE(rp->vfs[1]->available);
+	CU_ASSERT_STRING_EQUAL(rp->vfs[1]->driver, "igbvf");
+	CU_ASSERT_STRING_EQUAL(rp->vfs[1]->reason, "bound to host driver igbvf");
+	CU_ASSERT_STRING_EQUAL(h->sriov_pfs[0]->address, "");
+	CU_ASSERT_TRUE(h->sriov_pfs[0]->vfs[0]->available);
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+
+	/* A restart where the real PF is declared first: its VF is claimed by address. */
+	struct gwd fresh;
+	memset(&fresh, 0, sizeof(fresh));
+	snprintf(fresh.state_dir, sizeof(fresh.state_dir), "%s", d.state_dir);
+	fresh.pool.npfs = 2;
+	fresh.pool.pfs[0] = d.pool.pfs[1];
+	fresh.pool.pfs[1] = d.pool.pfs[0];
+	for (unsigned i = 0; i < 2; i++)
+		for (unsigned v = 0; v < fresh.pool.pfs[i].nvfs; v++)
+			fresh.pool.pfs[i].vfs[v].vm[0] = '\0';
+	CU_ASSERT_EQUAL_FATAL(gwd_registry_load(&fresh), 0);
+	struct gwd_vm *v = gwd_vm_find(&fresh, "real");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	CU_ASSERT_TRUE(v->nics[0].backed);
+	CU_ASSERT_EQUAL(v->nics[0].pf, 0);
+	CU_ASSERT_EQUAL(v->nics[0].backend, GWD_BACKEND_VFIO);
+	CU_ASSERT_STRING_EQUAL(fresh.pool.pfs[0].vfs[0].vm, "real");
+	/* The emulated NIC's pf0 is now the real PF: unbacked, with the reason. */
+	v = gwd_vm_find(&fresh, "emu");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	CU_ASSERT_FALSE(v->nics[0].backed);
+	CU_ASSERT_PTR_NOT_NULL(strstr(v->nics[0].reason, "real PF 0000:00:04.0"));
+	while (fresh.vms) {
+		struct gwd_vm *n = fresh.vms->next;
+		gwd_vm_free(fresh.vms);
+		fresh.vms = n;
+	}
+
+	/* Delete returns the real VF to the pool, address and all. */
+	delete_vm("real");
+	delete_vm("emu");
+	pthread_mutex_lock(&d.lock);
+	CU_ASSERT_STRING_EQUAL(d.pool.pfs[1].vfs[0].vm, "");
+	CU_ASSERT_STRING_EQUAL(d.pool.pfs[1].vfs[0].host, "0000:00:10.0");
+	CU_ASSERT_EQUAL(gwd_pool_free_vfs(&d.pool, 1), 1);
+	d.pool = saved;
+	pthread_mutex_unlock(&d.lock);
+}
+
 int main(void)
 {
 	gw_log_set_level(GW_LOG_ERROR);
@@ -813,6 +934,7 @@ int main(void)
 	    {"create with NICs takes and frees VFs", test_create_with_nics},
 	    {"held VFs are rebuilt on restart", test_nics_rebuilt_on_restart},
 	    {"no SR-IOV NIC declared", test_no_nic_declared},
+	    {"real VFs (--pf): create, host info, restart, delete", test_real_vfs},
 	};
 	int rc = gw_test_run("daemon", cases, GW_TEST_COUNT(cases));
 	gw_rpc_client_close(cl);
