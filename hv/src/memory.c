@@ -124,6 +124,17 @@ uint8_t *hv_vm_ram_base(struct hv_vm *vm)
 	return vm->ram;
 }
 
+unsigned hv_vm_ram_ranges(struct hv_vm *vm, struct hv_ram_range out[2])
+{
+	out[0] = (struct hv_ram_range){.gpa = 0, .len = vm->ram_low, .hva = vm->ram};
+	if (vm->ram_size == vm->ram_low)
+		return 1;
+	out[1] = (struct hv_ram_range){.gpa = HV_RAM_HIGH_BASE,
+				       .len = vm->ram_size - vm->ram_low,
+				       .hva = vm->ram + vm->ram_low};
+	return 2;
+}
+
 int hv_vm_gpa_to_ram_offset(const struct hv_vm *vm, uint64_t gpa, uint64_t *off)
 {
 	if (gpa < vm->ram_low) {

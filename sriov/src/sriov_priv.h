@@ -14,6 +14,10 @@ struct sriov_be;
 /* What a backend does for a VF; vf.c does the PCI function, BAR mapping and MSI-X. */
 struct sriov_backend_ops {
 	const char *name;
+	/* Interrupts go from the device straight to the vectors' eventfds
+	 * (sriov_vf_msix_eventfd), not through sriov_vf_raise_msix: vf.c masks a vector by
+	 * taking its irqfd away. */
+	bool msix_direct;
 	int (*open)(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
 		    struct sriov_be **out);
 	void (*close)(struct sriov_be *be);
@@ -23,9 +27,12 @@ struct sriov_backend_ops {
 	void (*write)(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size);
 	void (*set_msix)(struct sriov_be *be, bool on);
 	void (*set_polling)(struct sriov_be *be, bool on); /* some doorbells are direct-mapped */
-	int (*run)(struct sriov_be *be, bool run);	   /* resume / quiesce (STOP) */
+	/* Optional: the guest wrote the function's command register (bus master, memory). */
+	void (*command)(struct sriov_be *be, uint16_t cmd);
+	int (*run)(struct sriov_be *be, bool run); /* resume / quiesce (STOP) */
 	int (*save)(struct sriov_be *be, struct gw_buf *out);
 	int (*load)(struct sriov_be *be, const void *data, size_t len);
+	/* The rest are optional (NULL: the backend has no such thing). */
 	/* The VF lives here now, after a migration (its state loaded, or re-created on this
 	 * generation): the network is told where its MAC went when it next runs. */
 	void (*arrived)(struct sriov_be *be);
@@ -39,10 +46,13 @@ struct sriov_backend_ops {
 };
 
 extern const struct sriov_backend_ops sriov_emul_ops;
+extern const struct sriov_backend_ops sriov_vfio_ops;
 
 /* Called by backends: an interrupt on MSI-X vector vec, or the INTx line (held back while
  * DMA shadowing has completions to copy first), and after every round of device work. */
 void sriov_vf_raise_msix(struct sriov_vf *vf, unsigned vec);
+/* The eventfd behind MSI-X vector vec (KVM's irqfd while the vector is unmasked). */
+int sriov_vf_msix_eventfd(struct sriov_vf *vf, unsigned vec);
 void sriov_vf_set_intx(struct sriov_vf *vf, bool level);
 void sriov_vf_device_round(struct sriov_vf *vf);
 void sriov_vf_mbx_exchange(struct sriov_vf *vf, bool on);

@@ -15,6 +15,7 @@
 #include "godwit/log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@
 #define MSIX_FN_MASK	 0x4000u
 #define MBX_REMAPS_PER_S 64u
 
-static const struct sriov_backend_ops *const backends[] = {&sriov_emul_ops};
+static const struct sriov_backend_ops *const backends[] = {&sriov_emul_ops, &sriov_vfio_ops};
 
 struct msix_entry {
 	uint32_t addr_lo, addr_hi, data, ctrl;
@@ -53,6 +54,7 @@ struct sriov_vf {
 	uint32_t pba;
 	int msix_gsi[IGB_VF_MSIX_VECS];
 	int msix_fd[IGB_VF_MSIX_VECS];
+	bool msix_irqfd[IGB_VF_MSIX_VECS]; /* the vector's eventfd is KVM's irqfd now */
 	uint16_t msgctl, cmd;
 	bool intx_level;
 	uint64_t trapped;
@@ -141,6 +143,48 @@ static void msix_route_locked(struct sriov_vf *vf, unsigned vec)
 		hv_vm_msi_route_update(vf->vm, (unsigned)vf->msix_gsi[vec], addr, e->data);
 }
 
+/* Caller holds vf->lock. For a backend whose device signals the eventfds itself: the vector's
+ * irqfd exists exactly while the vector is enabled and unmasked. What the device signals
+ * meanwhile stays in the eventfd, and KVM delivers it when the irqfd comes back (it looks for
+ * a pending count on assignment): the pending bit of PCI 3.0 6.8.2.9. */
+static void msix_direct_sync_locked(struct sriov_vf *vf)
+{
+	if (!vf->ops->msix_direct)
+		return;
+	bool on = (vf->msgctl & MSIX_ENABLE) && !(vf->msgctl & MSIX_FN_MASK);
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
+		bool want = on && !(vf->msix[v].ctrl & 1) && vf->msix_gsi[v] >= 0;
+		if (want == vf->msix_irqfd[v])
+			continue;
+		int rc = hv_vm_irqfd(vf->vm, vf->msix_fd[v], (unsigned)vf->msix_gsi[v], want);
+		if (rc)
+			GW_WARN(vf->name, "MSI-X vector %u: cannot %s its irqfd: %s", v,
+				want ? "assign" : "remove", strerror(-rc));
+		else
+			vf->msix_irqfd[v] = want;
+	}
+}
+
+/* Caller holds vf->lock. The pending bits: for a direct backend, masked vectors whose
+ * eventfd holds a count. */
+static uint32_t msix_pba_locked(struct sriov_vf *vf)
+{
+	if (!vf->ops->msix_direct)
+		return vf->pba;
+	uint32_t pba = 0;
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
+		struct pollfd p = {.fd = vf->msix_fd[v], .events = POLLIN};
+		if (!vf->msix_irqfd[v] && poll(&p, 1, 0) == 1)
+			pba |= 1u << v;
+	}
+	return pba;
+}
+
+int sriov_vf_msix_eventfd(struct sriov_vf *vf, unsigned vec)
+{
+	return vec < IGB_VF_MSIX_VECS ? vf->msix_fd[vec] : -1;
+}
+
 static void bar3_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t *val,
 		      unsigned size)
 {
@@ -154,7 +198,7 @@ static void bar3_read(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_t
 	if (off < sizeof(vf->msix))
 		memcpy(val, (const uint8_t *)vf->msix + off, 4);
 	else if (off == IGB_VF_MSIX_PBA)
-		*val = vf->pba;
+		*val = msix_pba_locked(vf);
 	pthread_mutex_unlock(&vf->lock);
 }
 
@@ -176,6 +220,7 @@ static void bar3_write(void *opaque, struct hv_vcpu *vcpu, uint64_t off, uint64_
 		msix_route_locked(vf, vec);
 	else if (!(v & 1) && (vf->pba & (1u << vec)))
 		msix_fire_locked(vf, vec);
+	msix_direct_sync_locked(vf);
 	pthread_mutex_unlock(&vf->lock);
 }
 
@@ -286,9 +331,16 @@ static void cfg_written(void *opaque, unsigned reg, unsigned size)
 		if (vf->pba & (1u << v))
 			msix_fire_locked(vf, v);
 	bool level = vf->intx_level && !(vf->cmd & CMD_INTX_OFF);
+	uint16_t cmd = vf->cmd;
+	bool msix = (vf->msgctl & MSIX_ENABLE) != 0;
 	pthread_mutex_unlock(&vf->lock);
 	hv_vm_irq_line(vf->vm, vf->gsi, level);
-	vf->ops->set_msix(vf->be, (vf->msgctl & MSIX_ENABLE) != 0);
+	if (vf->ops->command)
+		vf->ops->command(vf->be, cmd);
+	vf->ops->set_msix(vf->be, msix);
+	pthread_mutex_lock(&vf->lock);
+	msix_direct_sync_locked(vf);
+	pthread_mutex_unlock(&vf->lock);
 }
 
 static const struct hv_pci_dev_ops vf_pci_ops = {.cfg_written = cfg_written};
@@ -317,7 +369,7 @@ static void cfg_init(struct sriov_vf *vf, const struct sriov_gen *g, uint8_t *cf
 	put16(&cfg[0x2E], g->subsys_device);
 	cfg[0x34] = MSIX_CAP;
 	cfg[0x3C] = (uint8_t)vf->gsi;
-	cfg[0x3D] = 1; /* INTA# */
+	cfg[0x3D] = vf->ops->msix_direct ? 0 : 1; /* INTA#; a real VF has none (SR-IOV 3.5.5) */
 	cfg[MSIX_CAP] = 0x11;
 	put16(&cfg[MSIX_CAP + 2], IGB_VF_MSIX_VECS - 1);
 	put32(&cfg[MSIX_CAP + 4], 3);			/* table at BAR3 + 0 */
@@ -421,7 +473,8 @@ static int vf_load(void *opaque, const void *data, size_t len)
 	/* Either way the MAC lives here now: a re-created VF's driver has nothing to say to the
 	 * network (Linux's igbvf sends no frame of its own when it renegotiates), so the VMM
 	 * announces, as it does for a VF whose state moved. */
-	vf->ops->arrived(vf->be);
+	if (vf->ops->arrived)
+		vf->ops->arrived(vf->be);
 	/* Replay: this host's PF has never seen the VF's exchanges; before the guest runs
 	 * again its PF agent takes on what the source's acknowledged. */
 	rc = sriov_pf_agent_put_vf_config(vf->agent, vf->spec.vf, &rec.cfg);
@@ -474,7 +527,12 @@ static void emulated_write(void *opaque, uint64_t iova, uint64_t len)
 static void vf_dirty_start(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	if (vf->spec.emulated)
+	if (!vf->ops->dma)
+		GW_WARN(vf->name,
+			"the %s backend's DMA is not tracked: its writes stay invisible "
+			"to the dirty log",
+			vf->ops->name);
+	else if (vf->spec.emulated)
 		dma_map_set_write_hook(vf->ops->dma(vf->be), emulated_write, vf);
 	else
 		vf_dma_log_start(vf->dma);
@@ -483,6 +541,8 @@ static void vf_dirty_start(void *opaque)
 static void vf_dirty_stop(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
+	if (!vf->ops->dma)
+		return;
 	if (vf->spec.emulated)
 		dma_map_set_write_hook(vf->ops->dma(vf->be), NULL, NULL);
 	else
@@ -586,7 +646,8 @@ static struct dma_map *dev_dma(void *opaque)
 static void dev_kick(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	vf->ops->kick(vf->be);
+	if (vf->ops->kick)
+		vf->ops->kick(vf->be);
 }
 
 static unsigned dev_queues(void *opaque)
@@ -679,9 +740,12 @@ static int msix_init(struct sriov_vf *vf)
 		vf->msix_gsi[v] = hv_vm_msi_route_add(vf->vm, 0, 0);
 		if (vf->msix_gsi[v] < 0)
 			return vf->msix_gsi[v];
+		if (vf->ops->msix_direct)
+			continue; /* wired when the guest unmasks it (msix_direct_sync_locked) */
 		int rc = hv_vm_irqfd(vf->vm, vf->msix_fd[v], (unsigned)vf->msix_gsi[v], true);
 		if (rc)
 			return rc;
+		vf->msix_irqfd[v] = true;
 	}
 	return 0;
 }
@@ -689,7 +753,7 @@ static int msix_init(struct sriov_vf *vf)
 static void msix_fini(struct sriov_vf *vf)
 {
 	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
-		if (vf->msix_gsi[v] >= 0 && vf->msix_fd[v] >= 0)
+		if (vf->msix_irqfd[v])
 			hv_vm_irqfd(vf->vm, vf->msix_fd[v], (unsigned)vf->msix_gsi[v], false);
 		if (vf->msix_gsi[v] >= 0)
 			hv_vm_msi_route_remove(vf->vm, (unsigned)vf->msix_gsi[v]);
@@ -765,6 +829,12 @@ int sriov_vf_attach(struct hv_vm *vm, const struct sriov_vf_config_spec *spec,
 	for (unsigned p = 0; p < BAR0_PAGES; p++) {
 		vf->slot[p] = -1;
 		vf->mode[p] = (p >= 2) ? spec->queue_pages : SRIOV_PAGE_TRAP;
+	}
+	if (ops->msix_direct) {
+		/* Real hardware behind every page: the mailbox page is read straight and its
+		 * writes trap (where interception begins); the interrupt page is the device's. */
+		vf->mode[0] = spec->mbx_trap ? SRIOV_PAGE_TRAP : SRIOV_PAGE_READ;
+		vf->mode[1] = SRIOV_PAGE_DIRECT;
 	}
 	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
 		vf->msix_fd[v] = -1;
@@ -851,6 +921,10 @@ int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_m
 
 int sriov_vf_recreate_prepare(struct sriov_vf *vf, int timeout_ms)
 {
+	if (!vf->ops->pf_reset) {
+		GW_ERR(vf->name, "the %s backend cannot have the PF reset the VF", vf->ops->name);
+		return -ENOTSUP;
+	}
 	vf->ops->pf_reset(vf->be, true);
 	uint64_t end = gw_now_ms() + (uint64_t)timeout_ms;
 	while (!vf->ops->pf_reset_seen(vf->be)) {
@@ -876,7 +950,7 @@ void sriov_vf_recreate_cancel(struct sriov_vf *vf)
 	bool was = vf->recreate;
 	vf->recreate = false;
 	pthread_mutex_unlock(&vf->lock);
-	if (!was)
+	if (!was || !vf->ops->pf_reset)
 		return;
 	vf->ops->pf_reset(vf->be, false);
 	GW_INFO(vf->name, "the VM stays: the reset ends and the driver goes on here");
@@ -909,5 +983,6 @@ void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out)
 	out->record = vf->rec;
 	pthread_mutex_unlock(&vf->rec_lock);
 	sriov_pf_agent_vf_config(vf->agent, vf->spec.vf, &out->config);
-	vf->ops->status(vf->be, out);
+	if (vf->ops->status)
+		vf->ops->status(vf->be, out);
 }

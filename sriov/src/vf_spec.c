@@ -52,8 +52,21 @@ static int spec_field(struct sriov_vf_config_spec *o, const char *k, const char 
 		*mac = true;
 		return sriov_mac_parse(v, o->mac);
 	}
-	if (strcmp(k, "backend") == 0)
-		return strcmp(v, "emul") == 0 ? (o->backend = "emul", 0) : -EINVAL;
+	if (strcmp(k, "backend") == 0) {
+		if (strcmp(v, "emul") == 0)
+			o->backend = "emul";
+		else if (strcmp(v, "vfio") == 0)
+			o->backend = "vfio";
+		else
+			return -EINVAL;
+		return 0;
+	}
+	if (strcmp(k, "host") == 0) {
+		if (sriov_pci_addr_parse(v, NULL))
+			return -EINVAL;
+		snprintf(o->host, sizeof(o->host), "%s", v);
+		return 0;
+	}
 	if (strcmp(k, "mbx") == 0) {
 		if (strcmp(v, "intercept") && strcmp(v, "trap"))
 			return -EINVAL;
@@ -90,7 +103,8 @@ static const char *spec_wants(const char *key)
 	    {"vf", "0..6"},
 	    {"gen", "1 or 2"},
 	    {"mac", "a unicast, non-zero XX:XX:XX:XX:XX:XX"},
-	    {"backend", "emul"},
+	    {"backend", "emul or vfio"},
+	    {"host", "the VF's PCI address, DDDD:BB:DD.F"},
 	    {"pages", "trap or direct"},
 	    {"mbx", "intercept or trap"},
 	    {"trust", "on or off"},
@@ -108,7 +122,7 @@ int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *e
 	out->backend = "emul";
 	out->gen = 1;
 	out->uplink = "none";
-	bool mac = false;
+	bool mac = false, pages = false;
 	const char *p = s;
 	while (p && *p) {
 		const char *eq = strchr(p, '=');
@@ -125,12 +139,12 @@ int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *e
 		}
 		size_t vl = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
 		snprintf(val, sizeof(val), "%.*s", (int)vl, eq + 1);
+		pages |= strcmp(key, "pages") == 0;
 		int rc = spec_field(out, key, val, &mac);
 		if (rc == -ENOENT) {
 			snprintf(err, n,
 				 "unknown key '%s' (pf, vf, gen, mac, pages, mbx, trust, backing, "
-				 "backend, "
-				 "uplink)",
+				 "backend, host, uplink)",
 				 key);
 			return -EINVAL;
 		}
@@ -145,5 +159,34 @@ int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *e
 		snprintf(err, n, "mac=XX:XX:XX:XX:XX:XX is required");
 		return -EINVAL;
 	}
+	bool vfio = strcmp(out->backend, "vfio") == 0;
+	if (vfio && !out->host[0]) {
+		snprintf(err, n, "backend=vfio needs host=DDDD:BB:DD.F, the VF bound to vfio-pci");
+		return -EINVAL;
+	}
+	if (!vfio && out->host[0]) {
+		snprintf(err, n, "host= names a real VF: it needs backend=vfio");
+		return -EINVAL;
+	}
+	if (vfio && !pages)
+		out->queue_pages =
+		    SRIOV_PAGE_DIRECT; /* the hardware's registers: no reason to trap */
+	if (vfio && strcmp(out->uplink, "none") != 0) {
+		snprintf(err, n, "a vfio VF's wire is its PF's port: uplink= is for backend=emul");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sriov_pci_addr_parse(const char *s, unsigned *out)
+{
+	unsigned dom, bus, dev, fn;
+	char tail;
+	if (!s || strlen(s) != 12 ||
+	    sscanf(s, "%4x:%2x:%2x.%1u%c", &dom, &bus, &dev, &fn, &tail) != 4 || dev > 31 ||
+	    fn > 7 || s[4] != ':' || s[7] != ':' || s[10] != '.')
+		return -EINVAL;
+	if (out)
+		*out = dom << 16 | bus << 8 | dev << 3 | fn;
 	return 0;
 }

@@ -5,6 +5,7 @@
 #define MBX_TIMEOUT_MS 2000 /* igbvf: E1000_VF_MBX_INIT_TIMEOUT polls of 500 us at most */
 #define MBX_LOCK_TRIES 10   /* igbvf: e1000_obtain_mbx_lock_vf */
 #define MBX_POLL_US    100
+#define RSTD_QUIET_MS  200	    /* a PF with no reset of its own to finish: no RSTD comes */
 #define LPE_FRAME      (1518u + 4u) /* a VLAN-tagged full-size frame */
 
 static void mbx_pause(const struct nic *n)
@@ -30,15 +31,20 @@ static bool mbx_take(struct nic *n, uint32_t bit)
 	return true;
 }
 
-static int mbx_wait(struct nic *n, uint32_t bit, int err)
+static int mbx_wait_ms(struct nic *n, uint32_t bit, int err, unsigned ms)
 {
-	uint64_t end = rdtsc() + n->khz * MBX_TIMEOUT_MS;
+	uint64_t end = rdtsc() + n->khz * ms;
 	while (!mbx_take(n, bit)) {
 		if (rdtsc() >= end)
 			return -err;
 		mbx_pause(n);
 	}
 	return 0;
+}
+
+static int mbx_wait(struct nic *n, uint32_t bit, int err)
+{
+	return mbx_wait_ms(n, bit, err, MBX_TIMEOUT_MS);
 }
 
 /* The buffer is the VF's while VFU reads back set (the PF has not locked it with PFU). */
@@ -119,7 +125,14 @@ static int vf_reset_handshake(struct nic *n)
 	mbx_read(n); /* anything pending predates the reset: collect it and drop it */
 	n->mbx = 0;
 	mmio_write32(n->bar0 + IGB_CTRL, IGB_CTRL_RST);
-	int rc = mbx_wait(n, IGB_MBX_RSTD, NIC_ERR_RESET_TIMEOUT);
+	/* A PF that resets nothing of its own says nothing either: the 82576 latches RSTD once
+	 * per PF reset (CTRL_EXT.PFRSTD), so a function reset again later (another VM's driver,
+	 * an FLR) finds neither RSTD nor RSTI. Then VF_RESET is what asks the PF. */
+	int rc = mbx_wait_ms(n, IGB_MBX_RSTD, NIC_ERR_RESET_TIMEOUT, RSTD_QUIET_MS);
+	if (rc && !(n->mbx & IGB_MBX_RSTI) && !(mbx_read(n) & IGB_MBX_RSTI)) {
+		con_printf("nic-echo: no RSTD after CTRL.RST: asking the PF with VF_RESET\n");
+		rc = 0;
+	}
 	/* RSTI: the PF is resetting the function (to move it to another host and device, say):
 	 * like igbvf's watchdog, keep waiting for RSTD while it says so, up to a minute. */
 	for (unsigned i = 0; rc && i < 30 && (mmio_read32(n->bar0 + IGB_V2PMBX) & IGB_MBX_RSTI);

@@ -151,6 +151,13 @@ void hv_vm_exit_stats(struct hv_vm *vm, struct hv_exit_stats *out);
 uint64_t hv_vm_ram_size(const struct hv_vm *vm);
 unsigned hv_vm_ncpus(const struct hv_vm *vm);
 uint8_t *hv_vm_ram_base(struct hv_vm *vm);
+/* RAM as guest-physical ranges (low part, then the part above 4 GiB): what a device's IOMMU
+ * maps at IOVA = guest-physical address. Returns how many (1 or 2) it wrote to out. */
+struct hv_ram_range {
+	uint64_t gpa, len;
+	void *hva;
+};
+unsigned hv_vm_ram_ranges(struct hv_vm *vm, struct hv_ram_range out[2]);
 /* Host pointer for [gpa, gpa + len) when it lies wholly in RAM, else NULL. */
 void *hv_vm_gpa_to_hva(struct hv_vm *vm, uint64_t gpa, uint64_t len);
 /* RAM offset of a guest-physical address, or -EFAULT. */

@@ -22,7 +22,8 @@ enum sriov_page_mode {
 };
 
 struct sriov_vf_config_spec {
-	const char *backend; /* "emul" */
+	const char *backend; /* "emul" or "vfio" */
+	char host[16];	     /* vfio: the VF's PCI address on the host, "DDDD:BB:DD.F" */
 	unsigned pf, vf;     /* host indexes, for the inventory and logs */
 	unsigned index;	     /* position among the VM's VFs: the device's name, "vf<index>" */
 	unsigned gen;	     /* emul: 1 or 2 */
@@ -38,9 +39,12 @@ struct sriov_vf_config_spec {
 };
 
 /* Parses "pf=P,vf=V,gen=G,mac=MAC[,pages=trap|direct][,mbx=intercept|trap][,trust=on|off]
- * [,backend=emul],uplink=SPEC" (uplink last: it may hold commas). -EINVAL with a reason in
- * err. */
+ * [,backend=emul|vfio][,host=DDDD:BB:DD.F],uplink=SPEC" (uplink last: it may hold commas;
+ * backend=vfio needs host= and takes no uplink). -EINVAL with a reason in err. */
 int sriov_vf_spec_parse(const char *s, struct sriov_vf_config_spec *out, char *err, size_t n);
+/* A PCI address "DDDD:BB:DD.F" (lower or upper case hex): 0 and the packed
+ * domain << 16 | bus << 8 | device << 3 | function in out (may be NULL), or -EINVAL. */
+int sriov_pci_addr_parse(const char *s, unsigned *out);
 int sriov_mac_parse(const char *s, uint8_t mac[6]);
 void sriov_mac_format(const uint8_t mac[6], char out[18]);
 
