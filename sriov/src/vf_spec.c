@@ -2,6 +2,7 @@
 /* The --vf spec of godwit-vmm and MAC addresses in text: parsing with reasons (no KVM). */
 #include "godwit/sriov.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,8 +183,12 @@ int sriov_pci_addr_parse(const char *s, unsigned *out)
 {
 	unsigned dom, bus, dev, fn;
 	char tail;
-	if (!s || strlen(s) != 12 ||
-	    sscanf(s, "%4x:%2x:%2x.%1u%c", &dom, &bus, &dev, &fn, &tail) != 4 || dev > 31 ||
+	if (!s || strlen(s) != 12)
+		return -EINVAL;
+	for (unsigned i = 0; i < 12; i++) /* sscanf would take spaces, signs and 0x */
+		if (i != 4 && i != 7 && i != 10 && !isxdigit((unsigned char)s[i]))
+			return -EINVAL;
+	if (sscanf(s, "%4x:%2x:%2x.%1u%c", &dom, &bus, &dev, &fn, &tail) != 4 || dev > 31 ||
 	    fn > 7 || s[4] != ':' || s[7] != ':' || s[10] != '.')
 		return -EINVAL;
 	if (out)

@@ -128,10 +128,12 @@ boot_one() { # NAME MEM CPUS
 	done
 	local mac
 	mac=$(printf '%02x' "$idx")
-	# phys-bits=35: SeaBIOS then keeps 64-bit BARs below 4 GiB (it moves them above only for
-	# CPUs of 36 bits or more), and Linux places the igb's SR-IOV BARs there too. QEMU's VFs declare 32-bit BARs while the PF's SR-IOV capability offers 64-bit
-	# ones: a VF placed above 4 GiB is decoded at its address's low 32 bits (QEMU 10, seen in
-	# `info pci`), where nothing reaches it.
+	# The igb's VFs must sit below 4 GiB: QEMU 10's VFs declare 32-bit BARs while the PF's
+	# SR-IOV capability offers 64-bit ones, so a VF placed above 4 GiB is decoded at its
+	# address's low 32 bits (`info pci` shows it), where nothing reaches it. SeaBIOS moves 64-bit
+	# BARs above 4 GiB when the machine has RAM there (q35 puts RAM there from 2816 MiB on:
+	# hence the default of 2800); with no 64-bit PCI window either (pci-hole64-size=0), Linux
+	# has only the 32-bit window for the SR-IOV BARs.
 	# no_timer_check: Linux measures whether the IO-APIC timer ticks within a busy loop and, with
 	# interrupt remapping on, panics when it does not ("timer doesn't work through
 	# Interrupt-remapped IO-APIC"); a TCG machine on a loaded host is simply too slow for it.

@@ -100,6 +100,11 @@ static void test_bad_hosts(void)
 	    "0:0:4.1",	     /* the short form lspci prints without -D */
 	    "00:04.1",	     /* no domain */
 	    "0000:00:04.8",  /* function 8 */
+	    " 000:00:04.1",  /* what sscanf alone would take: a space, */
+	    "+000:00:04.1",  /* a sign, */
+	    "0x00:00:04.1",  /* a 0x prefix, */
+	    "0000:-1:04.1",  /* a negative bus */
+	    "0000:00: 4.1",
 	    "0000:00:04.9",
 	    "0000:00:20.0", /* device 32 */
 	    "0000:00:ff.0",
