@@ -226,7 +226,7 @@ U=(--host "unix:$S/godwitd.sock")
 start_daemon --emul-nic gen=1,vfs=1 --emul-nic gen=2,vfs=1
 [ -n "$ADDR" ] && pass "godwitd with two --emul-nic" || { fail "godwitd with two --emul-nic did not start"; tail "$TMP/godwitd.log"; }
 gexpect "host info shows pf0 gen1 and pf1 gen2" 0 'pf1 +emul gen2 +8086:10ca rev 02 api 1.1 queues 2 +uplink none +VFs 1 \(1 free\)' -- "${U[@]}" host info
-gexpect "vm create --help documents --nic" 0 '--nic vf\[,gen=N\]\[,mac=MAC\]' -- "${U[@]}" vm create --help
+gexpect "vm create --help documents --nic" 0 '--nic vf\[,gen=N\]\[,backend=vfio\|emul\]\[,mac=MAC\]' -- "${U[@]}" vm create --help
 gexpect "create --nic vf,gen=2" 0 'vm n1 created' -- "${U[@]}" vm create n1 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,gen=2
 gexpect "n1's NIC is pf1's VF" 0 'nic0 +vf pf1 vf0 gen2 .* 02:[0-9a-f:]{14} +passthrough, uplink none' -- "${U[@]}" vm info n1
 MAC=$("$GODWIT" "${U[@]}" --json vm info n1 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["nics"][0]["mac"])')
@@ -238,7 +238,7 @@ gexpect "a third generation does not exist here" 1 'FAILED_PRECONDITION: this ho
 	"${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,gen=3
 gexpect "a multicast MAC is refused" 1 'INVALID_ARGUMENT: nic0: MAC 01:00:5e:00:00:01 is a multicast' -- \
 	"${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,mac=01:00:5e:00:00:01
-gexpect "a malformed --nic is a usage error" 2 'vf\[,gen=N\]\[,mac=MAC\]' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,speed=10
+gexpect "a malformed --nic is a usage error" 2 'vf\[,gen=N\]\[,backend=vfio\|emul\]\[,mac=MAC\]' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf,speed=10
 gexpect "five NICs are a usage error" 2 'at most 4' -- "${U[@]}" vm create n2 --memory 32M --guest "$GUEST" --nic vf --nic vf --nic vf --nic vf --nic vf
 gexpect "any generation with a given MAC" 0 'created' -- "${U[@]}" vm create n3 --memory 32M --guest "$GUEST" --cmdline hello --nic vf,mac=02:AA:00:00:00:01
 gexpect "n3 got pf0 and its MAC" 0 'nic0 +vf pf0 vf0 gen1 .* 02:aa:00:00:00:01' -- "${U[@]}" vm info n3
