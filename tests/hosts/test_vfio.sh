@@ -99,6 +99,13 @@ state() { # VM: its state
 	"${G[@]}" --json vm info "$1" 2>/dev/null | /usr/bin/python3 -c 'import json,sys
 print(json.load(sys.stdin).get("state", "?"))'
 }
+until_not_running() { # VM: waits up to 30 s; its state in ST
+	for _ in $(seq 60); do
+		ST=$(state "$1")
+		[ "$ST" != VM_STATE_RUNNING ] && return
+		sleep 0.5
+	done
+}
 
 # ---- the test guest's nic-echo ----
 expect "create t1 with a VFIO VF" 0 created -- "${G[@]}" vm create t1 --memory 64M --guest "$GUEST" \
@@ -130,13 +137,8 @@ echo "     t1: $((e1 - e0)) exits to the VMM while the last $n of $FRAMES frames
 # ---- crash, then the VF serves a second VM ----
 pid=$(jget "$X/info.json" "['pid']")
 if [ -n "$pid" ] && "${TH[@]}" run h1 -- kill -9 "$pid"; then
-	st=?
-	for _ in $(seq 60); do
-		st=$(state t1)
-		[ "$st" != VM_STATE_RUNNING ] && break
-		sleep 0.5
-	done
-	[ "$st" = VM_STATE_FAILED ] && pass "t1 is failed once its VMM was killed" || fail "t1 still $st after kill -9"
+	until_not_running t1
+	[ "$ST" = VM_STATE_FAILED ] && pass "t1 is failed once its VMM was killed" || fail "t1 is $ST after kill -9"
 else
 	fail "no VMM pid for t1: $(head -c 400 "$X/info.json")"
 fi
@@ -149,6 +151,8 @@ expect "create t2 on the same VF" 0 created -- "${G[@]}" vm create t2 --memory 6
 peer p2 1000
 expect "start t2" 0 started -- "${G[@]}" vm start t2
 peer_done p2 1000 "nic-echo again after the crash"
+expect "stop t2" 0 stopped -- "${G[@]}" vm stop t2
+expect "delete t2" 0 deleted -- "${G[@]}" vm delete t2
 
 # ---- Linux's igbvf on the other VF ----
 [ -s "$BUILD/testhosts/linux-kernel" ] || "${TH[@]}" linux >/dev/null 2>&1
@@ -162,6 +166,20 @@ else
 	peer p3 "$FRAMES"
 	expect "start lx" 0 started -- "${G[@]}" vm start lx
 	peer_done p3 "$FRAMES" "Linux igbvf"
+	# The host takes the VF back while the VM runs (its driver is unbound, as before a removal):
+	# VFIO asks godwit-vmm for it, the VM stops with the reason in its log, and the unbind
+	# completes once the VMM let go of it.
+	"${G[@]}" --json vm info lx >"$X/lxinfo.json" 2>&1
+	addr=$(jget "$X/lxinfo.json" "['nics'][0]['hostAddress']")
+	if "${TH[@]}" run h1 --timeout 120 -- sh -c "echo $addr > /sys/bus/pci/drivers/vfio-pci/unbind"; then
+		until_not_running lx
+		[ "$ST" != VM_STATE_RUNNING ] &&
+			pass "unbinding $addr on the host stopped lx ($ST)" || fail "lx still running after $addr was unbound"
+		"${TH[@]}" run h1 -- grep -q "taking $addr back" /tmp/gw-vfio/vms/lx/vmm.log &&
+			pass "lx's VMM logged why it stopped" || fail "no removal notice in lx's VMM log"
+	else
+		fail "unbinding $addr on h1 did not complete"
+	fi
 fi
 
 gw_failure_hook() {
