@@ -125,7 +125,13 @@ print(json.dumps({"tool": sys.argv[2], "case": sys.argv[3], "run": int(sys.argv[
 }
 
 # BENCH_ONLY=godwit skips QEMU; BENCH_ONLY=nic runs only the NIC cases; BENCH_ONLY=linux only
-# the Linux cases.
+# the Linux cases; BENCH_ONLY=vfio only the passthrough cases (bench/vfio.sh).
+if [ "${BENCH_ONLY:-}" = vfio ]; then
+	"$HERE/vfio.sh" "$BUILD" "$RAW"
+	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
+		"$RUNS" latest-vfio
+	exit 0
+fi
 if [ "${BENCH_ONLY:-}" = linux ]; then
 	"$HERE/linux.sh" "$BUILD" "$RAW"
 	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
@@ -142,6 +148,9 @@ fi
 "$HERE/nic_generations.sh" "$BUILD" "$RAW"
 if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY:-}" = linux ]; then
 	"$HERE/linux.sh" "$BUILD" "$RAW" || log "the Linux cases failed; see above"
+fi
+if [ -z "${BENCH_ONLY:-}" ]; then
+	"$HERE/vfio.sh" "$BUILD" "$RAW" || log "the passthrough cases failed; see above"
 fi
 if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/mkinitramfs.sh" "$WORK/initrd.gz"
