@@ -10,7 +10,8 @@
 # packet from h1's KVM statistics (debugfs: every exit, and those that reached the VMM), counted
 # from the 1000th echo to the last.
 # usage: bench/vfio.sh BUILD RAW              (appends JSON lines to RAW)
-#        bench/vfio.sh --case BUILD KIND X    (inside h1: one VM, until X/stop appears)
+#        bench/vfio.sh --case BUILD KIND X    (inside h1: one VM for one peer run; with
+#                                             BENCH_VFIO_SNAP=FILE every KVM counter of it)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
@@ -30,6 +31,12 @@ kvm_counts() {
 		mmio=$((mmio + $(cat "$f/mmio_exits")))
 	done
 	echo "$all $((io + mmio))"
+	# BENCH_VFIO_SNAP=FILE: every counter of the VM, for a closer look.
+	if [ -n "${BENCH_VFIO_SNAP:-}" ]; then
+		for f in "$d"/*-*/*; do
+			[ -f "$f" ] && echo "$(basename "$f") $(cat "$f" 2>/dev/null)"
+		done >>"$BENCH_VFIO_SNAP"
+	fi
 }
 
 if [ "${1:-}" = --case ]; then

@@ -40,6 +40,16 @@ if grep -qw svm /proc/cpuinfo; then
 elif grep -qw vmx /proc/cpuinfo; then
 	modprobe kvm_intel && KVM_MOD=kvm_intel
 fi
+# Every exit of the nested guests goes to the kernel's trace ring (a few MiB per CPU, the newest
+# kept): when a guest is reset by a triple fault, SVM has already reset its vCPU, and the exits
+# before it are what is left of where it was (run-test.sh prints them when a test fails).
+T=/sys/kernel/tracing
+[ -d "$T/events" ] || mount -t tracefs nodev "$T" 2>/dev/null
+if [ -w "$T/events/kvm/kvm_exit/enable" ]; then
+	echo 4096 >"$T/buffer_size_kb"
+	echo 1 >"$T/events/kvm/kvm_exit/enable"
+	echo 1 >"$T/events/kvm/kvm_inj_exception/enable"
+fi
 PF_PCI=
 [ -n "$PF" ] && PF_PCI=$(basename "$(readlink "/sys/class/net/$PF/device")")
 {
