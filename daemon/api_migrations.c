@@ -726,6 +726,18 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 		gw_rpc_call_error(call, "another operation on VM '%s' is in progress", req->vm);
 		rc = -EBUSY;
 	}
+	for (unsigned i = 0; vm && rc == 0 && i < vm->nnics; i++) {
+		const struct gwd_nic *nic = &vm->nics[i];
+		if (nic->backed && !nic->emulated && nic->backend == GWD_BACKEND_VFIO) {
+			gw_rpc_call_error(
+			    call,
+			    "VM '%s' cannot migrate: nic%u is %s passed through with "
+			    "VFIO, whose state cannot be read without a vendor migration "
+			    "driver (godwit does not move VFIO VFs yet)",
+			    req->vm, i, nic->host);
+			rc = -ENOTSUP;
+		}
+	}
 	if (rc) {
 		pthread_mutex_unlock(&d->lock);
 		free(m);
