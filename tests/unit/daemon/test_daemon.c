@@ -333,6 +333,22 @@ static enum gw_rpc_code call(const char *method, const ProtobufCMessage *req,
 	return gw_rpc_unary(cl, &godwit__v1__vms__descriptor, method, req, resp, 10000, st);
 }
 
+/* Vms.Create of name with spec; the created Vm in out (the caller frees it), if out. */
+static enum gw_rpc_code create_spec(const char *name, Godwit__V1__VmSpec *spec,
+				    Godwit__V1__Vm **out, struct gw_rpc_status *st)
+{
+	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
+	req.name = (char *)name;
+	req.spec = spec;
+	ProtobufCMessage *resp = NULL;
+	enum gw_rpc_code c = call("Create", &req.base, &resp, st);
+	if (out)
+		*out = (Godwit__V1__Vm *)resp;
+	else if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return c;
+}
+
 static enum gw_rpc_code create(const char *name, uint64_t mem, const char *guest,
 			       struct gw_rpc_status *st)
 {
@@ -340,14 +356,7 @@ static enum gw_rpc_code create(const char *name, uint64_t mem, const char *guest
 	spec.memory_bytes = mem;
 	spec.guest_path = (char *)guest;
 	spec.cmdline = (char *)"hello";
-	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
-	req.name = (char *)name;
-	req.spec = &spec;
-	ProtobufCMessage *resp = NULL;
-	enum gw_rpc_code c = call("Create", &req.base, &resp, st);
-	if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
-	return c;
+	return create_spec(name, &spec, NULL, st);
 }
 
 static void test_create_get_list(void)
@@ -446,16 +455,7 @@ static enum gw_rpc_code create_linux(const char *name, const char *kernel, const
 		spec.initrd_path = (char *)initrd;
 	if (cmdline)
 		spec.cmdline = (char *)cmdline;
-	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
-	req.name = (char *)name;
-	req.spec = &spec;
-	ProtobufCMessage *resp = NULL;
-	enum gw_rpc_code c = call("Create", &req.base, &resp, st);
-	if (out)
-		*out = (Godwit__V1__Vm *)resp;
-	else if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
-	return c;
+	return create_spec(name, &spec, out, st);
 }
 
 static size_t vm_count(void)
@@ -628,16 +628,7 @@ static enum gw_rpc_code create_nics(const char *name, const int *gens, const cha
 		n[spec.n_nics].mac = (char *)(spec.n_nics == 0 && mac ? mac : "");
 		np[spec.n_nics] = &n[spec.n_nics];
 	}
-	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
-	req.name = (char *)name;
-	req.spec = &spec;
-	ProtobufCMessage *resp = NULL;
-	enum gw_rpc_code c = call("Create", &req.base, &resp, st);
-	if (out)
-		*out = (Godwit__V1__Vm *)resp;
-	else if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
-	return c;
+	return create_spec(name, &spec, out, st);
 }
 
 static Godwit__V1__HostInfo *host_info(void)
@@ -780,16 +771,7 @@ static enum gw_rpc_code create_backend(const char *name, const char *backend, Go
 	spec.n_nics = 1;
 	nic.kind = (char *)"vf";
 	nic.backend = (char *)backend;
-	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
-	req.name = (char *)name;
-	req.spec = &spec;
-	ProtobufCMessage *resp = NULL;
-	enum gw_rpc_code c = call("Create", &req.base, &resp, st);
-	if (out)
-		*out = (Godwit__V1__Vm *)resp;
-	else if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
-	return c;
+	return create_spec(name, &spec, out, st);
 }
 
 /* A host with pf0 emulated (1 VF) and pf1 a real PF (--pf) of two VFs, vf1 unavailable; the
