@@ -38,6 +38,9 @@ if ! "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- test -c /dev/kvm; then
 	exit 1
 fi
 echo "# in test host $HOST: native KVM: $(cut -d' ' -f2- "$PROBE" 2>/dev/null || echo 'GODWIT_NO_KVM=1')"
+# The host's trace ring (agent.sh) from here on holds this test's guests' exits only.
+"$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- sh -c \
+	'[ -w /sys/kernel/tracing/trace ] && : >/sys/kernel/tracing/trace' >/dev/null 2>&1
 "$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
 rc=$?
 # The host's own kernel can die under a nested guest: kvm_amd nested in QEMU's TCG SVM overflows
@@ -60,6 +63,19 @@ if [ "$rc" != 0 ] && [ "$rc" != 75 ]; then
 			task=$(echo "$line" | awk "{print \$1}")
 			echo "# the last exits of $task before its shutdown (the host trace ring):"
 			head -n "$n" "$t" | grep -F -- "$task" | tail -n 40
-		done' 2>/dev/null
+		done' 2>/dev/null | tee "$BUILD/testhosts/$HOST/last-shutdowns"
+	# The test host's nested paging fault (tests/hosts/README.md, "Known faults"): the guest's
+	# vCPU shut down delivering a page fault on the very instruction whose nested page fault
+	# KVM had just resolved, with no exception of KVM's in between. The guest's page tables had
+	# just translated that address (the nested fault names its guest-physical address), so
+	# this page fault comes from QEMU's emulation of nested paging, not from the guest or the
+	# VMM. Once, the test runs again.
+	if [ -z "${GW_RERUN:-}" ] && /usr/bin/python3 "$HERE/tcg_npt_fault.py" \
+		"$BUILD/testhosts/$HOST/last-shutdowns"; then
+		echo "# the test host's nested-paging fault above (not the test): running the test once more"
+		export GW_RERUN=1
+		exec "$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" \
+			run "$HOST" -- "$@"
+	fi
 fi
 exit "$rc"

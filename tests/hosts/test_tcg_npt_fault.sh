@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# tcg_npt_fault.py, which decides whether run-test.sh reruns a test: it must match the trace of
+# the nested-paging fault caught in a test host (data/npt-fault.trace, 2026-12-04) and nothing
+# else: not the same trace with the shutdown elsewhere, not a fault of another vector, not the
+# test guest's deliberate triple fault.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib/gw_test.sh"
+gw_tmp gw-nptfault
+T=$HERE/data/npt-fault.trace
+check() { # NAME WANT FILE
+	/usr/bin/python3 "$HERE/tcg_npt_fault.py" "$3"
+	[ "$?" = "$2" ] && pass "$1" || fail "$1: exit $?, wanted $2"
+}
+check "the fault caught in a test host matches" 0 "$T"
+sed 's/reason shutdown rip 0x\([0-9a-f]*\)0 /reason shutdown rip 0x\11 /' "$T" >"$TMP/rip"
+check "a shutdown at another RIP than the nested fault's does not" 1 "$TMP/rip"
+sed 's/intr_info 0x80000b0e/intr_info 0x80000b0d/' "$T" >"$TMP/gp"
+check "a shutdown delivering a #GP does not" 1 "$TMP/gp"
+sed 's/error_code 0x00000010$/error_code 0x00000002/' "$T" >"$TMP/write"
+check "a page fault on a write does not" 1 "$TMP/write"
+cat >"$TMP/triple" <<'TR'
+           vcpu0-1098    [001] .....   124.944635: kvm_exit: vcpu 0 reason io rip 0x1004d2 info1 0x0000000003f80010 info2 0x00000000001004d3 intr_info 0x00000000 error_code 0x00000000
+           vcpu0-1098    [001] .....   124.945219: kvm_exit: vcpu 0 reason shutdown rip 0x101392 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x80000403 error_code 0x00000000
+TR
+check "the test guest's deliberate triple fault does not" 1 "$TMP/triple"
+check "no trace at all does not" 1 "$TMP/none"
+gw_finish tcg_npt_fault
