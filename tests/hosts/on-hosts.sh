@@ -18,14 +18,7 @@ rings() { # ACTION: clear, or print the exits before each shutdown into BUILD/te
 				>/dev/null 2>&1
 			continue
 		fi
-		"${TH[@]}" run "$h" --timeout 60 -- sh -c '
-			t=/sys/kernel/tracing/trace
-			[ -r "$t" ] || exit 0
-			grep -n " reason shutdown" "$t" | tail -n 2 | while IFS=: read -r n line; do
-				task=$(echo "$line" | awk "{print \$1}")
-				echo "# '"$h"': the last exits of $task before its shutdown (the host trace ring):"
-				head -n "$n" "$t" | grep -F -- "$task" | tail -n 40
-			done' 2>/dev/null | tee "$BUILD/testhosts/$h/last-shutdowns"
+		"$HERE/shutdowns.sh" "$BUILD" "$h"
 	done
 }
 for try in 1 2; do

@@ -56,14 +56,7 @@ fi
 # A guest reset by a triple fault leaves no state of its own (SVM resets the vCPU first): the
 # exits before its shutdown, from the host's trace ring (agent.sh), say where it was.
 if [ "$rc" != 0 ] && [ "$rc" != 75 ]; then
-	"$HERE/testhost.sh" --build "$BUILD" run "$HOST" --timeout 60 -- sh -c '
-		t=/sys/kernel/tracing/trace
-		[ -r "$t" ] || exit 0
-		grep -n " reason shutdown" "$t" | tail -n 2 | while IFS=: read -r n line; do
-			task=$(echo "$line" | awk "{print \$1}")
-			echo "# the last exits of $task before its shutdown (the host trace ring):"
-			head -n "$n" "$t" | grep -F -- "$task" | tail -n 40
-		done' 2>/dev/null | tee "$BUILD/testhosts/$HOST/last-shutdowns"
+	"$HERE/shutdowns.sh" "$BUILD" "$HOST"
 	# The test host's nested paging fault (tests/hosts/README.md, "Known faults"): the guest's
 	# vCPU shut down delivering a page fault on the very instruction whose nested page fault
 	# KVM had just resolved, with no exception of KVM's in between. The guest's page tables had
