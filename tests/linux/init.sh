@@ -82,6 +82,11 @@ gw_info() {
 
 gw_poweroff() {
 	echo "GODWIT-LINUX-POWEROFF"
+	# The console's tty still holds what was written (up to 4 KiB) while its UART sends it by
+	# interrupt; powering off now cuts it short, and the kernel's own last line ("reboot: Power
+	# down") lands in the middle of it. stty sets a mode with TCSADRAIN, which returns once the
+	# tty's buffer is empty and the UART's transmitter too.
+	stty -F /dev/console onlcr 2>/dev/null
 	sync
 	poweroff -f
 	sleep 5
