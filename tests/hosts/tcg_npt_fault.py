@@ -3,15 +3,20 @@
 """Does a test host's trace of a guest's last exits (run-test.sh) show the nested-paging fault
 of QEMU's TCG SVM (tests/hosts/README.md, "Known faults")? Exit 0 if so, 1 if not.
 
-The signature, for one vCPU: its last exit before `reason shutdown` is an `npf` at the same
-RIP, and the shutdown was delivering a hardware page fault (intr_info valid, type 3,
-vector 14) on an instruction fetch (error code bit 4). KVM had just resolved the nested fault
-of that very fetch, whose guest-physical address the guest's own page tables had produced, so
-the guest's page fault cannot be the guest's: it is the emulated nested paging's."""
+The signature, for one vCPU: the shutdown was delivering a hardware page fault (intr_info
+valid, type 3, vector 14) on an instruction fetch (error code bit 4) at a RIP the guest had
+just been able to fetch from, as its last exit before the shutdown shows:
+  - an `npf` at the same RIP (data/npt-fault.trace): KVM had just resolved the nested fault of
+    that very fetch, whose guest-physical address the guest's own page tables had produced;
+  - or an `io` exit whose next RIP (info2, SVM's EXITINFO2) is the shutdown's RIP
+    (data/npt-fault-io.trace): the guest had fetched and run the IN or OUT just before it, and
+    KVM resumed it at the next instruction, in the same kernel text.
+Either way the guest's page fault cannot be the guest's: it is the emulated nested paging's."""
 import re
 import sys
 
-EXIT = re.compile(r"^\s*(\S+)\s.*kvm_exit: vcpu \d+ reason (\S+) rip (0x[0-9a-f]+) .*"
+EXIT = re.compile(r"^\s*(\S+)\s.*kvm_exit: vcpu \d+ reason (\S+) rip (0x[0-9a-f]+) "
+                  r"info1 (0x[0-9a-f]+) info2 (0x[0-9a-f]+) "
                   r"intr_info (0x[0-9a-f]+) error_code (0x[0-9a-f]+)")
 
 
@@ -21,14 +26,17 @@ def matches(lines):
         m = EXIT.match(line)
         if not m:
             continue
-        task, reason, rip, info, err = m.groups()
+        task, reason, rip, _, info2, info, err = m.groups()
+        rip, info2 = int(rip, 16), int(info2, 16)
         if reason == "shutdown":
             prev = last.get(task)
             info, err = int(info, 16), int(err, 16)
             pf = (info & 0x80000000) and (info >> 8) & 7 == 3 and info & 0xff == 14
-            if prev and prev[0] == "npf" and prev[1] == rip and pf and err & 0x10:
+            fetched = prev and ((prev[0] == "npf" and prev[1] == rip) or
+                                (prev[0] == "io" and prev[2] == rip))
+            if fetched and pf and err & 0x10:
                 return True
-        last[task] = (reason, rip)
+        last[task] = (reason, rip, info2)
     return False
 
 

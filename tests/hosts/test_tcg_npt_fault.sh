@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# tcg_npt_fault.py, which decides whether run-test.sh reruns a test: it must match the trace of
-# the nested-paging fault caught in a test host (data/npt-fault.trace, 2026-12-04) and nothing
-# else: not the same trace with the shutdown elsewhere, not a fault of another vector, not the
-# test guest's deliberate triple fault.
+# tcg_npt_fault.py, which decides whether run-test.sh reruns a test: it must match the traces of
+# the nested-paging fault caught in the test hosts (data/npt-fault.trace after an npf exit,
+# data/npt-fault-io.trace after an io exit, both 2026-12-04) and nothing else: not the same
+# traces with the shutdown elsewhere, not a fault of another vector, not the test guest's
+# deliberate triple fault.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/gw_test.sh"
@@ -20,6 +21,12 @@ sed 's/intr_info 0x80000b0e/intr_info 0x80000b0d/' "$T" >"$TMP/gp"
 check "a shutdown delivering a #GP does not" 1 "$TMP/gp"
 sed 's/error_code 0x00000010$/error_code 0x00000002/' "$T" >"$TMP/write"
 check "a page fault on a write does not" 1 "$TMP/write"
+I=$HERE/data/npt-fault-io.trace
+check "the fault caught after an io exit matches" 0 "$I"
+sed 's/reason shutdown rip 0xffffffff816aa475 /reason shutdown rip 0xffffffff816ab475 /' "$I" >"$TMP/iorip"
+check "a shutdown after an io exit, not at its next RIP, does not" 1 "$TMP/iorip"
+sed 's/intr_info 0x80000b0e error_code 0x00000010$/intr_info 0x80000b0e error_code 0x00000000/' "$I" >"$TMP/iodata"
+check "a page fault on a read after an io exit does not" 1 "$TMP/iodata"
 cat >"$TMP/triple" <<'TR'
            vcpu0-1098    [001] .....   124.944635: kvm_exit: vcpu 0 reason io rip 0x1004d2 info1 0x0000000003f80010 info2 0x00000000001004d3 intr_info 0x00000000 error_code 0x00000000
            vcpu0-1098    [001] .....   124.945219: kvm_exit: vcpu 0 reason shutdown rip 0x101392 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x80000403 error_code 0x00000000
