@@ -21,7 +21,7 @@
 
 /* What the migration does with one device (a DeviceDecision). */
 struct gwd_mig_decision {
-	char device[16], decision[16], reason[160], source[48], destination[48];
+	char device[16], decision[16], reason[320], source[48], destination[48];
 	bool recreate; /* "mismatch": the destination re-creates it on its generation */
 };
 
@@ -281,15 +281,27 @@ static void prep_free(struct prep_msg *pm)
 static void take_decisions(struct gwd_mig *m, const Godwit__V1__PrepareIncomingResponse *pr)
 {
 	pthread_mutex_lock(&m->d->lock);
+	const struct gwd_vm *vm = gwd_vm_find(m->d, m->vm);
 	m->ndecisions = 0;
 	for (size_t i = 0; i < pr->n_decisions && i < GWD_NIC_MAX; i++) {
 		const Godwit__V1__DeviceDecision *dd = pr->decisions[i];
 		struct gwd_mig_decision *md = &m->decisions[m->ndecisions++];
 		snprintf(md->device, sizeof(md->device), "%s", dd->device);
 		snprintf(md->decision, sizeof(md->decision), "%s", dd->decision);
-		/* The decision's one word the source acts on, read once as it comes in. */
-		md->recreate = !strcmp(md->decision, "mismatch");
-		snprintf(md->reason, sizeof(md->reason), "%s", dd->reason);
+		/* The decision's one word the source acts on, read once as it comes in. A VF
+		 * passed through with VFIO is re-created whatever the destination has: without
+		 * a vendor migration driver its device state cannot be read. */
+		const struct gwd_nic *nic = vm && i < vm->nnics ? &vm->nics[i] : NULL;
+		bool vfio =
+		    nic && nic->backed && !nic->emulated && nic->backend == GWD_BACKEND_VFIO;
+		md->recreate = vfio || !strcmp(md->decision, "mismatch");
+		if (vfio && strcmp(md->decision, "mismatch") != 0)
+			snprintf(md->reason, sizeof(md->reason),
+				 "%.200s; the VFIO VF's state cannot be read: its driver resets "
+				 "it here and it is re-created there",
+				 dd->reason);
+		else
+			snprintf(md->reason, sizeof(md->reason), "%s", dd->reason);
 		snprintf(md->destination, sizeof(md->destination), "%s", dd->destination);
 	}
 	bump(m);
@@ -725,18 +737,6 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	} else if (vm->busy) {
 		gw_rpc_call_error(call, "another operation on VM '%s' is in progress", req->vm);
 		rc = -EBUSY;
-	}
-	for (unsigned i = 0; vm && rc == 0 && i < vm->nnics; i++) {
-		const struct gwd_nic *nic = &vm->nics[i];
-		if (nic->backed && !nic->emulated && nic->backend == GWD_BACKEND_VFIO) {
-			gw_rpc_call_error(
-			    call,
-			    "VM '%s' cannot migrate: nic%u is %s passed through with "
-			    "VFIO, whose state cannot be read without a vendor migration "
-			    "driver (godwit does not move VFIO VFs yet)",
-			    req->vm, i, nic->host);
-			rc = -ENOTSUP;
-		}
 	}
 	if (rc) {
 		pthread_mutex_unlock(&d->lock);

@@ -70,12 +70,28 @@ int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *s
 	return 0;
 }
 
+/* A real VF going back to the pool gives up the VM's MAC: its PF would otherwise go on
+ * steering that MAC's frames to the idle VF (its own switch delivers them locally), though
+ * the VM may live on another host now. */
+static void nic_drop_mac(struct gwd *d, const char *vm, unsigned i, const struct gwd_nic *nic)
+{
+	const struct gwd_pf *pf = &d->pool.pfs[nic->pf];
+	if (nic->emulated || pf->backend != GWD_BACKEND_VFIO || !pf->netdev[0])
+		return;
+	char sub[300];
+	if (gwd_host_vf_set_mac(pf->netdev, nic->vf, "00:00:00:00:00:00", sub, sizeof(sub)))
+		GW_WARN(vm, "nic%u: VF %s keeps MAC %s on %s: %s", i, nic->host, nic->mac,
+			pf->netdev, sub);
+}
+
 void gwd_nics_release(struct gwd *d, struct gwd_vm *vm)
 {
 	for (unsigned i = 0; i < vm->nnics; i++) {
 		struct gwd_nic *nic = &vm->nics[i];
-		if (nic->backed)
+		if (nic->backed) {
+			nic_drop_mac(d, vm->name, i, nic);
 			gwd_pool_release(&d->pool, vm->name, nic->pf, nic->vf);
+		}
 		nic->backed = false;
 	}
 }

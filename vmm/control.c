@@ -100,12 +100,15 @@ static void vfs_stay(void *opaque)
 		sriov_vf_recreate_cancel(c->vfs[i]);
 }
 
-/* Before stop-and-copy: the VFs the destination re-creates are quiesced. */
-static int vfs_quiesce(void *opaque, char *why, size_t n)
+/* The VFs the destination re-creates are quiesced: before tracking starts those whose DMA
+ * the dirty log cannot see (untracked_only), before stop-and-copy the rest. */
+static int vfs_quiesce_some(struct vmm_control *c, bool untracked_only, char *why, size_t n)
 {
-	struct vmm_control *c = opaque;
 	for (unsigned i = 0; i < c->nrecreate; i++) {
-		int rc = sriov_vf_recreate_prepare(c->vfs[c->recreate[i]], RECREATE_WAIT_MS);
+		struct sriov_vf *vf = c->vfs[c->recreate[i]];
+		if (untracked_only && sriov_vf_dma_tracked(vf))
+			continue;
+		int rc = sriov_vf_recreate_prepare(vf, RECREATE_WAIT_MS);
 		if (rc) {
 			snprintf(
 			    why, n,
@@ -116,6 +119,16 @@ static int vfs_quiesce(void *opaque, char *why, size_t n)
 		}
 	}
 	return 0;
+}
+
+static int vfs_quiesce_untracked(void *opaque, char *why, size_t n)
+{
+	return vfs_quiesce_some(opaque, true, why, n);
+}
+
+static int vfs_quiesce(void *opaque, char *why, size_t n)
+{
+	return vfs_quiesce_some(opaque, false, why, n);
 }
 
 static Godwit__Vmm__V1__VfState *vf_state(struct gw_rpc_call *call, struct sriov_vf *vf)
@@ -391,6 +404,7 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 		}
 		c->recreate[c->nrecreate++] = req->recreate_vfs[i];
 	}
+	p.before_track = c->nrecreate ? vfs_quiesce_untracked : NULL;
 	p.before_stop = c->nrecreate ? vfs_quiesce : NULL;
 	p.stays = vfs_stay;
 	p.hook_opaque = c;

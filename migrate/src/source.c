@@ -439,14 +439,30 @@ static int connect_channels(struct mig_source *s)
 }
 
 /* Dirty tracking from here on (KVM's log and device DMA), and the throttler. */
+/* One of the caller's preparations (before_track, before_stop): its error fails the
+ * migration with its reason. */
+static int run_hook(struct mig_source *s, int (*hook)(void *, char *, size_t))
+{
+	if (!hook)
+		return 0;
+	char why[200] = "";
+	int rc = hook(s->p.hook_opaque, why, sizeof(why));
+	if (rc)
+		set_error(s, "%s", why[0] ? why : strerror(-rc));
+	return rc;
+}
+
 static int start_tracking(struct mig_source *s)
 {
+	int rc = run_hook(s, s->p.before_track);
+	if (rc)
+		return rc;
 	uint64_t pages0, bytes0;
 	hv_dirty_dma_stats(s->vm, &pages0, &bytes0);
 	s->dma_bytes0 = bytes0;
 	__atomic_store_n(&s->dma_pages0, pages0, __ATOMIC_RELEASE); /* stats read it first */
 	hv_dirty_set_dma_mode(s->vm, s->p.dma_mode);
-	int rc = hv_dirty_start(s->vm);
+	rc = hv_dirty_start(s->vm);
 	if (rc) {
 		set_error(s, "cannot start dirty tracking: %s", strerror(-rc));
 		return rc;
@@ -525,15 +541,8 @@ static int precopy(struct mig_source *s)
  * SYNC so that the pause does not also wait for a backlog in socket buffers. */
 static int prepare_stop(struct mig_source *s)
 {
-	if (s->p.before_stop) {
-		char why[200] = "";
-		int rc = s->p.before_stop(s->p.hook_opaque, why, sizeof(why));
-		if (rc) {
-			set_error(s, "%s", why[0] ? why : strerror(-rc));
-			return rc;
-		}
-	}
-	return sync_channels(s);
+	int rc = run_hook(s, s->p.before_stop);
+	return rc ? rc : sync_channels(s);
 }
 
 /* When the stop-and-copy's parts began, for the log line at the handover. */

@@ -448,7 +448,9 @@ static int vf_load(void *opaque, const void *data, size_t len)
 		return rc;
 	if (gw_sect_take(&rd, &cfg))
 		return -EBADMSG;
-	if (strncmp(st.backend, vf->ops->name, sizeof(st.backend)) != 0)
+	/* Device state loads only into the backend that saved it; a re-created VF carries none,
+	 * so it moves between backends (a VFIO VF to the emulated one, say). */
+	if (!st.recreate && strncmp(st.backend, vf->ops->name, sizeof(st.backend)) != 0)
 		return -EINVAL;
 	rc = sriov_vf_config_load(&rec.cfg, cfg.p, cfg.left);
 	if (rc)
@@ -925,6 +927,11 @@ int sriov_vf_recreate_prepare(struct sriov_vf *vf, int timeout_ms)
 		GW_ERR(vf->name, "the %s backend cannot have the PF reset the VF", vf->ops->name);
 		return -ENOTSUP;
 	}
+	pthread_mutex_lock(&vf->lock);
+	bool already = vf->recreate;
+	pthread_mutex_unlock(&vf->lock);
+	if (already)
+		return 0; /* quiesced earlier in this migration (sriov_vf_dma_tracked) */
 	vf->ops->pf_reset(vf->be, true);
 	uint64_t end = gw_now_ms() + (uint64_t)timeout_ms;
 	while (!vf->ops->pf_reset_seen(vf->be)) {
@@ -940,8 +947,13 @@ int sriov_vf_recreate_prepare(struct sriov_vf *vf, int timeout_ms)
 	vf->recreate = true;
 	vf->recreate_quiesces++;
 	pthread_mutex_unlock(&vf->lock);
-	GW_INFO(vf->name, "quiesced for re-creation on another generation: the driver reset it");
+	GW_INFO(vf->name, "quiesced for re-creation on the destination: the driver reset it");
 	return 0;
+}
+
+bool sriov_vf_dma_tracked(const struct sriov_vf *vf)
+{
+	return vf->ops->dma != NULL;
 }
 
 void sriov_vf_recreate_cancel(struct sriov_vf *vf)

@@ -47,6 +47,13 @@ struct sriov_be {
 	bool req_started;
 	int stop_fd;
 	pthread_mutex_t lock;
+	/* A PF reset the VMM plays to the guest's driver (pf_reset): the device's PF knows
+	 * nothing of it, so the mailbox page traps and its reads are amended (mbx_lock). */
+	pthread_mutex_t mbx_lock;
+	bool pf_resetting; /* RSTI shows, and word 0 holds "NACK without CTS" */
+	bool notice;	   /* that word is a PF message (PFSTS) until the driver ACKs it */
+	bool rstd;	   /* the played reset ended: RSTD shows once (cleared on read) */
+	bool reset_seen;   /* the driver reset the function since the reset began */
 };
 
 static const char *be_name(const struct sriov_be *be)
@@ -322,6 +329,7 @@ static int be_open(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
 	be->vf = vf;
 	be->container = be->group = be->dev = be->req_fd = be->stop_fd = -1;
 	pthread_mutex_init(&be->lock, NULL);
+	pthread_mutex_init(&be->mbx_lock, NULL);
 	snprintf(be->addr, sizeof(be->addr), "%s", spec->host);
 	for (char *c = be->addr; *c; c++)
 		*c = (char)(*c >= 'A' && *c <= 'F' ? *c - 'A' + 'a' : *c); /* sysfs spelling */
@@ -374,6 +382,7 @@ static void be_close(struct sriov_be *be)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	pthread_mutex_destroy(&be->lock);
+	pthread_mutex_destroy(&be->mbx_lock);
 	free(be);
 }
 
@@ -382,7 +391,8 @@ static void *be_bar0_page(struct sriov_be *be, unsigned page)
 	return be->bar0 && page < IGB_VF_BAR0_SIZE / 4096u ? be->bar0 + 4096u * page : NULL;
 }
 
-static uint64_t be_read(struct sriov_be *be, uint64_t off, unsigned size)
+/* The device's own registers. */
+static uint64_t dev_read(struct sriov_be *be, uint64_t off, unsigned size)
 {
 	if (off + size > IGB_VF_BAR0_SIZE || (size != 4 && size != 8))
 		return 0;
@@ -397,7 +407,7 @@ static uint64_t be_read(struct sriov_be *be, uint64_t off, unsigned size)
 	return v;
 }
 
-static void be_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size)
+static void dev_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size)
 {
 	if (off + size > IGB_VF_BAR0_SIZE || (size != 4 && size != 8))
 		return;
@@ -411,6 +421,116 @@ static void be_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned s
 	if (pwrite(be->dev, &val, size, (off_t)(be->bar0_off + off)) != (ssize_t)size)
 		GW_WARN(be_name(be), "BAR0 write at %#llx failed: %s", (unsigned long long)off,
 			strerror(errno));
+}
+
+/*
+ * The played PF reset (docs/devices.md, "Across generations"). The VF's state cannot be read
+ * from the device, so a VM leaves with it only as the emulated VF does for another
+ * generation: its driver resets the function and waits, and the destination re-creates it.
+ * The device's PF is not asked (it may be any PF driver, and it would reset the function for
+ * good): the VMM shows the driver what a PF's reset looks like on the VF's side. While it
+ * lasts the mailbox page traps: V2PMBX reads with RSTI and, until the driver acknowledges
+ * it, PFSTS; word 0 of the mailbox memory reads "NACK without CTS", the message that makes
+ * Linux igbvf reset and renegotiate. The driver's CTRL.RST goes to the device: the function
+ * resets, and its PF takes its queues away (VFRE/VFTE) until a new VF_RESET handshake, so it
+ * does no DMA from then on. When the reset ends here (the VM stays), RSTD shows once and the
+ * driver's handshake goes to the PF as usual.
+ */
+static bool mbx_amended(const struct sriov_be *be)
+{
+	return be->pf_resetting || be->notice || be->rstd;
+}
+
+static uint64_t be_read(struct sriov_be *be, uint64_t off, unsigned size)
+{
+	if (size != 4 || (off != IGB_V2PMBX && off != IGB_VMBMEM))
+		return dev_read(be, off, size);
+	pthread_mutex_lock(&be->mbx_lock);
+	uint32_t v = (uint32_t)dev_read(be, off, size);
+	bool back = false;
+	if (off == IGB_VMBMEM && (be->pf_resetting || be->notice)) {
+		v = IGB_PF_NOT_CTS;
+	} else if (off == IGB_V2PMBX && mbx_amended(be)) {
+		v |= (be->pf_resetting ? IGB_MBX_RSTI : 0) | (be->notice ? IGB_MBX_PFSTS : 0) |
+		     (be->rstd ? IGB_MBX_RSTD : 0);
+		be->rstd = false;
+		back = !mbx_amended(be);
+	}
+	pthread_mutex_unlock(&be->mbx_lock);
+	if (back) {
+		sriov_vf_mbx_exchange(be->vf, false); /* read straight again, unless policy traps */
+		/* A reset begun meanwhile (be_pf_reset) needs the page trapped after all. */
+		pthread_mutex_lock(&be->mbx_lock);
+		bool again = mbx_amended(be);
+		pthread_mutex_unlock(&be->mbx_lock);
+		if (again)
+			sriov_vf_mbx_exchange(be->vf, true);
+	}
+	return v;
+}
+
+static void be_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size)
+{
+	if (size != 4 || (off != IGB_V2PMBX && off != IGB_CTRL)) {
+		dev_write(be, off, val, size);
+		return;
+	}
+	pthread_mutex_lock(&be->mbx_lock);
+	if (off == IGB_V2PMBX && be->notice && (val & IGB_MBX_ACK)) {
+		be->notice = false; /* the played message was read: the PF hears no ACK of it */
+		val &= ~(uint64_t)IGB_MBX_ACK;
+	}
+	if (off == IGB_CTRL && (val & IGB_CTRL_RST) && be->pf_resetting) {
+		be->reset_seen = true;
+		be->notice = false;
+	}
+	dev_write(be, off, val, size);
+	pthread_mutex_unlock(&be->mbx_lock);
+}
+
+/* The mailbox's interrupt, as the device would raise it: the vector its driver allocated to
+ * "other" causes (IVAR_MISC), through the same eventfd the device signals. */
+static void mbx_interrupt(struct sriov_be *be)
+{
+	uint32_t ivar = (uint32_t)dev_read(be, IGB_IVAR_MISC, 4);
+	pthread_mutex_lock(&be->lock);
+	bool msix = be->msix_on;
+	pthread_mutex_unlock(&be->lock);
+	if (!msix || !(ivar & 0x80u))
+		return; /* no vector yet: the driver finds the mailbox when it next looks */
+	uint64_t one = 1;
+	int fd = sriov_vf_msix_eventfd(be->vf, ivar & 3u);
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		GW_WARN(be_name(be), "cannot raise the mailbox interrupt: %s", strerror(errno));
+}
+
+static void be_pf_reset(struct sriov_be *be, bool begin)
+{
+	pthread_mutex_lock(&be->mbx_lock);
+	if (begin) {
+		be->pf_resetting = be->notice = true;
+		be->rstd = be->reset_seen = false;
+	} else if (be->pf_resetting) {
+		be->pf_resetting = be->notice = false;
+		be->rstd = true;
+	} else {
+		pthread_mutex_unlock(&be->mbx_lock);
+		return;
+	}
+	pthread_mutex_unlock(&be->mbx_lock);
+	sriov_vf_mbx_exchange(be->vf, true); /* reads trap from now until RSTD was read */
+	mbx_interrupt(be);
+	GW_INFO(be_name(be), "%s: %s", be->addr,
+		begin ? "a PF reset shown to the guest's driver (RSTI), the device's PF not asked"
+		      : "the shown PF reset ended (RSTD): the driver's handshake goes to the PF");
+}
+
+static bool be_pf_reset_seen(struct sriov_be *be)
+{
+	pthread_mutex_lock(&be->mbx_lock);
+	bool seen = be->reset_seen;
+	pthread_mutex_unlock(&be->mbx_lock);
+	return seen;
 }
 
 /* MSI-X on: each vector's VFIO trigger is the eventfd vf.c wired to KVM's irqfd, so an
@@ -450,7 +570,8 @@ static void be_command(struct sriov_be *be, uint16_t cmd)
  * goes on receiving into the rings the guest gave it. Holding its bus mastering off instead
  * is no pause: a NIC drops what arrives meanwhile but moves its ring head on (QEMU's igb
  * does), and the guest's ring is never in step again (seen: echoes stopped for good after a
- * VM pause). So a pause leaves the device alone, and such a VM does not migrate. */
+ * VM pause). So a pause leaves the device alone; a migration has the guest's driver reset it
+ * first (be_pf_reset), after which its PF lets it do no DMA. */
 static int be_run(struct sriov_be *be, bool run)
 {
 	(void)be;
@@ -463,7 +584,7 @@ static int be_save(struct sriov_be *be, struct gw_buf *out)
 	(void)out;
 	GW_ERR(be_name(be),
 	       "%s: the state of a VF passed through with VFIO cannot be read without a vendor "
-	       "migration driver; this VM cannot migrate with it",
+	       "migration driver; it migrates only by re-creation on the destination",
 	       be->addr);
 	return -ENOTSUP;
 }
@@ -479,8 +600,8 @@ static int be_load(struct sriov_be *be, const void *data, size_t len)
 static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
 {
 	/* The VF's own statistics registers (82576 datasheet 8.24): they count since its reset. */
-	out->rx_frames = be_read(be, IGB_VFGPRC, 4);
-	out->tx_frames = be_read(be, IGB_VFGPTC, 4);
+	out->rx_frames = dev_read(be, IGB_VFGPRC, 4);
+	out->tx_frames = dev_read(be, IGB_VFGPTC, 4);
 	snprintf(out->port, sizeof(out->port), "vfio:%s", be->addr);
 }
 
@@ -499,4 +620,6 @@ const struct sriov_backend_ops sriov_vfio_ops = {
     .save = be_save,
     .load = be_load,
     .status = be_status,
+    .pf_reset = be_pf_reset,
+    .pf_reset_seen = be_pf_reset_seen,
 };

@@ -63,7 +63,11 @@ struct mig_params {
 	/* Source: called once the VM keeps running here after all (the migration failed or
 	 * was cancelled or aborted), for what was prepared for it (devices quiesced). */
 	void (*stays)(void *opaque);
-	void *hook_opaque; /* for stays and before_stop */
+	void *hook_opaque; /* for stays, before_track and before_stop */
+	/* Source: called once the channels are up, before dirty tracking starts (devices whose
+	 * DMA the dirty log cannot see quiesce now, so the first full copy holds all they
+	 * wrote); an error fails the migration with that reason, and the VM stays. */
+	int (*before_track)(void *opaque, char *why, size_t n);
 	/* Source: called once pre-copy converged, the VM still running, before it stops for
 	 * the last copy (devices to quiesce for re-creation elsewhere); an error fails the
 	 * migration with that reason, and the VM stays. */

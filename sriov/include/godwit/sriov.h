@@ -88,9 +88,14 @@ void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out);
  * reset is in progress and waits (up to timeout_ms) until the guest driver has reset the
  * function, so it no longer does DMA; from then on the VF's migration state carries no
  * device state, only what the destination needs to re-create it (the mailbox record).
- * -ETIMEDOUT, with the device running again, when the driver did not react.
+ * -ETIMEDOUT, with the device running again, when the driver did not react. 0 at once when
+ * the VF is quiesced already.
  */
 int sriov_vf_recreate_prepare(struct sriov_vf *vf, int timeout_ms);
+/* Whether the dirty log sees the VF's DMA (a DMA mode, or the VMM's own device). A VF whose
+ * DMA it cannot see (vfio) is quiesced before tracking starts, not once pre-copy converged:
+ * what it wrote before then is in the first full copy, and it writes nothing after. */
+bool sriov_vf_dma_tracked(const struct sriov_vf *vf);
 /* The VM stays here after all: the reset ends (RSTD) and the driver goes on. Idempotent. */
 void sriov_vf_recreate_cancel(struct sriov_vf *vf);
 
