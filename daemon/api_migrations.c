@@ -294,7 +294,7 @@ static void take_decisions(struct gwd_mig *m, const Godwit__V1__PrepareIncomingR
 		const struct gwd_nic *nic = vm && i < vm->nnics ? &vm->nics[i] : NULL;
 		bool vfio =
 		    nic && nic->backed && !nic->emulated && nic->backend == GWD_BACKEND_VFIO;
-		md->recreate = vfio || !strcmp(md->decision, "mismatch");
+		md->recreate = vfio || dd->recreate || !strcmp(md->decision, "mismatch");
 		if (vfio && strcmp(md->decision, "mismatch") != 0)
 			snprintf(md->reason, sizeof(md->reason),
 				 "%.200s; the VFIO VF's state cannot be read: its driver resets "

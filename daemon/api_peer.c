@@ -46,13 +46,39 @@ static int check_nics(const Godwit__V1__PrepareIncomingRequest *req, char *why, 
 	return 0;
 }
 
+/* A VFIO VF for an incoming NIC: its device state cannot be loaded, so the source re-creates
+ * the device whatever the generations say (they only name the decision). The VF gets the
+ * NIC's MAC as its administrator's MAC on its PF, where the guest's driver finds it when it
+ * renegotiates. 0, or -ENODEV when this host has no VFIO VF free. Caller holds d->lock. */
+static int incoming_vfio(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic,
+			 const struct sriov_gen *src, char *reason, size_t n)
+{
+	char sub[160];
+	if (gwd_pool_alloc(&d->pool, vm, nic->mac, 0, GWD_BACKEND_VFIO, &nic->pf, &nic->vf, sub,
+			   sizeof(sub)))
+		return -ENODEV;
+	const struct gwd_pf *pf = &d->pool.pfs[nic->pf];
+	snprintf(nic->host, sizeof(nic->host), "%s", pf->vfs[nic->vf].host);
+	if (pf->netdev[0] && gwd_host_vf_set_mac(pf->netdev, nic->vf, nic->mac, sub, sizeof(sub)))
+		GW_WARN(vm, "nic%zu: VF %s keeps the MAC its PF gives it: %s", i, nic->host, sub);
+	char cmp[120];
+	nic->gen_differs = sriov_gen_compare(src, &pf->gen, cmp, sizeof(cmp)) != SRIOV_GEN_MATCH;
+	snprintf(reason, n,
+		 "%s: a VFIO VF here (%s), which cannot load device state: re-created, the "
+		 "driver renegotiates",
+		 cmp, nic->host);
+	nic->recreated = true;
+	return 0;
+}
+
 /* Backs each incoming NIC with a free VF whose generation matches the source's ("match"),
  * else with a free VF of another generation ("mismatch": re-created), else, when this host
  * has no free VF at all, with the VMM's own model of the source's generation ("absent").
- * Only emulated VFs take incoming NICs: loading a migrated device into a real VF (vfio) is
- * not done yet. On failure holds none. Caller holds d->lock. */
+ * Emulated VFs come first, as their state can move as it is, unless the VM asked for
+ * backend vfio; a VFIO VF is always re-created ("match" or "mismatch" by the identities).
+ * On failure holds none. Caller holds d->lock. */
 static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
-			 const Godwit__V1__PrepareIncomingRequest *req, char (*reasons)[160],
+			 const Godwit__V1__PrepareIncomingRequest *req, char (*reasons)[320],
 			 char *why, size_t n)
 {
 	for (size_t i = 0; i < req->n_nics; i++) {
@@ -67,8 +93,17 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 		if (req->spec->nics[i]->backend)
 			snprintf(nic->want_backend, sizeof(nic->want_backend), "%.7s",
 				 req->spec->nics[i]->backend);
-		int rc = gwd_pool_alloc_match(&d->pool, vm->name, nic->mac, &src, GWD_BACKEND_EMUL,
-					      &nic->pf, &nic->vf, reasons[i], sizeof(reasons[i]));
+		bool want_vfio = !strcmp(nic->want_backend, "vfio");
+		int rc = want_vfio ? incoming_vfio(d, vm->name, i, nic, &src, reasons[i],
+						   sizeof(reasons[i]))
+				   : -ENODEV;
+		if (rc)
+			rc = gwd_pool_alloc_match(&d->pool, vm->name, nic->mac, &src,
+						  GWD_BACKEND_EMUL, &nic->pf, &nic->vf, reasons[i],
+						  sizeof(reasons[i]));
+		if (rc && !want_vfio)
+			rc = incoming_vfio(d, vm->name, i, nic, &src, reasons[i],
+					   sizeof(reasons[i]));
 		unsigned free_vfs = 0;
 		for (unsigned p = 0; p < d->pool.npfs; p++)
 			if (d->pool.pfs[p].backend == GWD_BACKEND_EMUL)
@@ -111,9 +146,10 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 			    reasons[i], sizeof(reasons[i]),
 			    "%s: quiesced on the source, re-created here, the driver renegotiates",
 			    cmp);
-			nic->recreated = true;
+			nic->recreated = nic->gen_differs = true;
 		}
 		nic->gen = d->pool.pfs[nic->pf].gen;
+		nic->backend = d->pool.pfs[nic->pf].backend;
 		nic->backed = true;
 		vm->nnics++;
 	}
@@ -121,7 +157,7 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 }
 
 /* One "match" decision per NIC, on the call's arena. */
-static int fill_decisions(struct gw_rpc_call *call, const struct gwd_vm *vm, char (*reasons)[160],
+static int fill_decisions(struct gw_rpc_call *call, const struct gwd_vm *vm, char (*reasons)[320],
 			  Godwit__V1__PrepareIncomingResponse *r)
 {
 	r->decisions = gw_rpc_call_alloc(call, GWD_NIC_MAX * sizeof(*r->decisions));
@@ -134,9 +170,10 @@ static int fill_decisions(struct gw_rpc_call *call, const struct gwd_vm *vm, cha
 		godwit__v1__device_decision__init(dd);
 		dd->device = gw_rpc_call_printf(call, "nic%u", i);
 		const struct gwd_nic *nic = &vm->nics[i];
-		dd->decision = (char *)(nic->emulated	 ? "absent"
-					: nic->recreated ? "mismatch"
-							 : "match");
+		dd->decision = (char *)(nic->emulated	   ? "absent"
+					: nic->gen_differs ? "mismatch"
+							   : "match");
+		dd->recreate = nic->recreated;
 		dd->reason = gw_rpc_call_strdup(call, reasons[i]);
 		dd->destination = nic->emulated
 				      ? gw_rpc_call_printf(call, "emulated gen%u", nic->gen.gen)
@@ -211,7 +248,7 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 		gwd_vm_free(vm);
 		return -ENOSPC;
 	}
-	char reasons[GWD_NIC_MAX][160];
+	char reasons[GWD_NIC_MAX][320];
 	if (incoming_nics(d, vm, req, reasons, why, sizeof(why))) {
 		pthread_mutex_unlock(&d->lock);
 		gwd_vm_free(vm);

@@ -40,7 +40,8 @@ struct gwd_nic {
 	bool backed;	      /* holds (pf, vf) in d->pool */
 	bool untrusted;	      /* trust "off": the guest may not change the MAC */
 	bool emulated;	      /* no VF here: the VMM's own model of generation gen serves it */
-	bool recreated;	      /* incoming: a VF of another generation re-creates the device */
+	bool recreated;	      /* incoming: the device is re-created here, its state left behind */
+	bool gen_differs;     /* incoming: ... on a VF of another generation ("mismatch") */
 	char reason[200];     /* why it is unbacked */
 };
 

@@ -43,6 +43,10 @@ struct sriov_backend_ops {
 	void (*pf_reset)(struct sriov_be *be, bool begin);
 	bool (*pf_reset_seen)(struct sriov_be *be);
 	void (*kick)(struct sriov_be *be); /* look for work now */
+	/* The device was re-created here from the source's record (a migration's destination):
+	 * the guest's driver, waiting on its reset, is to find it done (RSTD). A backend whose
+	 * device comes up that way by itself (emul: power-on) has none. */
+	void (*recreated)(struct sriov_be *be);
 };
 
 extern const struct sriov_backend_ops sriov_emul_ops;

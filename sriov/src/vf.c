@@ -467,6 +467,8 @@ static int vf_load(void *opaque, const void *data, size_t len)
 			"re-created from the source's record on this generation (gen%u): the guest "
 			"driver renegotiates",
 			sriov_pf_agent_gen(vf->agent)->gen);
+		if (vf->ops->recreated)
+			vf->ops->recreated(vf->be);
 	} else {
 		rc = vf->ops->load(vf->be, rd.p, rd.left);
 		if (rc)
@@ -500,6 +502,9 @@ static int vf_load(void *opaque, const void *data, size_t len)
 		msix_route_locked(vf, v);
 	}
 	vf->pba = st.pba & ((1u << IGB_VF_MSIX_VECS) - 1);
+	/* A direct backend's vectors reach KVM through irqfds assigned per unmasked vector:
+	 * the configuration space may have been loaded before this table was. */
+	msix_direct_sync_locked(vf);
 	pthread_mutex_unlock(&vf->lock);
 	sriov_vf_set_intx(vf, st.intx_level);
 	return 0;

@@ -525,6 +525,19 @@ static void be_pf_reset(struct sriov_be *be, bool begin)
 		      : "the shown PF reset ended (RSTD): the driver's handshake goes to the PF");
 }
 
+/* A migration's destination: the driver waits on the reset it saw on the source (RSTI). The
+ * device was reset when it was opened, and the 82576 latches RSTD only when its PF resets
+ * (QEMU's igb too): so RSTD shows once, as it would after the PF's reset, and the driver's
+ * VF_RESET goes to this host's PF. No interrupt: the function's vectors are not allocated yet
+ * (its IVAR_MISC came up reset), and the driver polls while it waits. */
+static void be_recreated(struct sriov_be *be)
+{
+	pthread_mutex_lock(&be->mbx_lock);
+	be->rstd = true;
+	pthread_mutex_unlock(&be->mbx_lock);
+	sriov_vf_mbx_exchange(be->vf, true);
+}
+
 static bool be_pf_reset_seen(struct sriov_be *be)
 {
 	pthread_mutex_lock(&be->mbx_lock);
@@ -622,4 +635,5 @@ const struct sriov_backend_ops sriov_vfio_ops = {
     .status = be_status,
     .pf_reset = be_pf_reset,
     .pf_reset_seen = be_pf_reset_seen,
+    .recreated = be_recreated,
 };

@@ -8,9 +8,11 @@
 #     per frame (MSI-X arrives through irqfd, the queue and interrupt registers are mapped);
 #   - kill -9 of its VMM: the VM is stopped, the VF goes back to the pool on delete and a second
 #     VM drives it again;
-#   - that VM migrates to h2, which has no VF ("absent"): the guest's driver resets the VF on
-#     h1 when shown a PF reset, and renegotiates with h2's emulated VF; traffic goes on with
-#     0 corrupt, and h1's VF goes back to its pool without the VM's MAC;
+#   - that VM's migrations, with godwit-nicpeer on h1's PF sending to it: one cancelled after
+#     the guest's driver reset the VF on being shown a PF reset (the echoes resume on h1's VF);
+#     one to h2, which has no VF ("absent": the driver renegotiates with h2's emulated VF, and
+#     h1's VF goes back to its pool without the VM's MAC); one back onto a VFIO VF of h1
+#     (re-created: the driver renegotiates with Linux's igb PF). 0 corrupt, 0 duplicates;
 #   - Linux's igbvf in a Linux guest on the other VF: 10,000 frames, 0 lost, 0 corrupt.
 # usage: test_vfio.sh BUILD GODWITD GODWIT GUEST PEER
 set -u
@@ -169,7 +171,8 @@ expect "create t2 on the same VF" 0 created -- "${G[@]}" vm create t2 --memory 6
 	cp /tmp/gw-vfio-b/token "$1/b.token" && cp /tmp/gw-vfio-b/listen-address "$1/b.addr"
 	wait' "$GODWITD" "$X" &
 BG+=($!)
-"${TH[@]}" run h1 --timeout 900 -- "$PEER" --listen packet:eth1 --count 9000 --rate 250 --window 16 \
+P2N=40000 # more than it takes: stopped (SIGTERM) once the checks are done
+"${TH[@]}" run h1 --timeout 900 -- "$PEER" --listen packet:eth1 --count "$P2N" --rate 250 --window 16 \
 	--wait-announce 300 --stats-file "$X/p2.stats" --json --quiet >"$X/p2.json" 2>"$X/p2.err" &
 PEER_JOB=$!
 expect "start t2" 0 started -- "${G[@]}" vm start t2
@@ -230,18 +233,53 @@ grep -q "absent" "$X/mig.out" && grep -q "re-created" "$X/mig.out" &&
 "${TH[@]}" run h1 -- ip link show eth1 >"$X/eth1.txt" 2>&1
 grep -qi "02:67:77" "$X/eth1.txt" && fail "h1's PF still steers t2's MAC to a VF: $(grep -i 'vf ' "$X/eth1.txt")" ||
 	pass "h1's PF no longer holds t2's MAC for the released VF"
+# until_echoes N SECS: waits until the peer has N echoes in all; its count in R.
+until_echoes() {
+	for _ in $(seq $(($2 * 4))); do
+		R=$(jget "$X/p2.stats" "['received']" 2>/dev/null || echo 0)
+		[ "$R" -ge "$1" ] && return
+		sleep 0.25
+	done
+}
+until_echoes $((before + 1000)) 120
+[ "$R" -ge $((before + 1000)) ] && pass "nic-echo answers from h2: $((R - before)) echoes after the migration" ||
+	fail "nic-echo does not answer from h2: $R echoes, $before before the migration ended"
+
+# ---- and back to h1, onto a VFIO VF: the emulated VF is quiesced as for another generation ----
+"${GB[@]}" migrate t2 --to "$(cat "$X/addr")" --to-token-file "$X/token" >"$X/mig2.out" 2>&1
+mrc=$?
+back=$(jget "$X/p2.stats" "['received']" 2>/dev/null || echo 0)
+grep -E "nic0|phase" "$X/mig2.out" | tail -n 4 | sed 's/^/       /'
+[ "$mrc" = 0 ] && grep -Eq "phase +done" "$X/mig2.out" &&
+	pass "t2 migrated back h2 -> h1 (exit 0)" || fail "migrating t2 back: exit $mrc: $(tail -n 3 "$X/mig2.out")"
+grep -Eq "nic0 (match|mismatch):.*VFIO VF here.*re-created" "$X/mig2.out" &&
+	pass "godwit migrate shows the decision by the VFs' identities, and the re-creation on h1's VFIO VF" ||
+	fail "the decision for h1's VFIO VF is not shown: $(grep nic0 "$X/mig2.out")"
+"${G[@]}" --json vm info t2 >"$X/t2a.json" 2>&1
+[ "$(jget "$X/t2a.json" "['state']")" = VM_STATE_RUNNING ] &&
+	[ "$(jget "$X/t2a.json" "['nics'][0]['backend']")" = vfio ] &&
+	pass "t2 runs on h1 again, on VFIO VF $(jget "$X/t2a.json" "['nics'][0]['hostAddress']")" ||
+	fail "t2 on h1: $(head -c 600 "$X/t2a.json")"
+until_echoes $((back + 1000)) 120
+[ "$R" -ge $((back + 1000)) ] &&
+	pass "nic-echo answers from h1's VFIO VF: $((R - back)) echoes after the migration back (its driver renegotiated with Linux's igb PF)" ||
+	{
+		fail "nic-echo does not answer from h1's VF: $R echoes, $back before the migration back ended"
+		"${TH[@]}" run h1 -- sh -c 'tail -n 25 /tmp/gw-vfio/vms/t2/vmm.log; ls /tmp/gw-vfio/vms/t2; tail -n 30 /tmp/gw-vfio/vms/t2/console.log' 2>&1 | sed 's/^/       /'
+	}
+"${TH[@]}" run h1 -- pkill -TERM -f "[g]odwit-nicpeer --listen packet:eth1"
 wait "$PEER_JOB"
 got=$(jget "$X/p2.json" "['received']") bad=$(jget "$X/p2.json" "['corrupt']")
 dup=$(jget "$X/p2.json" "['duplicates']") lost=$(jget "$X/p2.json" "['lost']")
 lr=$(jget "$X/p2.json" "['lost_running']") out=$(jget "$X/p2.json" "['max_outage_ms']")
-# Loss is expected: the NIC is down from the played reset on h1 until the driver renegotiated
-# on h2 (the frames in flight at the reset, then what the peer's window lets it send meanwhile).
-echo "     peer: $got of 9000 echoed, $before before the migration ended; $lost lost ($lr sent while a VF answered); longest outage ${out} ms"
-[ "$got" -ge $((before + 1000)) ] && [ "$bad" = 0 ] && [ "$dup" = 0 ] &&
-	pass "nic-echo goes on on h2: $((got - before)) echoes after the migration, 0 corrupt, 0 duplicates" ||
-	fail "after the migration: $got echoes ($before before its end), $bad corrupt, $dup duplicates"
-expect "stop t2 on h2" 0 stopped -- "${GB[@]}" vm stop t2
-expect "delete t2 on h2" 0 deleted -- "${GB[@]}" vm delete t2
+# Loss is expected: the NIC is down from each reset until the driver renegotiated (the frames
+# in flight at the reset, then what the peer's window lets it send meanwhile).
+echo "     peer: $got of $(jget "$X/p2.json" "['sent']") echoed; $lost lost ($lr sent while a VF answered); longest outage ${out} ms"
+[ "$bad" = 0 ] && [ "$dup" = 0 ] &&
+	pass "vfio (h1) -> absent (h2) -> vfio (h1) with traffic: 0 corrupt, 0 duplicates" ||
+	fail "$bad corrupt, $dup duplicates"
+expect "stop t2" 0 stopped -- "${G[@]}" vm stop t2
+expect "delete t2" 0 deleted -- "${G[@]}" vm delete t2
 "${TH[@]}" run h1 -- bridge fdb del 02:00:00:00:00:01 dev eth1 self >/dev/null 2>&1
 
 # ---- Linux's igbvf on the other VF ----
