@@ -38,37 +38,21 @@ if ! "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- test -c /dev/kvm; then
 	exit 1
 fi
 echo "# in test host $HOST: native KVM: $(cut -d' ' -f2- "$PROBE" 2>/dev/null || echo 'GODWIT_NO_KVM=1')"
-# The host's trace ring (agent.sh) from here on holds this test's guests' exits only.
-"$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- sh -c \
-	'[ -w /sys/kernel/tracing/trace ] && : >/sys/kernel/tracing/trace' >/dev/null 2>&1
-"$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
-rc=$?
-# The host's own kernel can die under a nested guest: kvm_amd nested in QEMU's TCG SVM overflows
-# its kernel stack in the vCPU thread now and then (tests/hosts/README.md, "Known faults"). That
-# is the test host failing, not the test: once, and only for a kernel panic of the host, the
-# test runs again on a freshly booted one. Every other failure stands as it is.
-if [ "$rc" = 75 ] && grep -q "Kernel panic" "$BUILD/testhosts/$HOST/console.log" 2>/dev/null; then
-	echo "# test host $HOST's kernel panicked (the nested-SVM fault above, not the test): rebooting it and running the test once more"
-	"$HERE/testhost.sh" --build "$BUILD" stop "$HOST" >/dev/null 2>&1
-	"$HERE/testhost.sh" --build "$BUILD" boot "$HOST" || exit 1
-	exec "$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
-fi
-# A guest reset by a triple fault leaves no state of its own (SVM resets the vCPU first): the
-# exits before its shutdown, from the host's trace ring (agent.sh), say where it was.
-if [ "$rc" != 0 ] && [ "$rc" != 75 ]; then
-	"$HERE/shutdowns.sh" "$BUILD" "$HOST"
-	# The test host's nested paging fault (tests/hosts/README.md, "Known faults"): the guest's
-	# vCPU shut down delivering a page fault on the very instruction whose nested page fault
-	# KVM had just resolved, with no exception of KVM's in between. The guest's page tables had
-	# just translated that address (the nested fault names its guest-physical address), so
-	# this page fault comes from QEMU's emulation of nested paging, not from the guest or the
-	# VMM. Once, the test runs again.
-	if [ -z "${GW_RERUN:-}" ] && /usr/bin/python3 "$HERE/tcg_npt_fault.py" \
-		"$BUILD/testhosts/$HOST/last-shutdowns"; then
-		echo "# the test host's nested-paging fault above (not the test): running the test once more"
-		export GW_RERUN=1
-		exec "$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" \
-			run "$HOST" -- "$@"
+# Twice at most: a second run only when the first failed in one of the test host's known
+# faults (rerun_why.sh: its kernel panicked, or a guest hit the nested-paging fault), not the
+# test's. Before each run the host's trace ring (agent.sh) is emptied, so that it holds this
+# test's guests' exits only; after a failure the exits before each guest shutdown are printed.
+for try in 1 2; do
+	"$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- sh -c \
+		'[ -w /sys/kernel/tracing/trace ] && : >/sys/kernel/tracing/trace' >/dev/null 2>&1
+	"$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
+	rc=$?
+	[ "$rc" = 0 ] && exit 0
+	if [ "$try" = 2 ]; then
+		"$HERE/shutdowns.sh" "$BUILD" "$HOST"
+		break
 	fi
-fi
+	why=$("$HERE/rerun_why.sh" "$BUILD" "$HOST") || break
+	echo "# $why (not the test): running the test once more"
+done
 exit "$rc"

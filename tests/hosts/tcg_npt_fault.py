@@ -10,8 +10,12 @@ just been able to fetch from, as its last exit before the shutdown shows:
     that very fetch, whose guest-physical address the guest's own page tables had produced;
   - or an `io` exit whose next RIP (info2, SVM's EXITINFO2) is the shutdown's RIP
     (data/npt-fault-io.trace): the guest had fetched and run the IN or OUT just before it, and
-    KVM resumed it at the next instruction, in the same kernel text.
-Either way the guest's page fault cannot be the guest's: it is the emulated nested paging's."""
+    KVM resumed it at the next instruction, in the same kernel text;
+or, a supervisor data access (error code without the user, reserved-bit and fetch flags), the
+last exit an `interrupt` at the same RIP (data/npt-fault-intr.trace: the test guest, at a
+register-only `shl`): the guest ran nothing in between, and the access that faulted is the
+delivery of an event on re-entry (its IDT or stack), which the guest keeps mapped.
+In each case the guest's page fault cannot be the guest's: it is the emulated nested paging's."""
 import re
 import sys
 
@@ -34,7 +38,8 @@ def matches(lines):
             pf = (info & 0x80000000) and (info >> 8) & 7 == 3 and info & 0xff == 14
             fetched = prev and ((prev[0] == "npf" and prev[1] == rip) or
                                 (prev[0] == "io" and prev[2] == rip))
-            if fetched and pf and err & 0x10:
+            delivery = prev and prev[0] == "interrupt" and prev[1] == rip
+            if pf and ((fetched and err & 0x10) or (delivery and not err & 0x1c)):
                 return True
         last[task] = (reason, rip, info2)
     return False

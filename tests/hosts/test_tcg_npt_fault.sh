@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # tcg_npt_fault.py, which decides whether run-test.sh reruns a test: it must match the traces of
 # the nested-paging fault caught in the test hosts (data/npt-fault.trace after an npf exit,
-# data/npt-fault-io.trace after an io exit, both 2026-12-04) and nothing else: not the same
+# data/npt-fault-io.trace after an io exit, data/npt-fault-intr.trace after an interrupt exit,
+# all 2026-12-04) and nothing else: not the same
 # traces with the shutdown elsewhere, not a fault of another vector, not the test guest's
 # deliberate triple fault.
 set -u
@@ -27,6 +28,12 @@ sed 's/reason shutdown rip 0xffffffff816aa475 /reason shutdown rip 0xffffffff816
 check "a shutdown after an io exit, not at its next RIP, does not" 1 "$TMP/iorip"
 sed 's/intr_info 0x80000b0e error_code 0x00000010$/intr_info 0x80000b0e error_code 0x00000000/' "$I" >"$TMP/iodata"
 check "a page fault on a read after an io exit does not" 1 "$TMP/iodata"
+N=$HERE/data/npt-fault-intr.trace
+check "the fault caught after an interrupt exit matches" 0 "$N"
+sed 's/reason shutdown rip 0x100fb4 /reason shutdown rip 0x100fb8 /' "$N" >"$TMP/nrip"
+check "a shutdown at another RIP than the interrupt exit's does not" 1 "$TMP/nrip"
+sed 's/intr_info 0x80000b0e error_code 0x00000000$/intr_info 0x80000b0e error_code 0x00000004/' "$N" >"$TMP/nuser"
+check "a user-mode page fault after an interrupt exit does not" 1 "$TMP/nuser"
 cat >"$TMP/triple" <<'TR'
            vcpu0-1098    [001] .....   124.944635: kvm_exit: vcpu 0 reason io rip 0x1004d2 info1 0x0000000003f80010 info2 0x00000000001004d3 intr_info 0x00000000 error_code 0x00000000
            vcpu0-1098    [001] .....   124.945219: kvm_exit: vcpu 0 reason shutdown rip 0x101392 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x80000403 error_code 0x00000000
