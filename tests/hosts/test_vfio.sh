@@ -13,7 +13,8 @@
 #     one to h2, which has no VF ("absent": the driver renegotiates with h2's emulated VF, and
 #     h1's VF goes back to its pool without the VM's MAC); one back onto a VFIO VF of h1
 #     (re-created: the driver renegotiates with Linux's igb PF). 0 corrupt, 0 duplicates;
-#   - Linux's igbvf in a Linux guest on the other VF: 10,000 frames, 0 lost, 0 corrupt.
+#   - Linux's igbvf in a Linux guest on the other VF: 10,000 frames, 0 lost, 0 corrupt; then the
+#     same two migrations (to h2, absent, and back onto a VFIO VF), echoing throughout.
 # usage: test_vfio.sh BUILD GODWITD GODWIT GUEST PEER
 set -u
 BUILD=$1
@@ -27,12 +28,14 @@ TH=("$HERE/testhost.sh" --build "$BUILD")
 X=$(mktemp -d "$BUILD/testhosts/vfio-XXXXXX")
 TMP=$X
 BG=()
-# Whatever an earlier run left on h1: its VMMs (their own sessions outlive godwitd) and state.
+# Whatever an earlier run left on h1: its VMMs (their own sessions outlive godwitd), state, and
+# the peer's MAC as an address of h1's PF (which would keep the VFs' echoes from the wire).
 sweep() {
 	for h in h1 h2; do
-		"${TH[@]}" run "$h" -- sh -c 'pkill -KILL -f "[g]w-vfio"; sleep 1; rm -rf /tmp/[g]w-vfio*' \
-			>/dev/null 2>&1
+		"${TH[@]}" run "$h" -- sh -c 'pkill -KILL -f "[g]w-vfio"; pkill -KILL -f "[g]odwit-nicpeer";
+			sleep 1; rm -rf /tmp/[g]w-vfio*' >/dev/null 2>&1
 	done
+	"${TH[@]}" run h1 -- bridge fdb del 02:00:00:00:00:01 dev eth1 self >/dev/null 2>&1
 }
 cleanup() {
 	for p in "${BG[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -233,15 +236,15 @@ grep -q "absent" "$X/mig.out" && grep -q "re-created" "$X/mig.out" &&
 "${TH[@]}" run h1 -- ip link show eth1 >"$X/eth1.txt" 2>&1
 grep -qi "02:67:77" "$X/eth1.txt" && fail "h1's PF still steers t2's MAC to a VF: $(grep -i 'vf ' "$X/eth1.txt")" ||
 	pass "h1's PF no longer holds t2's MAC for the released VF"
-# until_echoes N SECS: waits until the peer has N echoes in all; its count in R.
+# until_echoes NAME N SECS: waits until peer NAME has N echoes in all; its count in R.
 until_echoes() {
-	for _ in $(seq $(($2 * 4))); do
-		R=$(jget "$X/p2.stats" "['received']" 2>/dev/null || echo 0)
-		[ "$R" -ge "$1" ] && return
+	for _ in $(seq $(($3 * 4))); do
+		R=$(jget "$X/$1.stats" "['received']" 2>/dev/null || echo 0)
+		[ "$R" -ge "$2" ] && return
 		sleep 0.25
 	done
 }
-until_echoes $((before + 1000)) 120
+until_echoes p2 $((before + 1000)) 120
 [ "$R" -ge $((before + 1000)) ] && pass "nic-echo answers from h2: $((R - before)) echoes after the migration" ||
 	fail "nic-echo does not answer from h2: $R echoes, $before before the migration ended"
 
@@ -260,7 +263,7 @@ grep -Eq "nic0 (match|mismatch):.*VFIO VF here.*re-created" "$X/mig2.out" &&
 	[ "$(jget "$X/t2a.json" "['nics'][0]['backend']")" = vfio ] &&
 	pass "t2 runs on h1 again, on VFIO VF $(jget "$X/t2a.json" "['nics'][0]['hostAddress']")" ||
 	fail "t2 on h1: $(head -c 600 "$X/t2a.json")"
-until_echoes $((back + 1000)) 120
+until_echoes p2 $((back + 1000)) 120
 [ "$R" -ge $((back + 1000)) ] &&
 	pass "nic-echo answers from h1's VFIO VF: $((R - back)) echoes after the migration back (its driver renegotiated with Linux's igb PF)" ||
 	{
@@ -280,6 +283,7 @@ echo "     peer: $got of $(jget "$X/p2.json" "['sent']") echoed; $lost lost ($lr
 	fail "$bad corrupt, $dup duplicates"
 expect "stop t2" 0 stopped -- "${G[@]}" vm stop t2
 expect "delete t2" 0 deleted -- "${G[@]}" vm delete t2
+# h1's PF gives the peer's MAC back: the next peer sends from h2, over the wire.
 "${TH[@]}" run h1 -- bridge fdb del 02:00:00:00:00:01 dev eth1 self >/dev/null 2>&1
 
 # ---- Linux's igbvf on the other VF ----
@@ -294,6 +298,40 @@ else
 	peer p3 "$FRAMES"
 	expect "start lx" 0 started -- "${G[@]}" vm start lx
 	peer_done p3 "$FRAMES" "Linux igbvf"
+	# Linux's igbvf through the same two migrations, with a peer on h1's PF again (--vf-mac:
+	# gw-lecho announced before it started, and announces no more once it has echoed).
+	"${G[@]}" --json vm info lx >"$X/lxinfo.json" 2>&1
+	"${TH[@]}" run h1 -- bridge fdb replace 02:00:00:00:00:01 dev eth1 self permanent
+	"${TH[@]}" run h1 --timeout 900 -- "$PEER" --listen packet:eth1 --count 40000 --rate 250 \
+		--window 16 --vf-mac "$(jget "$X/lxinfo.json" "['nics'][0]['mac']")" \
+		--stats-file "$X/p4.stats" --json --quiet >"$X/p4.json" 2>"$X/p4.err" &
+	PEER_JOB=$!
+	until_echoes p4 300 120
+	[ "$R" -ge 300 ] || fail "lx does not echo the peer on h1's PF: $R echoes; $(tail -n 2 "$X/p4.err")"
+	"${G[@]}" migrate lx --to "$(cat "$X/b.addr" 2>/dev/null)" --to-token-file "$X/b.token" \
+		>"$X/mig3.out" 2>&1
+	mrc=$?
+	r0=$(jget "$X/p4.stats" "['received']" 2>/dev/null || echo 0)
+	[ "$mrc" = 0 ] && grep -q "nic0 absent" "$X/mig3.out" &&
+		pass "lx (Linux, igbvf) migrated h1 -> h2 (absent)" || fail "migrating lx: exit $mrc: $(tail -n 3 "$X/mig3.out")"
+	until_echoes p4 $((r0 + 500)) 120
+	[ "$R" -ge $((r0 + 500)) ] && pass "igbvf answers from h2's emulated VF: $((R - r0)) echoes after the migration" ||
+		fail "igbvf does not answer from h2: $R echoes, $r0 before the migration ended"
+	"${GB[@]}" migrate lx --to "$(cat "$X/addr")" --to-token-file "$X/token" >"$X/mig4.out" 2>&1
+	mrc=$?
+	r1=$(jget "$X/p4.stats" "['received']" 2>/dev/null || echo 0)
+	[ "$mrc" = 0 ] && grep -Eq "nic0 (match|mismatch):.*VFIO VF here" "$X/mig4.out" &&
+		pass "lx migrated back h2 -> h1, onto a VFIO VF" || fail "migrating lx back: exit $mrc: $(tail -n 3 "$X/mig4.out")"
+	until_echoes p4 $((r1 + 500)) 120
+	[ "$R" -ge $((r1 + 500)) ] &&
+		pass "igbvf answers from h1's VFIO VF: $((R - r1)) echoes after the migration back" ||
+		fail "igbvf does not answer from h1's VF: $R echoes, $r1 before the migration back ended"
+	"${TH[@]}" run h1 -- pkill -TERM -f "[g]odwit-nicpeer --listen packet:eth1"
+	wait "$PEER_JOB"
+	bad=$(jget "$X/p4.json" "['corrupt']") dup=$(jget "$X/p4.json" "['duplicates']")
+	echo "     peer: $(jget "$X/p4.json" "['received']") of $(jget "$X/p4.json" "['sent']") echoed; longest outage $(jget "$X/p4.json" "['max_outage_ms']") ms"
+	[ "$bad" = 0 ] && [ "$dup" = 0 ] && pass "igbvf through vfio -> absent -> vfio: 0 corrupt, 0 duplicates" ||
+		fail "igbvf through the migrations: $bad corrupt, $dup duplicates"
 	# The host takes the VF back while the VM runs (its driver is unbound, as before a removal):
 	# VFIO asks godwit-vmm for it, the VM stops with the reason in its log, and the unbind
 	# completes once the VMM let go of it.

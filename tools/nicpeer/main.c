@@ -90,6 +90,8 @@ struct opts {
 	uint64_t stats_ns; /* how often the stats file is rewritten */
 	bool json;
 	bool quiet;
+	bool vf_mac_given; /* --vf-mac: the VF announced before the peer started */
+	uint8_t vf_mac[6];
 };
 
 struct peer {
@@ -99,6 +101,7 @@ struct peer {
 	char bound[160];     /* the listen address as a port spec, e.g. "udp:127.0.0.1:41234" */
 	char unix_path[108]; /* unlinked on exit when we bound it */
 	bool packet;	     /* an AF_PACKET socket on a network interface */
+	int ifindex;	     /* packet: that interface */
 
 	/* Where the VF lives, learned from its latest RARP announce. */
 	bool have_vf;
@@ -174,6 +177,8 @@ static void usage(FILE *f)
 	    "  --size BYTES             frame size, %u..%u (default 64)\n"
 	    "  --duration SECONDS       stop sending after this long (from the first announce)\n"
 	    "  --wait-announce SECONDS  give up when no announce came this long (default 60)\n"
+	    "  --vf-mac MAC             packet: only: the VF's MAC, for a VF that announced\n"
+	    "                           before the peer started; frames go to it at once\n"
 	    "  --ready-file PATH        write the bound spec here once bound\n"
 	    "  --stats-file PATH        write the JSON report here every 500 ms\n"
 	    "  --stats-every MS         ... or every MS milliseconds (10..60000)\n"
@@ -229,6 +234,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		OPT_JSON,
 		OPT_QUIET,
 		OPT_HELP,
+		OPT_VF_MAC,
 	};
 	static const struct option longopts[] = {
 	    {"listen", required_argument, NULL, OPT_LISTEN},
@@ -244,6 +250,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"help", no_argument, NULL, OPT_HELP},
+	    {"vf-mac", required_argument, NULL, OPT_VF_MAC},
 	    {NULL, 0, NULL, 0},
 	};
 	*o = (struct opts){
@@ -286,6 +293,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_READY:
 			o->ready_file = optarg;
 			break;
+		case OPT_VF_MAC: {
+			unsigned b[6];
+			char tail;
+			if (sscanf(optarg, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+				   &b[4], &b[5], &tail) != 6 ||
+			    (b[0] & 1))
+				return usage_error("--vf-mac wants a unicast MAC, got \"%s\"",
+						   optarg);
+			for (int i = 0; i < 6; i++)
+				o->vf_mac[i] = (uint8_t)b[i];
+			o->vf_mac_given = true;
+			break;
+		}
 		case OPT_STATS:
 			o->stats_file = optarg;
 			break;
@@ -438,6 +458,7 @@ static int bind_packet(struct peer *pr, const char *name, char *err, size_t errl
 	}
 	pr->fd = fd;
 	pr->packet = true;
+	pr->ifindex = ifindex;
 	snprintf(pr->bound, sizeof(pr->bound), "packet:%s", name);
 	return 0;
 }
@@ -1236,6 +1257,24 @@ int main(int argc, char **argv)
 			       strerror(-rc));
 			goto out_close_fd;
 		}
+	}
+	if (pr.o.vf_mac_given) {
+		if (!pr.packet) {
+			ret = usage_error("--vf-mac needs a packet:IFNAME port");
+			goto out_close_fd;
+		}
+		/* As if it had announced: the wire address of a MAC on this interface. */
+		struct sockaddr_storage ss = {0};
+		struct sockaddr_ll *ll = (struct sockaddr_ll *)&ss;
+		uint8_t f[12] = {0};
+		ll->sll_family = AF_PACKET;
+		ll->sll_protocol = htons(GW_NIC_ETHERTYPE); /* as packet_take spells a place */
+		ll->sll_ifindex = pr.ifindex;
+		ll->sll_halen = 6;
+		memcpy(ll->sll_addr, pr.o.vf_mac, 6);
+		memcpy(f + 6, pr.o.vf_mac, 6);
+		on_announce(&pr, f, &ss, sizeof(*ll));
+		pr.announces--; /* none came: "announces" counts the VF's own */
 	}
 	GW_INFO(LOG, "listening on %s; waiting for the VF's announce", pr.bound);
 
