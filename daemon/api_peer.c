@@ -57,10 +57,11 @@ static int incoming_vfio(struct gwd *d, const char *vm, size_t i, struct gwd_nic
 	if (gwd_pool_alloc(&d->pool, vm, nic->mac, 0, GWD_BACKEND_VFIO, &nic->pf, &nic->vf, sub,
 			   sizeof(sub)))
 		return -ENODEV;
+	if (gwd_nic_take(d, vm, i, nic, sub, sizeof(sub))) {
+		GW_WARN(vm, "%s", sub);
+		return -ENODEV;
+	}
 	const struct gwd_pf *pf = &d->pool.pfs[nic->pf];
-	snprintf(nic->host, sizeof(nic->host), "%s", pf->vfs[nic->vf].host);
-	if (pf->netdev[0] && gwd_host_vf_set_mac(pf->netdev, nic->vf, nic->mac, sub, sizeof(sub)))
-		GW_WARN(vm, "nic%zu: VF %s keeps the MAC its PF gives it: %s", i, nic->host, sub);
 	char cmp[120];
 	nic->gen_differs = sriov_gen_compare(src, &pf->gen, cmp, sizeof(cmp)) != SRIOV_GEN_MATCH;
 	snprintf(reason, n,

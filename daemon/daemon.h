@@ -132,6 +132,9 @@ void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb
 /* Takes a VF for each NIC of spec (a real VF gets the NIC's MAC on its PF); on failure holds
  * none (why says why): -ENOSPC (all VFs of that generation and backend are held), -ENODEV
  * (the host has none) or the errno of setting a real VF's MAC. */
+/* Records the VF the pool gave nic; a real one gets the NIC's MAC as its administrator's MAC
+ * on the PF, so the guest driver finds it there. On failure the VF is released. */
+int gwd_nic_take(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic, char *why, size_t n);
 int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *spec, char *why,
 		   size_t n);
 /* Releases the VFs vm holds. */

@@ -10,10 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Records the VF the pool gave nic; a real one gets the NIC's MAC as its administrator's MAC
- * on the PF, so the guest driver finds it there. On failure the VF is released. */
-static int nic_take(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic, char *why,
-		    size_t n)
+int gwd_nic_take(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic, char *why, size_t n)
 {
 	const struct gwd_pf *pf = &d->pool.pfs[nic->pf];
 	nic->gen = pf->gen;
@@ -60,7 +57,7 @@ int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *s
 		int rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, ns->gen, backend, &nic->pf,
 					&nic->vf, why, n);
 		if (rc == 0)
-			rc = nic_take(d, vm->name, i, nic, why, n);
+			rc = gwd_nic_take(d, vm->name, i, nic, why, n);
 		if (rc) {
 			gwd_nics_release(d, vm);
 			return rc;
