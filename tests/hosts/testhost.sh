@@ -106,6 +106,16 @@ host_pid() { # NAME: the pid of its QEMU, if it runs (a zombie or a reused pid d
 	echo "$p"
 }
 
+host_end() { # NAME: how a host that is gone ended: QEMU's "Triple fault" (-d cpu_reset) or errors
+	local log=$DIR/$1/qemu-debug.log
+	if grep -q "^Triple fault" "$log" 2>/dev/null; then
+		echo "testhost: $1's kernel triple-faulted; QEMU's last CPU state:"
+		sed -n '/^Triple fault/,$p' "$log" | grep -E "^(RAX|RSI|R8 |R12|RIP|CS |SS |CR0|EFER)"
+	fi
+	[ -s "$DIR/$1/qemu.log" ] && tail -n 5 "$DIR/$1/qemu.log"
+	return 0
+}
+
 boot_one() { # NAME MEM CPUS
 	local name=$1 mem=$2 cpus=$3 idx v img qemu
 	case $name in h[0-9]*) idx=${name#h} ;; *) die "host names are h1, h2, ...: $name" ;; esac
@@ -137,7 +147,11 @@ boot_one() { # NAME MEM CPUS
 	# no_timer_check: Linux measures whether the IO-APIC timer ticks within a busy loop and, with
 	# interrupt remapping on, panics when it does not ("timer doesn't work through
 	# Interrupt-remapped IO-APIC"); a TCG machine on a loaded host is simply too slow for it.
+	# -d cpu_reset -D: QEMU writes "Triple fault" and the CPU's registers there when the host's
+	# own kernel triple-faults (QEMU then exits, -no-reboot), and with a log file it keeps its
+	# stderr (its own errors) after -daemonize instead of sending it to /dev/null.
 	"$qemu" -name "gw-$name" -nodefaults -display none -no-reboot \
+		-d cpu_reset -D "$DIR/$name/qemu-debug.log" \
 		-machine q35,kernel-irqchip=split -accel tcg,thread=multi -cpu max \
 		-global q35-pcihost.pci-hole64-size=0 \
 		-smp "$cpus" -m "$mem" \
@@ -317,6 +331,7 @@ cmd_run() {
 		if ! host_pid "$name" >/dev/null; then
 			echo "testhost: $name is gone (QEMU exited); its console:" >&2
 			tail -n 20 "$DIR/$name/console.log" >&2
+			host_end "$name" >&2
 			exit 75 # EX_TEMPFAIL: the host, not the job
 		fi
 		sleep 0.1
