@@ -11,6 +11,10 @@ just been able to fetch from, as its last exit before the shutdown shows:
   - or an `io` exit whose next RIP (info2, SVM's EXITINFO2) is the shutdown's RIP
     (data/npt-fault-io.trace): the guest had fetched and run the IN or OUT just before it, and
     KVM resumed it at the next instruction, in the same kernel text;
+  - or a `vintr` or `interrupt` exit at the same RIP, the exits before it there too
+    (data/npt-fault-vintr.trace, integration_linux_migrate at 38dedc5: Linux's module text,
+    40 such exits at one RIP in 8 ms): the guest was resumed, again and again, at an
+    instruction it had reached by running there;
 or, a supervisor data access (error code without the user, reserved-bit and fetch flags), the
 last exit an `interrupt` at the same RIP (data/npt-fault-intr.trace: the test guest, at a
 register-only `shl`): the guest ran nothing in between, and the access that faulted is the
@@ -26,6 +30,7 @@ EXIT = re.compile(r"^\s*(\S+)\s.*kvm_exit: vcpu \d+ reason (\S+) rip (0x[0-9a-f]
 
 def matches(lines):
     last = {}
+    stay = {}  # consecutive exits at the last exit's RIP
     for line in lines:
         m = EXIT.match(line)
         if not m:
@@ -37,10 +42,13 @@ def matches(lines):
             info, err = int(info, 16), int(err, 16)
             pf = (info & 0x80000000) and (info >> 8) & 7 == 3 and info & 0xff == 14
             fetched = prev and ((prev[0] == "npf" and prev[1] == rip) or
-                                (prev[0] == "io" and prev[2] == rip))
+                                (prev[0] == "io" and prev[2] == rip) or
+                                (prev[0] in ("vintr", "interrupt") and prev[1] == rip and
+                                 stay.get(task, 0) >= 2))
             delivery = prev and prev[0] == "interrupt" and prev[1] == rip
             if pf and ((fetched and err & 0x10) or (delivery and not err & 0x1c)):
                 return True
+        stay[task] = stay.get(task, 0) + 1 if last.get(task, ("", None))[1] == rip else 1
         last[task] = (reason, rip, info2)
     return False
 

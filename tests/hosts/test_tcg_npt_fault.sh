@@ -3,7 +3,8 @@
 # tcg_npt_fault.py, which decides whether run-test.sh reruns a test: it must match the traces of
 # the nested-paging fault caught in the test hosts (data/npt-fault.trace after an npf exit,
 # data/npt-fault-io.trace after an io exit, data/npt-fault-intr.trace after an interrupt exit,
-# all 2026-12-04) and nothing else: not the same
+# all 2026-12-04, data/npt-fault-vintr.trace after vintr exits at one RIP, 2026-12-05) and
+# nothing else: not the same
 # traces with the shutdown elsewhere, not a fault of another vector, not the test guest's
 # deliberate triple fault.
 set -u
@@ -34,6 +35,14 @@ sed 's/reason shutdown rip 0x100fb4 /reason shutdown rip 0x100fb8 /' "$N" >"$TMP
 check "a shutdown at another RIP than the interrupt exit's does not" 1 "$TMP/nrip"
 sed 's/intr_info 0x80000b0e error_code 0x00000000$/intr_info 0x80000b0e error_code 0x00000004/' "$N" >"$TMP/nuser"
 check "a user-mode page fault after an interrupt exit does not" 1 "$TMP/nuser"
+V=$HERE/data/npt-fault-vintr.trace
+check "the fault caught after vintr exits at one RIP matches" 0 "$V"
+sed 's/reason shutdown rip 0xffffffffc06dd20c /reason shutdown rip 0xffffffffc06dd210 /' "$V" >"$TMP/vrip"
+check "a shutdown at another RIP than the vintr exits' does not" 1 "$TMP/vrip"
+tail -n 2 "$V" >"$TMP/vonce"
+check "one vintr exit before the shutdown does not" 1 "$TMP/vonce"
+sed 's/intr_info 0x80000b0e error_code 0x00000010$/intr_info 0x80000b0e error_code 0x00000002/' "$V" >"$TMP/vwrite"
+check "a page fault on a write after vintr exits does not" 1 "$TMP/vwrite"
 cat >"$TMP/triple" <<'TR'
            vcpu0-1098    [001] .....   124.944635: kvm_exit: vcpu 0 reason io rip 0x1004d2 info1 0x0000000003f80010 info2 0x00000000001004d3 intr_info 0x00000000 error_code 0x00000000
            vcpu0-1098    [001] .....   124.945219: kvm_exit: vcpu 0 reason shutdown rip 0x101392 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x80000403 error_code 0x00000000
