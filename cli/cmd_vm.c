@@ -98,10 +98,16 @@ static void print_nic(size_t i, const Godwit__V1__NicInfo *n)
 	for (size_t k = 0; k < r->n_vlans; k++)
 		printf("%s%u", k ? " " : "", r->vlans[k]);
 	printf("], %u multicast, max frame %u, api %s; %llu exchanges (%llu denied), mailbox page "
-	       "trapped %llu times, %llu exits\n",
+	       "trapped %llu times, %llu exits (%llu outside exchanges)\n",
 	       r->multicast, r->max_frame ? r->max_frame : 1518, r->api,
 	       (unsigned long long)r->exchanges, (unsigned long long)r->denied,
-	       (unsigned long long)r->trap_windows, (unsigned long long)r->mbx_page_exits);
+	       (unsigned long long)r->trap_windows, (unsigned long long)r->mbx_page_exits,
+	       (unsigned long long)r->mbx_idle_exits);
+	/* Which BAR0 pages the guest reaches without exits, and a migration's DMA mode. */
+	printf("%-9s BAR0 pages mapped: ", "");
+	for (unsigned p = 0; p < 4; p++)
+		printf("%s%u%s", p ? " " : "", p, (r->direct_pages >> p) & 1 ? "" : "(trap)");
+	printf(", DMA mode %s\n", r->dma_mode && r->dma_mode[0] ? r->dma_mode : "off");
 }
 
 static void print_vm(const Godwit__V1__Vm *vm)

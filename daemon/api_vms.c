@@ -314,6 +314,11 @@ static Godwit__V1__NicRecord *nic_record(struct gw_rpc_call *call,
 	r->denied = v->denied;
 	r->trap_windows = v->trap_windows;
 	r->mbx_page_exits = v->mbx_page_exits;
+	r->direct_pages = v->direct_pages;
+	r->mbx_idle_exits = v->mbx_idle_exits;
+	r->dma_mode = (char *)(v->dma_mode == GODWIT__VMM__V1__DMA_MODE__DMA_MODE_SHADOW  ? "shadow"
+			       : v->dma_mode == GODWIT__VMM__V1__DMA_MODE__DMA_MODE_TRACK ? "track"
+											  : "off");
 	return r;
 }
 

@@ -64,8 +64,9 @@ int gwd_host_vf_bind(const struct gwd_sysfs *s, const struct gwd_host_vf *vf, ch
  * vfio-pci, alone in its IOMMU group, with that group's /dev/vfio node. */
 void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf);
 
-/* Sets the administrator's MAC of VF vf on the PF's network interface (what "ip link set
- * NETDEV vf N mac MAC" does) over rtnetlink. -errno with the reason in why. */
-int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, char *why, size_t n);
+/* Sets the administrator's MAC and trust of VF vf on the PF's network interface (what "ip link
+ * set NETDEV vf N mac MAC trust on|off" does) over rtnetlink. -errno with the reason in why. */
+int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, bool trust, char *why,
+			size_t n);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The administrator's MAC of a real VF, set on its PF's network interface over rtnetlink
- * (IFLA_VFINFO_LIST / IFLA_VF_INFO / IFLA_VF_MAC, through libnl-route-3). */
+/* The administrator's MAC and trust of a real VF, set on its PF's network interface over
+ * rtnetlink (IFLA_VFINFO_LIST / IFLA_VF_INFO / IFLA_VF_MAC and IFLA_VF_TRUST, through
+ * libnl-route-3). */
 #include "host_pci.h"
 
 #include <errno.h>
@@ -34,7 +35,8 @@ static int nl_to_errno(int nle)
 	}
 }
 
-int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, char *why, size_t n)
+int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, bool trust, char *why,
+			size_t n)
 {
 	unsigned b[6];
 	uint8_t raw[6];
@@ -62,15 +64,16 @@ int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, char *
 		goto out;
 	rtnl_link_vf_set_index(v, vf);
 	rtnl_link_vf_set_addr(v, addr);
+	rtnl_link_vf_set_trust(v, trust ? 1 : 0);
 	step = "building the request";
 	if ((rc = rtnl_link_vf_add(change, v)) < 0)
 		goto out;
-	step = "setting the VF's MAC";
+	step = "setting the VF's MAC and trust";
 	rc = rtnl_link_change(sk, link, change, 0);
 out:
 	if (rc < 0)
-		snprintf(why, n, "PF interface %s, VF %u, MAC %s: %s failed: %s", netdev, vf, mac,
-			 step, nl_geterror(rc));
+		snprintf(why, n, "PF interface %s, VF %u, MAC %s, trust %s: %s failed: %s", netdev,
+			 vf, mac, trust ? "on" : "off", step, nl_geterror(rc));
 	nl_addr_put(addr);
 	rtnl_link_vf_put(v);
 	rtnl_link_put(change);

@@ -27,7 +27,11 @@ int gwd_nic_take(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic, c
 		return 0;
 	}
 	char sub[300];
-	int rc = gwd_host_vf_set_mac(pf->netdev, nic->vf, nic->mac, sub, sizeof(sub));
+	/* The PF's trust is the NIC's: Linux's igb refuses a trusted guest's MAC change when the
+	 * administrator set the VF's MAC and did not trust it (godwit-vmm answers an untrusted
+	 * guest's MAC change itself, mailbox interception). */
+	int rc =
+	    gwd_host_vf_set_mac(pf->netdev, nic->vf, nic->mac, !nic->untrusted, sub, sizeof(sub));
 	if (rc) {
 		snprintf(why, n, "nic%zu: cannot give VF %s its MAC: %s", i, nic->host, sub);
 		gwd_pool_release(&d->pool, vm, nic->pf, nic->vf);
@@ -76,7 +80,7 @@ static void nic_drop_mac(struct gwd *d, const char *vm, unsigned i, const struct
 	if (nic->emulated || pf->backend != GWD_BACKEND_VFIO || !pf->netdev[0])
 		return;
 	char sub[300];
-	if (gwd_host_vf_set_mac(pf->netdev, nic->vf, "00:00:00:00:00:00", sub, sizeof(sub)))
+	if (gwd_host_vf_set_mac(pf->netdev, nic->vf, "00:00:00:00:00:00", false, sub, sizeof(sub)))
 		GW_WARN(vm, "nic%u: VF %s keeps MAC %s on %s: %s", i, nic->host, nic->mac,
 			pf->netdev, sub);
 }

@@ -162,6 +162,7 @@ static Godwit__Vmm__V1__VfState *vf_state(struct gw_rpc_call *call, struct sriov
 	v->backing = s.emulated ? GODWIT__VMM__V1__VF_BACKING__VF_BACKING_EMULATED
 				: GODWIT__VMM__V1__VF_BACKING__VF_BACKING_PASSTHROUGH;
 	v->recreate_quiesces = s.recreate_quiesces;
+	v->direct_pages = s.direct_pages;
 	return v;
 }
 

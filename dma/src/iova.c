@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* IOVA maps: ranges of device-visible addresses backed by host memory, checked per access. */
 #include "godwit/dma.h"
+#include "godwit/dma_shadow.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +20,9 @@ struct dma_map {
 	unsigned n;
 	dma_write_hook hook;
 	void *hook_opaque;
+	const struct dma_mirror_ops *mirror;
+	void *mirror_opaque;
+	uint64_t shadow_base;
 	uint64_t reads, writes, read_bytes, write_bytes, faults;
 };
 
@@ -28,6 +32,7 @@ int dma_map_create(struct dma_map **out)
 	if (!m)
 		return -ENOMEM;
 	pthread_rwlock_init(&m->lock, NULL);
+	m->shadow_base = DMA_SHADOW_IOVA_BASE;
 	*out = m;
 	return 0;
 }
@@ -56,6 +61,11 @@ int dma_map_add(struct dma_map *m, uint64_t iova, uint64_t len, void *hva, bool 
 		rc = -ENOSPC;
 		goto out_unlock;
 	}
+	if (m->mirror) {
+		rc = m->mirror->map(m->mirror_opaque, iova, len, hva, writable);
+		if (rc)
+			goto out_unlock;
+	}
 	m->r[m->n++] = (struct dma_range){iova, len, hva, writable};
 out_unlock:
 	pthread_rwlock_unlock(&m->lock);
@@ -68,6 +78,8 @@ int dma_map_remove(struct dma_map *m, uint64_t iova)
 	pthread_rwlock_wrlock(&m->lock);
 	for (unsigned i = 0; i < m->n; i++) {
 		if (m->r[i].iova == iova) {
+			if (m->mirror)
+				m->mirror->unmap(m->mirror_opaque, iova, m->r[i].len);
 			m->r[i] = m->r[--m->n];
 			rc = 0;
 			break;
@@ -134,6 +146,24 @@ int dma_write(struct dma_map *m, uint64_t iova, const void *buf, size_t len)
 	__atomic_add_fetch(&m->writes, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&m->write_bytes, len, __ATOMIC_RELAXED);
 	return 0;
+}
+
+void dma_map_set_mirror(struct dma_map *m, const struct dma_mirror_ops *ops, void *opaque)
+{
+	pthread_rwlock_wrlock(&m->lock);
+	m->mirror = ops;
+	m->mirror_opaque = opaque;
+	pthread_rwlock_unlock(&m->lock);
+}
+
+void dma_map_set_shadow_base(struct dma_map *m, uint64_t base)
+{
+	m->shadow_base = base;
+}
+
+uint64_t dma_map_shadow_base(const struct dma_map *m)
+{
+	return m->shadow_base;
 }
 
 void dma_map_set_write_hook(struct dma_map *m, dma_write_hook hook, void *opaque)

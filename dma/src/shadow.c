@@ -15,8 +15,12 @@
 struct sq {
 	bool active, tx, shadowed;
 	uint64_t gbase; /* guest ring */
-	uint64_t sbase; /* shadow ring IOVA (shadowed only) */
-	uint8_t *mem;	/* shadow ring, then (RX) n buffers of bsize */
+	/* The slot's shadow memory: the ring, then (RX) n buffers of bsize, mapped at sbase in
+	 * the device's IOVA map. It outlives a stop (a retake reuses it) and may be reserved
+	 * before the queue starts (dma_shadow_queue_reserve): mapping it can be slow (an IOMMU
+	 * pins it), and the device is held off while a queue starts. */
+	uint64_t sbase;
+	uint8_t *mem;
 	size_t mem_len, ring_len;
 	uint32_t n, bsize;
 	uint32_t posted; /* next descriptor to take from the guest's ring */
@@ -74,15 +78,88 @@ int dma_shadow_create(struct dma_map *map, const struct dma_ring_ops *ops, enum 
 	return 0;
 }
 
-static void sq_free(struct dma_shadow *s, struct sq *q, unsigned slot)
+/* The queue's state, not its shadow memory. */
+static void sq_reset(struct sq *q)
 {
-	if (q->mem) {
-		dma_map_remove(s->map, DMA_SHADOW_IOVA_BASE + slot * DMA_SHADOW_SLOT_SIZE);
-		munmap(q->mem, q->mem_len);
-	}
 	free(q->gbuf);
 	free(q->rewritten);
-	memset(q, 0, sizeof(*q));
+	q->gbuf = NULL;
+	q->rewritten = NULL;
+	q->active = q->tx = q->shadowed = false;
+	q->gbase = 0;
+	q->ring_len = 0;
+	q->n = q->bsize = q->posted = q->done = 0;
+}
+
+static void sq_unmap(struct dma_shadow *s, struct sq *q)
+{
+	if (q->mem) {
+		dma_map_remove(s->map, q->sbase);
+		munmap(q->mem, q->mem_len);
+	}
+	q->mem = NULL;
+	q->mem_len = 0;
+	q->sbase = 0;
+}
+
+static void sq_free(struct dma_shadow *s, struct sq *q)
+{
+	sq_reset(q);
+	sq_unmap(s, q);
+}
+
+/* Caller holds s->lock. Shadow memory of at least len bytes for slot: kept if it has that
+ * much, else made anew and mapped at the slot's IOVA. */
+static int sq_map(struct dma_shadow *s, struct sq *q, unsigned slot, size_t len)
+{
+	if (q->mem && q->mem_len >= len)
+		return 0;
+	sq_unmap(s, q);
+	q->mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (q->mem == MAP_FAILED) {
+		q->mem = NULL;
+		return -ENOMEM;
+	}
+	q->mem_len = len;
+	q->sbase = dma_map_shadow_base(s->map) + slot * DMA_SHADOW_SLOT_SIZE;
+	int rc = dma_map_add(s->map, q->sbase, q->mem_len, q->mem, true);
+	if (rc) {
+		munmap(q->mem, q->mem_len);
+		q->mem = NULL;
+		q->mem_len = 0;
+	}
+	return rc;
+}
+
+/* The shadow memory a queue of n descriptors needs, and its ring's part; -ENOSPC if too
+ * much. */
+static int sq_need(const struct dma_shadow *s, bool tx, uint32_t n, uint32_t bsize, size_t *len,
+		   size_t *ring_len)
+{
+	*ring_len = ((uint64_t)n * s->ops->desc_size + PAGE - 1) & ~(PAGE - 1);
+	uint64_t bufs = tx ? 0 : (uint64_t)n * bsize;
+	if (bufs > MAX_SHADOW_BUFS)
+		return -ENOSPC;
+	*len = *ring_len + ((bufs + PAGE - 1) & ~(PAGE - 1));
+	return 0;
+}
+
+int dma_shadow_queue_reserve(struct dma_shadow *s, unsigned slot, bool tx, uint32_t n,
+			     uint32_t buf_size)
+{
+	if (slot >= DMA_SHADOW_MAX_QUEUES || n == 0 || n > MAX_DESC)
+		return -EINVAL;
+	if (s->mode != DMA_MODE_SHADOW)
+		return 0;
+	size_t len, ring_len;
+	int rc = sq_need(s, tx, n, buf_size, &len, &ring_len);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	rc = sq_map(s, &s->q[slot], slot, len);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
 void dma_shadow_destroy(struct dma_shadow *s)
@@ -90,7 +167,7 @@ void dma_shadow_destroy(struct dma_shadow *s)
 	if (!s)
 		return;
 	for (unsigned i = 0; i < DMA_SHADOW_MAX_QUEUES; i++)
-		sq_free(s, &s->q[i], i);
+		sq_free(s, &s->q[i]);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -103,8 +180,8 @@ enum dma_mode dma_shadow_mode(const struct dma_shadow *s)
 /* Guest memory: mapped, and below the shadow window (a guest must not aim at our memory). */
 static bool guest_ok(struct dma_shadow *s, uint64_t iova, uint64_t len, bool write)
 {
-	return iova < DMA_SHADOW_IOVA_BASE && len <= DMA_SHADOW_IOVA_BASE - iova &&
-	       dma_translate(s->map, iova, len, write) != NULL;
+	uint64_t base = dma_map_shadow_base(s->map);
+	return iova < base && len <= base - iova && dma_translate(s->map, iova, len, write) != NULL;
 }
 
 static void mark(struct dma_shadow *s, uint64_t iova, uint64_t len)
@@ -140,7 +217,7 @@ int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 	unsigned ds = s->ops->desc_size;
 	pthread_mutex_lock(&s->lock);
 	struct sq *q = &s->q[slot];
-	sq_free(s, q, slot);
+	sq_reset(q);
 	int rc = 0;
 	/* A ring the device itself would refuse, or one outside guest memory: left alone, so
 	 * the device faults on it exactly as it would without us. */
@@ -159,31 +236,16 @@ int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 		q->rewritten = calloc(r->n, 1);
 		if (!q->gbuf || !q->rewritten) {
 			rc = -ENOMEM;
-			goto err_free;
+			goto err_reset;
 		}
 	}
 	if (s->mode == DMA_MODE_SHADOW) {
-		q->ring_len = ((uint64_t)r->n * ds + PAGE - 1) & ~(PAGE - 1);
-		uint64_t bufs = tx ? 0 : (uint64_t)r->n * q->bsize;
-		if (bufs > MAX_SHADOW_BUFS) {
-			rc = -ENOSPC;
-			goto err_free;
-		}
-		q->mem_len = q->ring_len + ((bufs + PAGE - 1) & ~(PAGE - 1));
-		q->mem = mmap(NULL, q->mem_len, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (q->mem == MAP_FAILED) {
-			q->mem = NULL;
-			rc = -ENOMEM;
-			goto err_free;
-		}
-		q->sbase = DMA_SHADOW_IOVA_BASE + slot * DMA_SHADOW_SLOT_SIZE;
-		rc = dma_map_add(s->map, q->sbase, q->mem_len, q->mem, true);
-		if (rc) {
-			munmap(q->mem, q->mem_len);
-			q->mem = NULL;
-			goto err_free;
-		}
+		size_t len;
+		rc = sq_need(s, tx, r->n, q->bsize, &len, &q->ring_len);
+		if (rc == 0)
+			rc = sq_map(s, q, slot, len);
+		if (rc)
+			goto err_reset;
 		q->shadowed = true;
 		*dev_base = q->sbase;
 	}
@@ -193,8 +255,8 @@ int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 	dma_shadow_queue_post(s, slot, r->tail);
 	return 0;
 
-err_free:
-	sq_free(s, q, slot);
+err_reset:
+	sq_reset(q);
 out_unlock:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -322,7 +384,7 @@ uint64_t dma_shadow_queue_stop(struct dma_shadow *s, unsigned slot)
 		return 0;
 	pthread_mutex_lock(&s->lock);
 	uint64_t base = s->q[slot].gbase;
-	sq_free(s, &s->q[slot], slot);
+	sq_reset(&s->q[slot]); /* its shadow memory stays for a retake */
 	pthread_mutex_unlock(&s->lock);
 	return base;
 }

@@ -8,6 +8,7 @@
 #include "godwit/buf.h"
 #include "godwit/dma.h"
 #include "godwit/sriov.h"
+#include "godwit/sriov_pf.h"
 
 struct sriov_be;
 
@@ -43,6 +44,10 @@ struct sriov_backend_ops {
 	void (*pf_reset)(struct sriov_be *be, bool begin);
 	bool (*pf_reset_seen)(struct sriov_be *be);
 	void (*kick)(struct sriov_be *be); /* look for work now */
+	/* A device that works by itself rather than in rounds of the VMM's (msix_direct):
+	 * while a migration shadows its DMA, its interrupts come to the VMM first and it runs
+	 * rounds of the DMA engine (sriov_vf_device_round) on them and on a timer. */
+	void (*relay)(struct sriov_be *be, bool on);
 	/* The device was re-created here from the source's record (a migration's destination):
 	 * the guest's driver, waiting on its reset, is to find it done (RSTD). A backend whose
 	 * device comes up that way by itself (emul: power-on) has none. */
@@ -60,6 +65,10 @@ int sriov_vf_msix_eventfd(struct sriov_vf *vf, unsigned vec);
 void sriov_vf_set_intx(struct sriov_vf *vf, bool level);
 void sriov_vf_device_round(struct sriov_vf *vf);
 void sriov_vf_mbx_exchange(struct sriov_vf *vf, bool on);
+/* A backend whose mailbox's other end is a real PF (vfio) tells the VMM what it saw: a
+ * request (ev->reply NULL: the VMM's verdict, SRIOV_MBX_DENY to answer it with a NACK
+ * itself), the request with the PF's reply (recorded), or a reset of the function. */
+enum sriov_mbx_verdict sriov_vf_mbx_event(struct sriov_vf *vf, const struct sriov_mbx_event *ev);
 struct sriov_pf_agent *sriov_vf_agent(struct sriov_vf *vf);
 const char *sriov_vf_name(const struct sriov_vf *vf);
 struct hv_vm *sriov_vf_vm(struct sriov_vf *vf);

@@ -541,7 +541,9 @@ static void vf_dirty_start(void *opaque)
 			vf->ops->name);
 	else if (vf->spec.emulated)
 		dma_map_set_write_hook(vf->ops->dma(vf->be), emulated_write, vf);
-	else
+	else if (vf->ops->relay && hv_dirty_dma_mode(vf->vm) == DMA_MODE_SHADOW)
+		vf->ops->relay(vf->be, true); /* before the queues move to shadow rings */
+	if (vf->ops->dma && !vf->spec.emulated)
 		vf_dma_log_start(vf->dma);
 }
 
@@ -550,10 +552,13 @@ static void vf_dirty_stop(void *opaque)
 	struct sriov_vf *vf = opaque;
 	if (!vf->ops->dma)
 		return;
-	if (vf->spec.emulated)
+	if (vf->spec.emulated) {
 		dma_map_set_write_hook(vf->ops->dma(vf->be), NULL, NULL);
-	else
-		vf_dma_log_stop(vf->dma);
+		return;
+	}
+	vf_dma_log_stop(vf->dma);
+	if (vf->ops->relay)
+		vf->ops->relay(vf->be, false); /* the queues are back on the guest's rings */
 }
 
 /* The emulated hardware says a mailbox exchange begins or ended: with interception on, the
@@ -589,8 +594,9 @@ void sriov_vf_mbx_exchange(struct sriov_vf *vf, bool on)
 	sriov_vf_set_page_mode(vf, 0, SRIOV_PAGE_READ);
 }
 
-/* The PF agent's callback (like DPDK's RTE_ETH_EVENT_VF_MBOX): the VMM's policy on each
- * request, and its record of each answered one. */
+/* The PF agent's callback (like DPDK's RTE_ETH_EVENT_VF_MBOX), and what a backend whose PF
+ * is not the VMM's tells of the exchanges it saw (sriov_vf_mbx_event): the VMM's policy on
+ * each request, and its record of each answered one. */
 static enum sriov_mbx_verdict vf_mbx_cb(void *opaque, const struct sriov_mbx_event *ev)
 {
 	struct sriov_vf *vf = opaque;
@@ -616,6 +622,11 @@ static enum sriov_mbx_verdict vf_mbx_cb(void *opaque, const struct sriov_mbx_eve
 	sriov_mbx_record_observe(&vf->rec, sriov_pf_agent_gen(vf->agent), ev);
 	pthread_mutex_unlock(&vf->rec_lock);
 	return SRIOV_MBX_ACCEPT;
+}
+
+enum sriov_mbx_verdict sriov_vf_mbx_event(struct sriov_vf *vf, const struct sriov_mbx_event *ev)
+{
+	return vf_mbx_cb(vf, ev);
 }
 
 /* ---- what vf_dma.c sees of the VF: its device, without the DMA engine in the way ---- */
@@ -655,6 +666,12 @@ static void dev_kick(void *opaque)
 	struct sriov_vf *vf = opaque;
 	if (vf->ops->kick)
 		vf->ops->kick(vf->be);
+}
+
+static bool dev_live(void *opaque)
+{
+	struct sriov_vf *vf = opaque;
+	return vf->ops->msix_direct;
 }
 
 static unsigned dev_queues(void *opaque)
@@ -712,6 +729,7 @@ static const struct vf_dma_dev_ops vf_dma_dev = {
     .run = dev_run,
     .dma = dev_dma,
     .kick = dev_kick,
+    .live = dev_live,
     .queues = dev_queues,
     .page_mode = dev_page_mode,
     .set_page_mode = dev_set_page_mode,

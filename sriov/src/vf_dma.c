@@ -298,24 +298,58 @@ static void restore_pages(struct vf_dma *d)
 			d->ops->set_page_mode(d->dev, p, d->saved_mode[p]);
 }
 
-/* Caller holds ctl; the device is quiesced; the state is PRE_COPY. Engages the migration's
- * DMA mode: PRE_COPY_ENGAGED, or PRE_COPY still when the mode cannot be had. */
-static void engage(struct vf_dma *d, enum dma_mode mode)
+/* Caller holds ctl. The doorbells must trap, or the VMM would never see a posted
+ * descriptor: from before the device is quiesced, so that no write of the guest's reaches a
+ * queue register straight while the engine moves the queues. */
+static void trap_pages(struct vf_dma *d)
 {
-	/* The doorbells must trap, or the VMM would never see a posted descriptor. */
 	for (unsigned p = d->lay->first_page; p <= d->lay->last_page; p++) {
 		d->saved_mode[p] = d->ops->page_mode(d->dev, p);
 		if (d->saved_mode[p] != SRIOV_PAGE_TRAP)
 			d->ops->set_page_mode(d->dev, p, SRIOV_PAGE_TRAP);
 	}
+}
+
+/* Caller holds ctl; the device still runs. The shadow for the mode, with shadow memory
+ * already mapped for each queue the device has enabled now (dma_shadow_queue_reserve): the
+ * device is then held off only while the queues move, not while an IOMMU pins memory. NULL,
+ * logged, when the mode cannot be had. */
+static struct dma_shadow *prepare(struct vf_dma *d, enum dma_mode mode)
+{
+	struct dma_shadow *sh = NULL;
+	int rc = dma_shadow_create(d->ops->dma(d->dev), d->lay->ring, mode, on_dirty, d, &sh);
+	unsigned nq = nqueues(d);
 	pthread_mutex_lock(&d->lock);
-	int rc = dma_shadow_create(d->ops->dma(d->dev), d->lay->ring, mode, on_dirty, d, &d->sh);
+	for (int tx = 0; rc == 0 && tx < 2; tx++) {
+		for (unsigned q = 0; rc == 0 && q < nq; q++) {
+			if (!(rd(d, qreg(d, tx, q, SRIOV_QREG_CTL)) & d->lay->ctl_enable))
+				continue;
+			struct dma_queue_regs r = ring_regs_locked(d, tx, q, 0);
+			if (r.n)
+				rc = dma_shadow_queue_reserve(sh, slot_of(tx, q), tx, r.n,
+							      r.buf_size);
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
 	if (rc) {
-		pthread_mutex_unlock(&d->lock);
-		restore_pages(d);
 		GW_ERR(d->name, "DMA %s mode unavailable: %s", dma_mode_name(mode), strerror(-rc));
+		dma_shadow_destroy(sh);
+		return NULL;
+	}
+	return sh;
+}
+
+/* Caller holds ctl; the pages trap (trap_pages); the device is quiesced; the state is
+ * PRE_COPY. Engages the migration's DMA mode with sh (prepare): PRE_COPY_ENGAGED, or PRE_COPY
+ * still when there is none. */
+static void engage(struct vf_dma *d, enum dma_mode mode, struct dma_shadow *sh)
+{
+	if (!sh) {
+		restore_pages(d);
 		return;
 	}
+	pthread_mutex_lock(&d->lock);
+	d->sh = sh;
 	memset(&d->reported, 0, sizeof(d->reported));
 	d->mode = mode;
 	state_set_locked(d, VF_DMA_PRE_COPY_ENGAGED);
@@ -324,20 +358,30 @@ static void engage(struct vf_dma *d, enum dma_mode mode)
 	GW_INFO(d->name, "DMA %s mode on: queue pages trap", dma_mode_name(mode));
 }
 
-/* Caller holds ctl; the device is quiesced; the state is engaged. Hands everything back
- * and leaves the state at to. */
-static void disengage(struct vf_dma *d, enum vf_dma_state to)
+/* Caller holds ctl; the device is quiesced; the state is engaged. Hands the queues back and
+ * leaves the state at to. Returns the shadow: the caller finishes with disengaged() once the
+ * device runs again (it no longer reaches the shadow memory), so that the device is not held
+ * off while an IOMMU unmaps memory or KVM maps the queue pages again. */
+static struct dma_shadow *disengage(struct vf_dma *d, enum vf_dma_state to)
 {
 	pthread_mutex_lock(&d->lock);
 	stop_queues_locked(d, false);
 	account_locked(d);
-	struct dma_shadow_stats st = d->reported;
-	dma_shadow_destroy(d->sh);
+	struct dma_shadow *sh = d->sh;
 	d->sh = NULL;
 	state_set_locked(d, to); /* no more deferred interrupts from here on */
 	pthread_mutex_unlock(&d->lock);
+	return sh;
+}
+
+/* Caller holds ctl. After disengage: the interrupts held back, the queue pages as configured,
+ * the shadow gone. */
+static void disengaged(struct vf_dma *d, struct dma_shadow *sh)
+{
 	flush_irqs(d);
 	restore_pages(d);
+	struct dma_shadow_stats st = d->reported;
+	dma_shadow_destroy(sh);
 	GW_INFO(d->name,
 		"DMA %s mode off: %llu descriptors completed, %llu pages marked dirty, %llu bytes "
 		"copied; queue pages back as configured",
@@ -358,22 +402,33 @@ static int handle(struct vf_dma *d, enum vf_dma_event ev)
 	bool want = to == VF_DMA_PRE_COPY && mode != DMA_MODE_OFF;
 	bool change = engaged(from) != want;
 	int rc = 0;
+	struct dma_shadow *sh = NULL;  /* made before the device stops */
+	struct dma_shadow *old = NULL; /* done with once the device runs */
+	bool off = engaged(from) && !want;
+	if (want && !engaged(from)) {
+		trap_pages(d);
+		sh = prepare(d, mode);
+	}
 	if (change && runs(from))
 		rc = d->ops->run(d->dev, false);
 	else if (ev == EV_QUIESCE)
 		rc = d->ops->run(d->dev, false);
-	if (engaged(from) && !want) {
-		disengage(d, to);
+	if (off) {
+		old = disengage(d, to);
 	} else {
 		pthread_mutex_lock(&d->lock);
 		if (!engaged(from))
 			state_set_locked(d, to);
 		pthread_mutex_unlock(&d->lock);
-		if (want && !engaged(from))
-			engage(d, mode);
+		if (want && !engaged(from)) {
+			engage(d, mode, sh);
+			sh = NULL;
+		}
 	}
 	if (runs(to) && (change || ev == EV_RESUME))
 		rc = d->ops->run(d->dev, true);
+	if (off)
+		disengaged(d, old);
 	pthread_mutex_unlock(&d->ctl);
 	return rc;
 }
@@ -580,17 +635,41 @@ bool vf_dma_defer_intx(struct vf_dma *d, bool level)
 	return true;
 }
 
+/* The queues are taken over again (a ring changed): between two of the device's rounds, or,
+ * for a device that works by itself, held off meanwhile (under ctl, as events are). */
+static void retake(struct vf_dma *d)
+{
+	bool live = d->ops->live && d->ops->live(d->dev);
+	if (live) {
+		pthread_mutex_lock(&d->ctl);
+		if (state_get(d) != VF_DMA_PRE_COPY_RETAKE) {
+			pthread_mutex_unlock(&d->ctl); /* an event came first */
+			return;
+		}
+		d->ops->run(d->dev, false); /* a queue that will not stop is logged there */
+	}
+	pthread_mutex_lock(&d->lock);
+	if (d->state == VF_DMA_PRE_COPY_RETAKE) {
+		stop_queues_locked(d, true);
+		state_set_locked(d, VF_DMA_PRE_COPY_ENGAGED);
+		start_queues_locked(d);
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (live) {
+		d->ops->run(d->dev, true);
+		pthread_mutex_unlock(&d->ctl);
+	}
+}
+
 void vf_dma_round(struct vf_dma *d)
 {
-	if (engaged(state_get(d))) {
+	enum vf_dma_state s = state_get(d);
+	if (s == VF_DMA_PRE_COPY_RETAKE) {
+		retake(d);
+	} else if (s == VF_DMA_PRE_COPY_ENGAGED) {
 		pthread_mutex_lock(&d->lock);
-		if (d->state == VF_DMA_PRE_COPY_RETAKE) {
-			stop_queues_locked(d, true);
-			state_set_locked(d, VF_DMA_PRE_COPY_ENGAGED);
-			start_queues_locked(d);
-		} else if (d->state == VF_DMA_PRE_COPY_ENGAGED) {
+		if (d->state == VF_DMA_PRE_COPY_ENGAGED)
 			complete_locked(d);
-		}
 		pthread_mutex_unlock(&d->lock);
 	}
 	/* Also when no longer engaged: an interrupt deferred just as the mode went off. */

@@ -26,7 +26,10 @@ struct vf_dma_dev_ops {
 	void (*write)(void *dev, uint64_t off, uint64_t val, unsigned size);
 	int (*run)(void *dev, bool run); /* resume / quiesce the device's work */
 	struct dma_map *(*dma)(void *dev);
-	void (*kick)(void *dev);       /* have the device run a round soon */
+	void (*kick)(void *dev); /* have the device run a round soon */
+	/* The device works by itself, not in rounds that call vf_dma_round between them (real
+	 * hardware): the engine holds it off (run) to move its queues. */
+	bool (*live)(void *dev);
 	unsigned (*queues)(void *dev); /* queues per direction the device has now */
 	enum sriov_page_mode (*page_mode)(void *dev, unsigned page);
 	int (*set_page_mode)(void *dev, unsigned page, enum sriov_page_mode mode);

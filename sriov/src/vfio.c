@@ -7,11 +7,15 @@
  * MSI-X vectors go from VFIO's eventfds straight to KVM's irqfds, and the device DMAs into
  * guest RAM that the IOMMU maps at IOVA = guest-physical address.
  */
-#include "sriov_priv.h"
+#include "vfio_priv.h"
 
+#include "godwit/dma_shadow.h"
 #include "godwit/hv.h"
+#include "godwit/igb_ring.h"
 #include "godwit/igb_vf.h"
 #include "godwit/log.h"
+#include "godwit/sriov_queues.h"
+#include "godwit/deadline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,36 +29,10 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define VFIO_DEV "/dev/vfio"
-
-struct sriov_be {
-	struct sriov_vf *vf;
-	char addr[16];
-	int container, group, dev;
-	uint64_t cfg_off;	      /* the configuration space region's offset in dev */
-	uint64_t bar0_off, bar0_size; /* BAR0's region */
-	uint8_t *bar0;		      /* mmapped BAR0, or NULL: every access goes through dev */
-	struct hv_ram_range ram[2];
-	unsigned nram;	     /* ranges mapped in the IOMMU */
-	unsigned msix_count; /* vectors the device offers */
-	bool msix_on;	     /* VFIO has the vectors' eventfds */
-	uint16_t guest_cmd;  /* the guest's command register (its bus master bit) */
-	bool closing;	     /* no more bus mastering, whatever the guest set */
-	int req_fd;	     /* the host asks for the device back (unbind, hot-unplug) */
-	pthread_t req_thread;
-	bool req_started;
-	int stop_fd;
-	pthread_mutex_t lock;
-	/* A PF reset the VMM plays to the guest's driver (pf_reset): the device's PF knows
-	 * nothing of it, so the mailbox page traps and its reads are amended (mbx_lock). */
-	pthread_mutex_t mbx_lock;
-	bool pf_resetting; /* RSTI shows, and word 0 holds "NACK without CTS" */
-	bool notice;	   /* that word is a PF message (PFSTS) until the driver ACKs it */
-	bool rstd;	   /* the played reset ended: RSTD shows once (cleared on read) */
-	bool reset_seen;   /* the driver reset the function since the reset began */
-};
 
 static const char *be_name(const struct sriov_be *be)
 {
@@ -226,43 +204,110 @@ static int open_device(struct sriov_be *be, const struct sriov_gen *g)
 	return 0;
 }
 
+/* A range in the IOMMU (dma/'s mirror of the device's map, and guest RAM at open). The
+ * kernel pins the pages. */
+static int iommu_map(void *opaque, uint64_t iova, uint64_t len, void *hva, bool writable)
+{
+	struct sriov_be *be = opaque;
+	struct vfio_iommu_type1_dma_map m = {
+	    .argsz = sizeof(m),
+	    .flags = VFIO_DMA_MAP_FLAG_READ | (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+	    .vaddr = (uint64_t)(uintptr_t)hva,
+	    .iova = iova,
+	    .size = len,
+	};
+	if (ioctl(be->container, VFIO_IOMMU_MAP_DMA, &m) == 0)
+		return 0;
+	int rc = -errno;
+	GW_ERR(be_name(be), "the IOMMU refused [%#llx, +%llu KiB): %s%s", (unsigned long long)iova,
+	       (unsigned long long)(len >> 10), strerror(errno),
+	       errno == ENOMEM ? " (raise the locked-memory limit, ulimit -l)" : "");
+	return rc;
+}
+
+static void iommu_unmap(void *opaque, uint64_t iova, uint64_t len)
+{
+	struct sriov_be *be = opaque;
+	struct vfio_iommu_type1_dma_unmap u = {.argsz = sizeof(u), .iova = iova, .size = len};
+	if (ioctl(be->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0)
+		GW_WARN(be_name(be), "cannot unmap [%#llx, +%llu KiB) from the IOMMU: %s",
+			(unsigned long long)iova, (unsigned long long)(len >> 10), strerror(errno));
+}
+
+static const struct dma_mirror_ops iommu_mirror = {.map = iommu_map, .unmap = iommu_unmap};
+
+#define GIB (1ull << 30)
+
+/* Whether [base, base + len) lies in one of the IOMMU's usable IOVA ranges; true when VFIO
+ * does not say (an older kernel). */
+static bool iova_usable(struct sriov_be *be, uint64_t base, uint64_t len)
+{
+	struct vfio_iommu_type1_info probe = {.argsz = sizeof(probe)};
+	if (ioctl(be->container, VFIO_IOMMU_GET_INFO, &probe) < 0 ||
+	    !(probe.flags & VFIO_IOMMU_INFO_CAPS) || probe.argsz <= sizeof(probe))
+		return true;
+	struct vfio_iommu_type1_info *info = calloc(1, probe.argsz);
+	if (!info)
+		return true;
+	info->argsz = probe.argsz;
+	bool ok = true;
+	if (ioctl(be->container, VFIO_IOMMU_GET_INFO, info) == 0 && info->cap_offset) {
+		uint32_t off = info->cap_offset;
+		while (off && off + sizeof(struct vfio_info_cap_header) <= info->argsz) {
+			const struct vfio_info_cap_header *h =
+			    (const void *)((const uint8_t *)info + off);
+			if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+				const struct vfio_iommu_type1_info_cap_iova_range *r =
+				    (const void *)h;
+				ok = false;
+				for (uint32_t i = 0; i < r->nr_iovas; i++)
+					ok |= base >= r->iova_ranges[i].start &&
+					      base + len - 1 <= r->iova_ranges[i].end;
+				break;
+			}
+			off = h->next;
+		}
+	}
+	free(info);
+	return ok;
+}
+
 /* Guest RAM in the IOMMU at IOVA = guest-physical address: the device's DMA reaches exactly
- * the guest's memory. The kernel pins the pages. */
+ * the guest's memory. The same ranges make dma/'s map of the device, whose shadow window
+ * goes above them (and above the 32-bit MSI window), inside the IOMMU's aperture. */
 static int map_ram(struct sriov_be *be)
 {
 	struct hv_ram_range r[2];
 	unsigned n = hv_vm_ram_ranges(sriov_vf_vm(be->vf), r);
-	for (unsigned i = 0; i < n; i++) {
-		struct vfio_iommu_type1_dma_map m = {
-		    .argsz = sizeof(m),
-		    .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		    .vaddr = (uint64_t)(uintptr_t)r[i].hva,
-		    .iova = r[i].gpa,
-		    .size = r[i].len,
-		};
-		if (ioctl(be->container, VFIO_IOMMU_MAP_DMA, &m) < 0) {
-			int rc = -errno;
-			GW_ERR(be_name(be), "the IOMMU refused guest RAM [%#llx, +%llu MiB): %s%s",
-			       (unsigned long long)r[i].gpa, (unsigned long long)(r[i].len >> 20),
-			       strerror(errno),
-			       errno == ENOMEM ? " (raise the locked-memory limit, ulimit -l)"
-					       : "");
-			return rc;
-		}
-		be->ram[be->nram++] = r[i];
+	int rc = dma_map_create(&be->dma);
+	uint64_t end = 4 * GIB;
+	for (unsigned i = 0; rc == 0 && i < n; i++) {
+		rc = iommu_map(be, r[i].gpa, r[i].len, r[i].hva, true);
+		if (rc == 0)
+			be->ram[be->nram++] = r[i];
+		if (rc == 0)
+			rc = dma_map_add(be->dma, r[i].gpa, r[i].len, r[i].hva, true);
+		if (r[i].gpa + r[i].len > end)
+			end = r[i].gpa + r[i].len;
 	}
+	if (rc)
+		return rc;
+	uint64_t base = (end + GIB - 1) & ~(GIB - 1);
+	uint64_t need = DMA_SHADOW_MAX_QUEUES * DMA_SHADOW_SLOT_SIZE;
+	if (!iova_usable(be, base, need))
+		GW_WARN(be_name(be),
+			"the IOMMU cannot map [%#llx, +%llu GiB) for shadow rings: DMA shadowing "
+			"will fail on this VF (use --dma-mode track)",
+			(unsigned long long)base, (unsigned long long)(need / GIB));
+	dma_map_set_shadow_base(be->dma, base);
+	dma_map_set_mirror(be->dma, &iommu_mirror, be);
 	return 0;
 }
 
 static void unmap_ram(struct sriov_be *be)
 {
-	for (unsigned i = 0; i < be->nram; i++) {
-		struct vfio_iommu_type1_dma_unmap u = {
-		    .argsz = sizeof(u), .iova = be->ram[i].gpa, .size = be->ram[i].len};
-		if (ioctl(be->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0)
-			GW_WARN(be_name(be), "cannot unmap guest RAM from the IOMMU: %s",
-				strerror(errno));
-	}
+	for (unsigned i = 0; i < be->nram; i++)
+		iommu_unmap(be, be->ram[i].gpa, be->ram[i].len);
 	be->nram = 0;
 }
 
@@ -308,9 +353,7 @@ static void start_req(struct sriov_be *be)
 	if (ioctl(be->dev, VFIO_DEVICE_GET_IRQ_INFO, &ii) < 0 || ii.count < 1)
 		return; /* an older kernel: an unbind then waits for the VM to end */
 	be->req_fd = eventfd(0, EFD_CLOEXEC);
-	be->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (be->req_fd < 0 || be->stop_fd < 0 ||
-	    set_irqs(be, VFIO_PCI_REQ_IRQ_INDEX, 1, &be->req_fd) ||
+	if (be->req_fd < 0 || set_irqs(be, VFIO_PCI_REQ_IRQ_INDEX, 1, &be->req_fd) ||
 	    pthread_create(&be->req_thread, NULL, req_main, be)) {
 		GW_WARN(be_name(be), "no notice of %s's removal: %s", be->addr, strerror(errno));
 		return;
@@ -319,6 +362,7 @@ static void start_req(struct sriov_be *be)
 }
 
 static void be_close(struct sriov_be *be);
+static int start_relay(struct sriov_be *be);
 
 static int be_open(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
 		   struct sriov_be **out)
@@ -327,9 +371,11 @@ static int be_open(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
 	if (!be)
 		return -ENOMEM;
 	be->vf = vf;
-	be->container = be->group = be->dev = be->req_fd = be->stop_fd = -1;
+	be->container = be->group = be->dev = be->req_fd = be->stop_fd = be->kick_fd = -1;
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++)
+		be->relay_fd[v] = -1;
 	pthread_mutex_init(&be->lock, NULL);
-	pthread_mutex_init(&be->mbx_lock, NULL);
+	vfio_mbx_init(be);
 	snprintf(be->addr, sizeof(be->addr), "%s", spec->host);
 	for (char *c = be->addr; *c; c++)
 		*c = (char)(*c >= 'A' && *c <= 'F' ? *c - 'A' + 'a' : *c); /* sysfs spelling */
@@ -341,6 +387,10 @@ static int be_open(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
 		rc = open_device(be, &g);
 	if (rc == 0)
 		rc = map_ram(be);
+	if (rc == 0) {
+		be->stop_fd = eventfd(0, EFD_CLOEXEC);
+		rc = be->stop_fd < 0 ? -errno : start_relay(be);
+	}
 	if (rc) {
 		be_close(be);
 		return rc;
@@ -356,12 +406,14 @@ static int be_open(struct sriov_vf *vf, const struct sriov_vf_config_spec *spec,
 
 static void be_close(struct sriov_be *be)
 {
-	if (be->req_started) {
-		uint64_t one = 1;
-		if (write(be->stop_fd, &one, sizeof(one)) < 0)
-			GW_WARN(be_name(be), "cannot end the removal watch: %s", strerror(errno));
+	uint64_t one = 1;
+	if (be->stop_fd >= 0 && write(be->stop_fd, &one, sizeof(one)) < 0)
+		GW_WARN(be_name(be), "cannot end the removal watch and the relay: %s",
+			strerror(errno));
+	if (be->req_started)
 		pthread_join(be->req_thread, NULL);
-	}
+	if (be->relay_started)
+		pthread_join(be->relay_thread, NULL);
 	if (be->dev >= 0) {
 		if (be->msix_on)
 			set_irqs(be, VFIO_PCI_MSIX_IRQ_INDEX, 0, NULL);
@@ -373,16 +425,22 @@ static void be_close(struct sriov_be *be)
 			GW_WARN(be_name(be), "%s: reset on release failed: %s", be->addr,
 				strerror(errno));
 	}
+	if (be->dma)
+		dma_map_set_mirror(be->dma, NULL, NULL); /* the shadow memory is gone already */
 	if (be->container >= 0)
 		unmap_ram(be);
+	dma_map_destroy(be->dma);
 	if (be->bar0)
 		munmap(be->bar0, IGB_VF_BAR0_SIZE);
-	int fds[] = {be->dev, be->group, be->container, be->req_fd, be->stop_fd};
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++)
+		if (be->relay_fd[v] >= 0)
+			close(be->relay_fd[v]);
+	int fds[] = {be->dev, be->group, be->container, be->req_fd, be->stop_fd, be->kick_fd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	pthread_mutex_destroy(&be->lock);
-	pthread_mutex_destroy(&be->mbx_lock);
+	vfio_mbx_fini(be);
 	free(be);
 }
 
@@ -392,7 +450,7 @@ static void *be_bar0_page(struct sriov_be *be, unsigned page)
 }
 
 /* The device's own registers. */
-static uint64_t dev_read(struct sriov_be *be, uint64_t off, unsigned size)
+uint64_t vfio_dev_read(struct sriov_be *be, uint64_t off, unsigned size)
 {
 	if (off + size > IGB_VF_BAR0_SIZE || (size != 4 && size != 8))
 		return 0;
@@ -407,7 +465,7 @@ static uint64_t dev_read(struct sriov_be *be, uint64_t off, unsigned size)
 	return v;
 }
 
-static void dev_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size)
+void vfio_dev_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size)
 {
 	if (off + size > IGB_VF_BAR0_SIZE || (size != 4 && size != 8))
 		return;
@@ -423,139 +481,102 @@ static void dev_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned 
 			strerror(errno));
 }
 
-/*
- * The played PF reset (docs/devices.md, "Across generations"). The VF's state cannot be read
- * from the device, so a VM leaves with it only as the emulated VF does for another
- * generation: its driver resets the function and waits, and the destination re-creates it.
- * The device's PF is not asked (it may be any PF driver, and it would reset the function for
- * good): the VMM shows the driver what a PF's reset looks like on the VF's side. While it
- * lasts the mailbox page traps: V2PMBX reads with RSTI and, until the driver acknowledges
- * it, PFSTS; word 0 of the mailbox memory reads "NACK without CTS", the message that makes
- * Linux igbvf reset and renegotiate. The driver's CTRL.RST goes to the device: the function
- * resets, and its PF takes its queues away (VFRE/VFTE) until a new VF_RESET handshake, so it
- * does no DMA from then on. When the reset ends here (the VM stays), RSTD shows once and the
- * driver's handshake goes to the PF as usual.
- */
-static bool mbx_amended(const struct sriov_be *be)
+/* The queues' control registers (be_run holds the queues off through them). */
+static uint32_t qctl(bool tx, unsigned q)
 {
-	return be->pf_resetting || be->notice || be->rstd;
+	return sriov_queue_off(&igb_vf_queue_layout, tx, q, IGB_Q_DCTL);
+}
+
+/* Whether off is a queue's control register; which one. */
+static bool is_qctl(uint64_t off, int *tx, unsigned *q)
+{
+	for (*tx = 0; *tx < 2; (*tx)++)
+		for (*q = 0; *q < IGB_VF_MAX_QUEUES; (*q)++)
+			if (off == qctl(*tx, *q))
+				return true;
+	return false;
+}
+
+/* A held queue's control word as the guest wrote it (be_run); false if not held. */
+static bool held_read(struct sriov_be *be, uint64_t off, uint32_t *v)
+{
+	int tx;
+	unsigned q;
+	pthread_mutex_lock(&be->lock);
+	bool h = be->held && is_qctl(off, &tx, &q);
+	if (h)
+		*v = be->held_ctl[tx][q];
+	pthread_mutex_unlock(&be->lock);
+	return h;
+}
+
+/* The guest writes a held queue's control word: kept for the resume, the queue stays off. A
+ * reset of the function clears the enable bits the resume would restore. */
+static bool held_write(struct sriov_be *be, uint64_t off, uint32_t v)
+{
+	int tx;
+	unsigned q;
+	pthread_mutex_lock(&be->lock);
+	bool h = be->held && is_qctl(off, &tx, &q);
+	if (h) {
+		be->held_ctl[tx][q] = v;
+		vfio_dev_write(be, off, v & ~IGB_XDCTL_ENABLE, 4);
+	} else if (be->held && off == IGB_CTRL && (v & IGB_CTRL_RST)) {
+		for (tx = 0; tx < 2; tx++)
+			for (q = 0; q < IGB_VF_MAX_QUEUES; q++)
+				be->held_ctl[tx][q] &= ~IGB_XDCTL_ENABLE;
+	}
+	pthread_mutex_unlock(&be->lock);
+	return h;
 }
 
 static uint64_t be_read(struct sriov_be *be, uint64_t off, unsigned size)
 {
-	if (size != 4 || (off != IGB_V2PMBX && off != IGB_VMBMEM))
-		return dev_read(be, off, size);
-	pthread_mutex_lock(&be->mbx_lock);
-	uint32_t v = (uint32_t)dev_read(be, off, size);
-	bool back = false;
-	if (off == IGB_VMBMEM && (be->pf_resetting || be->notice)) {
-		v = IGB_PF_NOT_CTS;
-	} else if (off == IGB_V2PMBX && mbx_amended(be)) {
-		v |= (be->pf_resetting ? IGB_MBX_RSTI : 0) | (be->notice ? IGB_MBX_PFSTS : 0) |
-		     (be->rstd ? IGB_MBX_RSTD : 0);
-		be->rstd = false;
-		back = !mbx_amended(be);
-	}
-	pthread_mutex_unlock(&be->mbx_lock);
-	if (back) {
-		sriov_vf_mbx_exchange(be->vf, false); /* read straight again, unless policy traps */
-		/* A reset begun meanwhile (be_pf_reset) needs the page trapped after all. */
-		pthread_mutex_lock(&be->mbx_lock);
-		bool again = mbx_amended(be);
-		pthread_mutex_unlock(&be->mbx_lock);
-		if (again)
-			sriov_vf_mbx_exchange(be->vf, true);
-	}
-	return v;
+	uint32_t v;
+	if (size == 4 && (held_read(be, off, &v) || vfio_mbx_read(be, off, &v)))
+		return v;
+	return vfio_dev_read(be, off, size);
 }
 
 static void be_write(struct sriov_be *be, uint64_t off, uint64_t val, unsigned size)
 {
-	if (size != 4 || (off != IGB_V2PMBX && off != IGB_CTRL)) {
-		dev_write(be, off, val, size);
+	if (size == 4 &&
+	    (held_write(be, off, (uint32_t)val) || vfio_mbx_write(be, off, (uint32_t)val)))
 		return;
-	}
-	pthread_mutex_lock(&be->mbx_lock);
-	if (off == IGB_V2PMBX && be->notice && (val & IGB_MBX_ACK)) {
-		be->notice = false; /* the played message was read: the PF hears no ACK of it */
-		val &= ~(uint64_t)IGB_MBX_ACK;
-	}
-	if (off == IGB_CTRL && (val & IGB_CTRL_RST) && be->pf_resetting) {
-		be->reset_seen = true;
-		be->notice = false;
-	}
-	dev_write(be, off, val, size);
-	pthread_mutex_unlock(&be->mbx_lock);
-}
-
-/* The mailbox's interrupt, as the device would raise it: the vector its driver allocated to
- * "other" causes (IVAR_MISC), through the same eventfd the device signals. */
-static void mbx_interrupt(struct sriov_be *be)
-{
-	uint32_t ivar = (uint32_t)dev_read(be, IGB_IVAR_MISC, 4);
-	pthread_mutex_lock(&be->lock);
-	bool msix = be->msix_on;
-	pthread_mutex_unlock(&be->lock);
-	if (!msix || !(ivar & 0x80u))
-		return; /* no vector yet: the driver finds the mailbox when it next looks */
-	uint64_t one = 1;
-	int fd = sriov_vf_msix_eventfd(be->vf, ivar & 3u);
-	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
-		GW_WARN(be_name(be), "cannot raise the mailbox interrupt: %s", strerror(errno));
+	vfio_dev_write(be, off, val, size);
 }
 
 static void be_pf_reset(struct sriov_be *be, bool begin)
 {
-	pthread_mutex_lock(&be->mbx_lock);
-	if (begin) {
-		be->pf_resetting = be->notice = true;
-		be->rstd = be->reset_seen = false;
-	} else if (be->pf_resetting) {
-		be->pf_resetting = be->notice = false;
-		be->rstd = true;
-	} else {
-		pthread_mutex_unlock(&be->mbx_lock);
-		return;
-	}
-	pthread_mutex_unlock(&be->mbx_lock);
-	sriov_vf_mbx_exchange(be->vf, true); /* reads trap from now until RSTD was read */
-	mbx_interrupt(be);
-	GW_INFO(be_name(be), "%s: %s", be->addr,
-		begin ? "a PF reset shown to the guest's driver (RSTI), the device's PF not asked"
-		      : "the shown PF reset ended (RSTD): the driver's handshake goes to the PF");
-}
-
-/* A migration's destination: the driver waits on the reset it saw on the source (RSTI). The
- * device was reset when it was opened, and the 82576 latches RSTD only when its PF resets
- * (QEMU's igb too): so RSTD shows once, as it would after the PF's reset, and the driver's
- * VF_RESET goes to this host's PF. No interrupt: the function's vectors are not allocated yet
- * (its IVAR_MISC came up reset), and the driver polls while it waits. */
-static void be_recreated(struct sriov_be *be)
-{
-	pthread_mutex_lock(&be->mbx_lock);
-	be->rstd = true;
-	pthread_mutex_unlock(&be->mbx_lock);
-	sriov_vf_mbx_exchange(be->vf, true);
+	vfio_mbx_pf_reset(be, begin);
 }
 
 static bool be_pf_reset_seen(struct sriov_be *be)
 {
-	pthread_mutex_lock(&be->mbx_lock);
-	bool seen = be->reset_seen;
-	pthread_mutex_unlock(&be->mbx_lock);
-	return seen;
+	return vfio_mbx_pf_reset_seen(be);
 }
 
-/* MSI-X on: each vector's VFIO trigger is the eventfd vf.c wired to KVM's irqfd, so an
- * interrupt reaches the guest without the VMM. */
+static void be_recreated(struct sriov_be *be)
+{
+	vfio_mbx_recreated(be);
+}
+
+/* Caller holds be->lock. MSI-X on: each vector's VFIO trigger is the eventfd vf.c wired to
+ * KVM's irqfd, so an interrupt reaches the guest without the VMM; or, while a migration
+ * shadows the device's DMA, the relay's. */
+static int wire_msix_locked(struct sriov_be *be, bool on)
+{
+	int fds[IGB_VF_MSIX_VECS];
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++)
+		fds[v] = be->relaying ? be->relay_fd[v] : sriov_vf_msix_eventfd(be->vf, v);
+	return set_irqs(be, VFIO_PCI_MSIX_IRQ_INDEX, on ? IGB_VF_MSIX_VECS : 0, fds);
+}
+
 static void be_set_msix(struct sriov_be *be, bool on)
 {
 	pthread_mutex_lock(&be->lock);
 	if (on != be->msix_on) {
-		int fds[IGB_VF_MSIX_VECS];
-		for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++)
-			fds[v] = sriov_vf_msix_eventfd(be->vf, v);
-		int rc = set_irqs(be, VFIO_PCI_MSIX_IRQ_INDEX, on ? IGB_VF_MSIX_VECS : 0, fds);
+		int rc = wire_msix_locked(be, on);
 		if (rc)
 			GW_ERR(be_name(be), "cannot %s MSI-X on %s: %s", on ? "enable" : "disable",
 			       be->addr, strerror(-rc));
@@ -563,6 +584,104 @@ static void be_set_msix(struct sriov_be *be, bool on)
 			be->msix_on = on;
 	}
 	pthread_mutex_unlock(&be->lock);
+}
+
+static void be_kick(struct sriov_be *be)
+{
+	uint64_t one = 1;
+	if (be->kick_fd >= 0 && write(be->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		GW_WARN(be_name(be), "cannot wake the relay: %s", strerror(errno));
+}
+
+/*
+ * The relay (DMA shadowing, docs/devices.md): while it is on, the device's interrupts come
+ * here first. Each wakeup, and every millisecond besides (a driver polling its ring with
+ * interrupts off must see completions too), runs a round of the DMA engine, which copies
+ * the completions the device wrote to shadow rings into guest memory, marks them dirty and
+ * only then lets the interrupts that announced them through (vf_dma.c).
+ */
+static void *relay_main(void *arg)
+{
+	struct sriov_be *be = arg;
+	enum { N = IGB_VF_MSIX_VECS };
+	struct pollfd p[N + 2];
+	for (unsigned v = 0; v < N; v++)
+		p[v] = (struct pollfd){.fd = be->relay_fd[v], .events = POLLIN};
+	p[N] = (struct pollfd){.fd = be->kick_fd, .events = POLLIN};
+	p[N + 1] = (struct pollfd){.fd = be->stop_fd, .events = POLLIN};
+	for (;;) {
+		pthread_mutex_lock(&be->lock);
+		bool relaying = be->relaying;
+		pthread_mutex_unlock(&be->lock);
+		if (poll(p, N + 2, relaying ? 1 : -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			GW_ERR(be_name(be), "the relay stops: %s", strerror(errno));
+			break;
+		}
+		if (p[N + 1].revents)
+			break;
+		uint64_t c;
+		if ((p[N].revents & POLLIN) && read(be->kick_fd, &c, sizeof(c)) < 0)
+			c = 0;
+		uint32_t fired = 0;
+		for (unsigned v = 0; v < N; v++)
+			if ((p[v].revents & POLLIN) && read(be->relay_fd[v], &c, sizeof(c)) == 8)
+				fired |= 1u << v;
+		sriov_vf_device_round(be->vf);
+		for (unsigned v = 0; v < N; v++)
+			if (fired & (1u << v))
+				sriov_vf_raise_msix(be->vf, v);
+	}
+	return NULL;
+}
+
+static int start_relay(struct sriov_be *be)
+{
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {
+		be->relay_fd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (be->relay_fd[v] < 0)
+			return -errno;
+	}
+	be->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (be->kick_fd < 0)
+		return -errno;
+	int rc = pthread_create(&be->relay_thread, NULL, relay_main, be);
+	if (rc)
+		return -rc;
+	be->relay_started = true;
+	return 0;
+}
+
+/* The relay on (a migration shadows the device's DMA) or off. */
+static void be_relay(struct sriov_be *be, bool on)
+{
+	pthread_mutex_lock(&be->lock);
+	if (on == be->relaying || !be->relay_started) {
+		pthread_mutex_unlock(&be->lock);
+		return;
+	}
+	be->relaying = on;
+	int rc = be->msix_on ? wire_msix_locked(be, true) : 0;
+	if (rc) {
+		be->relaying = !on;
+		GW_ERR(be_name(be), "%s: cannot move its interrupts %s the VMM: %s", be->addr,
+		       on ? "through" : "past", strerror(-rc));
+	}
+	pthread_mutex_unlock(&be->lock);
+	if (rc)
+		return;
+	be_kick(be); /* the relay looks at its eventfds again, and at how long to wait */
+	/* An interrupt raised while VFIO swapped the eventfds may have reached neither: each
+	 * vector fires once. A spurious interrupt costs a driver a look at its causes; a lost
+	 * one can stall it. */
+	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++)
+		sriov_vf_raise_msix(be->vf, v);
+}
+
+static struct dma_map *be_dma(struct sriov_be *be)
+{
+	return be->dma;
 }
 
 static void be_set_polling(struct sriov_be *be, bool on)
@@ -579,17 +698,70 @@ static void be_command(struct sriov_be *be, uint16_t cmd)
 	pthread_mutex_unlock(&be->lock);
 }
 
-/* Without a vendor migration driver the device cannot be frozen: while the VM is paused it
- * goes on receiving into the rings the guest gave it. Holding its bus mastering off instead
- * is no pause: a NIC drops what arrives meanwhile but moves its ring head on (QEMU's igb
- * does), and the guest's ring is never in step again (seen: echoes stopped for good after a
- * VM pause). So a pause leaves the device alone; a migration has the guest's driver reset it
- * first (be_pf_reset), after which its PF lets it do no DMA. */
+/*
+ * Quiesce and resume: the device's queues are held off, each with its enable bit cleared
+ * (RXDCTL/TXDCTL, datasheet 7.1.2.x), and given back as they were. A disabled queue neither
+ * fetches nor writes back: the NIC drops what arrives for it and its head stays put (QEMU's
+ * igb skips the queue), so the rings are in step when it resumes, and the DMA engine
+ * (vf_dma.c) may move them meanwhile. Bus mastering off instead is no pause: a NIC then drops
+ * frames but moves its ring head on, and the guest's ring never gets in step again. The
+ * guest's control words are kept and shown while held (be_read, be_write). A transmit queue
+ * starts only on a tail write, so each is rung again with its own tail when it resumes.
+ * Without a vendor migration driver the rest of the device cannot be frozen: a migration has
+ * the guest's driver reset the function before it leaves (be_pf_reset).
+ */
 static int be_run(struct sriov_be *be, bool run)
 {
-	(void)be;
-	(void)run;
-	return 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_mutex_lock(&be->lock);
+	if (run == !be->held) {
+		pthread_mutex_unlock(&be->lock);
+		return 0;
+	}
+	int rc = 0;
+	for (int tx = 0; tx < 2; tx++) {
+		for (unsigned q = 0; q < IGB_VF_MAX_QUEUES; q++) {
+			uint32_t off = qctl(tx, q);
+			if (run) {
+				vfio_dev_write(be, off, be->held_ctl[tx][q], 4);
+				if (tx && (be->held_ctl[tx][q] & IGB_XDCTL_ENABLE))
+					vfio_dev_write(
+					    be, IGB_QREG(1, q, IGB_Q_TAIL),
+					    vfio_dev_read(be, IGB_QREG(1, q, IGB_Q_TAIL), 4), 4);
+				continue;
+			}
+			uint32_t v = (uint32_t)vfio_dev_read(be, off, 4);
+			be->held_ctl[tx][q] = v;
+			if (!(v & IGB_XDCTL_ENABLE))
+				continue;
+			vfio_dev_write(be, off, v & ~IGB_XDCTL_ENABLE, 4);
+			/* The enable bit reads clear once the queue has stopped. */
+			uint64_t end = gw_now_ms() + 100;
+			while (vfio_dev_read(be, off, 4) & IGB_XDCTL_ENABLE) {
+				if (gw_now_ms() >= end) {
+					GW_ERR(be_name(be), "%s: %s queue %u did not stop",
+					       be->addr, tx ? "TX" : "RX", q);
+					rc = -ETIMEDOUT;
+					break;
+				}
+				usleep(100);
+			}
+		}
+	}
+	be->held = !run;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!run)
+		be->held_since = t0; /* from the first queue disabled */
+	double ms = (double)(now.tv_sec - be->held_since.tv_sec) * 1e3 +
+		    (double)(now.tv_nsec - be->held_since.tv_nsec) / 1e6;
+	pthread_mutex_unlock(&be->lock);
+	if (run)
+		GW_INFO(be_name(be),
+			"%s: queues held off for %.2f ms (what arrived meanwhile was dropped)",
+			be->addr, ms);
+	return rc;
 }
 
 static int be_save(struct sriov_be *be, struct gw_buf *out)
@@ -613,9 +785,10 @@ static int be_load(struct sriov_be *be, const void *data, size_t len)
 static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
 {
 	/* The VF's own statistics registers (82576 datasheet 8.24): they count since its reset. */
-	out->rx_frames = dev_read(be, IGB_VFGPRC, 4);
-	out->tx_frames = dev_read(be, IGB_VFGPTC, 4);
+	out->rx_frames = vfio_dev_read(be, IGB_VFGPRC, 4);
+	out->tx_frames = vfio_dev_read(be, IGB_VFGPTC, 4);
 	snprintf(out->port, sizeof(out->port), "vfio:%s", be->addr);
+	vfio_mbx_status(be, out);
 }
 
 const struct sriov_backend_ops sriov_vfio_ops = {
@@ -636,4 +809,7 @@ const struct sriov_backend_ops sriov_vfio_ops = {
     .pf_reset = be_pf_reset,
     .pf_reset_seen = be_pf_reset_seen,
     .recreated = be_recreated,
+    .dma = be_dma,
+    .kick = be_kick,
+    .relay = be_relay,
 };

@@ -36,6 +36,23 @@ void *dma_translate(struct dma_map *m, uint64_t iova, uint64_t len, bool write);
  * tells nobody; only dma/'s own modes (track, shadow) and test harnesses install one. */
 void dma_map_set_write_hook(struct dma_map *m, dma_write_hook hook, void *opaque);
 
+/*
+ * A real IOMMU behind the map (a VFIO container): every range added from then on is mapped
+ * there too before it counts, and unmapped there when removed, so that a device doing real
+ * DMA reaches exactly what the map holds. map fails the add with its error. Ranges already
+ * in the map are not replayed: the caller mapped them itself.
+ */
+struct dma_mirror_ops {
+	int (*map)(void *opaque, uint64_t iova, uint64_t len, void *hva, bool writable);
+	void (*unmap)(void *opaque, uint64_t iova, uint64_t len);
+};
+void dma_map_set_mirror(struct dma_map *m, const struct dma_mirror_ops *ops, void *opaque);
+/* Where the device's shadow memory goes in this map's IOVA space (dma_shadow.h): above all
+ * guest memory and, behind a real IOMMU, inside its aperture. DMA_SHADOW_IOVA_BASE unless
+ * set; base must be 1 GiB aligned. */
+void dma_map_set_shadow_base(struct dma_map *m, uint64_t base);
+uint64_t dma_map_shadow_base(const struct dma_map *m);
+
 struct dma_stats {
 	uint64_t reads, writes, read_bytes, write_bytes, faults;
 };

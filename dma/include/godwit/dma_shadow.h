@@ -74,13 +74,20 @@ enum dma_mode dma_shadow_mode(const struct dma_shadow *s);
  */
 int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 			   const struct dma_queue_regs *r, uint64_t *dev_base);
+/* Maps shadow memory for a queue of n descriptors (RX: of buf_size bytes each) in slot now,
+ * so that dma_shadow_queue_start, with the device held off, finds it ready (an IOMMU pins
+ * memory it maps, which takes time). Nothing in track mode. 0, -EINVAL, -ENOSPC, -ENOMEM or
+ * the map's error. */
+int dma_shadow_queue_reserve(struct dma_shadow *s, unsigned slot, bool tx, uint32_t n,
+			     uint32_t buf_size);
 /* The driver moved the tail (a doorbell): called before the device hears of it. */
 void dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail);
 /* The device's head moved: completions up to head reach guest memory, marked dirty. A
  * descriptor that is not written back (a head no device would report) stops the walk. */
 void dma_shadow_queue_complete(struct dma_shadow *s, unsigned slot, uint32_t head);
 /* Hands the queue back (device quiesced, after a last complete): descriptors the device had
- * not reached are still intact in the guest's ring. Returns the guest's ring address. */
+ * not reached are still intact in the guest's ring. Returns the guest's ring address. The
+ * slot's shadow memory stays mapped until dma_shadow_destroy (or a start that needs more). */
 uint64_t dma_shadow_queue_stop(struct dma_shadow *s, unsigned slot);
 /* Forgets a queue the device no longer uses (reset): no handback. */
 void dma_shadow_queue_drop(struct dma_shadow *s, unsigned slot);

@@ -478,10 +478,12 @@ static void test_claim_host(void)
 static void test_set_mac(void)
 {
 	char why[300];
-	CU_ASSERT_EQUAL(gwd_host_vf_set_mac("gw-none0", 0, "02:00:00:00:00:01", why, sizeof(why)),
-			-ENODEV);
+	CU_ASSERT_EQUAL(
+	    gwd_host_vf_set_mac("gw-none0", 0, "02:00:00:00:00:01", true, why, sizeof(why)),
+	    -ENODEV);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "gw-none0"));
-	CU_ASSERT_EQUAL(gwd_host_vf_set_mac("lo", 0, "not-a-mac", why, sizeof(why)), -EINVAL);
+	CU_ASSERT_EQUAL(gwd_host_vf_set_mac("lo", 0, "not-a-mac", false, why, sizeof(why)),
+			-EINVAL);
 }
 
 static void test_roots(void)

@@ -180,10 +180,12 @@ static void test_shadow_rx(void)
 	CU_ASSERT_FALSE(dma_shadow_queue_active(s, 0));
 	CU_ASSERT_EQUAL(gdesc(4)->addr, BUFS + 4 * BSIZE);
 	CU_ASSERT_EQUAL(gdesc(5)->addr, BUFS + 5 * BSIZE);
-	/* The shadow IOVA range is gone from the device's map. */
+	/* The shadow memory stays mapped for a retake until the shadow goes; then the IOVA
+	 * range is gone from the device's map. */
 	uint8_t b;
-	CU_ASSERT_EQUAL(dma_read(map, DMA_SHADOW_IOVA_BASE, &b, 1), -EFAULT);
+	CU_ASSERT_EQUAL(dma_read(map, DMA_SHADOW_IOVA_BASE, &b, 1), 0);
 	dma_shadow_destroy(s);
+	CU_ASSERT_EQUAL(dma_read(map, DMA_SHADOW_IOVA_BASE, &b, 1), -EFAULT);
 	teardown();
 }
 
@@ -350,6 +352,100 @@ static void test_shadow_tx(void)
 	teardown();
 }
 
+/* A real IOMMU behind the map (the vfio backend's): what the map adds from then on is mapped
+ * there first, a refusal fails the add, a removal unmaps it; the shadow window goes where the
+ * map says. */
+struct mirror_log {
+	unsigned maps, unmaps;
+	uint64_t iova, len;
+	bool writable;
+	int fail;
+};
+
+static int m_map(void *o, uint64_t iova, uint64_t len, void *hva, bool writable)
+{
+	struct mirror_log *l = o;
+	(void)hva;
+	if (l->fail)
+		return l->fail;
+	l->maps++;
+	l->iova = iova;
+	l->len = len;
+	l->writable = writable;
+	return 0;
+}
+
+static void m_unmap(void *o, uint64_t iova, uint64_t len)
+{
+	struct mirror_log *l = o;
+	l->unmaps++;
+	CU_ASSERT_EQUAL(iova, l->iova);
+	CU_ASSERT_EQUAL(len, l->len);
+}
+
+static const struct dma_mirror_ops mirror_ops = {.map = m_map, .unmap = m_unmap};
+
+static void test_mirror(void)
+{
+	setup();
+	struct mirror_log l = {0};
+	const uint64_t base = 4ull << 30;
+	CU_ASSERT_EQUAL(dma_map_shadow_base(map), DMA_SHADOW_IOVA_BASE);
+	dma_map_set_shadow_base(map, base);
+	dma_map_set_mirror(map, &mirror_ops, &l);
+	CU_ASSERT_EQUAL(l.maps, 0); /* the RAM already there is the caller's to map */
+	struct dma_shadow *s;
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_SHADOW, on_dirty, NULL, &s) == 0);
+	for (unsigned i = 0; i < N; i++)
+		driver_post(i);
+	struct dma_queue_regs r = {RING, N, 0, N - 1, BSIZE};
+	uint64_t dev = 0;
+	/* Reserved first (mapped before the device is held off), then used by the start. */
+	CU_ASSERT_EQUAL(dma_shadow_queue_reserve(s, 1, false, N, BSIZE), 0);
+	CU_ASSERT_EQUAL(l.maps, 1);
+	CU_ASSERT_EQUAL(dma_shadow_queue_reserve(s, 1, false, N, BSIZE), 0);
+	CU_ASSERT_EQUAL(l.maps, 1); /* already there */
+	CU_ASSERT_EQUAL(dma_shadow_queue_reserve(s, 1, false, 0, BSIZE), -EINVAL);
+	CU_ASSERT_EQUAL(dma_shadow_queue_start(s, 1, false, &r, &dev), 0);
+	CU_ASSERT_EQUAL(dev, base + DMA_SHADOW_SLOT_SIZE); /* slot 1 of the window at base */
+	CU_ASSERT_EQUAL(l.maps, 1);
+	CU_ASSERT_EQUAL(l.iova, dev);
+	CU_ASSERT(l.len >= N * 16u + N * BSIZE); /* the ring and every buffer */
+	CU_ASSERT_TRUE(l.writable);
+	struct tdesc d;
+	CU_ASSERT_EQUAL(dma_read(map, dev, &d, sizeof(d)), 0);
+	CU_ASSERT(d.addr >= dev); /* buffers in the window too, where the device reaches them */
+	dma_shadow_queue_stop(s, 1);
+	CU_ASSERT_EQUAL(dma_shadow_queue_active(s, 1), false);
+	CU_ASSERT_EQUAL(dma_shadow_queue_start(s, 1, false, &r, &dev), 0); /* a retake */
+	CU_ASSERT_EQUAL(l.maps, 1);					   /* the same memory */
+	CU_ASSERT_EQUAL(l.unmaps, 0);
+	dma_shadow_queue_stop(s, 1);
+	dma_shadow_destroy(s);
+	CU_ASSERT_EQUAL(l.unmaps, 1);
+	/* A guest ring at or above the window is not guest memory, even if mapped. */
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_SHADOW, on_dirty, NULL, &s) == 0);
+	uint8_t *hi = aligned_alloc(4096, 4096);
+	CU_ASSERT_FATAL(hi != NULL);
+	const uint64_t above = base + 7 * DMA_SHADOW_SLOT_SIZE; /* a slot no queue uses here */
+	CU_ASSERT_EQUAL(dma_map_add(map, above, 4096, hi, true), 0);
+	struct dma_queue_regs bad = {above, 4, 0, 3, BSIZE};
+	CU_ASSERT_EQUAL(dma_shadow_queue_start(s, 0, false, &bad, &dev), 0);
+	CU_ASSERT_EQUAL(dev, above); /* left to the device: its ring is not shadowed */
+	CU_ASSERT_FALSE(dma_shadow_queue_dev_base(s, 0));
+	/* The IOMMU refuses: so does the map, and the queue is not taken over. */
+	l.fail = -ENOMEM;
+	CU_ASSERT_EQUAL(dma_map_add(map, 1ull << 40, 4096, hi, true), -ENOMEM);
+	CU_ASSERT_EQUAL(dma_translate(map, 1ull << 40, 1, false), NULL);
+	CU_ASSERT_EQUAL(dma_shadow_queue_start(s, 2, false, &r, &dev), -ENOMEM);
+	CU_ASSERT_FALSE(dma_shadow_queue_active(s, 2));
+	l.fail = 0;
+	dma_shadow_destroy(s);
+	dma_map_set_mirror(map, NULL, NULL);
+	teardown();
+	free(hi);
+}
+
 int main(void)
 {
 	static const struct gw_test_case cases[] = {
@@ -359,6 +455,7 @@ int main(void)
 	    {"guest rings and buffers outside guest memory", test_bad_addresses},
 	    {"track mode marks without copying", test_track},
 	    {"shadow TX write-backs", test_shadow_tx},
+	    {"an IOMMU behind the map, the shadow window's base", test_mirror},
 	};
 	return gw_test_run("dma-shadow", cases, GW_TEST_COUNT(cases));
 }

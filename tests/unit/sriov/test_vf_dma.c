@@ -33,6 +33,8 @@ struct fake {
 	unsigned page_sets;
 	unsigned runs, stops; /* run op calls */
 	bool running;
+	bool live;	      /* works by itself: held off (run) around a retake */
+	bool trapped_at_stop; /* the queue pages trapped when the device was last stopped */
 	unsigned kicks, msix[32];
 	int intx;
 	uint64_t dirty_pages;
@@ -62,6 +64,8 @@ static int f_run(void *o, bool run)
 		f->runs++;
 	else
 		f->stops++;
+	if (!run)
+		f->trapped_at_stop = f->page[2] == SRIOV_PAGE_TRAP && f->page[3] == SRIOV_PAGE_TRAP;
 	f->running = run;
 	return 0;
 }
@@ -72,6 +76,10 @@ static struct dma_map *f_dma(void *o)
 static void f_kick(void *o)
 {
 	((struct fake *)o)->kicks++;
+}
+static bool f_live(void *o)
+{
+	return ((struct fake *)o)->live;
 }
 static unsigned f_queues(void *o)
 {
@@ -120,6 +128,7 @@ static const struct vf_dma_dev_ops fake_ops = {
     .run = f_run,
     .dma = f_dma,
     .kick = f_kick,
+    .live = f_live,
     .queues = f_queues,
     .page_mode = f_page,
     .set_page_mode = f_set_page,
@@ -175,6 +184,7 @@ static void test_state_table(void)
 	CU_ASSERT_EQUAL(F.stops, 1);
 	CU_ASSERT_EQUAL(F.page[2], SRIOV_PAGE_TRAP); /* the doorbells trap */
 	CU_ASSERT_EQUAL(F.page[3], SRIOV_PAGE_TRAP);
+	CU_ASSERT_TRUE(F.trapped_at_stop); /* already when the device stopped for the takeover */
 	CU_ASSERT_EQUAL(F.page[0], SRIOV_PAGE_DIRECT); /* the rest stays as it was */
 	vf_dma_log_start(d);			       /* again: nothing changes */
 	CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
@@ -287,7 +297,9 @@ static void test_reprogram_held(void)
 	CU_ASSERT_EQUAL(F.regs[IGB_RDT(0) / 4], NDESC - 1);
 	CU_ASSERT_TRUE(vf_dma_bar0_read(d, IGB_RDT(0), 4, &v));
 	CU_ASSERT_EQUAL(v, 2);
-	vf_dma_round(d); /* the device's thread: the queues are taken over again */
+	unsigned stops = F.stops;
+	vf_dma_round(d);		 /* the device's thread: the queues are taken over again */
+	CU_ASSERT_EQUAL(F.stops, stops); /* between its rounds: no stop needed */
 	CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
 	CU_ASSERT_EQUAL(F.regs[IGB_RDLEN(0) / 4], 4 * 16u);
 	CU_ASSERT_EQUAL(F.regs[IGB_RDT(0) / 4], 2);
@@ -297,6 +309,34 @@ static void test_reprogram_held(void)
 	CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
 	/* A register outside the queues and the reset register is not the engine's. */
 	CU_ASSERT_FALSE(vf_dma_bar0_write(d, IGB_EIMS, 1, 4));
+	vf_dma_destroy(d);
+}
+
+/* A device that works by itself (a VFIO VF): a retake holds it off meanwhile, and a round
+ * with nothing to retake leaves it alone. */
+static void test_live_retake(void)
+{
+	struct vf_dma *d = rig(DMA_MODE_SHADOW);
+	F.live = true;
+	vf_dma_log_start(d);
+	unsigned stops = F.stops, runs = F.runs;
+	vf_dma_round(d);
+	CU_ASSERT_EQUAL(F.stops, stops);
+	/* The guest makes its ring twice as long (RDLEN is in units of 128 bytes). */
+	CU_ASSERT_TRUE(vf_dma_bar0_write(d, IGB_RDLEN(0), 2 * NDESC * 16u, 4));
+	CU_ASSERT_TRUE(vf_dma_bar0_write(d, IGB_RDT(0), NDESC + 3, 4));
+	CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_RETAKE);
+	vf_dma_round(d); /* the relay's round */
+	CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
+	CU_ASSERT_EQUAL(F.stops, stops + 1);
+	CU_ASSERT_EQUAL(F.runs, runs + 1);
+	CU_ASSERT_TRUE(F.running);
+	CU_ASSERT_EQUAL(F.regs[IGB_RDLEN(0) / 4], 2 * NDESC * 16u);
+	CU_ASSERT_EQUAL(F.regs[IGB_RDT(0) / 4], NDESC + 3);
+	uint64_t dev = (uint64_t)F.regs[IGB_RDBAH(0) / 4] << 32 | F.regs[IGB_RDBAL(0) / 4];
+	CU_ASSERT(dev >= DMA_SHADOW_IOVA_BASE); /* on a shadow ring again */
+	vf_dma_log_stop(d);
+	CU_ASSERT_EQUAL(F.regs[IGB_RDBAL(0) / 4], RX_RING);
 	vf_dma_destroy(d);
 }
 
@@ -360,6 +400,7 @@ int main(void)
 	    {"mode off: nothing engaged", test_mode_off},
 	    {"shadow takeover and handback", test_shadow_takeover},
 	    {"ring reprogrammed: held, retaken", test_reprogram_held},
+	    {"a live device is held off around a retake", test_live_retake},
 	    {"reset while engaged", test_reset},
 	    {"interrupts wait for completions", test_interrupts_wait},
 	    {"bad layout refused", test_bad_layout},
