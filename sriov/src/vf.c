@@ -534,17 +534,20 @@ static void emulated_write(void *opaque, uint64_t iova, uint64_t len)
 static void vf_dirty_start(void *opaque)
 {
 	struct sriov_vf *vf = opaque;
-	if (!vf->ops->dma)
+	if (!vf->ops->dma) {
 		GW_WARN(vf->name,
 			"the %s backend's DMA is not tracked: its writes stay invisible "
 			"to the dirty log",
 			vf->ops->name);
-	else if (vf->spec.emulated)
+		return;
+	}
+	if (vf->spec.emulated) {
 		dma_map_set_write_hook(vf->ops->dma(vf->be), emulated_write, vf);
-	else if (vf->ops->relay && hv_dirty_dma_mode(vf->vm) == DMA_MODE_SHADOW)
+		return;
+	}
+	if (vf->ops->relay && hv_dirty_dma_mode(vf->vm) == DMA_MODE_SHADOW)
 		vf->ops->relay(vf->be, true); /* before the queues move to shadow rings */
-	if (vf->ops->dma && !vf->spec.emulated)
-		vf_dma_log_start(vf->dma);
+	vf_dma_log_start(vf->dma);
 }
 
 static void vf_dirty_stop(void *opaque)

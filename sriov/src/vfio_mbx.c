@@ -127,9 +127,9 @@ bool vfio_mbx_read(struct sriov_be *be, uint64_t off, uint32_t *val)
 	return true;
 }
 
-/* Caller holds m->lock. The guest acknowledges the PF's reply to its request: the reply is in
- * the mailbox memory, which the guest still owns (VFU). Into ev when it answers the request
- * (same type, ACK or NACK), for the record. */
+/* Caller holds m->lock. The guest acknowledges a PF message while its request awaits the
+ * reply: the message is in the mailbox memory, which the guest still owns (VFU). Read into
+ * reply; true when it is the reply (the request's type, with ACK or NACK), to be recorded. */
 static bool take_reply(struct sriov_be *be, uint32_t *reply)
 {
 	struct vfio_mbx *m = &be->mbx;

@@ -15,6 +15,10 @@ just been able to fetch from, as its last exit before the shutdown shows:
     (data/npt-fault-vintr.trace, integration_linux_migrate at 38dedc5: Linux's module text,
     40 such exits at one RIP in 8 ms): the guest was resumed, again and again, at an
     instruction it had reached by running there;
+or, the last exit a `vintr` or `interrupt` at the same RIP and the shutdown delivering the
+external interrupt KVM injected on re-entry (intr_info valid, type 0;
+data/npt-fault-extint.trace, integration_linux_generations at 862aeaa: vector 0x22 into a
+Linux kernel, whose IDT and stacks are always mapped);
 or, a supervisor data access (error code without the user, reserved-bit and fetch flags), the
 last exit an `interrupt` at the same RIP (data/npt-fault-intr.trace: the test guest, at a
 register-only `shl`): the guest ran nothing in between, and the access that faulted is the
@@ -46,7 +50,11 @@ def matches(lines):
                                 (prev[0] in ("vintr", "interrupt") and prev[1] == rip and
                                  stay.get(task, 0) >= 2))
             delivery = prev and prev[0] == "interrupt" and prev[1] == rip
+            extint = (info & 0x80000000) and (info >> 8) & 7 == 0 and prev and \
+                prev[0] in ("vintr", "interrupt") and prev[1] == rip
             if pf and ((fetched and err & 0x10) or (delivery and not err & 0x1c)):
+                return True
+            if extint:
                 return True
         stay[task] = stay.get(task, 0) + 1 if last.get(task, ("", None))[1] == rip else 1
         last[task] = (reason, rip, info2)

@@ -3,7 +3,8 @@
 # tcg_npt_fault.py, which decides whether run-test.sh reruns a test: it must match the traces of
 # the nested-paging fault caught in the test hosts (data/npt-fault.trace after an npf exit,
 # data/npt-fault-io.trace after an io exit, data/npt-fault-intr.trace after an interrupt exit,
-# all 2026-12-04, data/npt-fault-vintr.trace after vintr exits at one RIP, 2026-12-05) and
+# all 2026-12-04, data/npt-fault-vintr.trace after vintr exits at one RIP and
+# data/npt-fault-extint.trace delivering an external interrupt after a vintr exit, 2026-12-05) and
 # nothing else: not the same
 # traces with the shutdown elsewhere, not a fault of another vector, not the test guest's
 # deliberate triple fault.
@@ -43,6 +44,14 @@ tail -n 2 "$V" >"$TMP/vonce"
 check "one vintr exit before the shutdown does not" 1 "$TMP/vonce"
 sed 's/intr_info 0x80000b0e error_code 0x00000010$/intr_info 0x80000b0e error_code 0x00000002/' "$V" >"$TMP/vwrite"
 check "a page fault on a write after vintr exits does not" 1 "$TMP/vwrite"
+E=$HERE/data/npt-fault-extint.trace
+check "the fault caught delivering an external interrupt after a vintr exit matches" 0 "$E"
+sed 's/reason shutdown rip 0xffffffff810a8e6d /reason shutdown rip 0xffffffff810a8e70 /' "$E" >"$TMP/erip"
+check "a shutdown at another RIP than the vintr exit's does not" 1 "$TMP/erip"
+sed 's/intr_info 0x80000022 error_code/intr_info 0x80000322 error_code/' "$E" >"$TMP/eexc"
+check "a shutdown delivering an exception (not an interrupt) there does not" 1 "$TMP/eexc"
+sed 's/reason vintr rip 0xffffffff810a8e6d /reason msr rip 0xffffffff810a8e6d /' "$E" >"$TMP/emsr"
+check "a shutdown after an msr exit at that RIP does not" 1 "$TMP/emsr"
 cat >"$TMP/triple" <<'TR'
            vcpu0-1098    [001] .....   124.944635: kvm_exit: vcpu 0 reason io rip 0x1004d2 info1 0x0000000003f80010 info2 0x00000000001004d3 intr_info 0x00000000 error_code 0x00000000
            vcpu0-1098    [001] .....   124.945219: kvm_exit: vcpu 0 reason shutdown rip 0x101392 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x80000403 error_code 0x00000000

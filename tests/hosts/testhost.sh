@@ -110,7 +110,7 @@ host_end() { # NAME: how a host that is gone ended: QEMU's "Triple fault" (-d cp
 	local log=$DIR/$1/qemu-debug.log
 	if grep -q "^Triple fault" "$log" 2>/dev/null; then
 		echo "testhost: $1's kernel triple-faulted; QEMU's last CPU state:"
-		sed -n '/^Triple fault/,$p' "$log" | grep -E "^(RAX|RSI|R8 |R12|RIP|CS |SS |CR0|EFER)"
+		sed -n '/^Triple fault/,$p' "$log" | grep -E "^(RAX|RSI|R8 |R12|RIP|EAX|ESI|EIP|CS |SS |CR0|EFER)" | head -n 12
 	fi
 	[ -s "$DIR/$1/qemu.log" ] && tail -n 5 "$DIR/$1/qemu.log"
 	return 0
