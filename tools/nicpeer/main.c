@@ -547,18 +547,34 @@ struct report {
  * migration's source does, was sent after the last echo from there. While the run goes on,
  * only frames that timed out count.
  */
+static bool lost_running(const struct peer *pr, uint64_t s)
+{
+	uint8_t st = pr->state[s];
+	if (st == SEQ_ECHOED || st == SEQ_LATE ||
+	    (st == SEQ_OUTSTANDING && pr->phase != PHASE_DONE))
+		return false;
+	return pr->sent_rt[s] < pr->places[pr->place[s]].last_echo_rt;
+}
+
 static uint64_t count_lost_running(const struct peer *pr)
 {
 	uint64_t n = 0;
-	for (uint64_t s = 1; s <= pr->sent; s++) {
-		uint8_t st = pr->state[s];
-		if (st == SEQ_ECHOED || st == SEQ_LATE ||
-		    (st == SEQ_OUTSTANDING && pr->phase != PHASE_DONE))
-			continue;
-		if (pr->sent_rt[s] < pr->places[pr->place[s]].last_echo_rt)
-			n++;
-	}
+	for (uint64_t s = 1; s <= pr->sent; s++)
+		n += lost_running(pr, s);
 	return n;
+}
+
+/* When the first LOST_TIMES of them were sent (CLOCK_REALTIME, ms): what a test matches
+ * against the moments a device could not receive. */
+#define LOST_TIMES 64
+static void json_lost_times(const struct peer *pr, FILE *f)
+{
+	fprintf(f, ",\"lost_running_sent_ms\":[");
+	unsigned n = 0;
+	for (uint64_t s = 1; s <= pr->sent && n < LOST_TIMES; s++)
+		if (lost_running(pr, s))
+			fprintf(f, "%s%.3f", n++ ? "," : "", (double)pr->sent_rt[s] / 1e6);
+	fprintf(f, "]");
 }
 
 static void report_compute(const struct peer *pr, uint64_t now, struct report *r)
@@ -623,6 +639,7 @@ static void report_json(const struct peer *pr, uint64_t now, FILE *f)
 		",\"outstanding\":%" PRIu64 ",\"announces\":%" PRIu64,
 		pr->sent, pr->received, r.lost, r.lost_running, pr->late, pr->dups, pr->corrupt,
 		pr->ignored, pr->send_errors, pr->outstanding, pr->announces);
+	json_lost_times(pr, f);
 	fprintf(f,
 		",\"max_outage_ms\":%.1f,\"sent_during_outage\":%" PRIu64
 		",\"pps\":%.1f,\"rtt_us\":{\"min\":%.1f,\"avg\":%.1f,\"max\":%.1f}}\n",
