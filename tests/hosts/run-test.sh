@@ -38,17 +38,19 @@ if ! "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- test -c /dev/kvm; then
 	exit 1
 fi
 echo "# in test host $HOST: native KVM: $(cut -d' ' -f2- "$PROBE" 2>/dev/null || echo 'GODWIT_NO_KVM=1')"
-# Twice at most: a second run only when the first failed in one of the test host's known
-# faults (rerun_why.sh: its kernel panicked, or a guest hit the nested-paging fault), not the
-# test's. Before each run the host's trace ring (agent.sh) is emptied, so that it holds this
-# test's guests' exits only; after a failure the exits before each guest shutdown are printed.
-for try in 1 2; do
+# Three times at most: another run only when the last failed in one of the test host's known
+# faults (rerun_why.sh: its kernel panicked or triple-faulted, or a guest hit the
+# nested-paging fault), not the test's. Two in a row were seen (2026-12-05: the nested-paging
+# fault, then a host panic in the rerun). Before each run the host's trace ring (agent.sh) is
+# emptied, so that it holds this test's guests' exits only; after a failure the exits before
+# each guest shutdown are printed.
+for try in 1 2 3; do
 	"$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- sh -c \
 		'[ -w /sys/kernel/tracing/trace ] && : >/sys/kernel/tracing/trace' >/dev/null 2>&1
 	"$BUILD/tests/hosts/gw-reaper" --grace 25 -- "$HERE/testhost.sh" --build "$BUILD" run "$HOST" -- "$@"
 	rc=$?
 	[ "$rc" = 0 ] && exit 0
-	if [ "$try" = 2 ]; then
+	if [ "$try" = 3 ]; then
 		"$HERE/shutdowns.sh" "$BUILD" "$HOST"
 		break
 	fi
