@@ -143,19 +143,6 @@ uint32_t sriov_pf_agent_vf_revoke(struct sriov_pf_agent *a, unsigned vf)
 	return IGB_PF_NOT_CTS;
 }
 
-static void mac_from_words(const uint32_t *w, uint8_t mac[6])
-{
-	for (unsigned i = 0; i < 6; i++)
-		mac[i] = (uint8_t)(w[i / 4] >> (8 * (i % 4)));
-}
-
-static void mac_to_words(const uint8_t mac[6], uint32_t *w)
-{
-	w[0] = w[1] = 0;
-	for (unsigned i = 0; i < 6; i++)
-		w[i / 4] |= (uint32_t)mac[i] << (8 * (i % 4));
-}
-
 /* Each handler returns 0 (ACK) or -EINVAL (NACK) and may add reply words. */
 static int do_set_mac(struct sriov_vf_config *c, const uint32_t *m, unsigned len)
 {
@@ -167,7 +154,7 @@ static int do_set_mac(struct sriov_vf_config *c, const uint32_t *m, unsigned len
 	}
 	if (len < 3)
 		return -EINVAL;
-	mac_from_words(&m[1], mac);
+	igb_mac_from_words(&m[1], mac);
 	if (!mac_usable(mac))
 		return -EINVAL;
 	if (info == 0) {
@@ -255,7 +242,7 @@ static unsigned dispatch(struct sriov_pf_agent *a, unsigned vf, const uint32_t *
 		reset_locked(a, vf);
 		c->clear_to_send = true;
 		reply[0] = IGB_VF_RESET | IGB_MSG_ACK;
-		mac_to_words(c->mac, &reply[1]);
+		igb_mac_to_words(c->mac, &reply[1]);
 		reply[3] = IGB_MC_FILTER_TYPE;
 		return IGB_VF_RESET_MSG_LEN;
 	}
@@ -371,7 +358,7 @@ void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen
 		uint8_t mac[6];
 		memcpy(mac, c->mac, 6);
 		if (ev->reply_len >= 3)
-			mac_from_words(&ev->reply[1], mac);
+			igb_mac_from_words(&ev->reply[1], mac);
 		config_reset(c, mac);
 		c->clear_to_send = true;
 		break;

@@ -52,6 +52,11 @@ struct sriov_backend_ops {
 	 * the guest's driver, waiting on its reset, is to find it done (RSTD). A backend whose
 	 * device comes up that way by itself (emul: power-on) has none. */
 	void (*recreated)(struct sriov_be *be);
+	/* A PF the VMM does not drive (vfio: the host's PF driver): the source's record is
+	 * replayed to it through the VF's mailbox before the guest runs again (mbx_replay.c).
+	 * Without: the VMM's own PF agent takes the record as it is. */
+	int (*replay)(struct sriov_be *be, const struct sriov_gen *g,
+		      const struct sriov_vf_config *want, struct sriov_mbx_replay *out);
 };
 
 extern const struct sriov_backend_ops sriov_emul_ops;

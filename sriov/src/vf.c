@@ -436,6 +436,50 @@ static int vf_save(void *opaque, struct gw_buf *out)
 	return vf->ops->save(vf->be, out);
 }
 
+/* Replay: this host's PF has never seen the VF's exchanges; before the guest runs again it
+ * takes on what the source's acknowledged. A PF the VMM does not drive hears it through the
+ * VF's mailbox, and what it refuses (its administrator's settings) stays refused: the record
+ * then says what it holds. */
+static int vf_replay(struct sriov_vf *vf, struct sriov_mbx_record *rec)
+{
+	const char *to = "the PF agent";
+	if (vf->ops->replay) {
+		struct sriov_mbx_replay rp;
+		int rc = vf->ops->replay(vf->be, sriov_pf_agent_gen(vf->agent), &rec->cfg, &rp);
+		if (rc) {
+			GW_ERR(vf->name,
+			       "cannot replay the VF's configuration to this host's PF: %s (is its "
+			       "PF driver loaded and the PF up?)",
+			       rp.error);
+			return rc;
+		}
+		if (rp.refused)
+			GW_WARN(vf->name,
+				"this host's PF refused %s: its administrator's settings stand",
+				rp.refusals);
+		rp.rec.cfg.requests = rec->cfg.requests;
+		rp.rec.cfg.nacks = rec->cfg.nacks;
+		rec->cfg = rp.rec.cfg;
+		to = "the PF through the VF's mailbox";
+	}
+	int rc = sriov_pf_agent_put_vf_config(vf->agent, vf->spec.vf, &rec->cfg);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&vf->rec_lock);
+	memcpy(rec->admin_mac, vf->rec.admin_mac, 6); /* this host's, for a later VF reset */
+	vf->rec = *rec;
+	pthread_mutex_unlock(&vf->rec_lock);
+	char mac[18];
+	sriov_mac_format(rec->cfg.mac, mac);
+	GW_INFO(vf->name,
+		"replayed the recorded VF configuration to %s: MAC %s, %u VLANs, %u multicast "
+		"hashes, max frame %u, API %s",
+		to, mac, rec->cfg.nvlans, rec->cfg.nmc,
+		rec->cfg.max_frame ? rec->cfg.max_frame : 1518,
+		rec->cfg.api == IGB_API_11 ? "1.1" : "1.0");
+	return 0;
+}
+
 static int vf_load(void *opaque, const void *data, size_t len)
 {
 	struct sriov_vf *vf = opaque;
@@ -479,22 +523,9 @@ static int vf_load(void *opaque, const void *data, size_t len)
 	 * announces, as it does for a VF whose state moved. */
 	if (vf->ops->arrived)
 		vf->ops->arrived(vf->be);
-	/* Replay: this host's PF has never seen the VF's exchanges; before the guest runs
-	 * again its PF agent takes on what the source's acknowledged. */
-	rc = sriov_pf_agent_put_vf_config(vf->agent, vf->spec.vf, &rec.cfg);
+	rc = vf_replay(vf, &rec);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&vf->rec_lock);
-	memcpy(rec.admin_mac, vf->rec.admin_mac, 6); /* this host's, for a later VF reset */
-	vf->rec = rec;
-	pthread_mutex_unlock(&vf->rec_lock);
-	char mac[18];
-	sriov_mac_format(rec.cfg.mac, mac);
-	GW_INFO(vf->name,
-		"replayed the recorded VF configuration: MAC %s, %u VLANs, %u multicast hashes, "
-		"max frame %u, API %s",
-		mac, rec.cfg.nvlans, rec.cfg.nmc, rec.cfg.max_frame ? rec.cfg.max_frame : 1518,
-		rec.cfg.api == IGB_API_11 ? "1.1" : "1.0");
 	pthread_mutex_lock(&vf->lock);
 	memcpy(vf->msix, st.msix, sizeof(st.msix));
 	for (unsigned v = 0; v < IGB_VF_MSIX_VECS; v++) {

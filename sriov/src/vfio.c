@@ -809,6 +809,7 @@ const struct sriov_backend_ops sriov_vfio_ops = {
     .pf_reset = be_pf_reset,
     .pf_reset_seen = be_pf_reset_seen,
     .recreated = be_recreated,
+    .replay = vfio_mbx_replay,
     .dma = be_dma,
     .kick = be_kick,
     .relay = be_relay,

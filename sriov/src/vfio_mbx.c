@@ -27,6 +27,7 @@
  */
 #include "vfio_priv.h"
 
+#include "godwit/deadline.h"
 #include "godwit/log.h"
 #include "godwit/sriov_pf.h"
 
@@ -270,4 +271,31 @@ void vfio_mbx_status(struct sriov_be *be, struct sriov_vf_status *out)
 	out->mbx_exits = be->mbx.exits;
 	out->mbx_idle_exits = be->mbx.idle_exits;
 	pthread_mutex_unlock(&be->mbx.lock);
+}
+
+static uint32_t dev_read32(void *opaque, uint32_t off)
+{
+	return (uint32_t)vfio_dev_read(opaque, off, 4);
+}
+
+static void dev_write32(void *opaque, uint32_t off, uint32_t val)
+{
+	vfio_dev_write(opaque, off, val, 4);
+}
+
+/* A migration's destination, before the guest runs: the VMM is the VF's driver for a moment
+ * and tells the host's PF driver what the guest had set on the source (mbx_replay.c). The
+ * device's registers, not the guest's view of them: nothing of this shows in the page. */
+int vfio_mbx_replay(struct sriov_be *be, const struct sriov_gen *g,
+		    const struct sriov_vf_config *want, struct sriov_mbx_replay *out)
+{
+	struct sriov_mbx_vf_io io = {
+	    .read = dev_read32, .write = dev_write32, .opaque = be, .timeout_ms = 5000};
+	uint64_t t0 = gw_now_ms();
+	int rc = sriov_mbx_replay(&io, g, want, out);
+	GW_INFO(sriov_vf_name(be->vf),
+		"%s: %u mailbox exchanges with the host's PF in %llu ms, %u refused%s%s", be->addr,
+		out->sent, (unsigned long long)(gw_now_ms() - t0), out->refused,
+		out->refused ? ": " : "", out->refusals);
+	return rc;
 }

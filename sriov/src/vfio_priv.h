@@ -91,5 +91,7 @@ void vfio_mbx_pf_reset(struct sriov_be *be, bool begin);
 bool vfio_mbx_pf_reset_seen(struct sriov_be *be);
 void vfio_mbx_recreated(struct sriov_be *be);
 void vfio_mbx_status(struct sriov_be *be, struct sriov_vf_status *out);
+int vfio_mbx_replay(struct sriov_be *be, const struct sriov_gen *g,
+		    const struct sriov_vf_config *want, struct sriov_mbx_replay *out);
 
 #endif

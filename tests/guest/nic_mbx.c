@@ -104,19 +104,6 @@ static int mbx_xfer(struct nic *n, const char *step, uint32_t *msg, unsigned len
 	return (msg[0] & IGB_MSG_NACK) ? 0 : -NIC_ERR_REPLY;
 }
 
-static void mac_from_words(const uint32_t *w, uint8_t *mac)
-{
-	for (unsigned i = 0; i < 6; i++)
-		mac[i] = (uint8_t)(w[i / 4] >> (8 * (i % 4)));
-}
-
-static void mac_to_words(const uint8_t *mac, uint32_t *w)
-{
-	w[0] = w[1] = 0;
-	for (unsigned i = 0; i < 6; i++)
-		w[i / 4] |= (uint32_t)mac[i] << (8 * (i % 4));
-}
-
 /* CTRL.RST, a fresh RSTD, then VF_RESET, whose ACK carries the permanent MAC. */
 static int vf_reset_handshake(struct nic *n)
 {
@@ -144,7 +131,10 @@ static int vf_reset_handshake(struct nic *n)
 		return -NIC_ERR_NACK;
 	if (rc < 0)
 		return rc;
-	mac_from_words(&msg[1], n->mac);
+	igb_mac_from_words(&msg[1], n->mac);
+	char mac[18];
+	nic_mac_str(n->mac, mac);
+	con_printf("nic-echo: VF_RESET: the PF gives mac %s\n", mac); /* a migration's replay */
 	return 0;
 }
 
@@ -173,7 +163,7 @@ static int vf_set_mac(struct nic *n)
 {
 	uint32_t msg[IGB_MBX_WORDS] = {IGB_VF_SET_MAC_ADDR};
 	char want[18], have[18];
-	mac_to_words(n->want_mac, &msg[1]);
+	igb_mac_to_words(n->want_mac, &msg[1]);
 	int rc = mbx_xfer(n, "SET_MAC_ADDR", msg, 3, 1);
 	if (rc < 0)
 		return rc;

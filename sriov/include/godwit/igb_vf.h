@@ -109,12 +109,13 @@
 #define IGB_MSG_NACK	   0x40000000u
 #define IGB_MSG_CTS	   0x20000000u
 
-#define IGB_VF_RESET	     0x01u /* reply: ACK, MAC in words 1-2, mc filter type in 3 */
-#define IGB_VF_SET_MAC_ADDR  0x02u /* MAC in words 1-2 */
-#define IGB_VF_SET_MULTICAST 0x03u /* count in info, 16-bit hashes packed in words 1.. */
-#define IGB_VF_SET_VLAN	     0x04u /* info != 0: add; word 1: VLAN id */
-#define IGB_VF_SET_LPE	     0x05u /* word 1: maximum frame size */
-#define IGB_VF_SET_PROMISC   0x06u
+#define IGB_VF_RESET	      0x01u /* reply: ACK, MAC in words 1-2, mc filter type in 3 */
+#define IGB_VF_SET_MAC_ADDR   0x02u /* MAC in words 1-2 */
+#define IGB_VF_SET_MULTICAST  0x03u /* count in info, 16-bit hashes packed in words 1.. */
+#define IGB_VF_SET_VLAN	      0x04u /* info != 0: add; word 1: VLAN id */
+#define IGB_VF_SET_LPE	      0x05u /* word 1: maximum frame size */
+#define IGB_VF_SET_PROMISC    0x06u
+#define IGB_PROMISC_MULTICAST (2u << IGB_MSG_INFO_SHIFT) /* SET_PROMISC: all multicast */
 /* godwit's profile extension for newer generations (the message numbers ixgbe uses). */
 #define IGB_VF_API_NEGOTIATE 0x08u /* word 1: requested API; ACK or NACK */
 #define IGB_VF_GET_QUEUES    0x09u /* reply words 1-2: TX and RX queue counts */
@@ -249,6 +250,20 @@ static inline uint32_t gw_nic_sum(const uint8_t *p, uint32_t n, uint64_t seq)
 		b += a;
 	}
 	return (b << 16) ^ a;
+}
+
+/* A MAC in mailbox words (words 1-2 of SET_MAC_ADDR, and of VF_RESET's reply), and back. */
+static inline void igb_mac_from_words(const uint32_t *w, uint8_t mac[6])
+{
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)(w[i / 4] >> (8 * (i % 4)));
+}
+
+static inline void igb_mac_to_words(const uint8_t mac[6], uint32_t *w)
+{
+	w[0] = w[1] = 0;
+	for (unsigned i = 0; i < 6; i++)
+		w[i / 4] |= (uint32_t)mac[i] << (8 * (i % 4));
 }
 
 #endif

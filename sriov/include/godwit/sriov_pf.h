@@ -96,4 +96,29 @@ int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len
 int sriov_pf_agent_put_vf_config(struct sriov_pf_agent *a, unsigned vf,
 				 const struct sriov_vf_config *c);
 
+/*
+ * The VF's side of the mailbox, spoken by the VMM to a PF it does not drive (a migration's
+ * destination, docs/devices.md): the VF's registers through read and write, each step of the
+ * PF (its ACK of a message, its reply) awaited up to timeout_ms.
+ */
+struct sriov_mbx_vf_io {
+	uint32_t (*read)(void *opaque, uint32_t off);
+	void (*write)(void *opaque, uint32_t off, uint32_t val);
+	void *opaque;
+	unsigned timeout_ms;
+};
+struct sriov_mbx_replay {
+	struct sriov_mbx_record rec; /* what the PF acknowledged, observed as the guest's are */
+	unsigned sent;		     /* exchanges */
+	unsigned refused;   /* of which the PF refused (its administrator's settings win) */
+	char refusals[256]; /* what it refused, for the log */
+	char error[128];    /* why it ended early */
+};
+/* Replays want: VF_RESET, then the mailbox API, frame size, MAC, extra unicast filters, VLANs,
+ * multicast hashes and multicast promiscuous mode, as the VF's driver sets them. Returns 0
+ * (refusals are not errors), or -ETIMEDOUT, -EPROTO when the PF does not answer as the
+ * protocol says (out->error says which step). */
+int sriov_mbx_replay(const struct sriov_mbx_vf_io *io, const struct sriov_gen *g,
+		     const struct sriov_vf_config *want, struct sriov_mbx_replay *out);
+
 #endif

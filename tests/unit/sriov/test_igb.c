@@ -760,6 +760,105 @@ static void test_mbx_record(void)
 	sriov_pf_agent_destroy(pf2);
 }
 
+/* The replay's view of the VF: its registers, with the PF (the agent behind the model) doing
+ * its side of the mailbox before each read, as a PF driver's interrupt handler would. */
+struct replay_io {
+	struct rig *r;
+	bool pf_answers;
+	unsigned reads;
+};
+static uint32_t replay_read(void *o, uint32_t off)
+{
+	struct replay_io *x = o;
+	x->reads++;
+	if (x->pf_answers)
+		igb_dev_process(&x->r->dev, 8);
+	return rd(x->r, off);
+}
+static void replay_write(void *o, uint32_t off, uint32_t v)
+{
+	wr(((struct replay_io *)o)->r, off, v);
+}
+
+/* Linux's igb with an administrator's MAC on an untrusted VF: the VF's own MAC is refused,
+ * its extra unicast filters are not. */
+static enum sriov_mbx_verdict admin_mac(void *opaque, const struct sriov_mbx_event *ev)
+{
+	(void)opaque;
+	if (!ev->vf_reset && !ev->reply && ev->msg[0] == IGB_VF_SET_MAC_ADDR)
+		return SRIOV_MBX_DENY;
+	return SRIOV_MBX_ACCEPT;
+}
+
+static void test_mbx_replay(void)
+{
+	static const uint8_t NEWMAC[6] = {0x02, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE};
+	static const uint8_t UC[6] = {0x02, 0x01, 0x02, 0x03, 0x04, 0x05};
+	struct rig r;
+	rig_open(&r, 2);
+	struct sriov_vf_config want = {.nvlans = 2,
+				       .vlans = {100, 200},
+				       .nmc = 3,
+				       .mc_hashes = {0xAAA, 0xBBB, 0xCCC},
+				       .max_frame = 9000,
+				       .nuc = 1,
+				       .api = IGB_API_11,
+				       .promisc = true};
+	memcpy(want.mac, NEWMAC, 6);
+	memcpy(want.uc[0], UC, 6);
+	struct replay_io x = {.r = &r, .pf_answers = true};
+	struct sriov_mbx_vf_io io = {
+	    .read = replay_read, .write = replay_write, .opaque = &x, .timeout_ms = 1000};
+	struct sriov_gen g;
+	sriov_emul_gen(2, &g);
+	struct sriov_mbx_replay out;
+	/* A PF that never heard of the VF learns everything from its mailbox. */
+	CU_ASSERT_EQUAL_FATAL(sriov_mbx_replay(&io, &g, &want, &out), 0);
+	CU_ASSERT_EQUAL(out.sent, 10); /* reset, API, LPE, MAC, clear, add, 2 VLANs, mc, promisc */
+	CU_ASSERT_EQUAL(out.refused, 0);
+	struct sriov_vf_config c;
+	sriov_pf_agent_vf_config(r.pf, 0, &c);
+	CU_ASSERT(c.clear_to_send);
+	CU_ASSERT_EQUAL(memcmp(c.mac, NEWMAC, 6), 0);
+	CU_ASSERT_EQUAL(c.nvlans, 2);
+	CU_ASSERT_EQUAL(c.vlans[1], 200);
+	CU_ASSERT_EQUAL(c.nmc, 3);
+	CU_ASSERT_EQUAL(c.mc_hashes[2], 0xCCC);
+	CU_ASSERT_EQUAL(c.max_frame, 9000);
+	CU_ASSERT_EQUAL(c.api, IGB_API_11);
+	CU_ASSERT_EQUAL(c.nuc, 1);
+	CU_ASSERT_EQUAL(memcmp(c.uc[0], UC, 6), 0);
+	CU_ASSERT(c.promisc);
+	/* The replay's record says what the PF acknowledged: all of it. */
+	CU_ASSERT_EQUAL(memcmp(out.rec.cfg.mac, NEWMAC, 6), 0);
+	CU_ASSERT_EQUAL(out.rec.cfg.nvlans, 2);
+	CU_ASSERT_EQUAL(out.rec.cfg.nmc, 3);
+	CU_ASSERT_EQUAL(out.rec.exchanges, 10);
+	/* Every reply was taken: no message of the PF's is left for the guest's driver. */
+	CU_ASSERT_FALSE(rd(&r, IGB_V2PMBX) & (IGB_MBX_PFSTS | IGB_MBX_PFACK));
+
+	/* The administrator's settings win: a PF that refuses the MAC keeps its own, the rest
+	 * goes on, and the record says the PF's MAC. */
+	sriov_pf_agent_set_callback(r.pf, admin_mac, NULL);
+	CU_ASSERT_EQUAL(sriov_mbx_replay(&io, &g, &want, &out), 0);
+	CU_ASSERT_EQUAL(out.refused, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.refusals, "MAC 02:aa:bb:cc:dd:ee"));
+	sriov_pf_agent_vf_config(r.pf, 0, &c);
+	CU_ASSERT_EQUAL(memcmp(c.mac, MAC, 6), 0);
+	CU_ASSERT_EQUAL(memcmp(out.rec.cfg.mac, MAC, 6), 0);
+	CU_ASSERT_EQUAL(c.nvlans, 2);
+	CU_ASSERT_EQUAL(out.rec.cfg.nvlans, 2);
+	sriov_pf_agent_set_callback(r.pf, NULL, NULL);
+
+	/* A PF that does not answer: the replay fails in its time and says at which step. */
+	x.pf_answers = false;
+	io.timeout_ms = 50;
+	CU_ASSERT_EQUAL(sriov_mbx_replay(&io, &g, &want, &out), -ETIMEDOUT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.error, "VF_RESET"));
+	CU_ASSERT_EQUAL(out.sent, 0);
+	rig_close(&r);
+}
+
 static void test_generations(void)
 {
 	struct sriov_gen a, b;
@@ -813,6 +912,7 @@ int main(void)
 	    {"device state", test_state},
 	    {"mailbox exchanges trap the page", test_mbx_exchanges},
 	    {"mailbox record and replay", test_mbx_record},
+	    {"mailbox replay through a VF's registers", test_mbx_replay},
 	    {"generations", test_generations},
 	    {"dma map", test_dma_map},
 	};
