@@ -128,6 +128,7 @@ print(json.dumps({"tool": sys.argv[2], "case": sys.argv[3], "run": int(sys.argv[
 # the Linux cases; BENCH_ONLY=vfio only the passthrough cases (bench/vfio.sh).
 if [ "${BENCH_ONLY:-}" = vfio ]; then
 	"$HERE/vfio.sh" "$BUILD" "$RAW"
+	"$HERE/vfio_migrate.sh" "$BUILD" "$RAW"
 	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
 		"$RUNS" latest-vfio
 	exit 0
@@ -151,6 +152,7 @@ if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY:-}" = linux ]; then
 fi
 if [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/vfio.sh" "$BUILD" "$RAW" || log "the passthrough cases failed; see above"
+	"$HERE/vfio_migrate.sh" "$BUILD" "$RAW" || log "the passthrough migrations failed; see above"
 fi
 if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/mkinitramfs.sh" "$WORK/initrd.gz"

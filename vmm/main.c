@@ -139,6 +139,8 @@ static const char *report_name(uint32_t kind)
 		return "nic-end";
 	case GW_REPORT_NIC_STALE:
 		return "nic-stale";
+	case GW_REPORT_NIC_RESET:
+		return "nic-reset";
 	default:
 		return "unknown";
 	}

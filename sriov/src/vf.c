@@ -65,6 +65,11 @@ struct sriov_vf {
 	unsigned mbx_remaps;
 	pthread_mutex_t rec_lock;
 	struct sriov_mbx_record rec; /* what the mailbox exchanges configured (docs/devices.md) */
+	/* The guest's configuration when the VMM began the reset that quiesced the VF for
+	 * re-creation: the reset clears the PF's copy (and the record with it), but this is what
+	 * the destination's PF is to hold (rec_lock). */
+	struct sriov_vf_config carried;
+	bool have_carried;
 };
 
 const char *sriov_vf_name(const struct sriov_vf *vf)
@@ -419,9 +424,10 @@ static int vf_save(void *opaque, struct gw_buf *out)
 	st.intx_level = vf->intx_level;
 	st.recreate = vf->recreate;
 	pthread_mutex_unlock(&vf->lock);
-	/* The configuration the VMM recorded from the mailbox, for the destination's PF. */
+	/* The configuration the VMM recorded from the mailbox, for the destination's PF; as it
+	 * was before the reset, for a VF quiesced for re-creation. */
 	pthread_mutex_lock(&vf->rec_lock);
-	struct sriov_vf_config cfg = vf->rec.cfg;
+	struct sriov_vf_config cfg = st.recreate && vf->have_carried ? vf->carried : vf->rec.cfg;
 	st.exchanges = vf->rec.exchanges;
 	st.nacked = vf->rec.nacked;
 	st.denied = vf->rec.denied;
@@ -978,6 +984,15 @@ int sriov_vf_set_page_mode(struct sriov_vf *vf, unsigned page, enum sriov_page_m
 	return rc;
 }
 
+/* The guest's configuration taken along (or not) across the reset for re-creation. */
+static void carry(struct sriov_vf *vf, bool on)
+{
+	pthread_mutex_lock(&vf->rec_lock);
+	vf->carried = vf->rec.cfg;
+	vf->have_carried = on;
+	pthread_mutex_unlock(&vf->rec_lock);
+}
+
 int sriov_vf_recreate_prepare(struct sriov_vf *vf, int timeout_ms)
 {
 	if (!vf->ops->pf_reset) {
@@ -989,11 +1004,13 @@ int sriov_vf_recreate_prepare(struct sriov_vf *vf, int timeout_ms)
 	pthread_mutex_unlock(&vf->lock);
 	if (already)
 		return 0; /* quiesced earlier in this migration (sriov_vf_dma_tracked) */
+	carry(vf, true);
 	vf->ops->pf_reset(vf->be, true);
 	uint64_t end = gw_now_ms() + (uint64_t)timeout_ms;
 	while (!vf->ops->pf_reset_seen(vf->be)) {
 		if (gw_now_ms() >= end) {
 			vf->ops->pf_reset(vf->be, false);
+			carry(vf, false);
 			GW_WARN(vf->name, "the guest driver did not reset the VF within %d ms",
 				timeout_ms);
 			return -ETIMEDOUT;
@@ -1021,6 +1038,7 @@ void sriov_vf_recreate_cancel(struct sriov_vf *vf)
 	pthread_mutex_unlock(&vf->lock);
 	if (!was || !vf->ops->pf_reset)
 		return;
+	carry(vf, false);
 	vf->ops->pf_reset(vf->be, false);
 	GW_INFO(vf->name, "the VM stays: the reset ends and the driver goes on here");
 }

@@ -134,7 +134,11 @@ static int vf_reset_handshake(struct nic *n)
 	igb_mac_from_words(&msg[1], n->mac);
 	char mac[18];
 	nic_mac_str(n->mac, mac);
-	con_printf("nic-echo: VF_RESET: the PF gives mac %s\n", mac); /* a migration's replay */
+	con_printf("nic-echo: VF_RESET: the PF gives mac %s\n", mac);
+	uint64_t a = 0; /* the test sees what a migration's replay told the PF */
+	for (unsigned i = 0; i < 6; i++)
+		a |= (uint64_t)n->mac[i] << (8 * i);
+	bd_report(GW_REPORT_NIC_RESET, a, 0);
 	return 0;
 }
 

@@ -15,8 +15,14 @@
 #     h1's VF goes back to its pool without the VM's MAC), and back onto a VFIO VF of h1
 #     (re-created: the driver renegotiates with Linux's igb PF), once per DMA mode: shadow and
 #     track leave no stale data on h2, off (the negative control) does. 0 corrupt, 0 duplicates;
+#   - mailbox interception with Linux's igb PF: t3 (trusted) sets a MAC, a VLAN and multicast
+#     hashes, recorded from the trapped page; t4 (trust=off) is refused its MAC change by the VMM
+#     itself; t3 then migrates to h2 and back onto a VFIO VF of h1, and the VMM replays its record
+#     to h1's PF through the VF's mailbox before the guest runs (the PF lists t3's MAC, its
+#     VF_RESET reply names it, frames to it are echoed);
 #   - Linux's igbvf in a Linux guest on the other VF: 10,000 frames, 0 lost, 0 corrupt; then the
-#     same two migrations (to h2, absent, and back onto a VFIO VF), echoing throughout.
+#     same two migrations (to h2, absent, and back onto a VFIO VF, its record replayed to h1's
+#     PF), echoing throughout.
 # usage: test_vfio.sh BUILD GODWITD GODWIT GUEST PEER
 set -u
 BUILD=$1
@@ -409,10 +415,59 @@ grep -qi "vf .*$t4mac" "$X/eth1.txt" && ! grep -qi "02:00:00:aa:00:04" "$X/eth1.
 [ "$(jget "$X/p5.json" "['received']")" = 300 ] && [ "$(jget "$X/p5.json" "['corrupt']")" = 0 ] &&
 	pass "t4's traffic keeps its old MAC: 300 frames to $t4mac echoed" ||
 	fail "t4 on $t4mac: $(head -c 300 "$X/p5.json") $(tail -n 2 "$X/p5.err")"
-for v in t3 t4; do
-	"${G[@]}" vm stop "$v" >/dev/null 2>&1
-	"${G[@]}" vm delete "$v" >/dev/null 2>&1
+"${G[@]}" vm stop t4 >/dev/null 2>&1
+"${G[@]}" vm delete t4 >/dev/null 2>&1
+
+# ---- the record replayed to the destination's PF ----
+# t3 leaves for h2 (absent: h2's VMM gives the record to its own PF agent) and comes back onto
+# a VFIO VF of h1, whose PF (Linux's igb) never saw t3's exchanges on that VF. Before the guest
+# runs, godwit-vmm speaks the VF's side of the mailbox to it: VF_RESET, then the MAC, the VLAN
+# and the multicast hashes. So when the guest's driver does its own reset handshake there, the
+# PF's VF_RESET reply names the MAC t3 set (godwitd gave the VF t3's original MAC, which is
+# what the reply would name without the replay): the guest reports it (nic-reset).
+t3mac=$("${G[@]}" --json vm info t3 2>/dev/null | /usr/bin/python3 -c 'import json,sys
+print(json.load(sys.stdin)["nics"][0]["mac"])')
+T3LOG=/tmp/gw-vfio/vms/t3/vmm.log
+mac_u64() { /usr/bin/python3 -c 'import sys; print(int.from_bytes(bytes.fromhex(sys.argv[1].replace(":", "")), "little"))' "$1"; }
+"${G[@]}" migrate t3 --to "$(cat "$X/b.addr" 2>/dev/null)" --to-token-file "$X/b.token" \
+	--allow-tsc-change >"$X/t3a.out" 2>&1 && grep -q "nic0 absent" "$X/t3a.out" &&
+	pass "t3 to h2 (absent): $(grep -o "nic0 absent:.*" "$X/t3a.out" | head -c 90)" ||
+	fail "t3 to h2: $(tail -n 3 "$X/t3a.out")"
+"${GB[@]}" migrate t3 --to "$(cat "$X/addr")" --to-token-file "$X/token" \
+	--allow-tsc-change >"$X/t3b.out" 2>&1 && grep -Eq "nic0 (match|mismatch):.*VFIO VF here" "$X/t3b.out" &&
+	pass "t3 back onto a VFIO VF of h1: $(grep -Eo "nic0 (match|mismatch):.*" "$X/t3b.out" | head -c 90)" ||
+	fail "t3 back to h1: $(tail -n 3 "$X/t3b.out")"
+want=$(mac_u64 02:00:00:aa:00:03)
+for _ in $(seq 120); do
+	"${TH[@]}" run h1 -- grep -q "guest report nic-reset a=$want " "$T3LOG" && break
+	sleep 0.5
 done
+"${TH[@]}" run h1 -- cat "$T3LOG" >"$X/t3vmm.log" 2>&1
+replay=$(grep -o "[0-9]* mailbox exchanges with the host's PF in [0-9]* ms, [0-9]* refused.*" "$X/t3vmm.log" | tail -n 1)
+grep -q "replayed the recorded VF configuration to the PF through the VF's mailbox: MAC 02:00:00:aa:00:03, 1 VLANs, 3 multicast hashes" "$X/t3vmm.log" &&
+	[[ "$replay" == *" 0 refused"* ]] &&
+	pass "h1's PF took t3's record from godwit-vmm before the guest ran: $replay" ||
+	fail "no replay to h1's PF in t3's log: $(grep -iE "replay|mailbox exchanges" "$X/t3vmm.log" | tail -n 3)"
+grep -q "guest report nic-reset a=$want " "$X/t3vmm.log" &&
+	pass "the guest's own VF_RESET on h1 was answered with its MAC 02:00:00:aa:00:03, not $t3mac" ||
+	fail "the guest's VF_RESET on h1 named $(grep -o "nic-reset a=[0-9]*" "$X/t3vmm.log" | tail -n 1) ($want is 02:00:00:aa:00:03, $(mac_u64 "$t3mac") is $t3mac)"
+if until_rec t3 mac 02:00:00:aa:00:03 && until_rec t3 vlans 5 && until_rec t3 multicast 3; then
+	pass "t3's record on h1: MAC 02:00:00:aa:00:03, VLAN 5, 3 multicast hashes; $(rec t3 mbxIdleExits) mailbox-page exits outside exchanges"
+else
+	fail "t3's record on h1: mac $(rec t3 mac), vlans [$(rec t3 vlans)], $(rec t3 multicast) multicast"
+fi
+[ "$(rec t3 mbxIdleExits)" = 0 ] || fail "t3 on h1: $(rec t3 mbxIdleExits) mailbox-page exits outside exchanges"
+"${TH[@]}" run h1 -- ip link show eth1 >"$X/eth1.txt" 2>&1
+grep -qi "vf .*02:00:00:aa:00:03" "$X/eth1.txt" &&
+	pass "h1's PF lists t3's MAC for its new VF: $(grep -i "02:00:00:aa:00:03" "$X/eth1.txt" | sed 's/^ *//' | cut -c1-60)" ||
+	fail "h1's PF does not list t3's MAC after the migration: $(grep -i 'vf ' "$X/eth1.txt")"
+"${TH[@]}" run h2 --timeout 300 -- "$PEER" --listen packet:eth1 --count 300 --window 16 \
+	--vf-mac 02:00:00:aa:00:03 --json --quiet >"$X/p6.json" 2>"$X/p6.err"
+[ "$(jget "$X/p6.json" "['received']")" = 300 ] && [ "$(jget "$X/p6.json" "['corrupt']")" = 0 ] &&
+	pass "traffic to t3's MAC reaches it on h1: 300 frames to 02:00:00:aa:00:03 echoed" ||
+	fail "t3 on 02:00:00:aa:00:03: $(head -c 300 "$X/p6.json") $(tail -n 2 "$X/p6.err")"
+"${G[@]}" vm stop t3 >/dev/null 2>&1
+"${G[@]}" vm delete t3 >/dev/null 2>&1
 
 # ---- Linux's igbvf on the other VF ----
 [ -s "$BUILD/testhosts/linux-kernel" ] || "${TH[@]}" linux >/dev/null 2>&1
@@ -441,6 +496,14 @@ else
 		--allow-tsc-change
 	hop p4 "lx back to h1, onto a VFIO VF" "nic0 (match|mismatch):.*VFIO VF here" \
 		"${GB[@]}" migrate lx --to "$(cat "$X/addr")" --to-token-file "$X/token" --allow-tsc-change
+	# Its record, from igbvf's own exchanges, replayed to h1's PF before it ran again.
+	lxmac=$(jget "$X/lxinfo.json" "['nics'][0]['mac']")
+	"${TH[@]}" run h1 -- cat /tmp/gw-vfio/vms/lx/vmm.log >"$X/lxvmm.log" 2>&1
+	lxrep=$(grep -o "[0-9]* mailbox exchanges with the host's PF in [0-9]* ms, [0-9]* refused" "$X/lxvmm.log" | tail -n 1)
+	grep -q "replayed the recorded VF configuration to the PF through the VF's mailbox: MAC $lxmac" "$X/lxvmm.log" &&
+		[[ "$lxrep" == *" 0 refused" ]] &&
+		pass "igbvf's record replayed to h1's PF before lx ran: $lxrep; $(grep -o "MAC $lxmac, [0-9]* VLANs, [0-9]* multicast hashes, max frame [0-9]*" "$X/lxvmm.log" | tail -n 1)" ||
+		fail "no replay of lx's record to h1's PF: $(grep -iE "replay|mailbox exchanges" "$X/lxvmm.log" | tail -n 2)"
 	"${TH[@]}" run h1 -- pkill -TERM -f "[g]odwit-nicpeer --listen packet:eth1"
 	wait "$PEER_JOB"
 	bad=$(jget "$X/p4.json" "['corrupt']") dup=$(jget "$X/p4.json" "['duplicates']")

@@ -3,8 +3,9 @@
 # Reconfiguration across NIC generations (docs/devices.md, Across generations), with traffic flowing:
 #   match     gen1 -> gen1: the device state moves as it is; no quiesce happens
 #   mismatch  gen1 -> gen2: the source quiesces the VF (the driver resets it), sends no
-#             device state; the destination re-creates it on gen2, the guest renegotiates
-#             (API 1.1, two queue pairs) and keeps echoing
+#             device state but the guest's configuration from before the reset; the
+#             destination re-creates it on gen2, the guest renegotiates (API 1.1, two queue
+#             pairs) and keeps echoing
 #   failure   a mismatch migration whose destination dies after the quiesce: the source
 #             device comes back and traffic flows on the source
 set -u
@@ -23,7 +24,7 @@ daemon a --emul-nic "gen=1,vfs=2,uplink=$(cat "$P1/ready")"
 daemon b --emul-nic "gen=2,vfs=2,uplink=$(cat "$P1/ready")"
 daemon c --emul-nic "gen=1,vfs=2,uplink=$(cat "$P1/ready")"
 
-G a vm create gen --memory 64M --guest "$GUEST" --cmdline nic-echo:0 --nic vf >/dev/null || fail "create"
+G a vm create gen --memory 64M --guest "$GUEST" --cmdline nic-echo:0:mc=2 --nic vf >/dev/null || fail "create"
 G a vm start gen >/dev/null || fail "start"
 wait_for "$P1" 800 300 && pass "the guest echoes on A's gen1 VF" || fail "no traffic on A"
 
@@ -62,6 +63,11 @@ grep -q "mismatch" "$TMP/c.log" && pass "gen1 -> gen2: the decision is in the so
 grep -q "re-created from the source's record" "$TMP/b/vms/gen/vmm.log" &&
 	pass "gen1 -> gen2: B's VMM re-created the device from the record" ||
 	fail "gen1 -> gen2: no re-creation logged on B"
+# The record B's PF agent took is the guest's configuration from before the reset that
+# quiesced the VF (the reset cleared the source PF's copy): its two multicast hashes.
+grep -q "replayed the recorded VF configuration to the PF agent: MAC [0-9a-f:]*, 0 VLANs, 2 multicast hashes" "$TMP/b/vms/gen/vmm.log" &&
+	pass "gen1 -> gen2: B's PF agent took the guest's configuration from before the quiesce (2 multicast hashes)" ||
+	fail "gen1 -> gen2: B's replay: $(grep -o "replayed the recorded.*" "$TMP/b/vms/gen/vmm.log")"
 wait_for "$P1" $((before + 1500)) 300 && pass "gen1 -> gen2: the guest keeps echoing on B ($(( $(received "$P1") - before )) frames since)" ||
 	fail "gen1 -> gen2: no traffic on B ($(received "$P1") in all, $before before)"
 grep -q "guest report nic-ready a=2 b=2" "$TMP/b/vms/gen/vmm.log" &&

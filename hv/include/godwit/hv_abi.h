@@ -37,6 +37,8 @@ enum gw_report {
 	GW_REPORT_NIC_END = 12,	  /* nic-echo finished: a = frames echoed, b = failed checks */
 	GW_REPORT_NIC_STALE = 13, /* nic-echo hold: a = pool buffer, b = the frame it received,
 				   * found changed (the first few only) */
+	GW_REPORT_NIC_RESET = 14, /* nic-echo's VF reset handshake: a = the MAC the PF's
+				   * VF_RESET reply gave (byte 0 lowest) */
 };
 
 /*
