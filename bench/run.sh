@@ -133,6 +133,12 @@ if [ "${BENCH_ONLY:-}" = vfio ]; then
 		"$RUNS" latest-vfio
 	exit 0
 fi
+if [ "${BENCH_ONLY:-}" = vfio-migrate ]; then
+	"$HERE/vfio_migrate.sh" "$BUILD" "$RAW"
+	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
+		"$RUNS" latest-vfio-migrate
+	exit 0
+fi
 if [ "${BENCH_ONLY:-}" = linux ]; then
 	"$HERE/linux.sh" "$BUILD" "$RAW"
 	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \

@@ -6,7 +6,8 @@
 # godwit's own model takes over), once per DMA mode (off, shadow, track), and back onto a VFIO VF
 # of h1 ("match" or "mismatch"). Per migration: packets per second in steady state before it and
 # during its pre-copy (stretched by a bandwidth cap), downtime, and the longest gap in the echoes
-# (the traffic outage) with what was lost. Then QEMU is asked to do the same with a VF it passed
+# (the traffic outage) with what was lost. "During" runs from the migration's start to that gap
+# (the VF quiesced for re-creation), sampled every 100 ms. Then QEMU is asked to do the same with a VF it passed
 # through with -device vfio-pci, and its refusal is recorded: it cannot migrate a VFIO device
 # without a vendor migration driver.
 # usage: bench/vfio_migrate.sh BUILD RAW   (appends JSON lines to RAW)
@@ -16,7 +17,7 @@ SRC=$(cd "$HERE/.." && pwd)
 BUILD=$(realpath "$1")
 RAW=$2
 RUNS=${VF_MIG_RUNS:-${RUNS:-3}}
-CAP=${VF_MIG_BANDWIDTH:-4M} # pre-copy of the 64 MiB guest takes several seconds
+CAP=${VF_MIG_BANDWIDTH:-64K} # stretches pre-copy (the guest dirties little) to seconds
 WINDOW_S=${VF_MIG_WINDOW_S:-3}
 PF=0000:00:04.0
 GODWITD=$BUILD/daemon/godwitd
@@ -44,17 +45,22 @@ cleanup() {
 trap cleanup EXIT
 sweep
 "${TH[@]}" run h1 -- sh -c "echo 0 > /sys/bus/pci/devices/$PF/sriov_numvfs"
-# daemon HOST PORT DIR ARGS...: a godwitd in the background there; its address and token in X.
+# daemon HOST PORT DIR ARGS...: a godwitd there, for as long as this script runs (the command
+# that started it stays in the background); its address and token in X.
 daemon() {
-	local h=$1 port=$2 dir=$3 ip
+	local h=$1 port=$2 dir=$3 ip n
 	shift 3
 	ip=10.77.0.$((10 + ${h#h}))
-	"${TH[@]}" run "$h" -- bash -c '
-		d=$1 x=$2 listen=$3; shift 3
-		"$0" --listen "$listen" --state-dir "$d" --log-level info "$@" >"$x/$(basename "$d").log" 2>&1 &
+	n=$(basename "$dir")
+	"${TH[@]}" run "$h" --timeout 7200 -- bash -c '
+		d=$1 x=$2 listen=$3 n=$4; shift 4
+		"$0" --listen "$listen" --state-dir "$d" --log-level info "$@" >"$x/$n.log" 2>&1 &
 		for _ in $(seq 300); do [ -s "$d/listen-address" ] && break; sleep 0.1; done
-		cp "$d/token" "$x/$(basename "$d").token"; cp "$d/listen-address" "$x/$(basename "$d").addr"' \
-		"$GODWITD" "$dir" "$X" "$ip:$port" "$@"
+		cp "$d/token" "$x/$n.token"; cp "$d/listen-address" "$x/$n.addr"
+		wait' "$GODWITD" "$dir" "$X" "$ip:$port" "$n" "$@" >/dev/null 2>&1 &
+	for _ in $(seq 600); do [ -s "$X/$n.addr" ] && return 0; sleep 0.1; done
+	log "godwitd did not start on $h: $(tail -n 5 "$X/$n.log" 2>/dev/null)"
+	return 1
 }
 daemon h1 7710 /tmp/gw-bench-vf-a --pf "$PF,vfs=2"
 daemon h2 7711 /tmp/gw-bench-vf-b --emul-nic none --emul-uplink packet:eth1
@@ -83,14 +89,14 @@ until_more() {
 	return 1
 }
 
-# one CASE MODE RUN G... -- MIGRATE-ARGS...: one migration with its own peer; a JSON line.
+# one CASE MODE RUN G... :: MIGRATE-ARGS...: one migration with its own peer; a JSON line.
 one() {
 	local case=$1 mode=$2 run=$3 S
 	shift 3
 	S=$X/$case-$mode-$run
 	mkdir -p "$S"
 	local g=() m=()
-	while [ "$1" != -- ]; do g+=("$1"); shift; done
+	while [ "$1" != :: ]; do g+=("$1"); shift; done
 	shift
 	m=("$@")
 	"${TH[@]}" run h1 --timeout 900 -- "$PEER" --listen packet:eth1 --window 16 --duration 600 \
@@ -98,22 +104,40 @@ one() {
 		>"$S/peer.json" 2>"$S/peer.err" &
 	local peer=$!
 	until_more "$S/stats.json" 1000 300 || log "$case $mode: the VM does not echo"
-	local s0 s1 s2 s3 ok=true
+	local s0 s1 ok=true mig
 	s0=$(fresh "$S/stats.json")
 	sleep "$WINDOW_S"
 	s1=$(fresh "$S/stats.json")
-	s2=$(fresh "$S/stats.json")
-	"${g[@]}" --json migrate bm "${m[@]}" --allow-tsc-change >"$S/mig.json" 2>"$S/mig.err" || ok=false
-	s3=$(stats "$S/stats.json")
+	# The peer's count every 100 ms while the migration runs: "during" is from its start to
+	# the echoes' longest gap (the VF quiesced and re-created), found afterwards.
+	"${g[@]}" --json migrate bm "${m[@]}" --allow-tsc-change >"$S/mig.json" 2>"$S/mig.err" &
+	mig=$!
+	: >"$S/series"
+	while kill -0 "$mig" 2>/dev/null; do
+		stats "$S/stats.json" >>"$S/series"
+		sleep 0.1
+	done
+	wait "$mig" || ok=false
 	until_more "$S/stats.json" 500 120 || ok=false
 	"${TH[@]}" run h1 -- pkill -INT -f "[g]odwit-nicpeer --listen packet:eth1"
 	wait "$peer" || true
 	py '
 import json, sys
 case, mode, run, ok, s = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "true", sys.argv[5]
-st = [tuple(map(float, a.split())) for a in sys.argv[6:10]]
+st = [tuple(map(float, a.split())) for a in sys.argv[6:8]]
 def pps(a, b):
     return (b[1] - a[1]) / (b[0] - a[0]) if b[0] > a[0] else None
+ser = [tuple(map(float, l.split())) for l in open(s + "/series") if len(l.split()) == 2]
+ser = [p for p in ser if p[0] > 0]
+# The longest stretch without a new echo; "during" ends where it begins.
+gap_at, gap = len(ser) - 1, 0.0
+for i in range(len(ser)):
+    j = i
+    while j + 1 < len(ser) and ser[j + 1][1] == ser[i][1]:
+        j += 1
+    if ser[j][0] - ser[i][0] > gap:
+        gap, gap_at = ser[j][0] - ser[i][0], i
+during = pps(ser[0], ser[gap_at]) if ser and gap_at > 0 else None
 try:
     m = json.loads(open(s + "/mig.json").read().strip().split("\n")[-1])
 except (OSError, ValueError, IndexError):
@@ -129,19 +153,21 @@ if not ok:
     err = m.get("error") or open(s + "/mig.err").read().strip()[-300:]
 print(json.dumps({
     "tool": "godwit", "case": case, "mode": mode, "run": run, "ok": ok, "decision": dec,
-    "pps_before": pps(st[0], st[1]), "pps_during": pps(st[2], st[3]),
-    "migration_s": st[3][0] - st[2][0], "downtime_ms": int(m.get("downtimeUs", 0)) / 1e3,
+    "pps_before": pps(st[0], st[1]), "pps_during": during,
+    "during_s": ser[gap_at][0] - ser[0][0] if ser else None,
+    "migration_s": ser[-1][0] - ser[0][0] if ser else None,
+    "downtime_ms": int(m.get("downtimeUs", 0)) / 1e3,
     "outage_ms": p.get("max_outage_ms"), "lost": p.get("lost"), "corrupt": p.get("corrupt"),
     "duplicates": p.get("duplicates"), "error": err}))' \
-		"$case" "$mode" "$run" "$ok" "$S" "$s0" "$s1" "$s2" "$s3" >>"$RAW"
+		"$case" "$mode" "$run" "$ok" "$S" "$s0" "$s1" >>"$RAW"
 	log "$case $mode run $run: $(tail -n 1 "$RAW")"
 }
 
 for run in $(seq "$RUNS"); do
 	for mode in off shadow track; do
-		one vf-migrate "$mode" "$run" "${GA[@]}" -- --to "$B" \
+		one vf-migrate "$mode" "$run" "${GA[@]}" :: --to "$B" \
 			--to-token-file "$X/gw-bench-vf-b.token" --dma-mode "$mode" --max-bandwidth "$CAP"
-		one vf-return "$mode" "$run" "${GB[@]}" -- --to "$A" \
+		one vf-return "$mode" "$run" "${GB[@]}" :: --to "$A" \
 			--to-token-file "$X/gw-bench-vf-a.token"
 	done
 done
@@ -151,7 +177,7 @@ done
 "${GA[@]}" --json host info >"$X/host.json"
 VF=$(py 'import json,sys
 vfs = json.load(open(sys.argv[1]))["sriovPfs"][0]["vfs"]
-print([v["address"] for v in vfs if v["available"]][0])' "$X/host.json")
+print([v["hostAddress"] for v in vfs if v["available"]][0])' "$X/host.json")
 KERNEL=$(cat "$BUILD/testhosts/linux-kernel")
 "${TH[@]}" run h1 --timeout 120 -- bash -c '
 	qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults -display none -S \
@@ -179,7 +205,7 @@ r = cmd("migrate", uri="exec:cat >/dev/null")
 info = cmd("query-migrate").get("return", {})
 print(json.dumps({"migrate": r, "query": info}))
 PY
-	kill -KILL $q; wait $q 2>/dev/null; true' "$KERNEL" "$VF" "$X" || true
+	kill -KILL $q; wait $q 2>/dev/null; true' qemu-refusal "$KERNEL" "$VF" "$X" || true
 py '
 import json, sys
 x = sys.argv[1]
@@ -189,7 +215,11 @@ try:
     refused = bool(err) or q["query"].get("status") == "failed"
     why = err or q["query"].get("error-desc", "")
 except (OSError, ValueError, KeyError) as e:
-    refused, why = False, "QEMU did not answer: " + str(e) + " " + open(x + "/qemu.log").read()[-200:]
+    try:
+        out = open(x + "/qemu.log").read()[-300:]
+    except OSError:
+        out = ""
+    refused, why = False, "QEMU did not answer: " + str(e) + " " + out
 print(json.dumps({"tool": "qemu", "case": "vf-migrate", "mode": "-", "run": 1, "ok": False,
                   "refused": refused, "error": why}))' "$X" >>"$RAW"
 log "qemu: $(tail -n 1 "$RAW")"

@@ -277,7 +277,13 @@ if [ "$R" -ge $((r1 + 300)) ] && [ -n "$HOLDS" ] && [ "$outside" = 0 ] &&
 	! grep -q "quiesced for re-creation" "$X/t2vmm.log"; then
 	pass "a migration cancelled in pre-copy ($ph): t2 echoed on throughout, no frame lost outside the queues' holds, its VF never reset"
 else
-	fail "the cancel ($ph): $((R - r1)) echoes after it, $lr frames lost by the running VF, $outside outside the holds; $(grep vf0 "$X/t2vmm.log" | tail -n 3)"
+	fail "the cancel ($ph): $((R - r1)) echoes after it, $lr frames lost by the running VF, $outside outside the holds"
+	# What the cause would need: when each lost frame was sent, the holds, the VF's log.
+	echo "     lost frames sent at (ms, CLOCK_REALTIME): $LOSTT"
+	echo "     holds (their end, their length in ms):"
+	echo "$HOLDS" | sed 's/^/       /'
+	grep -E "vf0|migration|incoming" "$X/t2vmm.log" | tail -n 25 | sed 's/^/       /'
+	grep -E "lost|outage" "$X/p2.err" | tail -n 5 | sed 's/^/       /'
 fi
 grep -q "DMA shadow mode off: .*queue pages back as configured" "$X/t2vmm.log" &&
 	pass "the shadowing was handed back at the cancel: $(grep -o "DMA shadow mode off: [0-9]* descriptors completed, [0-9]* pages marked dirty" "$X/t2vmm.log" | tail -n 1)" ||
