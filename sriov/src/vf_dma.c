@@ -420,10 +420,8 @@ static int handle(struct vf_dma *d, enum vf_dma_event ev)
 		if (!engaged(from))
 			state_set_locked(d, to);
 		pthread_mutex_unlock(&d->lock);
-		if (want && !engaged(from)) {
+		if (want && !engaged(from))
 			engage(d, mode, sh);
-			sh = NULL;
-		}
 	}
 	if (runs(to) && (change || ev == EV_RESUME))
 		rc = d->ops->run(d->dev, true);

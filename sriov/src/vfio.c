@@ -502,8 +502,10 @@ static bool held_read(struct sriov_be *be, uint64_t off, uint32_t *v)
 {
 	int tx;
 	unsigned q;
+	if (!is_qctl(off, &tx, &q))
+		return false; /* most trapped accesses: no lock to take */
 	pthread_mutex_lock(&be->lock);
-	bool h = be->held && is_qctl(off, &tx, &q);
+	bool h = be->held;
 	if (h)
 		*v = be->held_ctl[tx][q];
 	pthread_mutex_unlock(&be->lock);
@@ -516,6 +518,8 @@ static bool held_write(struct sriov_be *be, uint64_t off, uint32_t v)
 {
 	int tx;
 	unsigned q;
+	if (off != IGB_CTRL && !is_qctl(off, &tx, &q))
+		return false; /* most trapped accesses: no lock to take */
 	pthread_mutex_lock(&be->lock);
 	bool h = be->held && is_qctl(off, &tx, &q);
 	if (h) {
