@@ -95,19 +95,26 @@ static int xfer(struct replay *r, const uint32_t *msg, unsigned len, const char 
 	r->seen &= ~(IGB_MBX_PFACK | IGB_MBX_PFSTS); /* nothing older answers this one */
 	io->write(io->opaque, IGB_V2PMBX, IGB_MBX_REQ);
 	int rc = wait_bit(r, IGB_MBX_PFACK);
-	if (rc == 0)
+	uint32_t reply[IGB_MBX_WORDS];
+	/* The reply; a message the PF sends of its own accord meanwhile (a control message:
+	 * its link changed, say) is acknowledged and passed over. */
+	for (unsigned pf_msgs = 0; rc == 0; pf_msgs++) {
 		rc = wait_bit(r, IGB_MBX_PFSTS);
+		if (rc)
+			break;
+		io->write(io->opaque, IGB_V2PMBX, IGB_MBX_VFU);
+		for (unsigned i = 0; i < IGB_MBX_WORDS; i++)
+			reply[i] = io->read(io->opaque, IGB_VMBMEM + 4u * i);
+		io->write(io->opaque, IGB_V2PMBX, IGB_MBX_ACK);
+		if ((reply[0] & IGB_MSG_TYPE_MASK) != IGB_PF_CONTROL_MSG || pf_msgs >= 4)
+			break;
+	}
 	if (rc) {
 		snprintf(r->out->error, sizeof(r->out->error), "%s: no %s from the PF in %u ms",
 			 type_name(type), (r->seen & IGB_MBX_PFACK) ? "reply" : "acknowledgement",
 			 io->timeout_ms);
 		return rc;
 	}
-	uint32_t reply[IGB_MBX_WORDS];
-	io->write(io->opaque, IGB_V2PMBX, IGB_MBX_VFU);
-	for (unsigned i = 0; i < IGB_MBX_WORDS; i++)
-		reply[i] = io->read(io->opaque, IGB_VMBMEM + 4u * i);
-	io->write(io->opaque, IGB_V2PMBX, IGB_MBX_ACK);
 	r->out->sent++;
 	if ((reply[0] & IGB_MSG_TYPE_MASK) != type || !(reply[0] & (IGB_MSG_ACK | IGB_MSG_NACK))) {
 		snprintf(r->out->error, sizeof(r->out->error), "%s: the PF answered %#x",

@@ -859,6 +859,67 @@ static void test_mbx_replay(void)
 	rig_close(&r);
 }
 
+/* A PF that posts a control message of its own (its link changed) before each reply: the
+ * replay acknowledges it and waits on for the reply. Just enough of the VF's mailbox. */
+struct chatty_pf {
+	uint32_t mem[IGB_MBX_WORDS], req[IGB_MBX_WORDS];
+	uint32_t bits;	   /* clear-on-read bits the VF has yet to read */
+	unsigned pending;  /* 2: the control message is next, 1: then the reply */
+	unsigned controls; /* control messages acknowledged */
+};
+static uint32_t chatty_read(void *o, uint32_t off)
+{
+	struct chatty_pf *c = o;
+	if (off == IGB_V2PMBX) {
+		uint32_t v = c->bits | IGB_MBX_VFU;
+		c->bits = 0;
+		return v;
+	}
+	return c->mem[(off - IGB_VMBMEM) / 4];
+}
+static void chatty_write(void *o, uint32_t off, uint32_t v)
+{
+	struct chatty_pf *c = o;
+	if (off != IGB_V2PMBX) {
+		c->mem[(off - IGB_VMBMEM) / 4] = v;
+		return;
+	}
+	if (v & IGB_MBX_REQ) {
+		memcpy(c->req, c->mem, sizeof(c->req));
+		c->mem[0] = IGB_PF_CONTROL_MSG | IGB_MSG_CTS;
+		c->bits |= IGB_MBX_PFACK | IGB_MBX_PFSTS;
+		c->pending = 2;
+	} else if ((v & IGB_MBX_ACK) && c->pending == 2) {
+		c->controls++;
+		memcpy(c->mem, c->req, sizeof(c->mem));
+		c->mem[0] = c->req[0] | IGB_MSG_ACK | IGB_MSG_CTS;
+		if ((c->req[0] & IGB_MSG_TYPE_MASK) == IGB_VF_RESET)
+			igb_mac_to_words(MAC, &c->mem[1]);
+		c->bits |= IGB_MBX_PFSTS;
+		c->pending = 1;
+	} else if (v & IGB_MBX_ACK) {
+		c->pending = 0;
+	}
+}
+
+static void test_mbx_replay_pf_messages(void)
+{
+	struct chatty_pf c = {0};
+	struct sriov_mbx_vf_io io = {
+	    .read = chatty_read, .write = chatty_write, .opaque = &c, .timeout_ms = 1000};
+	struct sriov_gen g;
+	sriov_emul_gen(1, &g);
+	struct sriov_vf_config want = {.nvlans = 1, .vlans = {7}, .max_frame = 1522};
+	memcpy(want.mac, MAC, 6);
+	struct sriov_mbx_replay out;
+	CU_ASSERT_EQUAL(sriov_mbx_replay(&io, &g, &want, &out), 0);
+	CU_ASSERT_EQUAL(out.sent, 3); /* reset, LPE, VLAN: the MAC is the reset's already */
+	CU_ASSERT_EQUAL(c.controls, 3);
+	CU_ASSERT_EQUAL(out.rec.cfg.nvlans, 1);
+	CU_ASSERT_EQUAL(out.rec.cfg.max_frame, 1522);
+	CU_ASSERT_EQUAL(memcmp(out.rec.cfg.mac, MAC, 6), 0);
+}
+
 static void test_generations(void)
 {
 	struct sriov_gen a, b;
@@ -913,6 +974,7 @@ int main(void)
 	    {"mailbox exchanges trap the page", test_mbx_exchanges},
 	    {"mailbox record and replay", test_mbx_record},
 	    {"mailbox replay through a VF's registers", test_mbx_replay},
+	    {"mailbox replay past the PF's own messages", test_mbx_replay_pf_messages},
 	    {"generations", test_generations},
 	    {"dma map", test_dma_map},
 	};
