@@ -71,6 +71,24 @@ static const char *type_name(uint32_t type)
 	}
 }
 
+/* After the PF's ACK of a request: its reply, read and acknowledged. A message the PF sends
+ * of its own accord meanwhile (a control message: its link changed, say) is acknowledged and
+ * passed over. 0, or -ENOMSG when no reply came in time. */
+static int await_reply(struct replay *r, uint32_t *reply)
+{
+	const struct sriov_mbx_vf_io *io = r->io;
+	for (unsigned pf_msgs = 0;; pf_msgs++) {
+		if (wait_bit(r, IGB_MBX_PFSTS))
+			return -ENOMSG;
+		io->write(io->opaque, IGB_V2PMBX, IGB_MBX_VFU);
+		for (unsigned i = 0; i < IGB_MBX_WORDS; i++)
+			reply[i] = io->read(io->opaque, IGB_VMBMEM + 4u * i);
+		io->write(io->opaque, IGB_V2PMBX, IGB_MBX_ACK);
+		if ((reply[0] & IGB_MSG_TYPE_MASK) != IGB_PF_CONTROL_MSG || pf_msgs >= 4)
+			return 0;
+	}
+}
+
 /* One exchange: 1 when the PF acknowledged it, 0 when it refused it (NACK), or an error. The
  * record observes it as it observes the guest's. */
 static int xfer(struct replay *r, const uint32_t *msg, unsigned len, const char *what)
@@ -94,26 +112,15 @@ static int xfer(struct replay *r, const uint32_t *msg, unsigned len, const char 
 		io->write(io->opaque, IGB_VMBMEM + 4u * i, msg[i]);
 	r->seen &= ~(IGB_MBX_PFACK | IGB_MBX_PFSTS); /* nothing older answers this one */
 	io->write(io->opaque, IGB_V2PMBX, IGB_MBX_REQ);
-	int rc = wait_bit(r, IGB_MBX_PFACK);
 	uint32_t reply[IGB_MBX_WORDS];
-	/* The reply; a message the PF sends of its own accord meanwhile (a control message:
-	 * its link changed, say) is acknowledged and passed over. */
-	for (unsigned pf_msgs = 0; rc == 0; pf_msgs++) {
-		rc = wait_bit(r, IGB_MBX_PFSTS);
-		if (rc)
-			break;
-		io->write(io->opaque, IGB_V2PMBX, IGB_MBX_VFU);
-		for (unsigned i = 0; i < IGB_MBX_WORDS; i++)
-			reply[i] = io->read(io->opaque, IGB_VMBMEM + 4u * i);
-		io->write(io->opaque, IGB_V2PMBX, IGB_MBX_ACK);
-		if ((reply[0] & IGB_MSG_TYPE_MASK) != IGB_PF_CONTROL_MSG || pf_msgs >= 4)
-			break;
-	}
+	int rc = wait_bit(r, IGB_MBX_PFACK);
+	if (rc == 0)
+		rc = await_reply(r, reply);
 	if (rc) {
 		snprintf(r->out->error, sizeof(r->out->error), "%s: no %s from the PF in %u ms",
-			 type_name(type), (r->seen & IGB_MBX_PFACK) ? "reply" : "acknowledgement",
+			 type_name(type), rc == -ETIMEDOUT ? "acknowledgement" : "reply",
 			 io->timeout_ms);
-		return rc;
+		return -ETIMEDOUT;
 	}
 	r->out->sent++;
 	if ((reply[0] & IGB_MSG_TYPE_MASK) != type || !(reply[0] & (IGB_MSG_ACK | IGB_MSG_NACK))) {

@@ -854,7 +854,7 @@ static void test_mbx_replay(void)
 	x.pf_answers = false;
 	io.timeout_ms = 50;
 	CU_ASSERT_EQUAL(sriov_mbx_replay(&io, &g, &want, &out), -ETIMEDOUT);
-	CU_ASSERT_PTR_NOT_NULL(strstr(out.error, "VF_RESET"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.error, "VF_RESET: no acknowledgement"));
 	CU_ASSERT_EQUAL(out.sent, 0);
 	rig_close(&r);
 }
@@ -866,6 +866,7 @@ struct chatty_pf {
 	uint32_t bits;	   /* clear-on-read bits the VF has yet to read */
 	unsigned pending;  /* 2: the control message is next, 1: then the reply */
 	unsigned controls; /* control messages acknowledged */
+	bool mute;	   /* acknowledges requests and never replies */
 };
 static uint32_t chatty_read(void *o, uint32_t off)
 {
@@ -884,7 +885,9 @@ static void chatty_write(void *o, uint32_t off, uint32_t v)
 		c->mem[(off - IGB_VMBMEM) / 4] = v;
 		return;
 	}
-	if (v & IGB_MBX_REQ) {
+	if ((v & IGB_MBX_REQ) && c->mute) {
+		c->bits |= IGB_MBX_PFACK;
+	} else if (v & IGB_MBX_REQ) {
 		memcpy(c->req, c->mem, sizeof(c->req));
 		c->mem[0] = IGB_PF_CONTROL_MSG | IGB_MSG_CTS;
 		c->bits |= IGB_MBX_PFACK | IGB_MBX_PFSTS;
@@ -918,6 +921,12 @@ static void test_mbx_replay_pf_messages(void)
 	CU_ASSERT_EQUAL(out.rec.cfg.nvlans, 1);
 	CU_ASSERT_EQUAL(out.rec.cfg.max_frame, 1522);
 	CU_ASSERT_EQUAL(memcmp(out.rec.cfg.mac, MAC, 6), 0);
+	/* A PF that takes a request and never answers it: the error says which. */
+	struct chatty_pf mute = {.mute = true};
+	io.opaque = &mute;
+	io.timeout_ms = 50;
+	CU_ASSERT_EQUAL(sriov_mbx_replay(&io, &g, &want, &out), -ETIMEDOUT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.error, "VF_RESET: no reply"));
 }
 
 static void test_generations(void)
