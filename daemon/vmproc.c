@@ -3,6 +3,7 @@
  * watch through a pidfd, stop over the control socket, re-adopt after a daemon restart. */
 #include "daemon.h"
 
+#include "godwit/deadline.h"
 #include "godwit/log.h"
 #include "godwit/vmm/v1/vmm.pb-c.h"
 
@@ -455,13 +456,20 @@ static int adopt_child(struct gwd *d, struct gwd_vm *vm, pid_t pid, char *why, s
 	return 0;
 }
 
-/* Waits up to 15 s for the VMM's control socket to answer; a VMM that ended or never
+/* How long a VMM may take to set up before it answers on its control socket: opening VFIO
+ * devices, pinning guest RAM in the IOMMU and unpacking a kernel (cold cache) took 18 s for a
+ * 256 MiB Linux guest with a VFIO VF in a test host under TCG; on hardware it is well under a
+ * second. Only a VMM that hangs in set-up meets it. */
+#define VMM_SETUP_MS 60000
+
+/* Waits up to VMM_SETUP_MS for the VMM's control socket to answer; a VMM that ended or never
  * answered is an error (the latter is killed). */
 static int await_control(struct gwd *d, struct gwd_vm *vm, const struct vmm_files *f, char *why,
 			 size_t n)
 {
 	struct gw_rpc_status st;
-	for (int i = 0; i < 300; i++) {
+	uint64_t end = gw_now_ms() + VMM_SETUP_MS;
+	while (gw_now_ms() < end) {
 		pthread_mutex_lock(&d->lock);
 		bool gone = vm->pid == 0;
 		pthread_mutex_unlock(&d->lock);
@@ -477,7 +485,11 @@ static int await_control(struct gwd *d, struct gwd_vm *vm, const struct vmm_file
 			return 0;
 		usleep(50 * 1000);
 	}
-	snprintf(why, n, "godwit-vmm did not open its control socket within 15 s");
+	char tail[300];
+	log_tail(f->log, tail, sizeof(tail));
+	snprintf(why, n,
+		 "godwit-vmm did not open its control socket within %d s (its log ends: %s)",
+		 VMM_SETUP_MS / 1000, tail[0] ? tail : "nothing");
 	pthread_mutex_lock(&d->lock);
 	if (vm->pidfd >= 0)
 		pidfd_kill(vm->pidfd, SIGKILL);
