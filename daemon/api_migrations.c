@@ -46,6 +46,7 @@ struct gwd_mig {
 	char error[300];
 	int64_t started_unix;
 	bool cancel;
+	bool committing; /* the destination was asked to start the VM: too late to cancel */
 	unsigned version; /* bumped on every change, for Watch */
 	/* One channel to the destination for the whole migration: the commit, on the
 	 * downtime path, then needs no new connection. Used by the migration thread only. */
@@ -598,6 +599,7 @@ static void handover(struct gwd_mig *m, uint64_t vmm_downtime_us)
 	struct gwd *d = m->d;
 	pthread_mutex_lock(&d->lock);
 	bool cancelled = m->cancel;
+	m->committing = !cancelled;
 	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
 	if (vm)
 		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
@@ -788,6 +790,12 @@ static int mig_cancel(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 		rc = -ENOENT;
 	} else if (final_phase(m->phase)) {
 		gw_rpc_call_error(call, "migration %s has already ended", req->id);
+		rc = -EBUSY;
+	} else if (m->committing) {
+		gw_rpc_call_error(call,
+				  "migration %s is past its point of no return: the destination "
+				  "is starting the VM (see 'godwit migration status %s')",
+				  req->id, req->id);
 		rc = -EBUSY;
 	} else {
 		m->cancel = true;

@@ -245,7 +245,8 @@ fi
 # 6. Usage errors: exit 2.
 bad=0
 for args in "--bogus" "" "--listen tcp:1" "--listen udp:127.0.0.1:0 --size 20" \
-	"--listen udp:127.0.0.1:0 --window 0" "--listen udp:127.0.0.1:0 --duration x"; do
+	"--listen udp:127.0.0.1:0 --window 0" "--listen udp:127.0.0.1:0 --duration x" \
+	"--listen udp:127.0.0.1:0 --vlan 0" "--listen udp:127.0.0.1:0 --vlan 4095"; do
 	# shellcheck disable=SC2086
 	"$PEER" $args >/dev/null 2>&1
 	rc=$?

@@ -39,6 +39,8 @@
 #define PROGRESS_NS	NS_PER_SEC
 #define STATS_NS	(500 * UINT64_C(1000000))
 #define RARP_ETHERTYPE	0x8035u
+#define VLAN_TPID	0x8100u /* an IEEE 802.1Q tag */
+#define VLAN_TAG	4u
 #define ETH_HDR		14u
 #define MIN_SIZE	60u /* the minimum Ethernet frame, FCS not carried */
 #define RX_BUF		65536u
@@ -92,6 +94,7 @@ struct opts {
 	bool quiet;
 	bool vf_mac_given; /* --vf-mac: the VF announced before the peer started */
 	uint8_t vf_mac[6];
+	uint64_t vlan; /* --vlan: the 802.1Q VLAN ID frames carry on the wire, 0: untagged */
 };
 
 struct peer {
@@ -179,6 +182,9 @@ static void usage(FILE *f)
 	    "  --wait-announce SECONDS  give up when no announce came this long (default 60)\n"
 	    "  --vf-mac MAC             packet: only: the VF's MAC, for a VF that announced\n"
 	    "                           before the peer started; frames go to it at once\n"
+	    "  --vlan VID               send each frame with an 802.1Q tag for VLAN VID\n"
+	    "                           (1..4094, 4 bytes beyond --size on the wire); echoes\n"
+	    "                           are taken tagged or untagged (a VF strips the tag)\n"
 	    "  --ready-file PATH        write the bound spec here once bound\n"
 	    "  --stats-file PATH        write the JSON report here every 500 ms\n"
 	    "  --stats-every MS         ... or every MS milliseconds (10..60000)\n"
@@ -235,6 +241,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		OPT_QUIET,
 		OPT_HELP,
 		OPT_VF_MAC,
+		OPT_VLAN,
 	};
 	static const struct option longopts[] = {
 	    {"listen", required_argument, NULL, OPT_LISTEN},
@@ -251,6 +258,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"quiet", no_argument, NULL, OPT_QUIET},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {"vf-mac", required_argument, NULL, OPT_VF_MAC},
+	    {"vlan", required_argument, NULL, OPT_VLAN},
 	    {NULL, 0, NULL, 0},
 	};
 	*o = (struct opts){
@@ -306,6 +314,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->vf_mac_given = true;
 			break;
 		}
+		case OPT_VLAN:
+			if (gw_parse_u64(optarg, 1, 4094, &o->vlan) < 0)
+				return usage_error("--vlan wants a VLAN ID 1..4094, got \"%s\"",
+						   optarg);
+			break;
 		case OPT_STATS:
 			o->stats_file = optarg;
 			break;
@@ -630,8 +643,8 @@ static void report_json(const struct peer *pr, uint64_t now, FILE *f)
 	json_string(f, pr->vf_desc);
 	fprintf(f,
 		",\"size\":%" PRIu64 ",\"window\":%" PRIu64 ",\"rate\":%" PRIu64
-		",\"count\":%" PRIu64 ",\"elapsed_s\":%.3f",
-		pr->o.size, pr->o.window, pr->o.rate, pr->o.count, r.elapsed_s);
+		",\"count\":%" PRIu64 ",\"vlan\":%" PRIu64 ",\"elapsed_s\":%.3f",
+		pr->o.size, pr->o.window, pr->o.rate, pr->o.count, pr->o.vlan, r.elapsed_s);
 	fprintf(f,
 		",\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
 		",\"lost_running\":%" PRIu64 ",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64
@@ -833,6 +846,15 @@ static int send_one(struct peer *pr, uint64_t now)
 	memcpy(h.dst, pr->vf_mac, 6);
 	memcpy(h.src, peer_mac, 6);
 	memcpy(pr->txbuf, &h, sizeof(h));
+	if (pr->o.vlan) {
+		/* The tag goes between the source MAC and the ethertype (IEEE 802.1Q). */
+		memmove(pr->txbuf + 12 + VLAN_TAG, pr->txbuf + 12, size - 12);
+		pr->txbuf[12] = VLAN_TPID >> 8;
+		pr->txbuf[13] = VLAN_TPID & 0xFF;
+		pr->txbuf[14] = (uint8_t)(pr->o.vlan >> 8);
+		pr->txbuf[15] = (uint8_t)pr->o.vlan;
+		size += VLAN_TAG;
+	}
 
 	ssize_t n;
 	do {
@@ -1062,6 +1084,13 @@ static void receive_all(struct peer *pr)
 			at_rt = real_ns(); /* no stamp: now, the latest it can have arrived */
 		if (pr->packet && !packet_take(pr->rxbuf, (size_t)n, &from, &mh.msg_namelen))
 			continue; /* not to us: not counted, not even as ignored */
+		if (pr->o.vlan && n >= ETH_HDR + VLAN_TAG && n <= RX_BUF &&
+		    (pr->rxbuf[12] << 8 | pr->rxbuf[13]) == VLAN_TPID) {
+			/* An echo that kept its tag: judged as the frame inside it. */
+			memmove(pr->rxbuf + 12, pr->rxbuf + 12 + VLAN_TAG,
+				(size_t)n - 12 - VLAN_TAG);
+			n -= VLAN_TAG;
+		}
 		on_frame(pr, pr->rxbuf, (size_t)n, &from, mh.msg_namelen, now_ns(), at_rt);
 	}
 }
@@ -1242,7 +1271,7 @@ int main(int argc, char **argv)
 
 	int ret = EXIT_NO_ANNOUNCE;
 	char err[512] = "";
-	pr.txbuf = malloc(IGB_MAX_FRAME);
+	pr.txbuf = malloc(IGB_MAX_FRAME + VLAN_TAG);
 	pr.rxbuf = malloc(RX_BUF);
 	if (!pr.txbuf || !pr.rxbuf) {
 		GW_ERR(LOG, "out of memory");
