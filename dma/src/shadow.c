@@ -27,6 +27,11 @@ struct sq {
 	uint32_t done;	 /* next descriptor to complete */
 	uint64_t *gbuf;	 /* RX: the guest's buffer address per descriptor */
 	uint8_t *rewritten;
+	/* A split ring (dma_shadow_queue_start_split): the device's view of the guest's ring
+	 * address, NULL when the device works on the shadow ring in mem. */
+	uint8_t *dring;
+	bool direct;	     /* posts reach the device as the driver wrote them (a drain) */
+	uint32_t nrewritten; /* posted descriptors naming a shadow buffer, not yet complete */
 };
 
 struct dma_shadow {
@@ -85,7 +90,9 @@ static void sq_reset(struct sq *q)
 	free(q->rewritten);
 	q->gbuf = NULL;
 	q->rewritten = NULL;
-	q->active = q->tx = q->shadowed = false;
+	q->active = q->tx = q->shadowed = q->direct = false;
+	q->dring = NULL;
+	q->nrewritten = 0;
 	q->gbase = 0;
 	q->ring_len = 0;
 	q->n = q->bsize = q->posted = q->done = 0;
@@ -208,8 +215,33 @@ static void put_guest_desc(struct dma_shadow *s, const struct sq *q, uint32_t i,
 	mark(s, a, ds);
 }
 
+/* Descriptor i where the device reads and writes it. */
+static uint8_t *dev_desc(const struct dma_shadow *s, const struct sq *q, uint32_t i)
+{
+	return (q->dring ? q->dring : q->mem) + (size_t)i * s->ops->desc_size;
+}
+
+static int queue_start(struct dma_shadow *s, unsigned slot, bool tx, const struct dma_queue_regs *r,
+		       void *dring, uint64_t *dev_base);
+static void post_locked(struct dma_shadow *s, struct sq *q, uint32_t tail, bool write_dev);
+
 int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 			   const struct dma_queue_regs *r, uint64_t *dev_base)
+{
+	return queue_start(s, slot, tx, r, NULL, dev_base);
+}
+
+int dma_shadow_queue_start_split(struct dma_shadow *s, unsigned slot, bool tx,
+				 const struct dma_queue_regs *r, void *dev_ring)
+{
+	uint64_t dev_base;
+	if (!dev_ring || s->mode != DMA_MODE_SHADOW)
+		return -EINVAL;
+	return queue_start(s, slot, tx, r, dev_ring, &dev_base);
+}
+
+static int queue_start(struct dma_shadow *s, unsigned slot, bool tx, const struct dma_queue_regs *r,
+		       void *dring, uint64_t *dev_base)
 {
 	if (slot >= DMA_SHADOW_MAX_QUEUES)
 		return -EINVAL;
@@ -250,6 +282,18 @@ int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 		*dev_base = q->sbase;
 	}
 	q->active = true;
+	if (dring) {
+		/* The device keeps the guest's ring address and the descriptors it owns, as the
+		 * driver posted them: they name the guest's buffers, and complete as in track.
+		 * What the driver posts from now on names shadow buffers. */
+		q->dring = dring;
+		*dev_base = r->base;
+		q->direct = true;
+		post_locked(s, q, r->tail, false);
+		q->direct = false;
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
 	pthread_mutex_unlock(&s->lock);
 	/* The device's descriptors [head, tail) move over now. */
 	dma_shadow_queue_post(s, slot, r->tail);
@@ -269,33 +313,32 @@ static void post_rx(struct dma_shadow *s, struct sq *q, uint32_t i, uint8_t *d)
 	uint64_t gb = s->ops->rx_buf_addr(d);
 	q->gbuf[i] = gb;
 	q->rewritten[i] = 0;
-	if (!q->shadowed)
+	if (!q->shadowed || q->direct)
 		return;
 	/* A buffer outside guest memory keeps its address: the device faults on it and
 	 * completes the descriptor with an error, as without the shadow. */
 	if (q->bsize && guest_ok(s, gb, q->bsize, true)) {
 		s->ops->rx_set_buf_addr(d, q->sbase + q->ring_len + (uint64_t)i * q->bsize);
 		q->rewritten[i] = 1;
+		q->nrewritten++;
 	} else {
 		s->st.bad_addrs++;
 	}
 }
 
-void dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail)
+/* Caller holds s->lock. Takes the driver's descriptors up to tail; write_dev: into the ring
+ * the device reads (not for those a split ring's device already has). */
+static void post_locked(struct dma_shadow *s, struct sq *q, uint32_t tail, bool write_dev)
 {
-	if (slot >= DMA_SHADOW_MAX_QUEUES)
-		return;
 	unsigned ds = s->ops->desc_size;
-	pthread_mutex_lock(&s->lock);
-	struct sq *q = &s->q[slot];
 	if (!q->active || tail >= q->n)
-		goto out_unlock; /* a bad tail stops the device's queue by itself */
+		return; /* a bad tail stops the device's queue by itself */
 	/* A tail that went backwards, or further than the free descriptors, would have us
 	 * overwrite shadow descriptors the device owns: not followed (the device sees it and
 	 * finds only what was posted before). */
 	uint32_t owned = (q->posted + q->n - q->done) % q->n;
 	if ((tail + q->n - q->posted) % q->n > q->n - 1 - owned)
-		goto out_unlock;
+		return;
 	while (q->posted != tail) {
 		uint32_t i = q->posted;
 		uint8_t d[64];
@@ -303,12 +346,19 @@ void dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail)
 			break;
 		if (!q->tx)
 			post_rx(s, q, i, d);
-		if (q->shadowed)
-			memcpy(q->mem + (size_t)i * ds, d, ds);
+		if (q->shadowed && write_dev)
+			memcpy(dev_desc(s, q, i), d, ds); /* a descriptor the driver owned */
 		q->posted = (i + 1) % q->n;
 		s->st.descs_posted++;
 	}
-out_unlock:
+}
+
+void dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail)
+{
+	if (slot >= DMA_SHADOW_MAX_QUEUES)
+		return;
+	pthread_mutex_lock(&s->lock);
+	post_locked(s, &s->q[slot], tail, true);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -326,7 +376,7 @@ static bool complete_one(struct dma_shadow *s, struct sq *q, uint32_t i)
 		mark(s, ga, ds);
 		return true;
 	}
-	const uint8_t *d = q->mem + (size_t)i * ds;
+	const uint8_t *d = dev_desc(s, q, i);
 	if (q->tx) {
 		/* The device writes back only descriptors with RS (a context descriptor or the
 		 * first of a multi-descriptor frame has none): the others are done unchanged, and
@@ -338,18 +388,22 @@ static bool complete_one(struct dma_shadow *s, struct sq *q, uint32_t i)
 	int len = s->ops->rx_done_len(d);
 	if (len < 0)
 		return false; /* not written back: a head no device would report */
-	if (!q->rewritten[i]) {
+	if (q->rewritten[i]) {
+		q->rewritten[i] = 0;
+		q->nrewritten--;
+		if (len > 0) {
+			uint64_t l = (uint64_t)len < q->bsize ? (uint64_t)len : q->bsize;
+			const uint8_t *src = q->mem + q->ring_len + (size_t)i * q->bsize;
+			if (dma_write(s->map, q->gbuf[i], src, l) == 0) {
+				mark(s, q->gbuf[i], l);
+				s->st.bytes_copied += l;
+			}
+		}
+	} else {
 		/* The device used the guest's own buffer address: whatever it managed to write
 		 * went straight to guest memory. */
 		if (len > 0 && guest_ok(s, q->gbuf[i], (uint64_t)len, true))
 			mark(s, q->gbuf[i], (uint64_t)len);
-	} else if (len > 0) {
-		uint64_t l = (uint64_t)len < q->bsize ? (uint64_t)len : q->bsize;
-		const uint8_t *src = q->mem + q->ring_len + (size_t)i * q->bsize;
-		if (dma_write(s->map, q->gbuf[i], src, l) == 0) {
-			mark(s, q->gbuf[i], l);
-			s->st.bytes_copied += l;
-		}
 	}
 	/* The descriptor last: the data is in place before the driver can see it done. The
 	 * written-back format carries no buffer address, so nothing of ours leaks. */
@@ -406,7 +460,38 @@ uint64_t dma_shadow_queue_guest_base(const struct dma_shadow *s, unsigned slot)
 
 uint64_t dma_shadow_queue_dev_base(const struct dma_shadow *s, unsigned slot)
 {
-	return dma_shadow_queue_active(s, slot) && s->q[slot].shadowed ? s->q[slot].sbase : 0;
+	return dma_shadow_queue_active(s, slot) && s->q[slot].shadowed && !s->q[slot].dring
+		   ? s->q[slot].sbase
+		   : 0;
+}
+
+bool dma_shadow_queue_drain(struct dma_shadow *s, unsigned slot)
+{
+	if (slot >= DMA_SHADOW_MAX_QUEUES)
+		return true;
+	pthread_mutex_lock(&s->lock);
+	struct sq *q = &s->q[slot];
+	q->direct = true;
+	bool drained = !q->active || q->nrewritten == 0;
+	pthread_mutex_unlock(&s->lock);
+	return drained;
+}
+
+bool dma_shadow_queue_device_owned(struct dma_shadow *s, unsigned slot, uint32_t *first,
+				   uint32_t *count, uint32_t *n)
+{
+	if (slot >= DMA_SHADOW_MAX_QUEUES)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	struct sq *q = &s->q[slot];
+	bool a = q->active;
+	if (a) {
+		*first = q->done;
+		*count = (q->posted + q->n - q->done) % q->n;
+		*n = q->n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return a;
 }
 
 void dma_shadow_get_stats(struct dma_shadow *s, struct dma_shadow_stats *out)

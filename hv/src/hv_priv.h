@@ -89,6 +89,7 @@ struct hv_vm {
 	pthread_mutex_t run_lock;
 	pthread_cond_t run_cond;
 	enum hv_run_req req;
+	unsigned holds; /* hv_vm_hold_vcpus callers: vCPUs stay parked while non-zero */
 	unsigned parked;
 	unsigned running_threads;
 	bool started;

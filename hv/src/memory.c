@@ -210,3 +210,57 @@ int hv_vm_unmap(struct hv_vm *vm, int handle)
 	pthread_mutex_unlock(&vm->slot_lock);
 	return rc;
 }
+
+/* The RAM offset of [gpa, gpa + len): page-aligned and in one RAM range, else -EINVAL. */
+static int split_range(const struct hv_vm *vm, uint64_t gpa, uint64_t len, uint64_t *off)
+{
+	uint64_t last;
+	if (!len || (gpa | len) & (HV_PAGE_SIZE - 1) || hv_vm_gpa_to_ram_offset(vm, gpa, off) ||
+	    hv_vm_gpa_to_ram_offset(vm, gpa + len - 1, &last) || last - *off != len - 1)
+		return -EINVAL;
+	return 0;
+}
+
+int hv_vm_ram_split(struct hv_vm *vm, uint64_t gpa, uint64_t len, void **dev_view)
+{
+	uint64_t off;
+	int rc = split_range(vm, gpa, len, &off);
+	if (rc)
+		return rc;
+	if (vm->cfg.hugepages)
+		return -ENOTSUP; /* a 2 MiB page holds more than what is split */
+	/* What a device reaches: the memfd's pages, pinned by the IOMMU when RAM was mapped. */
+	void *dv = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, vm->ram_fd, (off_t)off);
+	if (dv == MAP_FAILED)
+		return -errno;
+	void *copy = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (copy == MAP_FAILED) {
+		rc = -errno;
+		munmap(dv, len);
+		return rc;
+	}
+	memcpy(copy, dv, len);
+	/* One step for the guest: the copy replaces the RAM pages at their address (KVM follows
+	 * the host mapping); a vCPU touching them meanwhile waits for the mapping. */
+	if (mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, vm->ram + off) == MAP_FAILED) {
+		rc = -errno;
+		munmap(copy, len);
+		munmap(dv, len);
+		return rc;
+	}
+	*dev_view = dv;
+	return 0;
+}
+
+int hv_vm_ram_join(struct hv_vm *vm, uint64_t gpa, uint64_t len, void *dev_view)
+{
+	uint64_t off;
+	int rc = split_range(vm, gpa, len, &off);
+	if (rc)
+		return rc;
+	if (mmap(vm->ram + off, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE,
+		 vm->ram_fd, (off_t)off) == MAP_FAILED)
+		return -errno;
+	munmap(dev_view, len);
+	return 0;
+}

@@ -270,14 +270,14 @@ static void *vcpu_thread(void *arg)
 	for (;;) {
 		if (vm->req == HV_REQ_STOP)
 			break;
-		if (vm->req == HV_REQ_PAUSE) {
+		if (vm->req == HV_REQ_PAUSE || vm->holds) {
 			pthread_mutex_unlock(&vm->run_lock);
 			/* Finish any I/O the last exit left pending so saved state is complete. */
 			finish_pending(vcpu);
 			pthread_mutex_lock(&vm->run_lock);
 			vm->parked++;
 			pthread_cond_broadcast(&vm->run_cond);
-			while (vm->req == HV_REQ_PAUSE)
+			while (vm->req == HV_REQ_PAUSE || (vm->holds && vm->req != HV_REQ_STOP))
 				pthread_cond_wait(&vm->run_cond, &vm->run_lock);
 			vm->parked--;
 			continue;

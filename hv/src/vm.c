@@ -469,6 +469,39 @@ out_unlock:
 	return rc;
 }
 
+int hv_vm_hold_vcpus(struct hv_vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	int rc = 0;
+	if (vm->req == HV_REQ_STOP) {
+		rc = -ESRCH;
+		goto out_unlock;
+	}
+	vm->holds++;
+	while (vm->req != HV_REQ_STOP && vm->parked < vm->running_threads) {
+		hv_vm_kick_locked(vm); /* again each round: a kick can race with KVM_RUN */
+		struct timespec ts = gw_deadline_ms(50);
+		pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &ts);
+	}
+	if (vm->req == HV_REQ_STOP) {
+		vm->holds--;
+		pthread_cond_broadcast(&vm->run_cond);
+		rc = -ESRCH;
+	}
+out_unlock:
+	pthread_mutex_unlock(&vm->run_lock);
+	return rc;
+}
+
+void hv_vm_release_vcpus(struct hv_vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->holds)
+		vm->holds--;
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
 int hv_vm_resume(struct hv_vm *vm)
 {
 	pthread_mutex_lock(&vm->run_lock);

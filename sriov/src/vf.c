@@ -762,6 +762,29 @@ static void dev_dirty_account(void *opaque, uint64_t pages, uint64_t bytes_copie
 	hv_dirty_dma_account(vf->vm, pages, bytes_copied);
 }
 
+/* Only where the device is hardware: a model in the VMM sees guest memory as the guest does. */
+static int dev_hold_guest(void *opaque, bool hold)
+{
+	struct sriov_vf *vf = opaque;
+	if (!hold) {
+		hv_vm_release_vcpus(vf->vm);
+		return 0;
+	}
+	return vf->ops->msix_direct ? hv_vm_hold_vcpus(vf->vm) : -ENOTSUP;
+}
+
+static int dev_split(void *opaque, uint64_t gpa, uint64_t len, void **dev_view)
+{
+	struct sriov_vf *vf = opaque;
+	return vf->ops->msix_direct ? hv_vm_ram_split(vf->vm, gpa, len, dev_view) : -ENOTSUP;
+}
+
+static int dev_join(void *opaque, uint64_t gpa, uint64_t len, void *dev_view)
+{
+	struct sriov_vf *vf = opaque;
+	return hv_vm_ram_join(vf->vm, gpa, len, dev_view);
+}
+
 static const struct vf_dma_dev_ops vf_dma_dev = {
     .reg_read = dev_reg_read,
     .reg_write = dev_reg_write,
@@ -775,6 +798,9 @@ static const struct vf_dma_dev_ops vf_dma_dev = {
     .set_page_mode = dev_set_page_mode,
     .msix = dev_msix,
     .intx = dev_intx,
+    .hold_guest = dev_hold_guest,
+    .split = dev_split,
+    .join = dev_join,
     .dirty_mode = dev_dirty_mode,
     .dirty_mark = dev_dirty_mark,
     .dirty_account = dev_dirty_account,

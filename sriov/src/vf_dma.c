@@ -9,6 +9,7 @@
  */
 #include "vf_dma.h"
 
+#include "godwit/deadline.h"
 #include "godwit/dma_shadow.h"
 #include "godwit/log.h"
 
@@ -16,10 +17,16 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NQ     (DMA_SHADOW_MAX_QUEUES / 2) /* per direction: RX slots 0..NQ-1, TX NQ.. */
 #define NP     SRIOV_QPROG_MAX
 #define NPAGES 8u /* BAR0 pages the queue layout may name */
+#define NSPLIT (2 * NQ)
+#define PAGE   4096ull
+/* How long a cancel waits for the device to complete the descriptors that name shadow
+ * buffers (traffic drains them) before it holds the device off to hand them back. */
+#define DRAIN_MS 2000u
 
 enum vf_dma_event { EV_LOG_START, EV_LOG_STOP, EV_QUIESCE, EV_RESUME, EV_N };
 
@@ -77,11 +84,22 @@ struct vf_dma {
 	bool held[2][NQ]; /* a tail the device has not been told yet */
 	uint32_t held_tail[2][NQ];
 	enum sriov_page_mode saved_mode[NPAGES]; /* the queue pages' modes before they trapped */
+	/* Split rings: the pages of the engaged rings, which the guest sees as a copy while the
+	 * device keeps working on them (dev: the device's view). */
+	struct {
+		uint64_t gpa, len;
+		uint8_t *dev;
+	} split[NSPLIT];
+	unsigned nsplit;
+	uint32_t split_head[2][NQ]; /* each queue's head just before its pages split */
 	struct dma_shadow_stats reported;
 	/* Interrupts waiting for their completions (shadow mode). */
 	uint32_t pending_msix;
 	int pending_intx; /* -1 nothing, else the level to apply */
 };
+
+static void join_locked(struct vf_dma *d, bool dev_running);
+static void disengaged(struct vf_dma *d, struct dma_shadow *sh);
 
 static enum vf_dma_state state_get(struct vf_dma *d)
 {
@@ -148,6 +166,8 @@ int vf_dma_create(const struct vf_dma_dev_ops *ops, void *dev,
 void vf_dma_release(struct vf_dma *d)
 {
 	pthread_mutex_lock(&d->lock);
+	if (d->nsplit)
+		join_locked(d, false); /* the device is going: the guest's copy is what counts */
 	dma_shadow_destroy(d->sh);
 	d->sh = NULL;
 	if (engaged(d->state))
@@ -246,12 +266,186 @@ static void start_queues_locked(struct vf_dma *d)
 	}
 }
 
+/* ---- split rings: shadow mode for a device that is never held off ---- */
+
+/* Caller holds d->lock and the guest (hold_guest). Splits the pages of every enabled queue's
+ * ring (hv_vm_ram_split): the guest goes on with a copy, the device with the pages. False,
+ * nothing split, when the device cannot have it or a ring is not whole pages of RAM. */
+static bool split_locked(struct vf_dma *d)
+{
+	if (!d->ops->split || !d->ops->join)
+		return false;
+	struct {
+		uint64_t a, b;
+	} r[2 * NQ];
+	unsigned n = 0, nq = nqueues(d);
+	for (int tx = 0; tx < 2; tx++) {
+		for (unsigned q = 0; q < nq; q++) {
+			d->gbal[tx][q] = rd(d, qreg(d, tx, q, SRIOV_QREG_BASE_LO));
+			d->gbah[tx][q] = rd(d, qreg(d, tx, q, SRIOV_QREG_BASE_HI));
+			if (!(rd(d, qreg(d, tx, q, SRIOV_QREG_CTL)) & d->lay->ctl_enable))
+				continue;
+			struct dma_queue_regs g = ring_regs_locked(d, tx, q, 0);
+			/* Completions from here on reach the guest's copy through the engine:
+			 * the guest, held, has seen none of them. */
+			d->split_head[tx][q] = g.head;
+			if (!g.n)
+				continue;
+			uint64_t a = g.base & ~(PAGE - 1);
+			uint64_t b = (g.base + (uint64_t)g.n * d->lay->ring->desc_size + PAGE - 1) &
+				     ~(PAGE - 1);
+			unsigned k = n++;
+			for (; k && r[k - 1].a > a; k--)
+				r[k] = r[k - 1];
+			r[k].a = a;
+			r[k].b = b;
+		}
+	}
+	d->nsplit = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (d->nsplit &&
+		    r[i].a <= d->split[d->nsplit - 1].gpa + d->split[d->nsplit - 1].len) {
+			uint64_t end = d->split[d->nsplit - 1].gpa + d->split[d->nsplit - 1].len;
+			if (r[i].b > end)
+				d->split[d->nsplit - 1].len += r[i].b - end;
+			continue;
+		}
+		d->split[d->nsplit].gpa = r[i].a;
+		d->split[d->nsplit].len = r[i].b - r[i].a;
+		d->nsplit++;
+	}
+	for (unsigned i = 0; i < d->nsplit; i++) {
+		void *dv = NULL;
+		int rc = d->ops->split(d->dev, d->split[i].gpa, d->split[i].len, &dv);
+		if (rc) {
+			GW_INFO(d->name,
+				"the rings at 0x%llx cannot stay in place while shadowed (%s): "
+				"they move, with the device held off meanwhile",
+				(unsigned long long)d->split[i].gpa, strerror(-rc));
+			/* Nothing was written to the copies yet: the pages are as the device
+			 * left them. */
+			for (unsigned k = 0; k < i; k++)
+				d->ops->join(d->dev, d->split[k].gpa, d->split[k].len,
+					     d->split[k].dev);
+			d->nsplit = 0;
+			return false;
+		}
+		d->split[i].dev = dv;
+	}
+	return d->nsplit > 0;
+}
+
+/* The device's view of [base, base + len), within one split region, or NULL. */
+static uint8_t *split_view(struct vf_dma *d, uint64_t base, uint64_t len)
+{
+	for (unsigned i = 0; i < d->nsplit; i++)
+		if (base >= d->split[i].gpa && base + len <= d->split[i].gpa + d->split[i].len)
+			return d->split[i].dev + (base - d->split[i].gpa);
+	return NULL;
+}
+
+/* Caller holds d->lock; the rings are split. Takes over every enabled queue in place. */
+static void start_split_queues_locked(struct vf_dma *d)
+{
+	unsigned nq = nqueues(d);
+	for (int tx = 0; tx < 2; tx++) {
+		for (unsigned q = 0; q < nq; q++) {
+			unsigned slot = slot_of(tx, q);
+			if (rd(d, qreg(d, tx, q, SRIOV_QREG_CTL)) & d->lay->ctl_enable) {
+				/* What the device was told is what it owns; a held tail is posted
+				 * afterwards, as a doorbell would be. */
+				struct dma_queue_regs r = ring_regs_locked(
+				    d, tx, q, rd(d, qreg(d, tx, q, SRIOV_QREG_TAIL)));
+				r.head = d->split_head[tx][q];
+				uint8_t *view =
+				    split_view(d, r.base, (uint64_t)r.n * d->lay->ring->desc_size);
+				int rc =
+				    view ? dma_shadow_queue_start_split(d->sh, slot, tx, &r, view)
+					 : -EINVAL;
+				if (rc)
+					GW_WARN(d->name,
+						"%s queue %u: cannot take it over (%s); its DMA "
+						"stays invisible to this migration",
+						tx ? "TX" : "RX", q, strerror(-rc));
+			}
+			if (d->held[tx][q]) {
+				d->held[tx][q] = false;
+				if (dma_shadow_queue_active(d->sh, slot))
+					dma_shadow_queue_post(d->sh, slot, d->held_tail[tx][q]);
+				wr(d, qreg(d, tx, q, SRIOV_QREG_TAIL), d->held_tail[tx][q]);
+			}
+		}
+	}
+}
+
+/* Caller holds d->lock and the guest. Gives the guest the device's view of the split pages
+ * again, with what the guest wrote in its copy meanwhile: all of it when the device is held
+ * off (the descriptors it owns then go back to the guest's buffers), else all but the
+ * descriptors the device owns or completed unseen, which it may be writing (a drain left
+ * them as the guest wrote them). */
+static void join_locked(struct vf_dma *d, bool dev_running)
+{
+	struct dma_map *map = d->ops->dma(d->dev);
+	unsigned ds = d->lay->ring->desc_size;
+	for (unsigned g = 0; g < d->nsplit; g++) {
+		uint64_t gpa = d->split[g].gpa, len = d->split[g].len;
+		uint8_t *dev = d->split[g].dev;
+		const uint8_t *guest = dma_translate(map, gpa, len, false);
+		struct {
+			uint64_t a, b;
+		} k[2 * DMA_SHADOW_MAX_QUEUES];
+		unsigned nk = 0;
+		for (unsigned slot = 0; dev_running && d->sh && slot < DMA_SHADOW_MAX_QUEUES;
+		     slot++) {
+			uint32_t first, count, n;
+			uint64_t base = dma_shadow_queue_guest_base(d->sh, slot);
+			if (!dma_shadow_queue_device_owned(d->sh, slot, &first, &count, &n) ||
+			    !count || base < gpa || base - gpa >= len)
+				continue;
+			uint64_t off = base - gpa;
+			uint32_t run1 = first + count <= n ? count : n - first;
+			k[nk].a = off + (uint64_t)first * ds;
+			k[nk++].b = off + (uint64_t)(first + run1) * ds;
+			if (run1 < count) {
+				k[nk].a = off;
+				k[nk++].b = off + (uint64_t)(count - run1) * ds;
+			}
+		}
+		for (unsigned i = 1; i < nk; i++)
+			for (unsigned j = i; j && k[j - 1].a > k[j].a; j--) {
+				uint64_t a = k[j].a, b = k[j].b;
+				k[j] = k[j - 1];
+				k[j - 1].a = a;
+				k[j - 1].b = b;
+			}
+		uint64_t pos = 0;
+		for (unsigned i = 0; guest && i <= nk; i++) {
+			uint64_t a = i < nk ? k[i].a : len;
+			if (a > pos)
+				memcpy(dev + pos, guest + pos, a - pos);
+			if (i < nk && k[i].b > pos)
+				pos = k[i].b;
+		}
+		int rc = d->ops->join(d->dev, gpa, len, dev);
+		if (rc)
+			GW_ERR(
+			    d->name,
+			    "cannot give the guest the ring pages at 0x%llx back: %s; the device "
+			    "no longer sees what the guest writes there",
+			    (unsigned long long)gpa, strerror(-rc));
+	}
+	d->nsplit = 0;
+}
+
 /* Caller holds d->lock; the device is between rounds or quiesced. Gives every queue back
  * its guest ring (what the device had not reached is still there, intact), then lets the
- * held ring writes through; tails stay held when keep_tails. */
-static void stop_queues_locked(struct vf_dma *d, bool keep_tails)
+ * held ring writes through; tails stay held when keep_tails. Split rings are joined, the
+ * guest held by the caller. */
+static void stop_queues_locked(struct vf_dma *d, bool keep_tails, bool dev_running)
 {
 	complete_locked(d);
+	if (d->nsplit)
+		join_locked(d, dev_running);
 	unsigned nq = nqueues(d);
 	for (int tx = 0; tx < 2; tx++) {
 		for (unsigned q = 0; q < nq; q++) {
@@ -339,39 +533,115 @@ static struct dma_shadow *prepare(struct vf_dma *d, enum dma_mode mode)
 	return sh;
 }
 
-/* Caller holds ctl; the pages trap (trap_pages); the device is quiesced; the state is
- * PRE_COPY. Engages the migration's DMA mode with sh (prepare): PRE_COPY_ENGAGED, or PRE_COPY
- * still when there is none. */
-static void engage(struct vf_dma *d, enum dma_mode mode, struct dma_shadow *sh)
+static bool is_live(struct vf_dma *d)
+{
+	return d->ops->live && d->ops->live(d->dev);
+}
+
+/* The vCPUs held (true) around a change of what the guest sees of its memory, if the device
+ * can split it at all. */
+static bool hold_guest(struct vf_dma *d)
+{
+	return d->ops->hold_guest && d->ops->split && d->ops->hold_guest(d->dev, true) == 0;
+}
+
+static void release_guest(struct vf_dma *d, bool held)
+{
+	if (held)
+		d->ops->hold_guest(d->dev, false);
+}
+
+/* Caller holds ctl; the pages trap (trap_pages); the state is PRE_COPY; the device is
+ * quiesced unless in_place. Engages the migration's DMA mode with sh (prepare):
+ * PRE_COPY_ENGAGED, or PRE_COPY still when there is none. Shadow mode on a device that works
+ * by itself splits the rings' pages, so that they need not move; in_place: only so (track
+ * moves nothing), and false, nothing done, when they cannot be split. */
+static bool engage(struct vf_dma *d, enum dma_mode mode, struct dma_shadow *sh, bool in_place)
 {
 	if (!sh) {
 		restore_pages(d);
-		return;
+		return true;
 	}
+	bool want_split = in_place && mode == DMA_MODE_SHADOW && is_live(d);
+	bool held = want_split && hold_guest(d);
 	pthread_mutex_lock(&d->lock);
+	bool split = held && split_locked(d);
+	if (in_place && want_split && !split) {
+		pthread_mutex_unlock(&d->lock);
+		release_guest(d, held);
+		return false;
+	}
 	d->sh = sh;
 	memset(&d->reported, 0, sizeof(d->reported));
 	d->mode = mode;
 	state_set_locked(d, VF_DMA_PRE_COPY_ENGAGED);
-	start_queues_locked(d);
+	if (split)
+		start_split_queues_locked(d);
+	else
+		start_queues_locked(d);
 	pthread_mutex_unlock(&d->lock);
-	GW_INFO(d->name, "DMA %s mode on: queue pages trap", dma_mode_name(mode));
+	release_guest(d, held);
+	GW_INFO(d->name, "DMA %s mode on: queue pages trap%s", dma_mode_name(mode),
+		split	   ? "; the rings stay in place (the guest sees a copy of their pages), "
+			     "the device is not held off"
+		: in_place ? "; the device is not held off"
+			   : "");
+	return true;
 }
 
 /* Caller holds ctl; the device is quiesced; the state is engaged. Hands the queues back and
  * leaves the state at to. Returns the shadow: the caller finishes with disengaged() once the
  * device runs again (it no longer reaches the shadow memory), so that the device is not held
  * off while an IOMMU unmaps memory or KVM maps the queue pages again. */
-static struct dma_shadow *disengage(struct vf_dma *d, enum vf_dma_state to)
+static struct dma_shadow *disengage(struct vf_dma *d, enum vf_dma_state to, bool dev_running)
 {
+	bool held = d->nsplit && hold_guest(d);
 	pthread_mutex_lock(&d->lock);
-	stop_queues_locked(d, false);
+	stop_queues_locked(d, false, dev_running);
 	account_locked(d);
 	struct dma_shadow *sh = d->sh;
 	d->sh = NULL;
 	state_set_locked(d, to); /* no more deferred interrupts from here on */
 	pthread_mutex_unlock(&d->lock);
+	release_guest(d, held);
 	return sh;
+}
+
+/* Caller holds ctl; the state is engaged, the device runs and goes on running (a migration
+ * cancelled, say). Hands the DMA mode back without holding the device off, where it can:
+ * track moved nothing; split rings first drain the descriptors that name shadow buffers
+ * (posts go to the device as the guest wrote them, and the device completes those it has),
+ * for up to DRAIN_MS, and are then joined. False, nothing done, otherwise. */
+static bool disengage_in_place(struct vf_dma *d, enum vf_dma_state to)
+{
+	if (d->mode == DMA_MODE_SHADOW && !d->nsplit)
+		return false;
+	uint64_t t0 = gw_now_ms();
+	bool drained = d->mode != DMA_MODE_SHADOW;
+	while (!drained) {
+		pthread_mutex_lock(&d->lock);
+		complete_locked(d);
+		drained = true;
+		for (unsigned slot = 0; slot < DMA_SHADOW_MAX_QUEUES; slot++)
+			drained &= dma_shadow_queue_drain(d->sh, slot);
+		pthread_mutex_unlock(&d->lock);
+		if (drained || gw_now_ms() - t0 >= DRAIN_MS)
+			break;
+		usleep(1000);
+	}
+	if (!drained) {
+		GW_INFO(d->name,
+			"no traffic completed the shadow buffers the device holds within %u ms: "
+			"they go back with the device held off",
+			DRAIN_MS);
+		return false;
+	}
+	struct dma_shadow *old = disengage(d, to, true);
+	if (d->mode == DMA_MODE_SHADOW)
+		GW_INFO(d->name, "the device's shadow buffers drained in %llu ms",
+			(unsigned long long)(gw_now_ms() - t0));
+	disengaged(d, old);
+	return true;
 }
 
 /* Caller holds ctl. After disengage: the interrupts held back, the queue pages as configured,
@@ -409,19 +679,36 @@ static int handle(struct vf_dma *d, enum vf_dma_event ev)
 		trap_pages(d);
 		sh = prepare(d, mode);
 	}
+	/* A device that works by itself drops what arrives while it is held off: while it runs
+	 * on, the mode goes on and off in place where it can. */
+	if (change && is_live(d) && runs(from) && runs(to)) {
+		bool done;
+		if (off) {
+			done = disengage_in_place(d, to);
+		} else {
+			pthread_mutex_lock(&d->lock);
+			state_set_locked(d, to);
+			pthread_mutex_unlock(&d->lock);
+			done = engage(d, mode, sh, true);
+		}
+		if (done) {
+			pthread_mutex_unlock(&d->ctl);
+			return 0;
+		}
+	}
 	if (change && runs(from))
 		rc = d->ops->run(d->dev, false);
 	else if (ev == EV_QUIESCE)
 		rc = d->ops->run(d->dev, false);
 	if (off) {
-		old = disengage(d, to);
+		old = disengage(d, to, false);
 	} else {
 		pthread_mutex_lock(&d->lock);
 		if (!engaged(from))
 			state_set_locked(d, to);
 		pthread_mutex_unlock(&d->lock);
 		if (want && !engaged(from))
-			engage(d, mode, sh);
+			engage(d, mode, sh, false);
 	}
 	if (runs(to) && (change || ev == EV_RESUME))
 		rc = d->ops->run(d->dev, true);
@@ -570,6 +857,11 @@ static void reset_write_locked(struct vf_dma *d, uint64_t off, uint64_t val, uns
 	d->ops->write(d->dev, off, val, size);
 	if (!(val & d->lay->reset_bit))
 		return;
+	/* The reset stopped the queues: the guest's copy of the split pages goes to the device's
+	 * view whole, before the driver sets its rings up again. The other vCPUs are not held
+	 * (this is one of them): a driver resetting its function is not using its rings. */
+	if (d->nsplit)
+		join_locked(d, false);
 	for (unsigned s = 0; s < DMA_SHADOW_MAX_QUEUES; s++)
 		dma_shadow_queue_drop(d->sh, s);
 	memset(d->gbal, 0, sizeof(d->gbal));
@@ -646,13 +938,17 @@ static void retake(struct vf_dma *d)
 		}
 		d->ops->run(d->dev, false); /* a queue that will not stop is logged there */
 	}
+	/* Split rings are joined (the guest held meanwhile) and the queues move instead: a ring
+	 * changed, the device is held off anyway. */
+	bool held = d->nsplit && hold_guest(d);
 	pthread_mutex_lock(&d->lock);
 	if (d->state == VF_DMA_PRE_COPY_RETAKE) {
-		stop_queues_locked(d, true);
+		stop_queues_locked(d, true, false);
 		state_set_locked(d, VF_DMA_PRE_COPY_ENGAGED);
 		start_queues_locked(d);
 	}
 	pthread_mutex_unlock(&d->lock);
+	release_guest(d, held);
 	if (live) {
 		d->ops->run(d->dev, true);
 		pthread_mutex_unlock(&d->ctl);

@@ -35,6 +35,13 @@ struct vf_dma_dev_ops {
 	int (*set_page_mode)(void *dev, unsigned page, enum sriov_page_mode mode);
 	void (*msix)(void *dev, unsigned vec); /* deliver an interrupt now */
 	void (*intx)(void *dev, bool level);
+	/* What the guest sees of its memory, split from what the device reaches there
+	 * (hv_vm_ram_split, hv_vm_ram_join), with the vCPUs held around it (hold_guest): for a
+	 * device that works by itself, whose rings then stay put while shadowed. NULL or an
+	 * error where that cannot be (a model in the VMM sees what the guest sees). */
+	int (*hold_guest)(void *dev, bool hold);
+	int (*split)(void *dev, uint64_t gpa, uint64_t len, void **dev_view);
+	int (*join)(void *dev, uint64_t gpa, uint64_t len, void *dev_view);
 	/* The migration's side: its DMA mode, and dirty tracking (IOVA = guest-physical). */
 	enum dma_mode (*dirty_mode)(void *dev);
 	void (*dirty_mark)(void *dev, uint64_t iova, uint64_t len);

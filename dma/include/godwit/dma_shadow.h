@@ -74,6 +74,25 @@ enum dma_mode dma_shadow_mode(const struct dma_shadow *s);
  */
 int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 			   const struct dma_queue_regs *r, uint64_t *dev_base);
+/*
+ * Shadow mode without moving the ring (the device keeps working, a real NIC that would drop
+ * frames for a queue held off to move it): the guest's view of the ring's pages was split
+ * from the device's (hv_vm_ram_split), dev_ring is the device's view of the ring at r->base,
+ * the guest sees its copy there. The descriptors the device owns ([head, tail)) stay as the
+ * driver posted them (they complete as in track); what the driver posts from now on reaches
+ * dev_ring with shadow buffers. The device need not be quiesced. 0, -EINVAL (not shadow
+ * mode), -ENOMEM / -ENOSPC.
+ */
+int dma_shadow_queue_start_split(struct dma_shadow *s, unsigned slot, bool tx,
+				 const struct dma_queue_regs *r, void *dev_ring);
+/* A split ring's way back: posts reach the device as the driver wrote them from now on.
+ * True once no descriptor the device owns names a shadow buffer (completions drain them):
+ * the guest may then see the device's view of the ring again. */
+bool dma_shadow_queue_drain(struct dma_shadow *s, unsigned slot);
+/* The descriptors the device owns or completed unseen ([*first, *first + *count) modulo the
+ * ring's *n): what must not be written in its ring. False when the queue is not active. */
+bool dma_shadow_queue_device_owned(struct dma_shadow *s, unsigned slot, uint32_t *first,
+				   uint32_t *count, uint32_t *n);
 /* Maps shadow memory for a queue of n descriptors (RX: of buf_size bytes each) in slot now,
  * so that dma_shadow_queue_start, with the device held off, finds it ready (an IOMMU pins
  * memory it maps, which takes time). Nothing in track mode. 0, -EINVAL, -ENOSPC, -ENOMEM or

@@ -132,6 +132,12 @@ int hv_vm_start(struct hv_vm *vm);
 /* Brings every vCPU out of KVM_RUN with pending I/O completed; state is then consistent. */
 int hv_vm_pause(struct hv_vm *vm);
 int hv_vm_resume(struct hv_vm *vm);
+/* Parks every vCPU outside KVM_RUN (pending I/O completed) until the matching release, and
+ * leaves the devices alone, unlike hv_vm_pause: for a device that must change what the guest
+ * sees of memory in one step while it keeps working. Holds nest; -ESRCH once the VM stops.
+ * Not from a vCPU thread, nor with a lock a vCPU's exit handler may take. */
+int hv_vm_hold_vcpus(struct hv_vm *vm);
+void hv_vm_release_vcpus(struct hv_vm *vm);
 void hv_vm_stop(struct hv_vm *vm);
 /* Waits until the VM stops or timeout_ms passes (-1: forever). 0 when stopped, -ETIMEDOUT. */
 int hv_vm_wait(struct hv_vm *vm, int timeout_ms);
@@ -166,6 +172,14 @@ uint64_t hv_vm_ram_offset_to_gpa(const struct hv_vm *vm, uint64_t off);
 /* Sets the bit of every RAM page that has ever been written (the rest are holes that read
  * as zero), without touching the pages: SEEK_DATA/SEEK_HOLE on the RAM memfd. */
 int hv_vm_ram_present(struct hv_vm *vm, uint64_t *bitmap);
+/* Splits what the guest sees of [gpa, gpa + len) (whole pages in one RAM range) from what a
+ * device reaches there through its IOMMU: the guest's view becomes a copy, in one step, while
+ * the device keeps the RAM pages, which *dev_view then shows the VMM. The VMM keeps the two in
+ * step itself until join, which gives the guest the RAM pages (as they are then) again and
+ * drops its copy. -EINVAL (not whole pages of RAM), -ENOTSUP (hugepage-backed RAM). Hold the
+ * vCPUs (hv_vm_hold_vcpus) around both, or the guest may write the side being dropped. */
+int hv_vm_ram_split(struct hv_vm *vm, uint64_t gpa, uint64_t len, void **dev_view);
+int hv_vm_ram_join(struct hv_vm *vm, uint64_t gpa, uint64_t len, void *dev_view);
 
 /* Buses: one for port I/O, one for MMIO. Handlers run on vCPU threads (vcpu != NULL) or on
  * the caller's thread for accesses the VMM makes itself (vcpu == NULL). */

@@ -189,6 +189,104 @@ static void test_shadow_rx(void)
 	teardown();
 }
 
+/* The hardware on a split ring: as device_rx, with its ring at dring (its own view of the
+ * guest's ring pages) and the buffers through the IOVA map. */
+static unsigned device_rx_split(uint8_t *dring, unsigned head, unsigned len, uint8_t fill)
+{
+	struct tdesc d;
+	memcpy(&d, dring + head * 16u, sizeof(d));
+	uint8_t frame[256];
+	memset(frame, fill, sizeof(frame));
+	struct tdesc wb = {0, T_DD | len << 16, 0};
+	if (dma_write(map, d.addr, frame, len))
+		wb.status = T_DD | 2u;
+	memcpy(dring + head * 16u, &wb, sizeof(wb));
+	return (head + 1) % N;
+}
+
+/* A split ring: the device keeps the guest's ring address (its own view of the pages), the
+ * descriptors it owned at the start complete as in track, later posts name shadow buffers,
+ * and a drain hands those back as traffic completes them. */
+static void test_split(void)
+{
+	setup();
+	struct dma_shadow *s;
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_SHADOW, on_dirty, NULL, &s) == 0);
+	static uint8_t dring[N * 16];
+	for (unsigned i = 0; i < 4; i++)
+		driver_post(i);
+	memcpy(dring, ram + RING, sizeof(dring)); /* the split: both views alike */
+	/* The device completes descriptor 0 after the split, before the engine starts. */
+	unsigned head = device_rx_split(dring, 0, 60, 0xB0);
+	struct dma_queue_regs r = {RING, N, 0, 4, BSIZE};
+	CU_ASSERT_EQUAL(dma_shadow_queue_start_split(s, 0, false, &r, NULL), -EINVAL);
+	CU_ASSERT_FATAL(dma_shadow_queue_start_split(s, 0, false, &r, dring) == 0);
+	CU_ASSERT_EQUAL(dma_shadow_queue_dev_base(s, 0), 0); /* the ring did not move */
+	CU_ASSERT_EQUAL(dma_shadow_queue_guest_base(s, 0), RING);
+	/* What the device owned stays as the driver posted it: the guest's buffers. */
+	CU_ASSERT_EQUAL(((struct tdesc *)dring)[1].addr, BUFS + 1 * BSIZE);
+	CU_ASSERT_EQUAL(gdesc(0)->status, 0); /* the guest has not seen it yet */
+	dma_shadow_queue_complete(s, 0, head);
+	CU_ASSERT_EQUAL(gdesc(0)->status, T_DD | 60u << 16);
+	CU_ASSERT_TRUE(buf_is(0, 60, 0xB0));
+	CU_ASSERT_TRUE(dirty[BUFS / 4096]); /* written by the device directly: marked */
+	/* Posts from now on reach the device's view with shadow buffers; the guest's copy keeps
+	 * its own addresses. */
+	driver_post(4);
+	driver_post(5);
+	dma_shadow_queue_post(s, 0, 6);
+	CU_ASSERT_TRUE(((struct tdesc *)dring)[4].addr >= DMA_SHADOW_IOVA_BASE);
+	CU_ASSERT_TRUE(((struct tdesc *)dring)[5].addr >= DMA_SHADOW_IOVA_BASE);
+	CU_ASSERT_EQUAL(gdesc(4)->addr, BUFS + 4 * BSIZE);
+	for (unsigned i = 1; i < 5; i++)
+		head = device_rx_split(dring, head, 80 + i, (uint8_t)(0xC0 + i));
+	CU_ASSERT_TRUE(buf_is(4, 84, 0)); /* in the shadow buffer only, until completed */
+	memset(dirty, 0, sizeof(dirty));
+	dma_shadow_queue_complete(s, 0, head);
+	for (unsigned i = 1; i < 5; i++) {
+		CU_ASSERT_TRUE(buf_is(i, 80 + i, (uint8_t)(0xC0 + i)));
+		CU_ASSERT_EQUAL(gdesc(i)->status, T_DD | (80u + i) << 16);
+	}
+	CU_ASSERT_TRUE(dirty[(BUFS + 4 * BSIZE) / 4096]);
+	/* The drain: descriptor 5 still names a shadow buffer. A post from now on goes to the
+	 * device as the driver wrote it. */
+	CU_ASSERT_FALSE(dma_shadow_queue_drain(s, 0));
+	driver_post(6);
+	dma_shadow_queue_post(s, 0, 7);
+	CU_ASSERT_EQUAL(((struct tdesc *)dring)[6].addr, BUFS + 6 * BSIZE);
+	uint32_t first, count, n;
+	CU_ASSERT_TRUE(dma_shadow_queue_device_owned(s, 0, &first, &count, &n));
+	CU_ASSERT_EQUAL(first, 5);
+	CU_ASSERT_EQUAL(count, 2);
+	CU_ASSERT_EQUAL(n, N);
+	head = device_rx_split(dring, head, 90, 0xD5);
+	dma_shadow_queue_complete(s, 0, head);
+	CU_ASSERT_TRUE(buf_is(5, 90, 0xD5));
+	CU_ASSERT_TRUE(dma_shadow_queue_drain(s, 0)); /* drained: the guest may have the pages */
+	CU_ASSERT_TRUE(dma_shadow_queue_device_owned(s, 0, &first, &count, &n));
+	CU_ASSERT_EQUAL(first, 6);
+	CU_ASSERT_EQUAL(count, 1);
+	/* Descriptor 6 went to the device as the driver wrote it: the device fills the guest's
+	 * buffer itself, and the completion is marked as in track. */
+	head = device_rx_split(dring, head, 70, 0xD6);
+	memset(dirty, 0, sizeof(dirty));
+	dma_shadow_queue_complete(s, 0, head);
+	CU_ASSERT_TRUE(buf_is(6, 70, 0xD6));
+	CU_ASSERT_TRUE(dirty[(BUFS + 6 * BSIZE) / 4096]);
+	struct dma_shadow_stats st;
+	dma_shadow_get_stats(s, &st);
+	CU_ASSERT_EQUAL(st.bytes_copied, 84 + 90); /* only what went through shadow buffers */
+	CU_ASSERT_EQUAL(st.descs_completed, 7);
+	dma_shadow_queue_stop(s, 0);
+	CU_ASSERT_FALSE(dma_shadow_queue_device_owned(s, 0, &first, &count, &n));
+	dma_shadow_destroy(s);
+	/* Track mode has no shadow buffers to split a ring for. */
+	CU_ASSERT_FATAL(dma_shadow_create(map, &t_ops, DMA_MODE_TRACK, on_dirty, NULL, &s) == 0);
+	CU_ASSERT_EQUAL(dma_shadow_queue_start_split(s, 0, false, &r, dring), -EINVAL);
+	dma_shadow_destroy(s);
+	teardown();
+}
+
 /* The ring wraps: posted descriptors 6, 7, 0, 1 complete in order into the right places. */
 static void test_wrap(void)
 {
@@ -455,6 +553,7 @@ int main(void)
 	    {"guest rings and buffers outside guest memory", test_bad_addresses},
 	    {"track mode marks without copying", test_track},
 	    {"shadow TX write-backs", test_shadow_tx},
+	    {"a split ring: no move, shadow buffers, a drain", test_split},
 	    {"an IOMMU behind the map, the shadow window's base", test_mirror},
 	};
 	return gw_test_run("dma-shadow", cases, GW_TEST_COUNT(cases));

@@ -38,6 +38,10 @@ struct fake {
 	unsigned kicks, msix[32];
 	int intx;
 	uint64_t dirty_pages;
+	/* Split pages: the device's view of each (the guest's is ram), the vCPUs' holds. */
+	unsigned nsplit, holds, held;
+	uint64_t split_gpa[4], split_len[4];
+	uint8_t *split_dev[4];
 };
 
 static struct fake F;
@@ -121,6 +125,50 @@ static void f_account(void *o, uint64_t pages, uint64_t bytes)
 	((struct fake *)o)->dirty_pages += pages;
 }
 
+static int f_hold(void *o, bool hold)
+{
+	struct fake *f = o;
+	if (hold) {
+		f->holds++;
+		f->held++;
+	} else {
+		f->held--;
+	}
+	return 0;
+}
+static int f_split(void *o, uint64_t gpa, uint64_t len, void **dev)
+{
+	struct fake *f = o;
+	CU_ASSERT(f->held > 0); /* the guest is held while what it sees changes */
+	if (f->nsplit == 4 || gpa % 4096 || len % 4096 || gpa + len > RAM)
+		return -EINVAL;
+	uint8_t *v = malloc(len);
+	memcpy(v, f->ram + gpa, len);
+	f->split_gpa[f->nsplit] = gpa;
+	f->split_len[f->nsplit] = len;
+	f->split_dev[f->nsplit++] = v;
+	*dev = v;
+	return 0;
+}
+static int f_join(void *o, uint64_t gpa, uint64_t len, void *dev)
+{
+	struct fake *f = o;
+	memcpy(f->ram + gpa, dev, len); /* the guest sees the device's pages again */
+	for (unsigned i = 0; i < f->nsplit; i++)
+		if (f->split_dev[i] == dev)
+			f->split_dev[i] = NULL;
+	free(dev);
+	return 0;
+}
+/* The device's view of guest-physical address a (a split page's, else guest memory). */
+static uint8_t *f_dev_at(uint64_t a)
+{
+	for (unsigned i = 0; i < F.nsplit; i++)
+		if (F.split_dev[i] && a >= F.split_gpa[i] && a < F.split_gpa[i] + F.split_len[i])
+			return F.split_dev[i] + (a - F.split_gpa[i]);
+	return F.ram + a;
+}
+
 static const struct vf_dma_dev_ops fake_ops = {
     .reg_read = f_rd,
     .reg_write = f_wr,
@@ -138,6 +186,8 @@ static const struct vf_dma_dev_ops fake_ops = {
     .dirty_mark = f_mark,
     .dirty_account = f_account,
 };
+
+static struct vf_dma_dev_ops fake_split_ops;
 
 /* A fresh device with RX queue 0 enabled on a guest ring of NDESC descriptors, the queue
  * pages mapped straight into the guest, and the engine running (the VM started). */
@@ -340,6 +390,96 @@ static void test_live_retake(void)
 	vf_dma_destroy(d);
 }
 
+/* The hardware on RX queue 0: one frame of len bytes filled with fill into descriptor i, on
+ * the device's view of the ring, into the buffer that view names (shadow memory through the
+ * IOVA map). */
+static void f_device_rx(unsigned i, unsigned len, uint8_t fill)
+{
+	union igb_rx_desc *dv = (union igb_rx_desc *)f_dev_at(RX_RING) + i;
+	uint64_t buf = dv->read.pkt_addr;
+	uint8_t frame[128];
+	memset(frame, fill, sizeof(frame));
+	if (buf >= DMA_SHADOW_IOVA_BASE) {
+		CU_ASSERT_EQUAL(dma_write(F.map, buf, frame, len), 0);
+	} else {
+		memcpy(f_dev_at(buf), frame, len);
+	}
+	union igb_rx_desc wb = {0};
+	wb.wb.status = IGB_RXD_STAT_DD | IGB_RXD_STAT_EOP;
+	wb.wb.length = (uint16_t)len;
+	*dv = wb;
+	F.regs[IGB_RDH(0) / 4] = (i + 1) % NDESC;
+}
+
+/* A live device whose rings' pages can be split (a VFIO VF): shadow mode goes on and, once
+ * traffic drained the shadow buffers, off without the device held off; the guest's copy and
+ * the device's view kept in step. Without traffic the handback holds it off after all. */
+static void test_split_rings(void)
+{
+	fake_split_ops = fake_ops;
+	fake_split_ops.hold_guest = f_hold;
+	fake_split_ops.split = f_split;
+	fake_split_ops.join = f_join;
+	for (int traffic = 1; traffic >= 0; traffic--) {
+		struct vf_dma *d = rig(DMA_MODE_SHADOW);
+		vf_dma_destroy(d);
+		CU_ASSERT_FATAL(
+		    vf_dma_create(&fake_split_ops, &F, &igb_vf_queue_layout, "vf-test", &d) == 0);
+		CU_ASSERT_EQUAL(vf_dma_resume(d), 0);
+		F.live = true;
+		unsigned stops = F.stops;
+		vf_dma_log_start(d);
+		CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
+		CU_ASSERT_EQUAL(F.stops, stops); /* never held off */
+		CU_ASSERT_EQUAL(F.holds, 1);
+		CU_ASSERT_EQUAL(F.held, 0);
+		CU_ASSERT_EQUAL(F.nsplit, 2); /* the RX ring's page and the TX ring's */
+		CU_ASSERT_EQUAL(F.regs[IGB_RDBAL(0) / 4], RX_RING); /* the rings stay */
+		CU_ASSERT_EQUAL(F.regs[IGB_TDBAL(0) / 4], TX_RING);
+		CU_ASSERT_EQUAL(F.page[2], SRIOV_PAGE_TRAP);
+		/* The device completes descriptor 0, which it owned at the split: the guest's
+		 * buffer, written directly, reaches the guest's copy of the ring on a round. */
+		f_device_rx(0, 60, 0xA0);
+		union igb_rx_desc *g = (union igb_rx_desc *)(F.ram + RX_RING);
+		CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, 0);
+		vf_dma_round(d);
+		CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, IGB_RXD_STAT_DD);
+		CU_ASSERT_EQUAL(F.ram[RX_BUFS], 0xA0);
+		/* The guest posts descriptor 7: its copy keeps its buffer, the device's view
+		 * names a shadow buffer. */
+		g[7].read.pkt_addr = RX_BUFS + 2048u * 7;
+		g[7].read.hdr_addr = 0;
+		CU_ASSERT_TRUE(vf_dma_bar0_write(d, IGB_RDT(0), 0, 4));
+		union igb_rx_desc *dv = (union igb_rx_desc *)f_dev_at(RX_RING);
+		CU_ASSERT(dv[7].read.pkt_addr >= DMA_SHADOW_IOVA_BASE);
+		CU_ASSERT_EQUAL(g[7].read.pkt_addr, RX_BUFS + 2048u * 7);
+		if (traffic) {
+			for (unsigned i = 1; i < NDESC; i++)
+				f_device_rx(i, 64, (uint8_t)(0xB0 + i));
+			CU_ASSERT_EQUAL(F.ram[RX_BUFS + 2048u * 7], 0); /* in its shadow buffer */
+		}
+		vf_dma_log_stop(d);
+		CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_RUNNING);
+		CU_ASSERT_EQUAL(F.stops, stops + (traffic ? 0 : 1));
+		CU_ASSERT_TRUE(F.running);
+		CU_ASSERT_EQUAL(F.split_dev[0], NULL); /* joined */
+		CU_ASSERT_EQUAL(F.split_dev[1], NULL);
+		CU_ASSERT_EQUAL(F.held, 0);
+		CU_ASSERT_EQUAL(F.page[2], SRIOV_PAGE_DIRECT);
+		CU_ASSERT_EQUAL(F.regs[IGB_RDBAL(0) / 4], RX_RING);
+		if (traffic) {
+			/* Every completion reached the guest, the shadowed one copied. */
+			CU_ASSERT_EQUAL(F.ram[RX_BUFS + 2048u * 7], 0xB7);
+			CU_ASSERT_EQUAL(g[7].wb.status & IGB_RXD_STAT_DD, IGB_RXD_STAT_DD);
+			CU_ASSERT_EQUAL(g[3].wb.length, 64);
+		} else {
+			/* Held off, the device's view got the guest's own descriptor back. */
+			CU_ASSERT_EQUAL(g[7].read.pkt_addr, RX_BUFS + 2048u * 7);
+		}
+		vf_dma_destroy(d);
+	}
+}
+
 static void test_reset(void)
 {
 	struct vf_dma *d = rig(DMA_MODE_TRACK);
@@ -401,6 +541,7 @@ int main(void)
 	    {"shadow takeover and handback", test_shadow_takeover},
 	    {"ring reprogrammed: held, retaken", test_reprogram_held},
 	    {"a live device is held off around a retake", test_live_retake},
+	    {"split rings: no hold on and off, a drain", test_split_rings},
 	    {"reset while engaged", test_reset},
 	    {"interrupts wait for completions", test_interrupts_wait},
 	    {"bad layout refused", test_bad_layout},
