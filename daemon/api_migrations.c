@@ -46,7 +46,7 @@ struct gwd_mig {
 	char error[300];
 	int64_t started_unix;
 	bool cancel;
-	bool committing; /* the destination was asked to start the VM: too late to cancel */
+	bool committing;  /* the destination was asked to start the VM: too late to cancel */
 	unsigned version; /* bumped on every change, for Watch */
 	/* One channel to the destination for the whole migration: the commit, on the
 	 * downtime path, then needs no new connection. Used by the migration thread only. */
@@ -290,16 +290,17 @@ static void take_decisions(struct gwd_mig *m, const Godwit__V1__PrepareIncomingR
 		snprintf(md->device, sizeof(md->device), "%s", dd->device);
 		snprintf(md->decision, sizeof(md->decision), "%s", dd->decision);
 		/* The decision's one word the source acts on, read once as it comes in. A VF
-		 * passed through with VFIO is re-created whatever the destination has: without
-		 * a vendor migration driver its device state cannot be read. */
+		 * passed through with VFIO has no vendor migration driver: its state is its
+		 * registers, read at the stop, which a destination's model of the same VF takes
+		 * over; a VFIO VF there cannot take them (dd->recreate). */
 		const struct gwd_nic *nic = vm && i < vm->nnics ? &vm->nics[i] : NULL;
 		bool vfio =
 		    nic && nic->backed && !nic->emulated && nic->backend == GWD_BACKEND_VFIO;
-		md->recreate = vfio || dd->recreate || !strcmp(md->decision, "mismatch");
-		if (vfio && strcmp(md->decision, "mismatch") != 0)
+		md->recreate = dd->recreate || !strcmp(md->decision, "mismatch");
+		if (vfio && !md->recreate)
 			snprintf(md->reason, sizeof(md->reason),
-				 "%.200s; the VFIO VF's state cannot be read: its driver resets "
-				 "it here and it is re-created there",
+				 "%.200s; the VFIO VF's registers are read at the stop and the "
+				 "model there takes them over",
 				 dd->reason);
 		else
 			snprintf(md->reason, sizeof(md->reason), "%s", dd->reason);
@@ -582,10 +583,15 @@ static void take_back(struct gwd_mig *m, bool cancelled, const struct gw_rpc_sta
 		    m->dest);
 		return;
 	}
+	pthread_mutex_lock(&d->lock);
+	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
+	if (vm)
+		gwd_nics_steer_back(d, vm); /* before it runs again */
+	pthread_mutex_unlock(&d->lock);
 	struct gw_rpc_status fs;
 	vmm_finish(m, false, &fs);
 	pthread_mutex_lock(&d->lock);
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
+	vm = gwd_vm_find(d, m->vm);
 	if (vm)
 		vm->migrated_to[0] = '\0';
 	pthread_mutex_unlock(&d->lock);
@@ -603,6 +609,10 @@ static void handover(struct gwd_mig *m, uint64_t vmm_downtime_us)
 	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
 	if (vm)
 		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
+	/* The VM is stopped here: from the moment it runs there, no frame of its may end at
+	 * its idle VF here. */
+	if (vm && !cancelled)
+		gwd_nics_steer_away(d, vm);
 	pthread_mutex_unlock(&d->lock);
 	struct gw_rpc_status st;
 	uint64_t commit_us;

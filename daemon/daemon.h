@@ -43,6 +43,9 @@ struct gwd_nic {
 	bool recreated;	      /* incoming: the device is re-created here, its state left behind */
 	bool gen_differs;     /* incoming: ... on a VF of another generation ("mismatch") */
 	char reason[200];     /* why it is unbacked */
+	/* Handing over: the real VF's PF no longer steers the VM's MAC to it; what it held. */
+	bool steered_away, held_trust;
+	char held_mac[18];
 };
 
 struct gwd_vm {
@@ -139,6 +142,11 @@ int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *s
 		   size_t n);
 /* Releases the VFs vm holds. */
 void gwd_nics_release(struct gwd *d, struct gwd_vm *vm);
+/* A migration's destination is about to run vm: its real VFs' PFs stop steering its MACs to
+ * them (a PF's own switch would deliver them to the idle VF, not to the wire); back, with the
+ * MAC and trust each held, when the destination did not take it. */
+void gwd_nics_steer_away(struct gwd *d, struct gwd_vm *vm);
+void gwd_nics_steer_back(struct gwd *d, struct gwd_vm *vm);
 /* After loading the registry: claims each VM's recorded VFs again; a VF this host no longer
  * declares leaves the NIC unbacked, with a warning. */
 void gwd_nics_rebuild(struct gwd *d);

@@ -68,5 +68,9 @@ void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf);
  * set NETDEV vf N mac MAC trust on|off" does) over rtnetlink. -errno with the reason in why. */
 int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, bool trust, char *why,
 			size_t n);
+/* The MAC and trust its PF holds for VF vf now ("ip link show NETDEV"): what a guest set, if
+ * its PF took it. -errno with the reason in why. */
+int gwd_host_vf_get_mac(const char *netdev, unsigned vf, char mac[18], bool *trust, char *why,
+			size_t n);
 
 #endif

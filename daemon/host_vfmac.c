@@ -81,3 +81,40 @@ out:
 	nl_socket_free(sk);
 	return rc < 0 ? nl_to_errno(rc) : 0;
 }
+
+int gwd_host_vf_get_mac(const char *netdev, unsigned vf, char mac[18], bool *trust, char *why,
+			size_t n)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct rtnl_link *link = NULL;
+	const char *step = "connecting to rtnetlink";
+	int rc = -NLE_NOMEM;
+	if (!sk)
+		goto out;
+	if ((rc = nl_connect(sk, NETLINK_ROUTE)) < 0)
+		goto out;
+	step = "looking up the interface";
+	if ((rc = rtnl_link_get_kernel(sk, 0, netdev, &link)) < 0)
+		goto out;
+	step = "finding the VF in the interface's VF list";
+	struct rtnl_link_vf *v = rtnl_link_vf_get(link, vf);
+	struct nl_addr *addr = NULL;
+	uint32_t t = 0;
+	rc = -NLE_OBJ_NOTFOUND;
+	if (v && rtnl_link_vf_get_addr(v, &addr) == 0 && addr && nl_addr_get_len(addr) >= 6) {
+		const uint8_t *b = nl_addr_get_binary_addr(addr);
+		snprintf(mac, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4],
+			 b[5]);
+		*trust = rtnl_link_vf_get_trust(v, &t) == 0 && t;
+		rc = 0;
+	}
+	if (v)
+		rtnl_link_vf_put(v);
+out:
+	if (rc < 0)
+		snprintf(why, n, "PF interface %s, VF %u: %s failed: %s", netdev, vf, step,
+			 nl_geterror(rc));
+	rtnl_link_put(link);
+	nl_socket_free(sk);
+	return rc < 0 ? nl_to_errno(rc) : 0;
+}

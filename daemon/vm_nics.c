@@ -85,6 +85,47 @@ static void nic_drop_mac(struct gwd *d, const char *vm, unsigned i, const struct
 			pf->netdev, sub);
 }
 
+void gwd_nics_steer_away(struct gwd *d, struct gwd_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		struct gwd_nic *nic = &vm->nics[i];
+		const struct gwd_pf *pf = nic->backed ? &d->pool.pfs[nic->pf] : NULL;
+		if (!pf || nic->emulated || pf->backend != GWD_BACKEND_VFIO || !pf->netdev[0])
+			continue;
+		char sub[300];
+		/* What the guest set through the mailbox, if its PF took it: the MAC to give
+		 * back. Unknown: the NIC's own. */
+		if (gwd_host_vf_get_mac(pf->netdev, nic->vf, nic->held_mac, &nic->held_trust, sub,
+					sizeof(sub))) {
+			GW_DEBUG(vm->name, "nic%u: %s", i, sub);
+			_Static_assert(sizeof(nic->held_mac) == sizeof(nic->mac), "MAC text");
+			memcpy(nic->held_mac, nic->mac, sizeof(nic->held_mac));
+			nic->held_trust = !nic->untrusted;
+		}
+		nic_drop_mac(d, vm->name, i, nic);
+		nic->steered_away = true;
+	}
+}
+
+void gwd_nics_steer_back(struct gwd *d, struct gwd_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		struct gwd_nic *nic = &vm->nics[i];
+		if (!nic->steered_away)
+			continue;
+		nic->steered_away = false;
+		const struct gwd_pf *pf = &d->pool.pfs[nic->pf];
+		char sub[300];
+		if (gwd_host_vf_set_mac(pf->netdev, nic->vf, nic->held_mac, nic->held_trust, sub,
+					sizeof(sub)))
+			GW_ERR(vm->name,
+			       "nic%u: VF %s did not get MAC %s back on %s, so the VM receives "
+			       "nothing there: %s (set it with 'ip link set %s vf %u mac %s')",
+			       i, nic->host, nic->held_mac, pf->netdev, sub, pf->netdev, nic->vf,
+			       nic->held_mac);
+	}
+}
+
 void gwd_nics_release(struct gwd *d, struct gwd_vm *vm)
 {
 	for (unsigned i = 0; i < vm->nnics; i++) {

@@ -331,6 +331,7 @@ static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
 
 const struct sriov_backend_ops sriov_emul_ops = {
     .name = "emul",
+    .state_format = "igb-vf",
     .open = be_open,
     .close = be_close,
     .bar0_page = be_bar0_page,

@@ -795,6 +795,20 @@ int igb_dev_save(struct igb_dev *d, struct gw_buf *out)
 	return rc;
 }
 
+int igb_dev_regs_save(const struct sriov_gen *gen, const uint32_t *regs, struct gw_buf *out)
+{
+	struct igb_dev_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->revision = gen->revision;
+	st->queues = gen->queues;
+	st->api_version = gen->api_version;
+	memcpy(st->regs, regs, IGB_VF_BAR0_SIZE);
+	int rc = gw_fields_save(&state_table, st, out);
+	free(st);
+	return rc;
+}
+
 int igb_dev_load(struct igb_dev *d, const void *data, size_t len)
 {
 	struct gw_rd rd;
@@ -827,6 +841,12 @@ int igb_dev_load(struct igb_dev *d, const void *data, size_t len)
 	d->xchg = false;
 	xchg_begin(d);
 	mbx_sync(d);
+	GW_INFO(d->name,
+		"state loaded: EIMS %#x EIAC %#x EIAM %#x IVAR %#x IVAR_MISC %#x; RX 0 head %u "
+		"tail %u ctl %#x, TX 0 head %u tail %u ctl %#x",
+		R(IGB_EIMS), R(IGB_EIAC), R(IGB_EIAM), R(IGB_IVAR0), R(IGB_IVAR_MISC),
+		R(IGB_RDH(0)), R(IGB_RDT(0)), R(IGB_RXDCTL(0)), R(IGB_QREG(1, 0, IGB_Q_HEAD)),
+		R(IGB_QREG(1, 0, IGB_Q_TAIL)), R(IGB_QREG(1, 0, IGB_Q_DCTL)));
 	pthread_mutex_unlock(&d->lock);
 
 out_free:

@@ -89,6 +89,11 @@ bool igb_dev_pf_reset_seen(struct igb_dev *d);
 void igb_dev_reset(struct igb_dev *d);
 /* Device state for migration: registers, mailbox, interrupt state, PF-side settings. */
 int igb_dev_save(struct igb_dev *d, struct gw_buf *out);
+/* The same state for an igb VF that is not this model (a real one, its registers read while
+ * its queues were stopped: vfio.c), of generation gen: regs as the VF's BAR0 (the registers
+ * it has not read are 0), the mailbox idle, no TX offload context cached. This model loads it
+ * as its own. */
+int igb_dev_regs_save(const struct sriov_gen *gen, const uint32_t *regs, struct gw_buf *out);
 /* -EPROTO (version), -EBADMSG (malformed), -EINVAL (another generation). */
 int igb_dev_load(struct igb_dev *d, const void *data, size_t len);
 void igb_dev_get_stats(struct igb_dev *d, struct igb_dev_stats *out);

@@ -15,6 +15,9 @@ struct sriov_be;
 /* What a backend does for a VF; vf.c does the PCI function, BAR mapping and MSI-X. */
 struct sriov_backend_ops {
 	const char *name;
+	/* The form of the state save writes and load takes ("igb-vf": godwit's model of the igb
+	 * VF, igb_dev.c), or NULL: state moves only between VFs of the same backend. */
+	const char *state_format;
 	/* Interrupts go from the device straight to the vectors' eventfds
 	 * (sriov_vf_msix_eventfd), not through sriov_vf_raise_msix: vf.c masks a vector by
 	 * taking its irqfd away. */

@@ -395,6 +395,7 @@ struct vf_state {
 	bool recreate; /* no device state follows: re-create the device from the record */
 	uint64_t exchanges, nacked, denied;
 	char backend[8]; /* the backend's name, NUL-padded */
+	char format[8];	 /* its state's form (sriov_backend_ops.state_format), NUL-padded */
 };
 /* The MSI-X table travels as the guest wrote it: 4 dwords an entry (PCI 3.0 6.8.2). */
 _Static_assert(sizeof(struct msix_entry) == 16, "MSI-X table entry");
@@ -409,6 +410,7 @@ static const struct gw_field vf_state_fields[] = {
     GW_FIELD(6, struct vf_state, nacked, 0),
     GW_FIELD(7, struct vf_state, denied, 0),
     GW_FIELD(8, struct vf_state, backend, 0),
+    GW_FIELD(9, struct vf_state, format, GW_FIELD_OPTIONAL),
 };
 
 static const struct gw_fields vf_state_table =
@@ -433,6 +435,9 @@ static int vf_save(void *opaque, struct gw_buf *out)
 	st.denied = vf->rec.denied;
 	pthread_mutex_unlock(&vf->rec_lock);
 	memcpy(st.backend, vf->ops->name, strnlen(vf->ops->name, sizeof(st.backend)));
+	if (vf->ops->state_format)
+		memcpy(st.format, vf->ops->state_format,
+		       strnlen(vf->ops->state_format, sizeof(st.format)));
 	int rc = gw_fields_save(&vf_state_table, &st, out);
 	if (rc == 0)
 		rc = sriov_vf_config_save(&cfg, out);
@@ -498,9 +503,12 @@ static int vf_load(void *opaque, const void *data, size_t len)
 		return rc;
 	if (gw_sect_take(&rd, &cfg))
 		return -EBADMSG;
-	/* Device state loads only into the backend that saved it; a re-created VF carries none,
-	 * so it moves between backends (a VFIO VF to the emulated one, say). */
-	if (!st.recreate && strncmp(st.backend, vf->ops->name, sizeof(st.backend)) != 0)
+	/* Device state loads only where its form is known: into a backend that saves the same
+	 * form (a VFIO VF's registers into the emulated model of the same VF, say), else into the
+	 * backend that saved it. A re-created VF carries none, so it moves between any. */
+	const char *fmt = vf->ops->state_format ? vf->ops->state_format : "";
+	if (!st.recreate && (st.format[0] ? strncmp(st.format, fmt, sizeof(st.format))
+					  : strncmp(st.backend, vf->ops->name, sizeof(st.backend))))
 		return -EINVAL;
 	rc = sriov_vf_config_load(&rec.cfg, cfg.p, cfg.left);
 	if (rc)

@@ -922,7 +922,11 @@ static void on_announce(struct peer *pr, const uint8_t *f, const struct sockaddr
 	}
 	pr->announces++;
 	bool moved = !pr->have_vf || fromlen != pr->vf_len || memcmp(from, &pr->vf, fromlen) != 0;
-	if (moved && place_push(pr, from, fromlen) < 0) {
+	/* The same address announcing again once it has answered: a VM that moved between two
+	 * hosts the peer reaches the same way (one wire, one MAC). What is lost from now on is
+	 * judged by what answers from now on, not by the echoes from before the move. */
+	bool again = !moved && pr->nplaces && pr->places[pr->nplaces - 1].last_echo_rt;
+	if ((moved || again) && place_push(pr, from, fromlen) < 0) {
 		GW_ERR(LOG, "out of memory for the VF's places: announce ignored");
 		pr->ignored++;
 		return;
