@@ -35,6 +35,24 @@ static int nl_to_errno(int nle)
 	}
 }
 
+/* An rtnetlink socket and the kernel's view of netdev (with its VFs): 0, or a libnl error with
+ * *step naming what failed. The caller frees both, whatever the result. */
+static int link_get(const char *netdev, struct nl_sock **sk, struct rtnl_link **link,
+		    const char **step)
+{
+	*link = NULL;
+	*step = "allocating a netlink socket";
+	*sk = nl_socket_alloc();
+	if (!*sk)
+		return -NLE_NOMEM;
+	*step = "connecting to rtnetlink";
+	int rc = nl_connect(*sk, NETLINK_ROUTE);
+	if (rc < 0)
+		return rc;
+	*step = "looking up the interface";
+	return rtnl_link_get_kernel(*sk, 0, netdev, link);
+}
+
 int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, bool trust, char *why,
 			size_t n)
 {
@@ -48,19 +66,15 @@ int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, bool t
 	}
 	for (int i = 0; i < 6; i++)
 		raw[i] = (uint8_t)b[i];
-	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_sock *sk = NULL;
 	struct rtnl_link *link = NULL, *change = rtnl_link_alloc();
 	struct rtnl_link_vf *v = rtnl_link_vf_alloc();
 	struct nl_addr *addr = nl_addr_build(AF_LLC, raw, sizeof(raw));
 	const char *step = "allocating a netlink request";
 	int rc = -NLE_NOMEM;
-	if (!sk || !change || !v || !addr)
+	if (!change || !v || !addr)
 		goto out;
-	step = "connecting to rtnetlink";
-	if ((rc = nl_connect(sk, NETLINK_ROUTE)) < 0)
-		goto out;
-	step = "looking up the interface";
-	if ((rc = rtnl_link_get_kernel(sk, 0, netdev, &link)) < 0)
+	if ((rc = link_get(netdev, &sk, &link, &step)) < 0)
 		goto out;
 	rtnl_link_vf_set_index(v, vf);
 	rtnl_link_vf_set_addr(v, addr);
@@ -85,16 +99,11 @@ out:
 int gwd_host_vf_get_mac(const char *netdev, unsigned vf, char mac[18], bool *trust, char *why,
 			size_t n)
 {
-	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_sock *sk = NULL;
 	struct rtnl_link *link = NULL;
-	const char *step = "connecting to rtnetlink";
-	int rc = -NLE_NOMEM;
-	if (!sk)
-		goto out;
-	if ((rc = nl_connect(sk, NETLINK_ROUTE)) < 0)
-		goto out;
-	step = "looking up the interface";
-	if ((rc = rtnl_link_get_kernel(sk, 0, netdev, &link)) < 0)
+	const char *step;
+	int rc = link_get(netdev, &sk, &link, &step);
+	if (rc < 0)
 		goto out;
 	step = "finding the VF in the interface's VF list";
 	struct rtnl_link_vf *v = rtnl_link_vf_get(link, vf);

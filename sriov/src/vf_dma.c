@@ -268,6 +268,21 @@ static void start_queues_locked(struct vf_dma *d)
 
 /* ---- split rings: shadow mode for a device that is never held off ---- */
 
+struct span {
+	uint64_t a, b; /* [a, b) */
+};
+
+/* A handful of spans in order of their start (insertion sort: at most 2 per queue). */
+static void spans_sort(struct span *s, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j && s[j - 1].a > s[j].a; j--) {
+			struct span t = s[j];
+			s[j] = s[j - 1];
+			s[j - 1] = t;
+		}
+}
+
 /* Caller holds d->lock and the guest (hold_guest). Splits the pages of every enabled queue's
  * ring (hv_vm_ram_split): the guest goes on with a copy, the device with the pages. False,
  * nothing split, when the device cannot have it or a ring is not whole pages of RAM. */
@@ -275,9 +290,7 @@ static bool split_locked(struct vf_dma *d)
 {
 	if (!d->ops->split || !d->ops->join)
 		return false;
-	struct {
-		uint64_t a, b;
-	} r[2 * NQ];
+	struct span r[2 * NQ];
 	unsigned n = 0, nq = nqueues(d);
 	for (int tx = 0; tx < 2; tx++) {
 		for (unsigned q = 0; q < nq; q++) {
@@ -294,13 +307,10 @@ static bool split_locked(struct vf_dma *d)
 			uint64_t a = g.base & ~(PAGE - 1);
 			uint64_t b = (g.base + (uint64_t)g.n * d->lay->ring->desc_size + PAGE - 1) &
 				     ~(PAGE - 1);
-			unsigned k = n++;
-			for (; k && r[k - 1].a > a; k--)
-				r[k] = r[k - 1];
-			r[k].a = a;
-			r[k].b = b;
+			r[n++] = (struct span){a, b};
 		}
 	}
+	spans_sort(r, n);
 	d->nsplit = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (d->nsplit &&
@@ -391,9 +401,7 @@ static void join_locked(struct vf_dma *d, bool dev_running)
 		uint64_t gpa = d->split[g].gpa, len = d->split[g].len;
 		uint8_t *dev = d->split[g].dev;
 		const uint8_t *guest = dma_translate(map, gpa, len, false);
-		struct {
-			uint64_t a, b;
-		} k[2 * DMA_SHADOW_MAX_QUEUES];
+		struct span k[2 * DMA_SHADOW_MAX_QUEUES];
 		unsigned nk = 0;
 		for (unsigned slot = 0; dev_running && d->sh && slot < DMA_SHADOW_MAX_QUEUES;
 		     slot++) {
@@ -411,13 +419,7 @@ static void join_locked(struct vf_dma *d, bool dev_running)
 				k[nk++].b = off + (uint64_t)(count - run1) * ds;
 			}
 		}
-		for (unsigned i = 1; i < nk; i++)
-			for (unsigned j = i; j && k[j - 1].a > k[j].a; j--) {
-				uint64_t a = k[j].a, b = k[j].b;
-				k[j] = k[j - 1];
-				k[j - 1].a = a;
-				k[j - 1].b = b;
-			}
+		spans_sort(k, nk);
 		uint64_t pos = 0;
 		for (unsigned i = 0; guest && i <= nk; i++) {
 			uint64_t a = i < nk ? k[i].a : len;
