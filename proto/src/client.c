@@ -24,8 +24,21 @@ struct gw_rpc_stream {
 	const ProtobufCMessageDescriptor *out_desc;
 };
 
-int gw_rpc_client_open(const char *target, const char *token, size_t max_msg,
-		       struct gw_rpc_client **out)
+int gw_rpc_client_set_auth(struct gw_rpc_client *c, const char *scheme, const char *value)
+{
+	size_t n = strlen(scheme) + strlen(value) + 2;
+	char *a = malloc(n);
+	if (!a)
+		return -ENOMEM;
+	snprintf(a, n, "%s %s", scheme, value);
+	free(c->auth);
+	c->auth = a;
+	return 0;
+}
+
+int gw_rpc_client_open_tls(const char *target, const char *token, size_t max_msg,
+			   const struct gw_rpc_tls *tls, const char *server_name,
+			   struct gw_rpc_client **out)
 {
 	grpc_init();
 	struct gw_rpc_client *c = calloc(1, sizeof(*c));
@@ -33,32 +46,45 @@ int gw_rpc_client_open(const char *target, const char *token, size_t max_msg,
 		grpc_shutdown();
 		return -ENOMEM;
 	}
-	if (token) {
-		size_t n = strlen(token) + 8;
-		c->auth = malloc(n);
-		if (!c->auth) {
-			free(c);
-			grpc_shutdown();
-			return -ENOMEM;
-		}
-		snprintf(c->auth, n, "Bearer %s", token);
+	if (token && gw_rpc_client_set_auth(c, "Bearer", token)) {
+		free(c);
+		grpc_shutdown();
+		return -ENOMEM;
 	}
+	bool is_unix = strncmp(target, "unix:", 5) == 0;
 	int mm = (int)(max_msg ? max_msg : GW_RPC_DEFAULT_MAX_MSG);
-	grpc_arg args[2] = {
+	grpc_arg args[3] = {
 	    {.type = GRPC_ARG_INTEGER,
 	     .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 	     .value.integer = mm},
 	    {.type = GRPC_ARG_INTEGER,
 	     .key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
 	     .value.integer = mm},
+	    {.type = GRPC_ARG_STRING,
+	     .key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+	     .value.string = (char *)server_name},
 	};
-	grpc_channel_args cargs = {.num_args = 2, .args = args};
-	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	grpc_channel_args cargs = {.num_args = server_name && tls ? 3 : 2, .args = args};
+	grpc_channel_credentials *creds;
+	if (tls && !is_unix) {
+		grpc_ssl_pem_key_cert_pair pair = {.private_key = tls->key_pem,
+						   .cert_chain = tls->cert_pem};
+		creds = grpc_ssl_credentials_create(tls->ca_pem, tls->cert_pem ? &pair : NULL, NULL,
+						    NULL);
+	} else {
+		creds = grpc_insecure_credentials_create();
+	}
 	c->ch = grpc_channel_create(target, creds, &cargs);
 	grpc_channel_credentials_release(creds);
 	c->cq = grpc_completion_queue_create_for_pluck(NULL);
 	*out = c;
 	return 0;
+}
+
+int gw_rpc_client_open(const char *target, const char *token, size_t max_msg,
+		       struct gw_rpc_client **out)
+{
+	return gw_rpc_client_open_tls(target, token, max_msg, NULL, NULL, out);
 }
 
 void gw_rpc_client_close(struct gw_rpc_client *c)

@@ -15,6 +15,12 @@
 
 #include "godwit/rpc.h"
 
+struct gw_rpc_tls {
+	char *ca_pem;
+	char *cert_pem; /* NULL with key_pem: no certificate to present */
+	char *key_pem;
+};
+
 /* A protobuf message as a gRPC byte buffer (NULL when out of memory). */
 grpc_byte_buffer *gw_rpc_pack(const ProtobufCMessage *msg);
 

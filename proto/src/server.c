@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gRPC server on gRPC core: one completion-queue thread matches calls and completions; each
- * call runs its handler on a thread of its own, so a slow handler (a VM starting, a console
- * stream) never holds up the others. Call sequence per gRPC core's server API: request a
- * registered call with its payload, post RECV_CLOSE_ON_SERVER to learn of cancellation,
- * answer with SEND_INITIAL_METADATA, SEND_MESSAGE and SEND_STATUS_FROM_SERVER.
+ * admitted call runs its handler on a worker thread, so a slow handler (a VM starting, a
+ * console stream) never holds up the others. Everything is bounded: calls at once (workers),
+ * public calls among them, streams per connection, and the request payload is read only once
+ * the caller is authenticated. Call sequence per gRPC core's server API: request a registered
+ * call without its payload, check its metadata, post RECV_CLOSE_ON_SERVER to learn of
+ * cancellation, RECV_MESSAGE, then SEND_INITIAL_METADATA, SEND_MESSAGE and
+ * SEND_STATUS_FROM_SERVER.
  */
 #include "godwit/deadline.h"
 #include "rpc_priv.h"
@@ -42,7 +45,6 @@ struct method_slot {
 	grpc_call *call;
 	gpr_timespec deadline;
 	grpc_metadata_array meta;
-	grpc_byte_buffer *payload;
 };
 
 /* The catch-all for methods nobody registered: answered UNIMPLEMENTED. */
@@ -70,6 +72,10 @@ struct gw_rpc_call {
 	grpc_metadata_array meta;
 	grpc_byte_buffer *payload;
 	bool is_unix;
+	bool is_public;
+	bool peer_verified;
+	char peer_names[256];	  /* the client certificate's SANs, comma-separated */
+	struct gw_rpc_call *next; /* in the server's queue of calls waiting for a worker */
 	struct arena_chunk *arena;
 	char errmsg[512];
 
@@ -98,9 +104,15 @@ struct gw_rpc_server {
 	size_t nlisten;
 	char *unix_paths[8];
 
+	bool tls;
+
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned active;
+	pthread_cond_t work;
+	unsigned active, active_public; /* admitted calls not yet ended */
+	unsigned max_calls, max_public;
+	unsigned workers, idle;
+	struct gw_rpc_call *queue_head, *queue_tail;
 	bool shutting_down;
 	bool shutdown_done;
 	struct tag shutdown_tag;
@@ -179,9 +191,12 @@ static void call_put(struct gw_rpc_call *call)
 	}
 	pthread_cond_destroy(&call->cond);
 	pthread_mutex_destroy(&call->lock);
+	bool pub = call->is_public;
 	free(call);
 	pthread_mutex_lock(&srv->lock);
 	srv->active--;
+	if (pub)
+		srv->active_public--;
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
 }
@@ -290,58 +305,155 @@ static bool ct_equal(const char *a, size_t alen, const char *b, size_t blen)
 	return diff == 0;
 }
 
+/* The value of the caller's authorization metadata, or NULL. */
+static const grpc_slice *auth_value(const struct gw_rpc_call *call)
+{
+	for (size_t i = 0; i < call->meta.count; i++) {
+		const grpc_metadata *m = &call->meta.metadata[i];
+		if (!grpc_slice_str_cmp(m->key, "authorization"))
+			return &m->value;
+	}
+	return NULL;
+}
+
+const char *gw_rpc_call_credential(struct gw_rpc_call *call, const char *scheme)
+{
+	const grpc_slice *v = auth_value(call);
+	size_t sl = strlen(scheme);
+	if (!v)
+		return NULL;
+	const char *p = (const char *)GRPC_SLICE_START_PTR(*v);
+	size_t n = GRPC_SLICE_LENGTH(*v);
+	if (n <= sl + 1 || strncmp(p, scheme, sl) != 0 || p[sl] != ' ')
+		return NULL;
+	char *out = gw_rpc_call_alloc(call, n - sl);
+	if (out) {
+		memcpy(out, p + sl + 1, n - sl - 1);
+		out[n - sl - 1] = '\0';
+	}
+	return out;
+}
+
+bool gw_rpc_call_peer_verified(const struct gw_rpc_call *call)
+{
+	return call->peer_verified;
+}
+
+bool gw_rpc_call_peer_has_name(const struct gw_rpc_call *call, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = call->peer_names; call->peer_verified && *p;) {
+		size_t l = strcspn(p, ",");
+		if (l == n && strncmp(p, name, n) == 0)
+			return true;
+		p += l + (p[l] == ',');
+	}
+	return false;
+}
+
+const char *gw_rpc_call_peer_names(const struct gw_rpc_call *call)
+{
+	return call->peer_verified ? call->peer_names : "";
+}
+
+bool gw_rpc_call_is_local(const struct gw_rpc_call *call)
+{
+	return call->is_unix;
+}
+
+/* What TLS says of the caller: whether its certificate verified, and the names it carries. */
+static void take_peer(struct gw_rpc_call *call)
+{
+	grpc_auth_context *ac = grpc_call_auth_context(call->call);
+	if (!ac)
+		return;
+	call->peer_verified = grpc_auth_context_peer_is_authenticated(ac) != 0;
+	grpc_auth_property_iterator it =
+	    grpc_auth_context_find_properties_by_name(ac, GRPC_X509_SAN_PROPERTY_NAME);
+	const grpc_auth_property *p;
+	size_t used = 0;
+	while ((p = grpc_auth_property_iterator_next(&it))) {
+		size_t room = sizeof(call->peer_names) - used;
+		if (p->value_length + 2 > room)
+			break;
+		if (used)
+			call->peer_names[used++] = ',';
+		memcpy(call->peer_names + used, p->value, p->value_length);
+		used += p->value_length;
+		call->peer_names[used] = '\0';
+	}
+	grpc_auth_context_release(ac);
+}
+
+/* Who may make this call, from its metadata alone (the payload is not read yet): 0, or
+ * -EACCES with the reason set. */
 static int authenticate(struct gw_rpc_call *call)
 {
 	struct gw_rpc_server *srv = call->srv;
-	if (call->is_unix || !srv->token || call->slot->m->public)
+	const struct gw_rpc_method *m = call->slot->m;
+	if (call->is_unix || m->public)
 		return 0;
-	for (size_t i = 0; i < call->meta.count; i++) {
-		grpc_metadata *m = &call->meta.metadata[i];
-		if (!grpc_slice_str_cmp(m->key, "authorization")) {
-			const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
-			size_t vlen = GRPC_SLICE_LENGTH(m->value);
-			if (vlen > 7 && strncmp(v, "Bearer ", 7) == 0 &&
-			    ct_equal(v + 7, vlen - 7, srv->token, strlen(srv->token)))
-				return 0;
-			gw_rpc_call_error(call, "wrong bearer token: use the token in the state "
-						"directory's 'token' file of the godwitd you call");
-			return -EACCES;
-		}
+	if (m->peer) {
+		if (!srv->tls || call->peer_verified)
+			return 0;
+		gw_rpc_call_error(call,
+				  "%s is for godwit hosts: connect with a host certificate "
+				  "the CA of this godwitd signed (mutual TLS, --tls-cert)",
+				  call->slot->path);
+		return -EACCES;
 	}
-	gw_rpc_call_error(call, "missing bearer token: pass --token-file (the token is in the "
-				"godwitd state directory's 'token' file)");
+	if (!srv->token)
+		return 0;
+	const grpc_slice *v = auth_value(call);
+	if (!v) {
+		gw_rpc_call_error(call, "missing bearer token: pass --token-file (the token is in "
+					"the godwitd state directory's 'token' file)");
+		return -EACCES;
+	}
+	const char *p = (const char *)GRPC_SLICE_START_PTR(*v);
+	size_t n = GRPC_SLICE_LENGTH(*v);
+	if (n > 7 && strncmp(p, "Bearer ", 7) == 0 &&
+	    ct_equal(p + 7, n - 7, srv->token, strlen(srv->token)))
+		return 0;
+	gw_rpc_call_error(call, "wrong bearer token: use the token in the state directory's "
+				"'token' file of the godwitd you call");
 	return -EACCES;
 }
 
-static void *call_thread(void *arg)
+/* The request message, read only now that the caller is admitted: 0 with *req, or an error
+ * with the reason set. */
+static int read_request(struct gw_rpc_call *call, ProtobufCMessage **req)
 {
-	struct gw_rpc_call *call = arg;
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &call->payload;
+	if (!run_batch(call, &op, 1) || !call->payload) {
+		gw_rpc_call_error(call, "request message missing");
+		return -EINVAL;
+	}
+	grpc_byte_buffer_reader rd;
+	if (!grpc_byte_buffer_reader_init(&rd, call->payload)) {
+		gw_rpc_call_error(call, "unreadable request payload");
+		return -EINVAL;
+	}
+	grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
+	grpc_byte_buffer_reader_destroy(&rd);
+	*req = protobuf_c_message_unpack(call->slot->md->input, NULL, GRPC_SLICE_LENGTH(s),
+					 GRPC_SLICE_START_PTR(s));
+	grpc_slice_unref(s);
+	if (!*req) {
+		gw_rpc_call_error(call, "malformed %s message", call->slot->md->input->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void run_call(struct gw_rpc_call *call)
+{
 	const struct gw_rpc_method *m = call->slot->m;
 	ProtobufCMessage *req = NULL, *resp = NULL;
-	int rc = authenticate(call);
-	if (rc == 0 && !call->payload) {
-		gw_rpc_call_error(call, "request message missing");
-		rc = -EINVAL;
-	}
-	if (rc == 0) {
-		grpc_byte_buffer_reader rd;
-		if (!grpc_byte_buffer_reader_init(&rd, call->payload)) {
-			gw_rpc_call_error(call, "unreadable request payload");
-			rc = -EINVAL;
-		} else {
-			grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
-			grpc_byte_buffer_reader_destroy(&rd);
-			req = protobuf_c_message_unpack(call->slot->md->input, NULL,
-							GRPC_SLICE_LENGTH(s),
-							GRPC_SLICE_START_PTR(s));
-			grpc_slice_unref(s);
-			if (!req) {
-				gw_rpc_call_error(call, "malformed %s message",
-						  call->slot->md->input->name);
-				rc = -EINVAL;
-			}
-		}
-	}
+	int rc = read_request(call, &req);
 	if (rc == 0) {
 		if (m->stream)
 			rc = m->stream(call->srv->ctx, call, req);
@@ -354,9 +466,101 @@ static void *call_thread(void *arg)
 	if (req)
 		protobuf_c_message_free_unpacked(req, NULL);
 	call_put(call);
+}
+
+/* ---- the worker pool ---- */
+
+#define WORKER_IDLE_S	  30 /* an idle worker beyond the few kept ends after this */
+#define WORKERS_KEPT	  4
+#define DEFAULT_MAX_CALLS 64
+#define DEFAULT_MAX_PUB	  16
+#define DEFAULT_STREAMS	  32
+
+static void *worker(void *arg)
+{
+	struct gw_rpc_server *srv = arg;
+	pthread_mutex_lock(&srv->lock);
+	for (;;) {
+		while (!srv->queue_head && !srv->shutting_down) {
+			struct timespec ts = gw_deadline_ms(WORKER_IDLE_S * 1000);
+			srv->idle++;
+			int w = pthread_cond_timedwait(&srv->work, &srv->lock, &ts);
+			srv->idle--;
+			if (w == ETIMEDOUT && !srv->queue_head && srv->workers > WORKERS_KEPT)
+				goto out;
+		}
+		struct gw_rpc_call *call = srv->queue_head;
+		if (!call)
+			break; /* shutting down with nothing queued */
+		srv->queue_head = call->next;
+		if (!srv->queue_head)
+			srv->queue_tail = NULL;
+		pthread_mutex_unlock(&srv->lock);
+		run_call(call);
+		pthread_mutex_lock(&srv->lock);
+	}
+out:
+	srv->workers--;
+	pthread_cond_broadcast(&srv->cond);
+	pthread_mutex_unlock(&srv->lock);
 	return NULL;
 }
 
+/* Takes the call into the queue if the bounds allow: 0, or -EBUSY (the caller answers). A
+ * worker is started when none is idle, up to one per admitted call. */
+static int admit(struct gw_rpc_server *srv, struct gw_rpc_call *call)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (srv->active >= srv->max_calls ||
+	    (call->is_public && srv->active_public >= srv->max_public)) {
+		pthread_mutex_unlock(&srv->lock);
+		return -EBUSY;
+	}
+	unsigned queued = 0;
+	for (struct gw_rpc_call *c = srv->queue_head; c; c = c->next)
+		queued++;
+	if (queued >= srv->idle && srv->workers < srv->max_calls) {
+		pthread_t t;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, worker, srv) == 0)
+			srv->workers++;
+		pthread_attr_destroy(&attr);
+		if (!srv->workers) {
+			pthread_mutex_unlock(&srv->lock);
+			return -EBUSY;
+		}
+	}
+	srv->active++;
+	if (call->is_public)
+		srv->active_public++;
+	call->next = NULL;
+	if (srv->queue_tail)
+		srv->queue_tail->next = call;
+	else
+		srv->queue_head = call;
+	srv->queue_tail = call;
+	pthread_cond_signal(&srv->work);
+	pthread_mutex_unlock(&srv->lock);
+	return 0;
+}
+
+/* Ends a call that was not admitted, without a thread: gRPC sends the status. */
+static void refuse(struct gw_rpc_call *call, grpc_status_code code)
+{
+	GW_DEBUG(call->srv->prefix, "%s refused: %s", call->slot->path, call->errmsg);
+	grpc_call_cancel_with_status(call->call, code, call->errmsg, NULL);
+	grpc_call_unref(call->call);
+	grpc_metadata_array_destroy(&call->meta);
+	pthread_cond_destroy(&call->cond);
+	pthread_mutex_destroy(&call->lock);
+	free(call);
+}
+
+/* On the completion-queue thread: a new call. Authenticated and admitted here, from its
+ * metadata alone, so that a caller without the token or beyond the bounds costs neither a
+ * thread nor the reading of its payload. */
 static void dispatch(struct method_slot *s)
 {
 	struct gw_rpc_server *srv = s->srv;
@@ -366,8 +570,6 @@ static void dispatch(struct method_slot *s)
 					     "out of memory", NULL);
 		grpc_call_unref(s->call);
 		grpc_metadata_array_destroy(&s->meta);
-		if (s->payload)
-			grpc_byte_buffer_destroy(s->payload);
 		slot_post(s);
 		return;
 	}
@@ -376,10 +578,10 @@ static void dispatch(struct method_slot *s)
 	call->call = s->call;
 	call->deadline = s->deadline;
 	call->meta = s->meta;
-	call->payload = s->payload;
+	call->is_public = s->m->public;
 	call->batch_tag.kind = TAG_BATCH;
 	call->close_tag.kind = TAG_CLOSE;
-	call->refs = 2; /* the handler thread and the close notification */
+	call->refs = 2; /* the worker and the close notification */
 	pthread_mutex_init(&call->lock, NULL);
 	pthread_cond_init(&call->cond, NULL);
 	char *peer = grpc_call_get_peer(call->call);
@@ -387,29 +589,32 @@ static void dispatch(struct method_slot *s)
 	gpr_free(peer);
 	slot_post(s); /* be ready for the next call of this method at once */
 
-	pthread_mutex_lock(&srv->lock);
-	srv->active++;
-	pthread_mutex_unlock(&srv->lock);
-
+	if (!call->is_unix && srv->tls)
+		take_peer(call);
+	if (authenticate(call)) {
+		refuse(call, GRPC_STATUS_UNAUTHENTICATED);
+		return;
+	}
 	grpc_op op;
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	op.data.recv_close_on_server.cancelled = &call->cancelled;
-	if (grpc_call_start_batch(call->call, &op, 1, &call->close_tag, NULL) != GRPC_CALL_OK) {
-		call->refs--;
-		call->closed = true;
+	if (admit(srv, call)) {
+		gw_rpc_call_error(call, "server busy: %u calls in progress%s; retry later",
+				  srv->max_calls,
+				  call->is_public ? " or as many health checks" : "");
+		GW_WARN(srv->prefix, "%s refused: %s", s->path, call->errmsg);
+		refuse(call, GRPC_STATUS_RESOURCE_EXHAUSTED);
+		return;
 	}
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, call_thread, call) != 0) {
-		GW_ERR(srv->prefix, "cannot start a handler thread for %s", s->path);
-		gw_rpc_call_error(call, "server out of threads");
-		finish(call, -EAGAIN, NULL);
+	/* From here the worker may run the call: the close notification's reference is taken
+	 * back if it cannot be posted. */
+	if (grpc_call_start_batch(call->call, &op, 1, &call->close_tag, NULL) != GRPC_CALL_OK) {
+		pthread_mutex_lock(&call->lock);
+		call->closed = true;
+		pthread_mutex_unlock(&call->lock);
 		call_put(call);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 static void slot_post(struct method_slot *s)
@@ -417,11 +622,10 @@ static void slot_post(struct method_slot *s)
 	if (s->srv->shutting_down)
 		return;
 	s->call = NULL;
-	s->payload = NULL;
 	grpc_metadata_array_init(&s->meta);
-	grpc_call_error e = grpc_server_request_registered_call(
-	    s->srv->server, s->handle, &s->call, &s->deadline, &s->meta,
-	    s->md->input ? &s->payload : NULL, s->srv->cq, s->srv->cq, &s->tag);
+	grpc_call_error e =
+	    grpc_server_request_registered_call(s->srv->server, s->handle, &s->call, &s->deadline,
+						&s->meta, NULL, s->srv->cq, s->srv->cq, &s->tag);
 	if (e != GRPC_CALL_OK)
 		GW_ERR(s->srv->prefix, "cannot request calls for %s (error %d)", s->path, e);
 }
@@ -546,10 +750,24 @@ static void server_free(struct gw_rpc_server *srv)
 	}
 	free(srv->slots);
 	free(srv->token);
+	pthread_cond_destroy(&srv->work);
 	pthread_cond_destroy(&srv->cond);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	grpc_shutdown();
+}
+
+/* TLS for TCP listeners when configured: client certificates are asked for and verified when
+ * sent, not required (the CLI may come with the bearer token alone; Peer methods require one,
+ * in authenticate). */
+static grpc_server_credentials *listen_creds(const struct gw_rpc_tls *tls, bool is_unix)
+{
+	if (!tls || is_unix)
+		return grpc_insecure_server_credentials_create();
+	grpc_ssl_pem_key_cert_pair pair = {.private_key = tls->key_pem,
+					   .cert_chain = tls->cert_pem};
+	return grpc_ssl_server_credentials_create_ex(
+	    tls->ca_pem, &pair, 1, GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
 }
 
 int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_rpc_method *methods,
@@ -564,23 +782,43 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_
 	snprintf(srv->prefix, sizeof(srv->prefix), "%s", cfg->log_prefix ? cfg->log_prefix : "rpc");
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
+	pthread_cond_init(&srv->work, NULL);
+	srv->max_calls = cfg->max_calls ? cfg->max_calls : DEFAULT_MAX_CALLS;
+	srv->max_public = cfg->max_public_calls ? cfg->max_public_calls : DEFAULT_MAX_PUB;
+	srv->tls = cfg->tls != NULL;
 	srv->ctx = ctx;
 	srv->token = cfg->token ? strdup(cfg->token) : NULL;
 	srv->shutdown_tag.kind = TAG_SHUTDOWN;
 	srv->generic.tag.kind = TAG_GENERIC;
 	srv->generic.done.kind = TAG_GENERIC_DONE;
 	int rc = 0;
+	if (cfg->tls && !cfg->tls->cert_pem) {
+		GW_ERR(srv->prefix, "TLS needs a certificate and its key");
+		rc = -EINVAL;
+		free(srv);
+		grpc_shutdown();
+		return rc;
+	}
 
 	size_t max_msg = cfg->max_msg ? cfg->max_msg : GW_RPC_DEFAULT_MAX_MSG;
-	grpc_arg args[2] = {
-	    {.type = GRPC_ARG_INTEGER,
-	     .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-	     .value.integer = (int)max_msg},
-	    {.type = GRPC_ARG_INTEGER,
-	     .key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-	     .value.integer = (int)max_msg},
+	unsigned streams = cfg->max_streams_per_conn ? cfg->max_streams_per_conn : DEFAULT_STREAMS;
+	/* Connections that stop answering pings go after 30 + 10 s; one with no call for 5
+	 * minutes is closed; a handshake that takes over 10 s fails; a client that pings more
+	 * often than every 10 s without calls is cut off. */
+#define INT_ARG(k, v) {.type = GRPC_ARG_INTEGER, .key = (char *)(k), .value.integer = (int)(v)}
+	grpc_arg args[] = {
+	    INT_ARG(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)max_msg),
+	    INT_ARG(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, (int)max_msg),
+	    INT_ARG(GRPC_ARG_MAX_CONCURRENT_STREAMS, (int)streams),
+	    INT_ARG(GRPC_ARG_KEEPALIVE_TIME_MS, 30000),
+	    INT_ARG(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000),
+	    INT_ARG(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 300000),
+	    INT_ARG(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000),
+	    INT_ARG(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000),
+	    INT_ARG(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2),
 	};
-	grpc_channel_args cargs = {.num_args = 2, .args = args};
+#undef INT_ARG
+	grpc_channel_args cargs = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
 	srv->server = grpc_server_create(&cargs, NULL);
 	srv->cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
@@ -605,8 +843,8 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_
 		}
 		snprintf(s->path, sizeof(s->path), "/%s/%s", methods[i].service->name,
 			 methods[i].name);
-		s->handle = grpc_server_register_method(
-		    srv->server, s->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+		s->handle = grpc_server_register_method(srv->server, s->path, NULL,
+							GRPC_SRM_PAYLOAD_NONE, 0);
 		if (!s->handle) {
 			rc = -EINVAL;
 			goto err_destroy;
@@ -617,7 +855,7 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_
 		bool is_unix = strncmp(*l, "unix:", 5) == 0;
 		if (is_unix)
 			unlink(*l + 5); /* a stale socket from a previous run */
-		grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+		grpc_server_credentials *creds = listen_creds(cfg->tls, is_unix);
 		int port = grpc_server_add_http2_port(srv->server, *l, creds);
 		grpc_server_credentials_release(creds);
 		if (port <= 0) {
@@ -668,12 +906,13 @@ void gw_rpc_server_shutdown(struct gw_rpc_server *srv)
 		return;
 	pthread_mutex_lock(&srv->lock);
 	srv->shutting_down = true;
+	pthread_cond_broadcast(&srv->work);
 	pthread_mutex_unlock(&srv->lock);
 	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
 	grpc_server_cancel_all_calls(srv->server);
 	/* Handlers see their calls cancelled and return; wait for every one of them. */
 	pthread_mutex_lock(&srv->lock);
-	while (!srv->shutdown_done || srv->active)
+	while (!srv->shutdown_done || srv->active || srv->workers)
 		pthread_cond_wait(&srv->cond, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	grpc_server_destroy(srv->server);

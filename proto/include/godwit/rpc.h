@@ -36,6 +36,17 @@ const char *gw_rpc_code_name(enum gw_rpc_code code);
 
 #define GW_RPC_DEFAULT_MAX_MSG (16 * 1024 * 1024)
 
+/* ---- TLS ---- */
+
+/* A CA bundle, and optionally a certificate and its key, in PEM (proto/src/tls.c). */
+struct gw_rpc_tls;
+/* Reads and checks them: the key is the certificate's and not readable by others, the
+ * certificate is valid now and chains to the CA. cert and key may both be NULL (a client that
+ * only checks the server). 0, or a negative errno with why set for a person. */
+int gw_rpc_tls_load(const char *cert, const char *key, const char *ca, struct gw_rpc_tls **out,
+		    char *why, size_t n);
+void gw_rpc_tls_free(struct gw_rpc_tls *t);
+
 /* ---- server ---- */
 
 struct gw_rpc_server;
@@ -57,6 +68,10 @@ struct gw_rpc_method {
 	gw_rpc_unary_fn unary;
 	gw_rpc_stream_fn stream;
 	bool public; /* no token needed (health checks) */
+	/* Called by other hosts (godwit.v1.Peer): no bearer token; the handler authorises the
+	 * call (gw_rpc_call_credential). With TLS, only a client that presented a certificate
+	 * the CA signed gets through (gw_rpc_call_peer_has_name says which host it is). */
+	bool peer;
 };
 
 struct gw_rpc_server_config {
@@ -64,6 +79,14 @@ struct gw_rpc_server_config {
 	const char *token;	   /* bearer token TCP callers must present; NULL: none */
 	size_t max_msg;		   /* 0: GW_RPC_DEFAULT_MAX_MSG */
 	const char *log_prefix;
+	/* TLS on every TCP listener (unix sockets stay plaintext: file permissions guard
+	 * them). A client certificate is verified against the CA when one is presented. NULL:
+	 * plaintext. Needs a certificate and key. */
+	const struct gw_rpc_tls *tls;
+	/* Bounds: calls handled at once (each holds a worker thread; beyond it a call is
+	 * refused RESOURCE_EXHAUSTED at once), of which public ones (health checks, which need
+	 * no token), and streams per connection. 0: 64, 16 and 32. */
+	unsigned max_calls, max_public_calls, max_streams_per_conn;
 };
 
 /* Binds, starts serving on its own threads. -EADDRINUSE, -EINVAL (bad method), ... */
@@ -87,6 +110,16 @@ bool gw_rpc_call_cancelled(struct gw_rpc_call *call);
 bool gw_rpc_call_wait_cancel(struct gw_rpc_call *call, int timeout_ms);
 /* Sends one stream message; -ECANCELED once the client is gone. */
 int gw_rpc_stream_send(struct gw_rpc_call *call, const ProtobufCMessage *msg);
+/* The caller's "authorization: SCHEME VALUE" metadata: VALUE (in the call's arena), or NULL. */
+const char *gw_rpc_call_credential(struct gw_rpc_call *call, const char *scheme);
+/* Whether the caller came over TLS with a certificate the CA signed. */
+bool gw_rpc_call_peer_verified(const struct gw_rpc_call *call);
+/* Whether that certificate names `name` among its subject alternative names (DNS or IP). */
+bool gw_rpc_call_peer_has_name(const struct gw_rpc_call *call, const char *name);
+/* The names, comma-separated, for messages ("" without a verified certificate). */
+const char *gw_rpc_call_peer_names(const struct gw_rpc_call *call);
+/* Whether the call came through the unix socket (the host's owner). */
+bool gw_rpc_call_is_local(const struct gw_rpc_call *call);
 
 /* ---- client ---- */
 
@@ -100,6 +133,14 @@ struct gw_rpc_status {
 /* target: "HOST:PORT" or "unix:PATH"; token: bearer token or NULL. */
 int gw_rpc_client_open(const char *target, const char *token, size_t max_msg,
 		       struct gw_rpc_client **out);
+/* The same over TLS (tls NULL: plaintext): the server's certificate must chain to tls's CA and
+ * name the target's host, or server_name when given; tls's certificate, if any, is presented
+ * to the server (mutual TLS). */
+int gw_rpc_client_open_tls(const char *target, const char *token, size_t max_msg,
+			   const struct gw_rpc_tls *tls, const char *server_name,
+			   struct gw_rpc_client **out);
+/* Replaces the authorization sent with each call by "SCHEME VALUE" (a grant, for instance). */
+int gw_rpc_client_set_auth(struct gw_rpc_client *c, const char *scheme, const char *value);
 void gw_rpc_client_close(struct gw_rpc_client *c);
 
 /* Calls a unary method. On GW_RPC_OK *resp holds the answer (free with

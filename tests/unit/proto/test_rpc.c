@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for the gRPC layer: unary and streaming calls, errors, auth, deadlines,
- * cancellation, malformed payloads, unknown methods, status mapping and JSON. */
+ * cancellation, malformed payloads, unknown methods, the server's bounds, status mapping and
+ * JSON. */
 #include "godwit/buf.h"
 #include "godwit/log.h"
 #include "godwit/rpc.h"
@@ -75,12 +76,29 @@ static int t_health(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage 
 	return 0;
 }
 
+/* Watch: a public stream that lasts until the client leaves (as grpc.health.v1 Watch does). */
+static int t_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq)
+{
+	(void)ctx;
+	(void)rq;
+	Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+	r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+	if (gw_rpc_stream_send(call, &r.base))
+		return -ECANCELED;
+	gw_rpc_call_wait_cancel(call, 60000);
+	return 0;
+}
+
 static const struct gw_rpc_method methods[] = {
     {.service = &godwit__v1__vms__descriptor, .name = "Get", .unary = t_get},
     {.service = &godwit__v1__vms__descriptor, .name = "Console", .stream = t_console},
     {.service = &grpc__health__v1__health__descriptor,
      .name = "Check",
      .unary = t_health,
+     .public = true},
+    {.service = &grpc__health__v1__health__descriptor,
+     .name = "Watch",
+     .stream = t_watch,
      .public = true},
 };
 
@@ -95,7 +113,7 @@ static int suite_init(void)
 	snprintf(unix_target, sizeof(unix_target), "unix:%s", sock_path);
 	const char *listen[] = {unix_target, "127.0.0.1:0", NULL};
 	struct gw_rpc_server_config cfg = {.listen = listen, .token = "s3cret"};
-	if (gw_rpc_server_start(&cfg, methods, 3, &ctx, &srv))
+	if (gw_rpc_server_start(&cfg, methods, GW_TEST_COUNT(methods), &ctx, &srv))
 		return 1;
 	snprintf(tcp_target, sizeof(tcp_target), "127.0.0.1:%d", gw_rpc_server_port(srv, 1));
 	return 0;
@@ -238,6 +256,126 @@ static void test_stream_cancel(void)
 	CU_ASSERT_EQUAL(ctx.stream_cancelled, 1);
 }
 
+static unsigned threads(void)
+{
+	unsigned n = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %u", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* A stream open with its first message in: the call holds a worker from now on. */
+static enum gw_rpc_code open_held(struct gw_rpc_client *c, const ProtobufCServiceDescriptor *svc,
+				  const char *method, const ProtobufCMessage *req,
+				  struct gw_rpc_stream **s)
+{
+	struct gw_rpc_status st;
+	ProtobufCMessage *m;
+	if (gw_rpc_stream_open(c, svc, method, req, -1, s, &st) != GW_RPC_OK)
+		return st.code;
+	int r = gw_rpc_stream_next(*s, &m, 10000, &st);
+	if (r == 1) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return GW_RPC_OK;
+	}
+	gw_rpc_stream_close(*s);
+	*s = NULL;
+	return r == 0 ? st.code : GW_RPC_UNKNOWN;
+}
+
+/*
+ * Bounds: calls held at once are capped (a flood of public Watch streams, which need no
+ * token, takes at most its share and no thread beyond the cap), and a caller without the
+ * token is refused before its payload is read or a handler runs.
+ */
+static void test_bounds(void)
+{
+	enum { MAX_CALLS = 6, MAX_PUB = 2, FLOOD = 120 };
+	const char *listen[] = {"127.0.0.1:0", NULL};
+	struct gw_rpc_server_config cfg = {.listen = listen,
+					   .token = "s3cret",
+					   .max_calls = MAX_CALLS,
+					   .max_public_calls = MAX_PUB};
+	struct gw_rpc_server *b;
+	CU_ASSERT_EQUAL_FATAL(gw_rpc_server_start(&cfg, methods, GW_TEST_COUNT(methods), &ctx, &b),
+			      0);
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", gw_rpc_server_port(b, 0));
+	struct gw_rpc_client *anon, *admin;
+	CU_ASSERT_EQUAL_FATAL(gw_rpc_client_open(target, NULL, 0, &anon), 0);
+	CU_ASSERT_EQUAL_FATAL(gw_rpc_client_open(target, "s3cret", 0, &admin), 0);
+	unsigned before = threads();
+
+	/* The flood: only MAX_PUB Watch streams get in; the rest are refused at once. */
+	Grpc__Health__V1__HealthCheckRequest hreq = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	static struct gw_rpc_stream *w[FLOOD];
+	unsigned in = 0, busy = 0;
+	for (int i = 0; i < FLOOD; i++) {
+		enum gw_rpc_code c = open_held(anon, &grpc__health__v1__health__descriptor, "Watch",
+					       &hreq.base, &w[i]);
+		in += c == GW_RPC_OK;
+		busy += c == GW_RPC_RESOURCE_EXHAUSTED;
+	}
+	CU_ASSERT_EQUAL(in, MAX_PUB);
+	CU_ASSERT_EQUAL(busy, FLOOD - MAX_PUB);
+	unsigned during = threads();
+	CU_ASSERT(during <= before + MAX_CALLS);
+
+	/* Callers with the token still get through, up to the overall cap. */
+	Godwit__V1__Vm *vm;
+	struct gw_rpc_status st;
+	CU_ASSERT_EQUAL(get(target, "s3cret", "a", &vm, &st, 5000), GW_RPC_OK);
+	if (st.code == GW_RPC_OK)
+		protobuf_c_message_free_unpacked(&vm->base, NULL);
+	Godwit__V1__ConsoleRequest creq = GODWIT__V1__CONSOLE_REQUEST__INIT;
+	creq.name = (char *)"forever";
+	struct gw_rpc_stream *cs[MAX_CALLS - MAX_PUB];
+	for (int i = 0; i < MAX_CALLS - MAX_PUB; i++)
+		CU_ASSERT_EQUAL(
+		    open_held(admin, &godwit__v1__vms__descriptor, "Console", &creq.base, &cs[i]),
+		    GW_RPC_OK);
+	CU_ASSERT_EQUAL(get(target, "s3cret", "a", &vm, &st, 5000), GW_RPC_RESOURCE_EXHAUSTED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "server busy"));
+	CU_ASSERT(threads() <= before + MAX_CALLS);
+
+	/* A call without the token is refused from its metadata: a payload near the size limit
+	 * is never read, and no handler runs. */
+	int handled = __atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST);
+	size_t big = 8u << 20;
+	char *name = malloc(big + 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(name);
+	memset(name, 'x', big);
+	name[big] = '\0';
+	CU_ASSERT_EQUAL(get(target, NULL, name, &vm, &st, 10000), GW_RPC_UNAUTHENTICATED);
+	free(name);
+	CU_ASSERT_EQUAL(__atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST), handled);
+
+	/* Once the streams end, their workers serve again. */
+	for (int i = 0; i < MAX_CALLS - MAX_PUB; i++)
+		if (cs[i])
+			gw_rpc_stream_close(cs[i]);
+	for (int i = 0; i < FLOOD; i++)
+		if (w[i])
+			gw_rpc_stream_close(w[i]);
+	enum gw_rpc_code c = GW_RPC_RESOURCE_EXHAUSTED;
+	for (int i = 0; i < 100 && c == GW_RPC_RESOURCE_EXHAUSTED; i++) {
+		c = get(target, "s3cret", "a", &vm, &st, 5000);
+		if (c == GW_RPC_OK)
+			protobuf_c_message_free_unpacked(&vm->base, NULL);
+		else
+			usleep(50000);
+	}
+	CU_ASSERT_EQUAL(c, GW_RPC_OK);
+	gw_rpc_client_close(anon);
+	gw_rpc_client_close(admin);
+	gw_rpc_server_shutdown(b);
+}
+
 static void test_status_mapping(void)
 {
 	CU_ASSERT_EQUAL(gw_rpc_code_from_errno(0), GW_RPC_OK);
@@ -300,6 +438,7 @@ int main(void)
 	    {"unknown method and malformed payload", test_unknown_method_and_malformed},
 	    {"server streaming", test_stream},
 	    {"client cancel reaches the handler", test_stream_cancel},
+	    {"bounded calls, public streams and unauthenticated payloads", test_bounds},
 	    {"errno <-> status mapping", test_status_mapping},
 	    {"protobuf to JSON", test_json},
 	};
