@@ -18,6 +18,9 @@ enum {
 struct cli {
 	const char *host;
 	const char *token_file;
+	const char *tls_ca, *tls_cert, *tls_key; /* TLS to TCP hosts (--tls-*) */
+	bool insecure;				 /* plaintext beyond loopback allowed */
+	struct gw_rpc_tls *tls;
 	char token[256];
 	bool json;
 	int timeout_ms;
@@ -26,6 +29,9 @@ struct cli {
 
 /* Connects on first use; returns CLI_OK or CLI_USAGE (bad host or token file). */
 int cli_connect(struct cli *c);
+/* A channel to another godwitd (HOST:PORT) with token, TLS as the global options say: CLI_OK
+ * with *out, or CLI_USAGE with the reason printed. */
+int cli_open(struct cli *c, const char *target, const char *token, struct gw_rpc_client **out);
 /* One unary call with the CLI's deadline; prints the error and returns CLI_FAILED on failure. */
 int cli_call(struct cli *c, const ProtobufCServiceDescriptor *svc, const char *method,
 	     const ProtobufCMessage *req, ProtobufCMessage **resp);

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "godwit/parse.h"
+#include "godwit/v1/host.pb-c.h"
 #include "godwit/v1/migrations.pb-c.h"
 
 #include <errno.h>
@@ -73,10 +74,11 @@ static void migrate_help(void)
 	       "         [--max-bandwidth BYTES/S] [--dma-mode MODE] "
 	       "[--require-passthrough]\n"
 	       "         [--allow-tsc-change] [--detach]\n"
-	       "Live-migrates VM NAME to the godwitd at HOST:PORT, authenticating "
-	       "with\n"
-	       "that daemon's token (its STATE_DIR/token), and follows it to the "
-	       "end.\n"
+	       "Live-migrates VM NAME to the godwitd at HOST:PORT and follows it to the end.\n"
+	       "With that daemon's token (its STATE_DIR/token) godwit asks it for a grant: leave\n"
+	       "for this VM to come from the source host (named by its certificate when the\n"
+	       "daemons run TLS). The source gets the grant, never the token. TLS to the\n"
+	       "destination follows the global --tls-ca/--tls-cert/--tls-key/--insecure.\n"
 	       "--dma-mode says how the DMA of its passthrough NICs reaches dirty "
 	       "tracking:\n"
 	       "  shadow (default)  the NIC works on shadow rings and buffers; "
@@ -184,6 +186,7 @@ static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 /* The arguments together: one VM, a destination and its token. */
 static int migrate_check(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 			 const struct migrate_opts *o, char *token, size_t n)
+
 {
 	if (optind >= argc || optind + 1 < argc)
 		return cli_usage_error("migrate", "exactly one VM name is required");
@@ -195,7 +198,47 @@ static int migrate_check(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 	if (read_token(o->token_file, token, n))
 		return cli_usage_error("migrate", "cannot read token file %s", o->token_file);
 	req->vm = argv[optind];
-	req->destination_token = token;
+	return CLI_OK;
+}
+
+/* The grant: the source's certificate names (from the source), then a grant for them and this
+ * VM from the destination, with its token. CLI_OK with grant filled, or the exit code. */
+static int get_grant(struct cli *c, const char *vm, const char *dest, const char *token,
+		     char *grant, size_t n)
+{
+	Godwit__V1__GetInfoRequest ireq = GODWIT__V1__GET_INFO_REQUEST__INIT;
+	Godwit__V1__HostInfo *info;
+	int rc = cli_call(c, &godwit__v1__host__descriptor, "GetInfo", &ireq.base,
+			  (ProtobufCMessage **)&info);
+	if (rc)
+		return rc;
+	struct gw_rpc_client *dc;
+	if ((rc = cli_open(c, dest, token, &dc))) {
+		protobuf_c_message_free_unpacked(&info->base, NULL);
+		return rc;
+	}
+	Godwit__V1__GrantIncomingRequest greq = GODWIT__V1__GRANT_INCOMING_REQUEST__INIT;
+	greq.vm = (char *)vm;
+	greq.source_names = info->tls_names;
+	greq.n_source_names = info->n_tls_names;
+	Godwit__V1__Grant *g = NULL;
+	struct gw_rpc_status st;
+	enum gw_rpc_code code =
+	    gw_rpc_unary(dc, &godwit__v1__migrations__descriptor, "GrantIncoming", &greq.base,
+			 (ProtobufCMessage **)&g, c->timeout_ms, &st);
+	protobuf_c_message_free_unpacked(&info->base, NULL);
+	gw_rpc_client_close(dc);
+	if (code != GW_RPC_OK) {
+		snprintf(st.message + strlen(st.message), sizeof(st.message) - strlen(st.message),
+			 " (asking the destination %s for a grant)", dest);
+		const char *host = c->host;
+		c->host = dest;
+		cli_print_rpc_error(c, &st);
+		c->host = host;
+		return CLI_FAILED;
+	}
+	snprintf(grant, n, "%s", g->grant);
+	protobuf_c_message_free_unpacked(&g->base, NULL);
 	return CLI_OK;
 }
 
@@ -209,8 +252,11 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 		migrate_help();
 		return CLI_OK;
 	}
-	if (rc || (rc = migrate_check(argc, argv, &req, &o, token, sizeof(token))))
+	char grant[128];
+	if (rc || (rc = migrate_check(argc, argv, &req, &o, token, sizeof(token))) ||
+	    (rc = get_grant(c, req.vm, req.destination, token, grant, sizeof(grant))))
 		return rc;
+	req.destination_grant = grant;
 	Godwit__V1__Migration *m;
 	rc = cli_call(c, &godwit__v1__migrations__descriptor, "Migrate", &req.base,
 		      (ProtobufCMessage **)&m);

@@ -18,7 +18,8 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "Usage: godwit [--host ADDR] [--token-file F] [--json] [--timeout SECS] COMMAND ...\n"
+	    "Usage: godwit [--host ADDR] [--token-file F] [--tls-ca F] [--json] [--timeout SECS]\n"
+	    "              COMMAND ...\n"
 	    "\n"
 	    "Commands:\n"
 	    "  host info                           this host: KVM, memory, SR-IOV NICs, VMs\n"
@@ -38,6 +39,12 @@ static void usage(FILE *f)
 	    "                         (default $GODWIT_HOST, else " DEFAULT_HOST ")\n"
 	    "  -t, --token-file F     file holding the bearer token (default $GODWIT_TOKEN_FILE);\n"
 	    "                         godwitd keeps it in STATE_DIR/token\n"
+	    "      --tls-ca FILE      talk TLS to TCP hosts, checking them against this CA\n"
+	    "                         (default $GODWIT_TLS_CA); required beyond loopback\n"
+	    "      --tls-cert FILE, --tls-key FILE\n"
+	    "                         a client certificate to present (optional; defaults\n"
+	    "                         $GODWIT_TLS_CERT, $GODWIT_TLS_KEY)\n"
+	    "      --insecure         plaintext to a host beyond loopback\n"
 	    "      --json             machine-readable output (proto3 JSON) on every command\n"
 	    "      --timeout SECS     deadline for each call (default 60)\n"
 	    "  -h, --help             help; 'godwit COMMAND --help' for a command's own\n"
@@ -103,8 +110,32 @@ int cli_connect(struct cli *c)
 		c->token[strcspn(c->token, "\r\n")] = '\0';
 		token = c->token;
 	}
-	if (gw_rpc_client_open(c->host, token, 0, &c->rpc))
-		return cli_usage_error(NULL, "cannot set up a channel to %s", c->host);
+	return cli_open(c, c->host, token, &c->rpc);
+}
+
+int cli_open(struct cli *c, const char *target, const char *token, struct gw_rpc_client **out)
+{
+	bool tcp = strncmp(target, "unix:", 5) != 0;
+	if (tcp && !c->tls_ca && !c->insecure) {
+		/* Plaintext is for this host's loopback; anything else needs TLS. */
+		char host[256];
+		snprintf(host, sizeof(host), "%s", target);
+		char *colon = strrchr(host, ':');
+		if (colon)
+			*colon = '\0';
+		if (strcmp(host, "localhost") && strncmp(host, "127.", 4) && strcmp(host, "[::1]"))
+			return cli_usage_error(NULL,
+					       "%s is another host: pass --tls-ca FILE (the CA of "
+					       "its certificate), or --insecure for plaintext",
+					       target);
+	}
+	if (tcp && c->tls_ca && !c->tls) {
+		char why[400];
+		if (gw_rpc_tls_load(c->tls_cert, c->tls_key, c->tls_ca, &c->tls, why, sizeof(why)))
+			return cli_usage_error(NULL, "TLS: %s", why);
+	}
+	if (gw_rpc_client_open_tls(target, token, 0, tcp ? c->tls : NULL, NULL, out))
+		return cli_usage_error(NULL, "cannot set up a channel to %s", target);
 	return CLI_OK;
 }
 
@@ -127,11 +158,18 @@ int main(int argc, char **argv)
 	struct cli c = {.timeout_ms = 60000};
 	c.host = getenv("GODWIT_HOST") ? getenv("GODWIT_HOST") : DEFAULT_HOST;
 	c.token_file = getenv("GODWIT_TOKEN_FILE");
+	c.tls_ca = getenv("GODWIT_TLS_CA");
+	c.tls_cert = getenv("GODWIT_TLS_CERT");
+	c.tls_key = getenv("GODWIT_TLS_KEY");
 	static const struct option longopts[] = {
 	    {"host", required_argument, NULL, 'H'},
 	    {"token-file", required_argument, NULL, 't'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"timeout", required_argument, NULL, 'T'},
+	    {"tls-ca", required_argument, NULL, 'A'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"insecure", no_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -157,6 +195,18 @@ int main(int argc, char **argv)
 			c.timeout_ms = (int)(s * 1000);
 			break;
 		}
+		case 'A':
+			c.tls_ca = optarg;
+			break;
+		case 'C':
+			c.tls_cert = optarg;
+			break;
+		case 'K':
+			c.tls_key = optarg;
+			break;
+		case 'I':
+			c.insecure = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return CLI_OK;
@@ -191,5 +241,6 @@ int main(int argc, char **argv)
 	} else
 		rc = cli_usage_error(NULL, "unknown command '%s'; see 'godwit --help'", cmd);
 	gw_rpc_client_close(c.rpc);
+	gw_rpc_tls_free(c.tls);
 	return rc;
 }

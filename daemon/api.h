@@ -12,6 +12,8 @@ extern const struct gw_rpc_method gwd_peer_methods[];
 extern const size_t gwd_peer_nmethods;
 extern const struct gw_rpc_method gwd_migrations_methods[];
 extern const size_t gwd_migrations_nmethods;
+extern const struct gw_rpc_method gwd_grant_methods[];
+extern const size_t gwd_grant_nmethods;
 
 /* Builds the full table (Host, Vms, Health) in out; returns the count. */
 size_t gwd_api_methods(struct gw_rpc_method *out, size_t cap);

@@ -81,6 +81,20 @@ static int host_get_info(void *ctx, struct gw_rpc_call *call, const ProtobufCMes
 	h->cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
 	/* SR-IOV NICs are in sriov_pfs; devices is for other kinds (none yet). */
 	h->n_devices = 0;
+	/* What a grant names this host by, when it is a migration's source. */
+	h->tls = d->tls != NULL;
+	char **names = gw_rpc_call_alloc(call, 8 * sizeof(char *));
+	for (const char *p = d->tls_names; names && *p && h->n_tls_names < 8;) {
+		size_t l = strcspn(p, ",");
+		char *nm = gw_rpc_call_alloc(call, l + 1);
+		if (!nm)
+			break;
+		memcpy(nm, p, l);
+		nm[l] = '\0';
+		names[h->n_tls_names++] = nm;
+		p += l + (p[l] == ',');
+	}
+	h->tls_names = names;
 	pthread_mutex_lock(&d->lock);
 	h->sriov_pfs = gw_rpc_call_alloc(call, GWD_PF_MAX * sizeof(*h->sriov_pfs));
 	for (unsigned i = 0; h->sriov_pfs && i < d->pool.npfs; i++) {
@@ -170,5 +184,7 @@ size_t gwd_api_methods(struct gw_rpc_method *out, size_t cap)
 		out[n++] = gwd_peer_methods[i];
 	for (size_t i = 0; i < gwd_migrations_nmethods && n < cap; i++)
 		out[n++] = gwd_migrations_methods[i];
+	for (size_t i = 0; i < gwd_grant_nmethods && n < cap; i++)
+		out[n++] = gwd_grant_methods[i];
 	return n;
 }

@@ -31,7 +31,7 @@ struct gwd_mig {
 	char id[33];
 	char vm[GWD_NAME_MAX + 1];
 	char dest[256];
-	char dest_token[256];
+	char dest_grant[256]; /* the destination's grant, presented on every Peer call */
 	uint32_t channels, downtime_ms, max_time_s;
 	uint64_t max_bandwidth;
 	char dma_mode[8]; /* shadow, track, off: as the API shows it */
@@ -154,7 +154,11 @@ static int peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessa
 		     ProtobufCMessage **resp, struct gw_rpc_status *st)
 {
 	*resp = NULL;
-	if (!m->peer && gw_rpc_client_open(m->dest, m->dest_token, 0, &m->peer)) {
+	/* This host's certificate proves who the source is (mutual TLS); the grant, that the
+	 * destination's operator let this VM come. */
+	if (!m->peer && (gw_rpc_client_open_tls(m->dest, NULL, 0, m->d->tls, NULL, &m->peer) ||
+			 gw_rpc_client_set_auth(m->peer, "Grant", m->dest_grant))) {
+		gw_rpc_client_close(m->peer);
 		m->peer = NULL;
 		st->code = GW_RPC_INTERNAL;
 		snprintf(st->message, sizeof(st->message), "cannot open a channel to %s", m->dest);
@@ -697,11 +701,18 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 		return -EINVAL;
 	}
 	if (!req->destination || !strchr(req->destination, ':') || strlen(req->destination) > 250 ||
-	    !req->destination_token || !req->destination_token[0] ||
-	    strlen(req->destination_token) > 250) {
-		gw_rpc_call_error(call,
-				  "a destination HOST:PORT and its godwitd token are required");
+	    !req->destination_grant || !req->destination_grant[0] ||
+	    strlen(req->destination_grant) > 250) {
+		gw_rpc_call_error(call, "a destination HOST:PORT and the grant its godwitd gave "
+					"(GrantIncoming) are required");
 		return -EINVAL;
+	}
+	if (!d->tls && !d->insecure && !gwd_addr_is_loopback(req->destination)) {
+		gw_rpc_call_error(call,
+				  "%s is another host and this godwitd has no TLS: start it "
+				  "with --tls-cert, --tls-key and --tls-ca (or --insecure)",
+				  req->destination);
+		return -EPERM;
 	}
 	if (req->channels > 8) {
 		gw_rpc_call_error(call, "at most 8 channels");
@@ -721,7 +732,7 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	random_hex(m->id, 8);
 	snprintf(m->vm, sizeof(m->vm), "%s", req->vm);
 	snprintf(m->dest, sizeof(m->dest), "%s", req->destination);
-	snprintf(m->dest_token, sizeof(m->dest_token), "%s", req->destination_token);
+	snprintf(m->dest_grant, sizeof(m->dest_grant), "%s", req->destination_grant);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	m->channels = req->channels ? req->channels
 				    : (ncpu < 1	  ? 1

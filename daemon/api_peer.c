@@ -204,6 +204,9 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 					"stream token and 1..8 channels are required");
 		return -EINVAL;
 	}
+	int grc = gwd_grant_check(d, call, req->vm_name, req->migration_id);
+	if (grc)
+		return grc;
 	if (check_nics(req, why, sizeof(why))) {
 		gw_rpc_call_error(call, "%s", why);
 		return -EINVAL;
@@ -300,6 +303,9 @@ static int peer_commit(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__CommitRequest *req = (const void *)rq;
+	int grc = gwd_grant_check(d, call, NULL, req->migration_id);
+	if (grc)
+		return grc;
 	Godwit__V1__CommitResponse *r = gw_rpc_call_alloc(call, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -348,6 +354,9 @@ static int peer_abort(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__AbortRequest *req = (const void *)rq;
+	int grc = gwd_grant_check(d, call, NULL, req->migration_id);
+	if (grc)
+		return grc;
 	Godwit__V1__AbortResponse *r = gw_rpc_call_alloc(call, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -378,7 +387,7 @@ static int peer_abort(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 
 #define PEER(n, f)                                                                                 \
 	{                                                                                          \
-		.service = &godwit__v1__peer__descriptor, .name = n, .unary = f                    \
+		.service = &godwit__v1__peer__descriptor, .name = n, .unary = f, .peer = true      \
 	}
 
 const struct gw_rpc_method gwd_peer_methods[] = {

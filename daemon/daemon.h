@@ -92,6 +92,11 @@ struct gwd {
 	char stream_host[256];		 /* where incoming migration streams listen */
 	struct gwd_pool pool;		 /* SR-IOV PFs and the VMs holding their VFs; under lock */
 	char emul_uplink[GWD_UPLINK_SZ]; /* the port of NICs the VMM emulates (no VF here) */
+	/* The TCP API's TLS (NULL: plaintext), which this host also presents to other godwitd,
+	 * and the names its certificate carries (comma-separated). */
+	struct gw_rpc_tls *tls;
+	char tls_names[256];
+	bool insecure; /* --insecure: plaintext allowed beyond loopback */
 };
 
 /* validate.c: pure checks of what callers send (fuzzed and unit-tested). */
@@ -100,6 +105,15 @@ int gwd_validate_name(const char *name, char *why, size_t n);
 int gwd_validate_spec(const Godwit__V1__VmSpec *spec, uint64_t host_mem, char *why, size_t n);
 /* "02:12:34:56:78:9a": six hex octets, unicast, not all zero. */
 int gwd_validate_mac(const char *mac, char *why, size_t n);
+/* Whether HOST:PORT names this host's loopback only (plaintext may stay there). */
+bool gwd_addr_is_loopback(const char *hostport);
+
+/* grants.c: leave for a source host to bring one VM here (GrantIncoming). */
+/* The caller's grant allows this Peer call: PrepareIncoming (vm set) of a new migration, which
+ * binds the grant to migration_id, or Commit/Abort (vm NULL) of the migration it is bound to.
+ * 0, or -EACCES with the call's error set. Takes d->lock. */
+int gwd_grant_check(struct gwd *d, struct gw_rpc_call *call, const char *vm,
+		    const char *migration_id);
 
 /* registry.c */
 int gwd_registry_load(struct gwd *d);

@@ -34,6 +34,13 @@ static void usage(FILE *f)
 	    ";\n"
 	    "                        port 0 picks a free port; 'none' serves the unix socket "
 	    "only)\n"
+	    "      --tls-cert FILE   this host's certificate (PEM): TLS on the TCP API, and\n"
+	    "                        what this host presents to other godwitd (mutual TLS)\n"
+	    "      --tls-key FILE    its private key (PEM, mode 0600)\n"
+	    "      --tls-ca FILE     the CA that signs godwit hosts' certificates: other\n"
+	    "                        godwitd are checked against it\n"
+	    "      --insecure        serve and migrate in plaintext beyond loopback (TLS is\n"
+	    "                        required for a non-loopback --listen otherwise)\n"
 	    "  -d, --state-dir DIR   VM definitions, token, sockets, logs "
 	    "(default " DEFAULT_STATE_DIR ")\n"
 	    "      --vmm PATH        the godwit-vmm binary (default: next to godwitd)\n"
@@ -58,6 +65,7 @@ static void usage(FILE *f)
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
 	    "\n"
+	    "Certificates: docs/operator-guide.md (scripts/make-test-ca.sh makes test ones).\n"
 	    "Files in DIR: token (the bearer token TCP clients need), godwitd.sock (the unix\n"
 	    "socket, owner only), listen-address (the TCP address actually bound), vms/NAME/.\n"
 	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them.\n");
@@ -159,9 +167,48 @@ static void log_pool(const struct gwd_pool *p)
 /* What the command line says beyond what goes straight into struct gwd. */
 struct gwd_opts {
 	const char *listen_tcp, *state_dir, *vmm;
+	const char *tls_cert, *tls_key, *tls_ca;
 };
 
 #define GWD_GO_ON (-1) /* parse_opts: no exit, the daemon starts */
+
+/* The TLS options together: loaded and checked, or plaintext where that is allowed (loopback,
+ * or --insecure). GWD_GO_ON or the exit code. */
+static int tls_setup(struct gwd *d, const struct gwd_opts *o)
+{
+	char why[400];
+	if (o->tls_cert || o->tls_key || o->tls_ca) {
+		if (!o->tls_cert || !o->tls_key || !o->tls_ca) {
+			fprintf(stderr, "godwitd: TLS needs --tls-cert, --tls-key and --tls-ca "
+					"together\n");
+			return 2;
+		}
+		if (d->insecure) {
+			fprintf(stderr, "godwitd: --insecure and TLS options contradict each "
+					"other\n");
+			return 2;
+		}
+		int rc =
+		    gw_rpc_tls_load(o->tls_cert, o->tls_key, o->tls_ca, &d->tls, why, sizeof(why));
+		if (rc) {
+			fprintf(stderr, "godwitd: TLS: %s\n", why);
+			return 2;
+		}
+		gw_rpc_tls_names(d->tls, d->tls_names, sizeof(d->tls_names));
+		return GWD_GO_ON;
+	}
+	if (strcmp(o->listen_tcp, "none") != 0 && !gwd_addr_is_loopback(o->listen_tcp) &&
+	    !d->insecure) {
+		fprintf(stderr,
+			"godwitd: --listen %s is reachable from other hosts: give it TLS with "
+			"--tls-cert, --tls-key and --tls-ca (docs/operator-guide.md; "
+			"scripts/make-test-ca.sh makes test certificates), or accept plaintext "
+			"with --insecure\n",
+			o->listen_tcp);
+		return 2;
+	}
+	return GWD_GO_ON;
+}
 
 /* The command line into d and o: GWD_GO_ON, or the exit code (--help, --version, errors). */
 static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
@@ -175,6 +222,10 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 	    {"emul-nic", required_argument, NULL, 'E'},
 	    {"emul-uplink", required_argument, NULL, 'U'},
 	    {"pf", required_argument, NULL, 'P'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"tls-ca", required_argument, NULL, 'A'},
+	    {"insecure", no_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -228,6 +279,18 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 			}
 			snprintf(d->emul_uplink, sizeof(d->emul_uplink), "%s", optarg);
 			break;
+		case 'C':
+			o->tls_cert = optarg;
+			break;
+		case 'K':
+			o->tls_key = optarg;
+			break;
+		case 'A':
+			o->tls_ca = optarg;
+			break;
+		case 'I':
+			d->insecure = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -243,7 +306,7 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 		fprintf(stderr, "godwitd: unexpected argument '%s'; see --help\n", argv[optind]);
 		return 2;
 	}
-	return GWD_GO_ON;
+	return tls_setup(d, o);
 }
 
 /* The state directory, made if need be, and the settings that follow from the options: 0 or
@@ -338,7 +401,7 @@ static int serve(struct gwd *d, const char *listen_tcp, struct gw_rpc_method *me
 		listen[1] = listen_tcp;
 	size_t nm = gwd_api_methods(methods, max_methods);
 	struct gw_rpc_server_config cfg = {
-	    .listen = listen, .token = d->token, .log_prefix = "api"};
+	    .listen = listen, .token = d->token, .log_prefix = "api", .tls = d->tls};
 	int rc = gw_rpc_server_start(&cfg, methods, nm, d, srv);
 	if (rc) {
 		fprintf(stderr, "godwitd: cannot serve on %s: %s\n", listen_tcp, strerror(-rc));
@@ -361,8 +424,10 @@ static int serve(struct gwd *d, const char *listen_tcp, struct gw_rpc_method *me
 	} else {
 		unlink(addrp);
 	}
-	GW_INFO("godwitd", "serving %s%s%s (state in %s, vmm %s)", bound, bound[0] ? " and " : "",
-		unix_addr, d->state_dir, d->vmm_path);
+	GW_INFO("godwitd", "serving %s%s%s%s%s (state in %s, vmm %s)", bound,
+		bound[0] ? (d->tls ? " over TLS as " : " in plaintext") : "",
+		bound[0] && d->tls ? d->tls_names : "", bound[0] ? " and " : "", unix_addr,
+		d->state_dir, d->vmm_path);
 	return 0;
 }
 

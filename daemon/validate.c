@@ -6,7 +6,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <strings.h>
 
 int gwd_validate_name(const char *name, char *why, size_t n)
@@ -165,4 +169,37 @@ int gwd_validate_spec(const Godwit__V1__VmSpec *spec, uint64_t host_mem, char *w
 		return -EINVAL;
 	}
 	return validate_nics(spec, why, n);
+}
+
+/* The host part of "HOST:PORT" ("[V6]:PORT" too), with every address it resolves to loopback. */
+bool gwd_addr_is_loopback(const char *hostport)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	size_t l = colon ? (size_t)(colon - hostport) : strlen(hostport);
+	if (l >= sizeof(host) || l == 0)
+		return false;
+	memcpy(host, hostport, l);
+	host[l] = '\0';
+	if (host[0] == '[' && host[l - 1] == ']') {
+		memmove(host, host + 1, l - 2);
+		host[l - 2] = '\0';
+	}
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	bool all = res != NULL;
+	for (struct addrinfo *a = res; a; a = a->ai_next) {
+		if (a->ai_family == AF_INET) {
+			const struct sockaddr_in *in = (const void *)a->ai_addr;
+			all &= (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+		} else if (a->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *in6 = (const void *)a->ai_addr;
+			all &= IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		} else {
+			all = false;
+		}
+	}
+	freeaddrinfo(res);
+	return all;
 }

@@ -7,6 +7,7 @@
  */
 #include "rpc_priv.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -180,6 +181,37 @@ err:
 	EVP_PKEY_free(key);
 	gw_rpc_tls_free(t);
 	return rc;
+}
+
+int gw_rpc_tls_names(const struct gw_rpc_tls *t, char *out, size_t n)
+{
+	out[0] = '\0';
+	X509 *x = t->cert_pem ? pem_cert(t->cert_pem) : NULL;
+	if (!x)
+		return -ENOENT;
+	GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	size_t used = 0;
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		char one[64] = "";
+		if (g->type == GEN_DNS) {
+			const unsigned char *s = ASN1_STRING_get0_data(g->d.dNSName);
+			snprintf(one, sizeof(one), "%.*s", ASN1_STRING_length(g->d.dNSName),
+				 (const char *)s);
+		} else if (g->type == GEN_IPADD) {
+			/* As gRPC reports it: dotted quad, or IPv6 text. */
+			int len = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+			if (len == 4 || len == 16)
+				inet_ntop(len == 4 ? AF_INET : AF_INET6, a, one, sizeof(one));
+		}
+		if (!one[0] || used + strlen(one) + 2 > n)
+			continue;
+		used += (size_t)snprintf(out + used, n - used, "%s%s", used ? "," : "", one);
+	}
+	GENERAL_NAMES_free(names);
+	X509_free(x);
+	return 0;
 }
 
 void gw_rpc_tls_free(struct gw_rpc_tls *t)

@@ -46,6 +46,9 @@ struct gw_rpc_tls;
 int gw_rpc_tls_load(const char *cert, const char *key, const char *ca, struct gw_rpc_tls **out,
 		    char *why, size_t n);
 void gw_rpc_tls_free(struct gw_rpc_tls *t);
+/* The subject alternative names (DNS and IP) of t's certificate, comma-separated, into out:
+ * 0, or -ENOENT without a certificate. */
+int gw_rpc_tls_names(const struct gw_rpc_tls *t, char *out, size_t n);
 
 /* ---- server ---- */
 
