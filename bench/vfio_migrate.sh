@@ -53,20 +53,26 @@ daemon() {
 	ip=10.77.0.$((10 + ${h#h}))
 	n=$(basename "$dir")
 	"${TH[@]}" run "$h" --timeout 7200 -- bash -c '
-		d=$1 x=$2 listen=$3 n=$4; shift 4
-		"$0" --listen "$listen" --state-dir "$d" --log-level info "$@" >"$x/$n.log" 2>&1 &
+		d=$1 x=$2 listen=$3 n=$4 h=$5; shift 5
+		"$0" --listen "$listen" --state-dir "$d" --log-level info "$@" \
+			--tls-cert "$x/ca/$h.pem" --tls-key "$x/ca/$h-key.pem" --tls-ca "$x/ca/ca.pem" \
+			>"$x/$n.log" 2>&1 &
 		for _ in $(seq 300); do [ -s "$d/listen-address" ] && break; sleep 0.1; done
 		cp "$d/token" "$x/$n.token"; cp "$d/listen-address" "$x/$n.addr"
-		wait' "$GODWITD" "$dir" "$X" "$ip:$port" "$n" "$@" >/dev/null 2>&1 &
+		wait' "$GODWITD" "$dir" "$X" "$ip:$port" "$n" "$h" "$@" >/dev/null 2>&1 &
 	for _ in $(seq 600); do [ -s "$X/$n.addr" ] && return 0; sleep 0.1; done
 	log "godwitd did not start on $h: $(tail -n 5 "$X/$n.log" 2>/dev/null)"
 	return 1
 }
+# The daemons speak mutual TLS, as they would between real hosts.
+MKCA=$SRC/scripts/make-test-ca.sh
+"$MKCA" "$X/ca" ca && "$MKCA" "$X/ca" host h1 IP:10.77.0.11,DNS:h1 &&
+	"$MKCA" "$X/ca" host h2 IP:10.77.0.12,DNS:h2
 daemon h1 7710 /tmp/gw-bench-vf-a --pf "$PF,vfs=2"
 daemon h2 7711 /tmp/gw-bench-vf-b --emul-nic none --emul-uplink packet:eth1
 A=$(cat "$X/gw-bench-vf-a.addr") B=$(cat "$X/gw-bench-vf-b.addr")
-GA=("${TH[@]}" run h1 -- "$GODWIT" --host "$A" --token-file "$X/gw-bench-vf-a.token")
-GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$B" --token-file "$X/gw-bench-vf-b.token")
+GA=("${TH[@]}" run h1 -- "$GODWIT" --host "$A" --token-file "$X/gw-bench-vf-a.token" --tls-ca "$X/ca/ca.pem")
+GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$B" --token-file "$X/gw-bench-vf-b.token" --tls-ca "$X/ca/ca.pem")
 # The peer runs on h1's PF: QEMU's igb switches its frames to the VF while the VM is on h1 (the
 # PF takes the peer's MAC as its own, so the echoes come back to it), the data segment to h2.
 "${TH[@]}" run h1 -- bridge fdb replace 02:00:00:00:00:01 dev eth1 self permanent

@@ -26,14 +26,18 @@ cleanup() {
 trap cleanup EXIT
 
 # One godwitd per host, as a job that lives until this script ends; its token and address are
-# copied to the shared folder X for the client on the other host.
+# copied to the shared folder X for the client on the other host. They speak mutual TLS, with
+# certificates of a test CA naming each host by its address.
+gw_test_certs "$X/ca" >/dev/null || { echo "FAIL - cannot make test certificates"; exit 1; }
 daemon() { # HOST IP NAME
+	# shellcheck disable=SC2046 # the TLS options are words
 	"${TH[@]}" run "$1" -- bash -c '
-		"$0" --listen "$1:7700" --state-dir "/tmp/gw-$2" --emul-nic gen=1,vfs=2 \
-			>"$3/$2.log" 2>&1 &
-		for _ in $(seq 300); do [ -s "/tmp/gw-$2/listen-address" ] && break; sleep 0.1; done
-		cp "/tmp/gw-$2/token" "$3/$2.token" && cp "/tmp/gw-$2/listen-address" "$3/$2.addr"
-		wait' "$GODWITD" "$2" "$3" "$X" &
+		d=$0 ip=$1 n=$2 x=$3; shift 4
+		"$d" --listen "$ip:7700" --state-dir "/tmp/gw-$n" --emul-nic gen=1,vfs=2 "$@" \
+			>"$x/$n.log" 2>&1 &
+		for _ in $(seq 300); do [ -s "/tmp/gw-$n/listen-address" ] && break; sleep 0.1; done
+		cp "/tmp/gw-$n/token" "$x/$n.token" && cp "/tmp/gw-$n/listen-address" "$x/$n.addr"
+		wait' "$GODWITD" "$2" "$3" "$X" - $(gw_tls "$X/ca" "$1") &
 	BG+=($!)
 }
 daemon h1 10.77.0.11 a
@@ -47,9 +51,12 @@ fi
 A=$(cat "$X/a.addr")
 B=$(cat "$X/b.addr")
 echo "# godwitd on h1 at $A, on h2 at $B"
-# The CLI runs on h1 and reaches either daemon over the control network.
-GA=("${TH[@]}" run h1 -- "$GODWIT" --host "$A" --token-file "$X/a.token")
-GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$B" --token-file "$X/b.token")
+# The CLI runs on h1 and reaches either daemon over the control network, over TLS.
+GA=("${TH[@]}" run h1 -- "$GODWIT" --host "$A" --token-file "$X/a.token" --tls-ca "$X/ca/ca.pem")
+GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$B" --token-file "$X/b.token" --tls-ca "$X/ca/ca.pem")
+expect "the CLI will not talk plaintext to another host" 2 'tls-ca' -- \
+	"${TH[@]}" run h1 -- "$GODWIT" --host "$B" --token-file "$X/b.token" host info
+expect "h2's godwitd serves TLS as h2" 0 '"tlsNames".*10.77.0.12' -- "${GB[@]}" --json host info
 
 # The migration's stream went to the other host's address, not to loopback.
 crossed() { # G-array-name VM DEST-IP

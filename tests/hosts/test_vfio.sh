@@ -62,12 +62,16 @@ sweep
 # creates them (Linux's igb then resets the PF, and each new VF waits with RSTD set).
 "${TH[@]}" run h1 -- sh -c "echo 0 > /sys/bus/pci/devices/$PF/sriov_numvfs" ||
 	fail "could not remove the VFs of h1's PF"
+# The two godwitd speak mutual TLS with certificates of a test CA.
+gw_test_certs "$X/ca" >/dev/null || fail "cannot make test certificates"
+# shellcheck disable=SC2046 # the TLS options are words
 "${TH[@]}" run h1 -- bash -c '
-	"$0" --listen 10.77.0.11:7700 --state-dir /tmp/gw-vfio --pf "$1,vfs=2" --log-level info \
-		>"$2/d.log" 2>&1 &
+	d=$0 pf=$1 x=$2; shift 3
+	"$d" --listen 10.77.0.11:7700 --state-dir /tmp/gw-vfio --pf "$pf,vfs=2" --log-level info \
+		"$@" >"$x/d.log" 2>&1 &
 	for _ in $(seq 300); do [ -s /tmp/gw-vfio/listen-address ] && break; sleep 0.1; done
-	cp /tmp/gw-vfio/token "$2/token" && cp /tmp/gw-vfio/listen-address "$2/addr"
-	wait' "$GODWITD" "$PF" "$X" &
+	cp /tmp/gw-vfio/token "$x/token" && cp /tmp/gw-vfio/listen-address "$x/addr"
+	wait' "$GODWITD" "$PF" "$X" $(gw_tls "$X/ca" h1) &
 BG+=($!)
 for _ in $(seq 600); do [ -s "$X/addr" ] && break; sleep 0.1; done
 if ! [ -s "$X/addr" ]; then
@@ -75,7 +79,7 @@ if ! [ -s "$X/addr" ]; then
 	cat "$X/d.log"
 	exit 1
 fi
-G=("${TH[@]}" run h1 -- "$GODWIT" --host "$(cat "$X/addr")" --token-file "$X/token")
+G=("${TH[@]}" run h1 -- "$GODWIT" --host "$(cat "$X/addr")" --token-file "$X/token" --tls-ca "$X/ca/ca.pem")
 
 "${G[@]}" --json host info >"$X/host.json" 2>&1
 if /usr/bin/python3 -c '
@@ -180,12 +184,14 @@ expect "create t2 on the same VF" 0 created -- "${G[@]}" vm create t2 --memory 6
 # own addresses (bridge fdb) so that the VF's echoes are switched to it, not to the wire.
 "${TH[@]}" run h1 -- bridge fdb replace 02:00:00:00:00:01 dev eth1 self permanent ||
 	fail "h1's eth1 does not take the peer's MAC"
+# shellcheck disable=SC2046 # the TLS options are words
 "${TH[@]}" run h2 -- bash -c '
-	"$0" --listen 10.77.0.12:7700 --state-dir /tmp/gw-vfio-b --emul-nic none \
-		--emul-uplink packet:eth1 >"$1/b.log" 2>&1 &
+	d=$0 x=$1; shift 2
+	"$d" --listen 10.77.0.12:7700 --state-dir /tmp/gw-vfio-b --emul-nic none \
+		--emul-uplink packet:eth1 "$@" >"$x/b.log" 2>&1 &
 	for _ in $(seq 300); do [ -s /tmp/gw-vfio-b/listen-address ] && break; sleep 0.1; done
-	cp /tmp/gw-vfio-b/token "$1/b.token" && cp /tmp/gw-vfio-b/listen-address "$1/b.addr"
-	wait' "$GODWITD" "$X" &
+	cp /tmp/gw-vfio-b/token "$x/b.token" && cp /tmp/gw-vfio-b/listen-address "$x/b.addr"
+	wait' "$GODWITD" "$X" $(gw_tls "$X/ca" h2) &
 BG+=($!)
 P2N=40000 # more than it takes: stopped (SIGTERM) once the checks are done
 "${TH[@]}" run h1 --timeout 900 -- "$PEER" --listen packet:eth1 --count "$P2N" --rate 250 --window 16 \
@@ -197,7 +203,8 @@ for _ in $(seq 1200); do
 	sleep 0.25
 done
 for _ in $(seq 300); do [ -s "$X/b.addr" ] && break; sleep 0.1; done
-GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$(cat "$X/b.addr" 2>/dev/null)" --token-file "$X/b.token")
+GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$(cat "$X/b.addr" 2>/dev/null)" --token-file "$X/b.token" \
+	--tls-ca "$X/ca/ca.pem")
 # until_echoes NAME N SECS: waits until peer NAME has N echoes in all; its count in R.
 until_echoes() {
 	for _ in $(seq $(($3 * 4))); do

@@ -79,6 +79,17 @@ verified() {
 	grep -q "pages ok" "$TMP/con" && ! grep -q "BAD" "$TMP/con"
 }
 
+# gw_test_certs DIR: a test CA (DIR/ca.pem) and certificates for the test hosts, h1 (10.77.0.11)
+# and h2 (10.77.0.12), made with scripts/make-test-ca.sh; gw_tls DIR hN: godwitd's TLS options
+# as host hN.
+gw_test_certs() {
+	local mk
+	mk="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../scripts" && pwd)/make-test-ca.sh"
+	"$mk" "$1" ca && "$mk" "$1" host h1 IP:10.77.0.11,DNS:h1 &&
+		"$mk" "$1" host h2 IP:10.77.0.12,DNS:h2
+}
+gw_tls() { echo "--tls-cert $1/$2.pem --tls-key $1/$2-key.pem --tls-ca $1/ca.pem"; }
+
 gw_finish() {
 	if [ "$fails" -ne 0 ]; then
 		if declare -F gw_failure_hook >/dev/null; then gw_failure_hook; fi
