@@ -32,6 +32,9 @@
 static const unsigned char PSK_CIPHER[2] = {0x13, 0x01};
 /* A full TLS record's plaintext: what small iovecs are gathered into before SSL_write. */
 #define STAGE_BYTES 16384u
+/* OpenSSL's receive buffer: room for several records, so that one read(2) brings them
+ * (read-ahead) rather than two per record, header and body. */
+#define READ_BUFFER (4u * 16384u + 1024u)
 
 struct mig_tls {
 	SSL_CTX *ctx;
@@ -285,15 +288,27 @@ void mig_chan_adopt(struct mig_chan *c, int fd, SSL *ssl)
 	c->ssl = ssl;
 	c->ktls_send = ssl && BIO_get_ktls_send(SSL_get_wbio(ssl));
 	c->ktls_recv = ssl && BIO_get_ktls_recv(SSL_get_rbio(ssl));
+	/* Read-ahead only once the handshake decided on kTLS: bytes OpenSSL read ahead of the
+	 * keys' change would keep the kernel from taking the receiving side. */
+	if (ssl && !c->ktls_recv)
+		SSL_set_read_ahead(ssl, 1);
 }
 
-SSL *mig_tls_accept_ssl(struct mig_tls *t, int fd)
+static SSL *ssl_new(struct mig_tls *t, int fd)
 {
 	SSL *ssl = SSL_new(t->ctx);
 	if (ssl && !SSL_set_fd(ssl, fd)) {
 		SSL_free(ssl);
-		ssl = NULL;
+		return NULL;
 	}
+	if (ssl)
+		SSL_set_default_read_buffer_len(ssl, READ_BUFFER);
+	return ssl;
+}
+
+SSL *mig_tls_accept_ssl(struct mig_tls *t, int fd)
+{
+	SSL *ssl = ssl_new(t, fd);
 	if (ssl)
 		SSL_set_accept_state(ssl);
 	ERR_clear_error();
@@ -308,9 +323,9 @@ int mig_chan_connect(struct mig_chan *c, int fd, struct mig_tls *tls, int timeou
 		mig_chan_adopt(c, fd, NULL);
 		return 0;
 	}
-	SSL *ssl = SSL_new(tls->ctx);
+	SSL *ssl = ssl_new(tls, fd);
 	int rc = 0;
-	if (!ssl || !SSL_set_fd(ssl, fd)) {
+	if (!ssl) {
 		snprintf(why, n, "cannot set up TLS: out of memory");
 		rc = -ENOMEM;
 		goto err_ssl;
