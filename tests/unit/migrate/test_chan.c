@@ -602,6 +602,52 @@ static void test_peer_gone_no_sigpipe(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* A source and a destination that disagree on TLS are told so, each in its own terms. */
+static void test_tls_mismatch(void)
+{
+	struct srv s;
+	srv_start(&s, false, TOKEN, SRV_VERIFY, 0, 1500);
+	struct mig_tls *ct;
+	CU_ASSERT_EQUAL_FATAL(mig_tls_create(TOKEN, false, true, &ct), 0);
+	struct mig_chan c;
+	char why[200] = "";
+	CU_ASSERT_EQUAL(client_open(&c, s.port, ct, TOKEN, why, sizeof(why)), -EPROTO);
+	printf("\n    TLS source, destination in clear: %s", why);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "does not answer in TLS"));
+	srv_join(&s);
+	CU_ASSERT_EQUAL(s.rc, -ETIMEDOUT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(s.why, "not a godwit migration stream"));
+	mig_tls_free(ct);
+
+	srv_start(&s, true, TOKEN, SRV_VERIFY, 0, 1500);
+	CU_ASSERT_EQUAL(client_open(&c, s.port, NULL, TOKEN, why, sizeof(why)), -EPROTO);
+	printf("\n    source in clear, TLS destination: %s", why);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "over TLS only"));
+	srv_join(&s);
+	CU_ASSERT_EQUAL(s.rc, -ETIMEDOUT);
+}
+
+/* A listener shut down (the migration failed or was freed) ends the wait at once. */
+static void test_listener_shutdown(void)
+{
+	struct srv s;
+	srv_start(&s, true, TOKEN, SRV_VERIFY, 0, 20000);
+	int idle = raw_connect(s.port);
+	usleep(100 * 1000);
+	uint64_t t0 = gw_now_ms();
+	shutdown(s.lfd, SHUT_RDWR);
+	pthread_join(s.t, NULL);
+	uint64_t took = gw_now_ms() - t0;
+	CU_ASSERT_TRUE(s.rc != 0 && s.rc != -ETIMEDOUT);
+	CU_ASSERT_TRUE(took < 2000);
+	/* The candidate it held was closed: its peer reads the end. */
+	char b;
+	CU_ASSERT_TRUE(raw_answer(idle, &b, 1) == 0);
+	close(idle);
+	close(s.lfd);
+	mig_tls_free(s.tls);
+}
+
 int main(void)
 {
 	static const struct gw_test_case cases[] = {
@@ -616,6 +662,8 @@ int main(void)
 	    {"stall timeout (TLS)", test_stall_tls},
 	    {"stall timeout (clear)", test_stall_plain},
 	    {"a peer gone raises no SIGPIPE", test_peer_gone_no_sigpipe},
+	    {"TLS on one side only", test_tls_mismatch},
+	    {"a listener shut down ends the wait", test_listener_shutdown},
 	};
 	return gw_test_run("migrate_chan", cases, GW_TEST_COUNT(cases));
 }
