@@ -94,9 +94,12 @@ static int take(struct admit_run *r, int lfd)
 	socklen_t len = sizeof(ss);
 	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
-		/* Gone before we took it, or out of descriptors: the next poll retries. */
+		/* Gone before we took it, or out of descriptors: the next poll retries, after
+		 * a pause in the second case, or it would find the same connection at once. */
 		if (errno == EINVAL || errno == EBADF || errno == ENOTSOCK)
 			return -errno;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			usleep(100 * 1000);
 		return 0;
 	}
 	struct cand *k = &r->c[r->nc++];
@@ -159,6 +162,43 @@ static int first_bytes(struct cand *k, char *why, size_t n)
 	return -EPROTO;
 }
 
+/* Reads what there is of the hello: 1 complete, 0 waiting (k->ev), -1 the peer went (why). */
+static int read_hello(struct cand *k, char *why, size_t n)
+{
+	while (k->got < sizeof(k->hello)) {
+		uint8_t *dst = (uint8_t *)&k->hello + k->got;
+		size_t want = sizeof(k->hello) - k->got;
+		if (k->ssl) {
+			size_t got = 0;
+			ERR_clear_error();
+			if (SSL_read_ex(k->ssl, dst, want, &got)) {
+				k->got += got;
+				continue;
+			}
+			int err = SSL_get_error(k->ssl, 0);
+			ERR_clear_error();
+			if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+				k->ev = err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+				return 0;
+			}
+		} else {
+			ssize_t got = recv(k->fd, dst, want, MSG_DONTWAIT);
+			if (got > 0) {
+				k->got += (size_t)got;
+				continue;
+			}
+			if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+				k->ev = POLLIN;
+				return 0;
+			}
+		}
+		snprintf(why, n, "closed before its hello was complete (%zu of %zu bytes)", k->got,
+			 sizeof(k->hello));
+		return -1;
+	}
+	return 1;
+}
+
 /* Moves a candidate along: 1 admitted, 0 waiting (k->ev), -1 dropped (why). */
 static int step(struct admit_run *r, struct cand *k, char *why, size_t n)
 {
@@ -199,37 +239,12 @@ static int step(struct admit_run *r, struct cand *k, char *why, size_t n)
 		k->ph = PH_HELLO;
 		k->ev = POLLIN;
 	}
-	while (k->got < sizeof(k->hello)) {
-		uint8_t *dst = (uint8_t *)&k->hello + k->got;
-		size_t want = sizeof(k->hello) - k->got;
-		if (k->ssl) {
-			size_t got = 0;
-			ERR_clear_error();
-			if (SSL_read_ex(k->ssl, dst, want, &got)) {
-				k->got += got;
-				continue;
-			}
-			int err = SSL_get_error(k->ssl, 0);
-			ERR_clear_error();
-			if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-				k->ev = err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
-				return 0;
-			}
-		} else {
-			ssize_t got = recv(k->fd, dst, want, MSG_DONTWAIT);
-			if (got > 0) {
-				k->got += (size_t)got;
-				continue;
-			}
-			if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
-				k->ev = POLLIN;
-				return 0;
-			}
-		}
-		snprintf(why, n, "closed before its hello was complete (%zu of %zu bytes)", k->got,
-			 sizeof(k->hello));
-		return -1;
-	}
+	struct mig_sigpipe g;
+	mig_sigpipe_block(&g);
+	rc = read_hello(k, why, n);
+	mig_sigpipe_restore(&g);
+	if (rc <= 0)
+		return rc;
 	return check(r, k, why, n) == 0 ? 1 : -1;
 }
 
