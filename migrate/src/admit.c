@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define TLS_HANDSHAKE_RECORD 0x16 /* RFC 8446 5.1: ContentType handshake */
+#define LOGGED_REFUSALS	     10
 
 enum phase {
 	PH_FIRST, /* TLS: the first bytes tell a TLS ClientHello from a hello in clear */
@@ -79,8 +80,10 @@ static void cand_close(struct cand *k)
 static void drop(struct admit_run *r, unsigned i, const char *why)
 {
 	struct cand *k = &r->c[i];
-	GW_WARN("incoming", "channel %u: refused a connection from %s: %s", r->a->channel, k->peer,
-		why);
+	/* A flood of connections must not flood the log: the first ones, then a count. */
+	if (r->refused < LOGGED_REFUSALS)
+		GW_WARN("incoming", "channel %u: refused a connection from %s: %s", r->a->channel,
+			k->peer, why);
 	r->refused++;
 	snprintf(r->last, sizeof(r->last), "%s", why);
 	cand_close(k);
@@ -323,6 +326,9 @@ int mig_admit_source(int lfd, const struct mig_admit *a, int *fd, SSL **ssl,
 			r.c[i].peer, rc == 0 ? "the source arrived first" : "the wait ended");
 		cand_close(&r.c[i]);
 	}
+	if (r.refused > LOGGED_REFUSALS)
+		GW_WARN("incoming", "channel %u: refused %u connections in all", a->channel,
+			r.refused);
 	if (rc == -ETIMEDOUT) {
 		if (r.refused)
 			snprintf(why, n, "refused %u connection(s); the last: %s", r.refused,

@@ -602,6 +602,47 @@ static void test_peer_gone_no_sigpipe(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* A flood of connections that send junk (more than the listener serves at once) is refused
+ * connection by connection, and the source that comes after it is taken. */
+static void test_flood_then_source(void)
+{
+	struct srv s;
+	srv_start(&s, true, TOKEN, SRV_VERIFY, 4096, 10000);
+	enum { N = 3 * MIG_ADMIT_SLOTS };
+	int fds[N];
+	char junk[300];
+	memset(junk, 'x', sizeof(junk));
+	for (int i = 0; i < N; i++) {
+		fds[i] = raw_connect(s.port);
+		if (fds[i] >= 0 && write(fds[i], junk, sizeof(junk)) != (ssize_t)sizeof(junk))
+			CU_FAIL("junk not written");
+	}
+	struct mig_tls *ct;
+	CU_ASSERT_EQUAL_FATAL(mig_tls_create(TOKEN, false, true, &ct), 0);
+	struct mig_chan c;
+	char why[200] = "";
+	uint64_t t0 = gw_now_ms();
+	int rc = client_open(&c, s.port, ct, TOKEN, why, sizeof(why));
+	if (rc)
+		printf("\n    source: %s", why);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	uint8_t buf[4096];
+	fill(buf, 0, sizeof(buf));
+	CU_ASSERT_EQUAL(mig_chan_write(&c, buf, sizeof(buf)), 0);
+	CU_ASSERT_EQUAL(mig_chan_read(&c, buf, sizeof(buf)), 0);
+	printf("\n    admitted %llu ms after %d junk connections",
+	       (unsigned long long)(s.admitted_ms - t0), N);
+	CU_ASSERT_TRUE(s.admitted_ms - t0 < 2500);
+	mig_chan_close(&c);
+	srv_join(&s);
+	CU_ASSERT_EQUAL(s.rc, 0);
+	CU_ASSERT_TRUE(s.data_ok);
+	for (int i = 0; i < N; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	mig_tls_free(ct);
+}
+
 /* A source and a destination that disagree on TLS are told so, each in its own terms. */
 static void test_tls_mismatch(void)
 {
@@ -663,6 +704,7 @@ int main(void)
 	    {"stall timeout (clear)", test_stall_plain},
 	    {"a peer gone raises no SIGPIPE", test_peer_gone_no_sigpipe},
 	    {"TLS on one side only", test_tls_mismatch},
+	    {"a flood of junk connections, then the source", test_flood_then_source},
 	    {"a listener shut down ends the wait", test_listener_shutdown},
 	};
 	return gw_test_run("migrate_chan", cases, GW_TEST_COUNT(cases));
