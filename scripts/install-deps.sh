@@ -5,12 +5,13 @@ set -eu
 
 # Packages by purpose. Build: compiler, CMake. Tests: CUnit, clang for libFuzzer and sanitizers.
 # Control plane: gRPC core and protobuf-c, python3 grpcio for the interoperability test;
-# libnl-route-3 for godwitd's rtnetlink requests (a real VF's MAC on its PF).
+# libnl-route-3 for godwitd's rtnetlink requests (a real VF's MAC on its PF); OpenSSL 3 for
+# the migration stream's TLS 1.3 (kTLS where the kernel has it).
 # Test hosts and the QEMU side of `make bench`: busybox and a Debian kernel.
 PKGS="build-essential cmake pkg-config libcunit1-dev clang libclang-rt-14-dev clang-format
       libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler-grpc
       python3-grpcio python3-grpc-tools busybox-static cpio linux-image-amd64 acpica-tools
-      liblzma-dev libnl-route-3-dev"
+      liblzma-dev libnl-route-3-dev libssl-dev"
 # QEMU >= 8 (igb with SR-IOV) comes from bookworm-backports.
 QEMU_MIN_MAJOR=8
 

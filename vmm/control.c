@@ -210,6 +210,10 @@ static int status(struct vmm_control *c, struct gw_rpc_call *call, ProtobufCMess
 		struct mig_stats ms;
 		mig_dest_stats(c->in, &ms);
 		st->ram_checksum = ms.ram_checksum;
+		st->incoming_tls = ms.tls;
+		st->incoming_channels = ms.channels;
+		st->incoming_ktls_send_channels = ms.ktls_send;
+		st->incoming_ktls_recv_channels = ms.ktls_recv;
 	}
 	pthread_mutex_unlock(&c->lock);
 	st->vfs = c->nvfs ? gw_rpc_call_alloc(call, c->nvfs * sizeof(*st->vfs)) : NULL;
@@ -340,6 +344,10 @@ static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, Prot
 	r->dma_mode = PB_OF(pb_dma_modes, st.dma_mode);
 	r->dma_pages_dirtied = st.dma_pages;
 	r->dma_bytes_copied = st.dma_bytes;
+	r->tls = st.tls;
+	r->channels = st.channels;
+	r->ktls_send_channels = st.ktls_send;
+	r->ktls_recv_channels = st.ktls_recv;
 	*resp = &r->base;
 	return 0;
 }
@@ -372,6 +380,9 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 	p.max_bandwidth = req->max_bandwidth;
 	p.verify = req->verify;
 	p.allow_tsc_change = req->allow_tsc_change;
+	p.tls = !req->plaintext;
+	if (req->stall_timeout_s)
+		p.stall_timeout_s = req->stall_timeout_s;
 	enum dma_mode dm = (enum dma_mode)p.dma_mode;
 	if (dma_mode_from_pb(req->dma_mode, &dm)) {
 		gw_rpc_call_error(call, "unknown DMA mode %d (shadow, track or off)",
@@ -416,7 +427,8 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 		gw_rpc_call_error(call, "cannot start the migration: %s", strerror(-rc));
 		return rc;
 	}
-	GW_INFO("vmm", "migrating to %s over %zu channel(s)", req->host, req->n_ports);
+	GW_INFO("vmm", "migrating to %s over %zu channel(s), %s, stall timeout %u s", req->host,
+		req->n_ports, p.tls ? "TLS 1.3" : "in clear", p.stall_timeout_s);
 	return mig_stats_reply(c, call, resp);
 }
 

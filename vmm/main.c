@@ -51,6 +51,7 @@ struct vmm_opts {
 	const char *status_file;
 	const char *incoming;
 	const char *incoming_token_file;
+	bool incoming_plaintext;
 	unsigned incoming_channels;
 	uint64_t timeout_s;
 	unsigned nvfs;
@@ -98,6 +99,8 @@ static void usage(FILE *f)
 	    "                        (needs --control; ports show in the control API's Status)\n"
 	    "      --incoming-channels N  parallel channels to accept (default 1)\n"
 	    "      --incoming-token-file F  file holding the one-time stream token\n"
+	    "      --incoming-plaintext  take the stream in clear, not over TLS 1.3 keyed by\n"
+	    "                        the token (loopback tests; the source must agree)\n"
 	    "      --vf SPEC         attach an emulated SR-IOV VF (repeatable, up to %u):\n"
 	    "                        pf=P,vf=V,gen=1|2,mac=MAC[,pages=trap|direct]\n"
 	    "                        [,mbx=intercept|trap][,trust=on|off]\n"
@@ -181,6 +184,7 @@ enum {
 	OPT_INCOMING,
 	OPT_INCOMING_CH,
 	OPT_INCOMING_TOKEN,
+	OPT_INCOMING_PLAIN,
 	OPT_INITRD,
 };
 
@@ -253,6 +257,9 @@ static int parse_opt(int ch, char *arg, struct vmm_opts *o)
 		break;
 	case OPT_INCOMING_TOKEN:
 		o->incoming_token_file = arg;
+		break;
+	case OPT_INCOMING_PLAIN:
+		o->incoming_plaintext = true;
 		break;
 	case OPT_VF: {
 		char err[160];
@@ -347,6 +354,7 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	    {"incoming", required_argument, NULL, OPT_INCOMING},
 	    {"incoming-channels", required_argument, NULL, OPT_INCOMING_CH},
 	    {"incoming-token-file", required_argument, NULL, OPT_INCOMING_TOKEN},
+	    {"incoming-plaintext", no_argument, NULL, OPT_INCOMING_PLAIN},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"vf", required_argument, NULL, OPT_VF},
 	    {"help", no_argument, NULL, 'h'},
@@ -473,6 +481,7 @@ static int start_incoming(struct vmm_ctx *c, struct vmm_control *ctl)
 	mig_params_default(&p);
 	snprintf(p.token, sizeof(p.token), "%s", token);
 	p.channels = c->o.incoming_channels;
+	p.tls = !c->o.incoming_plaintext;
 	struct mig_dest *d;
 	int rc = mig_dest_listen(c->vm, c->o.incoming, &p, &d);
 	if (rc) {
@@ -481,8 +490,8 @@ static int start_incoming(struct vmm_ctx *c, struct vmm_control *ctl)
 		return rc;
 	}
 	vmm_control_set_incoming(ctl, d);
-	GW_INFO("vm", "waiting for an incoming migration on %s (%u channel(s))", c->o.incoming,
-		p.channels);
+	GW_INFO("vm", "waiting for an incoming migration on %s (%u channel(s), %s)", c->o.incoming,
+		p.channels, p.tls ? "TLS 1.3" : "in clear");
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  * with a FAIL record that names the cause; the VM is then never started.
  */
 #include "godwit/deadline.h"
+#include "admit.h"
 #include "mig_priv.h"
 
 #include "godwit/bitmap.h"
@@ -25,7 +26,8 @@
 struct mig_dchan {
 	struct mig_dest *d;
 	unsigned idx;
-	int lfd, fd;
+	int lfd;
+	struct mig_chan io; /* set under wlock once admitted */
 	uint16_t port;
 	pthread_t thread;
 };
@@ -35,6 +37,7 @@ struct mig_dest {
 	struct mig_params p;
 	unsigned n;
 	struct mig_dchan ch[MIG_MAX_CHANNELS];
+	struct mig_tls *tls; /* NULL: the channels run in clear */
 	uint8_t *ram;
 	uint64_t npages;
 	uint64_t *touched; /* pages written so far; the rest are still holes */
@@ -54,8 +57,8 @@ static void send_ctl_raw(struct mig_dest *d, uint32_t tag, const void *p, uint32
 	gw_buf_init(&b);
 	mig_record_put(&b, tag, p, len);
 	pthread_mutex_lock(&d->wlock);
-	if (d->ch[0].fd >= 0 && !b.err)
-		mig_net_write_full(d->ch[0].fd, b.data, b.len);
+	if (d->ch[0].io.fd >= 0 && !b.err)
+		mig_chan_write(&d->ch[0].io, b.data, b.len);
 	pthread_mutex_unlock(&d->wlock);
 	gw_buf_release(&b);
 }
@@ -84,10 +87,14 @@ static void fail(struct mig_dest *d, const char *fmt, ...)
 		return;
 	GW_WARN("incoming", "%s", d->st.error);
 	send_ctl(d, MIG_TAG_FAIL, d->st.error);
+	/* Every channel's thread ends: those still waiting for the source stop listening. */
+	pthread_mutex_lock(&d->wlock);
 	for (unsigned i = 0; i < d->n; i++) {
-		if (d->ch[i].fd >= 0)
-			shutdown(d->ch[i].fd, SHUT_RDWR);
+		mig_chan_shutdown(&d->ch[i].io);
+		if (d->ch[i].lfd >= 0)
+			shutdown(d->ch[i].lfd, SHUT_RDWR);
 	}
+	pthread_mutex_unlock(&d->wlock);
 }
 
 static int check_hello(struct mig_dchan *c, const struct mig_hello *h, char *msg, size_t n)
@@ -167,28 +174,47 @@ static void *dchan_thread(void *arg)
 	struct mig_dchan *c = arg;
 	struct mig_dest *d = c->d;
 	int to = d->p.accept_timeout_ms ? d->p.accept_timeout_ms : 60000;
-	int fd = mig_net_accept(c->lfd, to);
-	if (fd < 0) {
-		fail(d, "no migration stream arrived on channel %u within %d s", c->idx, to / 1000);
-		return NULL;
-	}
-	struct timeval tv = {.tv_sec = 120};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	pthread_mutex_lock(&d->wlock);
-	c->fd = fd;
-	pthread_mutex_unlock(&d->wlock);
-
+	/* Anyone may connect to the port: only a connection that proves it knows the token
+	 * (TLS with its key, then the hello) is the source; the others are refused. */
+	struct mig_admit a = {.tls = d->tls,
+			      .token = d->p.token,
+			      .channel = c->idx,
+			      .timeout_ms = to,
+			      .handshake_ms = 10000};
 	struct mig_hello h;
 	char msg[200];
-	if (mig_net_read_full(fd, &h, sizeof(h))) {
-		fail(d, "channel %u: the source closed the connection during the handshake",
-		     c->idx);
+	int fd;
+	SSL *ssl;
+	int rc = mig_admit_source(c->lfd, &a, &fd, &ssl, &h, msg, sizeof(msg));
+	if (rc == -ETIMEDOUT) {
+		fail(d, "no migration stream arrived on channel %u within %d s (%s)", c->idx,
+		     to / 1000, msg);
 		return NULL;
 	}
+	if (rc) {
+		fail(d, "channel %u: stopped listening for the source: %s", c->idx, strerror(-rc));
+		return NULL;
+	}
+	pthread_mutex_lock(&d->wlock);
+	mig_chan_adopt(&c->io, fd, ssl);
+	/* A source that stops sending for this long is gone (a paced pre-copy sends a batch
+	 * at least every few seconds). */
+	c->io.recv_timeout_ms = 120000;
+	c->io.send_timeout_ms = (int)d->p.stall_timeout_s * 1000;
+	pthread_mutex_unlock(&d->wlock);
+	char desc[160];
+	mig_chan_describe(&c->io, desc, sizeof(desc));
+	GW_INFO("incoming", "channel %u: the source connected: %s", c->idx, desc);
+	pthread_mutex_lock(&d->lock);
+	d->st.channels++;
+	d->st.ktls_send += c->io.ktls_send;
+	d->st.ktls_recv += c->io.ktls_recv;
+	pthread_mutex_unlock(&d->lock);
+
 	int status = check_hello(c, &h, msg, sizeof(msg));
 	struct mig_reply r;
 	mig_reply_encode(&r, (enum mig_reply_status)status, status ? msg : "ok");
-	mig_net_write_full(fd, &r, sizeof(r));
+	mig_chan_write(&c->io, &r, sizeof(r));
 	if (status) {
 		fail(d, "refused the stream: %s", msg);
 		return NULL;
@@ -202,10 +228,14 @@ static void *dchan_thread(void *arg)
 	size_t cap = 0;
 	for (;;) {
 		struct gw_sect_hdr hdr;
-		int rc = mig_net_read_full(fd, &hdr, sizeof(hdr));
+		rc = mig_chan_read(&c->io, &hdr, sizeof(hdr));
+		if (rc == -EBADMSG) {
+			fail(d, "channel %u: corrupt stream: %s", c->idx, mig_chan_strerror(rc));
+			break;
+		}
 		if (rc) {
 			fail(d, "channel %u: stream cut before its end (%s)", c->idx,
-			     rc == -ENODATA ? "connection closed" : strerror(-rc));
+			     mig_chan_strerror(rc));
 			break;
 		}
 		rc = mig_record_check_hdr(&hdr);
@@ -223,8 +253,13 @@ static void *dchan_thread(void *arg)
 			buf = nb;
 			cap = hdr.length;
 		}
-		if (hdr.length && (rc = mig_net_read_full(fd, buf, hdr.length))) {
-			fail(d, "channel %u: stream cut inside a %s", c->idx, tag_name(hdr.magic));
+		if (hdr.length && (rc = mig_chan_read(&c->io, buf, hdr.length))) {
+			if (rc == -EBADMSG)
+				fail(d, "channel %u: corrupt stream: %s", c->idx,
+				     mig_chan_strerror(rc));
+			else
+				fail(d, "channel %u: stream cut inside a %s (%s)", c->idx,
+				     tag_name(hdr.magic), mig_chan_strerror(rc));
 			break;
 		}
 		if (gw_crc32c(0, buf, hdr.length) != hdr.crc) {
@@ -290,10 +325,19 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 	d->vm = vm;
 	d->p = *p;
 	d->n = p->channels;
+	d->st.tls = p->tls;
+	if (p->tls) {
+		int rc = mig_tls_create(p->token, true, true, &d->tls);
+		if (rc) {
+			free(d);
+			return rc;
+		}
+	}
 	d->ram = hv_vm_ram_base(vm);
 	d->npages = hv_vm_ram_size(vm) / MIG_PAGE;
 	d->touched = gw_bitmap_alloc(d->npages);
 	if (!d->touched) {
+		mig_tls_free(d->tls);
 		free(d);
 		return -ENOMEM;
 	}
@@ -306,7 +350,8 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 	gw_buf_init(&d->state);
 	int rc = 0;
 	for (unsigned i = 0; i < d->n; i++) {
-		d->ch[i] = (struct mig_dchan){.d = d, .idx = i, .lfd = -1, .fd = -1};
+		d->ch[i] = (struct mig_dchan){.d = d, .idx = i, .lfd = -1};
+		mig_chan_init(&d->ch[i].io);
 		if (rc == 0)
 			rc = mig_net_listen(host, &d->ch[i].lfd, &d->ch[i].port);
 	}
@@ -316,6 +361,7 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 				close(d->ch[i].lfd);
 		}
 		gw_bitmap_free(d->touched);
+		mig_tls_free(d->tls);
 		free(d);
 		return rc;
 	}
@@ -398,18 +444,17 @@ void mig_dest_free(struct mig_dest *d)
 		return;
 	pthread_mutex_lock(&d->wlock);
 	for (unsigned i = 0; i < d->n; i++) {
-		if (d->ch[i].fd >= 0)
-			shutdown(d->ch[i].fd, SHUT_RDWR);
+		mig_chan_shutdown(&d->ch[i].io);
 		if (d->ch[i].lfd >= 0)
 			shutdown(d->ch[i].lfd, SHUT_RDWR);
 	}
 	pthread_mutex_unlock(&d->wlock);
 	for (unsigned i = 0; i < d->n; i++) {
 		pthread_join(d->ch[i].thread, NULL);
-		if (d->ch[i].fd >= 0)
-			close(d->ch[i].fd);
+		mig_chan_close(&d->ch[i].io);
 		close(d->ch[i].lfd);
 	}
+	mig_tls_free(d->tls);
 	gw_buf_release(&d->state);
 	gw_bitmap_free(d->touched);
 	free(d);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "godwit/mig.h"
+#include "chan.h"
 #include "net.h"
 #include "stream.h"
 

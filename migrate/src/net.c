@@ -43,7 +43,7 @@ int mig_net_listen(const char *host, int *out_fd, uint16_t *port)
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	mig_net_tune(fd);
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 16) < 0) {
 		rc = -errno;
 		close(fd);
 		return rc;

@@ -20,10 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-struct mig_chan {
+struct mig_schan {
 	struct mig_source *s;
 	unsigned idx;
-	int fd;
+	struct mig_chan io;
 	pthread_t thread;
 	struct mig_batch batch;
 	uint64_t bytes;
@@ -37,7 +37,8 @@ struct mig_source {
 	char host[256];
 	uint16_t ports[MIG_MAX_CHANNELS];
 	unsigned n;
-	struct mig_chan ch[MIG_MAX_CHANNELS];
+	struct mig_schan ch[MIG_MAX_CHANNELS];
+	struct mig_tls *tls; /* NULL: the channels run in clear */
 	uint64_t npages;
 	uint64_t *work;	   /* pages to send in the current round */
 	uint64_t *present; /* pages RAM holds data for; the others are holes: zeros */
@@ -88,17 +89,15 @@ static bool should_stop(struct mig_source *s)
 /* Unblocks every thread stuck in a socket call. */
 static void shutdown_channels(struct mig_source *s)
 {
-	for (unsigned i = 0; i < s->n; i++) {
-		if (s->ch[i].fd >= 0)
-			shutdown(s->ch[i].fd, SHUT_RDWR);
-	}
+	for (unsigned i = 0; i < s->n; i++)
+		mig_chan_shutdown(&s->ch[i].io);
 }
 
-static int send_buf(struct mig_chan *c, struct gw_buf *b)
+static int send_buf(struct mig_schan *c, struct gw_buf *b)
 {
 	if (b->err)
 		return b->err;
-	int rc = mig_net_write_full(c->fd, b->data, b->len);
+	int rc = mig_chan_write(&c->io, b->data, b->len);
 	if (rc == 0) {
 		c->bytes += b->len;
 		__atomic_add_fetch(&c->s->st.bytes_sent, b->len, __ATOMIC_RELAXED);
@@ -107,7 +106,7 @@ static int send_buf(struct mig_chan *c, struct gw_buf *b)
 }
 
 /* Keeps a channel under its share of max_bandwidth over the round. */
-static void pace(struct mig_chan *c, uint64_t round_start_us, uint64_t round_bytes)
+static void pace(struct mig_schan *c, uint64_t round_start_us, uint64_t round_bytes)
 {
 	uint64_t bw = c->s->p.max_bandwidth;
 	if (!bw)
@@ -124,7 +123,7 @@ static void pace(struct mig_chan *c, uint64_t round_start_us, uint64_t round_byt
 	}
 }
 
-static int send_round(struct mig_chan *c, bool final)
+static int send_round(struct mig_schan *c, bool final)
 {
 	struct mig_source *s = c->s;
 	uint8_t *ram = hv_vm_ram_base(s->vm);
@@ -183,7 +182,7 @@ static int send_round(struct mig_chan *c, bool final)
 
 static void *chan_thread(void *arg)
 {
-	struct mig_chan *c = arg;
+	struct mig_schan *c = arg;
 	struct mig_source *s = c->s;
 	unsigned seen = 0;
 	pthread_mutex_lock(&s->lock);
@@ -197,10 +196,16 @@ static void *chan_thread(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		int rc = send_round(c, final);
 		pthread_mutex_lock(&s->lock);
-		if (rc && rc != -ECANCELED && !s->local_err[0] && !s->cancel && !s->dest_failed)
+		if (rc == -ETIMEDOUT && !s->local_err[0] && !s->cancel && !s->dest_failed)
+			snprintf(s->local_err, sizeof(s->local_err),
+				 "channel %u: the destination took no data for %u s (stall "
+				 "timeout): it may be stopped or overloaded",
+				 c->idx, s->p.stall_timeout_s);
+		else if (rc && rc != -ECANCELED && !s->local_err[0] && !s->cancel &&
+			 !s->dest_failed)
 			snprintf(s->local_err, sizeof(s->local_err),
 				 "channel %u: connection to the destination lost: %s", c->idx,
-				 strerror(-rc));
+				 mig_chan_strerror(rc));
 		if (rc)
 			c->err = rc;
 		s->done++;
@@ -214,14 +219,14 @@ static void *chan_thread(void *arg)
 static void *reader_thread(void *arg)
 {
 	struct mig_source *s = arg;
-	int fd = s->ch[0].fd;
+	struct mig_chan *io = &s->ch[0].io;
 	char msg[200] = "";
 	bool ready = false;
 	int rc = 0;
 	for (;;) {
 		struct gw_sect_hdr h;
 		char buf[512];
-		rc = mig_net_read_full(fd, &h, sizeof(h));
+		rc = mig_chan_read(io, &h, sizeof(h));
 		if (rc == 0)
 			rc = mig_record_check_hdr(&h);
 		if (rc)
@@ -230,7 +235,7 @@ static void *reader_thread(void *arg)
 			snprintf(msg, sizeof(msg), "oversized record from the destination");
 			break;
 		}
-		if ((rc = mig_net_read_full(fd, buf, h.length)))
+		if ((rc = mig_chan_read(io, buf, h.length)))
 			break;
 		if (h.magic == MIG_TAG_SACK) {
 			pthread_mutex_lock(&s->lock);
@@ -256,9 +261,7 @@ static void *reader_thread(void *arg)
 		s->dest_failed = true;
 		if (!msg[0])
 			snprintf(msg, sizeof(msg), "the destination closed the stream (%s)",
-				 rc == -ENODATA ? "connection closed"
-				 : rc		? strerror(-rc)
-						: "no reason given");
+				 rc ? mig_chan_strerror(rc) : "no reason given");
 		snprintf(s->dest_msg, sizeof(s->dest_msg), "%s", msg);
 	}
 	s->reader_done = true;
@@ -267,6 +270,29 @@ static void *reader_thread(void *arg)
 	if (!ready && !s->cancel)
 		shutdown_channels(s);
 	return NULL;
+}
+
+/* Under the lock: waits until *count reaches want or the session stops, the stall timeout
+ * counting from each change of *count (*seen: the value last seen). ETIMEDOUT or 0. */
+static int wait_progress(struct mig_source *s, unsigned *seen, const unsigned *count, unsigned want)
+{
+	uint32_t to = s->p.stall_timeout_s;
+	struct timespec ts = gw_deadline_ms((long)to * 1000);
+	while (*count < want && !should_stop(s)) {
+		if (!to) {
+			pthread_cond_wait(&s->cond, &s->lock);
+			continue;
+		}
+		if (*count != *seen) {
+			*seen = *count;
+			ts = gw_deadline_ms((long)to * 1000);
+		}
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT &&
+		    *count == *seen && !should_stop(s))
+			return ETIMEDOUT;
+	}
+	*seen = *count;
+	return 0;
 }
 
 /* Waits until the destination has applied everything sent so far, so that the pause that
@@ -281,20 +307,33 @@ static int sync_channels(struct mig_source *s)
 	mig_record_put(&rec, MIG_TAG_SYNC, NULL, 0);
 	int rc = 0;
 	for (unsigned i = 0; i < s->n && rc == 0; i++) {
-		rc = mig_net_write_full(s->ch[i].fd, rec.data, rec.len);
+		rc = mig_chan_write(&s->ch[i].io, rec.data, rec.len);
 		if (rc == 0)
 			__atomic_add_fetch(&s->st.bytes_sent, rec.len, __ATOMIC_RELAXED);
 	}
 	gw_buf_release(&rec);
-	if (rc) {
-		set_error(s, "connection to the destination lost: %s", strerror(-rc));
+	if (rc == -ETIMEDOUT) {
+		set_error(s, "the destination took no data for %u s (stall timeout)",
+			  s->p.stall_timeout_s);
 		return rc;
 	}
+	if (rc) {
+		set_error(s, "connection to the destination lost: %s", mig_chan_strerror(rc));
+		return rc;
+	}
+	/* Each confirmation is progress: the stall timeout counts from the last one. */
 	pthread_mutex_lock(&s->lock);
-	while (s->sacks < s->n && !should_stop(s))
-		pthread_cond_wait(&s->cond, &s->lock);
+	unsigned seen = s->sacks;
+	int wr = wait_progress(s, &seen, &s->sacks, s->n);
 	rc = s->sacks < s->n ? -ECANCELED : 0;
 	pthread_mutex_unlock(&s->lock);
+	if (wr == ETIMEDOUT) {
+		set_error(s,
+			  "the destination confirmed %u of %u channels' data within %u s (stall "
+			  "timeout): it may be stopped or overloaded",
+			  seen, s->n, s->p.stall_timeout_s);
+		return -ETIMEDOUT;
+	}
 	return rc;
 }
 
@@ -340,26 +379,38 @@ static int run_round(struct mig_source *s, bool final)
 
 static int handshake(struct mig_source *s, unsigned i)
 {
-	struct mig_chan *c = &s->ch[i];
+	struct mig_schan *c = &s->ch[i];
 	int fd = mig_net_connect(s->host, s->ports[i], 10000);
 	if (fd < 0) {
 		set_error(s, "cannot connect channel %u to %s:%u: %s", i, s->host, s->ports[i],
 			  strerror(-fd));
 		return fd;
 	}
-	c->fd = fd;
+	/* The handshake is bounded even without a stall timeout: a destination that takes
+	 * the connection and says nothing must not hold the session in setup. */
+	int hs_ms = (int)(s->p.stall_timeout_s ? s->p.stall_timeout_s : 30) * 1000;
+	char why[200];
+	int rc = mig_chan_connect(&c->io, fd, s->tls, hs_ms, why, sizeof(why));
+	if (rc) {
+		set_error(s, "TLS handshake on channel %u failed: %s", i, why);
+		return rc;
+	}
+	c->io.send_timeout_ms = hs_ms;
+	c->io.recv_timeout_ms = hs_ms;
 	struct mig_hello h;
 	int khz = hv_vm_tsc_khz(s->vm);
 	mig_hello_encode(&h, (uint16_t)i, (uint16_t)s->n, mig_config_digest(s->vm),
 			 hv_vm_ram_size(s->vm), khz > 0 ? (uint32_t)khz : 0,
 			 s->p.allow_tsc_change ? MIG_HELLO_TSC_ANY : 0, s->p.token);
 	struct mig_reply r;
-	int rc = mig_net_write_full(fd, &h, sizeof(h));
+	rc = mig_chan_write(&c->io, &h, sizeof(h));
 	if (rc == 0)
-		rc = mig_net_read_full(fd, &r, sizeof(r));
+		rc = mig_chan_read(&c->io, &r, sizeof(r));
 	if (rc) {
 		set_error(s, "handshake on channel %u failed: %s", i,
-			  rc == -ENODATA ? "the destination closed the connection" : strerror(-rc));
+			  rc == -ENODATA     ? "the destination closed the connection"
+			  : rc == -ETIMEDOUT ? "the destination did not answer"
+					     : mig_chan_strerror(rc));
 		return rc;
 	}
 	if (mig_reply_check(&r)) {
@@ -371,6 +422,17 @@ static int handshake(struct mig_source *s, unsigned i)
 			  r.message);
 		return -EPROTO;
 	}
+	/* From here the reader waits as long as the session runs; writes that stall fail. */
+	c->io.recv_timeout_ms = 0;
+	c->io.send_timeout_ms = (int)s->p.stall_timeout_s * 1000;
+	char desc[160];
+	mig_chan_describe(&c->io, desc, sizeof(desc));
+	GW_INFO("migrate", "channel %u: %s", i, desc);
+	pthread_mutex_lock(&s->lock);
+	s->st.channels++;
+	s->st.ktls_send += c->io.ktls_send;
+	s->st.ktls_recv += c->io.ktls_recv;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
@@ -428,7 +490,7 @@ static int connect_channels(struct mig_source *s)
 	for (unsigned i = 0; i < s->n && rc == 0; i++)
 		rc = handshake(s, i);
 	for (unsigned i = 0; i < s->n; i++) {
-		if (s->ch[i].fd >= 0)
+		if (s->ch[i].io.fd >= 0)
 			pthread_create(&s->ch[i].thread, NULL, chan_thread, &s->ch[i]);
 	}
 	if (rc)
@@ -576,13 +638,28 @@ static int stop_and_copy(struct mig_source *s, struct stop_times *t)
 	if (rc)
 		return rc;
 	t->sent = mig_now_us();
+	/* The VM is paused here: a destination that never answers must not keep it so. */
+	uint32_t to = s->p.stall_timeout_s;
+	struct timespec ts = gw_deadline_ms((long)to * 1000);
+	bool late = false;
 	pthread_mutex_lock(&s->lock);
-	while (!s->dest_ready && !s->dest_failed && !s->cancel)
-		pthread_cond_wait(&s->cond, &s->lock);
+	while (!s->dest_ready && !s->dest_failed && !s->cancel && !late) {
+		if (!to)
+			pthread_cond_wait(&s->cond, &s->lock);
+		else if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
+			late = !s->dest_ready && !s->dest_failed && !s->cancel;
+	}
 	bool ready = s->dest_ready;
 	s->st.downtime_us = mig_now_us() - t->pause;
 	s->st.bytes_remaining = 0;
 	pthread_mutex_unlock(&s->lock);
+	if (late) {
+		set_error(s,
+			  "the destination did not report the VM ready within %u s of the last "
+			  "data (stall timeout): it may be stopped or overloaded",
+			  to);
+		return -ETIMEDOUT;
+	}
 	return ready ? 0 : -ECANCELED;
 }
 
@@ -658,6 +735,8 @@ void mig_params_default(struct mig_params *p)
 	p->downtime_limit_ms = 50;
 	p->max_iterations = 30;
 	p->dma_mode = DMA_MODE_SHADOW;
+	p->tls = true;
+	p->stall_timeout_s = 30;
 }
 
 int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
@@ -675,6 +754,14 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 		s->p.downtime_limit_ms = 50;
 	if (!s->p.max_iterations)
 		s->p.max_iterations = 30;
+	if (p->tls) {
+		int rc = mig_tls_create(p->token, false, true, &s->tls);
+		if (rc) {
+			free(s);
+			return rc;
+		}
+	}
+	s->st.tls = p->tls;
 	snprintf(s->host, sizeof(s->host), "%s", host);
 	s->n = p->channels;
 	memcpy(s->ports, ports, s->n * sizeof(ports[0]));
@@ -684,6 +771,7 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 	if (!s->work || !s->present) {
 		free(s->work);
 		free(s->present);
+		mig_tls_free(s->tls);
 		free(s);
 		return -ENOMEM;
 	}
@@ -691,13 +779,16 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 	pthread_cond_init(&s->cond, NULL);
 	gw_buf_init(&s->state);
 	for (unsigned i = 0; i < s->n; i++) {
-		s->ch[i] = (struct mig_chan){.s = s, .idx = i, .fd = -1};
+		s->ch[i] = (struct mig_schan){.s = s, .idx = i};
+		mig_chan_init(&s->ch[i].io);
 		gw_buf_init(&s->ch[i].batch.buf);
 	}
 	s->st.state = MIG_SETUP;
 	s->t_start = mig_now_us();
 	if (pthread_create(&s->session, NULL, session_thread, s)) {
 		free(s->work);
+		free(s->present);
+		mig_tls_free(s->tls);
 		free(s);
 		return -EAGAIN;
 	}
@@ -790,16 +881,16 @@ void mig_source_free(struct mig_source *s)
 	 * number is soon another descriptor's (a control connection, the next migration's
 	 * channel), which a late read or shutdown here would then break. */
 	for (unsigned i = 0; i < s->n; i++) {
-		if (s->ch[i].fd >= 0)
+		if (s->ch[i].io.fd >= 0)
 			pthread_join(s->ch[i].thread, NULL);
 	}
 	if (s->reader_started)
 		pthread_join(s->reader, NULL);
 	for (unsigned i = 0; i < s->n; i++) {
-		if (s->ch[i].fd >= 0)
-			close(s->ch[i].fd);
+		mig_chan_close(&s->ch[i].io);
 		gw_buf_release(&s->ch[i].batch.buf);
 	}
+	mig_tls_free(s->tls);
 	gw_buf_release(&s->state);
 	free(s->work);
 	free(s->present);

@@ -48,6 +48,7 @@ enum mig_reply_status {
 	MIG_REPLY_CHANNEL = 4,
 	MIG_REPLY_MEMORY = 5,
 	MIG_REPLY_MALFORMED = 6,
+	MIG_REPLY_TLS = 7, /* the destination takes the stream over TLS only */
 };
 
 struct mig_reply {

@@ -12,6 +12,7 @@
 #include "../../migrate/src/net.h"
 #include "../../migrate/src/stream.h"
 #include "godwit/crc.h"
+#include "godwit/deadline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,7 +132,7 @@ static void assert_source_alive(struct hv_vm *src, struct watch *w)
 	CU_ASSERT_EQUAL(w->bad, 0);
 }
 
-static void test_migrate_dirty_guest(void)
+static void migrate_dirty_guest(bool tls)
 {
 	struct watch ws, wd;
 	watch_init(&ws);
@@ -142,6 +143,7 @@ static void test_migrate_dirty_guest(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
 	struct mig_params p;
 	params(&p, TOKEN);
+	p.tls = tls;
 	struct mig_dest *md;
 	struct mig_source *ms = direct_start(src, dst, &p, &md);
 	CU_ASSERT_EQUAL_FATAL(mig_dest_wait(md, 120000), 0);
@@ -157,6 +159,15 @@ static void test_migrate_dirty_guest(void)
 	CU_ASSERT_NOT_EQUAL(ss.ram_checksum, 0);
 	CU_ASSERT_EQUAL(ss.ram_checksum, ds.ram_checksum);
 	CU_ASSERT_TRUE(ss.zero_pages > 0); /* most of a 32 MiB guest is zero */
+	/* Both sides say how the stream was protected, and where the kernel took TLS. */
+	printf("    %s; kTLS send on %u/%u channels, receive on %u/%u (destination: send %u, "
+	       "receive %u)\n",
+	       ss.tls ? "TLS 1.3" : "in clear", ss.ktls_send, ss.channels, ss.ktls_recv,
+	       ss.channels, ds.ktls_send, ds.ktls_recv);
+	CU_ASSERT_EQUAL(ss.tls, tls);
+	CU_ASSERT_EQUAL(ds.tls, tls);
+	CU_ASSERT_EQUAL(ss.channels, p.channels);
+	CU_ASSERT_EQUAL(ds.channels, p.channels);
 	/* Handover: the source is paused, the destination not yet running. */
 	CU_ASSERT_EQUAL(hv_vm_run_state(src), HV_RUN_PAUSED);
 	CU_ASSERT_EQUAL(hv_vm_run_state(dst), HV_RUN_CREATED);
@@ -174,15 +185,28 @@ static void test_migrate_dirty_guest(void)
 	hv_vm_destroy(dst);
 }
 
-/* ---- a proxy between source and destination that can cut or corrupt ---- */
+static void test_migrate_dirty_guest(void)
+{
+	migrate_dirty_guest(true);
+}
+
+/* The stream in clear, as godwitd --insecure asks for on loopback setups. */
+static void test_migrate_plaintext(void)
+{
+	migrate_dirty_guest(false);
+}
+
+/* ---- a proxy between source and destination that can cut, corrupt or freeze ---- */
 
 struct proxy {
 	int lfd[2];
 	uint16_t port[2];
 	uint16_t to[2];
 	pthread_t thr[2];
-	long cut_after;	 /* bytes source->dest before closing everything; -1: never */
-	long corrupt_at; /* flip one bit at this source->dest offset on channel 1; -1 */
+	long cut_after;	   /* bytes source->dest before closing everything; -1: never */
+	long corrupt_at;   /* flip one bit at this source->dest offset on channel 1; -1 */
+	long freeze_after; /* bytes source->dest before nothing moves any more (a stopped
+			    * destination); -1: never */
 	volatile bool stop;
 	volatile long moved;
 	int fds[2][2];
@@ -216,6 +240,10 @@ static void *proxy_thread(void *arg)
 	 * source's own writes began to fail. */
 	bool up = true, down = true; /* source -> destination, destination -> source */
 	while ((up || down) && !p->stop) {
+		if (p->freeze_after >= 0 && p->moved > p->freeze_after) {
+			usleep(50 * 1000); /* reads nothing, writes nothing: SIGSTOP */
+			continue;
+		}
 		struct pollfd f[2] = {{.fd = up ? a : -1, .events = POLLIN},
 				      {.fd = down ? b : -1, .events = POLLIN}};
 		if (poll(f, 2, 200) < 0 || p->stop)
@@ -251,11 +279,13 @@ static void *proxy_thread(void *arg)
 	return NULL;
 }
 
-static void proxy_start(struct proxy *p, const uint16_t *to, long cut_after, long corrupt_at)
+static void proxy_start(struct proxy *p, const uint16_t *to, long cut_after, long corrupt_at,
+			long freeze_after)
 {
 	memset(p, 0, sizeof(*p));
 	p->cut_after = cut_after;
 	p->corrupt_at = corrupt_at;
+	p->freeze_after = freeze_after;
 	for (unsigned i = 0; i < 2; i++) {
 		p->to[i] = to[i];
 		mig_net_listen("127.0.0.1", &p->lfd[i], &p->port[i]);
@@ -282,8 +312,8 @@ static void proxy_stop(struct proxy *p)
 
 /* Runs a migration that must fail; returns the source's error in err. */
 static void failing_migration(const char *dst_token, uint64_t dst_mem, long cut_after,
-			      long corrupt_at, bool kill_dest, uint64_t bandwidth, char *err,
-			      size_t errn)
+			      long corrupt_at, long freeze_after, bool kill_dest,
+			      uint64_t bandwidth, char *err, size_t errn)
 {
 	struct watch ws, wd;
 	watch_init(&ws);
@@ -296,13 +326,15 @@ static void failing_migration(const char *dst_token, uint64_t dst_mem, long cut_
 	params(&ps, TOKEN);
 	params(&pd, dst_token);
 	ps.max_bandwidth = bandwidth;
+	if (freeze_after >= 0)
+		ps.stall_timeout_s = 3;
 	struct mig_dest *md;
 	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &pd, &md), 0);
 	uint16_t ports[MIG_MAX_CHANNELS];
 	unsigned n;
 	mig_dest_ports(md, ports, &n);
 	struct proxy px;
-	proxy_start(&px, ports, cut_after, corrupt_at);
+	proxy_start(&px, ports, cut_after, corrupt_at, freeze_after);
 	struct mig_source *ms;
 	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", px.port, &ps, &ms), 0);
 	if (kill_dest) {
@@ -335,7 +367,7 @@ static void test_fault_dest_killed(void)
 {
 	char err[256];
 	/* 400 kB/s makes pre-copy last seconds, long enough to kill the destination in it. */
-	failing_migration(TOKEN, MEM, -1, -1, true, 400000, err, sizeof(err));
+	failing_migration(TOKEN, MEM, -1, -1, -1, true, 400000, err, sizeof(err));
 	CU_ASSERT_TRUE(strstr(err, "destination") != NULL);
 }
 
@@ -393,7 +425,7 @@ static void test_dest_dies_source_survives(void)
 static void test_fault_network_cut(void)
 {
 	char err[256];
-	failing_migration(TOKEN, MEM, 200000, -1, false, 0, err, sizeof(err));
+	failing_migration(TOKEN, MEM, 200000, -1, -1, false, 0, err, sizeof(err));
 	CU_ASSERT_TRUE(strstr(err, "closed") || strstr(err, "reset") || strstr(err, "Broken") ||
 		       strstr(err, "cut"));
 }
@@ -401,7 +433,7 @@ static void test_fault_network_cut(void)
 static void test_fault_corrupt_bytes(void)
 {
 	char err[256];
-	failing_migration(TOKEN, MEM, -1, 20000, false, 0, err, sizeof(err));
+	failing_migration(TOKEN, MEM, -1, 20000, -1, false, 0, err, sizeof(err));
 	/* A flipped bit in a payload fails its CRC; in a header, the header check. */
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "corrupt stream"));
 }
@@ -410,14 +442,27 @@ static void test_fault_wrong_token(void)
 {
 	char err[256];
 	failing_migration("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", MEM,
-			  -1, -1, false, 0, err, sizeof(err));
+			  -1, -1, -1, false, 0, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "wrong stream token"));
+}
+
+/* A destination that stops (SIGSTOP): nothing moves after 200 kB; the source fails within
+ * its stall timeout (3 s) with that reason instead of waiting minutes, and keeps running. */
+static void test_fault_dest_stalls(void)
+{
+	char err[256];
+	uint64_t t0 = gw_now_ms();
+	failing_migration(TOKEN, MEM, -1, -1, 200000, false, 0, err, sizeof(err));
+	uint64_t took = gw_now_ms() - t0;
+	printf("\n    failed after %llu ms", (unsigned long long)took);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "stall timeout"));
+	CU_ASSERT_TRUE(took < 60000);
 }
 
 static void test_fault_not_enough_memory(void)
 {
 	char err[256];
-	failing_migration(TOKEN, 16ull << 20, -1, -1, false, 0, err, sizeof(err));
+	failing_migration(TOKEN, 16ull << 20, -1, -1, -1, false, 0, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not enough memory"));
 }
 
@@ -459,6 +504,7 @@ static void raw_dest_open(struct raw_dest *r)
 	params(&p, TOKEN);
 	p.channels = 1;
 	p.accept_timeout_ms = 5000;
+	p.tls = false; /* the test speaks the hello itself, in clear */
 	CU_ASSERT_EQUAL_FATAL(mig_dest_listen(r->vm, "127.0.0.1", &p, &r->md), 0);
 	uint16_t port;
 	unsigned n;
@@ -495,10 +541,11 @@ static void test_fault_version_mismatch(void)
 	CU_ASSERT_EQUAL(mig_dest_wait(md, 5000), -EPROTO);
 	raw_dest_close(&rd);
 
-	/* ...and our source meeting an older or newer destination. */
+	/* ...and our source meeting an older or newer destination (in clear, as it speaks). */
 	struct mig_params p;
 	params(&p, TOKEN);
 	p.channels = 1;
+	p.tls = false;
 	struct watch ws;
 	watch_init(&ws);
 	struct hv_vm *src = start_source(&ws, "dirty:1:300");
@@ -690,6 +737,8 @@ int main(void)
 	    {"network cut mid-stream", test_fault_network_cut},
 	    {"corrupted stream bytes", test_fault_corrupt_bytes},
 	    {"wrong token", test_fault_wrong_token},
+	    {"a stopped destination fails the source's stall timeout", test_fault_dest_stalls},
+	    {"a migration in clear (plaintext mode)", test_migrate_plaintext},
 	    {"stream version mismatch", test_fault_version_mismatch},
 	    {"destination without enough memory", test_fault_not_enough_memory},
 	    {"a TSC rate the destination cannot run", test_tsc_rate},

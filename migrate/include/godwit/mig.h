@@ -57,6 +57,12 @@ struct mig_params {
 	bool verify;		    /* checksum all of RAM on both sides at handover */
 	int accept_timeout_ms;	    /* destination: how long to wait for the source (60 s) */
 	unsigned dma_mode;	    /* dma_shadow.h's enum dma_mode; default shadow */
+	/* TLS 1.3 on every channel, keyed by the token (default); false: in clear, for
+	 * loopback test setups (docs/migration-stream.md). Both sides must agree. */
+	bool tls;
+	/* Source: the migration fails when the destination takes no data, confirms nothing
+	 * and does not report READY for this long (default 30); 0: no limit. */
+	uint32_t stall_timeout_s;
 	/* Source: a destination whose KVM cannot run the guest's TSC rate may take the VM
 	 * anyway, at its host's rate (hv_tsc_plan); else it refuses at the handshake. */
 	bool allow_tsc_change;
@@ -93,6 +99,10 @@ struct mig_stats {
 	unsigned dma_mode;     /* source: the DMA mode this migration runs with */
 	uint64_t dma_pages;    /* source: guest pages device DMA made dirty (shadow, track) */
 	uint64_t dma_bytes;    /* source: bytes shadowing copied into guest buffers */
+	bool tls;	       /* the channels run TLS 1.3 */
+	uint8_t channels;      /* channels connected */
+	uint8_t ktls_send;     /* channels whose sending direction the kernel encrypts */
+	uint8_t ktls_recv;     /* channels whose receiving direction the kernel decrypts */
 	char error[256];
 };
 

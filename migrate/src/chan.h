@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One migration channel: a TCP connection, in clear or under TLS 1.3 keyed by the stream token. */
+#ifndef GODWIT_MIG_CHAN_H
+#define GODWIT_MIG_CHAN_H
+
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* The PSK's identity on the wire, and what the derivation mixes in (docs/migration-stream.md). */
+#define MIG_TLS_IDENTITY "godwit-mig-v1"
+#define MIG_TLS_PSK_LEN	 32
+
+/* The TLS context of one migration's side: the PSK derived from its token. */
+struct mig_tls;
+
+/* server: the destination's side. ktls: let the kernel take the record layer where it can. */
+int mig_tls_create(const char *token, bool server, bool ktls, struct mig_tls **out);
+void mig_tls_free(struct mig_tls *t);
+/* HKDF-SHA256 of the token (exposed for the tests): 0 or -EINVAL/-ENOMEM. */
+int mig_tls_derive_psk(const char *token, uint8_t psk[MIG_TLS_PSK_LEN]);
+
+struct mig_chan {
+	int fd;	  /* non-blocking; every wait is a poll with the timeouts below */
+	SSL *ssl; /* NULL: the channel runs in clear */
+	/* The kernel encrypts (decrypts) this direction: plain read/write/sendmsg on fd. */
+	bool ktls_send, ktls_recv;
+	/* A write (read) that makes no progress for this long fails with -ETIMEDOUT; <= 0: no
+	 * limit. Set by the owner before the channel is shared between threads. */
+	int send_timeout_ms, recv_timeout_ms;
+	/* An SSL object takes one call at a time: the reader and a writer of one channel hold
+	 * this around each (non-blocking) SSL call, never while they wait. */
+	pthread_mutex_t lock;
+};
+
+void mig_chan_init(struct mig_chan *c);
+/* The source's side: takes over fd (connected) and runs the TLS handshake (tls NULL: none)
+ * within timeout_ms. 0, or a negative errno with the reason for people in why (the fd is
+ * then closed). */
+int mig_chan_connect(struct mig_chan *c, int fd, struct mig_tls *tls, int timeout_ms, char *why,
+		     size_t n);
+/* The destination's side: a server SSL object for fd (admit.c drives its handshake). */
+SSL *mig_tls_accept_ssl(struct mig_tls *t, int fd);
+/* Takes over fd and ssl (handshake complete, or NULL), as admit.c hands them on. */
+void mig_chan_adopt(struct mig_chan *c, int fd, SSL *ssl);
+/* Whole writes and reads: 0, -ETIMEDOUT (no progress within the timeout), -ENODATA (the
+ * peer closed before n), -EBADMSG (a TLS record failed authentication), or -errno. Writes
+ * never raise SIGPIPE. writev consumes iov. */
+int mig_chan_write(struct mig_chan *c, const void *p, size_t n);
+int mig_chan_writev(struct mig_chan *c, struct iovec *iov, int iovcnt);
+int mig_chan_read(struct mig_chan *c, void *p, size_t n);
+/* What a channel error means, for messages. */
+const char *mig_chan_strerror(int rc);
+/* Unblocks every thread waiting on the channel (their calls fail); the fd stays open. */
+void mig_chan_shutdown(struct mig_chan *c);
+void mig_chan_close(struct mig_chan *c);
+/* "TLS 1.3 TLS_AES_128_GCM_SHA256, x25519, kTLS send/receive" or "plaintext". */
+void mig_chan_describe(struct mig_chan *c, char *out, size_t n);
+
+/* The reason for the last failed TLS call on this thread, from OpenSSL's error queue, with
+ * the cases this protocol makes likely named for people. Clears the queue. */
+void mig_tls_reason(bool server, char *out, size_t n);
+
+/* A blocked SIGPIPE for a call that writes through OpenSSL's socket BIO (which uses write(),
+ * not MSG_NOSIGNAL): a peer that went away is an error to report, never the end of the
+ * VMM. */
+struct mig_sigpipe {
+	sigset_t old;
+	bool pending_before;
+};
+void mig_sigpipe_block(struct mig_sigpipe *g);
+void mig_sigpipe_restore(struct mig_sigpipe *g);
+
+/* Waits for ev on fd until deadline_ms (gw_now_ms scale; 0: forever): 0 or -ETIMEDOUT. */
+int mig_chan_wait_fd(int fd, short ev, uint64_t deadline_ms);
+
+#endif
