@@ -45,6 +45,13 @@ static void print_migration(const Godwit__V1__Migration *m)
 		printf("device DMA  %s: %llu pages made dirty, %s copied\n", m->dma_mode,
 		       (unsigned long long)m->dma_pages_dirtied, copied);
 	}
+	if (m->stream_channels && m->stream_tls)
+		printf("stream      TLS 1.3 on %u channel(s); kernel TLS sends on %u, receives on "
+		       "%u\n",
+		       m->stream_channels, m->ktls_send_channels, m->ktls_recv_channels);
+	else if (m->stream_channels)
+		printf("stream      in clear on %u channel(s) (--insecure hosts)\n",
+		       m->stream_channels);
 	for (size_t i = 0; i < m->n_decisions; i++) {
 		const Godwit__V1__DeviceDecision *dd = m->decisions[i];
 		printf("%-11s %s %s: %s -> %s: %s\n", i ? "" : "devices", dd->device, dd->decision,
@@ -73,7 +80,7 @@ static void migrate_help(void)
 	       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
 	       "         [--max-bandwidth BYTES/S] [--dma-mode MODE] "
 	       "[--require-passthrough]\n"
-	       "         [--allow-tsc-change] [--detach]\n"
+	       "         [--allow-tsc-change] [--stall-timeout SECS] [--detach]\n"
 	       "Live-migrates VM NAME to the godwitd at HOST:PORT and follows it to the end.\n"
 	       "With that daemon's token (its STATE_DIR/token) godwit asks it for a grant: leave\n"
 	       "for this VM to come from the source host (named by its certificate when the\n"
@@ -96,7 +103,11 @@ static void migrate_help(void)
 	       "that up front instead.\n"
 	       "The guest's TSC keeps its rate: a destination whose host TSC differs scales it\n"
 	       "(KVM's TSC scaling) or, without scaling, refuses before anything moves;\n"
-	       "--allow-tsc-change lets it take the VM at its own rate instead.\n");
+	       "--allow-tsc-change lets it take the VM at its own rate instead.\n"
+	       "--stall-timeout fails the migration when nothing moves for SECS (default 30):\n"
+	       "a destination that stopped answering never keeps the VM paused or waiting.\n"
+	       "The stream is TLS 1.3, keyed by the migration's one-time token; in clear only\n"
+	       "between godwitd that both run --insecure.\n");
 }
 
 /* What godwit migrate's options say beyond the request itself. */
@@ -116,6 +127,7 @@ static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 	    {"channels", required_argument, NULL, 'n'},
 	    {"downtime-ms", required_argument, NULL, 'd'},
 	    {"max-time", required_argument, NULL, 'x'},
+	    {"stall-timeout", required_argument, NULL, 's'},
 	    {"max-bandwidth", required_argument, NULL, 'b'},
 	    {"detach", no_argument, NULL, 'D'},
 	    {"dma-mode", required_argument, NULL, 'M'},
@@ -144,6 +156,12 @@ static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 			if (gw_parse_u64(optarg, 1, 60000, &v))
 				return cli_usage_error("migrate", "--downtime-ms takes 1..60000");
 			req->downtime_limit_ms = (uint32_t)v;
+			break;
+		case 's':
+			if (gw_parse_u64(optarg, 1, 3600, &v))
+				return cli_usage_error("migrate",
+						       "--stall-timeout takes 1..3600 seconds");
+			req->stall_timeout_s = (uint32_t)v;
 			break;
 		case 'x':
 			if (gw_parse_u64(optarg, 1, 86400, &v))

@@ -39,6 +39,9 @@ struct gwd_mig {
 	bool require_passthrough;
 	bool allow_tsc_change;
 	uint64_t dma_pages, dma_bytes;
+	uint32_t stall_timeout_s;
+	bool stream_tls;
+	uint32_t stream_channels, ktls_send, ktls_recv;
 	Godwit__V1__MigrationPhase phase;
 	uint64_t bytes_sent, bytes_remaining, dirty_rate, exp_downtime_us, downtime_us, total_us;
 	uint32_t iteration;
@@ -267,6 +270,7 @@ static int prep_build(struct gwd_mig *m, struct prep_msg *pm)
 	pm->req.nics = pm->nicp;
 	pm->req.n_nics = pm->pb->spec.n_nics;
 	pm->req.require_passthrough = m->require_passthrough;
+	pm->req.plaintext_stream = m->d->insecure;
 	return 0;
 }
 
@@ -404,6 +408,8 @@ static int vmm_stream(struct gwd_mig *m, const Godwit__V1__PrepareIncomingRespon
 	out.verify = false; /* a RAM checksum on both sides would add to the downtime */
 	out.dma_mode = m->vmm_dma_mode;
 	out.allow_tsc_change = m->allow_tsc_change;
+	out.plaintext = m->d->insecure;
+	out.stall_timeout_s = m->stall_timeout_s;
 	uint32_t recreate[GWD_NIC_MAX];
 	pthread_mutex_lock(&m->d->lock);
 	for (unsigned i = 0; i < m->ndecisions; i++)
@@ -442,6 +448,10 @@ static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats 
 	m->src_checksum = ms->ram_checksum;
 	m->dma_pages = ms->dma_pages_dirtied;
 	m->dma_bytes = ms->dma_bytes_copied;
+	m->stream_tls = ms->tls;
+	m->stream_channels = ms->channels;
+	m->ktls_send = ms->ktls_send_channels;
+	m->ktls_recv = ms->ktls_recv_channels;
 	bump(m);
 	pthread_mutex_unlock(&m->d->lock);
 }
@@ -664,6 +674,10 @@ static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gw
 	r->dma_mode = gw_rpc_call_strdup(call, m->dma_mode);
 	r->dma_pages_dirtied = m->dma_pages;
 	r->dma_bytes_copied = m->dma_bytes;
+	r->stream_tls = m->stream_tls;
+	r->stream_channels = m->stream_channels;
+	r->ktls_send_channels = m->ktls_send;
+	r->ktls_recv_channels = m->ktls_recv;
 	r->decisions = gw_rpc_call_alloc(call, GWD_NIC_MAX * sizeof(*r->decisions));
 	for (unsigned i = 0; r->decisions && i < m->ndecisions; i++) {
 		const struct gwd_mig_decision *md = &m->decisions[i];
@@ -745,6 +759,7 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	m->vmm_dma_mode = vmm_dma;
 	m->require_passthrough = req->require_passthrough;
 	m->allow_tsc_change = req->allow_tsc_change;
+	m->stall_timeout_s = req->stall_timeout_s;
 	m->phase = PH(SETUP);
 	m->started_unix = gwd_now();
 	pthread_mutex_lock(&d->lock);

@@ -207,6 +207,12 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	int grc = gwd_grant_check(d, call, req->vm_name, req->migration_id);
 	if (grc)
 		return grc;
+	if (req->plaintext_stream && !d->insecure) {
+		gw_rpc_call_error(call,
+				  "this host takes migration streams encrypted only (a stream "
+				  "in clear needs --insecure on both hosts)");
+		return -EPERM;
+	}
 	if (check_nics(req, why, sizeof(why))) {
 		gw_rpc_call_error(call, "%s", why);
 		return -EINVAL;
@@ -229,6 +235,7 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	vm->pidfd = -1;
 	vm->busy = true;
 	snprintf(vm->incoming_id, sizeof(vm->incoming_id), "%s", req->migration_id);
+	vm->incoming_plaintext = req->plaintext_stream;
 	snprintf(vm->reason, sizeof(vm->reason), "incoming migration %s", req->migration_id);
 	pthread_mutex_lock(&d->lock);
 	if (gwd_vm_find(d, req->vm_name)) {

@@ -70,6 +70,7 @@ struct gwd_vm {
 	pthread_t monitor;
 	int pidfd;
 	char incoming_id[40];	   /* set while this VM is the destination of a migration */
+	bool incoming_plaintext;   /* its stream comes in clear (both hosts --insecure) */
 	char migrated_to[256];	   /* set once it has been handed over to another host */
 	struct gw_rpc_client *ctl; /* kept open for an incoming VM's commit */
 	unsigned nnics;

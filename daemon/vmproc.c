@@ -390,6 +390,8 @@ static void vmm_cmdline(struct gwd *d, struct gwd_vm *vm, const struct vmm_files
 		argv[a++] = c->chans;
 		argv[a++] = (char *)"--incoming-token-file";
 		argv[a++] = (char *)token_file;
+		if (vm->incoming_plaintext)
+			argv[a++] = (char *)"--incoming-plaintext";
 	} else if (vm->kernel_path[0]) {
 		argv[a++] = (char *)"--kernel";
 		argv[a++] = vm->kernel_path;
