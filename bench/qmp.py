@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""Minimal QMP client for the QEMU side of the benchmark: set up and run one migration and
-print QEMU's own figures (total time, downtime, bytes, throughput) as JSON."""
+"""Minimal QMP client for the QEMU side of the benchmark: set up and run one migration (with
+--tls DIR: over TLS with x509 credentials from DIR) and print QEMU's own figures (total time,
+downtime, bytes, throughput) as JSON.
+usage: qmp.py SRC.qmp DST.qmp PORT CHANNELS [--tls DIR]"""
 import json
 import socket
 import sys
@@ -39,11 +41,25 @@ def setup(q, channels):
         q.cmd("migrate-set-parameters", **{"multifd-channels": channels})
 
 
+def tls(q, creds_dir, endpoint):
+    """TLS on the migration with x509 credentials from creds_dir (ca-cert.pem and the
+    endpoint's cert and key), the peer's certificate verified."""
+    q.cmd("object-add", **{"qom-type": "tls-creds-x509", "id": "tls0", "dir": creds_dir,
+                           "endpoint": endpoint, "verify-peer": True})
+    params = {"tls-creds": "tls0"}
+    if endpoint == "client":
+        params["tls-hostname"] = "localhost"
+    q.cmd("migrate-set-parameters", **params)
+
+
 def main():
     src, dst, port, channels = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     qs, qd = Qmp(src), Qmp(dst)
     setup(qs, channels)
     setup(qd, channels)
+    if len(sys.argv) > 6 and sys.argv[5] == "--tls":
+        tls(qs, sys.argv[6], "client")
+        tls(qd, sys.argv[6], "server")
     qd.cmd("migrate-incoming", uri=f"tcp:127.0.0.1:{port}")
     # "max-bandwidth raised": effectively unlimited on loopback.
     qs.cmd("migrate-set-parameters", **{"max-bandwidth": 100 * 1024**3})

@@ -139,6 +139,12 @@ if [ "${BENCH_ONLY:-}" = vfio-migrate ]; then
 		"$RUNS" latest-vfio-migrate
 	exit 0
 fi
+if [ "${BENCH_ONLY:-}" = tls ]; then
+	"$HERE/tls.sh" "$BUILD" "$RAW"
+	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
+		"$RUNS" latest-tls
+	exit 0
+fi
 if [ "${BENCH_ONLY:-}" = linux ]; then
 	"$HERE/linux.sh" "$BUILD" "$RAW"
 	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
@@ -159,6 +165,7 @@ fi
 if [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/vfio.sh" "$BUILD" "$RAW" || log "the passthrough cases failed; see above"
 	"$HERE/vfio_migrate.sh" "$BUILD" "$RAW" || log "the passthrough migrations failed; see above"
+	"$HERE/tls.sh" "$BUILD" "$RAW" || log "the encryption case failed; see above"
 fi
 if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/mkinitramfs.sh" "$WORK/initrd.gz"
