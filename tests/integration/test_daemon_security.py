@@ -160,10 +160,11 @@ try:
             pem(cert + ".pem") if cert else None)
         return peer_pb2_grpc.PeerStub(grpc.secure_channel(addr, creds))
 
-    def prepare(stub, grant, vm="v1", mig="mig-0001"):
+    def prepare(stub, grant, vm="v1", mig="mig-0001", plaintext=False):
         r = peer_pb2.PrepareIncomingRequest(
             migration_id=mig, vm_name=vm, stream_token="ab" * 32, channels=1,
-            spec=vms_pb2.VmSpec(memory_bytes=64 << 20, guest_path="/nonexistent"))
+            spec=vms_pb2.VmSpec(memory_bytes=64 << 20, guest_path="/nonexistent"),
+            plaintext_stream=plaintext)
         m = [("authorization", "Grant " + grant)] if grant else []
         return code_of(lambda: stub.PrepareIncoming(r, metadata=m, timeout=30))
 
@@ -202,6 +203,11 @@ try:
     c, why = prepare(src, short.grant, vm="v3", mig="mig-0003")
     check("an expired grant: refused", c == grpc.StatusCode.UNAUTHENTICATED
           and "expired" in why, (c, why))
+    g4 = migs.GrantIncoming(migrations_pb2.GrantIncomingRequest(vm="v4", source_names=["gw-s"]),
+                            metadata=md, timeout=10)
+    c, why = prepare(src, g4.grant, vm="v4", mig="mig-0004", plaintext=True)
+    check("a stream in clear is refused by a host without --insecure",
+          c == grpc.StatusCode.PERMISSION_DENIED and "encrypted only" in why, (c, why))
     files = os.listdir(os.path.join(dstate, "grants"))
     on_disk = "".join(open(os.path.join(dstate, "grants", f)).read() for f in files)
     check("grants are kept hashed, never in clear", files and g.grant not in on_disk
