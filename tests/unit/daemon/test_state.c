@@ -277,6 +277,37 @@ static void test_migrate_without_random(void)
 	pthread_mutex_unlock(&d.lock);
 }
 
+/* A FIFO (or any file that is not regular) named as what a VM boots is refused by Create at
+ * once: opening it to read would wait for a writer. SIGALRM ends a hang as a failure. */
+static void test_create_fifo(void)
+{
+	char fifo[128];
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+	const char *as[] = {"guest", "kernel", "initrd"};
+	for (size_t i = 0; i < GW_TEST_COUNT(as); i++) {
+		Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
+		spec.memory_bytes = 32ull << 20;
+		if (i == 0)
+			spec.guest_path = fifo;
+		else
+			spec.kernel_path = i == 1 ? fifo : (char *)"/bin/true";
+		if (i == 2)
+			spec.initrd_path = fifo;
+		Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
+		req.name = (char *)"fifo";
+		req.spec = &spec;
+		struct gw_rpc_status st;
+		alarm(20);
+		enum gw_rpc_code c = call(&godwit__v1__vms__descriptor, "Create", &req.base, &st);
+		alarm(0);
+		CU_ASSERT_EQUAL(c, GW_RPC_INVALID_ARGUMENT);
+		CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "is not a regular file"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(st.message, as[i]));
+	}
+	unlink(fifo);
+}
+
 int main(void)
 {
 	gw_log_set_level(GW_LOG_ERROR);
@@ -307,6 +338,7 @@ int main(void)
 	    {"Delete: the record's removal is not durable", test_delete_fsync_fails},
 	    {"token: getrandom, full disk, permissions", test_token},
 	    {"Migrate without getrandom", test_migrate_without_random},
+	    {"Create: a FIFO to boot is refused at once", test_create_fifo},
 	};
 	int rc = gw_test_run("daemon_state", cases, GW_TEST_COUNT(cases));
 	gw_rpc_client_close(cl);
