@@ -59,6 +59,8 @@ static void usage(FILE *f)
 	    "\n"
 	    "Files in DIR: token (the bearer token TCP clients need), godwitd.sock (the unix\n"
 	    "socket, owner only), listen-address (the TCP address actually bound), vms/NAME/.\n"
+	    "DIR and the token must be open to nobody but their owner (chmod 700 DIR; chmod\n"
+	    "600 DIR/token): godwitd refuses to start otherwise.\n"
 	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them.\n");
 }
 

@@ -150,15 +150,19 @@ int gwd_secret_load(const char *dir, const char *leaf, size_t nbytes, char *out,
 		if (rc)
 			return rc;
 		FILE *f = fopen(path, "r");
-		if (!f || !fgets(out, (int)n, f)) {
-			rc = f && !ferror(f) ? -EINVAL : -EIO;
-			say(why, whyn, "cannot read %s: %s", path,
-			    rc == -EINVAL ? "it is empty" : strerror(errno));
-			if (f)
-				fclose(f);
+		if (!f) {
+			rc = -errno;
+			say(why, whyn, "cannot read %s: %s", path, strerror(errno));
 			return rc;
 		}
+		if (!fgets(out, (int)n, f))
+			out[0] = '\0';
+		rc = ferror(f) ? -EIO : 0;
 		fclose(f);
+		if (rc) {
+			say(why, whyn, "cannot read %s: %s", path, strerror(EIO));
+			return rc;
+		}
 		out[strcspn(out, "\r\n")] = '\0';
 		if (!out[0]) {
 			say(why, whyn, "%s is empty: remove it and godwitd makes a new one", path);
