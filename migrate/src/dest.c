@@ -162,28 +162,17 @@ static const char *tag_name(uint32_t tag)
 	}
 }
 
-static void *dchan_thread(void *arg)
+/* One channel's stream on fd, a connection from the source: the handshake, then records
+ * until END or the first failure. */
+static void dchan_serve(struct mig_dchan *c, int fd)
 {
-	struct mig_dchan *c = arg;
 	struct mig_dest *d = c->d;
-	int to = d->p.accept_timeout_ms ? d->p.accept_timeout_ms : 60000;
-	int fd = mig_net_accept(c->lfd, to);
-	if (fd < 0) {
-		fail(d, "no migration stream arrived on channel %u within %d s", c->idx, to / 1000);
-		return NULL;
-	}
-	struct timeval tv = {.tv_sec = 120};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	pthread_mutex_lock(&d->wlock);
-	c->fd = fd;
-	pthread_mutex_unlock(&d->wlock);
-
 	struct mig_hello h;
 	char msg[200];
 	if (mig_net_read_full(fd, &h, sizeof(h))) {
 		fail(d, "channel %u: the source closed the connection during the handshake",
 		     c->idx);
-		return NULL;
+		return;
 	}
 	int status = check_hello(c, &h, msg, sizeof(msg));
 	struct mig_reply r;
@@ -191,7 +180,7 @@ static void *dchan_thread(void *arg)
 	mig_net_write_full(fd, &r, sizeof(r));
 	if (status) {
 		fail(d, "refused the stream: %s", msg);
-		return NULL;
+		return;
 	}
 	pthread_mutex_lock(&d->lock);
 	if (d->st.state == MIG_SETUP)
@@ -276,17 +265,33 @@ static void *dchan_thread(void *arg)
 		}
 	}
 	free(buf);
+}
+
+static void *dchan_thread(void *arg)
+{
+	struct mig_dchan *c = arg;
+	struct mig_dest *d = c->d;
+	int to = d->p.accept_timeout_ms ? d->p.accept_timeout_ms : 60000;
+	int fd = mig_net_accept(c->lfd, to);
+	if (fd < 0) {
+		fail(d, "no migration stream arrived on channel %u within %d s", c->idx, to / 1000);
+		return NULL;
+	}
+	struct timeval tv = {.tv_sec = 120};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&d->wlock);
+	c->fd = fd;
+	pthread_mutex_unlock(&d->wlock);
+	dchan_serve(c, fd);
 	return NULL;
 }
 
-int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params *p,
-		    struct mig_dest **out)
+/* A destination for vm with no channel yet; NULL when out of memory. */
+static struct mig_dest *dest_alloc(struct hv_vm *vm, const struct mig_params *p)
 {
-	if (p->channels == 0 || p->channels > MIG_MAX_CHANNELS || strlen(p->token) != MIG_TOKEN_LEN)
-		return -EINVAL;
 	struct mig_dest *d = calloc(1, sizeof(*d));
 	if (!d)
-		return -ENOMEM;
+		return NULL;
 	d->vm = vm;
 	d->p = *p;
 	d->n = p->channels;
@@ -295,7 +300,7 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 	d->touched = gw_bitmap_alloc(d->npages);
 	if (!d->touched) {
 		free(d);
-		return -ENOMEM;
+		return NULL;
 	}
 	/* RAM pages already written before the stream (there should be none) count as touched. */
 	hv_vm_ram_present(vm, d->touched);
@@ -304,12 +309,43 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 	pthread_mutex_init(&d->wlock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	gw_buf_init(&d->state);
-	int rc = 0;
-	for (unsigned i = 0; i < d->n; i++) {
+	for (unsigned i = 0; i < d->n; i++)
 		d->ch[i] = (struct mig_dchan){.d = d, .idx = i, .lfd = -1, .fd = -1};
-		if (rc == 0)
-			rc = mig_net_listen(host, &d->ch[i].lfd, &d->ch[i].port);
-	}
+	return d;
+}
+
+int mig_dest_serve_fd(struct hv_vm *vm, const struct mig_params *p, int fd, char *err, size_t n)
+{
+	snprintf(err, n, "%s", "");
+	if (p->channels != 1 || strlen(p->token) != MIG_TOKEN_LEN)
+		return -EINVAL;
+	struct mig_dest *d = dest_alloc(vm, p);
+	if (!d)
+		return -ENOMEM;
+	d->ch[0].fd = fd;
+	dchan_serve(&d->ch[0], fd);
+	int rc = d->ready ? 0 : -EPROTO;
+	snprintf(err, n, "%s", d->st.error);
+	gw_buf_release(&d->state);
+	gw_bitmap_free(d->touched);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->wlock);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	return rc;
+}
+
+int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params *p,
+		    struct mig_dest **out)
+{
+	if (p->channels == 0 || p->channels > MIG_MAX_CHANNELS || strlen(p->token) != MIG_TOKEN_LEN)
+		return -EINVAL;
+	struct mig_dest *d = dest_alloc(vm, p);
+	if (!d)
+		return -ENOMEM;
+	int rc = 0;
+	for (unsigned i = 0; i < d->n && rc == 0; i++)
+		rc = mig_net_listen(host, &d->ch[i].lfd, &d->ch[i].port);
 	if (rc) {
 		for (unsigned i = 0; i < d->n; i++) {
 			if (d->ch[i].lfd >= 0)
