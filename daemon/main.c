@@ -328,10 +328,13 @@ static int serve(struct gwd *d, const char *listen_tcp, struct gw_rpc_method *me
 		if (colon)
 			*colon = '\0';
 		snprintf(bound, sizeof(bound), "%s:%d", host, gw_rpc_server_port(*srv, 1));
-		FILE *f = fopen(addrp, "w");
-		if (f) {
-			fprintf(f, "%s\n", bound);
-			fclose(f);
+		char line[310];
+		int len = snprintf(line, sizeof(line), "%s\n", bound);
+		rc = gwd_file_replace(d->state_dir, "listen-address", line, (size_t)len);
+		if (rc) {
+			fprintf(stderr, "godwitd: cannot write %s: %s\n", addrp, strerror(-rc));
+			gw_rpc_server_shutdown(*srv);
+			return 1;
 		}
 	} else {
 		unlink(addrp);
