@@ -70,13 +70,16 @@ static bool final_phase(Godwit__V1__MigrationPhase p)
 	return p == PH(DONE) || p == PH(FAILED) || p == PH(CANCELLED);
 }
 
-static void random_hex(char *out, size_t nbytes)
+/* nbytes (<= 32) from getrandom(2), in hex. -EIO when the kernel has none to give: a token
+ * anyone could guess is worse than no migration. */
+static int random_hex(char *out, size_t nbytes)
 {
 	uint8_t raw[32];
-	if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
-		memset(raw, 0x5a, nbytes);
+	if (nbytes > sizeof(raw) || getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+		return -EIO;
 	for (size_t i = 0; i < nbytes; i++)
 		sprintf(out + 2 * i, "%02x", raw[i]);
+	return 0;
 }
 
 /* Caller holds d->lock. */
@@ -640,7 +643,10 @@ static void *migration_thread(void *arg)
 {
 	struct gwd_mig *m = arg;
 	char token[65];
-	random_hex(token, 32);
+	if (random_hex(token, 32)) {
+		end_migration(m, PH(FAILED), "cannot draw a stream token: getrandom failed");
+		return NULL;
+	}
 	Godwit__V1__PrepareIncomingResponse *pr = dest_prepare(m, token);
 	if (!pr)
 		return NULL;
@@ -743,7 +749,11 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	if (!m)
 		return -ENOMEM;
 	m->d = d;
-	random_hex(m->id, 8);
+	if (random_hex(m->id, 8)) {
+		free(m);
+		gw_rpc_call_error(call, "cannot draw a migration ID: getrandom failed");
+		return -EIO;
+	}
 	snprintf(m->vm, sizeof(m->vm), "%s", req->vm);
 	snprintf(m->dest, sizeof(m->dest), "%s", req->destination);
 	snprintf(m->dest_grant, sizeof(m->dest_grant), "%s", req->destination_grant);

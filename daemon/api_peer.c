@@ -268,7 +268,14 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	}
 	vm->next = d->vms;
 	d->vms = vm;
-	gwd_vm_persist(d, vm);
+	int prc = gwd_vm_persist(d, vm);
+	if (prc) {
+		gwd_vm_forget(d, vm);
+		pthread_mutex_unlock(&d->lock);
+		gw_rpc_call_error(call, "the destination cannot save the VM's record: %s",
+				  strerror(-prc));
+		return prc;
+	}
 	pthread_mutex_unlock(&d->lock);
 
 	uint32_t ports[8];

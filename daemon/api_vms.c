@@ -199,7 +199,15 @@ static int vms_start(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 		GW_WARN(vm->name, "start failed: %s", why);
 		gw_rpc_call_error(call, "cannot start VM '%s': %s", vm->name, why);
 	}
-	gwd_vm_persist(d, vm);
+	int prc = gwd_vm_persist(d, vm);
+	if (rc == 0 && prc) {
+		/* It runs, but a restarted godwitd would not know it: the caller must hear it. */
+		gw_rpc_call_error(call,
+				  "VM '%s' runs as godwit-vmm pid %d, but its record cannot be "
+				  "saved in %s: %s",
+				  vm->name, (int)vm->pid, d->state_dir, strerror(-prc));
+		rc = -EIO;
+	}
 	vm->busy = false;
 	if (rc == 0)
 		*resp = &vm_copy(d, call, vm)->base;
@@ -223,7 +231,15 @@ static int vms_stop(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage 
 		return -EBUSY;
 	}
 	vm->state = GWD_STOPPING;
-	gwd_vm_persist(d, vm);
+	rc = gwd_vm_persist(d, vm);
+	if (rc) {
+		vm->state = GWD_RUNNING;
+		vm->busy = false;
+		pthread_mutex_unlock(&d->lock);
+		gw_rpc_call_error(call, "VM '%s' not stopped: its record cannot be saved in %s: %s",
+				  req->name, d->state_dir, strerror(-rc));
+		return rc;
+	}
 	pthread_mutex_unlock(&d->lock);
 	char why[200];
 	rc = gwd_vm_stop(d, vm, req->force, why, sizeof(why));
@@ -253,6 +269,15 @@ static int vms_delete(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 				  req->name, req->name);
 		return -EBUSY;
 	}
+	/* Forgotten only once its record is gone from the disk: else a restart brings it back. */
+	rc = gwd_vm_remove_files(d, vm->name);
+	if (rc) {
+		vm->busy = false;
+		pthread_mutex_unlock(&d->lock);
+		gw_rpc_call_error(call, "cannot delete VM '%s': its record stays in %s/vms: %s",
+				  req->name, d->state_dir, strerror(-rc));
+		return rc;
+	}
 	for (struct gwd_vm **pp = &d->vms; *pp; pp = &(*pp)->next) {
 		if (*pp == vm) {
 			*pp = vm->next;
@@ -260,10 +285,7 @@ static int vms_delete(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 		}
 	}
 	gwd_nics_release(d, vm);
-	rc = gwd_vm_remove_files(d, vm->name);
 	pthread_mutex_unlock(&d->lock);
-	if (rc)
-		GW_WARN(vm->name, "VM forgotten, but its directory stays: %s", strerror(-rc));
 	GW_INFO(vm->name, "deleted");
 	gwd_vm_free(vm);
 	Godwit__V1__DeleteVmResponse *r = gw_rpc_call_alloc(call, sizeof(*r));

@@ -116,11 +116,33 @@ bool gwd_addr_is_loopback(const char *hostport);
 int gwd_grant_check(struct gwd *d, struct gw_rpc_call *call, const char *vm,
 		    const char *migration_id);
 
+/* state_files.c: files of the state directory, durable once these return 0. */
+/* fsync(2) of a directory: what makes a create, rename or unlink in it durable. -errno. */
+int gwd_dir_sync(const char *dir);
+/* DIR/leaf becomes buf (mode 0600): written to DIR/leaf.tmp, fsynced, renamed, DIR fsynced.
+ * -errno (-ENOSPC, -EFBIG, -EIO...); on error the old file, if any, stays. */
+int gwd_file_replace(const char *dir, const char *leaf, const void *buf, size_t len);
+/* The same for a file that must not exist yet: -EEXIST when it does. */
+int gwd_file_create(const char *dir, const char *leaf, const void *buf, size_t len);
+/* Unlinks DIR/leaf (absent is fine) and fsyncs DIR. -errno. */
+int gwd_file_remove(const char *dir, const char *leaf);
+/* 0 when path belongs to this user and neither group nor others have any access to it; else
+ * -EPERM (or stat's -errno) and, in why, the chmod or chown to run. */
+int gwd_state_check_private(const char *path, char *why, size_t n);
+/* Reads the secret DIR/leaf (it must be private: gwd_state_check_private), or creates it with
+ * nbytes (<= 32) bytes from getrandom(2) in hex. -errno with the reason in why: a getrandom
+ * that fails is an error (-EIO), never a weaker secret. */
+int gwd_secret_load(const char *dir, const char *leaf, size_t nbytes, char *out, size_t n,
+		    char *why, size_t whyn);
+
 /* registry.c */
 int gwd_registry_load(struct gwd *d);
 struct gwd_vm *gwd_vm_find(struct gwd *d, const char *name);
+/* Saves vm's record durably (gwd_file_replace); logs and returns -errno when it cannot. */
 int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm);
 void gwd_vm_dir(const struct gwd *d, const char *name, const char *leaf, char *out, size_t n);
+/* Removes vm's record durably, then the rest of its directory (what stays of that is only
+ * logged: without the record it is no VM). -errno when the record could not be removed. */
 int gwd_vm_remove_files(struct gwd *d, const char *name);
 void gwd_vm_free(struct gwd_vm *vm);
 /* What vm boots, copied from spec: guest or kernel, initrd, and the command line (a kernel's

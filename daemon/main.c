@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,42 +67,9 @@ static void usage(FILE *f)
 	    "Certificates: docs/operator-guide.md (scripts/make-test-ca.sh makes test ones).\n"
 	    "Files in DIR: token (the bearer token TCP clients need), godwitd.sock (the unix\n"
 	    "socket, owner only), listen-address (the TCP address actually bound), vms/NAME/.\n"
+	    "DIR and the token must be open to nobody but their owner (chmod 700 DIR; chmod\n"
+	    "600 DIR/token): godwitd refuses to start otherwise.\n"
 	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them.\n");
-}
-
-static int read_small(const char *path, char *out, size_t n)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t r = read(fd, out, n - 1);
-	close(fd);
-	if (r <= 0)
-		return -EINVAL;
-	out[r] = '\0';
-	out[strcspn(out, "\r\n")] = '\0';
-	return 0;
-}
-
-/* Reads DIR/leaf, or creates it with nbytes random bytes in hex (mode 0600). */
-static int load_or_make_secret(const char *dir, const char *leaf, size_t nbytes, char *out,
-			       size_t n)
-{
-	char path[600];
-	snprintf(path, sizeof(path), "%s/%s", dir, leaf);
-	if (read_small(path, out, n) == 0 && out[0])
-		return 0;
-	uint8_t raw[32];
-	if (nbytes > sizeof(raw) || getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
-		return -EIO;
-	for (size_t i = 0; i < nbytes; i++)
-		snprintf(out + 2 * i, n - 2 * i, "%02x", raw[i]);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	dprintf(fd, "%s\n", out);
-	close(fd);
-	return 0;
 }
 
 static int find_vmm(char *out, size_t n)
@@ -347,6 +313,13 @@ static int setup(struct gwd *d, const struct gwd_opts *o)
  * host id, and the godwit-vmm it runs. 0 or the exit code. */
 static int claim(struct gwd *d, const struct gwd_opts *o)
 {
+	/* The token is the API's password and the unix socket needs none: refuse to serve from
+	 * a directory, or with a token, that others may read. */
+	char why[700];
+	if (gwd_state_check_private(d->state_dir, why, sizeof(why))) {
+		fprintf(stderr, "godwitd: %s\n", why);
+		return 1;
+	}
 	char lockp[600];
 	snprintf(lockp, sizeof(lockp), "%s/godwitd.lock", d->state_dir);
 	int lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -354,9 +327,11 @@ static int claim(struct gwd *d, const struct gwd_opts *o)
 		fprintf(stderr, "godwitd: another godwitd already uses %s\n", d->state_dir);
 		return 1;
 	}
-	if (load_or_make_secret(d->state_dir, "token", 32, d->token, sizeof(d->token)) ||
-	    load_or_make_secret(d->state_dir, "host-id", 16, d->host_id, sizeof(d->host_id))) {
-		fprintf(stderr, "godwitd: cannot read or create the token in %s\n", d->state_dir);
+	if (gwd_secret_load(d->state_dir, "token", 32, d->token, sizeof(d->token), why,
+			    sizeof(why)) ||
+	    gwd_secret_load(d->state_dir, "host-id", 16, d->host_id, sizeof(d->host_id), why,
+			    sizeof(why))) {
+		fprintf(stderr, "godwitd: %s\n", why);
 		return 1;
 	}
 	if (o->vmm)
@@ -416,10 +391,13 @@ static int serve(struct gwd *d, const char *listen_tcp, struct gw_rpc_method *me
 		if (colon)
 			*colon = '\0';
 		snprintf(bound, sizeof(bound), "%s:%d", host, gw_rpc_server_port(*srv, 1));
-		FILE *f = fopen(addrp, "w");
-		if (f) {
-			fprintf(f, "%s\n", bound);
-			fclose(f);
+		char line[310];
+		int len = snprintf(line, sizeof(line), "%s\n", bound);
+		rc = gwd_file_replace(d->state_dir, "listen-address", line, (size_t)len);
+		if (rc) {
+			fprintf(stderr, "godwitd: cannot write %s: %s\n", addrp, strerror(-rc));
+			gw_rpc_server_shutdown(*srv);
+			return 1;
 		}
 	} else {
 		unlink(addrp);

@@ -94,27 +94,18 @@ int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm)
 	if (!buf)
 		return -ENOMEM;
 	godwit__internal__v1__vm_record__pack(&rec, buf);
-	char dir[512], path[560], tmp[580];
+	char dir[512], vms[520];
 	gwd_vm_dir(d, vm->name, NULL, dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/vm.pb", dir);
-	snprintf(tmp, sizeof(tmp), "%s/vm.pb.tmp", dir);
+	snprintf(vms, sizeof(vms), "%s/vms", d->state_dir);
 	int rc = 0;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (mkdir(dir, 0700) == 0) {
+		/* A new VM's directory: durable before its record is. */
+		rc = gwd_dir_sync(vms);
+	} else if (errno != EEXIST) {
 		rc = -errno;
-		goto out_free;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out_free;
-	}
-	/* write, fsync, rename: after a crash the record is the old one or the new one. */
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
-		rc = -EIO;
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-out_free:
+	if (rc == 0)
+		rc = gwd_file_replace(dir, "vm.pb", buf, len);
 	free(buf);
 	if (rc)
 		GW_ERR("registry", "cannot save VM %s in %s: %s", vm->name, dir, strerror(-rc));
@@ -206,24 +197,38 @@ static int rm_tree(const char *path)
 	DIR *dh = opendir(path);
 	if (!dh)
 		return errno == ENOENT ? 0 : -errno;
+	int rc = 0;
 	struct dirent *e;
 	while ((e = readdir(dh))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		char p[1024];
 		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-		if (e->d_type == DT_DIR)
-			rm_tree(p);
-		else
-			unlink(p);
+		int r = e->d_type == DT_DIR ? rm_tree(p) : (unlink(p) < 0 ? -errno : 0);
+		if (r && r != -ENOENT && rc == 0)
+			rc = r;
 	}
 	closedir(dh);
-	return rmdir(path) < 0 ? -errno : 0;
+	if (rmdir(path) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
 }
 
 int gwd_vm_remove_files(struct gwd *d, const char *name)
 {
-	char dir[512];
+	char dir[512], vms[520];
 	gwd_vm_dir(d, name, NULL, dir, sizeof(dir));
-	return rm_tree(dir);
+	snprintf(vms, sizeof(vms), "%s/vms", d->state_dir);
+	/* The record first: without it the directory is no VM, whatever else stays in it. */
+	int rc = gwd_file_remove(dir, "vm.pb");
+	if (rc == -ENOTDIR)
+		rc = 0;
+	if (rc)
+		return rc;
+	int left = rm_tree(dir);
+	if (left == 0)
+		left = gwd_dir_sync(vms);
+	if (left)
+		GW_WARN(name, "VM removed, but files of it stay in %s: %s", dir, strerror(-left));
+	return 0;
 }

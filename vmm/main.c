@@ -12,6 +12,7 @@
 #define VMM_MAX_VFS 4u
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -511,6 +513,34 @@ static void *signal_thread(void *arg)
 	return NULL;
 }
 
+/* A file to boot is a regular file this process can read, checked before /dev/kvm is opened.
+ * Opened non-blocking: opening a FIFO for reading would wait for a writer, forever. */
+static int boot_file_check(const char *opt, const char *path)
+{
+	if (!path)
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		fprintf(stderr, "godwit-vmm: cannot read %s '%s': %s\n", opt, path,
+			strerror(errno));
+		return -EINVAL;
+	}
+	struct stat st;
+	int rc = fstat(fd, &st);
+	close(fd);
+	if (rc < 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "godwit-vmm: %s '%s' is not a regular file (%s)\n", opt, path,
+			rc < 0		       ? "cannot stat it"
+			: S_ISFIFO(st.st_mode) ? "a FIFO"
+			: S_ISDIR(st.st_mode)  ? "a directory"
+			: S_ISCHR(st.st_mode)  ? "a character device"
+			: S_ISSOCK(st.st_mode) ? "a socket"
+					       : "a device");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	gw_log_set_ident("godwit-vmm");
@@ -518,11 +548,9 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &c.o);
 	if (rc)
 		return rc;
-	if (c.o.guest && access(c.o.guest, R_OK) != 0) {
-		fprintf(stderr, "godwit-vmm: cannot read guest '%s': %s\n", c.o.guest,
-			strerror(errno));
+	if (boot_file_check("--guest", c.o.guest) || boot_file_check("--kernel", c.o.kernel) ||
+	    boot_file_check("--initrd", c.o.initrd))
 		return EXIT_SETUP;
-	}
 	struct hv_vm_config cfg = {
 	    .name = "vm",
 	    .mem_size = c.o.mem,

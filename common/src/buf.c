@@ -28,7 +28,9 @@ void *gw_buf_reserve(struct gw_buf *b, size_t n)
 		b->err = -ENOMEM;
 		return NULL;
 	}
-	if (b->len + n > b->cap) {
+	/* An empty buffer gets its first block even for n == 0: NULL + 0 is undefined (C11
+	 * 6.5.6), and the caller gets a pointer it may keep. */
+	if (b->len + n > b->cap || !b->data) {
 		size_t cap = b->cap ? b->cap : 256;
 		while (cap < b->len + n)
 			cap *= 2;

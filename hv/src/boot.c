@@ -52,7 +52,9 @@
 
 int hv_boot_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking: opening a FIFO for reading would wait for a writer (fifo(7)); it is
+	 * refused below like anything that is not a regular file. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	struct stat st;

@@ -169,55 +169,21 @@ static const char *tag_name(uint32_t tag)
 	}
 }
 
-static void *dchan_thread(void *arg)
+/* One admitted channel's stream (c->io holds the connection from the source, h its hello):
+ * the answer to the hello, then records until END or the first failure. */
+static void dchan_serve(struct mig_dchan *c, const struct mig_hello *hp)
 {
-	struct mig_dchan *c = arg;
 	struct mig_dest *d = c->d;
-	int to = d->p.accept_timeout_ms ? d->p.accept_timeout_ms : 60000;
-	/* Anyone may connect to the port: only a connection that proves it knows the token
-	 * (TLS with its key, then the hello) is the source; the others are refused. */
-	struct mig_admit a = {.tls = d->tls,
-			      .token = d->p.token,
-			      .channel = c->idx,
-			      .timeout_ms = to,
-			      .handshake_ms = 10000};
-	struct mig_hello h;
+	struct mig_hello h = *hp;
 	char msg[200];
-	int fd;
-	SSL *ssl;
-	int rc = mig_admit_source(c->lfd, &a, &fd, &ssl, &h, msg, sizeof(msg));
-	if (rc == -ETIMEDOUT) {
-		fail(d, "no migration stream arrived on channel %u within %d s (%s)", c->idx,
-		     to / 1000, msg);
-		return NULL;
-	}
-	if (rc) {
-		fail(d, "channel %u: stopped listening for the source: %s", c->idx, strerror(-rc));
-		return NULL;
-	}
-	pthread_mutex_lock(&d->wlock);
-	mig_chan_adopt(&c->io, fd, ssl);
-	/* A source that stops sending for this long is gone (a paced pre-copy sends a batch
-	 * at least every few seconds). */
-	c->io.recv_timeout_ms = 120000;
-	c->io.send_timeout_ms = (int)d->p.stall_timeout_s * 1000;
-	pthread_mutex_unlock(&d->wlock);
-	char desc[160];
-	mig_chan_describe(&c->io, desc, sizeof(desc));
-	GW_INFO("incoming", "channel %u: the source connected: %s", c->idx, desc);
-	pthread_mutex_lock(&d->lock);
-	d->st.channels++;
-	d->st.ktls_send += c->io.ktls_send;
-	d->st.ktls_recv += c->io.ktls_recv;
-	pthread_mutex_unlock(&d->lock);
-
+	int rc;
 	int status = check_hello(c, &h, msg, sizeof(msg));
 	struct mig_reply r;
 	mig_reply_encode(&r, (enum mig_reply_status)status, status ? msg : "ok");
 	mig_chan_write(&c->io, &r, sizeof(r));
 	if (status) {
 		fail(d, "refused the stream: %s", msg);
-		return NULL;
+		return;
 	}
 	pthread_mutex_lock(&d->lock);
 	if (d->st.state == MIG_SETUP)
@@ -311,26 +277,74 @@ static void *dchan_thread(void *arg)
 		}
 	}
 	free(buf);
+}
+
+/* Takes a connection on the channel's port into c->io. */
+static void dchan_adopt(struct mig_dchan *c, int fd, SSL *ssl)
+{
+	struct mig_dest *d = c->d;
+	pthread_mutex_lock(&d->wlock);
+	mig_chan_adopt(&c->io, fd, ssl);
+	/* A source that stops sending for this long is gone (a paced pre-copy sends a batch
+	 * at least every few seconds). */
+	c->io.recv_timeout_ms = 120000;
+	c->io.send_timeout_ms = (int)d->p.stall_timeout_s * 1000;
+	pthread_mutex_unlock(&d->wlock);
+	char desc[160];
+	mig_chan_describe(&c->io, desc, sizeof(desc));
+	GW_INFO("incoming", "channel %u: the source connected: %s", c->idx, desc);
+	pthread_mutex_lock(&d->lock);
+	d->st.channels++;
+	d->st.ktls_send += c->io.ktls_send;
+	d->st.ktls_recv += c->io.ktls_recv;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void *dchan_thread(void *arg)
+{
+	struct mig_dchan *c = arg;
+	struct mig_dest *d = c->d;
+	int to = d->p.accept_timeout_ms ? d->p.accept_timeout_ms : 60000;
+	/* Anyone may connect to the port: only a connection that proves it knows the token
+	 * (TLS with its key, then the hello) is the source; the others are refused. */
+	struct mig_admit a = {.tls = d->tls,
+			      .token = d->p.token,
+			      .channel = c->idx,
+			      .timeout_ms = to,
+			      .handshake_ms = 10000};
+	struct mig_hello h;
+	char msg[200];
+	int fd;
+	SSL *ssl;
+	int rc = mig_admit_source(c->lfd, &a, &fd, &ssl, &h, msg, sizeof(msg));
+	if (rc == -ETIMEDOUT) {
+		fail(d, "no migration stream arrived on channel %u within %d s (%s)", c->idx,
+		     to / 1000, msg);
+		return NULL;
+	}
+	if (rc) {
+		fail(d, "channel %u: stopped listening for the source: %s", c->idx, strerror(-rc));
+		return NULL;
+	}
+	dchan_adopt(c, fd, ssl);
+	dchan_serve(c, &h);
 	return NULL;
 }
 
-int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params *p,
-		    struct mig_dest **out)
+/* A destination for vm with no channel yet; NULL when out of memory. */
+static struct mig_dest *dest_alloc(struct hv_vm *vm, const struct mig_params *p)
 {
-	if (p->channels == 0 || p->channels > MIG_MAX_CHANNELS || strlen(p->token) != MIG_TOKEN_LEN)
-		return -EINVAL;
 	struct mig_dest *d = calloc(1, sizeof(*d));
 	if (!d)
-		return -ENOMEM;
+		return NULL;
 	d->vm = vm;
 	d->p = *p;
 	d->n = p->channels;
 	d->st.tls = p->tls;
 	if (p->tls) {
-		int rc = mig_tls_create(p->token, true, true, &d->tls);
-		if (rc) {
+		if (mig_tls_create(p->token, true, true, &d->tls)) {
 			free(d);
-			return rc;
+			return NULL;
 		}
 	}
 	d->ram = hv_vm_ram_base(vm);
@@ -339,7 +353,7 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 	if (!d->touched) {
 		mig_tls_free(d->tls);
 		free(d);
-		return -ENOMEM;
+		return NULL;
 	}
 	/* RAM pages already written before the stream (there should be none) count as touched. */
 	hv_vm_ram_present(vm, d->touched);
@@ -348,21 +362,65 @@ int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params 
 	pthread_mutex_init(&d->wlock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	gw_buf_init(&d->state);
-	int rc = 0;
 	for (unsigned i = 0; i < d->n; i++) {
 		d->ch[i] = (struct mig_dchan){.d = d, .idx = i, .lfd = -1};
 		mig_chan_init(&d->ch[i].io);
-		if (rc == 0)
-			rc = mig_net_listen(host, &d->ch[i].lfd, &d->ch[i].port);
 	}
+	return d;
+}
+
+static void dest_free_unstarted(struct mig_dest *d)
+{
+	for (unsigned i = 0; i < d->n; i++) {
+		if (d->ch[i].lfd >= 0)
+			close(d->ch[i].lfd);
+	}
+	gw_buf_release(&d->state);
+	gw_bitmap_free(d->touched);
+	mig_tls_free(d->tls);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->wlock);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+int mig_dest_serve_fd(struct hv_vm *vm, const struct mig_params *p, int fd, char *err, size_t n)
+{
+	snprintf(err, n, "%s", "");
+	if (p->channels != 1 || strlen(p->token) != MIG_TOKEN_LEN || p->tls)
+		return -EINVAL;
+	struct mig_dest *d = dest_alloc(vm, p);
+	if (!d)
+		return -ENOMEM;
+	struct mig_dchan *c = &d->ch[0];
+	dchan_adopt(c, fd, NULL);
+	struct mig_hello h;
+	if (mig_chan_read(&c->io, &h, sizeof(h)))
+		fail(d, "channel 0: the source closed the connection during the handshake");
+	else
+		dchan_serve(c, &h);
+	int rc = d->ready ? 0 : -EPROTO;
+	snprintf(err, n, "%s", d->st.error);
+	/* The caller owns fd: the channel lets go of it without closing it. */
+	c->io.fd = -1;
+	mig_chan_close(&c->io);
+	dest_free_unstarted(d);
+	return rc;
+}
+
+int mig_dest_listen(struct hv_vm *vm, const char *host, const struct mig_params *p,
+		    struct mig_dest **out)
+{
+	if (p->channels == 0 || p->channels > MIG_MAX_CHANNELS || strlen(p->token) != MIG_TOKEN_LEN)
+		return -EINVAL;
+	struct mig_dest *d = dest_alloc(vm, p);
+	if (!d)
+		return -ENOMEM;
+	int rc = 0;
+	for (unsigned i = 0; i < d->n && rc == 0; i++)
+		rc = mig_net_listen(host, &d->ch[i].lfd, &d->ch[i].port);
 	if (rc) {
-		for (unsigned i = 0; i < d->n; i++) {
-			if (d->ch[i].lfd >= 0)
-				close(d->ch[i].lfd);
-		}
-		gw_bitmap_free(d->touched);
-		mig_tls_free(d->tls);
-		free(d);
+		dest_free_unstarted(d);
 		return rc;
 	}
 	for (unsigned i = 0; i < d->n; i++)

@@ -27,4 +27,10 @@ static inline unsigned mig_channel_of(uint64_t page, unsigned n)
 	return (unsigned)((page / MIG_CHUNK_PAGES) % n);
 }
 
+/* dest.c: a destination of one channel served on fd, in the caller's thread, instead of an
+ * accepted connection (a socketpair's end: the fuzzer's way into the per-channel loop). The
+ * handshake, then records until END and the state loaded: 0 when the VM is ready to run,
+ * -EPROTO when the stream failed (why in err), -EINVAL unless p has one channel. */
+int mig_dest_serve_fd(struct hv_vm *vm, const struct mig_params *p, int fd, char *err, size_t n);
+
 #endif

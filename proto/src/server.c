@@ -856,11 +856,22 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_
 		if (is_unix)
 			unlink(*l + 5); /* a stale socket from a previous run */
 		grpc_server_credentials *creds = listen_creds(cfg->tls, is_unix);
+		/* Only the owner may use a unix socket: file permissions are its authentication.
+		 * The socket is bound here, so it is born 0600 (the umask applies to bind(2)),
+		 * never open to others for a moment. */
+		mode_t old_mask = is_unix ? umask(0177) : 0;
 		int port = grpc_server_add_http2_port(srv->server, *l, creds);
+		if (is_unix)
+			umask(old_mask);
 		grpc_server_credentials_release(creds);
 		if (port <= 0) {
 			GW_ERR(srv->prefix, "cannot listen on %s: address in use or invalid", *l);
 			rc = -EADDRINUSE;
+			goto err_destroy;
+		}
+		if (is_unix && chmod(*l + 5, 0600) < 0) {
+			rc = -errno;
+			GW_ERR(srv->prefix, "cannot make %s private: %s", *l + 5, strerror(errno));
 			goto err_destroy;
 		}
 		srv->ports[srv->nlisten] = is_unix ? 0 : port;
@@ -868,11 +879,6 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_
 		srv->nlisten++;
 	}
 	grpc_server_start(srv->server);
-	for (size_t i = 0; i < srv->nlisten; i++) {
-		/* Only the owner may use a unix socket: file permissions are its authentication. */
-		if (srv->unix_paths[i])
-			chmod(srv->unix_paths[i], 0600);
-	}
 	for (size_t i = 0; i < n; i++)
 		slot_post(&srv->slots[i]);
 	generic_post(srv);

@@ -8,9 +8,11 @@
 
 #include "godwit/fields.h"
 #include "godwit/log.h"
+#include "godwit/sriov.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -403,6 +405,80 @@ static const struct gw_field cfg_fields[] = {
 static const struct gw_fields cfg_table =
     GW_FIELDS_TABLE("vf-config", CFG_MAGIC, CFG_VERSION, struct sriov_vf_config, cfg_fields);
 
+int sriov_vf_config_check(const struct sriov_vf_config *c, char *why, size_t n)
+{
+	char mac[18];
+	if (!mac_usable(c->mac)) {
+		sriov_mac_format(c->mac, mac);
+		snprintf(why, n, "MAC %s is %s", mac, c->mac[0] & 1 ? "multicast" : "all zero");
+		return -EINVAL;
+	}
+	if (c->nuc > IGB_MAX_MAC_FILTERS) {
+		snprintf(why, n, "%u unicast filters, more than %u", c->nuc, IGB_MAX_MAC_FILTERS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < c->nuc; i++) {
+		if (!mac_usable(c->uc[i])) {
+			sriov_mac_format(c->uc[i], mac);
+			snprintf(why, n, "unicast filter %s is not a unicast address", mac);
+			return -EINVAL;
+		}
+	}
+	if (c->nvlans > IGB_MAX_VLANS) {
+		snprintf(why, n, "%u VLANs, more than %u", c->nvlans, IGB_MAX_VLANS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < c->nvlans; i++) {
+		if (c->vlans[i] > 4095) {
+			snprintf(why, n, "VLAN %u is past 4095", c->vlans[i]);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (c->vlans[j] == c->vlans[i]) {
+				snprintf(why, n, "VLAN %u is there twice", c->vlans[i]);
+				return -EINVAL;
+			}
+		}
+	}
+	if (c->nmc > IGB_MAX_MC_HASHES) {
+		snprintf(why, n, "%u multicast hashes, more than %u", c->nmc, IGB_MAX_MC_HASHES);
+		return -EINVAL;
+	}
+	if (c->max_frame && (c->max_frame < IGB_MIN_FRAME || c->max_frame > IGB_MAX_FRAME)) {
+		snprintf(why, n, "max frame %u is outside %u..%u", c->max_frame, IGB_MIN_FRAME,
+			 IGB_MAX_FRAME);
+		return -EINVAL;
+	}
+	if (c->api != IGB_API_10 && c->api != IGB_API_11) {
+		snprintf(why, n, "mailbox API %#x is neither 1.0 nor 1.1", c->api);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+unsigned sriov_vf_config_untrusted(struct sriov_vf_config *c, const uint8_t admin_mac[6],
+				   char *what, size_t n)
+{
+	unsigned dropped = 0;
+	size_t len = 0;
+	if (n)
+		what[0] = '\0';
+	if (memcmp(c->mac, admin_mac, 6) != 0) {
+		char mac[18];
+		sriov_mac_format(c->mac, mac);
+		len += (size_t)snprintf(what + len, len < n ? n - len : 0, "MAC %s", mac);
+		memcpy(c->mac, admin_mac, 6);
+		dropped++;
+	}
+	if (c->nuc) {
+		snprintf(what + (len < n ? len : n), len < n ? n - len : 0, "%s%u unicast filters",
+			 dropped ? ", " : "", c->nuc);
+		c->nuc = 0;
+		dropped++;
+	}
+	return dropped;
+}
+
 int sriov_vf_config_save(const struct sriov_vf_config *c, struct gw_buf *out)
 {
 	return gw_fields_save(&cfg_table, c, out);
@@ -418,9 +494,9 @@ int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len
 		return rc;
 	if (rd.left)
 		return -EBADMSG;
-	for (unsigned i = 0; i < t.nvlans; i++)
-		if (t.vlans[i] > 4095)
-			return -EBADMSG;
+	char why[80];
+	if (sriov_vf_config_check(&t, why, sizeof(why)))
+		return -EBADMSG;
 	*c = t;
 	return 0;
 }

@@ -116,8 +116,9 @@ static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t err
 	/* A burst of frames during a migration must not overflow. */
 	gw_sock_set_buffers(fd, PORT_SOCKBUF, true);
 
-	/* No connect(): a frame may arrive from anywhere (the switch may move), and we reply
-	 * with sendto. Bind an ephemeral port on the address family's loopback when the peer is
+	/* No connect(), which would report ICMP errors of earlier frames on later calls: frames go
+	 * out with sendto, and only those from the peer's address and port are received
+	 * (recv_udp). Bind an ephemeral port on the address family's loopback when the peer is
 	 * local, so nothing is exposed beyond the host, else on any address. */
 	struct sockaddr_storage local = {.ss_family = p->peer.ss_family};
 	socklen_t local_len;
@@ -391,6 +392,43 @@ static ssize_t recv_incoming(int fd, void *buf, size_t cap)
 	return -1;
 }
 
+static bool from_peer(const struct sriov_port *p, const struct sockaddr_storage *from,
+		      socklen_t fromlen)
+{
+	if (from->ss_family != p->peer.ss_family)
+		return false;
+	if (from->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)from, *b = (const void *)&p->peer;
+		return fromlen >= sizeof(*a) && a->sin_port == b->sin_port &&
+		       a->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *a = (const void *)from, *b = (const void *)&p->peer;
+	return fromlen >= sizeof(*a) && a->sin6_port == b->sin6_port &&
+	       !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) &&
+	       (!b->sin6_scope_id || a->sin6_scope_id == b->sin6_scope_id);
+}
+
+/*
+ * One datagram from the uplink's peer, as recv(2) with MSG_TRUNC. The socket is bound, not
+ * connected (a connected UDP socket reports ICMP errors of earlier sends on later calls), so
+ * anyone who can reach its port can send to it: what comes from another address or port is no
+ * frame of the wire, and is dropped and counted (rx_foreign).
+ */
+static ssize_t recv_udp(struct sriov_port *p, void *buf, size_t cap)
+{
+	for (unsigned i = 0; i < PORT_PACKET_SKIP; i++) {
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t n = recvfrom(p->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC,
+				     (struct sockaddr *)&from, &fromlen);
+		if (n < 0 || from_peer(p, &from, fromlen))
+			return n;
+		stat_add(&p->stats.rx_foreign, 1);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 ssize_t sriov_port_recv(struct sriov_port *p, void *buf, size_t cap)
 {
 	if (p->kind == PORT_NONE)
@@ -405,6 +443,8 @@ ssize_t sriov_port_recv(struct sriov_port *p, void *buf, size_t cap)
 			n = readv(p->fd, iov, 2);
 		} else if (p->kind == PORT_PACKET) {
 			n = recv_incoming(p->fd, buf, cap);
+		} else if (p->kind == PORT_UDP) {
+			n = recv_udp(p, buf, cap);
 		} else {
 			/* MSG_TRUNC: the datagram's real length, so truncation is visible. */
 			n = recv(p->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
@@ -455,4 +495,5 @@ void sriov_port_stats(const struct sriov_port *p, struct sriov_port_stats *out)
 	out->rx_frames = __atomic_load_n(&p->stats.rx_frames, __ATOMIC_RELAXED);
 	out->rx_bytes = __atomic_load_n(&p->stats.rx_bytes, __ATOMIC_RELAXED);
 	out->rx_errors = __atomic_load_n(&p->stats.rx_errors, __ATOMIC_RELAXED);
+	out->rx_foreign = __atomic_load_n(&p->stats.rx_foreign, __ATOMIC_RELAXED);
 }

@@ -454,6 +454,17 @@ static int vf_save(void *opaque, struct gw_buf *out)
 static int vf_replay(struct sriov_vf *vf, struct sriov_mbx_record *rec)
 {
 	const char *to = "the PF agent";
+	/* trust=off here: what the guest may not set on this NIC is not set for it by the
+	 * stream either (the source may have trusted it, or lied). */
+	if (vf->spec.untrusted) {
+		char what[120];
+		pthread_mutex_lock(&vf->rec_lock);
+		uint8_t admin[6];
+		memcpy(admin, vf->rec.admin_mac, 6);
+		pthread_mutex_unlock(&vf->rec_lock);
+		if (sriov_vf_config_untrusted(&rec->cfg, admin, what, sizeof(what)))
+			GW_WARN(vf->name, "not replayed, the NIC is not trusted: %s", what);
+	}
 	if (vf->ops->replay) {
 		struct sriov_mbx_replay rp;
 		int rc = vf->ops->replay(vf->be, sriov_pf_agent_gen(vf->agent), &rec->cfg, &rp);
@@ -511,8 +522,13 @@ static int vf_load(void *opaque, const void *data, size_t len)
 					  : strncmp(st.backend, vf->ops->name, sizeof(st.backend))))
 		return -EINVAL;
 	rc = sriov_vf_config_load(&rec.cfg, cfg.p, cfg.left);
-	if (rc)
+	if (rc) {
+		GW_ERR(vf->name,
+		       "the VF configuration in the migration stream is malformed or holds a "
+		       "setting no PF acknowledges (a multicast or zero MAC, a VLAN past 4095, too "
+		       "many filters, a frame size or mailbox API out of range): refused");
 		return rc;
+	}
 	rec.exchanges = st.exchanges;
 	rec.nacked = st.nacked;
 	rec.denied = st.denied;

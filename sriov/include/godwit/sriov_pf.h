@@ -93,6 +93,17 @@ void sriov_mbx_record_observe(struct sriov_mbx_record *r, const struct sriov_gen
  * back: load takes exactly one section; 0, -EPROTO (version) or -EBADMSG (malformed). */
 int sriov_vf_config_save(const struct sriov_vf_config *c, struct gw_buf *out);
 int sriov_vf_config_load(struct sriov_vf_config *c, const void *data, size_t len);
+/* Whether c holds only what a PF driver acknowledges (the migration stream is input from
+ * outside): a unicast, non-zero MAC and unicast filters (at most IGB_MAX_MAC_FILTERS), VLAN ids
+ * up to 4095 without repeats (at most IGB_MAX_VLANS), at most IGB_MAX_MC_HASHES multicast
+ * hashes, a max frame of 0 or IGB_MIN_FRAME..IGB_MAX_FRAME, mailbox API 1.0 or 1.1. 0, or
+ * -EINVAL with what is wrong in why. */
+int sriov_vf_config_check(const struct sriov_vf_config *c, char *why, size_t n);
+/* What a VF that is not trusted (trust=off) may not set, taken out of c: a MAC other than the
+ * administrator's (put back) and extra unicast filters (cleared). Returns how many settings
+ * it took out, named in what. */
+unsigned sriov_vf_config_untrusted(struct sriov_vf_config *c, const uint8_t admin_mac[6],
+				   char *what, size_t n);
 int sriov_pf_agent_put_vf_config(struct sriov_pf_agent *a, unsigned vf,
 				 const struct sriov_vf_config *c);
 

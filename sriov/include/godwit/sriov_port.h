@@ -14,7 +14,8 @@ struct sriov_port;
  *   "none"            frames sent are dropped and counted; nothing is ever received
  *   "udp:HOST:PORT"   the uplink peer ("the switch"); the port binds an ephemeral UDP socket
  *                     on the matching local address and sends every frame to HOST:PORT;
- *                     any datagram it receives is a frame
+ *                     only datagrams from HOST:PORT are frames (others are dropped and
+ *                     counted as rx_foreign)
  *   "unix:PATH"       the same with unix datagram sockets (the port autobinds its own name)
  *   "tap:NAME"        a TAP interface (IFF_TAP | IFF_NO_PI); -EPERM/-ENOENT when unavailable
  *   "packet:IFNAME"   a network interface through an AF_PACKET raw socket (packet(7)): whole
@@ -46,6 +47,7 @@ const char *sriov_port_describe(const struct sriov_port *p);
 struct sriov_port_stats {
 	uint64_t tx_frames, tx_bytes, tx_dropped;
 	uint64_t rx_frames, rx_bytes, rx_errors;
+	uint64_t rx_foreign; /* udp: datagrams from another address than the peer's, dropped */
 };
 void sriov_port_stats(const struct sriov_port *p, struct sriov_port_stats *out);
 

@@ -973,6 +973,97 @@ static void test_mbx_replay_pf_messages(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out.error, "VF_RESET: no reply"));
 }
 
+/* A VF configuration from the migration stream holds only what a PF acknowledges, and a
+ * trust=off NIC takes from it only what its guest may set. */
+static void test_replayed_config_checked(void)
+{
+	static const uint8_t admin[6] = {0x02, 0xaa, 0, 0, 0, 1};
+	static const uint8_t other[6] = {0x02, 0xbb, 0, 0, 0, 2};
+	struct sriov_vf_config good = {.api = IGB_API_11,
+				       .max_frame = 9018,
+				       .nvlans = 2,
+				       .vlans = {0, 4095},
+				       .nmc = IGB_MAX_MC_HASHES,
+				       .nuc = 1};
+	memcpy(good.mac, admin, 6);
+	memcpy(good.uc[0], other, 6);
+	char why[200];
+	CU_ASSERT_EQUAL(sriov_vf_config_check(&good, why, sizeof(why)), 0);
+	struct gw_buf b;
+	struct sriov_vf_config back;
+	gw_buf_init(&b);
+	CU_ASSERT_EQUAL(sriov_vf_config_save(&good, &b), 0);
+	CU_ASSERT_EQUAL(sriov_vf_config_load(&back, b.data, b.len), 0);
+	gw_buf_release(&b);
+	static const char *const want[] = {"multicast",
+					   "all zero",
+					   "not a unicast address",
+					   "twice",
+					   "past 4095",
+					   "outside 60..9728",
+					   "outside 60..9728",
+					   "neither 1.0 nor 1.1",
+					   "neither 1.0 nor 1.1"};
+	for (unsigned i = 0; i < GW_TEST_COUNT(want); i++) {
+		struct sriov_vf_config c = good;
+		switch (i) {
+		case 0:
+			c.mac[0] |= 1;
+			break;
+		case 1:
+			memset(c.mac, 0, 6);
+			break;
+		case 2:
+			c.uc[0][0] = 0x01;
+			break;
+		case 3:
+			c.vlans[1] = 0;
+			break;
+		case 4:
+			c.vlans[1] = 4096;
+			break;
+		case 5:
+			c.max_frame = 59;
+			break;
+		case 6:
+			c.max_frame = IGB_MAX_FRAME + 1;
+			break;
+		case 7:
+			c.api = 1; /* IGB_API_10 is 0, IGB_API_11 is 2 */
+			break;
+		default:
+			c.api = 7;
+			break;
+		}
+		why[0] = '\0';
+		CU_ASSERT_EQUAL(sriov_vf_config_check(&c, why, sizeof(why)), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(why, want[i]));
+		/* ...and such a record does not load from the stream. */
+		gw_buf_init(&b);
+		CU_ASSERT_EQUAL_FATAL(sriov_vf_config_save(&c, &b), 0);
+		CU_ASSERT_EQUAL(sriov_vf_config_load(&back, b.data, b.len), -EBADMSG);
+		gw_buf_release(&b);
+	}
+
+	/* trust=off: the guest's own MAC and its unicast filters are not replayed. */
+	struct sriov_vf_config c = good;
+	char what[120];
+	CU_ASSERT_EQUAL(sriov_vf_config_untrusted(&c, admin, what, sizeof(what)), 1);
+	CU_ASSERT_EQUAL(c.nuc, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(what, "1 unicast filters"));
+	c = good;
+	memcpy(c.mac, other, 6);
+	CU_ASSERT_EQUAL(sriov_vf_config_untrusted(&c, admin, what, sizeof(what)), 2);
+	CU_ASSERT_EQUAL(memcmp(c.mac, admin, 6), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(what, "MAC 02:bb:00:00:00:02"));
+	CU_ASSERT_EQUAL(c.nvlans, 2); /* VLANs, multicast, frame size and API stay */
+	CU_ASSERT_EQUAL(c.nmc, IGB_MAX_MC_HASHES);
+	CU_ASSERT_EQUAL(c.max_frame, 9018);
+	c.nuc = 0;
+	CU_ASSERT_EQUAL(sriov_vf_config_untrusted(&c, admin, what, sizeof(what)), 0);
+	CU_ASSERT_STRING_EQUAL(what, "");
+}
+
 static void test_generations(void)
 {
 	struct sriov_gen a, b;
@@ -1029,6 +1120,7 @@ int main(void)
 	    {"mailbox record and replay", test_mbx_record},
 	    {"mailbox replay through a VF's registers", test_mbx_replay},
 	    {"mailbox replay past the PF's own messages", test_mbx_replay_pf_messages},
+	    {"replayed VF configuration: checked, and trust=off", test_replayed_config_checked},
 	    {"generations", test_generations},
 	    {"dma map", test_dma_map},
 	};

@@ -127,6 +127,53 @@ static void test_udp4(void)
 	close(sw);
 }
 
+/* The uplink takes frames from its peer only: another socket that reaches the port's address,
+ * on the same host or from another port number, is dropped and counted. */
+static void test_udp_foreign(void)
+{
+	int sw = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int other = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_TRUE_FATAL(sw >= 0 && other >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	CU_ASSERT_EQUAL_FATAL(bind(sw, (struct sockaddr *)&a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL_FATAL(getsockname(sw, (struct sockaddr *)&a, &alen), 0);
+	char spec[64], err[256];
+	snprintf(spec, sizeof(spec), "udp:127.0.0.1:%u", ntohs(a.sin_port));
+	struct sriov_port *p = NULL;
+	CU_ASSERT_EQUAL_FATAL(sriov_port_open(spec, &p, err, sizeof(err)), 0);
+	struct sockaddr_in me;
+	socklen_t melen = sizeof(me);
+	CU_ASSERT_EQUAL_FATAL(getsockname(sriov_port_fd(p), (struct sockaddr *)&me, &melen), 0);
+
+	uint8_t f[60], buf[128];
+	fill_frame(f, sizeof(f), 3);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(sendto(other, f, sizeof(f), 0, (struct sockaddr *)&me, melen), 60);
+	CU_ASSERT_TRUE_FATAL(wait_readable(sriov_port_fd(p)));
+	CU_ASSERT_EQUAL(sriov_port_recv(p, buf, sizeof(buf)), -EAGAIN);
+	/* The peer's own frame still comes through, after the foreign ones. */
+	CU_ASSERT_EQUAL(sendto(other, f, sizeof(f), 0, (struct sockaddr *)&me, melen), 60);
+	f[0] = 0x42;
+	CU_ASSERT_EQUAL(sendto(sw, f, sizeof(f), 0, (struct sockaddr *)&me, melen), 60);
+	CU_ASSERT_TRUE_FATAL(wait_readable(sriov_port_fd(p)));
+	ssize_t n = -EAGAIN;
+	for (int i = 0; i < 100 && n == -EAGAIN; i++) {
+		n = sriov_port_recv(p, buf, sizeof(buf));
+		if (n == -EAGAIN)
+			wait_readable(sriov_port_fd(p));
+	}
+	CU_ASSERT_EQUAL(n, 60);
+	CU_ASSERT_EQUAL(buf[0], 0x42);
+	struct sriov_port_stats st;
+	sriov_port_stats(p, &st);
+	CU_ASSERT_EQUAL(st.rx_frames, 1);
+	CU_ASSERT_EQUAL(st.rx_foreign, 4);
+	sriov_port_close(p);
+	close(other);
+	close(sw);
+}
+
 static void test_udp6(void)
 {
 	int sw = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -414,9 +461,13 @@ static void test_packet(void)
 int main(void)
 {
 	static const struct gw_test_case cases[] = {
-	    {"udp over IPv4", test_udp4},  {"udp over IPv6", test_udp6},
-	    {"unix datagrams", test_unix}, {"none", test_none},
-	    {"bad specs", test_bad_specs}, {"tap", test_tap},
+	    {"udp over IPv4", test_udp4},
+	    {"udp: frames from others than the peer are dropped", test_udp_foreign},
+	    {"udp over IPv6", test_udp6},
+	    {"unix datagrams", test_unix},
+	    {"none", test_none},
+	    {"bad specs", test_bad_specs},
+	    {"tap", test_tap},
 	    {"packet on lo", test_packet},
 	};
 	return gw_test_run("sriov_port", cases, GW_TEST_COUNT(cases));
