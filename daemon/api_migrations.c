@@ -5,7 +5,7 @@
  * stream, follows it, and at the handover commits on the destination before the source
  * lets go. Anything that fails before the commit aborts the destination and resumes here.
  */
-#include "api.h"
+#include "migrations.h"
 
 #include "godwit/log.h"
 #include "godwit/v1/migrations.pb-c.h"
@@ -19,50 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* What the migration does with one device (a DeviceDecision). */
-struct gwd_mig_decision {
-	char device[16], decision[16], reason[320], source[48], destination[48];
-	bool recreate; /* "mismatch": the destination re-creates it on its generation */
-};
-
-struct gwd_mig {
-	struct gwd_mig *next;
-	struct gwd *d;
-	char id[33];
-	char vm[GWD_NAME_MAX + 1];
-	char dest[256];
-	char dest_token[256];
-	uint32_t channels, downtime_ms, max_time_s;
-	uint64_t max_bandwidth;
-	char dma_mode[8]; /* shadow, track, off: as the API shows it */
-	Godwit__Vmm__V1__DmaMode vmm_dma_mode;
-	bool require_passthrough;
-	bool allow_tsc_change;
-	uint64_t dma_pages, dma_bytes;
-	Godwit__V1__MigrationPhase phase;
-	uint64_t bytes_sent, bytes_remaining, dirty_rate, exp_downtime_us, downtime_us, total_us;
-	uint32_t iteration;
-	uint64_t src_checksum, dst_checksum;
-	char error[300];
-	int64_t started_unix;
-	bool cancel;
-	bool committing;  /* the destination was asked to start the VM: too late to cancel */
-	unsigned version; /* bumped on every change, for Watch */
-	/* One channel to the destination for the whole migration: the commit, on the
-	 * downtime path, then needs no new connection. Used by the migration thread only. */
-	struct gw_rpc_client *peer;
-	unsigned ndecisions;
-	struct gwd_mig_decision decisions[GWD_NIC_MAX];
-};
-
-#define PH(x)	  GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_##x
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 /* How long the source VMM may leave the migration thread's polls unanswered (a loaded host,
  * a VMM busy in its stop-and-copy) before the migration is given up for a lost VMM. */
 #define VMM_SILENCE_MAX_S 30
 
-static bool final_phase(Godwit__V1__MigrationPhase p)
+bool mig_final_phase(Godwit__V1__MigrationPhase p)
 {
 	return p == PH(DONE) || p == PH(FAILED) || p == PH(CANCELLED);
 }
@@ -77,15 +38,37 @@ static void random_hex(char *out, size_t nbytes)
 }
 
 /* Caller holds d->lock. */
-static void bump(struct gwd_mig *m)
+void mig_bump(struct gwd_mig *m)
 {
 	m->version++;
 	pthread_cond_broadcast(&m->d->cond);
 }
 
-static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
+int mig_save(struct gwd_mig *m)
+{
+	Godwit__V1__Migration st = GODWIT__V1__MIGRATION__INIT;
+	st.id = m->id;
+	st.vm = m->vm;
+	st.destination = m->dest;
+	st.phase = m->phase;
+	st.bytes_sent = m->bytes_sent;
+	st.downtime_us = m->downtime_us;
+	st.total_time_us = m->total_us;
+	st.error = m->error;
+	st.started_unix = m->started_unix;
+	st.dma_mode = m->dma_mode;
+	Godwit__Internal__V1__MigrationRecord rec = GODWIT__INTERNAL__V1__MIGRATION_RECORD__INIT;
+	rec.id = m->id;
+	rec.source = true;
+	rec.step = m->step;
+	rec.status = &st;
+	rec.peer = m->dest;
+	rec.peer_token = m->dest_token;
+	rec.vm = m->vm;
+	return gwd_migrec_save(m->d, &rec);
+}
+
+void mig_end(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
 {
 	struct gwd *d = m->d;
 	gw_rpc_client_close(m->peer);
@@ -101,7 +84,10 @@ static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, cons
 	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
 	if (vm)
 		vm->busy = false;
-	bump(m);
+	m->step = ph == PH(DONE) ? STEP(COMMITTED) : m->committing ? STEP(ABORTED) : STEP(ENDED);
+	m->committing = false;
+	mig_save(m);
+	mig_bump(m);
 	pthread_mutex_unlock(&d->lock);
 	if (ph == PH(DONE))
 		GW_INFO(m->vm, "migration %s to %s done: %.1f ms downtime, %.2f s in all", m->id,
@@ -150,8 +136,8 @@ static int dma_mode_parse_api(const char *name, Godwit__Vmm__V1__DmaMode *out)
 	return -EINVAL;
 }
 
-static int peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
-		     ProtobufCMessage **resp, struct gw_rpc_status *st)
+int mig_peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		  ProtobufCMessage **resp, struct gw_rpc_status *st)
 {
 	*resp = NULL;
 	if (!m->peer && gw_rpc_client_open(m->dest, m->dest_token, 0, &m->peer)) {
@@ -172,7 +158,7 @@ static int peer_abort(struct gwd_mig *m, const char *reason)
 	a.reason = (char *)reason;
 	ProtobufCMessage *resp;
 	struct gw_rpc_status st;
-	int rc = peer_call(m, "Abort", &a.base, &resp, &st);
+	int rc = mig_peer_call(m, "Abort", &a.base, &resp, &st);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	if (rc)
@@ -182,8 +168,8 @@ static int peer_abort(struct gwd_mig *m, const char *reason)
 
 /* The source VM's control socket, over one channel kept for the whole migration (it is
  * polled every 200 ms). Only the migration thread uses it; vm is busy while it runs. */
-static int vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
-		    ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
+int mig_vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		 ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
 {
 	pthread_mutex_lock(&m->d->lock);
 	struct gwd_vm *vm = gwd_vm_find(m->d, m->vm);
@@ -195,17 +181,6 @@ static int vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessag
 		return -ENOENT;
 	}
 	return gwd_vmm_call_kept(m->d, vm, method, req, resp, timeout_ms, st);
-}
-
-static int vmm_finish(struct gwd_mig *m, bool commit, struct gw_rpc_status *st)
-{
-	Godwit__Vmm__V1__FinishRequest f = GODWIT__VMM__V1__FINISH_REQUEST__INIT;
-	f.commit = commit;
-	ProtobufCMessage *resp;
-	int rc = vmm_call(m, "MigrateFinish", &f.base, &resp, 10000, st);
-	if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
-	return rc;
 }
 
 /* PrepareIncoming as built from the VM: its spec and each NIC's generation and MAC. */
@@ -306,7 +281,7 @@ static void take_decisions(struct gwd_mig *m, const Godwit__V1__PrepareIncomingR
 			snprintf(md->reason, sizeof(md->reason), "%s", dd->reason);
 		snprintf(md->destination, sizeof(md->destination), "%s", dd->destination);
 	}
-	bump(m);
+	mig_bump(m);
 	pthread_mutex_unlock(&m->d->lock);
 	for (unsigned i = 0; i < m->ndecisions; i++)
 		GW_INFO(m->vm, "migration %s: %s %s: %s (%s -> %s)", m->id, m->decisions[i].device,
@@ -334,21 +309,21 @@ static void vmm_lost(struct gwd_mig *m, const struct gw_rpc_status *st)
 	snprintf(why, sizeof(why), "%s: %s", gw_rpc_code_name(st->code),
 		 st->message[0] ? st->message : "no answer");
 	if (peer_abort(m, "source VMM unreachable")) {
-		end_migration(m, PH(FAILED),
-			      "lost the source VMM (%s), and the destination %s could not be told "
-			      "to abort: the VM is not resumed here until an operator checks",
-			      why, m->dest);
+		mig_end(m, PH(FAILED),
+			"lost the source VMM (%s), and the destination %s could not be told "
+			"to abort: the VM is not resumed here until an operator checks",
+			why, m->dest);
 		return;
 	}
 	Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
 	ProtobufCMessage *resp = NULL;
 	struct gw_rpc_status cs;
-	bool resumed = vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &cs) == 0;
+	bool resumed = mig_vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &cs) == 0;
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
-	end_migration(m, PH(FAILED), "lost the source VMM (%s)%s", why,
-		      resumed ? "; it answered the cancel: the VM keeps running on this host"
-			      : "; the destination dropped the VM");
+	mig_end(m, PH(FAILED), "lost the source VMM (%s)%s", why,
+		resumed ? "; it answered the cancel: the VM keeps running on this host"
+			: "; the destination dropped the VM");
 }
 
 /* 1. The destination prepares: this is where a wrong token, too little memory or no VF to
@@ -361,16 +336,16 @@ static Godwit__V1__PrepareIncomingResponse *dest_prepare(struct gwd_mig *m, char
 	Godwit__V1__PrepareIncomingResponse *pr = NULL;
 	int rc = prep_build(m, &pm);
 	if (rc) {
-		end_migration(m, PH(FAILED), "cannot describe VM %s to the destination: %s", m->vm,
-			      strerror(-rc));
+		mig_end(m, PH(FAILED), "cannot describe VM %s to the destination: %s", m->vm,
+			strerror(-rc));
 		return NULL;
 	}
 	pm.req.stream_token = token;
-	rc = peer_call(m, "PrepareIncoming", &pm.req.base, (ProtobufCMessage **)&pr, &st);
+	rc = mig_peer_call(m, "PrepareIncoming", &pm.req.base, (ProtobufCMessage **)&pr, &st);
 	prep_free(&pm);
 	if (rc) {
-		end_migration(m, PH(FAILED), "the destination %s refused the migration: %s: %s",
-			      m->dest, gw_rpc_code_name(st.code), st.message);
+		mig_end(m, PH(FAILED), "the destination %s refused the migration: %s: %s", m->dest,
+			gw_rpc_code_name(st.code), st.message);
 		return NULL;
 	}
 	take_decisions(m, pr);
@@ -409,24 +384,23 @@ static int vmm_stream(struct gwd_mig *m, const Godwit__V1__PrepareIncomingRespon
 	out.recreate_vfs = out.n_recreate_vfs ? recreate : NULL;
 	ProtobufCMessage *resp = NULL;
 	struct gw_rpc_status st;
-	int rc = vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
+	int rc = mig_vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	if (rc) {
 		peer_abort(m, st.message);
-		end_migration(m, PH(FAILED), "the VMM could not start the migration: %s",
-			      st.message);
+		mig_end(m, PH(FAILED), "the VMM could not start the migration: %s", st.message);
 	}
 	return rc;
 }
 
 /* What the source VMM reported, for Get and Watch. A final phase is published by
- * end_migration, together with its reason. */
+ * mig_end, together with its reason. */
 static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats *ms,
 		       Godwit__V1__MigrationPhase ph)
 {
 	pthread_mutex_lock(&m->d->lock);
-	if (!final_phase(ph))
+	if (!mig_final_phase(ph))
 		m->phase = ph;
 	m->bytes_sent = ms->bytes_sent;
 	m->bytes_remaining = ms->bytes_remaining;
@@ -438,7 +412,7 @@ static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats 
 	m->src_checksum = ms->ram_checksum;
 	m->dma_pages = ms->dma_pages_dirtied;
 	m->dma_bytes = ms->dma_bytes_copied;
-	bump(m);
+	mig_bump(m);
 	pthread_mutex_unlock(&m->d->lock);
 }
 
@@ -452,7 +426,7 @@ static bool forward_cancel(struct gwd_mig *m, bool cancel_sent)
 		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
 		ProtobufCMessage *resp = NULL;
 		struct gw_rpc_status st;
-		vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &st);
+		mig_vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &st);
 		if (resp)
 			protobuf_c_message_free_unpacked(resp, NULL);
 	}
@@ -473,8 +447,8 @@ static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
 		ms = NULL;
 		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
-		int rc = vmm_call(m, cancel_sent ? "MigrationStatus" : "MigrationWait", &creq.base,
-				  (ProtobufCMessage **)&ms, 5000, &st);
+		int rc = mig_vmm_call(m, cancel_sent ? "MigrationStatus" : "MigrationWait",
+				      &creq.base, (ProtobufCMessage **)&ms, 5000, &st);
 		if (rc && (st.code == GW_RPC_DEADLINE_EXCEEDED || st.code == GW_RPC_UNAVAILABLE) &&
 		    vmm_alive(m) && gwd_now() - answered < VMM_SILENCE_MAX_S) {
 			/* Slow to answer is not gone (a loaded host): ask again. */
@@ -492,7 +466,7 @@ static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
 		take_stats(m, ms, ph);
 		if (ph == PH(HANDOVER))
 			break;
-		if (final_phase(ph)) {
+		if (mig_final_phase(ph)) {
 			char err[300];
 			if (ms->error && ms->error[0])
 				snprintf(err, sizeof(err), "%s", ms->error);
@@ -503,123 +477,13 @@ static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
 					 VMM_STATE(ms->state).name);
 			peer_abort(m, err);
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
-			end_migration(m, ph, "%s; the VM keeps running on this host", err);
+			mig_end(m, ph, "%s; the VM keeps running on this host", err);
 			return -ECANCELED;
 		}
 	}
 	*vmm_downtime_us = ms->downtime_us;
 	protobuf_c_message_free_unpacked(&ms->base, NULL);
 	return 0;
-}
-
-/* The commit on the destination, which starts the VM there: 0, or an error with st saying
- * why (-ECANCELED: the API cancelled the migration first). */
-static int dest_commit(struct gwd_mig *m, bool cancelled, uint64_t *commit_us,
-		       struct gw_rpc_status *st)
-{
-	struct timespec c0, c1;
-	clock_gettime(CLOCK_MONOTONIC, &c0);
-	Godwit__V1__CommitRequest cr = GODWIT__V1__COMMIT_REQUEST__INIT;
-	cr.migration_id = m->id;
-	int rc = cancelled ? -ECANCELED : -EIO;
-	for (int attempt = 0; !cancelled && attempt < 3; attempt++) {
-		ProtobufCMessage *resp = NULL;
-		rc = peer_call(m, "Commit", &cr.base, &resp, st);
-		if (resp)
-			protobuf_c_message_free_unpacked(resp, NULL);
-		/* Only a lost answer is worth asking again; a refusal is final. */
-		if (rc == 0 ||
-		    (st->code != GW_RPC_UNAVAILABLE && st->code != GW_RPC_DEADLINE_EXCEEDED))
-			break;
-		usleep(200 * 1000);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &c1);
-	*commit_us =
-	    (uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000L + (c1.tv_nsec - c0.tv_nsec) / 1000);
-	return rc;
-}
-
-/* The destination runs the VM: this copy is let go, and forgotten once its VMM exited. */
-static void let_go(struct gwd_mig *m, uint64_t downtime_us)
-{
-	struct gwd *d = m->d;
-	struct gw_rpc_status fs;
-	vmm_finish(m, true, &fs);
-	pthread_mutex_lock(&d->lock);
-	m->downtime_us = downtime_us;
-	m->bytes_remaining = 0;
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
-	pthread_mutex_unlock(&d->lock);
-	/* The VMM exits; once its monitor saw that, the VM is no longer ours. */
-	for (int i = 0; i < 200 && vm; i++) {
-		pthread_mutex_lock(&d->lock);
-		bool gone = !vm->monitor_running;
-		if (gone) {
-			GW_INFO(vm->name, "migrated to %s; forgotten here", m->dest);
-			gwd_vm_forget(d, vm);
-			vm = NULL;
-		}
-		pthread_mutex_unlock(&d->lock);
-		if (!gone)
-			usleep(50 * 1000);
-	}
-	end_migration(m, PH(DONE), NULL);
-}
-
-/* The destination did not take the VM: make sure it never will, then resume here. */
-static void take_back(struct gwd_mig *m, bool cancelled, const struct gw_rpc_status *st)
-{
-	struct gwd *d = m->d;
-	char why[300];
-	snprintf(why, sizeof(why), "%s", cancelled ? "cancelled" : st->message);
-	if (peer_abort(m, why) && !cancelled &&
-	    (st->code == GW_RPC_UNAVAILABLE || st->code == GW_RPC_DEADLINE_EXCEEDED)) {
-		/* Neither commit nor abort got through: the destination may or may not run the
-		 * VM. Resuming here could run it twice, so it stays paused for an operator. */
-		end_migration(
-		    m, PH(FAILED),
-		    "handover in doubt: %s is unreachable; the VM stays paused here until "
-		    "an operator checks the destination",
-		    m->dest);
-		return;
-	}
-	pthread_mutex_lock(&d->lock);
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
-	if (vm)
-		gwd_nics_steer_back(d, vm); /* before it runs again */
-	pthread_mutex_unlock(&d->lock);
-	struct gw_rpc_status fs;
-	vmm_finish(m, false, &fs);
-	pthread_mutex_lock(&d->lock);
-	vm = gwd_vm_find(d, m->vm);
-	if (vm)
-		vm->migrated_to[0] = '\0';
-	pthread_mutex_unlock(&d->lock);
-	end_migration(m, cancelled ? PH(CANCELLED) : PH(FAILED),
-		      "the destination did not take the VM (%s); it keeps running here", why);
-}
-
-/* 4. Handover: the destination starts the VM, then this copy is let go. */
-static void handover(struct gwd_mig *m, uint64_t vmm_downtime_us)
-{
-	struct gwd *d = m->d;
-	pthread_mutex_lock(&d->lock);
-	bool cancelled = m->cancel;
-	m->committing = !cancelled;
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
-	if (vm)
-		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
-	/* The VM is stopped here: from the moment it runs there, no frame of its may end at
-	 * its idle VF here. */
-	if (vm && !cancelled)
-		gwd_nics_steer_away(d, vm);
-	pthread_mutex_unlock(&d->lock);
-	struct gw_rpc_status st;
-	uint64_t commit_us;
-	if (dest_commit(m, cancelled, &commit_us, &st) == 0)
-		let_go(m, vmm_downtime_us + commit_us);
-	else
-		take_back(m, cancelled, &st);
 }
 
 static void *migration_thread(void *arg)
@@ -634,11 +498,11 @@ static void *migration_thread(void *arg)
 	protobuf_c_message_free_unpacked(&pr->base, NULL);
 	uint64_t vmm_downtime_us;
 	if (rc == 0 && follow_vmm(m, &vmm_downtime_us) == 0)
-		handover(m, vmm_downtime_us);
+		mig_handover(m, vmm_downtime_us);
 	return NULL;
 }
 
-static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gwd_mig *m)
+Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gwd_mig *m)
 {
 	Godwit__V1__Migration *r = gw_rpc_call_alloc(call, sizeof(*r));
 	if (!r)
@@ -677,7 +541,7 @@ static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gw
 	return r;
 }
 
-static struct gwd_mig *find_mig(struct gwd *d, const char *id)
+struct gwd_mig *mig_find(struct gwd *d, const char *id)
 {
 	for (struct gwd_mig *m = d->migs; m; m = m->next) {
 		if (id && strcmp(m->id, id) == 0)
@@ -755,6 +619,15 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 		free(m);
 		return rc;
 	}
+	/* On disk before anything moves: a restarted godwitd finds it and finishes it. */
+	m->step = STEP(STREAMING);
+	if (mig_save(m)) {
+		pthread_mutex_unlock(&d->lock);
+		free(m);
+		gw_rpc_call_error(call, "cannot save the migration's record in %s/migrations",
+				  d->state_dir);
+		return -EIO;
+	}
 	vm->busy = true;
 	m->next = d->migs;
 	d->migs = m;
@@ -762,7 +635,7 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	pthread_mutex_unlock(&d->lock);
 	pthread_t t;
 	if (pthread_create(&t, NULL, migration_thread, m)) {
-		end_migration(m, PH(FAILED), "cannot start the migration thread");
+		mig_end(m, PH(FAILED), "cannot start the migration thread");
 		return 0;
 	}
 	pthread_detach(t);
@@ -776,7 +649,7 @@ static int mig_get(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *
 	struct gwd *d = ctx;
 	const Godwit__V1__MigrationRef *req = (const void *)rq;
 	pthread_mutex_lock(&d->lock);
-	struct gwd_mig *m = find_mig(d, req->id);
+	struct gwd_mig *m = mig_find(d, req->id);
 	if (m)
 		*resp = &mig_copy(call, m)->base;
 	pthread_mutex_unlock(&d->lock);
@@ -793,12 +666,12 @@ static int mig_cancel(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 	struct gwd *d = ctx;
 	const Godwit__V1__MigrationRef *req = (const void *)rq;
 	pthread_mutex_lock(&d->lock);
-	struct gwd_mig *m = find_mig(d, req->id);
+	struct gwd_mig *m = mig_find(d, req->id);
 	int rc = 0;
 	if (!m) {
 		gw_rpc_call_error(call, "no migration %s on this host", req->id);
 		rc = -ENOENT;
-	} else if (final_phase(m->phase)) {
+	} else if (mig_final_phase(m->phase)) {
 		gw_rpc_call_error(call, "migration %s has already ended", req->id);
 		rc = -EBUSY;
 	} else if (m->committing) {
@@ -809,7 +682,7 @@ static int mig_cancel(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 		rc = -EBUSY;
 	} else {
 		m->cancel = true;
-		bump(m);
+		mig_bump(m);
 		*resp = &mig_copy(call, m)->base;
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -844,7 +717,7 @@ static int mig_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 	unsigned seen = ~0u;
 	for (;;) {
 		pthread_mutex_lock(&d->lock);
-		struct gwd_mig *m = find_mig(d, req->id);
+		struct gwd_mig *m = mig_find(d, req->id);
 		if (!m) {
 			pthread_mutex_unlock(&d->lock);
 			gw_rpc_call_error(call, "no migration %s on this host", req->id);
@@ -860,7 +733,7 @@ static int mig_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 		bool changed = m->version != seen;
 		seen = m->version;
 		Godwit__V1__Migration *copy = changed ? mig_copy(call, m) : NULL;
-		bool done = final_phase(m->phase);
+		bool done = mig_final_phase(m->phase);
 		pthread_mutex_unlock(&d->lock);
 		if (copy && gw_rpc_stream_send(call, &copy->base))
 			return -ECANCELED;
@@ -881,6 +754,7 @@ const struct gw_rpc_method gwd_migrations_methods[] = {
     MIG("Get", mig_get),
     MIG("Cancel", mig_cancel),
     MIG("List", mig_list),
+    MIG("Resolve", mig_resolve),
     {.service = &godwit__v1__migrations__descriptor, .name = "Watch", .stream = mig_watch},
 };
 const size_t gwd_migrations_nmethods =

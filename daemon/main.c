@@ -54,13 +54,19 @@ static void usage(FILE *f)
 	    "      --emul-uplink SPEC  the packet port of NICs this host must emulate because no\n"
 	    "                        VF can back them (a migration's 'absent' decision);\n"
 	    "                        default none\n"
+	    "      --incoming-timeout SECONDS\n"
+	    "                        an incoming migration whose VM arrived whole but was\n"
+	    "                        not committed by its source within this time is aborted\n"
+	    "                        (default 180)\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
 	    "\n"
 	    "Files in DIR: token (the bearer token TCP clients need), godwitd.sock (the unix\n"
-	    "socket, owner only), listen-address (the TCP address actually bound), vms/NAME/.\n"
-	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them.\n");
+	    "socket, owner only), listen-address (the TCP address actually bound), vms/NAME/,\n"
+	    "migrations/ID.pb (where each migration stands).\n"
+	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them and\n"
+	    "finishes the migrations it was part of with the other host.\n");
 }
 
 static int read_small(const char *path, char *out, size_t n)
@@ -175,11 +181,13 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 	    {"emul-nic", required_argument, NULL, 'E'},
 	    {"emul-uplink", required_argument, NULL, 'U'},
 	    {"pf", required_argument, NULL, 'P'},
+	    {"incoming-timeout", required_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
 	*o = (struct gwd_opts){.listen_tcp = DEFAULT_LISTEN, .state_dir = DEFAULT_STATE_DIR};
+	d->incoming_timeout_s = 180;
 	enum gw_log_level lvl;
 	char why[400];
 	int ch;
@@ -228,6 +236,17 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 			}
 			snprintf(d->emul_uplink, sizeof(d->emul_uplink), "%s", optarg);
 			break;
+		case 'I': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!optarg[0] || *end || v == 0 || v > 86400) {
+				fprintf(stderr,
+					"godwitd: --incoming-timeout is 1..86400 seconds\n");
+				return 2;
+			}
+			d->incoming_timeout_s = (unsigned)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -392,6 +411,9 @@ int main(int argc, char **argv)
 		return 1;
 	for (struct gwd_vm *v = d.vms; v; v = v->next)
 		gwd_vm_adopt(&d, v);
+	/* Then the migrations they were part of: each side's record says where it stood. */
+	gwd_incoming_reconcile(&d);
+	gwd_migrations_reconcile(&d);
 
 	struct gw_rpc_method methods[32];
 	struct gw_rpc_server *srv;

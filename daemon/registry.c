@@ -82,6 +82,37 @@ void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb
 	gwd_nics_to_pb(d, vm, out);
 }
 
+int gwd_file_replace(const char *dir, const char *leaf, const void *buf, size_t len)
+{
+	char path[600], tmp[620];
+	snprintf(path, sizeof(path), "%s/%s", dir, leaf);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, leaf);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	/* write, fsync, rename, fsync the directory: after a crash the file is the old one or
+	 * the new one, and the rename itself is on disk. */
+	int rc = 0;
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+		rc = -EIO;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fsync(dfd) < 0)
+		rc = -errno;
+	close(dfd);
+	return rc;
+}
+
 int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm)
 {
 	Godwit__Internal__V1__VmRecord rec = GODWIT__INTERNAL__V1__VM_RECORD__INIT;
@@ -89,32 +120,15 @@ int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm)
 	gwd_vm_to_pb(d, vm, &pb);
 	rec.vm = &pb.vm;
 	rec.pid_start_ticks = vm->pid_start_ticks;
+	rec.incoming_id = (char *)vm->incoming_id;
 	size_t len = godwit__internal__v1__vm_record__get_packed_size(&rec);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)
 		return -ENOMEM;
 	godwit__internal__v1__vm_record__pack(&rec, buf);
-	char dir[512], path[560], tmp[580];
+	char dir[512];
 	gwd_vm_dir(d, vm->name, NULL, dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/vm.pb", dir);
-	snprintf(tmp, sizeof(tmp), "%s/vm.pb.tmp", dir);
-	int rc = 0;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		rc = -errno;
-		goto out_free;
-	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out_free;
-	}
-	/* write, fsync, rename: after a crash the record is the old one or the new one. */
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
-		rc = -EIO;
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-out_free:
+	int rc = gwd_file_replace(dir, "vm.pb", buf, len);
 	free(buf);
 	if (rc)
 		GW_ERR("registry", "cannot save VM %s in %s: %s", vm->name, dir, strerror(-rc));
@@ -164,6 +178,8 @@ static struct gwd_vm *load_one(struct gwd *d, const char *name)
 	vm->started_unix = rec->vm->started_unix;
 	vm->guest_exit_code = rec->vm->guest_exit_code;
 	vm->pidfd = -1;
+	if (rec->incoming_id && strlen(rec->incoming_id) < sizeof(vm->incoming_id))
+		snprintf(vm->incoming_id, sizeof(vm->incoming_id), "%s", rec->incoming_id);
 	gwd_nics_from_pb(vm, rec->vm);
 out:
 	godwit__internal__v1__vm_record__free_unpacked(rec, NULL);
