@@ -344,6 +344,9 @@ static Godwit__V1__PrepareIncomingResponse *dest_prepare(struct gwd_mig *m, char
 	rc = mig_peer_call(m, "PrepareIncoming", &pm.req.base, (ProtobufCMessage **)&pr, &st);
 	prep_free(&pm);
 	if (rc) {
+		/* An answer lost on the way may leave a VMM prepared there: it is told to go. */
+		if (st.code == GW_RPC_UNAVAILABLE || st.code == GW_RPC_DEADLINE_EXCEEDED)
+			peer_abort(m, "the source did not get the prepare's answer");
 		mig_end(m, PH(FAILED), "the destination %s refused the migration: %s: %s", m->dest,
 			gw_rpc_code_name(st.code), st.message);
 		return NULL;

@@ -110,7 +110,7 @@ static int dest_commit(struct gwd_mig *m, uint64_t *commit_us, struct gw_rpc_sta
 			break;
 		GW_WARN(m->vm, "migration %s: the commit's answer did not come (%s); asking again",
 			m->id, st->message);
-		usleep((useconds_t)(200 * 1000 * (attempt + 1)));
+		usleep((useconds_t)(250 * 1000 * (attempt + 1)));
 	}
 	clock_gettime(CLOCK_MONOTONIC, &c1);
 	*commit_us =
