@@ -13,15 +13,19 @@
 #   4. the source's godwitd dies after the commit, before its answer arrived
 #                                                            -> the VM runs on the destination
 #   5. the commit's answer is lost while the destination's VMM is stopped (the retried Commit
-#      comes while the first still runs)                     -> the VM runs on the destination
+#      comes while the first still runs)                     -> the VM runs on the destination;
+#      meanwhile an Abort is refused and QueryIncoming says COMMITTING; afterwards a Commit
+#      succeeds again, an Abort is refused, QueryIncoming says COMMITTED
 set -u
 GODWITD=$1
 GODWIT=$2
 GUEST=$3
+PROTO_DIR=$4
 . "$(dirname "$0")/../lib/gw_test.sh"
 gw_need_kvm "handover fault tests"
 gw_tmp gw-hand
 PROXY=$(dirname "$0")/../lib/peer_proxy.py
+PEER_CHECK=$(dirname "$0")/../lib/peer_check.py
 
 free_port() {
 	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -130,7 +134,7 @@ on_a_only "2"
 kill "$PROXY_PID"
 
 # --- 3. the destination's godwitd dies during pre-copy: in doubt until it is back ---
-migrate GA "$B" "$TMP/b/token" --max-bandwidth 4M
+migrate GA "$B" "$TMP/b/token" --max-bandwidth 600K
 wait_phase GA "$MID" 'phase +precopy' 60 || fail "3: no pre-copy"
 crash b
 if wait_phase GA "$MID" 'phase +in-doubt: handover in doubt' 240; then
@@ -165,16 +169,37 @@ on_b_only "4"
 kill "$PROXY_PID"
 
 # --- 5. the commit's answer is lost while it still runs; the retried Commit waits for it ---
-proxy lose-answer "$A" --stop-pid-file "$TMP/dpid" --stop-s 4
-migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 8M
+proxy lose-answer "$A" --stop-pid-file "$TMP/dpid" --stop-s 5
+migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 1M
 for _ in $(seq 200); do
 	DPID=$("${GA[@]}" --json vm info web 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null)
 	[ -n "$DPID" ] && [ "$DPID" != 0 ] && break
 	sleep 0.05
 done
 echo "$DPID" >"$TMP/dpid"
+# Asked straight of A (not through the proxy) while the first Commit runs there.
+/usr/bin/python3 "$PEER_CHECK" "$PROTO_DIR" "$TMP/gen" "$A" "$TMP/a/token" "$MID" \
+	--after-file "$CTL/lost-2" --after-delay 0.7 QueryIncoming Abort >"$TMP/during" 2>&1 &
+CHECK_PID=$!
 expect "5: the migration ends done although the commit's answer was lost" 0 'phase +done' -- \
 	"${GB[@]}" migration watch "$MID"
+wait "$CHECK_PID"
+if [ $? -eq 77 ]; then
+	echo "# skipped the direct Peer calls: $(cat "$TMP/during")"
+else
+	grep -q '^QueryIncoming OK STATE_COMMITTING' "$TMP/during" &&
+		pass "5: QueryIncoming during the commit: COMMITTING" || fail "5: query during: $(cat "$TMP/during")"
+	grep -q '^Abort FAILED_PRECONDITION .*being committed' "$TMP/during" &&
+		pass "5: an Abort during the commit is refused" || fail "5: abort during: $(cat "$TMP/during")"
+	/usr/bin/python3 "$PEER_CHECK" "$PROTO_DIR" "$TMP/gen" "$A" "$TMP/a/token" "$MID" \
+		Commit Abort QueryIncoming >"$TMP/after" 2>&1
+	grep -q '^Commit OK' "$TMP/after" && pass "5: a Commit after the commit succeeds again" ||
+		fail "5: commit after: $(cat "$TMP/after")"
+	grep -q '^Abort FAILED_PRECONDITION .*already committed' "$TMP/after" &&
+		pass "5: an Abort after the commit is refused" || fail "5: abort after: $(cat "$TMP/after")"
+	grep -q '^QueryIncoming OK STATE_COMMITTED' "$TMP/after" &&
+		pass "5: QueryIncoming after the commit: COMMITTED" || fail "5: query after: $(cat "$TMP/after")"
+fi
 [ -e "$CTL/lost-2" ] && pass "5: the proxy lost the commit's answer" || fail "5: no answer was lost"
 ls "$CTL"/stopped-* >/dev/null 2>&1 && pass "5: A's VMM was stopped during the commit" || fail "5: no stop"
 grep -q "the commit's answer did not come" "$TMP/b.log" && pass "5: B asked again" || fail "5: B did not retry"
