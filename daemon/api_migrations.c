@@ -23,7 +23,7 @@
  * a VMM busy in its stop-and-copy) before the migration is given up for a lost VMM. */
 #define VMM_SILENCE_MAX_S 30
 
-bool mig_final_phase(Godwit__V1__MigrationPhase p)
+static bool final_phase(Godwit__V1__MigrationPhase p)
 {
 	return p == PH(DONE) || p == PH(FAILED) || p == PH(CANCELLED);
 }
@@ -38,7 +38,7 @@ static void random_hex(char *out, size_t nbytes)
 }
 
 /* Caller holds d->lock. */
-void mig_bump(struct gwd_mig *m)
+static void bump(struct gwd_mig *m)
 {
 	m->version++;
 	pthread_cond_broadcast(&m->d->cond);
@@ -68,7 +68,9 @@ int mig_save(struct gwd_mig *m)
 	return gwd_migrec_save(m->d, &rec);
 }
 
-void mig_end(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
+static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
 {
 	struct gwd *d = m->d;
 	gw_rpc_client_close(m->peer);
@@ -87,7 +89,7 @@ void mig_end(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, 
 	m->step = ph == PH(DONE) ? STEP(COMMITTED) : m->committing ? STEP(ABORTED) : STEP(ENDED);
 	m->committing = false;
 	mig_save(m);
-	mig_bump(m);
+	bump(m);
 	pthread_mutex_unlock(&d->lock);
 	if (ph == PH(DONE))
 		GW_INFO(m->vm, "migration %s to %s done: %.1f ms downtime, %.2f s in all", m->id,
@@ -136,8 +138,8 @@ static int dma_mode_parse_api(const char *name, Godwit__Vmm__V1__DmaMode *out)
 	return -EINVAL;
 }
 
-int mig_peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
-		  ProtobufCMessage **resp, struct gw_rpc_status *st)
+static int peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		     ProtobufCMessage **resp, struct gw_rpc_status *st)
 {
 	*resp = NULL;
 	if (!m->peer && gw_rpc_client_open(m->dest, m->dest_token, 0, &m->peer)) {
@@ -158,7 +160,7 @@ static int peer_abort(struct gwd_mig *m, const char *reason)
 	a.reason = (char *)reason;
 	ProtobufCMessage *resp;
 	struct gw_rpc_status st;
-	int rc = mig_peer_call(m, "Abort", &a.base, &resp, &st);
+	int rc = peer_call(m, "Abort", &a.base, &resp, &st);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	if (rc)
@@ -168,8 +170,8 @@ static int peer_abort(struct gwd_mig *m, const char *reason)
 
 /* The source VM's control socket, over one channel kept for the whole migration (it is
  * polled every 200 ms). Only the migration thread uses it; vm is busy while it runs. */
-int mig_vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
-		 ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
+static int vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		    ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
 {
 	pthread_mutex_lock(&m->d->lock);
 	struct gwd_vm *vm = gwd_vm_find(m->d, m->vm);
@@ -281,7 +283,7 @@ static void take_decisions(struct gwd_mig *m, const Godwit__V1__PrepareIncomingR
 			snprintf(md->reason, sizeof(md->reason), "%s", dd->reason);
 		snprintf(md->destination, sizeof(md->destination), "%s", dd->destination);
 	}
-	mig_bump(m);
+	bump(m);
 	pthread_mutex_unlock(&m->d->lock);
 	for (unsigned i = 0; i < m->ndecisions; i++)
 		GW_INFO(m->vm, "migration %s: %s %s: %s (%s -> %s)", m->id, m->decisions[i].device,
@@ -309,21 +311,21 @@ static void vmm_lost(struct gwd_mig *m, const struct gw_rpc_status *st)
 	snprintf(why, sizeof(why), "%s: %s", gw_rpc_code_name(st->code),
 		 st->message[0] ? st->message : "no answer");
 	if (peer_abort(m, "source VMM unreachable")) {
-		mig_end(m, PH(FAILED),
-			"lost the source VMM (%s), and the destination %s could not be told "
-			"to abort: the VM is not resumed here until an operator checks",
-			why, m->dest);
+		end_migration(m, PH(FAILED),
+			      "lost the source VMM (%s), and the destination %s could not be told "
+			      "to abort: the VM is not resumed here until an operator checks",
+			      why, m->dest);
 		return;
 	}
 	Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
 	ProtobufCMessage *resp = NULL;
 	struct gw_rpc_status cs;
-	bool resumed = mig_vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &cs) == 0;
+	bool resumed = vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &cs) == 0;
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
-	mig_end(m, PH(FAILED), "lost the source VMM (%s)%s", why,
-		resumed ? "; it answered the cancel: the VM keeps running on this host"
-			: "; the destination dropped the VM");
+	end_migration(m, PH(FAILED), "lost the source VMM (%s)%s", why,
+		      resumed ? "; it answered the cancel: the VM keeps running on this host"
+			      : "; the destination dropped the VM");
 }
 
 /* 1. The destination prepares: this is where a wrong token, too little memory or no VF to
@@ -336,19 +338,19 @@ static Godwit__V1__PrepareIncomingResponse *dest_prepare(struct gwd_mig *m, char
 	Godwit__V1__PrepareIncomingResponse *pr = NULL;
 	int rc = prep_build(m, &pm);
 	if (rc) {
-		mig_end(m, PH(FAILED), "cannot describe VM %s to the destination: %s", m->vm,
-			strerror(-rc));
+		end_migration(m, PH(FAILED), "cannot describe VM %s to the destination: %s", m->vm,
+			      strerror(-rc));
 		return NULL;
 	}
 	pm.req.stream_token = token;
-	rc = mig_peer_call(m, "PrepareIncoming", &pm.req.base, (ProtobufCMessage **)&pr, &st);
+	rc = peer_call(m, "PrepareIncoming", &pm.req.base, (ProtobufCMessage **)&pr, &st);
 	prep_free(&pm);
 	if (rc) {
 		/* An answer lost on the way may leave a VMM prepared there: it is told to go. */
 		if (st.code == GW_RPC_UNAVAILABLE || st.code == GW_RPC_DEADLINE_EXCEEDED)
 			peer_abort(m, "the source did not get the prepare's answer");
-		mig_end(m, PH(FAILED), "the destination %s refused the migration: %s: %s", m->dest,
-			gw_rpc_code_name(st.code), st.message);
+		end_migration(m, PH(FAILED), "the destination %s refused the migration: %s: %s",
+			      m->dest, gw_rpc_code_name(st.code), st.message);
 		return NULL;
 	}
 	take_decisions(m, pr);
@@ -387,23 +389,24 @@ static int vmm_stream(struct gwd_mig *m, const Godwit__V1__PrepareIncomingRespon
 	out.recreate_vfs = out.n_recreate_vfs ? recreate : NULL;
 	ProtobufCMessage *resp = NULL;
 	struct gw_rpc_status st;
-	int rc = mig_vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
+	int rc = vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	if (rc) {
 		peer_abort(m, st.message);
-		mig_end(m, PH(FAILED), "the VMM could not start the migration: %s", st.message);
+		end_migration(m, PH(FAILED), "the VMM could not start the migration: %s",
+			      st.message);
 	}
 	return rc;
 }
 
 /* What the source VMM reported, for Get and Watch. A final phase is published by
- * mig_end, together with its reason. */
+ * end_migration, together with its reason. */
 static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats *ms,
 		       Godwit__V1__MigrationPhase ph)
 {
 	pthread_mutex_lock(&m->d->lock);
-	if (!mig_final_phase(ph))
+	if (!final_phase(ph))
 		m->phase = ph;
 	m->bytes_sent = ms->bytes_sent;
 	m->bytes_remaining = ms->bytes_remaining;
@@ -415,7 +418,7 @@ static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats 
 	m->src_checksum = ms->ram_checksum;
 	m->dma_pages = ms->dma_pages_dirtied;
 	m->dma_bytes = ms->dma_bytes_copied;
-	mig_bump(m);
+	bump(m);
 	pthread_mutex_unlock(&m->d->lock);
 }
 
@@ -429,7 +432,7 @@ static bool forward_cancel(struct gwd_mig *m, bool cancel_sent)
 		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
 		ProtobufCMessage *resp = NULL;
 		struct gw_rpc_status st;
-		mig_vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &st);
+		vmm_call(m, "MigrateCancel", &creq.base, &resp, 15000, &st);
 		if (resp)
 			protobuf_c_message_free_unpacked(resp, NULL);
 	}
@@ -450,8 +453,8 @@ static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
 		ms = NULL;
 		Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
-		int rc = mig_vmm_call(m, cancel_sent ? "MigrationStatus" : "MigrationWait",
-				      &creq.base, (ProtobufCMessage **)&ms, 5000, &st);
+		int rc = vmm_call(m, cancel_sent ? "MigrationStatus" : "MigrationWait", &creq.base,
+				  (ProtobufCMessage **)&ms, 5000, &st);
 		if (rc && (st.code == GW_RPC_DEADLINE_EXCEEDED || st.code == GW_RPC_UNAVAILABLE) &&
 		    vmm_alive(m) && gwd_now() - answered < VMM_SILENCE_MAX_S) {
 			/* Slow to answer is not gone (a loaded host): ask again. */
@@ -469,7 +472,7 @@ static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
 		take_stats(m, ms, ph);
 		if (ph == PH(HANDOVER))
 			break;
-		if (mig_final_phase(ph)) {
+		if (final_phase(ph)) {
 			char err[300];
 			if (ms->error && ms->error[0])
 				snprintf(err, sizeof(err), "%s", ms->error);
@@ -480,7 +483,7 @@ static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
 					 VMM_STATE(ms->state).name);
 			peer_abort(m, err);
 			protobuf_c_message_free_unpacked(&ms->base, NULL);
-			mig_end(m, ph, "%s; the VM keeps running on this host", err);
+			end_migration(m, ph, "%s; the VM keeps running on this host", err);
 			return -ECANCELED;
 		}
 	}
@@ -505,7 +508,7 @@ static void *migration_thread(void *arg)
 	return NULL;
 }
 
-Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gwd_mig *m)
+static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gwd_mig *m)
 {
 	Godwit__V1__Migration *r = gw_rpc_call_alloc(call, sizeof(*r));
 	if (!r)
@@ -544,7 +547,7 @@ Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gwd_mig *
 	return r;
 }
 
-struct gwd_mig *mig_find(struct gwd *d, const char *id)
+static struct gwd_mig *find_mig(struct gwd *d, const char *id)
 {
 	for (struct gwd_mig *m = d->migs; m; m = m->next) {
 		if (id && strcmp(m->id, id) == 0)
@@ -638,7 +641,7 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	pthread_mutex_unlock(&d->lock);
 	pthread_t t;
 	if (pthread_create(&t, NULL, migration_thread, m)) {
-		mig_end(m, PH(FAILED), "cannot start the migration thread");
+		end_migration(m, PH(FAILED), "cannot start the migration thread");
 		return 0;
 	}
 	pthread_detach(t);
@@ -652,7 +655,7 @@ static int mig_get(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *
 	struct gwd *d = ctx;
 	const Godwit__V1__MigrationRef *req = (const void *)rq;
 	pthread_mutex_lock(&d->lock);
-	struct gwd_mig *m = mig_find(d, req->id);
+	struct gwd_mig *m = find_mig(d, req->id);
 	if (m)
 		*resp = &mig_copy(call, m)->base;
 	pthread_mutex_unlock(&d->lock);
@@ -669,12 +672,12 @@ static int mig_cancel(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 	struct gwd *d = ctx;
 	const Godwit__V1__MigrationRef *req = (const void *)rq;
 	pthread_mutex_lock(&d->lock);
-	struct gwd_mig *m = mig_find(d, req->id);
+	struct gwd_mig *m = find_mig(d, req->id);
 	int rc = 0;
 	if (!m) {
 		gw_rpc_call_error(call, "no migration %s on this host", req->id);
 		rc = -ENOENT;
-	} else if (mig_final_phase(m->phase)) {
+	} else if (final_phase(m->phase)) {
 		gw_rpc_call_error(call, "migration %s has already ended", req->id);
 		rc = -EBUSY;
 	} else if (m->committing) {
@@ -685,7 +688,7 @@ static int mig_cancel(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 		rc = -EBUSY;
 	} else {
 		m->cancel = true;
-		mig_bump(m);
+		bump(m);
 		*resp = &mig_copy(call, m)->base;
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -720,7 +723,7 @@ static int mig_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 	unsigned seen = ~0u;
 	for (;;) {
 		pthread_mutex_lock(&d->lock);
-		struct gwd_mig *m = mig_find(d, req->id);
+		struct gwd_mig *m = find_mig(d, req->id);
 		if (!m) {
 			pthread_mutex_unlock(&d->lock);
 			gw_rpc_call_error(call, "no migration %s on this host", req->id);
@@ -736,7 +739,7 @@ static int mig_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 		bool changed = m->version != seen;
 		seen = m->version;
 		Godwit__V1__Migration *copy = changed ? mig_copy(call, m) : NULL;
-		bool done = mig_final_phase(m->phase);
+		bool done = final_phase(m->phase);
 		pthread_mutex_unlock(&d->lock);
 		if (copy && gw_rpc_stream_send(call, &copy->base))
 			return -ECANCELED;
@@ -745,6 +748,47 @@ static int mig_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 		if (gw_rpc_call_cancelled(call))
 			return -ECANCELED;
 	}
+}
+
+/* What mig_settle.c uses of this file. */
+bool mig_final_phase(Godwit__V1__MigrationPhase p)
+{
+	return final_phase(p);
+}
+
+void mig_bump(struct gwd_mig *m)
+{
+	bump(m);
+}
+
+void mig_end(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *why)
+{
+	if (why)
+		end_migration(m, ph, "%s", why);
+	else
+		end_migration(m, ph, NULL);
+}
+
+int mig_peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		  ProtobufCMessage **resp, struct gw_rpc_status *st)
+{
+	return peer_call(m, method, req, resp, st);
+}
+
+int mig_vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		 ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
+{
+	return vmm_call(m, method, req, resp, timeout_ms, st);
+}
+
+Godwit__V1__Migration *mig_get_copy(struct gw_rpc_call *call, const struct gwd_mig *m)
+{
+	return mig_copy(call, m);
+}
+
+struct gwd_mig *mig_find(struct gwd *d, const char *id)
+{
+	return find_mig(d, id);
 }
 
 #define MIG(n, f)                                                                                  \

@@ -173,8 +173,10 @@ static void resume_here(struct gwd_mig *m, bool cancelled, const char *why)
 		gwd_vm_persist(d, vm);
 	}
 	pthread_mutex_unlock(&d->lock);
-	mig_end(m, cancelled ? PH(CANCELLED) : PH(FAILED),
-		"the destination did not take the VM (%s); it keeps running here", why);
+	char msg[400];
+	snprintf(msg, sizeof(msg),
+		 "the destination did not take the VM (%s); it keeps running here", why);
+	mig_end(m, cancelled ? PH(CANCELLED) : PH(FAILED), msg);
 }
 
 /* An operator's Resolve, answered: rc and the message the caller gets. */
@@ -377,8 +379,11 @@ static void *reconcile_thread(void *arg)
 		gwd_vm_persist(d, vm);
 	}
 	pthread_mutex_unlock(&d->lock);
-	mig_end(m, PH(FAILED), "godwitd restarted during the migration, before its handover: %s",
-		resumed ? "cancelled; the VM keeps running here" : "the VM's VMM is gone");
+	mig_end(m, PH(FAILED),
+		resumed ? "godwitd restarted during the migration, before its handover: cancelled; "
+			  "the VM keeps running here"
+			: "godwitd restarted during the migration, before its handover: the VM's "
+			  "VMM is gone");
 	return NULL;
 }
 
@@ -415,8 +420,10 @@ static void reconcile_one(struct gwd *d, Godwit__Internal__V1__MigrationRecord *
 	m->next = d->migs;
 	d->migs = m;
 	struct gwd_vm *vm = open ? gwd_vm_find(d, m->vm) : NULL;
-	if (vm)
+	if (vm) {
 		vm->busy = true;
+		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
+	}
 	m->committing = open && m->step != STEP(STREAMING);
 	pthread_mutex_unlock(&d->lock);
 	if (!open)
@@ -477,7 +484,7 @@ int mig_resolve(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
 	if (rc)
 		gw_rpc_call_error(call, "%s", m->resolve_msg[0] ? m->resolve_msg : "not resolved");
 	else
-		*resp = &mig_copy(call, m)->base;
+		*resp = &mig_get_copy(call, m)->base;
 	m->resolve = 0;
 	m->resolve_done = false;
 	pthread_mutex_unlock(&d->lock);

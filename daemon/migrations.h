@@ -61,15 +61,15 @@ struct gwd_mig {
 void mig_bump(struct gwd_mig *m);
 /* Saves m's record (caller holds d->lock); 0 or the error, logged. */
 int mig_save(struct gwd_mig *m);
-/* Publishes the final phase ph with its reason and releases the VM. */
-void mig_end(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Publishes the final phase ph with its reason (why; NULL keeps the last) and releases the
+ * VM. */
+void mig_end(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *why);
 int mig_peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
 		  ProtobufCMessage **resp, struct gw_rpc_status *st);
 int mig_vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
 		 ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st);
 bool mig_final_phase(Godwit__V1__MigrationPhase p);
-Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gwd_mig *m);
+Godwit__V1__Migration *mig_get_copy(struct gw_rpc_call *call, const struct gwd_mig *m);
 struct gwd_mig *mig_find(struct gwd *d, const char *id);
 
 /* mig_settle.c */

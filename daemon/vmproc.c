@@ -671,8 +671,10 @@ void gwd_vm_adopt(struct gwd *d, struct gwd_vm *vm)
 		if (pidfd >= 0) {
 			vm->pidfd = pidfd;
 			vm->is_child = false;
+			/* CREATED: never started (--start-paused, or an incoming VMM). */
 			bool paused =
-			    rc == 0 && st->state == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_PAUSED;
+			    rc == 0 && (st->state == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_PAUSED ||
+					st->state == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_CREATED);
 			/* An incoming VM whose VMM does not answer is taken as not started: it
 			 * only runs once a commit is recorded (api_peer.c reconciles it). */
 			if (rc && vm->incoming_id[0])

@@ -134,7 +134,7 @@ on_a_only "2"
 kill "$PROXY_PID"
 
 # --- 3. the destination's godwitd dies during pre-copy: in doubt until it is back ---
-migrate GA "$B" "$TMP/b/token" --max-bandwidth 600K
+migrate GA "$B" "$TMP/b/token" --max-bandwidth 1M --downtime-ms 5000
 wait_phase GA "$MID" 'phase +precopy' 60 || fail "3: no pre-copy"
 crash b
 if wait_phase GA "$MID" 'phase +in-doubt: handover in doubt' 240; then
@@ -170,7 +170,7 @@ kill "$PROXY_PID"
 
 # --- 5. the commit's answer is lost while it still runs; the retried Commit waits for it ---
 proxy lose-answer "$A" --stop-pid-file "$TMP/dpid" --stop-s 5
-migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 1M
+migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 1M --downtime-ms 5000
 for _ in $(seq 200); do
 	DPID=$("${GA[@]}" --json vm info web 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null)
 	[ -n "$DPID" ] && [ "$DPID" != 0 ] && break
