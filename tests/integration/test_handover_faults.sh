@@ -99,6 +99,9 @@ on_b_only() { # WHAT
 	fi
 }
 
+# The Python gRPC stubs scenario 5 calls Peer with, made while the rest runs.
+/usr/bin/python3 "$PEER_CHECK" "$PROTO_DIR" "$TMP/gen" >"$TMP/gen.log" 2>&1 &
+GEN_PID=$!
 daemon a
 daemon b
 A=127.0.0.1:${PORT[a]}
@@ -177,8 +180,13 @@ on_b_only "4"
 kill "$PROXY_PID"
 
 # --- 5. the commit's answer is lost while it still runs; the retried Commit waits for it ---
-proxy lose-answer "$A" --stop-pid-file "$TMP/dpid" --stop-s 5
+proxy lose-answer "$A" --stop-pid-file "$TMP/dpid" --stop-s 6
 migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 1M --downtime-ms 5000
+# Asked straight of A (not through the proxy) while the first Commit runs there.
+wait "$GEN_PID"
+/usr/bin/python3 "$PEER_CHECK" "$PROTO_DIR" "$TMP/gen" "$A" "$TMP/a/token" "$MID" \
+	--after-file "$CTL/lost-2" --after-delay 0.7 QueryIncoming Abort >"$TMP/during" 2>&1 &
+CHECK_PID=$!
 # A's incoming VMM, found by its unique control socket (no RPC: the commit comes soon).
 for _ in $(seq 600); do
 	DPID=$(pgrep -f -- "--control $TMP/a/vms/web/control.sock")
@@ -186,10 +194,6 @@ for _ in $(seq 600); do
 	sleep 0.02
 done
 echo "$DPID" >"$TMP/dpid"
-# Asked straight of A (not through the proxy) while the first Commit runs there.
-/usr/bin/python3 "$PEER_CHECK" "$PROTO_DIR" "$TMP/gen" "$A" "$TMP/a/token" "$MID" \
-	--after-file "$CTL/lost-2" --after-delay 0.7 QueryIncoming Abort >"$TMP/during" 2>&1 &
-CHECK_PID=$!
 expect "5: the migration ends done although the commit's answer was lost" 0 'phase +done' -- \
 	"${GB[@]}" migration watch "$MID"
 wait "$CHECK_PID"

@@ -5,6 +5,7 @@ per call: "METHOD CODE STATE-or-message". Stubs are generated from godwit's .pro
 grpc_tools.protoc into GEN (once).
 
   peer_check.py PROTO_DIR GEN ADDR TOKEN_FILE ID [--after-file F [--after-delay S]] METHOD...
+  peer_check.py PROTO_DIR GEN            (only generates the stubs)
 
 With --after-file, the calls wait until F (a glob) exists, then S seconds more (imports, stubs
 and the connection are ready before: the calls come at once). Exit code 77 without python3-grpcio / python3-grpc-tools.
@@ -31,13 +32,16 @@ if "--after-delay" in args:
     i = args.index("--after-delay")
     delay = float(args[i + 1])
     del args[i : i + 2]
-proto_dir, gen, addr, token_file, mid = args[:5]
-methods = args[5:]
+proto_dir, gen = args[:2]
 if not os.path.exists(os.path.join(gen, "godwit", "v1", "peer_pb2_grpc.py")):
     os.makedirs(gen, exist_ok=True)
     rc = protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={gen}", f"--grpc_python_out={gen}",
                       "godwit/v1/peer.proto", "godwit/v1/migrations.proto", "godwit/v1/vms.proto"])
     assert rc == 0, "grpc_tools.protoc failed"
+if len(args) == 2:
+    sys.exit(0)
+addr, token_file, mid = args[2:5]
+methods = args[5:]
 sys.path.insert(0, gen)
 from godwit.v1 import peer_pb2, peer_pb2_grpc  # noqa: E402
 
