@@ -696,8 +696,10 @@ void gwd_vm_adopt(struct gwd *d, struct gwd_vm *vm)
 					(int)vm->pid);
 			}
 			pthread_mutex_unlock(&d->lock);
-			GW_INFO(vm->name, "re-adopted running godwit-vmm (pid %d)%s", (int)vm->pid,
-				rc ? "; its control socket does not answer" : "");
+			if (vm->state != GWD_STOPPING)
+				GW_INFO(vm->name, "re-adopted running godwit-vmm (pid %d)%s",
+					(int)vm->pid,
+					rc ? "; its control socket does not answer" : "");
 			if (st)
 				protobuf_c_message_free_unpacked(&st->base, NULL);
 			return;

@@ -16,6 +16,7 @@
 #      comes while the first still runs)                     -> the VM runs on the destination;
 #      meanwhile an Abort is refused and QueryIncoming says COMMITTING; afterwards a Commit
 #      succeeds again, an Abort is refused, QueryIncoming says COMMITTED
+#   6. godwitd dies while it starts a VM: after its restart and a second start, one VMM runs it
 set -u
 GODWITD=$1
 GODWIT=$2
@@ -181,12 +182,15 @@ kill "$PROXY_PID"
 
 # --- 5. the commit's answer is lost while it still runs; the retried Commit waits for it ---
 proxy lose-answer "$A" --stop-pid-file "$TMP/dpid" --stop-s 6
-migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 1M --downtime-ms 5000
-# Asked straight of A (not through the proxy) while the first Commit runs there.
+# Asked straight of A (not through the proxy) while the first Commit runs there; started
+# first, so that Python is ready when that moment comes.
 wait "$GEN_PID"
-/usr/bin/python3 "$PEER_CHECK" "$PROTO_DIR" "$TMP/gen" "$A" "$TMP/a/token" "$MID" \
+/usr/bin/python3 "$PEER_CHECK" "$PROTO_DIR" "$TMP/gen" "$A" "$TMP/a/token" "@$TMP/mid" \
 	--after-file "$CTL/lost-2" --after-delay 0.7 QueryIncoming Abort >"$TMP/during" 2>&1 &
 CHECK_PID=$!
+sleep 3
+migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 1M --downtime-ms 5000
+echo "$MID" >"$TMP/mid"
 # A's incoming VMM, found by its unique control socket (no RPC: the commit comes soon).
 for _ in $(seq 600); do
 	DPID=$(pgrep -f -- "--control $TMP/a/vms/web/control.sock")
@@ -220,6 +224,21 @@ expect "5: web runs on A" 0 'web +running' -- "${GA[@]}" vm list
 expect "5: B holds no VM" 0 'no VMs' -- "${GB[@]}" vm list
 if verified GA web; then pass "5: the guest verifies its memory on A"; else fail "5: verification on A"; fi
 kill "$PROXY_PID"
+
+# --- 6. godwitd dies while it starts a VM: no orphan VMM for a later start to duplicate ---
+expect "6: create web2 on A" 0 created -- "${GA[@]}" vm create web2 --memory 16M --guest "$GUEST" --cmdline dirty:1:300
+"${GA[@]}" vm start web2 >/dev/null 2>&1 &
+for _ in $(seq 600); do
+	pgrep -f -- "--control $TMP/a/vms/web2/control.sock" >/dev/null && break
+	sleep 0.02
+done
+crash a # as soon as the VMM was forked: the start never finished
+daemon a
+"${GA[@]}" vm start web2 >"$TMP/out" 2>&1 # a second start (refused if the first had finished)
+N=$(pgrep -fc -- "--control $TMP/a/vms/web2/control.sock")
+[ "$N" = 1 ] && pass "6: one VMM for web2 after the restart and a second start" ||
+	fail "6: $N VMMs for web2: $(cat "$TMP/out")"
+expect "6: web2 runs on A" 0 'web2 +running' -- "${GA[@]}" vm list
 
 gw_failure_hook() {
 	for n in a b; do echo "--- godwitd $n ---"; tail -25 "$TMP/$n.log"; done

@@ -8,7 +8,8 @@ grpc_tools.protoc into GEN (once).
   peer_check.py PROTO_DIR GEN            (only generates the stubs)
 
 With --after-file, the calls wait until F (a glob) exists, then S seconds more (imports, stubs
-and the connection are ready before: the calls come at once). Exit code 77 without python3-grpcio / python3-grpc-tools.
+and the connection are ready before: the calls come at once). ID "@FILE": the ID is read from
+FILE when the calls begin. Exit code 77 without python3-grpcio / python3-grpc-tools.
 """
 import glob
 import os
@@ -55,6 +56,8 @@ if after:
     while not glob.glob(after):
         time.sleep(0.02)
     time.sleep(delay)
+if mid.startswith("@"):
+    mid = open(mid[1:]).read().strip()
 
 for m in methods:
     try:
