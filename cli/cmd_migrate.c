@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* godwit migrate and godwit migration status|watch|cancel|list. */
+/* godwit migrate and godwit migration status|watch|cancel|resolve|list. */
 #include "cli.h"
 
 #include "godwit/parse.h"
@@ -383,11 +383,96 @@ static int watch(struct cli *c, const char *id)
 	return rc;
 }
 
+static void resolve_help(FILE *f)
+{
+	fprintf(f,
+		"Usage: godwit migration resolve ID (--keep-source [--destination-down] |\n"
+		"                                    --keep-destination)\n"
+		"Settles a migration in doubt (phase in-doubt): its handover's outcome is unknown\n"
+		"because the destination could not be asked, and the VM stays paused on this, the\n"
+		"source host. godwitd keeps asking by itself; this decides instead:\n"
+		"  --keep-source       the destination must confirm that it aborted (or never\n"
+		"                      had) the VM; then the VM resumes here\n"
+		"  --keep-destination  the destination must confirm (or make) the commit; then\n"
+		"                      the VM is let go here\n"
+		"  --destination-down  with --keep-source: resume here although the destination\n"
+		"                      cannot be reached. You assert that its host is down and\n"
+		"                      that the VM will not run there (else it runs twice)\n"
+		"Whatever would run the VM on both hosts is refused.\n");
+}
+
+/* godwit migration resolve ID --keep-source|--keep-destination [--destination-down] */
+static int resolve(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"keep-source", no_argument, NULL, 's'},
+	    {"keep-destination", no_argument, NULL, 'd'},
+	    {"destination-down", no_argument, NULL, 'D'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	Godwit__V1__ResolveMigrationRequest req = GODWIT__V1__RESOLVE_MIGRATION_REQUEST__INIT;
+	int ch;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+		case 'd': {
+			int keep =
+			    ch == 's'
+				? GODWIT__V1__RESOLVE_MIGRATION_REQUEST__KEEP__KEEP_SOURCE
+				: GODWIT__V1__RESOLVE_MIGRATION_REQUEST__KEEP__KEEP_DESTINATION;
+			if (req.keep && (int)req.keep != keep)
+				return cli_usage_error(
+				    "migration resolve",
+				    "--keep-source or --keep-destination, not both");
+			req.keep = keep;
+			break;
+		}
+		case 'D':
+			req.destination_down = true;
+			break;
+		case 'h':
+			resolve_help(stdout);
+			return CLI_OK;
+		default:
+			resolve_help(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error("migration resolve", "takes one migration ID");
+	if (!req.keep)
+		return cli_usage_error(
+		    "migration resolve",
+		    "say which copy to keep: --keep-source or --keep-destination");
+	if (req.destination_down &&
+	    req.keep != GODWIT__V1__RESOLVE_MIGRATION_REQUEST__KEEP__KEEP_SOURCE)
+		return cli_usage_error("migration resolve",
+				       "--destination-down goes with --keep-source");
+	req.id = argv[optind];
+	Godwit__V1__Migration *m;
+	int rc = cli_call(c, &godwit__v1__migrations__descriptor, "Resolve", &req.base,
+			  (ProtobufCMessage **)&m);
+	if (rc)
+		return rc;
+	if (c->json)
+		out_json(&m->base);
+	else
+		print_migration(m);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	return CLI_OK;
+}
+
 int cmd_migration(struct cli *c, int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fprintf(argc < 2 ? stderr : stdout,
-			"Usage: godwit migration status ID | watch ID | cancel ID | list\n");
+		fprintf(
+		    argc < 2 ? stderr : stdout,
+		    "Usage: godwit migration status ID | watch ID | cancel ID | list |\n"
+		    "       resolve ID --keep-source|--keep-destination (see its --help)\n"
+		    "'list' shows the migrations started from this host; one in phase in-doubt\n"
+		    "keeps its VM paused here until it is settled (see 'resolve --help').\n");
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}
 	const char *sub = argv[1];
@@ -414,10 +499,19 @@ int cmd_migration(struct cli *c, int argc, char **argv)
 				table_row(t, row);
 			}
 			table_print(t, stdout);
+			for (size_t i = 0; i < r->n_migrations; i++)
+				if (r->migrations[i]->phase ==
+				    GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_IN_DOUBT)
+					printf("migration %s is in doubt: VM %s stays paused here "
+					       "until it is settled (godwit migration resolve "
+					       "--help)\n",
+					       r->migrations[i]->id, r->migrations[i]->vm);
 		}
 		protobuf_c_message_free_unpacked(&r->base, NULL);
 		return CLI_OK;
 	}
+	if (!strcmp(sub, "resolve"))
+		return resolve(c, argc - 1, argv + 1);
 	if (argc != 3)
 		return cli_usage_error("migration", "'%s' takes one migration ID", sub);
 	if (!strcmp(sub, "watch"))

@@ -33,6 +33,8 @@ static void usage(FILE *f)
 	    "  migrate NAME --to HOST:PORT --to-token-file F\n"
 	    "                                      live-migrate a VM to another host\n"
 	    "  migration status|watch|cancel ID, migration list\n"
+	    "  migration resolve ID --keep-source|--keep-destination\n"
+	    "                                      settle a migration in doubt\n"
 	    "\n"
 	    "Options:\n"
 	    "  -H, --host ADDR        godwitd to talk to: HOST:PORT (needs a token) or unix:PATH\n"

@@ -5,7 +5,7 @@
  * stream, follows it, and at the handover commits on the destination before the source
  * lets go. Anything that fails before the commit aborts the destination and resumes here.
  */
-#include "api.h"
+#include "migrations.h"
 
 #include "godwit/log.h"
 #include "godwit/v1/migrations.pb-c.h"
@@ -18,48 +18,6 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-
-/* What the migration does with one device (a DeviceDecision). */
-struct gwd_mig_decision {
-	char device[16], decision[16], reason[320], source[48], destination[48];
-	bool recreate; /* "mismatch": the destination re-creates it on its generation */
-};
-
-struct gwd_mig {
-	struct gwd_mig *next;
-	struct gwd *d;
-	char id[33];
-	char vm[GWD_NAME_MAX + 1];
-	char dest[256];
-	char dest_grant[256]; /* the destination's grant, presented on every Peer call */
-	uint32_t channels, downtime_ms, max_time_s;
-	uint64_t max_bandwidth;
-	char dma_mode[8]; /* shadow, track, off: as the API shows it */
-	Godwit__Vmm__V1__DmaMode vmm_dma_mode;
-	bool require_passthrough;
-	bool allow_tsc_change;
-	uint64_t dma_pages, dma_bytes;
-	uint32_t stall_timeout_s;
-	bool stream_tls;
-	uint32_t stream_channels, ktls_send, ktls_recv;
-	Godwit__V1__MigrationPhase phase;
-	uint64_t bytes_sent, bytes_remaining, dirty_rate, exp_downtime_us, downtime_us, total_us;
-	uint32_t iteration;
-	uint64_t src_checksum, dst_checksum;
-	char error[300];
-	int64_t started_unix;
-	bool cancel;
-	bool committing;  /* the destination was asked to start the VM: too late to cancel */
-	unsigned version; /* bumped on every change, for Watch */
-	/* One channel to the destination for the whole migration: the commit, on the
-	 * downtime path, then needs no new connection. Used by the migration thread only. */
-	struct gw_rpc_client *peer;
-	unsigned ndecisions;
-	struct gwd_mig_decision decisions[GWD_NIC_MAX];
-};
-
-#define PH(x)	  GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_##x
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* How long the source VMM may leave the migration thread's polls unanswered (a loaded host,
  * a VMM busy in its stop-and-copy) before the migration is given up for a lost VMM. */
@@ -89,6 +47,30 @@ static void bump(struct gwd_mig *m)
 	pthread_cond_broadcast(&m->d->cond);
 }
 
+int mig_save(struct gwd_mig *m)
+{
+	Godwit__V1__Migration st = GODWIT__V1__MIGRATION__INIT;
+	st.id = m->id;
+	st.vm = m->vm;
+	st.destination = m->dest;
+	st.phase = m->phase;
+	st.bytes_sent = m->bytes_sent;
+	st.downtime_us = m->downtime_us;
+	st.total_time_us = m->total_us;
+	st.error = m->error;
+	st.started_unix = m->started_unix;
+	st.dma_mode = m->dma_mode;
+	Godwit__Internal__V1__MigrationRecord rec = GODWIT__INTERNAL__V1__MIGRATION_RECORD__INIT;
+	rec.id = m->id;
+	rec.source = true;
+	rec.step = m->step;
+	rec.status = &st;
+	rec.peer = m->dest;
+	rec.peer_token = m->dest_grant;
+	rec.vm = m->vm;
+	return gwd_migrec_save(m->d, &rec);
+}
+
 static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *fmt, ...)
@@ -107,6 +89,9 @@ static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, cons
 	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
 	if (vm)
 		vm->busy = false;
+	m->step = ph == PH(DONE) ? STEP(COMMITTED) : m->committing ? STEP(ABORTED) : STEP(ENDED);
+	m->committing = false;
+	mig_save(m);
 	bump(m);
 	pthread_mutex_unlock(&d->lock);
 	if (ph == PH(DONE))
@@ -205,17 +190,6 @@ static int vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessag
 		return -ENOENT;
 	}
 	return gwd_vmm_call_kept(m->d, vm, method, req, resp, timeout_ms, st);
-}
-
-static int vmm_finish(struct gwd_mig *m, bool commit, struct gw_rpc_status *st)
-{
-	Godwit__Vmm__V1__FinishRequest f = GODWIT__VMM__V1__FINISH_REQUEST__INIT;
-	f.commit = commit;
-	ProtobufCMessage *resp;
-	int rc = vmm_call(m, "MigrateFinish", &f.base, &resp, 10000, st);
-	if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
-	return rc;
 }
 
 /* PrepareIncoming as built from the VM: its spec and each NIC's generation and MAC. */
@@ -380,6 +354,9 @@ static Godwit__V1__PrepareIncomingResponse *dest_prepare(struct gwd_mig *m, char
 	rc = peer_call(m, "PrepareIncoming", &pm.req.base, (ProtobufCMessage **)&pr, &st);
 	prep_free(&pm);
 	if (rc) {
+		/* An answer lost on the way may leave a VMM prepared there: it is told to go. */
+		if (st.code == GW_RPC_UNAVAILABLE || st.code == GW_RPC_DEADLINE_EXCEEDED)
+			peer_abort(m, "the source did not get the prepare's answer");
 		end_migration(m, PH(FAILED), "the destination %s refused the migration: %s: %s",
 			      m->dest, gw_rpc_code_name(st.code), st.message);
 		return NULL;
@@ -529,116 +506,6 @@ static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
 	return 0;
 }
 
-/* The commit on the destination, which starts the VM there: 0, or an error with st saying
- * why (-ECANCELED: the API cancelled the migration first). */
-static int dest_commit(struct gwd_mig *m, bool cancelled, uint64_t *commit_us,
-		       struct gw_rpc_status *st)
-{
-	struct timespec c0, c1;
-	clock_gettime(CLOCK_MONOTONIC, &c0);
-	Godwit__V1__CommitRequest cr = GODWIT__V1__COMMIT_REQUEST__INIT;
-	cr.migration_id = m->id;
-	int rc = cancelled ? -ECANCELED : -EIO;
-	for (int attempt = 0; !cancelled && attempt < 3; attempt++) {
-		ProtobufCMessage *resp = NULL;
-		rc = peer_call(m, "Commit", &cr.base, &resp, st);
-		if (resp)
-			protobuf_c_message_free_unpacked(resp, NULL);
-		/* Only a lost answer is worth asking again; a refusal is final. */
-		if (rc == 0 ||
-		    (st->code != GW_RPC_UNAVAILABLE && st->code != GW_RPC_DEADLINE_EXCEEDED))
-			break;
-		usleep(200 * 1000);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &c1);
-	*commit_us =
-	    (uint64_t)((c1.tv_sec - c0.tv_sec) * 1000000L + (c1.tv_nsec - c0.tv_nsec) / 1000);
-	return rc;
-}
-
-/* The destination runs the VM: this copy is let go, and forgotten once its VMM exited. */
-static void let_go(struct gwd_mig *m, uint64_t downtime_us)
-{
-	struct gwd *d = m->d;
-	struct gw_rpc_status fs;
-	vmm_finish(m, true, &fs);
-	pthread_mutex_lock(&d->lock);
-	m->downtime_us = downtime_us;
-	m->bytes_remaining = 0;
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
-	pthread_mutex_unlock(&d->lock);
-	/* The VMM exits; once its monitor saw that, the VM is no longer ours. */
-	for (int i = 0; i < 200 && vm; i++) {
-		pthread_mutex_lock(&d->lock);
-		bool gone = !vm->monitor_running;
-		if (gone) {
-			GW_INFO(vm->name, "migrated to %s; forgotten here", m->dest);
-			gwd_vm_forget(d, vm);
-			vm = NULL;
-		}
-		pthread_mutex_unlock(&d->lock);
-		if (!gone)
-			usleep(50 * 1000);
-	}
-	end_migration(m, PH(DONE), NULL);
-}
-
-/* The destination did not take the VM: make sure it never will, then resume here. */
-static void take_back(struct gwd_mig *m, bool cancelled, const struct gw_rpc_status *st)
-{
-	struct gwd *d = m->d;
-	char why[300];
-	snprintf(why, sizeof(why), "%s", cancelled ? "cancelled" : st->message);
-	if (peer_abort(m, why) && !cancelled &&
-	    (st->code == GW_RPC_UNAVAILABLE || st->code == GW_RPC_DEADLINE_EXCEEDED)) {
-		/* Neither commit nor abort got through: the destination may or may not run the
-		 * VM. Resuming here could run it twice, so it stays paused for an operator. */
-		end_migration(
-		    m, PH(FAILED),
-		    "handover in doubt: %s is unreachable; the VM stays paused here until "
-		    "an operator checks the destination",
-		    m->dest);
-		return;
-	}
-	pthread_mutex_lock(&d->lock);
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
-	if (vm)
-		gwd_nics_steer_back(d, vm); /* before it runs again */
-	pthread_mutex_unlock(&d->lock);
-	struct gw_rpc_status fs;
-	vmm_finish(m, false, &fs);
-	pthread_mutex_lock(&d->lock);
-	vm = gwd_vm_find(d, m->vm);
-	if (vm)
-		vm->migrated_to[0] = '\0';
-	pthread_mutex_unlock(&d->lock);
-	end_migration(m, cancelled ? PH(CANCELLED) : PH(FAILED),
-		      "the destination did not take the VM (%s); it keeps running here", why);
-}
-
-/* 4. Handover: the destination starts the VM, then this copy is let go. */
-static void handover(struct gwd_mig *m, uint64_t vmm_downtime_us)
-{
-	struct gwd *d = m->d;
-	pthread_mutex_lock(&d->lock);
-	bool cancelled = m->cancel;
-	m->committing = !cancelled;
-	struct gwd_vm *vm = gwd_vm_find(d, m->vm);
-	if (vm)
-		snprintf(vm->migrated_to, sizeof(vm->migrated_to), "%s", m->dest);
-	/* The VM is stopped here: from the moment it runs there, no frame of its may end at
-	 * its idle VF here. */
-	if (vm && !cancelled)
-		gwd_nics_steer_away(d, vm);
-	pthread_mutex_unlock(&d->lock);
-	struct gw_rpc_status st;
-	uint64_t commit_us;
-	if (dest_commit(m, cancelled, &commit_us, &st) == 0)
-		let_go(m, vmm_downtime_us + commit_us);
-	else
-		take_back(m, cancelled, &st);
-}
-
 static void *migration_thread(void *arg)
 {
 	struct gwd_mig *m = arg;
@@ -654,7 +521,7 @@ static void *migration_thread(void *arg)
 	protobuf_c_message_free_unpacked(&pr->base, NULL);
 	uint64_t vmm_downtime_us;
 	if (rc == 0 && follow_vmm(m, &vmm_downtime_us) == 0)
-		handover(m, vmm_downtime_us);
+		mig_handover(m, vmm_downtime_us);
 	return NULL;
 }
 
@@ -791,6 +658,15 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 		free(m);
 		return rc;
 	}
+	/* On disk before anything moves: a restarted godwitd finds it and finishes it. */
+	m->step = STEP(STREAMING);
+	if (mig_save(m)) {
+		pthread_mutex_unlock(&d->lock);
+		free(m);
+		gw_rpc_call_error(call, "cannot save the migration's record in %s/migrations",
+				  d->state_dir);
+		return -EIO;
+	}
 	vm->busy = true;
 	m->next = d->migs;
 	d->migs = m;
@@ -907,6 +783,47 @@ static int mig_watch(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 	}
 }
 
+/* What mig_settle.c uses of this file. */
+bool mig_final_phase(Godwit__V1__MigrationPhase p)
+{
+	return final_phase(p);
+}
+
+void mig_bump(struct gwd_mig *m)
+{
+	bump(m);
+}
+
+void mig_end(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, const char *why)
+{
+	if (why)
+		end_migration(m, ph, "%s", why);
+	else
+		end_migration(m, ph, NULL);
+}
+
+int mig_peer_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		  ProtobufCMessage **resp, struct gw_rpc_status *st)
+{
+	return peer_call(m, method, req, resp, st);
+}
+
+int mig_vmm_call(struct gwd_mig *m, const char *method, const ProtobufCMessage *req,
+		 ProtobufCMessage **resp, int timeout_ms, struct gw_rpc_status *st)
+{
+	return vmm_call(m, method, req, resp, timeout_ms, st);
+}
+
+Godwit__V1__Migration *mig_get_copy(struct gw_rpc_call *call, const struct gwd_mig *m)
+{
+	return mig_copy(call, m);
+}
+
+struct gwd_mig *mig_find(struct gwd *d, const char *id)
+{
+	return find_mig(d, id);
+}
+
 #define MIG(n, f)                                                                                  \
 	{                                                                                          \
 		.service = &godwit__v1__migrations__descriptor, .name = n, .unary = f              \
@@ -917,6 +834,7 @@ const struct gw_rpc_method gwd_migrations_methods[] = {
     MIG("Get", mig_get),
     MIG("Cancel", mig_cancel),
     MIG("List", mig_list),
+    MIG("Resolve", mig_resolve),
     {.service = &godwit__v1__migrations__descriptor, .name = "Watch", .stream = mig_watch},
 };
 const size_t gwd_migrations_nmethods =

@@ -16,6 +16,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define STEP(x) GODWIT__INTERNAL__V1__MIGRATION_STEP__MIGRATION_STEP_##x
+
+/* The destination's record of migration id at step; caller holds d->lock. */
+static int incoming_record(struct gwd *d, const char *id, const char *vm, int step)
+{
+	Godwit__Internal__V1__MigrationRecord rec = GODWIT__INTERNAL__V1__MIGRATION_RECORD__INIT;
+	rec.id = (char *)id;
+	rec.vm = (char *)vm;
+	rec.source = false;
+	rec.step = step;
+	return gwd_migrec_save(d, &rec);
+}
 
 static struct gwd_vm *find_incoming(struct gwd *d, const char *id)
 {
@@ -234,6 +248,8 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	vm->created_unix = gwd_now();
 	vm->pidfd = -1;
 	vm->busy = true;
+	vm->in_step = STEP(PREPARED);
+	vm->in_preparing = true; /* an Abort meanwhile is told to ask again */
 	snprintf(vm->incoming_id, sizeof(vm->incoming_id), "%s", req->migration_id);
 	vm->incoming_plaintext = req->plaintext_stream;
 	snprintf(vm->reason, sizeof(vm->reason), "incoming migration %s", req->migration_id);
@@ -243,6 +259,13 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 		gwd_vm_free(vm);
 		gw_rpc_call_error(call, "a VM named '%s' already exists on the destination",
 				  req->vm_name);
+		return -EEXIST;
+	}
+	if (find_incoming(d, req->migration_id) || gwd_migrec_step(d, req->migration_id)) {
+		pthread_mutex_unlock(&d->lock);
+		gwd_vm_free(vm);
+		gw_rpc_call_error(call, "migration %s was already prepared here",
+				  req->migration_id);
 		return -EEXIST;
 	}
 	uint64_t used = gwd_memory_in_use(d);
@@ -268,25 +291,31 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	}
 	vm->next = d->vms;
 	d->vms = vm;
-	int prc = gwd_vm_persist(d, vm);
-	if (prc) {
+	/* Both records before the fork: a restart finds the VMM (its pid is saved right after
+	 * the fork) and knows which migration it belongs to. */
+	int rc = incoming_record(d, req->migration_id, vm->name, STEP(PREPARED));
+	if (rc == 0)
+		rc = gwd_vm_persist(d, vm);
+	if (rc) {
 		gwd_vm_forget(d, vm);
 		pthread_mutex_unlock(&d->lock);
-		gw_rpc_call_error(call, "the destination cannot save the VM's record: %s",
-				  strerror(-prc));
-		return prc;
+		gw_rpc_call_error(call, "the destination cannot save the incoming VM's record: %s",
+				  strerror(-rc));
+		return -EIO;
 	}
 	pthread_mutex_unlock(&d->lock);
 
 	uint32_t ports[8];
 	size_t nports = 0;
-	int rc = gwd_vm_spawn_incoming(d, vm, req->channels, req->stream_token, ports, &nports, why,
-				       sizeof(why));
+	rc = gwd_vm_spawn_incoming(d, vm, req->channels, req->stream_token, ports, &nports, why,
+				   sizeof(why));
 	if (rc) {
 		GW_WARN(vm->name, "cannot prepare the incoming migration: %s", why);
 		gwd_vm_stop(d, vm, true, why, sizeof(why));
 		pthread_mutex_lock(&d->lock);
+		incoming_record(d, req->migration_id, vm->name, STEP(ABORTED));
 		gwd_vm_forget(d, vm);
+		pthread_cond_broadcast(&d->cond);
 		pthread_mutex_unlock(&d->lock);
 		gw_rpc_call_error(call, "the destination cannot receive the VM: %s", why);
 		return rc;
@@ -297,6 +326,10 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	struct gw_rpc_status sst;
 	if (gwd_vmm_call_kept(d, vm, "Status", &sreq.base, &sresp, 5000, &sst) == 0)
 		protobuf_c_message_free_unpacked(sresp, NULL);
+	pthread_mutex_lock(&d->lock);
+	vm->in_preparing = false;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
 	GW_INFO(vm->name, "incoming migration %s: waiting on %zu port(s)", req->migration_id,
 		nports);
 	Godwit__V1__PrepareIncomingResponse *r = gw_rpc_call_alloc(call, sizeof(*r));
@@ -312,6 +345,10 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	return fill_decisions(call, vm, reasons, r);
 }
 
+/* The commit starts the VM here: the only way an incoming VM ever runs. Idempotent: one
+ * already made succeeds again (the source lost the first answer), one that comes while
+ * another runs waits for its result. Nothing frees an incoming VM while its step is
+ * COMMITTING (Abort refuses, the time limit skips it), so vm stays valid unlocked. */
 static int peer_commit(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
 		       ProtobufCMessage **resp)
 {
@@ -320,28 +357,49 @@ static int peer_commit(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	int grc = gwd_grant_check(d, call, NULL, req->migration_id);
 	if (grc)
 		return grc;
+	const char *id = req->migration_id ? req->migration_id : "";
 	Godwit__V1__CommitResponse *r = gw_rpc_call_alloc(call, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	godwit__v1__commit_response__init(r);
 	*resp = &r->base;
 	pthread_mutex_lock(&d->lock);
-	struct gwd_vm *vm = find_incoming(d, req->migration_id ? req->migration_id : "");
+	struct gwd_vm *vm;
+	while ((vm = find_incoming(d, id)) && vm->in_step == STEP(COMMITTING))
+		pthread_cond_wait(&d->cond, &d->lock);
 	if (!vm) {
+		int step = gwd_migrec_step(d, id);
 		pthread_mutex_unlock(&d->lock);
-		gw_rpc_call_error(call, "no incoming migration %s here", req->migration_id);
+		if (step == STEP(COMMITTED))
+			return 0; /* already committed: the answer was lost, not the commit */
+		if (step == STEP(ABORTED)) {
+			gw_rpc_call_error(
+			    call, "migration %s was aborted here: the VM never ran here", id);
+			return -EBUSY;
+		}
+		gw_rpc_call_error(call, "no incoming migration %s here", id);
 		return -ENOENT;
 	}
-	if (vm->state == GWD_RUNNING) {
+	if (vm->in_preparing || vm->in_aborting) {
 		pthread_mutex_unlock(&d->lock);
-		return 0; /* already committed: the answer was lost, not the commit */
+		gw_rpc_call_error(call, "incoming migration %s is %s", id,
+				  vm->in_aborting ? "being aborted" : "still being prepared");
+		return -EBUSY;
 	}
-	bool alive = vm->monitor_running;
-	pthread_mutex_unlock(&d->lock);
-	if (!alive) {
+	if (!vm->monitor_running) {
+		pthread_mutex_unlock(&d->lock);
 		gw_rpc_call_error(call, "the incoming VM's process is gone: %s", vm->reason);
 		return -ENOENT;
 	}
+	/* The step is on disk before the VMM is asked: a restart then checks what the VMM did. */
+	if (incoming_record(d, id, vm->name, STEP(COMMITTING))) {
+		pthread_mutex_unlock(&d->lock);
+		gw_rpc_call_error(call, "the destination cannot save the commit of %s", id);
+		return -EIO;
+	}
+	vm->in_step = STEP(COMMITTING);
+	pthread_mutex_unlock(&d->lock);
+
 	Godwit__Vmm__V1__ControlRequest creq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
 	ProtobufCMessage *cresp = NULL;
 	struct gw_rpc_status st;
@@ -350,17 +408,73 @@ static int peer_commit(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 		protobuf_c_message_free_unpacked(cresp, NULL);
 	pthread_mutex_lock(&d->lock);
 	if (rc == 0) {
+		/* Recorded first: from here on an Abort is refused even once the VM is gone. */
+		incoming_record(d, id, vm->name, STEP(COMMITTED));
+		vm->in_step = 0;
+		vm->incoming_id[0] = '\0';
 		vm->state = GWD_RUNNING;
 		vm->started_unix = gwd_now();
-		snprintf(vm->reason, sizeof(vm->reason), "migrated in (%s)", req->migration_id);
+		snprintf(vm->reason, sizeof(vm->reason), "migrated in (%s)", id);
 		vm->busy = false;
 		gwd_vm_persist(d, vm);
-		GW_INFO(vm->name, "migration %s committed: the VM runs here", req->migration_id);
+		GW_INFO(vm->name, "migration %s committed: the VM runs here", id);
+	} else {
+		/* Still prepared: the source aborts it, or asks again. */
+		incoming_record(d, id, vm->name, STEP(PREPARED));
+		vm->in_step = STEP(PREPARED);
 	}
+	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	if (rc)
 		gw_rpc_call_error(call, "the destination could not start the VM: %s", st.message);
 	return rc;
+}
+
+/* Aborts incoming migration id: its VMM is killed and the VM forgotten. 0; -EBUSY (why says
+ * why) once it was committed or while a commit runs; -EAGAIN while it is being prepared.
+ * A second abort of the same migration waits for the first. */
+static int incoming_abort(struct gwd *d, const char *id, const char *reason, char *why, size_t n)
+{
+	pthread_mutex_lock(&d->lock);
+	struct gwd_vm *vm;
+	while ((vm = find_incoming(d, id)) && vm->in_aborting)
+		pthread_cond_wait(&d->cond, &d->lock);
+	int rc = 0;
+	if (!vm) {
+		if (gwd_migrec_step(d, id) == STEP(COMMITTED)) {
+			snprintf(why, n, "migration %s was already committed: the VM runs here",
+				 id);
+			rc = -EBUSY;
+		}
+		pthread_mutex_unlock(&d->lock);
+		return rc; /* else nothing (left) to abort */
+	}
+	if (vm->in_step == STEP(COMMITTING)) {
+		snprintf(why, n, "migration %s is being committed: ask again", id);
+		rc = -EBUSY;
+	} else if (vm->in_preparing) {
+		snprintf(why, n, "migration %s is still being prepared: ask again", id);
+		rc = -EAGAIN;
+	} else if (incoming_record(d, id, vm->name, STEP(ABORTED))) {
+		snprintf(why, n, "the destination cannot save the abort of %s", id);
+		rc = -EIO;
+	}
+	if (rc) {
+		pthread_mutex_unlock(&d->lock);
+		return rc;
+	}
+	/* Decided and on disk; in_aborting keeps vm ours while the lock is dropped. */
+	vm->in_aborting = true;
+	pthread_mutex_unlock(&d->lock);
+	char stop_why[200];
+	gwd_vm_stop(d, vm, true, stop_why, sizeof(stop_why));
+	pthread_mutex_lock(&d->lock);
+	GW_INFO(vm->name, "incoming migration %s aborted: %s", id,
+		reason && reason[0] ? reason : "no reason given");
+	gwd_vm_forget(d, vm);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }
 
 static int peer_abort(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
@@ -376,27 +490,168 @@ static int peer_abort(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 		return -ENOMEM;
 	godwit__v1__abort_response__init(r);
 	*resp = &r->base;
-	pthread_mutex_lock(&d->lock);
-	struct gwd_vm *vm = find_incoming(d, req->migration_id ? req->migration_id : "");
-	if (!vm) {
-		pthread_mutex_unlock(&d->lock);
-		return 0; /* nothing (left) to abort */
-	}
-	if (vm->state == GWD_RUNNING) {
-		pthread_mutex_unlock(&d->lock);
-		gw_rpc_call_error(call, "migration %s was already committed: the VM runs here",
-				  req->migration_id);
-		return -EBUSY;
-	}
-	pthread_mutex_unlock(&d->lock);
 	char why[200];
-	gwd_vm_stop(d, vm, true, why, sizeof(why));
+	int rc = incoming_abort(d, req->migration_id ? req->migration_id : "", req->reason, why,
+				sizeof(why));
+	if (rc)
+		gw_rpc_call_error(call, "%s", why);
+	return rc;
+}
+
+#define QSTATE(x) GODWIT__V1__QUERY_INCOMING_RESPONSE__STATE__STATE_##x
+
+static int peer_query(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
+		      ProtobufCMessage **resp)
+{
+	struct gwd *d = ctx;
+	const Godwit__V1__QueryIncomingRequest *req = (const void *)rq;
+	int grc = gwd_grant_check(d, call, NULL, req->migration_id);
+	if (grc)
+		return grc;
+	const char *id = req->migration_id ? req->migration_id : "";
+	Godwit__V1__QueryIncomingResponse *r = gw_rpc_call_alloc(call, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	godwit__v1__query_incoming_response__init(r);
 	pthread_mutex_lock(&d->lock);
-	GW_INFO(vm->name, "incoming migration %s aborted: %s", req->migration_id,
-		req->reason && req->reason[0] ? req->reason : "no reason given");
-	gwd_vm_forget(d, vm);
+	const struct gwd_vm *vm = find_incoming(d, id);
+	int step = vm ? 0 : gwd_migrec_step(d, id);
+	if (vm)
+		r->state = vm->in_aborting		     ? QSTATE(ABORTED)
+			   : vm->in_step == STEP(COMMITTING) ? QSTATE(COMMITTING)
+							     : QSTATE(PREPARED);
+	else
+		r->state = step == STEP(COMMITTED) ? QSTATE(COMMITTED)
+			   : step == STEP(ABORTED) ? QSTATE(ABORTED)
+						   : QSTATE(UNKNOWN);
 	pthread_mutex_unlock(&d->lock);
+	*resp = &r->base;
 	return 0;
+}
+
+/* A prepared incoming VM the time limit looks at. */
+struct incoming_look {
+	char id[40], name[GWD_NAME_MAX + 1];
+	bool alive;
+};
+
+/* One look at each prepared incoming VM: one whose VMM ended (its source vanished mid-stream)
+ * is forgotten; one whose VMM holds the whole stream but was not committed within the limit
+ * is aborted. The VMM is asked without d->lock held, by name. */
+static void incoming_expire(struct gwd *d)
+{
+	struct incoming_look look[16];
+	size_t n = 0;
+	pthread_mutex_lock(&d->lock);
+	for (struct gwd_vm *v = d->vms; v && n < 16; v = v->next) {
+		if (!v->incoming_id[0] || v->in_step != STEP(PREPARED) || v->in_preparing ||
+		    v->in_aborting)
+			continue;
+		snprintf(look[n].id, sizeof(look[n].id), "%s", v->incoming_id);
+		snprintf(look[n].name, sizeof(look[n].name), "%s", v->name);
+		look[n++].alive = v->monitor_running;
+	}
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < n; i++) {
+		char why[200], reason[120] = "";
+		if (!look[i].alive) {
+			snprintf(reason, sizeof(reason), "its VMM ended before a commit");
+		} else {
+			Godwit__Vmm__V1__ControlRequest creq =
+			    GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+			Godwit__Vmm__V1__VmmStatus *st = NULL;
+			struct gw_rpc_status rs;
+			if (gwd_vmm_call(d, look[i].name, "Status", &creq.base,
+					 (ProtobufCMessage **)&st, 3000, &rs))
+				continue;
+			bool ready = st->incoming_state ==
+				     GODWIT__VMM__V1__INCOMING_STATE__INCOMING_STATE_READY;
+			protobuf_c_message_free_unpacked(&st->base, NULL);
+			if (!ready)
+				continue;
+			int64_t now = gwd_now(), since = now;
+			pthread_mutex_lock(&d->lock);
+			struct gwd_vm *vm = find_incoming(d, look[i].id);
+			if (vm && !vm->in_ready_since)
+				vm->in_ready_since = now;
+			if (vm)
+				since = vm->in_ready_since;
+			pthread_mutex_unlock(&d->lock);
+			if (now - since < (int64_t)d->incoming_timeout_s)
+				continue;
+			snprintf(reason, sizeof(reason),
+				 "not committed within %u s of receiving the whole stream",
+				 d->incoming_timeout_s);
+		}
+		if (incoming_abort(d, look[i].id, reason, why, sizeof(why)) == 0)
+			GW_WARN(look[i].name, "incoming migration %s given up: %s", look[i].id,
+				reason);
+	}
+}
+
+static void *incoming_timer(void *arg)
+{
+	struct gwd *d = arg;
+	for (;;) {
+		sleep(1);
+		pthread_mutex_lock(&d->lock);
+		bool stop = d->shutting_down;
+		pthread_mutex_unlock(&d->lock);
+		if (stop)
+			return NULL;
+		incoming_expire(d);
+	}
+}
+
+void gwd_incoming_reconcile(struct gwd *d)
+{
+	pthread_mutex_lock(&d->lock);
+	struct gwd_vm *next;
+	for (struct gwd_vm *vm = d->vms; vm; vm = next) {
+		next = vm->next;
+		if (!vm->incoming_id[0])
+			continue;
+		char id[40];
+		snprintf(id, sizeof(id), "%s", vm->incoming_id);
+		int step = gwd_migrec_step(d, id);
+		if (vm->monitor_running && vm->state == GWD_RUNNING) {
+			/* The commit reached the VMM before the restart: the VM runs here. */
+			incoming_record(d, id, vm->name, STEP(COMMITTED));
+			vm->incoming_id[0] = '\0';
+			vm->busy = false;
+			snprintf(vm->reason, sizeof(vm->reason), "migrated in (%s)", id);
+			gwd_vm_persist(d, vm);
+			GW_INFO(vm->name, "incoming migration %s: committed before the restart",
+				id);
+		} else if (vm->monitor_running) {
+			/* Its VMM waits (for the stream or the commit): prepared again, even if a
+			 * commit had begun (its Start never reached the VMM: it is paused). */
+			if (step != STEP(PREPARED))
+				incoming_record(d, id, vm->name, STEP(PREPARED));
+			vm->state = GWD_STARTING;
+			vm->busy = true;
+			vm->in_step = STEP(PREPARED);
+			GW_INFO(vm->name, "incoming migration %s: still prepared after the restart",
+				id);
+		} else if (step == STEP(COMMITTED)) {
+			/* Committed, then its VMM ended while godwitd was down: an ordinary VM. */
+			vm->incoming_id[0] = '\0';
+			vm->busy = false;
+			gwd_vm_persist(d, vm);
+		} else {
+			incoming_record(d, id, vm->name, STEP(ABORTED));
+			GW_INFO(vm->name,
+				"incoming migration %s: its VMM is gone after the restart; aborted",
+				id);
+			gwd_vm_forget(d, vm);
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	pthread_t t;
+	if (pthread_create(&t, NULL, incoming_timer, d) == 0)
+		pthread_detach(t);
+	else
+		GW_WARN("godwitd", "cannot start the incoming migrations' timer");
 }
 
 #define PEER(n, f)                                                                                 \
@@ -408,5 +663,6 @@ const struct gw_rpc_method gwd_peer_methods[] = {
     PEER("PrepareIncoming", peer_prepare),
     PEER("Commit", peer_commit),
     PEER("Abort", peer_abort),
+    PEER("QueryIncoming", peer_query),
 };
 const size_t gwd_peer_nmethods = sizeof(gwd_peer_methods) / sizeof(gwd_peer_methods[0]);

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "godwit/rpc.h"
+#include "godwit/internal/v1/record.pb-c.h"
 #include "godwit/v1/vms.pb-c.h"
 #include "sriov_pool.h"
 
@@ -69,7 +70,13 @@ struct gwd_vm {
 	bool monitor_running;
 	pthread_t monitor;
 	int pidfd;
-	char incoming_id[40];	   /* set while this VM is the destination of a migration */
+	char incoming_id[40]; /* set while this VM is the destination of a migration */
+	/* Incoming, under d->lock: the step of its migration (a MigrationStep: PREPARED,
+	 * COMMITTING), whether its VMM is still being spawned or is being aborted (nothing else
+	 * may free vm then), and since when its VMM holds the whole stream (the time limit). */
+	int in_step;
+	bool in_preparing, in_aborting;
+	int64_t in_ready_since;
 	bool incoming_plaintext;   /* its stream comes in clear (both hosts --insecure) */
 	char migrated_to[256];	   /* set once it has been handed over to another host */
 	struct gw_rpc_client *ctl; /* kept open for an incoming VM's commit */
@@ -97,7 +104,8 @@ struct gwd {
 	 * and the names its certificate carries (comma-separated). */
 	struct gw_rpc_tls *tls;
 	char tls_names[256];
-	bool insecure; /* --insecure: plaintext allowed beyond loopback */
+	bool insecure;		     /* --insecure: plaintext allowed beyond loopback */
+	unsigned incoming_timeout_s; /* a received VM not committed by then is aborted */
 };
 
 /* validate.c: pure checks of what callers send (fuzzed and unit-tested). */
@@ -111,8 +119,9 @@ bool gwd_addr_is_loopback(const char *hostport);
 
 /* grants.c: leave for a source host to bring one VM here (GrantIncoming). */
 /* The caller's grant allows this Peer call: PrepareIncoming (vm set) of a new migration, which
- * binds the grant to migration_id, or Commit/Abort (vm NULL) of the migration it is bound to.
- * 0, or -EACCES with the call's error set. Takes d->lock. */
+ * binds the grant to migration_id, or Commit/Abort/QueryIncoming (vm NULL) of the migration
+ * it is bound to; a caller on the unix socket (the host's owner) needs none. 0, or -EACCES with
+ * the call's error set. Takes d->lock. */
 int gwd_grant_check(struct gwd *d, struct gw_rpc_call *call, const char *vm,
 		    const char *migration_id);
 
@@ -224,5 +233,27 @@ void gwd_vm_adopt(struct gwd *d, struct gwd_vm *vm);
 uint64_t gwd_proc_start_ticks(pid_t pid);
 
 int64_t gwd_now(void);
+
+/* migrec.c: migration records (DIR/migrations/ID.pb), what a restart reconciles from. */
+
+/* Saves rec (its updated_unix set to now); logs and returns an error. */
+int gwd_migrec_save(struct gwd *d, Godwit__Internal__V1__MigrationRecord *rec);
+/* The record of migration id, or NULL; free with gwd_migrec_free. */
+Godwit__Internal__V1__MigrationRecord *gwd_migrec_load(struct gwd *d, const char *id);
+void gwd_migrec_free(Godwit__Internal__V1__MigrationRecord *rec);
+/* The step recorded for migration id (a MigrationStep), 0 when there is no record. */
+int gwd_migrec_step(struct gwd *d, const char *id);
+/* Calls fn for each readable record; fn owns (and frees) it. Records of migrations that
+ * ended more than a week ago are removed instead. */
+void gwd_migrec_each(struct gwd *d,
+		     void (*fn)(struct gwd *d, Godwit__Internal__V1__MigrationRecord *rec));
+
+/* api_peer.c: after the VMs were adopted, incoming VMs of the previous run become prepared
+ * again (their VMM waits), committed (it runs) or aborted (it is gone); then a thread aborts
+ * those not committed within d->incoming_timeout_s of receiving the whole stream. */
+void gwd_incoming_reconcile(struct gwd *d);
+/* api_migrations.c: outgoing migrations of the previous run are finished: one that never sent
+ * a Commit resumes here; one that may have asks the destination what happened. */
+void gwd_migrations_reconcile(struct gwd *d);
 
 #endif

@@ -60,16 +60,22 @@ static void usage(FILE *f)
 	    "      --emul-uplink SPEC  the packet port of NICs this host must emulate because no\n"
 	    "                        VF can back them (a migration's 'absent' decision);\n"
 	    "                        default none\n"
+	    "      --incoming-timeout SECONDS\n"
+	    "                        an incoming migration whose VM arrived whole but was\n"
+	    "                        not committed by its source within this time is aborted\n"
+	    "                        (default 180)\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
 	    "\n"
 	    "Certificates: docs/operator-guide.md (scripts/make-test-ca.sh makes test ones).\n"
 	    "Files in DIR: token (the bearer token TCP clients need), godwitd.sock (the unix\n"
-	    "socket, owner only), listen-address (the TCP address actually bound), vms/NAME/.\n"
+	    "socket, owner only), listen-address (the TCP address actually bound), vms/NAME/,\n"
+	    "migrations/ID.pb (where each migration stands), grants/ (incoming grants, hashed).\n"
 	    "DIR and the token must be open to nobody but their owner (chmod 700 DIR; chmod\n"
 	    "600 DIR/token): godwitd refuses to start otherwise.\n"
-	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them.\n");
+	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them and\n"
+	    "finishes the migrations it was part of with the other host.\n");
 }
 
 static int find_vmm(char *out, size_t n)
@@ -192,11 +198,13 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 	    {"tls-key", required_argument, NULL, 'K'},
 	    {"tls-ca", required_argument, NULL, 'A'},
 	    {"insecure", no_argument, NULL, 'I'},
+	    {"incoming-timeout", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
 	*o = (struct gwd_opts){.listen_tcp = DEFAULT_LISTEN, .state_dir = DEFAULT_STATE_DIR};
+	d->incoming_timeout_s = 180;
 	enum gw_log_level lvl;
 	char why[400];
 	int ch;
@@ -257,6 +265,17 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 		case 'I':
 			d->insecure = true;
 			break;
+		case 'T': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!optarg[0] || *end || v == 0 || v > 86400) {
+				fprintf(stderr,
+					"godwitd: --incoming-timeout is 1..86400 seconds\n");
+				return 2;
+			}
+			d->incoming_timeout_s = (unsigned)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -435,6 +454,9 @@ int main(int argc, char **argv)
 		return 1;
 	for (struct gwd_vm *v = d.vms; v; v = v->next)
 		gwd_vm_adopt(&d, v);
+	/* Then the migrations they were part of: each side's record says where it stood. */
+	gwd_incoming_reconcile(&d);
+	gwd_migrations_reconcile(&d);
 
 	struct gw_rpc_method methods[32];
 	struct gw_rpc_server *srv;

@@ -89,6 +89,7 @@ int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm)
 	gwd_vm_to_pb(d, vm, &pb);
 	rec.vm = &pb.vm;
 	rec.pid_start_ticks = vm->pid_start_ticks;
+	rec.incoming_id = (char *)vm->incoming_id;
 	size_t len = godwit__internal__v1__vm_record__get_packed_size(&rec);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)
@@ -155,6 +156,8 @@ static struct gwd_vm *load_one(struct gwd *d, const char *name)
 	vm->started_unix = rec->vm->started_unix;
 	vm->guest_exit_code = rec->vm->guest_exit_code;
 	vm->pidfd = -1;
+	if (rec->incoming_id && strlen(rec->incoming_id) < sizeof(vm->incoming_id))
+		snprintf(vm->incoming_id, sizeof(vm->incoming_id), "%s", rec->incoming_id);
 	gwd_nics_from_pb(vm, rec->vm);
 out:
 	godwit__internal__v1__vm_record__free_unpacked(rec, NULL);

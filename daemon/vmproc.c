@@ -448,6 +448,11 @@ static int adopt_child(struct gwd *d, struct gwd_vm *vm, pid_t pid, char *why, s
 	vm->pid_start_ticks = gwd_proc_start_ticks(pid);
 	if (pidfd >= 0)
 		start_monitor(d, vm);
+	/* On disk right after the fork, pid and start time together: a godwitd that dies from
+	 * here on finds this VMM again after its restart (and never takes a reused pid for it),
+	 * instead of leaving it orphaned for a later start to duplicate. */
+	if (pidfd >= 0)
+		gwd_vm_persist(d, vm);
 	pthread_mutex_unlock(&d->lock);
 	if (pidfd < 0) {
 		snprintf(why, n, "pidfd_open failed: %s", strerror(errno));
@@ -668,15 +673,35 @@ void gwd_vm_adopt(struct gwd *d, struct gwd_vm *vm)
 		if (pidfd >= 0) {
 			vm->pidfd = pidfd;
 			vm->is_child = false;
-			if (rc == 0 && st->state == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_PAUSED)
-				vm->state = GWD_PAUSED;
-			else
-				vm->state = GWD_RUNNING;
+			/* CREATED: never started (--start-paused, or an incoming VMM). */
+			bool paused =
+			    rc == 0 && (st->state == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_PAUSED ||
+					st->state == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_CREATED);
+			/* An incoming VM whose VMM does not answer is taken as not started: it
+			 * only runs once a commit is recorded (api_peer.c reconciles it). */
+			if (rc && vm->incoming_id[0])
+				paused = true;
+			vm->state = paused ? GWD_PAUSED : GWD_RUNNING;
 			pthread_mutex_lock(&d->lock);
 			start_monitor(d, vm);
+			if (s == GWD_STARTING && paused && !vm->incoming_id[0]) {
+				/* godwitd died while it started this VM: its VMM never got the
+				 * Start. It is ended rather than left for a second start to
+				 * duplicate; the operator starts the VM again. */
+				vm->state = GWD_STOPPING;
+				snprintf(vm->reason, sizeof(vm->reason),
+					 "its start was interrupted by a restart of godwitd");
+				pidfd_kill(vm->pidfd, SIGKILL);
+				GW_WARN(vm->name,
+					"godwit-vmm (pid %d) was still being started when godwitd "
+					"stopped: killed; start the VM again",
+					(int)vm->pid);
+			}
 			pthread_mutex_unlock(&d->lock);
-			GW_INFO(vm->name, "re-adopted running godwit-vmm (pid %d)%s", (int)vm->pid,
-				rc ? "; its control socket does not answer" : "");
+			if (vm->state != GWD_STOPPING)
+				GW_INFO(vm->name, "re-adopted running godwit-vmm (pid %d)%s",
+					(int)vm->pid,
+					rc ? "; its control socket does not answer" : "");
 			if (st)
 				protobuf_c_message_free_unpacked(&st->base, NULL);
 			return;

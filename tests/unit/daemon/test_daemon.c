@@ -6,6 +6,8 @@
 #include "godwit/hv.h"
 #include "godwit/log.h"
 #include "godwit/v1/host.pb-c.h"
+#include "godwit/v1/migrations.pb-c.h"
+#include "godwit/v1/peer.pb-c.h"
 #include "godwit/v1/vms.pb-c.h"
 
 #include "../../lib/gw_test.h"
@@ -872,6 +874,145 @@ static void test_real_vfs(void)
 	pthread_mutex_unlock(&d.lock);
 }
 
+static enum gw_rpc_code peer(const char *method, const char *id, ProtobufCMessage **resp,
+			     struct gw_rpc_status *st)
+{
+	Godwit__V1__CommitRequest c = GODWIT__V1__COMMIT_REQUEST__INIT;
+	Godwit__V1__AbortRequest a = GODWIT__V1__ABORT_REQUEST__INIT;
+	Godwit__V1__QueryIncomingRequest q = GODWIT__V1__QUERY_INCOMING_REQUEST__INIT;
+	c.migration_id = a.migration_id = q.migration_id = (char *)id;
+	const ProtobufCMessage *req = !strcmp(method, "Commit")	 ? &c.base
+				      : !strcmp(method, "Abort") ? &a.base
+								 : &q.base;
+	ProtobufCMessage *r = NULL;
+	enum gw_rpc_code code =
+	    gw_rpc_unary(cl, &godwit__v1__peer__descriptor, method, req, &r, 10000, st);
+	if (resp)
+		*resp = r;
+	else if (r)
+		protobuf_c_message_free_unpacked(r, NULL);
+	return code;
+}
+
+static int query_state(const char *id)
+{
+	struct gw_rpc_status st;
+	ProtobufCMessage *r = NULL;
+	if (peer("QueryIncoming", id, &r, &st) != GW_RPC_OK)
+		return -1;
+	int state = ((Godwit__V1__QueryIncomingResponse *)r)->state;
+	protobuf_c_message_free_unpacked(r, NULL);
+	return state;
+}
+
+static void save_step(const char *id, bool source, int step, Godwit__V1__Migration *status)
+{
+	Godwit__Internal__V1__MigrationRecord rec = GODWIT__INTERNAL__V1__MIGRATION_RECORD__INIT;
+	rec.id = (char *)id;
+	rec.vm = (char *)"moved";
+	rec.source = source;
+	rec.step = step;
+	rec.status = status;
+	rec.peer = (char *)"127.0.0.1:1";
+	CU_ASSERT_EQUAL_FATAL(gwd_migrec_save(&d, &rec), 0);
+}
+
+#define MSTEP(x) GODWIT__INTERNAL__V1__MIGRATION_STEP__MIGRATION_STEP_##x
+#define QST(x)	 GODWIT__V1__QUERY_INCOMING_RESPONSE__STATE__STATE_##x
+
+/* The destination answers from its migration records once the incoming VM is gone: a commit
+ * that was made stays made (a retried Commit succeeds, an Abort is refused), an abort stays
+ * an abort; records survive a restart (they are files). */
+static void test_peer_records(void)
+{
+	struct gw_rpc_status st;
+	const char *unknown = "0123456789abcdef";
+	CU_ASSERT_EQUAL(peer("Commit", unknown, NULL, &st), GW_RPC_NOT_FOUND);
+	CU_ASSERT_EQUAL(peer("Abort", unknown, NULL, &st), GW_RPC_OK);
+	CU_ASSERT_EQUAL(query_state(unknown), QST(UNKNOWN));
+
+	const char *committed = "aaaa0000bbbb1111";
+	save_step(committed, false, MSTEP(COMMITTED), NULL);
+	CU_ASSERT_EQUAL(gwd_migrec_step(&d, committed), MSTEP(COMMITTED));
+	CU_ASSERT_EQUAL(peer("Commit", committed, NULL, &st), GW_RPC_OK);
+	CU_ASSERT_EQUAL(peer("Abort", committed, NULL, &st), GW_RPC_FAILED_PRECONDITION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "already committed"));
+	CU_ASSERT_EQUAL(query_state(committed), QST(COMMITTED));
+
+	const char *aborted = "cccc2222dddd3333";
+	save_step(aborted, false, MSTEP(ABORTED), NULL);
+	CU_ASSERT_EQUAL(peer("Commit", aborted, NULL, &st), GW_RPC_FAILED_PRECONDITION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "aborted"));
+	CU_ASSERT_EQUAL(peer("Abort", aborted, NULL, &st), GW_RPC_OK);
+	CU_ASSERT_EQUAL(query_state(aborted), QST(ABORTED));
+
+	/* An id that is not godwitd's hex never names a file. */
+	CU_ASSERT_EQUAL(peer("Commit", "../../token", NULL, &st), GW_RPC_NOT_FOUND);
+	CU_ASSERT_EQUAL(query_state("../vms/x"), QST(UNKNOWN));
+	Godwit__Internal__V1__MigrationRecord bad = GODWIT__INTERNAL__V1__MIGRATION_RECORD__INIT;
+	bad.id = (char *)"../escape";
+	CU_ASSERT_EQUAL(gwd_migrec_save(&d, &bad), -EINVAL);
+	CU_ASSERT_PTR_NULL(gwd_migrec_load(&d, "../escape"));
+
+	/* Replaced atomically: no temporary file is left behind. */
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s/migrations/%s.pb.tmp", d.state_dir, committed);
+	CU_ASSERT_NOT_EQUAL(access(tmp, F_OK), 0);
+}
+
+/* A source's ended migration is listed again after a restart; Resolve checks what it is
+ * asked and refuses a migration that is not in doubt. */
+static void test_migration_records(void)
+{
+	const char *id = "eeee4444ffff5555";
+	Godwit__V1__Migration stm = GODWIT__V1__MIGRATION__INIT;
+	stm.id = (char *)id;
+	stm.vm = (char *)"moved";
+	stm.destination = (char *)"127.0.0.1:1";
+	stm.phase = GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_FAILED;
+	stm.error = (char *)"the destination did not take the VM (test)";
+	save_step(id, true, MSTEP(ABORTED), &stm);
+	gwd_migrations_reconcile(&d);
+
+	struct gw_rpc_status st;
+	ProtobufCMessage *resp = NULL;
+	Godwit__V1__ListMigrationsRequest lreq = GODWIT__V1__LIST_MIGRATIONS_REQUEST__INIT;
+	CU_ASSERT_EQUAL_FATAL(gw_rpc_unary(cl, &godwit__v1__migrations__descriptor, "List",
+					   &lreq.base, &resp, 10000, &st),
+			      GW_RPC_OK);
+	Godwit__V1__ListMigrationsResponse *l = (Godwit__V1__ListMigrationsResponse *)resp;
+	bool found = false;
+	for (size_t i = 0; i < l->n_migrations; i++)
+		if (!strcmp(l->migrations[i]->id, id)) {
+			found = true;
+			CU_ASSERT_EQUAL(l->migrations[i]->phase,
+					GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_FAILED);
+			CU_ASSERT_STRING_EQUAL(l->migrations[i]->error, stm.error);
+		}
+	CU_ASSERT_TRUE(found);
+	protobuf_c_message_free_unpacked(resp, NULL);
+
+	Godwit__V1__ResolveMigrationRequest r = GODWIT__V1__RESOLVE_MIGRATION_REQUEST__INIT;
+	r.id = (char *)id;
+	CU_ASSERT_EQUAL(gw_rpc_unary(cl, &godwit__v1__migrations__descriptor, "Resolve", &r.base,
+				     &resp, 10000, &st),
+			GW_RPC_INVALID_ARGUMENT);
+	r.keep = GODWIT__V1__RESOLVE_MIGRATION_REQUEST__KEEP__KEEP_DESTINATION;
+	r.destination_down = true;
+	CU_ASSERT_EQUAL(gw_rpc_unary(cl, &godwit__v1__migrations__descriptor, "Resolve", &r.base,
+				     &resp, 10000, &st),
+			GW_RPC_INVALID_ARGUMENT);
+	r.keep = GODWIT__V1__RESOLVE_MIGRATION_REQUEST__KEEP__KEEP_SOURCE;
+	CU_ASSERT_EQUAL(gw_rpc_unary(cl, &godwit__v1__migrations__descriptor, "Resolve", &r.base,
+				     &resp, 10000, &st),
+			GW_RPC_FAILED_PRECONDITION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "not in doubt"));
+	r.id = (char *)"0000111122223333";
+	CU_ASSERT_EQUAL(gw_rpc_unary(cl, &godwit__v1__migrations__descriptor, "Resolve", &r.base,
+				     &resp, 10000, &st),
+			GW_RPC_NOT_FOUND);
+}
+
 int main(void)
 {
 	gw_log_set_level(GW_LOG_ERROR);
@@ -917,6 +1058,8 @@ int main(void)
 	    {"held VFs are rebuilt on restart", test_nics_rebuilt_on_restart},
 	    {"no SR-IOV NIC declared", test_no_nic_declared},
 	    {"real VFs (--pf): create, host info, restart, delete", test_real_vfs},
+	    {"Peer answers from migration records", test_peer_records},
+	    {"migration records listed after a restart; Resolve's checks", test_migration_records},
 	};
 	int rc = gw_test_run("daemon", cases, GW_TEST_COUNT(cases));
 	gw_rpc_client_close(cl);
