@@ -66,7 +66,7 @@ sweep
 gw_test_certs "$X/ca" >/dev/null || fail "cannot make test certificates"
 # shellcheck disable=SC2046 # the TLS options are words
 "${TH[@]}" run h1 -- bash -c '
-	d=$0 pf=$1 x=$2; shift 3
+	d=$0 pf=$1 x=$2; shift 2
 	"$d" --listen 10.77.0.11:7700 --state-dir /tmp/gw-vfio --pf "$pf,vfs=2" --log-level info \
 		"$@" >"$x/d.log" 2>&1 &
 	for _ in $(seq 300); do [ -s /tmp/gw-vfio/listen-address ] && break; sleep 0.1; done
@@ -186,7 +186,7 @@ expect "create t2 on the same VF" 0 created -- "${G[@]}" vm create t2 --memory 6
 	fail "h1's eth1 does not take the peer's MAC"
 # shellcheck disable=SC2046 # the TLS options are words
 "${TH[@]}" run h2 -- bash -c '
-	d=$0 x=$1; shift 2
+	d=$0 x=$1; shift
 	"$d" --listen 10.77.0.12:7700 --state-dir /tmp/gw-vfio-b --emul-nic none \
 		--emul-uplink packet:eth1 "$@" >"$x/b.log" 2>&1 &
 	for _ in $(seq 300); do [ -s /tmp/gw-vfio-b/listen-address ] && break; sleep 0.1; done

@@ -85,7 +85,7 @@ for m in abc 0 1M 3M 64G -5M 12Q; do
 	expect "memory size '$m' is refused" 2 'memory' -- \
 		"$VMM" --memory "$m" --guest "$GUEST"
 done
-expect "missing guest file" 3 "cannot read guest '$TMP/nope'" -- \
+expect "missing guest file" 3 "cannot read --guest '$TMP/nope'" -- \
 	"$VMM" --memory 32M --guest "$TMP/nope"
 echo "this is not an ELF file" >"$TMP/text"
 expect "text file as guest" 3 'not an ELF file' -- "$VMM" --memory 32M --guest "$TMP/text"
@@ -110,7 +110,7 @@ if [ -n "$KERNEL" ]; then
 	expect "a command line over the kernel's limit" 3 'the command line is 3000 bytes; this kernel takes at most' -- \
 		"$VMM" --memory 256M --kernel "$KERNEL" --cmdline "$(head -c 3000 /dev/zero | tr '\0' x)" \
 		--serial "file:$TMP/con4"
-	expect "a missing initrd" 3 "cannot read initrd $TMP/nope" -- \
+	expect "a missing initrd" 3 "cannot read --initrd '$TMP/nope'" -- \
 		"$VMM" --memory 256M --kernel "$KERNEL" --initrd "$TMP/nope" --serial "file:$TMP/con5"
 	expect "a text file as kernel" 3 'not bootable' -- \
 		"$VMM" --memory 256M --kernel "$TMP/text" --serial "file:$TMP/con6"
