@@ -56,5 +56,7 @@ int cmd_host(struct cli *c, int argc, char **argv);
 int cmd_vm(struct cli *c, int argc, char **argv);
 int cmd_migrate(struct cli *c, int argc, char **argv);
 int cmd_migration(struct cli *c, int argc, char **argv);
+/* godwit migration grant (cmd_grant.c); argv[0] is "grant". */
+int cmd_migration_grant(struct cli *c, int argc, char **argv);
 
 #endif

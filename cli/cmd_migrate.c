@@ -76,7 +76,7 @@ static int read_token(const char *path, char *out, size_t n)
 
 static void migrate_help(void)
 {
-	printf("Usage: godwit migrate NAME --to HOST:PORT --to-token-file F\n"
+	printf("Usage: godwit migrate NAME --to HOST:PORT (--to-token-file F | --grant-file F)\n"
 	       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
 	       "         [--max-bandwidth BYTES/S] [--dma-mode MODE] "
 	       "[--require-passthrough]\n"
@@ -86,6 +86,8 @@ static void migrate_help(void)
 	       "for this VM to come from the source host (named by its certificate when the\n"
 	       "daemons run TLS). The source gets the grant, never the token. TLS to the\n"
 	       "destination follows the global --tls-ca/--tls-cert/--tls-key/--insecure.\n"
+	       "--grant-file takes a grant the destination's operator made instead ('godwit\n"
+	       "--host DEST migration grant NAME'): then this side needs no token of DEST.\n"
 	       "--dma-mode says how the DMA of its passthrough NICs reaches dirty "
 	       "tracking:\n"
 	       "  shadow (default)  the NIC works on shadow rings and buffers; "
@@ -113,6 +115,7 @@ static void migrate_help(void)
 /* What godwit migrate's options say beyond the request itself. */
 struct migrate_opts {
 	const char *token_file;
+	const char *grant_file;
 	bool detach;
 	bool help;
 };
@@ -124,6 +127,7 @@ static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 	static const struct option lo[] = {
 	    {"to", required_argument, NULL, 't'},
 	    {"to-token-file", required_argument, NULL, 'k'},
+	    {"grant-file", required_argument, NULL, 'G'},
 	    {"channels", required_argument, NULL, 'n'},
 	    {"downtime-ms", required_argument, NULL, 'd'},
 	    {"max-time", required_argument, NULL, 'x'},
@@ -146,6 +150,9 @@ static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 			break;
 		case 'k':
 			o->token_file = optarg;
+			break;
+		case 'G':
+			o->grant_file = optarg;
 			break;
 		case 'n':
 			if (gw_parse_u64(optarg, 1, 8, &v))
@@ -201,20 +208,24 @@ static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
 	return CLI_OK;
 }
 
-/* The arguments together: one VM, a destination and its token. */
+/* The arguments together: one VM, a destination, and its token or a grant it gave (read into
+ * token; *is_grant says which). */
 static int migrate_check(int argc, char **argv, Godwit__V1__MigrateRequest *req,
-			 const struct migrate_opts *o, char *token, size_t n)
-
+			 const struct migrate_opts *o, char *token, size_t n, bool *is_grant)
 {
 	if (optind >= argc || optind + 1 < argc)
 		return cli_usage_error("migrate", "exactly one VM name is required");
 	if (!req->destination || !strchr(req->destination, ':'))
 		return cli_usage_error("migrate", "--to HOST:PORT is required");
-	if (!o->token_file)
-		return cli_usage_error("migrate", "--to-token-file is required (the destination "
-						  "godwitd's token)");
-	if (read_token(o->token_file, token, n))
-		return cli_usage_error("migrate", "cannot read token file %s", o->token_file);
+	if (!o->token_file == !o->grant_file)
+		return cli_usage_error("migrate",
+				       "one of --to-token-file (the destination "
+				       "godwitd's token) or --grant-file (a grant it gave: "
+				       "'godwit migration grant') is required");
+	const char *f = o->token_file ? o->token_file : o->grant_file;
+	if (read_token(f, token, n))
+		return cli_usage_error("migrate", "cannot read %s", f);
+	*is_grant = o->grant_file != NULL;
 	req->vm = argv[optind];
 	return CLI_OK;
 }
@@ -271,8 +282,12 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 		return CLI_OK;
 	}
 	char grant[128];
-	if (rc || (rc = migrate_check(argc, argv, &req, &o, token, sizeof(token))) ||
-	    (rc = get_grant(c, req.vm, req.destination, token, grant, sizeof(grant))))
+	bool is_grant = false;
+	if (rc || (rc = migrate_check(argc, argv, &req, &o, token, sizeof(token), &is_grant)))
+		return rc;
+	if (is_grant)
+		snprintf(grant, sizeof(grant), "%s", token);
+	else if ((rc = get_grant(c, req.vm, req.destination, token, grant, sizeof(grant))))
 		return rc;
 	req.destination_grant = grant;
 	Godwit__V1__Migration *m;
@@ -470,7 +485,9 @@ int cmd_migration(struct cli *c, int argc, char **argv)
 		fprintf(
 		    argc < 2 ? stderr : stdout,
 		    "Usage: godwit migration status ID | watch ID | cancel ID | list |\n"
-		    "       resolve ID --keep-source|--keep-destination (see its --help)\n"
+		    "       resolve ID --keep-source|--keep-destination (see its --help) |\n"
+		    "       grant NAME [--source-name N]... [--ttl SECS] (asked of the "
+		    "destination)\n"
 		    "'list' shows the migrations started from this host; one in phase in-doubt\n"
 		    "keeps its VM paused here until it is settled (see 'resolve --help').\n");
 		return argc < 2 ? CLI_USAGE : CLI_OK;
@@ -512,6 +529,8 @@ int cmd_migration(struct cli *c, int argc, char **argv)
 	}
 	if (!strcmp(sub, "resolve"))
 		return resolve(c, argc - 1, argv + 1);
+	if (!strcmp(sub, "grant"))
+		return cmd_migration_grant(c, argc - 1, argv + 1);
 	if (argc != 3)
 		return cli_usage_error("migration", "'%s' takes one migration ID", sub);
 	if (!strcmp(sub, "watch"))

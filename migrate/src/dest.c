@@ -311,7 +311,10 @@ static void *dchan_thread(void *arg)
 			      .token = d->p.token,
 			      .channel = c->idx,
 			      .timeout_ms = to,
-			      .handshake_ms = 10000};
+			      /* A loaded host may need seconds for a TLS handshake; a
+			       * connection that sends nothing still frees its slot in time
+			       * for the source, whose own bound is the stall timeout (30 s). */
+			      .handshake_ms = 20000};
 	struct mig_hello h;
 	char msg[200];
 	int fd;

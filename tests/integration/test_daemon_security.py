@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-GODWITD, PROTO_DIR, MAKE_CA = sys.argv[1], sys.argv[2], sys.argv[3]
+GODWITD, PROTO_DIR, MAKE_CA, GODWIT = sys.argv[1:5]
 try:
     import grpc
     from grpc_tools import protoc
@@ -208,6 +208,23 @@ try:
     c, why = prepare(src, g4.grant, vm="v4", mig="mig-0004", plaintext=True)
     check("a stream in clear is refused by a host without --insecure",
           c == grpc.StatusCode.PERMISSION_DENIED and "encrypted only" in why, (c, why))
+    # The CLI: a grant made on the destination, for the source to use without its token.
+    cli = [GODWIT, "--host", addr, "--token-file", os.path.join(dstate, "token"),
+           "--tls-ca", f"{ca}/ca.pem"]
+    r = subprocess.run(cli + ["migration", "grant", "v5", "--source-name", "gw-s", "--ttl", "60"],
+                       capture_output=True, text=True, timeout=30)
+    cg = r.stdout.strip()
+    check("godwit migration grant prints a grant", r.returncode == 0 and len(cg) == 64
+          and "from gw-s" in r.stderr, (r.returncode, r.stdout, r.stderr))
+    c, why = prepare(src, cg, vm="v5", mig="mig-0005")
+    check("...which the source host can use", c != grpc.StatusCode.UNAUTHENTICATED, (c, why))
+    r = subprocess.run(cli[:3] + ["--tls-ca", f"{ca}/ca.pem", "migration", "grant", "v6"],
+                       capture_output=True, text=True, timeout=30)
+    check("godwit migration grant needs the destination's token", r.returncode == 1
+          and "UNAUTHENTICATED" in r.stderr, (r.returncode, r.stderr))
+    r = subprocess.run(cli[:3] + ["migration", "grant", "v6"], capture_output=True, text=True,
+                       timeout=30)
+    check("the CLI over plaintext to a TLS godwitd fails", r.returncode != 0, r.stderr)
     files = os.listdir(os.path.join(dstate, "grants"))
     on_disk = "".join(open(os.path.join(dstate, "grants", f)).read() for f in files)
     check("grants are kept hashed, never in clear", files and g.grant not in on_disk

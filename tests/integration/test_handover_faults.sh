@@ -80,7 +80,12 @@ migrate() { # G-ARRAY TO TOKEN-FILE [ARGS]: a detached migration; MID is its id
 	local -n g=$1
 	local to=$2 tok=$3
 	shift 3
-	"${g[@]}" --json migrate web --to "$to" --to-token-file "$tok" --detach "$@" >"$TMP/m.json"
+	# The grant straight from the destination (its state directory holds the token), not
+	# through the proxy: the proxy numbers the source daemon's requests (1 PrepareIncoming,
+	# 2 Commit).
+	"$GODWIT" --host "$(cat "$(dirname "$tok")/listen-address")" --token-file "$tok" \
+		migration grant web >"$TMP/grant" 2>/dev/null
+	"${g[@]}" --json migrate web --to "$to" --grant-file "$TMP/grant" --detach "$@" >"$TMP/m.json"
 	MID=$(jget "$TMP/m.json" "['id']")
 }
 on_a_only() { # WHAT
@@ -181,12 +186,13 @@ on_b_only "4"
 kill "$PROXY_PID"
 
 # --- 5. the commit's answer is lost while it still runs; the retried Commit waits for it ---
-proxy lose-answer "$A" --stop-pid-file "$TMP/dpid" --stop-s 6
+proxy lose-answer "$A" --stop-pid-file "$TMP/dpid" --stop-s 60
 # Asked straight of A (not through the proxy) while the first Commit runs there; started
 # first, so that Python is ready when that moment comes.
 wait "$GEN_PID"
 /usr/bin/python3 "$PEER_CHECK" "$PROTO_DIR" "$TMP/gen" "$A" "grant-of:$TMP/b/migrations" "@$TMP/mid" \
-	--after-file "$CTL/lost-2" --after-delay 0.7 QueryIncoming Abort >"$TMP/during" 2>&1 &
+	--after-file "$CTL/lost-2" --after-delay 0.7 --touch-after "$CTL/continue" \
+	QueryIncoming Abort >"$TMP/during" 2>&1 &
 CHECK_PID=$!
 sleep 3
 migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 1M --downtime-ms 5000

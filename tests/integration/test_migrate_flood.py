@@ -83,8 +83,10 @@ def watch_flood(addr, n, held):
         held.append(w)
 
 
+# The flood runs on the same test host as the daemons, so it is paced: what it tests is the
+# daemons' bounds, not who gets the host's CPU first.
 def junk_flood(port, counts):
-    """Raw TCP connections, half sending junk, half nothing; new ones while the old close."""
+    """Raw TCP connections, half sending junk, half nothing, 10 a second, 200 held at once."""
     socks = []
     while not stop.is_set():
         try:
@@ -97,21 +99,24 @@ def junk_flood(port, counts):
             counts[1] += 1
         if len(socks) >= 200:
             socks.pop(0).close()
-        time.sleep(0.01)
+        time.sleep(0.1)
     for s in socks:
         s.close()
 
 
 def unauth_flood(addr, counts):
-    """Calls without the token, each with a 4 MiB payload: refused before it is read."""
+    """Calls without the token, each with a 4 MiB payload (serialized once), 2 a second:
+    refused before the payload is read."""
     ch = grpc.insecure_channel(addr, options=[("grpc.max_send_message_length", 8 << 20)])
-    stub = vms_pb2_grpc.VmsStub(ch)
-    name = "x" * (4 << 20)
+    get = ch.unary_unary("/godwit.v1.Vms/Get", request_serializer=None,
+                         response_deserializer=vms_pb2.Vm.FromString)
+    payload = vms_pb2.VmRef(name="x" * (4 << 20)).SerializeToString()
     while not stop.is_set():
         try:
-            stub.Get(vms_pb2.VmRef(name=name), timeout=10)
+            get(payload, timeout=10)
         except grpc.RpcError as e:
             counts[e.code() == grpc.StatusCode.UNAUTHENTICATED] += 1
+        time.sleep(0.5)
 
 
 try:
@@ -149,7 +154,7 @@ try:
         t.join()
     for addr in (A, B):
         check(f"{addr}: junk connections were made ({junk[addr][0]}) and calls without the "
-              f"token refused ({unauth[addr][1]})", junk[addr][0] > 50 and unauth[addr][1] > 5,
+              f"token refused ({unauth[addr][1]})", junk[addr][0] >= 20 and unauth[addr][1] >= 3,
               (junk[addr], unauth[addr]))
     for p in (a, b):
         check(f"godwitd {p.pid} kept its threads bounded ({before[p.pid]} -> {during[p.pid]})",

@@ -11,7 +11,8 @@ Peer calls carry the grant the destination gave for the migration: grant-of:DIR 
 the source's record of the migration, DIR/ID.pb (a MigrationRecord; its peer_token).
 
 With --after-file, the calls wait until F (a glob) exists, then S seconds more (imports, stubs
-and the connection are ready before: the calls come at once). ID "@FILE": the ID is read from
+and the connection are ready before: the calls come at once). With --touch-after T, T is
+created once the calls are done. ID "@FILE": the ID is read from
 FILE when the calls begin. Exit code 77 without python3-grpcio / python3-grpc-tools.
 """
 import glob
@@ -31,6 +32,11 @@ after, delay = None, 0.0
 if "--after-file" in args:
     i = args.index("--after-file")
     after = args[i + 1]
+    del args[i : i + 2]
+touch = None
+if "--touch-after" in args:
+    i = args.index("--touch-after")
+    touch = args[i + 1]
     del args[i : i + 2]
 if "--after-delay" in args:
     i = args.index("--after-delay")
@@ -85,3 +91,5 @@ for m in methods:
             sys.exit(2)
     except grpc.RpcError as e:
         print(f"{m} {e.code().name} {e.details()}", flush=True)
+if touch:
+    open(touch, "w").close()

@@ -7,7 +7,8 @@ what its rule says; every other byte passes unchanged.
 
   lose-answer  forward request N, then close the client's connection at once: the server
                acts on the request, its answer never arrives. With --stop-pid-file, the process
-               named there is stopped (SIGSTOP) as request N passes and continued --stop-s
+               named there is stopped (SIGSTOP) as request N passes and continued once
+               CTL/continue exists, or --stop-s
                seconds later, so that the server's work on it is still running when the
                client asks again.
   hold         forward nothing of request N's connection from request N on; write CTL/held-N;
@@ -121,7 +122,12 @@ class Conn:
         self.p.mark("stopped-%d" % pid)
 
         def cont():
-            time.sleep(self.p.a.stop_s)
+            # Until CTL/continue exists (whoever checks the stopped moment says when it is
+            # done), --stop-s at most.
+            until = time.time() + self.p.a.stop_s
+            while time.time() < until and not os.path.exists(
+                    os.path.join(self.p.a.ctl, "continue")):
+                time.sleep(0.05)
             os.kill(pid, signal.SIGCONT)
 
         threading.Thread(target=cont, daemon=True).start()
