@@ -81,4 +81,8 @@ def main():
     }))
 
 
-main()
+try:
+    main()
+except RuntimeError as e:
+    print(json.dumps({"error": str(e)}))
+    sys.exit(1)

@@ -53,7 +53,7 @@ host)
 	[ -f "$dir/$ca.pem" ] || { echo "make-test-ca.sh: no CA $dir/$ca.pem: make it first" >&2; exit 1; }
 	ext=$(mktemp)
 	trap 'rm -f "$ext" "$dir/$name.csr"' EXIT
-	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' \
+	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n' \
 		"$sans" >"$ext"
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$dir/$name-key.pem" -out "$dir/$name.csr" -subj "/CN=$name" 2>/dev/null
