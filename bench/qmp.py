@@ -41,12 +41,14 @@ def setup(q, channels):
         q.cmd("migrate-set-parameters", **{"multifd-channels": channels})
 
 
-def tls(q, creds_dir, endpoint):
+def tls(q, creds_dir, endpoint, port):
     """TLS on the migration with x509 credentials from creds_dir (ca-cert.pem and the
-    endpoint's cert and key), the peer's certificate verified."""
-    q.cmd("object-add", **{"qom-type": "tls-creds-x509", "id": "tls0", "dir": creds_dir,
+    endpoint's cert and key), the peer's certificate verified. The object is named after the
+    migration's port: a QEMU that came in over TLS already holds one for the other side."""
+    name = f"tls{port}"
+    q.cmd("object-add", **{"qom-type": "tls-creds-x509", "id": name, "dir": creds_dir,
                            "endpoint": endpoint, "verify-peer": True})
-    params = {"tls-creds": "tls0"}
+    params = {"tls-creds": name}
     if endpoint == "client":
         params["tls-hostname"] = "localhost"
     q.cmd("migrate-set-parameters", **params)
@@ -58,8 +60,8 @@ def main():
     setup(qs, channels)
     setup(qd, channels)
     if len(sys.argv) > 6 and sys.argv[5] == "--tls":
-        tls(qs, sys.argv[6], "client")
-        tls(qd, sys.argv[6], "server")
+        tls(qs, sys.argv[6], "client", port)
+        tls(qd, sys.argv[6], "server", port)
     qd.cmd("migrate-incoming", uri=f"tcp:127.0.0.1:{port}")
     # "max-bandwidth raised": effectively unlimited on loopback.
     qs.cmd("migrate-set-parameters", **{"max-bandwidth": 100 * 1024**3})
