@@ -59,6 +59,22 @@ static void print_migration(const Godwit__V1__Migration *m)
 	}
 }
 
+/* One Migrations call whose answer is a Migration, printed (or its JSON). */
+static int call_print(struct cli *c, const char *method, const ProtobufCMessage *req)
+{
+	Godwit__V1__Migration *m;
+	int rc =
+	    cli_call(c, &godwit__v1__migrations__descriptor, method, req, (ProtobufCMessage **)&m);
+	if (rc)
+		return rc;
+	if (c->json)
+		out_json(&m->base);
+	else
+		print_migration(m);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	return CLI_OK;
+}
+
 static int watch(struct cli *c, const char *id);
 
 static int read_token(const char *path, char *out, size_t n)
@@ -466,17 +482,7 @@ static int resolve(struct cli *c, int argc, char **argv)
 		return cli_usage_error("migration resolve",
 				       "--destination-down goes with --keep-source");
 	req.id = argv[optind];
-	Godwit__V1__Migration *m;
-	int rc = cli_call(c, &godwit__v1__migrations__descriptor, "Resolve", &req.base,
-			  (ProtobufCMessage **)&m);
-	if (rc)
-		return rc;
-	if (c->json)
-		out_json(&m->base);
-	else
-		print_migration(m);
-	protobuf_c_message_free_unpacked(&m->base, NULL);
-	return CLI_OK;
+	return call_print(c, "Resolve", &req.base);
 }
 
 int cmd_migration(struct cli *c, int argc, char **argv)
@@ -542,15 +548,5 @@ int cmd_migration(struct cli *c, int argc, char **argv)
 		return cli_usage_error("migration", "unknown subcommand '%s'", sub);
 	Godwit__V1__MigrationRef ref = GODWIT__V1__MIGRATION_REF__INIT;
 	ref.id = argv[2];
-	Godwit__V1__Migration *m;
-	int rc = cli_call(c, &godwit__v1__migrations__descriptor, method, &ref.base,
-			  (ProtobufCMessage **)&m);
-	if (rc)
-		return rc;
-	if (c->json)
-		out_json(&m->base);
-	else
-		print_migration(m);
-	protobuf_c_message_free_unpacked(&m->base, NULL);
-	return CLI_OK;
+	return call_print(c, method, &ref.base);
 }

@@ -11,26 +11,19 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gw_grpc  # noqa: E402
+
 GODWITD, PROTO_DIR, MAKE_CA, GODWIT = sys.argv[1:5]
 try:
     import grpc
-    from grpc_tools import protoc
+    import grpc_tools  # noqa: F401 (gw_grpc generates the stubs with it)
 except ImportError as e:
     print(f"SKIP: python3-grpcio / python3-grpc-tools missing ({e})")
     sys.exit(77)
 
 tmp = tempfile.mkdtemp(prefix="gw-sec-")
-gen = os.path.join(tmp, "gen")
-os.makedirs(os.path.join(tmp, "src", "gwhealth"))
-shutil.copy(os.path.join(PROTO_DIR, "grpc/health/v1/health.proto"),
-            os.path.join(tmp, "src", "gwhealth", "health.proto"))
-os.makedirs(gen)
-rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{tmp}/src", f"--python_out={gen}",
-                  f"--grpc_python_out={gen}", "godwit/v1/host.proto", "godwit/v1/vms.proto",
-                  "godwit/v1/migrations.proto", "godwit/v1/peer.proto",
-                  "gwhealth/health.proto"])
-assert rc == 0, "grpc_tools.protoc failed"
-sys.path.insert(0, gen)
+gw_grpc.gen_stubs(PROTO_DIR, tmp, ["godwit/v1/host.proto", "godwit/v1/vms.proto", "godwit/v1/migrations.proto", "godwit/v1/peer.proto"])
 from godwit.v1 import host_pb2, host_pb2_grpc  # noqa: E402
 from godwit.v1 import migrations_pb2, migrations_pb2_grpc  # noqa: E402
 from godwit.v1 import peer_pb2, peer_pb2_grpc, vms_pb2  # noqa: E402
@@ -272,18 +265,7 @@ try:
         w.cancel()
     check("godwitd is still running", d.poll() is None)
 finally:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    if failures:
-        for f in sorted(os.listdir(tmp)):
-            if f.endswith(".log"):
-                print(f"--- {f} ---\n" + open(os.path.join(tmp, f)).read()[-1500:])
-    shutil.rmtree(tmp, ignore_errors=True)
+    gw_grpc.finish(procs, tmp, failures, 1500)
 
 print(f"{'FAIL' if failures else 'PASS'}: {failures} failure(s)")
 sys.exit(1 if failures else 0)

@@ -13,10 +13,13 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gw_grpc  # noqa: E402
+
 GODWITD, GODWIT, GUEST, PROTO_DIR = sys.argv[1:5]
 try:
     import grpc
-    from grpc_tools import protoc
+    import grpc_tools  # noqa: F401 (gw_grpc generates the stubs with it)
 except ImportError as e:
     print(f"SKIP: python3-grpcio / python3-grpc-tools missing ({e})")
     sys.exit(77)
@@ -25,15 +28,7 @@ if not os.access("/dev/kvm", os.R_OK | os.W_OK):
     sys.exit(77)
 
 tmp = tempfile.mkdtemp(prefix="gw-flood-")
-gen = os.path.join(tmp, "gen")
-os.makedirs(os.path.join(tmp, "src", "gwhealth"))
-shutil.copy(os.path.join(PROTO_DIR, "grpc/health/v1/health.proto"),
-            os.path.join(tmp, "src", "gwhealth", "health.proto"))
-os.makedirs(gen)
-assert protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{tmp}/src", f"--python_out={gen}",
-                    f"--grpc_python_out={gen}", "godwit/v1/vms.proto",
-                    "gwhealth/health.proto"]) == 0
-sys.path.insert(0, gen)
+gw_grpc.gen_stubs(PROTO_DIR, tmp, ["godwit/v1/vms.proto"])
 from godwit.v1 import vms_pb2, vms_pb2_grpc  # noqa: E402
 from gwhealth import health_pb2, health_pb2_grpc  # noqa: E402
 
@@ -178,18 +173,7 @@ try:
     gw(B, sb, "vm", "stop", "web", "--force")
 finally:
     stop.set()
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    if failures:
-        for f in sorted(os.listdir(tmp)):
-            if f.endswith(".log"):
-                print(f"--- {f} ---\n" + open(os.path.join(tmp, f)).read()[-2000:])
-    shutil.rmtree(tmp, ignore_errors=True)
+    gw_grpc.finish(procs, tmp, failures, 2000)
 
 print(f"{'FAIL' if failures else 'PASS'}: {failures} failure(s)")
 sys.exit(1 if failures else 0)
