@@ -8,10 +8,15 @@ set -eu
 # libnl-route-3 for godwitd's rtnetlink requests (a real VF's MAC on its PF); OpenSSL 3 for
 # the migration stream's TLS 1.3 (kTLS where the kernel has it).
 # Test hosts and the QEMU side of `make bench`: busybox and a Debian kernel.
+# A real host's services: libvirt (nodedev inventory, VF binding; libvirtd carries the nodedev
+# driver in Debian 12), libxml2 for domain XML, DPDK for the data plane, libsystemd for
+# sd_notify and journald, libmicrohttpd for /metrics, Python's Prometheus parser for its test.
 PKGS="build-essential cmake pkg-config libcunit1-dev clang libclang-rt-14-dev clang-format
       libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler-grpc
       python3-grpcio python3-grpc-tools busybox-static cpio linux-image-amd64 acpica-tools
-      liblzma-dev libnl-route-3-dev libssl-dev"
+      liblzma-dev libnl-route-3-dev libssl-dev
+      libvirt-dev libvirt-daemon libvirt-clients libxml2-dev libdpdk-dev libsystemd-dev
+      libmicrohttpd-dev python3-prometheus-client"
 # QEMU >= 8 (igb with SR-IOV) comes from bookworm-backports.
 QEMU_MIN_MAJOR=8
 
