@@ -8,6 +8,7 @@
  * which bounds it (the stall timeout) and lets a reader and a writer share one SSL object.
  */
 #include "chan.h"
+#include "ktls_rx.h"
 
 #include "godwit/deadline.h"
 
@@ -144,6 +145,10 @@ int mig_tls_create(const char *token, bool server, bool ktls, struct mig_tls **o
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_app_data(ctx, t);
+	if (ktls && mig_ktls_rx_prepare(ctx)) {
+		rc = -ENOMEM;
+		goto err_ctx;
+	}
 	if (server) {
 		SSL_CTX_set_psk_find_session_callback(ctx, psk_find);
 	} else {
@@ -288,6 +293,8 @@ void mig_chan_adopt(struct mig_chan *c, int fd, SSL *ssl)
 	c->ssl = ssl;
 	c->ktls_send = ssl && BIO_get_ktls_send(SSL_get_wbio(ssl));
 	c->ktls_recv = ssl && BIO_get_ktls_recv(SSL_get_rbio(ssl));
+	if (ssl && !c->ktls_recv)
+		c->ktls_recv = mig_ktls_rx_install(ssl, fd) == 0;
 	/* Read-ahead only once the handshake decided on kTLS: bytes OpenSSL read ahead of the
 	 * keys' change would keep the kernel from taking the receiving side. */
 	if (ssl && !c->ktls_recv)
@@ -298,6 +305,10 @@ static SSL *ssl_new(struct mig_tls *t, int fd)
 {
 	SSL *ssl = SSL_new(t->ctx);
 	if (ssl && !SSL_set_fd(ssl, fd)) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	if (ssl && mig_ktls_rx_attach(ssl)) {
 		SSL_free(ssl);
 		return NULL;
 	}
@@ -382,6 +393,8 @@ const char *mig_chan_strerror(int rc)
 		return "connection closed";
 	case -EBADMSG:
 		return "a TLS record failed authentication (corrupt or altered on the way)";
+	case -EPROTO:
+		return "a TLS record other than data (an alert or a key update) in the stream";
 	default:
 		return strerror(-rc);
 	}
@@ -539,6 +552,10 @@ static int fd_read(struct mig_chan *c, char *p, size_t n, size_t *got, uint64_t 
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
+			/* The kernel's TLS answers a record that is not data (an alert, a key
+			 * update) to a plain read with EIO. */
+			if (errno == EIO && c->ktls_recv)
+				return -EPROTO;
 			if (errno != EAGAIN)
 				return -errno;
 			int rc = mig_chan_wait_fd(c->fd, POLLIN, *deadline);

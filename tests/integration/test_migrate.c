@@ -168,6 +168,12 @@ static void migrate_dirty_guest(bool tls)
 	CU_ASSERT_EQUAL(ds.tls, tls);
 	CU_ASSERT_EQUAL(ss.channels, p.channels);
 	CU_ASSERT_EQUAL(ds.channels, p.channels);
+	/* Where the kernel has TLS (it took the source's sending side), it takes the receiving
+	 * side on both ends too: set up by hand, since OpenSSL 3.0 does not for TLS 1.3. */
+	if (tls && ss.ktls_send == ss.channels) {
+		CU_ASSERT_EQUAL(ds.ktls_recv, ds.channels);
+		CU_ASSERT_EQUAL(ss.ktls_recv, ss.channels);
+	}
 	/* Handover: the source is paused, the destination not yet running. */
 	CU_ASSERT_EQUAL(hv_vm_run_state(src), HV_RUN_PAUSED);
 	CU_ASSERT_EQUAL(hv_vm_run_state(dst), HV_RUN_CREATED);
