@@ -134,6 +134,18 @@ void gw_sect_end(struct gw_buf *b, size_t off)
 	memcpy(b->data + off + 12, &crc, 4);
 }
 
+void gw_sect_end_no_crc(struct gw_buf *b, size_t off)
+{
+	if (b->err)
+		return;
+	size_t start = off + sizeof(struct gw_sect_hdr);
+	uint32_t len = htole32((uint32_t)(b->len - start)), crc = 0;
+	uint16_t flags = htole16(GW_SECT_NO_CRC);
+	memcpy(b->data + off + 6, &flags, 2);
+	memcpy(b->data + off + 8, &len, 4);
+	memcpy(b->data + off + 12, &crc, 4);
+}
+
 int gw_sect_read(struct gw_rd *r, uint32_t magic, uint16_t version, struct gw_rd *payload)
 {
 	uint32_t m, len, crc;

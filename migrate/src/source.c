@@ -397,6 +397,7 @@ static int handshake(struct mig_source *s, unsigned i)
 	}
 	c->io.send_timeout_ms = hs_ms;
 	c->io.recv_timeout_ms = hs_ms;
+	c->batch.no_crc = c->io.ssl != NULL;
 	struct mig_hello h;
 	int khz = hv_vm_tsc_khz(s->vm);
 	mig_hello_encode(&h, (uint16_t)i, (uint16_t)s->n, mig_config_digest(s->vm),

@@ -67,6 +67,8 @@ int mig_record_check_hdr(const struct gw_sect_hdr *h)
 		return -EPROTO;
 	if (le32toh(h->length) > MIG_MAX_RECORD)
 		return -EBADMSG;
+	if (le16toh(h->flags) & ~GW_SECT_NO_CRC)
+		return -EBADMSG;
 	return 0;
 }
 
@@ -108,8 +110,8 @@ void mig_batch_add_zero(struct mig_batch *b, uint64_t page_index)
 void mig_batch_add(struct mig_batch *b, uint64_t page_index, const uint8_t *data)
 {
 	/* Copied, not referenced: the guest may rewrite the page while it is on its way, and
-	 * the CRC must cover the bytes actually sent. A changed page is dirty and goes again.
-	 * The zero check reads the copy, which is still in cache. */
+	 * the CRC (or the TLS record) must cover the bytes actually sent. A changed page is dirty
+	 * and goes again. The zero check reads the copy, which is still in cache. */
 	uint8_t *dst = gw_buf_reserve(&b->buf, 8 + MIG_PAGE);
 	if (!dst)
 		return;
@@ -130,7 +132,10 @@ void mig_batch_end(struct mig_batch *b)
 		return;
 	uint32_t c = htole32(b->count);
 	memcpy(b->buf.data + b->hdr_off + sizeof(struct gw_sect_hdr), &c, 4);
-	gw_sect_end(&b->buf, b->hdr_off);
+	if (b->no_crc)
+		gw_sect_end_no_crc(&b->buf, b->hdr_off);
+	else
+		gw_sect_end(&b->buf, b->hdr_off);
 }
 
 int mig_batch_apply(const uint8_t *payload, size_t len, uint8_t *ram, uint64_t npages,

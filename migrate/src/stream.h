@@ -3,6 +3,7 @@
 #ifndef GODWIT_MIG_STREAM_H
 #define GODWIT_MIG_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,9 @@ struct mig_batch {
 	size_t hdr_off;
 	uint32_t count;
 	uint32_t zero;
+	/* Sent over TLS: its records' AEAD authenticates every byte, so no CRC is computed
+	 * (GW_SECT_NO_CRC), and the destination accepts that only on a TLS channel. */
+	bool no_crc;
 };
 void mig_batch_begin(struct mig_batch *b);
 /* Adds a page: only its index when it reads as zeros, else a copy of its bytes. */

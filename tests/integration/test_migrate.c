@@ -575,6 +575,38 @@ static void test_fault_version_mismatch(void)
 	hv_vm_destroy(src);
 }
 
+/* A record may go without its CRC only over TLS, whose records authenticate it: in clear the
+ * destination refuses it, and keeps its RAM as it was. */
+static void test_fault_no_crc_in_clear(void)
+{
+	struct raw_dest rd;
+	raw_dest_open(&rd);
+	struct mig_hello h;
+	mig_hello_encode(&h, 0, 1, mig_config_digest(rd.vm), MEM, 0, MIG_HELLO_TSC_ANY, TOKEN);
+	mig_net_write_full(rd.fd, &h, sizeof(h));
+	struct mig_reply r;
+	CU_ASSERT_EQUAL_FATAL(mig_net_read_full(rd.fd, &r, sizeof(r)), 0);
+	CU_ASSERT_EQUAL_FATAL(r.status, MIG_REPLY_OK);
+	/* One RAM batch with one page of 0x5a at page 3, sealed without CRC. */
+	struct mig_batch b = {0};
+	gw_buf_init(&b.buf);
+	b.no_crc = true;
+	mig_batch_begin(&b);
+	uint8_t page[MIG_PAGE];
+	memset(page, 0x5a, sizeof(page));
+	mig_batch_add(&b, 3, page);
+	mig_batch_end(&b);
+	CU_ASSERT_EQUAL(mig_net_write_full(rd.fd, b.buf.data, b.buf.len), 0);
+	CU_ASSERT_EQUAL(mig_dest_wait(rd.md, 10000) < 0, true);
+	struct mig_stats st;
+	mig_dest_stats(rd.md, &st);
+	printf("\n    destination error: %s", st.error);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "without CRC on a channel in clear"));
+	CU_ASSERT_EQUAL(((uint8_t *)hv_vm_ram_base(rd.vm))[3 * MIG_PAGE], 0);
+	gw_buf_release(&b.buf);
+	raw_dest_close(&rd);
+}
+
 /* One raw handshake with a fresh destination: the reply to a hello that says the VM's TSC
  * runs at tsc_khz, with flags. */
 static void tsc_hello(uint32_t tsc_khz, uint16_t flags, struct mig_reply *r, bool *scaling,
@@ -746,6 +778,7 @@ int main(void)
 	    {"a stopped destination fails the source's stall timeout", test_fault_dest_stalls},
 	    {"a migration in clear (plaintext mode)", test_migrate_plaintext},
 	    {"stream version mismatch", test_fault_version_mismatch},
+	    {"a record without CRC in clear is refused", test_fault_no_crc_in_clear},
 	    {"destination without enough memory", test_fault_not_enough_memory},
 	    {"a TSC rate the destination cannot run", test_tsc_rate},
 	    {"cancel keeps the source running", test_cancel_keeps_source},

@@ -56,6 +56,11 @@ _Static_assert(sizeof(struct gw_sect_hdr) == 16, "section header is 16 bytes on 
 /* Starts a section; returns its offset for gw_sect_end. */
 size_t gw_sect_begin(struct gw_buf *b, uint32_t magic, uint16_t version);
 void gw_sect_end(struct gw_buf *b, size_t off);
+/* flags: the payload carries no CRC (crc is 0) because the transport authenticates it (the
+ * migration stream's TLS records); a reader accepts it only from such a transport. */
+#define GW_SECT_NO_CRC 0x0001u
+/* Ends a section like gw_sect_end, without its CRC: sets GW_SECT_NO_CRC. */
+void gw_sect_end_no_crc(struct gw_buf *b, size_t off);
 /*
  * Reads one section of the given magic and version: on success *payload covers its payload.
  * -EBADMSG: truncated, wrong magic or bad CRC; -EPROTO: unsupported version.
