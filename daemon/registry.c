@@ -90,6 +90,18 @@ int gwd_vm_persist(struct gwd *d, const struct gwd_vm *vm)
 	rec.vm = &pb.vm;
 	rec.pid_start_ticks = vm->pid_start_ticks;
 	rec.incoming_id = (char *)vm->incoming_id;
+	Godwit__Internal__V1__HeldMac held[GWD_NIC_MAX], *heldp[GWD_NIC_MAX];
+	for (unsigned i = 0; i < vm->nnics; i++) {
+		if (!vm->nics[i].steered_away)
+			continue;
+		Godwit__Internal__V1__HeldMac *h = &held[rec.n_held_macs];
+		godwit__internal__v1__held_mac__init(h);
+		h->nic = i;
+		h->mac = (char *)vm->nics[i].held_mac;
+		h->trust = vm->nics[i].held_trust;
+		heldp[rec.n_held_macs++] = h;
+	}
+	rec.held_macs = heldp;
 	size_t len = godwit__internal__v1__vm_record__get_packed_size(&rec);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)
@@ -159,6 +171,18 @@ static struct gwd_vm *load_one(struct gwd *d, const char *name)
 	if (rec->incoming_id && strlen(rec->incoming_id) < sizeof(vm->incoming_id))
 		snprintf(vm->incoming_id, sizeof(vm->incoming_id), "%s", rec->incoming_id);
 	gwd_nics_from_pb(vm, rec->vm);
+	for (size_t i = 0; i < rec->n_held_macs; i++) {
+		const Godwit__Internal__V1__HeldMac *h = rec->held_macs[i];
+		struct gwd_nic *nic = h->nic < vm->nnics ? &vm->nics[h->nic] : NULL;
+		if (!nic || !h->mac || gwd_validate_mac(h->mac, NULL, 0)) {
+			GW_WARN(name, "%s: a held MAC for NIC %u is not valid; ignoring it", path,
+				h->nic);
+			continue;
+		}
+		nic->steered_away = true;
+		nic->held_trust = h->trust;
+		snprintf(nic->held_mac, sizeof(nic->held_mac), "%s", h->mac);
+	}
 out:
 	godwit__internal__v1__vm_record__free_unpacked(rec, NULL);
 	return vm;

@@ -87,6 +87,7 @@ static void nic_drop_mac(struct gwd *d, const char *vm, unsigned i, const struct
 
 void gwd_nics_steer_away(struct gwd *d, struct gwd_vm *vm)
 {
+	bool any = false;
 	for (unsigned i = 0; i < vm->nnics; i++) {
 		struct gwd_nic *nic = &vm->nics[i];
 		const struct gwd_pf *pf = nic->backed ? &d->pool.pfs[nic->pf] : NULL;
@@ -102,9 +103,15 @@ void gwd_nics_steer_away(struct gwd *d, struct gwd_vm *vm)
 			memcpy(nic->held_mac, nic->mac, sizeof(nic->held_mac));
 			nic->held_trust = !nic->untrusted;
 		}
-		nic_drop_mac(d, vm->name, i, nic);
-		nic->steered_away = true;
+		nic->steered_away = any = true;
 	}
+	/* What to give back is on disk before it is taken: a godwitd that restarts in the
+	 * handover and resumes the VM here restores it (registry.c's held_macs). */
+	if (any)
+		gwd_vm_persist(d, vm);
+	for (unsigned i = 0; i < vm->nnics; i++)
+		if (vm->nics[i].steered_away)
+			nic_drop_mac(d, vm->name, i, &vm->nics[i]);
 }
 
 void gwd_nics_steer_back(struct gwd *d, struct gwd_vm *vm)
@@ -114,7 +121,15 @@ void gwd_nics_steer_back(struct gwd *d, struct gwd_vm *vm)
 		if (!nic->steered_away)
 			continue;
 		nic->steered_away = false;
-		const struct gwd_pf *pf = &d->pool.pfs[nic->pf];
+		/* After a restart the VF may no longer back the NIC (its PF not declared). */
+		const struct gwd_pf *pf = nic->backed ? &d->pool.pfs[nic->pf] : NULL;
+		if (!pf || pf->backend != GWD_BACKEND_VFIO || !pf->netdev[0]) {
+			GW_WARN(vm->name,
+				"nic%u: MAC %s was held for the handover, but its VF is not "
+				"here to take it back",
+				i, nic->held_mac);
+			continue;
+		}
 		char sub[300];
 		if (gwd_host_vf_set_mac(pf->netdev, nic->vf, nic->held_mac, nic->held_trust, sub,
 					sizeof(sub)))

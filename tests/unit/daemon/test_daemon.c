@@ -835,6 +835,17 @@ static void test_real_vfs(void)
 	CU_ASSERT_TRUE(h->sriov_pfs[0]->vfs[0]->available);
 	protobuf_c_message_free_unpacked(&h->base, NULL);
 
+	/* A handover had taken the real VF's MAC off its PF: what to give back is in the
+	 * record, and a restarted godwitd knows it. */
+	pthread_mutex_lock(&d.lock);
+	struct gwd_vm *rv = gwd_vm_find(&d, "real");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rv);
+	rv->nics[0].steered_away = true;
+	rv->nics[0].held_trust = true;
+	snprintf(rv->nics[0].held_mac, sizeof(rv->nics[0].held_mac), "02:aa:bb:cc:dd:01");
+	CU_ASSERT_EQUAL(gwd_vm_persist(&d, rv), 0);
+	pthread_mutex_unlock(&d.lock);
+
 	/* A restart where the real PF is declared first: its VF is claimed by address. */
 	struct gwd fresh;
 	memset(&fresh, 0, sizeof(fresh));
@@ -852,6 +863,9 @@ static void test_real_vfs(void)
 	CU_ASSERT_EQUAL(v->nics[0].pf, 0);
 	CU_ASSERT_EQUAL(v->nics[0].backend, GWD_BACKEND_VFIO);
 	CU_ASSERT_STRING_EQUAL(fresh.pool.pfs[0].vfs[0].vm, "real");
+	CU_ASSERT_TRUE(v->nics[0].steered_away);
+	CU_ASSERT_TRUE(v->nics[0].held_trust);
+	CU_ASSERT_STRING_EQUAL(v->nics[0].held_mac, "02:aa:bb:cc:dd:01");
 	/* The emulated NIC's pf0 is now the real PF: unbacked, with the reason. */
 	v = gwd_vm_find(&fresh, "emu");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
