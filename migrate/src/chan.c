@@ -123,6 +123,8 @@ int mig_tls_create(const char *token, bool server, bool ktls, struct mig_tls **o
 	int rc = mig_tls_derive_psk(token, t->psk);
 	if (rc)
 		goto err_free;
+	if (ktls && !mig_ktls_accelerated("/proc/crypto"))
+		ktls = false;
 	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!t->ctx) {
 		rc = -ENOMEM;

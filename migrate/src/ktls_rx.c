@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -172,6 +173,30 @@ static int expand_label(const struct rx_state *st, const char *label, uint8_t *o
 	return rc;
 }
 
+bool mig_ktls_accelerated(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	/* Blocks of "name : ...", "driver : ...", ... lines; an AES cipher whose driver is not
+	 * the kernel's C code (aes-generic, aes-fixed-time) is the CPU's: aes-aesni on x86,
+	 * aes-ce on arm64, and so on. */
+	char line[256], name[64] = "";
+	bool fast = false;
+	while (!fast && fgets(line, sizeof(line), f)) {
+		char key[32], val[128];
+		if (sscanf(line, "%31s : %127s", key, val) != 2)
+			continue;
+		if (strcmp(key, "name") == 0)
+			snprintf(name, sizeof(name), "%s", val);
+		else if (strcmp(key, "driver") == 0 && strcmp(name, "aes") == 0)
+			fast =
+			    strcmp(val, "aes-generic") != 0 && strcmp(val, "aes-fixed-time") != 0;
+	}
+	fclose(f);
+	return fast;
+}
+
 int mig_ktls_rx_install(SSL *ssl, int fd)
 {
 	struct rx_state *st = state_of(ssl);
@@ -201,6 +226,13 @@ int mig_ktls_rx_install(SSL *ssl, int fd)
 			rc = -errno;
 		else if (setsockopt(fd, SOL_TLS, TLS_RX, &ci, sizeof(ci)) < 0)
 			rc = -errno;
+	}
+	if (rc == 0) {
+		/* Our peer never pads its records (neither OpenSSL nor the kernel does by
+		 * default), so the kernel may decrypt straight into the reader's buffer
+		 * (Linux >= 6.0; a padded record still works, at a cost). */
+		int one = 1;
+		(void)setsockopt(fd, SOL_TLS, TLS_RX_EXPECT_NO_PAD, &one, sizeof(one));
 	}
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(iv, sizeof(iv));

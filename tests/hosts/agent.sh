@@ -33,6 +33,11 @@ PF_IP=10.77.1.$((10 + IDX))
 [ -n "$CTL" ] && ip addr add "$CTL_IP/24" dev "$CTL" && ip link set "$CTL" up
 [ -n "$PF" ] && ip addr add "$PF_IP/24" dev "$PF" && ip link set "$PF" up
 
+# The CPU's AES and carry-less multiply for the kernel's crypto (kTLS), as udev loads them on a
+# real host from the CPU's features (the test host has no udev).
+grep -qw aes /proc/cpuinfo && modprobe aesni_intel
+grep -qw pclmulqdq /proc/cpuinfo && modprobe ghash_clmulni_intel
+
 # Nested KVM: whichever module the CPU model offers.
 KVM_MOD=none
 if grep -qw svm /proc/cpuinfo; then

@@ -3,6 +3,7 @@
  * destination's listener that only takes the source, and the stall timeout. No KVM. */
 #include "admit.h"
 #include "chan.h"
+#include "ktls_rx.h"
 #include "net.h"
 #include "stream.h"
 
@@ -175,6 +176,42 @@ static int client_open(struct mig_chan *c, uint16_t port, struct mig_tls *tls, c
 
 /* The derivation is HKDF-SHA256 (RFC 5869) as docs/migration-stream.md writes it down: an
  * independent computation with HMAC gives the same key, and another token another key. */
+/* kTLS only where the kernel's AES is the CPU's: read from /proc/crypto's drivers. */
+static bool accelerated(const char *text)
+{
+	char path[] = "/tmp/gw-crypto-XXXXXX";
+	int fd = mkstemp(path);
+	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	bool r = mig_ktls_accelerated(path);
+	unlink(path);
+	return r;
+}
+
+static void test_ktls_accelerated(void)
+{
+	const char *generic = "name         : gcm(aes)\n"
+			      "driver       : gcm_base(ctr(aes-generic),ghash-generic)\n"
+			      "module       : kernel\n\n"
+			      "name         : aes\n"
+			      "driver       : aes-generic\n"
+			      "priority     : 100\n\n"
+			      "name         : aes\n"
+			      "driver       : aes-fixed-time\n";
+	const char *aesni = "name         : aes\n"
+			    "driver       : aes-generic\n\n"
+			    "name         : __aes\n"
+			    "driver       : __aes-aesni\n\n"
+			    "name         : aes\n"
+			    "driver       : aes-aesni\n"
+			    "module       : aesni_intel\n";
+	CU_ASSERT_FALSE(accelerated(generic));
+	CU_ASSERT_TRUE(accelerated(aesni));
+	CU_ASSERT_FALSE(accelerated(""));
+	CU_ASSERT_FALSE(mig_ktls_accelerated("/nonexistent/crypto"));
+}
+
 static void test_psk_derivation(void)
 {
 	uint8_t a[MIG_TLS_PSK_LEN], b[MIG_TLS_PSK_LEN], c[MIG_TLS_PSK_LEN];
@@ -697,6 +734,7 @@ int main(void)
 {
 	static const struct gw_test_case cases[] = {
 	    {"PSK derivation", test_psk_derivation},
+	    {"kTLS only on the CPU's AES", test_ktls_accelerated},
 	    {"round trip over TLS", test_round_trip_tls},
 	    {"round trip in clear", test_round_trip_plain},
 	    {"full duplex on one TLS channel", test_full_duplex_tls},
