@@ -311,10 +311,12 @@ cmd_run() {
 	{
 		echo "cd $(printf '%q' "$PWD") || exit 125"
 		local e
-		# What the test's environment says, but never the switch that sends it here.
+		# What the test's environment says (the sanitizers' options too, for make
+		# sanitize), but never the switch that sends it here.
 		while IFS= read -r e; do
 			echo "export $(printf '%q' "$e")"
-		done < <(env | grep -E '^(GW_|GODWIT_|CTEST_|LANG=|TERM=)' | grep -v '^GODWIT_NO_KVM=')
+		done < <(env | grep -E '^(GW_|GODWIT_|CTEST_|LANG=|TERM=|[AUL]SAN_OPTIONS=)' |
+			grep -v '^GODWIT_NO_KVM=')
 		for e in "${envs[@]}"; do echo "export $(printf '%q' "$e")"; done
 		printf 'exec'
 		printf ' %q' "$@"

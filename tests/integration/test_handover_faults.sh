@@ -10,6 +10,8 @@
 #   3. the destination's godwitd dies during pre-copy: the migration is in doubt (the VM
 #      paused), resolve refuses both ways while the destination is down, and its restart
 #      settles it                                           -> the VM stays on the source
+#  3b. the same, resolved with --keep-source --destination-down while B is down; B restarted
+#      afterwards drops its copy                             -> the VM stays on the source
 #   4. the source's godwitd dies after the commit, before its answer arrived
 #                                                            -> the VM runs on the destination
 #   5. the commit's answer is lost while the destination's VMM is stopped (the retried Commit
@@ -172,6 +174,27 @@ expect "3: B back, it confirms the abort: the VM resumes on A" 1 \
 on_a_only "3"
 expect "3: resolve of a settled migration is refused" 1 'not in doubt' -- \
 	"${GA[@]}" migration resolve "$MID" --keep-source
+kill "$PROXY_PID"
+
+# --- 3b. the same, and the operator knows B is down for good: the VM resumes on A ---
+proxy hold "$B"
+migrate GA "127.0.0.1:$P" "$TMP/b/token" --max-bandwidth 1M --downtime-ms 5000
+for _ in $(seq 600); do grep -q "incoming migration $MID: waiting on" "$TMP/b.log" && break; sleep 0.05; done
+sleep 0.5
+crash b
+echo drop >"$CTL/release"
+if wait_phase GA "$MID" 'phase +in-doubt: handover in doubt' 240; then
+	pass "3b: the source holds the migration in doubt"
+else fail "3b: not in doubt"; fi
+expect "3b: resolve --keep-source --destination-down resumes the VM on A" 0 \
+	'phase +failed: the destination did not take the VM \(resolved by an operator: the destination is down\)' -- \
+	"${GA[@]}" migration resolve "$MID" --keep-source --destination-down
+expect "3b: resolve --destination-down goes with --keep-source only" 2 'destination-down' -- \
+	"${GA[@]}" migration resolve "$MID" --keep-destination --destination-down
+daemon b
+# B's incoming VMM lost its stream when A resumed: B's restarted daemon drops that VM.
+for _ in $(seq 600); do "${GB[@]}" vm list 2>&1 | grep -q 'no VMs' && break; sleep 0.25; done
+on_a_only "3b"
 kill "$PROXY_PID"
 
 # --- 4. the source's godwitd dies after B committed, before the answer arrived ---
