@@ -344,9 +344,16 @@ static void failing_migration(const char *dst_token, uint64_t dst_mem, long cut_
 	struct mig_source *ms;
 	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", px.port, &ps, &ms), 0);
 	if (kill_dest) {
-		/* The destination goes away in the middle of pre-copy. */
-		usleep(700 * 1000);
+		/* The destination goes away in the middle of pre-copy: once the source is
+		 * there (the handshakes take long on a slow or sanitized build), and the
+		 * bandwidth limit keeps it there. */
 		struct mig_stats st;
+		uint64_t until = gw_now_ms() + 60000;
+		do {
+			usleep(50 * 1000);
+			mig_source_stats(ms, &st);
+		} while (st.state == MIG_SETUP && gw_now_ms() < until);
+		usleep(300 * 1000);
 		mig_source_stats(ms, &st);
 		CU_ASSERT_EQUAL(st.state, MIG_PRECOPY);
 		mig_dest_free(md);
