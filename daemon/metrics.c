@@ -40,7 +40,8 @@ struct counters {
 };
 
 struct gwd_metrics {
-	pthread_mutex_t lock; /* a leaf: nothing else is taken while it is held */
+	/* A leaf: nothing is taken while it is held; d->lock may be held when it is taken. */
+	pthread_mutex_t lock;
 	struct counters c;
 };
 
@@ -234,6 +235,15 @@ static void snap_state(struct gwd *d, struct snapshot *s)
 		s->live_dma_pages += m->dma_pages;
 		s->live_dma_bytes += m->dma_bytes;
 	}
+	/* Under d->lock too, which is held where migrations end: a migration is counted either
+	 * as running or as ended, never both. */
+	if (d->metrics) {
+		pthread_mutex_lock(&d->metrics->lock);
+		s->c = d->metrics->c;
+		pthread_mutex_unlock(&d->metrics->lock);
+	} else {
+		counters_init(&s->c);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -408,13 +418,6 @@ void gwd_metrics_render(struct gwd *d, struct gw_buf *out, int budget_ms)
 	}
 	snap_state(d, s);
 	snap_vmms(d, s, budget_ms);
-	if (d->metrics) {
-		pthread_mutex_lock(&d->metrics->lock);
-		s->c = d->metrics->c;
-		pthread_mutex_unlock(&d->metrics->lock);
-	} else {
-		counters_init(&s->c);
-	}
 	write_page(out, s);
 	free(s->vmms);
 	free(s->vmm_up);
