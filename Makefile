@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check sanitize fuzz demo bench format format-check layers clean help
+.PHONY: all deps configure build install check sanitize fuzz demo bench format format-check layers clean help
 
 all: build
 
@@ -12,6 +12,8 @@ help:
 	@echo "make demo          run the main job (installs dependencies, builds)"
 	@echo "make check         build and run every test"
 	@echo "make build         configure and build into $(BUILD)/"
+	@echo "make install       install godwitd, godwit-vmm, godwit and godwitd's systemd units"
+	@echo "                   (PREFIX=/usr to change /usr/local; DESTDIR= for a staging root)"
 	@echo "make bench         migration benchmark: godwit and QEMU side by side"
 	@echo "make sanitize      build into $(BUILD)-asan with ASan and UBSan; run the tests that need no KVM, then those labelled sanitize"
 	@echo "make fuzz          build and briefly run the libFuzzer targets (clang)"
@@ -27,6 +29,11 @@ configure: deps
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
+
+# The binaries under PREFIX (default: CMake's, /usr/local), the systemd units into systemd's unit
+# directory; DESTDIR stages it all under another root.
+install: build
+	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
 # Two tests at a time where KVM tests run in the two test hosts (one each); one at a time where
 # they run natively, since native KVM tests beside each other slow their guests past what they test.

@@ -6,6 +6,7 @@
  * lets go. Anything that fails before the commit aborts the destination and resumes here.
  */
 #include "migrations.h"
+#include "ops.h"
 
 #include "godwit/log.h"
 #include "godwit/v1/migrations.pb-c.h"
@@ -79,6 +80,7 @@ static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, cons
 	gw_rpc_client_close(m->peer);
 	m->peer = NULL;
 	pthread_mutex_lock(&d->lock);
+	bool counted = final_phase(m->phase); /* ended before (a settled migration's record) */
 	m->phase = ph;
 	if (fmt) {
 		va_list ap;
@@ -93,6 +95,13 @@ static void end_migration(struct gwd_mig *m, Godwit__V1__MigrationPhase ph, cons
 	m->committing = false;
 	mig_save(m);
 	bump(m);
+	if (!counted) {
+		/* The VMM's total time; one that never got so far took what the clock says. */
+		uint64_t us =
+		    m->total_us ? m->total_us : (uint64_t)(gwd_now() - m->started_unix) * 1000000u;
+		gwd_metrics_mig_ended(d->metrics, ph, us, m->downtime_us, m->bytes_sent,
+				      m->dma_pages, m->dma_bytes);
+	}
 	pthread_mutex_unlock(&d->lock);
 	if (ph == PH(DONE))
 		GW_INFO(m->vm, "migration %s to %s done: %.1f ms downtime, %.2f s in all", m->id,
@@ -509,6 +518,7 @@ static int follow_vmm(struct gwd_mig *m, uint64_t *vmm_downtime_us)
 static void *migration_thread(void *arg)
 {
 	struct gwd_mig *m = arg;
+	gw_log_thread_fields(m->vm, m->id);
 	char token[65];
 	if (random_hex(token, 32)) {
 		end_migration(m, PH(FAILED), "cannot draw a stream token: getrandom failed");

@@ -6,6 +6,7 @@
  * answer can ask again.
  */
 #include "api.h"
+#include "ops.h"
 
 #include "godwit/log.h"
 #include "godwit/v1/migrations.pb-c.h"
@@ -204,6 +205,7 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__PrepareIncomingRequest *req = (const void *)rq;
+	gw_log_thread_fields(req->vm_name, req->migration_id);
 	char why[400];
 	if (gwd_validate_name(req->vm_name, why, sizeof(why)) ||
 	    gwd_validate_spec(req->spec, 0, why, sizeof(why))) {
@@ -354,6 +356,7 @@ static int peer_commit(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__CommitRequest *req = (const void *)rq;
+	gw_log_thread_fields(NULL, req->migration_id);
 	int grc = gwd_grant_check(d, call, NULL, req->migration_id);
 	if (grc)
 		return grc;
@@ -417,6 +420,7 @@ static int peer_commit(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 		snprintf(vm->reason, sizeof(vm->reason), "migrated in (%s)", id);
 		vm->busy = false;
 		gwd_vm_persist(d, vm);
+		gwd_metrics_incoming_ended(d->metrics, true);
 		GW_INFO(vm->name, "migration %s committed: the VM runs here", id);
 	} else {
 		/* Still prepared: the source aborts it, or asks again. */
@@ -471,6 +475,7 @@ static int incoming_abort(struct gwd *d, const char *id, const char *reason, cha
 	pthread_mutex_lock(&d->lock);
 	GW_INFO(vm->name, "incoming migration %s aborted: %s", id,
 		reason && reason[0] ? reason : "no reason given");
+	gwd_metrics_incoming_ended(d->metrics, false);
 	gwd_vm_forget(d, vm);
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
@@ -482,6 +487,7 @@ static int peer_abort(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__AbortRequest *req = (const void *)rq;
+	gw_log_thread_fields(NULL, req->migration_id);
 	int grc = gwd_grant_check(d, call, NULL, req->migration_id);
 	if (grc)
 		return grc;

@@ -55,6 +55,7 @@ static int vms_create(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__CreateVmRequest *req = (const void *)rq;
+	gw_log_thread_fields(req->name, NULL);
 	char why[300];
 	int rc = check_name(call, req->name);
 	if (rc)
@@ -147,6 +148,7 @@ static int vms_start(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__VmRef *req = (const void *)rq;
+	gw_log_thread_fields(req->name, NULL);
 	struct gwd_vm *vm;
 	int rc = claim(d, call, req->name, &vm);
 	if (rc)
@@ -220,6 +222,7 @@ static int vms_stop(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage 
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__StopVmRequest *req = (const void *)rq;
+	gw_log_thread_fields(req->name, NULL);
 	struct gwd_vm *vm;
 	int rc = claim(d, call, req->name, &vm);
 	if (rc)
@@ -258,6 +261,7 @@ static int vms_delete(void *ctx, struct gw_rpc_call *call, const ProtobufCMessag
 {
 	struct gwd *d = ctx;
 	const Godwit__V1__VmRef *req = (const void *)rq;
+	gw_log_thread_fields(req->name, NULL);
 	struct gwd_vm *vm;
 	int rc = claim(d, call, req->name, &vm);
 	if (rc)

@@ -85,6 +85,7 @@ struct gwd_vm {
 };
 
 struct gwd_mig;
+struct gwd_metrics;
 
 struct gwd {
 	char state_dir[256];
@@ -106,6 +107,7 @@ struct gwd {
 	char tls_names[256];
 	bool insecure;		     /* --insecure: plaintext allowed beyond loopback */
 	unsigned incoming_timeout_s; /* a received VM not committed by then is aborted */
+	struct gwd_metrics *metrics; /* events /metrics counts (ops.h); NULL: none counted */
 };
 
 /* validate.c: pure checks of what callers send (fuzzed and unit-tested). */

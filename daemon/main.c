@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* godwitd: the host daemon. Serves the gRPC API and supervises godwit-vmm processes. */
 #include "api.h"
+#include "ops.h"
 
 #include "godwit/log.h"
 #include "godwit/parse.h"
@@ -64,6 +65,9 @@ static void usage(FILE *f)
 	    "                        an incoming migration whose VM arrived whole but was\n"
 	    "                        not committed by its source within this time is aborted\n"
 	    "                        (default 180)\n"
+	    "      --metrics ADDR    serve Prometheus metrics at http://ADDR/metrics (default\n"
+	    "                        " GWD_METRICS_DEFAULT
+	    ", loopback; port 0 picks one; 'off': none)\n"
 	    "      --log-level LVL   error, warn, info (default) or debug\n"
 	    "  -h, --help            this text\n"
 	    "      --version         print the version\n"
@@ -75,7 +79,9 @@ static void usage(FILE *f)
 	    "DIR and the token must be open to nobody but their owner (chmod 700 DIR; chmod\n"
 	    "600 DIR/token): godwitd refuses to start otherwise.\n"
 	    "Stopping godwitd leaves VMs running; a restarted godwitd re-adopts them and\n"
-	    "finishes the migrations it was part of with the other host.\n");
+	    "finishes the migrations it was part of with the other host.\n"
+	    "Under systemd (godwitd.service, godwitd.socket): readiness and watchdog through\n"
+	    "sd_notify, the unix socket from socket activation, logs to the journal.\n");
 }
 
 static int find_vmm(char *out, size_t n)
@@ -140,6 +146,7 @@ static void log_pool(const struct gwd_pool *p)
 struct gwd_opts {
 	const char *listen_tcp, *state_dir, *vmm;
 	const char *tls_cert, *tls_key, *tls_ca;
+	struct gwd_ops ops; /* systemd, /metrics (ops.h) */
 };
 
 #define GWD_GO_ON (-1) /* parse_opts: no exit, the daemon starts */
@@ -199,6 +206,7 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 	    {"tls-ca", required_argument, NULL, 'A'},
 	    {"insecure", no_argument, NULL, 'I'},
 	    {"incoming-timeout", required_argument, NULL, 'T'},
+	    {"metrics", required_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -276,6 +284,10 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 			d->incoming_timeout_s = (unsigned)v;
 			break;
 		}
+		case 'm':
+			o->ops.metrics = optarg;
+			o->ops.metrics_given = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -385,17 +397,20 @@ static int setup_pfs(struct gwd *d)
 /* Serves the API on the unix socket and, unless 'none', on TCP; the TCP address actually
  * bound goes to DIR/listen-address. The server keeps pointers into methods, which must live
  * as long as it. 0 or the exit code. */
-static int serve(struct gwd *d, const char *listen_tcp, struct gw_rpc_method *methods,
-		 size_t max_methods, struct gw_rpc_server **srv)
+static int serve(struct gwd *d, const char *listen_tcp, const struct gwd_ops *ops,
+		 struct gw_rpc_method *methods, size_t max_methods, struct gw_rpc_server **srv)
 {
-	char unix_addr[600];
-	snprintf(unix_addr, sizeof(unix_addr), "unix:%s/godwitd.sock", d->state_dir);
-	const char *listen[3] = {unix_addr, NULL, NULL};
+	const char *unix_addr = ops->unix_target;
+	const char *listen[3] = {ops->unix_listen, NULL, NULL};
 	if (strcmp(listen_tcp, "none") != 0)
 		listen[1] = listen_tcp;
 	size_t nm = gwd_api_methods(methods, max_methods);
-	struct gw_rpc_server_config cfg = {
-	    .listen = listen, .token = d->token, .log_prefix = "api", .tls = d->tls};
+	struct gw_rpc_server_config cfg = {.listen = listen,
+					   .token = d->token,
+					   .log_prefix = "api",
+					   .tls = d->tls,
+					   .on_call_end = gwd_metrics_rpc_end,
+					   .on_call_end_opaque = d->metrics};
 	int rc = gw_rpc_server_start(&cfg, methods, nm, d, srv);
 	if (rc) {
 		fprintf(stderr, "godwitd: cannot serve on %s: %s\n", listen_tcp, strerror(-rc));
@@ -436,7 +451,8 @@ int main(int argc, char **argv)
 	int rc = parse_opts(argc, argv, &d, &o);
 	if (rc != GWD_GO_ON)
 		return rc;
-	if ((rc = setup(&d, &o)) || (rc = claim(&d, &o)) || (rc = setup_pfs(&d)))
+	if ((rc = setup(&d, &o)) || (rc = claim(&d, &o)) || (rc = setup_pfs(&d)) ||
+	    (rc = gwd_ops_early(&d, &o.ops)))
 		return rc;
 
 	/* Signals end the daemon through sigwait below; SIGPIPE is an error on one socket. */
@@ -460,11 +476,16 @@ int main(int argc, char **argv)
 
 	struct gw_rpc_method methods[32];
 	struct gw_rpc_server *srv;
-	if ((rc = serve(&d, o.listen_tcp, methods, 32, &srv)))
+	if ((rc = serve(&d, o.listen_tcp, &o.ops, methods, 32, &srv)))
 		return rc;
+	if ((rc = gwd_ops_serving(&d, &o.ops, "serving"))) {
+		gw_rpc_server_shutdown(srv);
+		return rc;
+	}
 	int sig = 0;
 	sigwait(&set, &sig);
 	GW_INFO("godwitd", "signal %d: shutting down; running VMs keep running", sig);
+	gwd_ops_stop(&o.ops);
 	pthread_mutex_lock(&d.lock);
 	d.shutting_down = true;
 	pthread_mutex_unlock(&d.lock);

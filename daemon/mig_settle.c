@@ -343,6 +343,7 @@ void mig_handover(struct gwd_mig *m, uint64_t vmm_downtime_us)
 static void *reconcile_thread(void *arg)
 {
 	struct gwd_mig *m = arg;
+	gw_log_thread_fields(m->vm, m->id);
 	struct gwd *d = m->d;
 	pthread_mutex_lock(&d->lock);
 	int step = m->step;

@@ -203,6 +203,7 @@ static void *monitor_main(void *arg)
 	free(arg);
 	struct gwd *d = a.d;
 	struct gwd_vm *vm = a.vm;
+	gw_log_thread_fields(vm->name, NULL);
 	struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;

@@ -21,6 +21,14 @@ struct gw_rpc_tls {
 	char *key_pem;
 };
 
+/* fdlisten.c: accepts on a listening socket someone else bound (fd stays the caller's) and
+ * hands each connection to server, which must be started; stop before shutting it down. 0 or
+ * a negative errno. */
+struct gw_rpc_fd_listener;
+int gw_rpc_fd_listener_start(grpc_server *server, int fd, const char *prefix,
+			     struct gw_rpc_fd_listener **out);
+void gw_rpc_fd_listener_stop(struct gw_rpc_fd_listener *l);
+
 /* A protobuf message as a gRPC byte buffer (NULL when out of memory). */
 grpc_byte_buffer *gw_rpc_pack(const ProtobufCMessage *msg);
 

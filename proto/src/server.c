@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,6 +106,13 @@ struct gw_rpc_server {
 	char *unix_paths[8];
 
 	bool tls;
+	/* Listening sockets passed in ("unix-fd:N") and the threads accepting on them; their
+	 * connections reach gRPC as "fd:N" peers, local like unix:PATH ones. */
+	int passed_fds[8];
+	size_t npassed;
+	struct gw_rpc_fd_listener *fd_listeners[8];
+	gw_rpc_call_end_fn on_end;
+	void *on_end_opaque;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -120,6 +128,14 @@ struct gw_rpc_server {
 
 static void slot_post(struct method_slot *s);
 static void generic_post(struct gw_rpc_server *srv);
+
+static void report_end(const struct gw_rpc_server *srv, const struct gw_rpc_method *m,
+		       enum gw_rpc_code code)
+{
+	if (srv->on_end)
+		srv->on_end(srv->on_end_opaque, m ? m->service->name : NULL, m ? m->name : NULL,
+			    code);
+}
 
 /* ---- arena ---- */
 
@@ -287,6 +303,7 @@ static void finish(struct gw_rpc_call *call, int rc, const ProtobufCMessage *res
 	ops[n].data.send_status_from_server.status = (grpc_status_code)code;
 	ops[n++].data.send_status_from_server.status_details = &details;
 	run_batch(call, ops, n);
+	report_end(call->srv, call->slot->m, code);
 	grpc_slice_unref(details);
 	if (bb)
 		grpc_byte_buffer_destroy(bb);
@@ -466,6 +483,8 @@ static void run_call(struct gw_rpc_call *call)
 	if (req)
 		protobuf_c_message_free_unpacked(req, NULL);
 	call_put(call);
+	/* What the handler tagged its log lines with is not the next call's. */
+	gw_log_thread_fields_clear();
 }
 
 /* ---- the worker pool ---- */
@@ -551,6 +570,7 @@ static void refuse(struct gw_rpc_call *call, grpc_status_code code)
 {
 	GW_DEBUG(call->srv->prefix, "%s refused: %s", call->slot->path, call->errmsg);
 	grpc_call_cancel_with_status(call->call, code, call->errmsg, NULL);
+	report_end(call->srv, call->slot->m, (enum gw_rpc_code)code);
 	grpc_call_unref(call->call);
 	grpc_metadata_array_destroy(&call->meta);
 	pthread_cond_destroy(&call->cond);
@@ -568,6 +588,7 @@ static void dispatch(struct method_slot *s)
 	if (!call) {
 		grpc_call_cancel_with_status(s->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
 					     "out of memory", NULL);
+		report_end(srv, s->m, GW_RPC_RESOURCE_EXHAUSTED);
 		grpc_call_unref(s->call);
 		grpc_metadata_array_destroy(&s->meta);
 		slot_post(s);
@@ -585,7 +606,8 @@ static void dispatch(struct method_slot *s)
 	pthread_mutex_init(&call->lock, NULL);
 	pthread_cond_init(&call->cond, NULL);
 	char *peer = grpc_call_get_peer(call->call);
-	call->is_unix = peer && strncmp(peer, "unix:", 5) == 0;
+	call->is_unix = peer && (strncmp(peer, "unix:", 5) == 0 ||
+				 (srv->npassed && strncmp(peer, "fd:", 3) == 0));
 	gpr_free(peer);
 	slot_post(s); /* be ready for the next call of this method at once */
 
@@ -659,6 +681,7 @@ static void generic_answer(struct gw_rpc_server *srv)
 	ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[2].data.recv_close_on_server.cancelled = &g->cancelled;
 	g->answering = true;
+	report_end(srv, NULL, GW_RPC_UNIMPLEMENTED);
 	if (grpc_call_start_batch(g->call, ops, 3, &g->done, NULL) != GRPC_CALL_OK) {
 		g->answering = false;
 		grpc_slice_unref(g->status_msg);
@@ -770,6 +793,26 @@ static grpc_server_credentials *listen_creds(const struct gw_rpc_tls *tls, bool 
 	    tls->ca_pem, &pair, 1, GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
 }
 
+/* "unix-fd:N": N must be a listening unix stream socket; kept for gw_rpc_fd_listener_start. */
+static int passed_fd_check(struct gw_rpc_server *srv, const char *num)
+{
+	char *end;
+	long fd = strtol(num, &end, 10);
+	int type = 0, listening = 0;
+	struct sockaddr_storage ss;
+	socklen_t tl = sizeof(type), ll = sizeof(listening), sl = sizeof(ss);
+	if (!*num || *end || fd < 0 || fd > INT32_MAX ||
+	    getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) < 0 ||
+	    getsockname((int)fd, (struct sockaddr *)&ss, &sl) < 0 || ss.ss_family != AF_UNIX ||
+	    type != SOCK_STREAM || !listening) {
+		GW_ERR(srv->prefix, "unix-fd:%s is not a listening unix stream socket", num);
+		return -EINVAL;
+	}
+	srv->passed_fds[srv->npassed++] = (int)fd;
+	return 0;
+}
+
 int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_rpc_method *methods,
 			size_t n, void *ctx, struct gw_rpc_server **out)
 {
@@ -787,6 +830,8 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_
 	srv->max_public = cfg->max_public_calls ? cfg->max_public_calls : DEFAULT_MAX_PUB;
 	srv->tls = cfg->tls != NULL;
 	srv->ctx = ctx;
+	srv->on_end = cfg->on_call_end;
+	srv->on_end_opaque = cfg->on_call_end_opaque;
 	srv->token = cfg->token ? strdup(cfg->token) : NULL;
 	srv->shutdown_tag.kind = TAG_SHUTDOWN;
 	srv->generic.tag.kind = TAG_GENERIC;
@@ -852,6 +897,13 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_
 	}
 	srv->nslots = n;
 	for (const char *const *l = cfg->listen; *l && srv->nlisten < 8; l++) {
+		if (strncmp(*l, "unix-fd:", 8) == 0) {
+			rc = passed_fd_check(srv, *l + 8);
+			if (rc)
+				goto err_destroy;
+			srv->ports[srv->nlisten++] = 0;
+			continue;
+		}
 		bool is_unix = strncmp(*l, "unix:", 5) == 0;
 		if (is_unix)
 			unlink(*l + 5); /* a stale socket from a previous run */
@@ -887,6 +939,16 @@ int gw_rpc_server_start(const struct gw_rpc_server_config *cfg, const struct gw_
 		gw_rpc_server_shutdown(srv);
 		return rc;
 	}
+	for (size_t i = 0; i < srv->npassed; i++) {
+		rc = gw_rpc_fd_listener_start(srv->server, srv->passed_fds[i], srv->prefix,
+					      &srv->fd_listeners[i]);
+		if (rc) {
+			GW_ERR(srv->prefix, "cannot accept on fd %d: %s", srv->passed_fds[i],
+			       strerror(-rc));
+			gw_rpc_server_shutdown(srv);
+			return rc;
+		}
+	}
 	*out = srv;
 	return 0;
 
@@ -910,6 +972,9 @@ void gw_rpc_server_shutdown(struct gw_rpc_server *srv)
 {
 	if (!srv)
 		return;
+	/* No new connection from a passed socket once gRPC is shutting down. */
+	for (size_t i = 0; i < srv->npassed; i++)
+		gw_rpc_fd_listener_stop(srv->fd_listeners[i]);
 	pthread_mutex_lock(&srv->lock);
 	srv->shutting_down = true;
 	pthread_cond_broadcast(&srv->work);

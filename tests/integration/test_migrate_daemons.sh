@@ -5,7 +5,8 @@
 # token, a destination without enough memory, the destination VMM killed mid-pre-copy, a
 # cancel. Then a VM holding a VF: it migrates to a host with a free VF of its generation and
 # is refused by one that has only another generation. (Cut networks, corrupt bytes and version mismatches are driven at the stream level
-# in integration_migrate.)
+# in integration_migrate.) Both hosts' /metrics pages (tests/lib/gw_prom.py, Prometheus's
+# parser) count the first migration: outcome, bytes, downtime, the RPCs it took.
 set -u
 GODWITD=$1
 GODWIT=$2
@@ -22,8 +23,8 @@ daemon() { # NAME [extra args]
 	disown
 	for _ in $(seq 100); do [ -s "$TMP/$n/listen-address" ] && break; sleep 0.05; done
 }
-daemon a
-daemon b
+daemon a --metrics 127.0.0.1:0
+daemon b --metrics 127.0.0.1:0
 daemon c --memory-limit 16M
 daemon d --emul-nic gen=2,vfs=2
 A=$(cat "$TMP/a/listen-address")
@@ -38,8 +39,43 @@ expect "create on A" 0 created -- "${GA[@]}" vm create web --memory 64M --guest 
 expect "start on A" 0 started -- "${GA[@]}" vm start web
 sleep 1.5
 
+PROM="/usr/bin/python3 $(dirname "$0")/../lib/gw_prom.py"
+scrape() { # HOST FILE
+	$PROM scrape "$(cat "$TMP/$1/metrics-address")" "$TMP/$2" && return 0
+	fail "/metrics of $1 does not parse"
+	return 1
+}
+grew() { # NAME BEFORE AFTER SAMPLE [k=v ...] [--by N]
+	local name=$1
+	shift
+	if $PROM grew "$TMP/$1" "$TMP/$2" "${@:3}" >"$TMP/grew" 2>&1; then
+		pass "$name ($(cat "$TMP/grew"))"
+	else
+		fail "$name: $(cat "$TMP/grew")"
+	fi
+}
+scrape a a0.prom && scrape b b0.prom
+[ "$($PROM value "$TMP/a0.prom" godwit_vmm_up vm=web)" = 1 ] && pass "A's /metrics: web's VMM answers" ||
+	fail "A's /metrics: godwit_vmm_up{vm=web} is not 1"
+
 # --- there ---
 expect "migrate A -> B" 0 'phase +done' -- "${GA[@]}" migrate web --to "$B" --to-token-file "$TMP/b/token"
+if scrape a a1.prom && scrape b b1.prom; then
+	grew "A counts a completed outgoing migration" a0.prom a1.prom godwit_migrations_total \
+		direction=outgoing outcome=completed --by 1
+	grew "A's bytes histogram has it" a0.prom a1.prom godwit_migration_bytes_count outcome=completed --by 1
+	grew "and the bytes it sent" a0.prom a1.prom godwit_migration_bytes_sum outcome=completed
+	grew "A's downtime histogram has it" a0.prom a1.prom godwit_migration_downtime_seconds_count --by 1
+	grew "A's duration histogram has it" a0.prom a1.prom godwit_migration_duration_seconds_count \
+		outcome=completed --by 1
+	grew "A counts the Migrate call" a0.prom a1.prom godwit_rpcs_total service=godwit.v1.Migrations \
+		method=Migrate code=OK --by 1
+	grew "B counts a completed incoming migration" b0.prom b1.prom godwit_migrations_total \
+		direction=incoming outcome=completed --by 1
+	grew "B counts the Commit it answered" b0.prom b1.prom godwit_rpcs_total service=godwit.v1.Peer \
+		method=Commit code=OK --by 1
+	grew "B's VMs: one more running" b0.prom b1.prom godwit_vms state=running --by 1
+fi
 expect "web runs on B" 0 'web +running' -- "${GB[@]}" vm list
 expect "web is gone from A" 0 'no VMs' -- "${GA[@]}" vm list
 if verified GB web; then pass "guest verifies its whole pattern on B"; else fail "verification on B"; cat "$TMP/con"; fi

@@ -5,7 +5,7 @@
 #           record shows them; after a live migration they are in force on the destination's
 #           VF, whose PF never saw those exchanges, and traffic to the guest's MAC continues
 #   deny    a NIC created with trust=off: the guest's MAC change gets a NACK, it keeps its
-#           MAC and its traffic flows
+#           MAC and its traffic flows; godwitd's /metrics shows the VMM's exchanges and denial
 set -u
 . "$(dirname "$0")/nic_lib.sh" gw-nicmbx "$@"
 
@@ -15,7 +15,8 @@ setup() {
 	shift
 	peer_start "$S" "$@"
 	for h in a b; do
-		daemon "${S#"$TMP"/}/$h" --emul-nic "gen=1,vfs=2,uplink=$(cat "$S/ready")"
+		daemon "${S#"$TMP"/}/$h" --emul-nic "gen=1,vfs=2,uplink=$(cat "$S/ready")" \
+			--metrics 127.0.0.1:0
 	done
 	B=$(cat "$S/b/listen-address")
 }
@@ -99,5 +100,17 @@ GA vm info deny >"$S/info.txt" 2>&1
 	fail "deny: record $(rec "$S/info.json" "")"
 grep -q "trust off" "$S/info.txt" && pass "deny: vm info shows the NIC untrusted" ||
 	fail "deny: vm info: $(cat "$S/info.txt")"
+# What the VMM counts reaches Prometheus through godwitd (read from the VMM at scrape time).
+PROM="/usr/bin/python3 $(dirname "$0")/../lib/gw_prom.py"
+if $PROM scrape "$(cat "$S/a/metrics-address")" "$S/a.prom" 2>"$S/prom.err"; then
+	m_ex=$($PROM value "$S/a.prom" godwit_mailbox_exchanges_total vm=deny 2>&1)
+	m_den=$($PROM value "$S/a.prom" godwit_mailbox_denials_total vm=deny 2>&1)
+	r_ex=$(rec "$S/info.json" "['exchanges']")
+	[ "$m_den" = 1 ] && [ "$m_ex" = "$r_ex" ] && [ "$r_ex" -gt 0 ] &&
+		pass "deny: /metrics shows the VMM's $m_ex exchanges and 1 denial" ||
+		fail "deny: /metrics: exchanges $m_ex (the record: $r_ex), denials $m_den"
+else
+	fail "deny: /metrics: $(cat "$S/prom.err")"
+fi
 
 gw_finish "mailbox interception"

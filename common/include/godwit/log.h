@@ -23,6 +23,28 @@ int gw_log_parse_level(const char *s, enum gw_log_level *out);
 /* Sets the program name printed on every line (pointer must stay valid). */
 void gw_log_set_ident(const char *ident);
 
+/*
+ * Structured fields a line carries besides its text, for sinks that keep them apart (journald:
+ * GODWIT_VM=, GODWIT_MIGRATION=). NULL or "": none. The stderr line does not show them.
+ */
+struct gw_log_fields {
+	const char *vm;
+	const char *migration;
+};
+/* The calling thread's fields, copied (names are cut at 63 characters): every line the thread
+ * logs carries them until they are set again; NULL or "" clears one. */
+void gw_log_thread_fields(const char *vm, const char *migration);
+/* Both cleared: what a thread reused for unrelated work (a server's worker) does after each. */
+void gw_log_thread_fields_clear(void);
+
+/* Where lines go instead of stderr: fn gets each line the level lets through, with errno
+ * preserved around it, from any thread (it must be thread-safe). fn NULL: stderr again. Set it
+ * before other threads log. */
+typedef void (*gw_log_sink_fn)(void *opaque, enum gw_log_level level, const char *ident,
+			       const char *prefix, const struct gw_log_fields *fields,
+			       const char *msg);
+void gw_log_set_sink(gw_log_sink_fn fn, void *opaque);
+
 void gw_log(enum gw_log_level level, const char *prefix, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void gw_vlog(enum gw_log_level level, const char *prefix, const char *fmt, va_list ap)

@@ -77,10 +77,19 @@ struct gw_rpc_method {
 	bool peer;
 };
 
+/* Told as each call ends, on the thread that ended it (keep it short, make it thread-safe):
+ * the service and method called (both NULL for a method the server does not have) and the
+ * status sent, including calls refused before their handler ran. */
+typedef void (*gw_rpc_call_end_fn)(void *opaque, const char *service, const char *method,
+				   enum gw_rpc_code code);
+
 struct gw_rpc_server_config {
-	const char *const *listen; /* "HOST:PORT" (token-protected) or "unix:PATH"; NULL-ended */
-	const char *token;	   /* bearer token TCP callers must present; NULL: none */
-	size_t max_msg;		   /* 0: GW_RPC_DEFAULT_MAX_MSG */
+	/* "HOST:PORT" (token-protected), "unix:PATH", or "unix-fd:N": a listening unix stream
+	 * socket already bound (systemd socket activation), which stays the caller's and whose
+	 * callers count as local like those of unix:PATH. NULL-ended. */
+	const char *const *listen;
+	const char *token; /* bearer token TCP callers must present; NULL: none */
+	size_t max_msg;	   /* 0: GW_RPC_DEFAULT_MAX_MSG */
 	const char *log_prefix;
 	/* TLS on every TCP listener (unix sockets stay plaintext: file permissions guard
 	 * them). A client certificate is verified against the CA when one is presented. NULL:
@@ -90,6 +99,8 @@ struct gw_rpc_server_config {
 	 * refused RESOURCE_EXHAUSTED at once), of which public ones (health checks, which need
 	 * no token), and streams per connection. 0: 64, 16 and 32. */
 	unsigned max_calls, max_public_calls, max_streams_per_conn;
+	gw_rpc_call_end_fn on_call_end; /* NULL: none */
+	void *on_call_end_opaque;
 };
 
 /* Binds, starts serving on its own threads. -EADDRINUSE, -EINVAL (bad method), ... */
