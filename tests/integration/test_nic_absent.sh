@@ -6,16 +6,24 @@
 # and the guest keeps echoing. Then it migrates on to host C, which has a gen1 VF: back onto
 # passthrough (a mismatch: re-created on gen1), still echoing. And --require-passthrough to
 # B is refused with nothing moved.
+# With "dpdk" after the usual arguments (integration_nic_absent_dpdk), each host's uplink is a
+# DPDK net_af_packet port on one bridge, one veth pair per host, and the peer is on the bridge
+# too (packet:): the NIC B emulates keeps its uplink through DPDK.
 set -u
 . "$(dirname "$0")/nic_lib.sh" gw-nicabs "$@"
 
+if [ "${5:-}" = dpdk ]; then
+	. "$(dirname "$0")/dpdk_lib.sh"
+	dpdk_segment a b c
+	PEER_LISTEN=packet:${K}p
+fi
 # Traffic runs until the test has seen the guest echo on C (no budget of frames that could run
 # out before the second migration on a slow host).
 peer_start "$TMP" --rate 600
-UPLINK=$(cat "$TMP/ready")
-daemon a --emul-nic "gen=2,vfs=1,uplink=$UPLINK"
-daemon b --emul-nic none --emul-uplink "$UPLINK"
-daemon c --emul-nic "gen=1,vfs=1,uplink=$UPLINK"
+up() { [ -n "${PEER_LISTEN:-}" ] && echo "dpdk:net_af_packet0,iface=$K$1" || cat "$TMP/ready"; }
+daemon a --emul-nic "gen=2,vfs=1,uplink=$(up a)"
+daemon b --emul-nic none --emul-uplink "$(up b)"
+daemon c --emul-nic "gen=1,vfs=1,uplink=$(up c)"
 G() { local h=$1; shift; gw "$TMP/$h" "$@"; }
 addr() { cat "$TMP/$1/listen-address"; }
 
@@ -55,6 +63,11 @@ fi
 G b vm info abs >"$TMP/info-b" 2>&1
 grep -q "emulated by the VMM" "$TMP/info-b" && pass "on B the NIC is emulated: $(grep nic0 "$TMP/info-b" | sed 's/  */ /g')" ||
 	fail "on B: $(cat "$TMP/info-b")"
+if [ -n "${PEER_LISTEN:-}" ]; then
+	grep -q "uplink dpdk:net_af_packet0,iface=${K}b" "$TMP/info-b" &&
+		pass "on B the emulated NIC's uplink is B's DPDK port" ||
+		fail "on B the uplink is not B's DPDK port: $(grep nic0 "$TMP/info-b")"
+fi
 # Once the migration is over, every echo comes from B.
 after=$(received "$TMP")
 wait_for "$TMP" $((after + 1500)) 300 && pass "the guest keeps echoing on B's emulated VF ($(($(received "$TMP") - after)) frames since the migration)" ||
