@@ -115,10 +115,10 @@ static void eal_arg(int *argc, const char *fmt, ...)
  * Starts the EAL (called under eal.lock). Memory comes from anonymous pages (--no-huge), and
  * no configuration is shared (--no-shconf: nothing is written in the runtime directory), so
  * any number of processes can each have their own EAL. (--in-memory says the same but DPDK
- * refuses it beside --no-huge, which implies legacy memory.) Lcore 0 may run on every CPU this thread may: rte_eal_init pins the calling
- * thread to its main lcore's CPUs, and the VMM's threads must keep the placement they were
- * given. PCI is scanned only for a PCI device, and then only that one (-a): the VMM's VFs
- * bound to vfio-pci are not DPDK's.
+ * refuses it beside --no-huge, which implies legacy memory.) Lcore 0 may run on every CPU
+ * this thread may: rte_eal_init pins the calling thread to its main lcore's CPUs, and the
+ * VMM's threads must keep the placement they were given. PCI is scanned only for a PCI
+ * device, and then only that one (-a): the VMM's VFs bound to vfio-pci are not DPDK's.
  */
 static int eal_start(const char *pci_name, char *err, size_t errlen)
 {
