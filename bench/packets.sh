@@ -83,6 +83,11 @@ if [ "${1:-}" = --vf-here ]; then
 	VMM=$BUILD/vmm/godwit-vmm
 	GUEST=$BUILD/tests/guest/godwit-test-guest
 	PEER=$BUILD/tools/nicpeer/godwit-nicpeer
+	# A test host's /dev has no net/tun until something asks for it.
+	if [ ! -e /dev/net/tun ]; then
+		modprobe tun 2>/dev/null || true
+		mkdir -p /dev/net && mknod /dev/net/tun c 10 200
+	fi
 	bridge "${K}br"
 	veth "${K}p" "${K}ps"
 	veth "${K}d" "${K}ds"
