@@ -84,7 +84,10 @@ for dec in ("match", "mismatch", "absent"):
                    "downtime_ms": med([r["downtime_ms"] for r in ok]),
                    "total_ms": med([r["total_ms"] for r in ok]),
                    "outage_ms": med([r["outage_ms"] for r in ok if r.get("outage_ms") is not None]),
-                   "lost": sum(r.get("lost") or 0 for r in rs),
+                   "open_ms": med([r["open_ms"] for r in ok if r.get("open_ms") is not None]),
+                 "open_rss_mib": med([r["open_rss_kib"] / 1024 for r in ok
+                                      if r.get("open_rss_kib") is not None]),
+                 "lost": sum(r.get("lost") or 0 for r in rs),
                    "errors": sorted({r["error"] for r in rs if r.get("error")})}
 off_pps = (nicmig.get("off") or {}).get("pps_during")
 sh_pps = (nicmig.get("shadow") or {}).get("pps_during")
@@ -385,11 +388,14 @@ if port_rows or vf_rows:
               "sends 64-byte numbered frames (256 in flight, batches of 32 as one device round) "
               "and another receives and checks them, on this machine: `udp:` to a socket on "
               "loopback, `tap:` two TAPs on a bridge, `packet:` and `dpdk:` on the two ends of a "
-              "veth pair; CPU is the whole process's user + system time. **Through the VF**: "
+              "veth pair; CPU is the whole process's user + system time; opening both ports (the "
+              "EAL's start included, for `dpdk:`) is what each process with such a port pays "
+              "once. **Through the VF**: "
               "the test guest's nic-echo, godwit-nicpeer sending 64-byte frames with 32 in "
               "flight; CPU is the VMM's user + system time per echoed packet.", "",
-              "| layer | port | ok | packets/s | CPU per packet (us) | vs udp | lost | corrupt |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| layer | port | ok | packets/s | CPU per packet (us) | vs udp | lost | corrupt | "
+              "opening both ports (ms, MiB resident) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for layer, rs_all, key in (("port layer", port_rows, "ports"), ("through the VF", vf_rows,
                                                                     "vf")):
         for port in ("udp", "tap", "packet", "dpdk"):
@@ -401,6 +407,9 @@ if port_rows or vf_rows:
                  "pps": med([r["pps"] for r in ok if r.get("pps") is not None]),
                  "cpu_ns_per_packet": med([r["cpu_ns_per_packet"] for r in ok
                                            if r.get("cpu_ns_per_packet") is not None]),
+                 "open_ms": med([r["open_ms"] for r in ok if r.get("open_ms") is not None]),
+                 "open_rss_mib": med([r["open_rss_kib"] / 1024 for r in ok
+                                      if r.get("open_rss_kib") is not None]),
                  "lost": sum(r.get("lost") or 0 for r in rs),
                  "corrupt": sum(r.get("corrupt") or 0 for r in rs),
                  "errors": sorted({r["error"] for r in rs if r.get("error")})}
@@ -411,7 +420,8 @@ if port_rows or vf_rows:
             lines.append(f"| {layer} | {port} | {g['ok_runs']}/{g['runs']} | "
                          f"{fmt(g['pps'], '.0f')} | "
                          f"{fmt(g['cpu_ns_per_packet'] / 1e3 if g['cpu_ns_per_packet'] else None, '.2f')} | "
-                         f"{fmt(g['vs_udp'], '.2f')} | {g['lost']} | {g['corrupt']} |")
+                         f"{fmt(g['vs_udp'], '.2f')} | {g['lost']} | {g['corrupt']} | "
+                         f"{fmt(g['open_ms'], '.0f')}, {fmt(g['open_rss_mib'], '.1f')} |")
     verdict = []
     for key, what in (("ports", "the port layer"), ("vf", "the whole path through the VF")):
         r = doc["packets"][key].get("dpdk", {}).get("vs_udp")

@@ -173,6 +173,20 @@ static int warm_up(struct bench *b)
 	return -1;
 }
 
+/* Resident memory in KiB (/proc/self/status VmRSS), or 0. */
+static unsigned long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	unsigned long kib = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %lu kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
 static int open_port(const char *spec, struct sriov_port **p)
 {
 	char err[256];
@@ -241,9 +255,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	unsigned long rss0 = rss_kib();
+	uint64_t o0 = now_ns();
 	if (left == 1 ? open_udp(&b)
 		      : open_port(argv[optind], &b.tx) || open_port(argv[optind + 1], &b.rx))
 		return 1;
+	/* What opening the two ports cost: for dpdk:, the EAL's start is in it. */
+	double open_ms = (double)(now_ns() - o0) / 1e6;
+	unsigned long open_rss = rss_kib() - rss0;
 	pthread_t t;
 	if (pthread_create(&t, NULL, receiver, &b)) {
 		fprintf(stderr, "godwit-portbench: no receiver thread\n");
@@ -266,10 +285,12 @@ int main(int argc, char **argv)
 	uint64_t got = b.sent - b.lost;
 	printf("{\"port\":\"%s\",\"describe\":\"%s\",\"frames\":%lu,\"size\":%u,\"window\":%u,"
 	       "\"received\":%lu,\"lost\":%lu,\"corrupt\":%lu,\"seconds\":%.3f,\"pps\":%.0f,"
-	       "\"cpu_s\":%.3f,\"cpu_ns_per_packet\":%.0f,\"cores_busy\":%.2f}\n",
+	       "\"cpu_s\":%.3f,\"cpu_ns_per_packet\":%.0f,\"cores_busy\":%.2f,\"open_ms\":%.1f,"
+	       "\"open_rss_kib\":%lu}\n",
 	       label ? label : argv[optind], sriov_port_describe(b.tx), (unsigned long)b.frames,
 	       b.size, b.window, (unsigned long)got, (unsigned long)b.lost, (unsigned long)b.bad, s,
-	       (double)got / s, c1 - c0, got ? (c1 - c0) * 1e9 / (double)got : 0.0, (c1 - c0) / s);
+	       (double)got / s, c1 - c0, got ? (c1 - c0) * 1e9 / (double)got : 0.0, (c1 - c0) / s,
+	       open_ms, open_rss);
 	sriov_port_close(b.tx);
 	sriov_port_close(b.rx);
 	if (b.sink >= 0)
