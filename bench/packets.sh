@@ -84,10 +84,8 @@ if [ "${1:-}" = --vf-here ]; then
 	GUEST=$BUILD/tests/guest/godwit-test-guest
 	PEER=$BUILD/tools/nicpeer/godwit-nicpeer
 	# A test host's /dev has no net/tun until something asks for it.
-	if [ ! -e /dev/net/tun ]; then
-		modprobe tun 2>/dev/null || true
-		mkdir -p /dev/net && mknod /dev/net/tun c 10 200
-	fi
+	[ -e /dev/net/tun ] || modprobe tun 2>/dev/null || true
+	[ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200; }
 	bridge "${K}br"
 	veth "${K}p" "${K}ps"
 	veth "${K}d" "${K}ds"

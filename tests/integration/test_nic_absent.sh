@@ -13,7 +13,7 @@ set -u
 . "$(dirname "$0")/nic_lib.sh" gw-nicabs "$@"
 
 WIRE=${5:-udp}
-if [ "$WIRE" = dpdk ] || [ "$WIRE" = packet ]; then
+if [ "$WIRE" != udp ]; then
 	. "$(dirname "$0")/dpdk_lib.sh"
 	dpdk_segment a b c
 	PEER_LISTEN=packet:${K}p
@@ -24,6 +24,7 @@ peer_start "$TMP" --rate 600
 up() {
 	case $WIRE in
 	dpdk) echo "dpdk:net_af_packet0,iface=$K$1" ;;
+	mixed) [ "$1" = b ] && echo "dpdk:net_af_packet0,iface=$K$1" || echo "packet:$K$1" ;;
 	packet) echo "packet:$K$1" ;;
 	*) cat "$TMP/ready" ;;
 	esac
