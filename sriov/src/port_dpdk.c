@@ -7,6 +7,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -139,6 +140,9 @@ static int eal_start(const char *pci_name, char *err, size_t errlen)
 		eal_arg(&argc, "--no-pci");
 	}
 	eal.argv[argc] = NULL;
+	/* DPDK's messages go where godwit's log goes: stderr (godwit-vmm's stdout carries its
+	 * --json report), and not to syslog as well. */
+	rte_openlog_stream(stderr);
 	if (rte_eal_init(argc, eal.argv) < 0) {
 		int rc = rte_errno > 0 ? -rte_errno : -EIO;
 		say(err, errlen, "DPDK EAL did not start: %s", rte_strerror(-rc));
