@@ -133,8 +133,7 @@ static int parse_pf(struct gwd_pf *pf, const char *arg, char *why, size_t n)
 		/* A dpdk: uplink takes the rest of the value, commas and all (its device's
 		 * arguments), as godwit-vmm's --vf does. */
 		if (!strncmp(kv, "uplink=dpdk:", 12)) {
-			snprintf(buf, sizeof(buf), "%s", arg);
-			kv = buf + (kv - buf);
+			snprintf(buf, sizeof(buf), "%s", arg); /* the commas strtok_r cut, back */
 			if (parse_kv(pf, kv, &seen, why, n))
 				return -EINVAL;
 			break;
