@@ -7,7 +7,8 @@
 # (bench/nic.sh): packets per second and VM exits per packet through the emulated VF, and the
 # NIC migration case (bench/nic_migrate.sh): the same during a migration per DMA mode, and
 # the NIC generations case (bench/nic_generations.sh): downtime for match, mismatch, absent;
-# and the Linux cases (bench/linux.sh): boot to init, and a 1 GiB Linux guest's migration.
+# and the Linux cases (bench/linux.sh): boot to init, and a 1 GiB Linux guest's migration; and
+# the packet case (bench/packets.sh): the uplink's port types side by side.
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 RUNS=${RUNS:-5}
@@ -125,7 +126,8 @@ print(json.dumps({"tool": sys.argv[2], "case": sys.argv[3], "run": int(sys.argv[
 }
 
 # BENCH_ONLY=godwit skips QEMU; BENCH_ONLY=nic runs only the NIC cases; BENCH_ONLY=linux only
-# the Linux cases; BENCH_ONLY=vfio only the passthrough cases (bench/vfio.sh).
+# the Linux cases; BENCH_ONLY=vfio only the passthrough cases (bench/vfio.sh); BENCH_ONLY=packets
+# only the packet case (bench/packets.sh: udp:, tap: and dpdk: uplinks side by side).
 if [ "${BENCH_ONLY:-}" = vfio ]; then
 	"$HERE/vfio.sh" "$BUILD" "$RAW"
 	"$HERE/vfio_migrate.sh" "$BUILD" "$RAW"
@@ -143,6 +145,12 @@ if [ "${BENCH_ONLY:-}" = tls ]; then
 	"$HERE/tls.sh" "$BUILD" "$RAW"
 	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
 		"$RUNS" latest-tls
+	exit 0
+fi
+if [ "${BENCH_ONLY:-}" = packets ]; then
+	"$HERE/packets.sh" "$BUILD" "$RAW"
+	/usr/bin/python3 "$HERE/report.py" "$RAW" "$OUT" "$(qemu-system-x86_64 --version | head -1)" \
+		"$RUNS" latest-packets
 	exit 0
 fi
 if [ "${BENCH_ONLY:-}" = linux ]; then
@@ -166,6 +174,7 @@ if [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/vfio.sh" "$BUILD" "$RAW" || log "the passthrough cases failed; see above"
 	"$HERE/vfio_migrate.sh" "$BUILD" "$RAW" || log "the passthrough migrations failed; see above"
 	"$HERE/tls.sh" "$BUILD" "$RAW" || log "the encryption case failed; see above"
+	"$HERE/packets.sh" "$BUILD" "$RAW" || log "the packet case failed; see above"
 fi
 if [ -n "$QEMU" ] && [ -n "$KERNEL" ] && [ -z "${BENCH_ONLY:-}" ]; then
 	"$HERE/mkinitramfs.sh" "$WORK/initrd.gz"

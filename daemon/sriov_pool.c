@@ -12,7 +12,8 @@
 
 #define EMUL_NIC_SYNTAX                                                                            \
 	"use gen=N,vfs=M[,uplink=SPEC] with N 1..2, M 1..7 and SPEC none, udp:HOST:PORT, "         \
-	"unix:PATH, tap:NAME or packet:IFNAME; or 'none' alone"
+	"unix:PATH, tap:NAME, packet:IFNAME or dpdk:DEVICE[,KEY=VALUE...] (last); or "             \
+	"'none' alone"
 
 const char *gwd_backend_name(enum gwd_backend b)
 {
@@ -45,10 +46,16 @@ static int check_udp(const char *hp, char *why, size_t n)
 
 int gwd_uplink_check(const char *spec, char *why, size_t n)
 {
+	/* A DPDK device's arguments hold ',' and '=' (net_af_packet0,iface=eth1): such an
+	 * uplink comes last in --emul-nic and in godwit-vmm's --vf, which take the rest. */
+	if (spec && !strncmp(spec, "dpdk:", 5) && spec[5] && spec[5] != ',' &&
+	    strlen(spec) < GWD_UPLINK_SZ && !strpbrk(spec, " \t\n"))
+		return 0;
 	if (!spec || !spec[0] || strlen(spec) >= GWD_UPLINK_SZ || strpbrk(spec, ", \t\n=")) {
 		snprintf(why, n,
 			 "uplink '%.40s' is empty, too long or holds ',', '=' or blanks: use none, "
-			 "udp:HOST:PORT, unix:PATH, tap:NAME or packet:IFNAME",
+			 "udp:HOST:PORT, unix:PATH, tap:NAME, packet:IFNAME or "
+			 "dpdk:DEVICE[,KEY=VALUE...]",
 			 spec ? spec : "");
 		return -EINVAL;
 	}
@@ -65,7 +72,8 @@ int gwd_uplink_check(const char *spec, char *why, size_t n)
 		return 0;
 	snprintf(why, n,
 		 "uplink '%s' is not a packet port: use none, udp:HOST:PORT, unix:PATH (under "
-		 "108 bytes), tap:NAME or packet:IFNAME (under 16 characters)",
+		 "108 bytes), tap:NAME or packet:IFNAME (under 16 characters), or "
+		 "dpdk:DEVICE[,KEY=VALUE...]",
 		 spec);
 	return -EINVAL;
 }
@@ -122,6 +130,14 @@ static int parse_pf(struct gwd_pf *pf, const char *arg, char *why, size_t n)
 	memset(pf, 0, sizeof(*pf));
 	snprintf(pf->uplink, sizeof(pf->uplink), "none");
 	for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		/* A dpdk: uplink takes the rest of the value, commas and all (its device's
+		 * arguments), as godwit-vmm's --vf does. */
+		if (!strncmp(kv, "uplink=dpdk:", 12)) {
+			snprintf(buf, sizeof(buf), "%s", arg); /* the commas strtok_r cut, back */
+			if (parse_kv(pf, kv, &seen, why, n))
+				return -EINVAL;
+			break;
+		}
 		if (parse_kv(pf, kv, &seen, why, n))
 			return -EINVAL;
 	}

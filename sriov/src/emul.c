@@ -65,12 +65,14 @@ static void be_kick(void *opaque)
 		GW_DEBUG(sriov_vf_name(be->vf), "kick lost: %s", strerror(errno));
 }
 
-/* Waits for work: a kick, a frame on the port, or (with direct doorbells) a short timeout. */
+/* Waits for work: a kick, a frame on the port, or (with direct doorbells, or a port that no fd
+ * announces, such as DPDK's) a short timeout. */
 static void wait_work(struct sriov_be *be)
 {
 	struct pollfd p[2] = {{.fd = be->kick_fd, .events = POLLIN},
 			      {.fd = sriov_port_fd(be->port), .events = POLLIN}};
-	struct timespec ts = {0, be->polling ? POLL_WAIT_US * 1000L : IDLE_WAIT_MS * 1000000L};
+	bool poll = be->polling || sriov_port_polled(be->port);
+	struct timespec ts = {0, poll ? POLL_WAIT_US * 1000L : IDLE_WAIT_MS * 1000000L};
 	if (ppoll(p, p[1].fd >= 0 ? 2 : 1, &ts, NULL) > 0 && (p[0].revents & POLLIN)) {
 		uint64_t v;
 		if (read(be->kick_fd, &v, sizeof(v)) < 0)

@@ -717,6 +717,9 @@ unsigned igb_dev_process(struct igb_dev *d, unsigned budget)
 	mbx_sync(d);
 	for (unsigned q = 0; q < d->gen.queues; q++)
 		did += tx_queue(d, q, budget);
+	/* A port that batches (dpdk:) sends the round's frames in one burst. */
+	if (d->io.port)
+		sriov_port_flush(d->io.port);
 	did += rx_work(d, budget);
 	pthread_mutex_unlock(&d->lock);
 	return did;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Packet ports: carry an emulated function's Ethernet frames over UDP, unix datagrams, a TAP or a
- * network interface (AF_PACKET). */
+/* Packet ports: carry an emulated function's Ethernet frames over UDP, unix datagrams, a TAP, a
+ * network interface (AF_PACKET) or a DPDK ethdev port (port_dpdk.c). */
 #include "godwit/sriov_port.h"
+
+#include "port_dpdk.h"
 
 #include "godwit/parse.h"
 #include "godwit/sock.h"
@@ -43,6 +45,7 @@ enum port_kind {
 	PORT_UNIX,
 	PORT_TAP,
 	PORT_PACKET,
+	PORT_DPDK,
 };
 
 struct sriov_port {
@@ -51,6 +54,7 @@ struct sriov_port {
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	int ifindex; /* PORT_PACKET: the interface frames go out on */
+	struct port_dpdk *dpdk;
 	/* TAP reads can be longer than the caller's buffer: the rest lands here so that a
 	 * truncation can be seen (only the receiving thread touches it). */
 	uint8_t *spill;
@@ -298,10 +302,13 @@ int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t
 	} else if (strncmp(spec, "packet:", 7) == 0) {
 		p->kind = PORT_PACKET;
 		rc = open_packet(p, spec + 7, err, errlen);
+	} else if (strncmp(spec, "dpdk:", 5) == 0) {
+		p->kind = PORT_DPDK;
+		rc = port_dpdk_open(spec + 5, &p->dpdk, p->desc, sizeof(p->desc), err, errlen);
 	} else {
 		say(err, errlen,
-		    "unknown port spec \"%s\" (want none, udp:HOST:PORT, unix:PATH, tap:NAME or "
-		    "packet:IFNAME)",
+		    "unknown port spec \"%s\" (want none, udp:HOST:PORT, unix:PATH, tap:NAME, "
+		    "packet:IFNAME or dpdk:DEVICE[,KEY=VALUE...])",
 		    spec);
 		rc = -EINVAL;
 	}
@@ -321,6 +328,7 @@ void sriov_port_close(struct sriov_port *p)
 		return;
 	if (p->fd >= 0)
 		close(p->fd);
+	port_dpdk_close(p->dpdk);
 	free(p->spill);
 	free(p);
 }
@@ -328,6 +336,17 @@ void sriov_port_close(struct sriov_port *p)
 int sriov_port_fd(const struct sriov_port *p)
 {
 	return p->fd;
+}
+
+bool sriov_port_polled(const struct sriov_port *p)
+{
+	return p->kind == PORT_DPDK;
+}
+
+void sriov_port_flush(struct sriov_port *p)
+{
+	if (p->kind == PORT_DPDK)
+		port_dpdk_flush(p->dpdk, &p->stats);
 }
 
 int sriov_port_send(struct sriov_port *p, const void *frame, size_t len)
@@ -338,6 +357,8 @@ int sriov_port_send(struct sriov_port *p, const void *frame, size_t len)
 		stat_add(&p->stats.tx_dropped, 1);
 		return 0;
 	}
+	if (p->kind == PORT_DPDK)
+		return port_dpdk_send(p->dpdk, frame, len, &p->stats);
 	ssize_t n;
 	do {
 		if (p->kind == PORT_TAP) {
@@ -445,6 +466,10 @@ ssize_t sriov_port_recv(struct sriov_port *p, void *buf, size_t cap)
 			n = recv_incoming(p->fd, buf, cap);
 		} else if (p->kind == PORT_UDP) {
 			n = recv_udp(p, buf, cap);
+		} else if (p->kind == PORT_DPDK) {
+			n = port_dpdk_recv(p->dpdk, buf, cap);
+			if (n < 0) /* never EINTR: the loop ends */
+				errno = (int)-n;
 		} else {
 			/* MSG_TRUNC: the datagram's real length, so truncation is visible. */
 			n = recv(p->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
@@ -479,7 +504,9 @@ int sriov_port_announce(struct sriov_port *p, const uint8_t mac[6])
 	r[7] = RARP_OP_REQUEST_REV;
 	memcpy(r + 8, mac, 6);	/* sender hardware address; sender protocol address 0 */
 	memcpy(r + 18, mac, 6); /* target hardware address; target protocol address 0 */
-	return sriov_port_send(p, f, sizeof(f));
+	int rc = sriov_port_send(p, f, sizeof(f));
+	sriov_port_flush(p);
+	return rc;
 }
 
 const char *sriov_port_describe(const struct sriov_port *p)

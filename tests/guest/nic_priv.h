@@ -63,8 +63,11 @@ struct nic {
 	bool set_mac;
 	uint8_t want_mac[6];
 	bool hold;
-	unsigned vlan; /* vlan=N: join VLAN N (SET_VLAN), 0 = none */
-	unsigned nmc;  /* mc=N: N multicast hashes (SET_MULTICAST) */
+	unsigned vlan;	       /* vlan=N: join VLAN N (SET_VLAN), 0 = none */
+	unsigned nmc;	       /* mc=N: N multicast hashes (SET_MULTICAST) */
+	bool relay;	       /* relay=MAC: pass frames on rather than echo them */
+	uint8_t relay_to[6];   /* where frames without GW_NIC_FLAG_ECHO go */
+	uint8_t relay_back[6]; /* the last sender of such a frame: where echoes go back */
 	/* The function. */
 	uint64_t cfg; /* ECAM address of its configuration space */
 	uint64_t bar0;

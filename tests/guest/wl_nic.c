@@ -85,7 +85,7 @@ static bool parse_mac(const char **p, uint8_t *mac)
 }
 
 /* "count[:opt,opt...]" with opt one of intx, poll, hold, vlan=N, mc=N, vf=N,
- * mac=XX:XX:XX:XX:XX:XX. */
+ * mac=XX:XX:XX:XX:XX:XX, relay=XX:XX:XX:XX:XX:XX. */
 static bool parse_args(struct nic *n, const char *a)
 {
 	uint64_t v;
@@ -117,6 +117,10 @@ static bool parse_args(struct nic *n, const char *a)
 			if (!parse_mac(&a, n->want_mac))
 				return false;
 			n->set_mac = true;
+		} else if (take(&a, "relay=")) {
+			if (!parse_mac(&a, n->relay_to))
+				return false;
+			n->relay = true;
 		} else {
 			return false;
 		}
@@ -396,16 +400,27 @@ static bool frame_ok(const uint8_t *buf, uint32_t len, uint32_t status)
 	return gw_nic_sum(buf + sizeof(*f), len - (uint32_t)sizeof(*f), f->seq) == f->sum;
 }
 
-static void echo_frame(struct nic_queue *r, const uint8_t *in, uint32_t len)
+/* Sends a good frame on: back to its sender with GW_NIC_FLAG_ECHO set or, with relay=MAC, a
+ * frame without the flag on to MAC and one with it back to the last sender of such a frame
+ * (frames between a peer and another VM pass through this one unchanged but for their
+ * addresses). */
+static void echo_frame(struct nic *n, struct nic_queue *r, const uint8_t *in, uint32_t len)
 {
 	unsigned t = r->tx_next;
 	uint8_t *buf = r->tx_buf + t * NIC_BUF;
 	struct gw_nic_frame *out = (struct gw_nic_frame *)buf;
 	const struct gw_nic_frame *f = (const struct gw_nic_frame *)in;
 	copy_frame(buf, in, len);
-	__builtin_memcpy(out->dst, f->src, 6);
+	if (!n->relay) {
+		__builtin_memcpy(out->dst, f->src, 6);
+		out->flags |= GW_NIC_FLAG_ECHO;
+	} else if (f->flags & GW_NIC_FLAG_ECHO) {
+		__builtin_memcpy(out->dst, n->relay_back, 6);
+	} else {
+		__builtin_memcpy(n->relay_back, f->src, 6);
+		__builtin_memcpy(out->dst, n->relay_to, 6);
+	}
 	__builtin_memcpy(out->src, f->dst, 6);
-	out->flags |= GW_NIC_FLAG_ECHO;
 	r->tx[t].read.addr = (uintptr_t)buf;
 	r->tx[t].read.cmd_type_len = len | IGB_TXD_DTYP_DATA | IGB_TXD_CMD_EOP | IGB_TXD_CMD_IFCS |
 				     IGB_TXD_CMD_RS | IGB_TXD_CMD_DEXT;
@@ -485,8 +500,10 @@ static void queue_service(struct nic *n, unsigned q, uint64_t stop_at, bool *tx_
 				buf[k] = buf[k + 4];
 			len -= 4;
 		}
-		if (frame_ok(buf, len, status)) {
-			echo_frame(r, buf, len);
+		if (len == RARP_LEN && buf[12] == 0x80 && buf[13] == 0x35) {
+			/* Another function's announce on a shared segment: not for us. */
+		} else if (frame_ok(buf, len, status)) {
+			echo_frame(n, r, buf, len);
 			n->echoed++;
 			sent++;
 			if (n->hold)
@@ -637,8 +654,8 @@ int wl_nic_echo(struct guest_env *env)
 	struct nic n = {.bi = env->bi, .next_report = REPORT_EVERY};
 	if (!parse_args(&n, env->args)) {
 		con_puts("nic-echo: usage "
-			 "nic-echo[:count[:intx|poll|hold|vlan=N|mc=N|vf=N|mac=XX:XX:XX:XX:XX:XX,"
-			 "...]]\n");
+			 "nic-echo[:count[:intx|poll|hold|vlan=N|mc=N|vf=N|mac=XX:XX:XX:XX:XX:XX|"
+			 "relay=XX:XX:XX:XX:XX:XX,...]]\n");
 		return 2;
 	}
 	if (env->free_base + NIC_MEM_SIZE + (n.hold ? NIC_MEM_POOL : 0) > env->free_end)

@@ -52,11 +52,13 @@ wait_file() {
 }
 # peer_start DIR ARGS...: a godwit-nicpeer with its files in DIR (ready, stats.json, peer.json,
 # peer.err) and ARGS added; it sends until peer_stop unless ARGS give --count. Sets PEER_PID.
+# It listens on PEER_LISTEN (default udp:127.0.0.1:0).
 peer_start() {
 	local d=$1
 	shift
 	mkdir -p "$d"
-	"$PEER" --listen udp:127.0.0.1:0 --ready-file "$d/ready" --window 8 --wait-announce 300 \
+	"$PEER" --listen "${PEER_LISTEN:-udp:127.0.0.1:0}" --ready-file "$d/ready" --window 8 \
+		--wait-announce 300 \
 		--stats-file "$d/stats.json" --json --quiet "$@" >"$d/peer.json" 2>"$d/peer.err" &
 	PEER_PID=$!
 	wait_file "$d/ready" 30 || fail "the traffic peer did not start: $(cat "$d/peer.err")"

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Packet ports: the wire side of an emulated NIC function (UDP, unix datagram, TAP or a NIC). */
+/* Packet ports: the wire side of an emulated NIC function (UDP, unix datagram, TAP, a NIC, or
+ * a DPDK ethdev port). */
 #ifndef GODWIT_SRIOV_PORT_H
 #define GODWIT_SRIOV_PORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,13 +29,29 @@ struct sriov_port;
  *                     its PF) are seen; VLAN tags the NIC stripped on receive are not put
  *                     back. -ENODEV when IFNAME does not exist, -EPERM without CAP_NET_RAW
  *                     (the reason says which)
+ *   "dpdk:DEVARGS"    a DPDK ethdev port (port_dpdk.c): DEVARGS as DPDK's --vdev or -a takes
+ *                     it, a virtual device ("net_af_packet0,iface=eth1", "net_tap0,iface=gw0",
+ *                     "net_vhost0,iface=/run/sw.sock") or a PCI address of a NIC bound to
+ *                     vfio-pci ("0000:03:00.0"). The process's EAL starts with the first such
+ *                     port (no hugepages, no shared files); one RX and one TX queue, burst
+ *                     RX, sends batched until sriov_port_flush or a full burst, promiscuous.
+ *                     The port has no fd: the caller polls (sriov_port_polled). -EBUSY when
+ *                     another port of this process holds the device
  * Returns 0 or -EINVAL (bad spec, with a one-line reason in err), or another -errno.
  */
 int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t errlen);
 void sriov_port_close(struct sriov_port *p);
-/* A non-blocking fd that polls readable when a frame can be received (-1 for "none"). */
+/* A non-blocking fd that polls readable when a frame can be received (-1 for "none" and
+ * "dpdk:"). */
 int sriov_port_fd(const struct sriov_port *p);
-/* Sends one frame; returns 0, -EAGAIN when the socket is full, -EMSGSIZE, or -errno. */
+/* True for a port whose frames no fd announces (a DPDK poll-mode driver): whoever receives
+ * from it must look again every little while. */
+bool sriov_port_polled(const struct sriov_port *p);
+/* Hands frames a port batched (dpdk:) to the wire; the others send at once. Call it after a
+ * round of sends; a full batch goes by itself. */
+void sriov_port_flush(struct sriov_port *p);
+/* Sends one frame; returns 0, -EAGAIN when the socket is full, -ENOBUFS when a dpdk: port has
+ * no mbuf for it, -EMSGSIZE, or -errno. */
 int sriov_port_send(struct sriov_port *p, const void *frame, size_t len);
 /* Receives one frame into buf; returns its length (frames longer than cap are truncated and
  * reported as -EMSGSIZE after being consumed), -EAGAIN when there is none, or -errno. */

@@ -196,8 +196,14 @@ static void test_emul_nic_option(void)
 	CU_ASSERT_EQUAL(
 	    gwd_pool_add_emul(&p, "gen=1,vfs=7,uplink=unix:/run/sw.sock", why, sizeof(why)), 0);
 	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=1,vfs=2,uplink=tap:gw0", why, sizeof(why)), 0);
+	/* A DPDK device's arguments hold commas and '=': the uplink takes the rest. */
+	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=2,vfs=1,uplink=dpdk:net_af_packet0,iface=eth1",
+					  why, sizeof(why)),
+			0);
 	gwd_pool_finish(&p);
-	CU_ASSERT_EQUAL_FATAL(p.npfs, 4);
+	CU_ASSERT_EQUAL_FATAL(p.npfs, 5);
+	CU_ASSERT_STRING_EQUAL(p.pfs[4].uplink, "dpdk:net_af_packet0,iface=eth1");
+	CU_ASSERT_EQUAL(p.pfs[4].nvfs, 1);
 	CU_ASSERT_EQUAL(p.pfs[0].gen.gen, 2);
 	CU_ASSERT_EQUAL(p.pfs[0].gen.queues, 2);
 	CU_ASSERT_EQUAL(p.pfs[0].nvfs, 3);
@@ -223,6 +229,9 @@ static void test_emul_nic_option(void)
 			     "gen=1,vfs=2,uplink=tap:a-very-long-interface-name",
 			     "gen=1,vfs=2,uplink=unix:",
 			     "gen=1,vfs=2,uplink=eth0",
+			     "gen=1,vfs=2,uplink=dpdk:",
+			     "gen=1,vfs=2,uplink=dpdk:,iface=eth1",
+			     "gen=1,uplink=dpdk:net_tap0,vfs=2", /* vfs= is the device's now */
 			     "gen=x,vfs=2",
 			     "gen1,vfs=2"};
 	for (size_t i = 0; i < GW_TEST_COUNT(bad); i++) {

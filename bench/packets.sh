@@ -1,0 +1,155 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# make bench's packet case: packets per second and CPU per packet of the emulated VF's uplink
+# with the udp:, tap: and dpdk: ports (and packet:, the AF_PACKET socket on the same wire as
+# dpdk:'s net_af_packet), side by side, same machine, same run, in two layers:
+#   ports  the port layer alone (godwit-portbench: one port sends 64-byte numbered frames,
+#          256 in flight, batches of 32 as one device round, another receives and checks them),
+#          on this machine: udp: to a socket on loopback; tap: two TAPs on a bridge; packet: and
+#          dpdk:net_af_packet on the two ends of a veth pair. PORT_FRAMES frames, RUNS runs.
+#   vf     the whole guest path: the test guest's nic-echo through the emulated VF, godwit-nicpeer
+#          sending NIC_FRAMES 64-byte frames, 32 in flight: uplink udp: (peer on loopback), tap:
+#          and dpdk:net_af_packet (a TAP, or one end of a veth pair, in a bridge; the peer on the
+#          bridge with packet:). CPU: the VMM's user + system time per echoed packet. Needs a KVM
+#          that runs the test guest: natively where testhost.sh's probe says so, else in test
+#          host h1 (nested KVM under TCG: the guest dominates there).
+# Needs root (TAPs, veth pairs, bridges, AF_PACKET). PACKET_LAYERS=ports or vf runs one layer.
+# usage: bench/packets.sh BUILD RAW             (appends JSON lines to RAW)
+#        bench/packets.sh --vf-here BUILD OUT   (the vf layer on this machine, lines to OUT)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/.." && pwd)
+RUNS=${RUNS:-3}
+PORT_FRAMES=${PORT_FRAMES:-1000000}
+NIC_FRAMES=${NIC_FRAMES:-20000}
+log() { printf '[bench packets] %s\n' "$*" >&2; }
+
+K=gwb$(($$ % 100000))
+IFS_MADE=()
+WORK=$(mktemp -d /tmp/godwit-bench-pkt-XXXXXX)
+cleanup() {
+	pkill -KILL -f "$WORK/" 2>/dev/null || true
+	for i in "${IFS_MADE[@]}"; do ip link del "$i" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+noipv6() { echo 1 >"/proc/sys/net/ipv6/conf/$1/disable_ipv6" 2>/dev/null || true; }
+up() { noipv6 "$1" && ip link set "$1" up; }
+bridge() { ip link add "$1" type bridge && IFS_MADE+=("$1") && up "$1"; }
+veth() { ip link add "$1" type veth peer name "$2" && IFS_MADE+=("$1") && up "$1" && up "$2"; }
+tap() { ip tuntap add "$1" mode tap && IFS_MADE+=("$1") && up "$1"; }
+
+# vf NAME UPLINK PEERLISTEN: one run of nic-echo through the emulated VF; one JSON line.
+vf() {
+	local name=$1 uplink=$2 listen=$3 run=$4
+	rm -f "$WORK/ready"
+	"$PEER" --listen "$listen" --ready-file "$WORK/ready" --count "$NIC_FRAMES" --window 32 \
+		--wait-announce 120 --json --quiet >"$WORK/peer.json" 2>"$WORK/peer.err" &
+	local peer=$!
+	for _ in $(seq 100); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
+	[ "$uplink" = peer ] && uplink=$(cat "$WORK/ready")
+	/usr/bin/time -f "%U %S" -o "$WORK/time" "$VMM" --memory 64M --guest "$GUEST" \
+		--cmdline "nic-echo:$NIC_FRAMES" --serial "file:$WORK/console" --json --timeout 600 \
+		--log-level warn --vf "pf=0,vf=0,gen=1,mac=02:67:77:00:0e:02,uplink=$uplink" \
+		>"$WORK/vmm.json" 2>"$WORK/vmm.err" || true
+	wait "$peer" || true
+	/usr/bin/python3 - "$WORK/peer.json" "$WORK/vmm.json" "$WORK/time" "$name" "$run" \
+		"$NIC_FRAMES" <<'EOF'
+import json, sys
+peer, vmm, tm, name, run, frames = sys.argv[1:7]
+try:
+    p = json.load(open(peer))
+    v = json.load(open(vmm))
+    u, s = (float(x) for x in open(tm).read().split()[-2:])
+except (OSError, ValueError) as e:
+    print(json.dumps({"tool": "godwit", "case": "packet-vf", "port": name, "run": int(run),
+                      "ok": False, "error": str(e)}))
+    sys.exit(0)
+got = p.get("received", 0)
+print(json.dumps({
+    "tool": "godwit", "case": "packet-vf", "port": name, "run": int(run),
+    "ok": p.get("result") == "pass", "frames": int(frames), "received": got,
+    "lost": p.get("lost"), "corrupt": p.get("corrupt"), "pps": p.get("pps"),
+    "rtt_avg_us": p.get("rtt_us", {}).get("avg"), "vmm_cpu_s": u + s,
+    "cpu_ns_per_packet": (u + s) * 1e9 / got if got else None,
+    "describe": (v.get("vfs") or [{}])[0].get("port"),
+    "error": "" if p.get("result") == "pass" else p.get("result", "?")}))
+EOF
+}
+
+if [ "${1:-}" = --vf-here ]; then
+	BUILD=$2
+	OUT=$3
+	VMM=$BUILD/vmm/godwit-vmm
+	GUEST=$BUILD/tests/guest/godwit-test-guest
+	PEER=$BUILD/tools/nicpeer/godwit-nicpeer
+	# A test host's /dev has no net/tun until something asks for it.
+	[ -e /dev/net/tun ] || modprobe tun 2>/dev/null || true
+	[ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200; }
+	bridge "${K}br"
+	veth "${K}p" "${K}ps"
+	veth "${K}d" "${K}ds"
+	tap "${K}t"
+	for i in "${K}ps" "${K}ds" "${K}t"; do ip link set "$i" master "${K}br"; done
+	for run in $(seq "$RUNS"); do
+		vf udp peer udp:127.0.0.1:0 "$run" >>"$OUT"
+		log "vf udp run $run: $(tail -n 1 "$OUT")"
+		vf tap "tap:${K}t" "packet:${K}p" "$run" >>"$OUT"
+		log "vf tap run $run: $(tail -n 1 "$OUT")"
+		vf dpdk "dpdk:net_af_packet0,iface=${K}d" "packet:${K}p" "$run" >>"$OUT"
+		log "vf dpdk run $run: $(tail -n 1 "$OUT")"
+	done
+	exit 0
+fi
+
+BUILD=$(realpath "$1")
+RAW=$2
+LAYERS=${PACKET_LAYERS:-ports vf}
+# port NAME RUN ARGS...: one run of godwit-portbench; one JSON line to RAW.
+port() {
+	local name=$1 run=$2
+	shift 2
+	local line
+	line=$("$PB" --frames "$PORT_FRAMES" --label "$name" "$@" 2>"$WORK/pb.err") || true
+	[ -n "$line" ] || line="{\"port\":\"$name\",\"ok\":false,\"error\":\"$(tail -n 1 "$WORK/pb.err" | tr -d '"\\')\"}"
+	/usr/bin/python3 -c 'import json,sys
+r = json.loads(sys.argv[1])
+r.update(tool="godwit", case="packet-port", run=int(sys.argv[2]))
+r.setdefault("ok", r.get("lost") == 0 and r.get("corrupt") == 0)
+print(json.dumps(r))' "$line" "$run" >>"$RAW"
+	log "port $name run $run: $(tail -n 1 "$RAW")"
+}
+ports_layer() {
+	PB=$BUILD/tools/portbench/godwit-portbench
+	log "ports: $PORT_FRAMES frames of 64 bytes, $RUNS runs per port"
+	veth "${K}a" "${K}b"
+	bridge "${K}br"
+	tap "${K}t0"
+	tap "${K}t1"
+	ip link set "${K}t0" master "${K}br"
+	ip link set "${K}t1" master "${K}br"
+	for run in $(seq "$RUNS"); do
+		port udp "$run" udp
+		port tap "$run" "tap:${K}t0" "tap:${K}t1"
+		port packet "$run" "packet:${K}a" "packet:${K}b"
+		port dpdk "$run" "dpdk:net_af_packet0,iface=${K}a" "dpdk:net_af_packet1,iface=${K}b"
+	done
+}
+[[ " $LAYERS " != *" ports "* ]] || ports_layer
+[[ " $LAYERS " == *" vf "* ]] || exit 0
+
+HOSTS="$SRC/tests/hosts/testhost.sh --build $BUILD"
+if $HOSTS probe >/dev/null 2>&1; then
+	log "vf: natively"
+	"$0" --vf-here "$BUILD" "$RAW"
+	exit 0
+fi
+log "vf: in test host h1 (this machine's KVM cannot run the test guest)"
+$HOSTS boot h1 >&2
+out=$BUILD/testhosts/bench-packets.jsonl
+: >"$out"
+rc=0
+$HOSTS run h1 --timeout 3600 --env "RUNS=$RUNS" --env "NIC_FRAMES=$NIC_FRAMES" -- \
+	"$0" --vf-here "$BUILD" "$out" || rc=$?
+cat "$out" >>"$RAW"
+exit $rc
