@@ -336,6 +336,15 @@ static void test_pf_option(void)
 	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "none", why, sizeof(why)), 0);
 }
 
+/* The sysfs inventory source over the fake tree. */
+static struct gwd_inventory *fake_inv(void)
+{
+	static struct gwd_inventory inv;
+	gwd_inventory_sysfs(&inv);
+	inv.sysfs = fs;
+	return &inv;
+}
+
 static void test_setup(void)
 {
 	struct gwd_pool p;
@@ -344,7 +353,7 @@ static void test_setup(void)
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=2,vfs=1", why, sizeof(why)), 0);
 	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, PF, why, sizeof(why)), 0);
-	CU_ASSERT_EQUAL_FATAL(gwd_pool_setup_vfio(&p, &fs, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL_FATAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), 0);
 	const struct gwd_pf *pf = &p.pfs[1];
 	CU_ASSERT_EQUAL(pf->gen.gen, 1);
 	CU_ASSERT_EQUAL(pf->gen.device, 0x10ca);
@@ -366,18 +375,18 @@ static void test_setup(void)
 	/* vfs beyond sriov_totalvfs: the declaration cannot work. */
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, PF ",vfs=9", why, sizeof(why)), 0);
-	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, &fs, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "offers 7 VFs (sriov_totalvfs)"));
 	/* Another device than the igb profile's. */
 	dev(PF, "sriov_vf_device", "1515\n");
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, PF, why, sizeof(why)), 0);
-	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, &fs, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "one device profile, igb"));
 	/* No such PF. */
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, "0000:00:09.0", why, sizeof(why)), 0);
-	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, &fs, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "no PCI device"));
 }
 
