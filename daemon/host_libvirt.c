@@ -409,7 +409,10 @@ int gwd_libvirt_domain_hostdevs(const char *xml, size_t len, const char *name,
 	for (int i = 0; o && i < o->nodesetval->nodeNr && *count < max; i++) {
 		struct gwd_vf_user *u = &out[*count];
 		addr_attrs(o->nodesetval->nodeTab[i], u->addr, sizeof(u->addr));
-		if (!u->addr[0])
+		bool seen = false;
+		for (unsigned k = 0; u->addr[0] && k < *count; k++)
+			seen |= !strcmp(out[k].addr, u->addr);
+		if (!u->addr[0] || seen) /* a running domain's live and next XML name it twice */
 			continue;
 		snprintf(u->domain, sizeof(u->domain), "%s", name);
 		(*count)++;

@@ -67,7 +67,8 @@ int gwd_inventory_libvirt(struct gwd_inventory *inv, const char *uri, char *why,
 /* Whether a libvirt daemon's socket answers on this host (what --libvirt auto asks). */
 bool gwd_libvirt_socket_answers(void);
 /* The PCI addresses of <hostdev type='pci'> in one domain's XML, each paired with name: what
- * users() gathers from every domain. Appends to out (at most max in all). -EINVAL when xml is
+ * users() gathers from every domain. Appends to out (at most max in all; an address out has
+ * already is not added again). -EINVAL when xml is
  * not XML. */
 int gwd_libvirt_domain_hostdevs(const char *xml, size_t len, const char *name,
 				struct gwd_vf_user *out, unsigned max, unsigned *count);
