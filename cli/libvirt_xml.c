@@ -455,6 +455,9 @@ static int domain(xmlNodePtr root, struct cli_lvx_vm *vm, char *why, size_t n)
 		return BAD(root, "no <name>");
 	if (!have_mem)
 		return BAD(root, "no <memory>");
+	if (!vm->kernel[0]) /* no <os> at all: <os> itself refuses a kernel-less one */
+		return REFUSE(root, "no <os> with a <kernel>: godwit boots a Linux kernel (and "
+				    "initrd) given by path");
 	if (have_cur && cur != vm->memory_bytes)
 		return REFUSE(root, "<currentMemory> differs from <memory>: godwit has no balloon, "
 				    "the guest gets all of <memory>");

@@ -102,6 +102,8 @@ static void test_bad(void)
 	    "<domain type='kvm'><name>a</name><memory>-1</memory></domain>",
 	    "<domain type='kvm'><name>a</name><memory>99999999999999999999</memory></domain>",
 	    "<domain type='kvm'><name>a</name><memory>1</memory><vcpu>0</vcpu></domain>",
+	    "<domain type='kvm'><name>a</name><memory>1</memory><vcpu>1</vcpu></domain>", /* no os
+											   */
 	    "<domain type='kvm'><name>a</name><memory>1</memory><os><type>hvm</type>"
 	    "<kernel>relative</kernel></os></domain>",
 	    "<domain type='kvm'><name>a</name><memory>1</memory><os><type>hvm</type>"
