@@ -14,7 +14,9 @@ static void host_usage(FILE *f)
 		   "device inventory: each SR-IOV PF (godwitd --emul-nic, --pf) with its\n"
 		   "backend, generation, uplink or PCI address and free VFs, which VM holds each\n"
 		   "other VF, and for a real PF each VF's address, driver, IOMMU group and why a\n"
-		   "VM cannot have it. With --json, the godwit.v1.HostInfo message.\n");
+		   "VM cannot have it or which libvirt domain holds it; and where godwitd read\n"
+		   "its real PFs (godwitd --libvirt: sysfs or libvirt). With --json, the\n"
+		   "godwit.v1.HostInfo message.\n");
 }
 
 /* A real PF's VF: address, driver, group; who holds it, or why no VM can.
@@ -24,7 +26,9 @@ static void print_real_vf(const Godwit__V1__SriovVf *vf)
 	printf("  vf%u  %s  %s  group %s  ", vf->index, vf->host_address,
 	       vf->driver[0] ? vf->driver : "no driver",
 	       vf->iommu_group[0] ? vf->iommu_group : "-");
-	if (!vf->available)
+	if (vf->libvirt_domain && vf->libvirt_domain[0])
+		printf("busy: in use by libvirt domain %s\n", vf->libvirt_domain);
+	else if (!vf->available)
 		printf("unavailable: %s\n", vf->reason);
 	else if (!vf->free)
 		printf("held by %s  %s\n", vf->vm, vf->mac);
@@ -101,6 +105,7 @@ int cmd_host(struct cli *c, int argc, char **argv)
 		printf("memory    %s\n", mem);
 		printf("cpus      %u\n", h->cpus);
 		printf("vms       %u (%u running)\n", h->vms, h->vms_running);
+		printf("inventory %s\n", h->inventory && h->inventory[0] ? h->inventory : "sysfs");
 		if (h->n_devices > 0) {
 			const char *hdr[] = {"DEVICE", "KIND", "GENERATION", "FREE", "ASSIGNED TO"};
 			struct table *t = table_new(5, hdr);

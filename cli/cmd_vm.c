@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* godwit vm create|start|stop|delete|info|list|console. */
 #include "cli.h"
+#include "libvirt_xml.h"
 
 #include "godwit/parse.h"
 #include "godwit/v1/vms.pb-c.h"
@@ -33,6 +34,14 @@ static void vm_usage(FILE *f)
 		"                 (--emul-nic; default: either, lowest PF first), mac=MAC sets\n"
 		"                 its unicast MAC (default: 02:xx:xx:xx:xx:xx derived from NAME).\n"
 		"                 The VM holds its VFs until it is deleted or migrates away.\n"
+		"  create [NAME] --from-libvirt-xml FILE\n"
+		"                 define a VM from a libvirt domain's XML (virsh dumpxml):\n"
+		"                 its memory, vCPUs, kernel, initrd and cmdline, and each\n"
+		"                 <interface type='hostdev'> as a NIC on exactly that VF (by PCI\n"
+		"                 address) with its MAC and VLAN. Anything godwit cannot honour\n"
+		"                 (a <disk>, <graphics>, another kind of interface, ...) is\n"
+		"                 refused by name, never dropped. NAME defaults to the domain's\n"
+		"                 <name>; no other option goes with it\n"
 		"  start NAME     start it (spawns its godwit-vmm)\n"
 		"  stop NAME [--force]\n"
 		"                 stop it (--force kills the VMM instead of asking it)\n"
@@ -202,6 +211,45 @@ static char *abs_path(char *arg, char buf[PATH_MAX])
 	return arg[0] != '/' && realpath(arg, buf) ? buf : arg;
 }
 
+/* godwit vm create [NAME] --from-libvirt-xml FILE: the whole spec from the domain's XML. */
+static int vm_create_libvirt(struct cli *c, const char *name, const char *file)
+{
+	static struct cli_lvx_vm x; /* 12 KiB of paths: off the stack */
+	char why[800];
+	int rc = cli_lvx_parse_file(file, &x, why, sizeof(why));
+	if (rc) {
+		fprintf(stderr, "godwit: vm create: %s\n", why);
+		return rc == -ENOTSUP || rc == -EINVAL ? CLI_USAGE : CLI_FAILED;
+	}
+	Godwit__V1__NicSpec nics[CLI_LVX_NIC_MAX], *nicp[CLI_LVX_NIC_MAX];
+	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
+	spec.memory_bytes = x.memory_bytes;
+	spec.cpus = x.cpus;
+	spec.kernel_path = x.kernel;
+	spec.initrd_path = x.initrd;
+	spec.cmdline = x.cmdline;
+	spec.nics = nicp;
+	for (unsigned i = 0; i < x.nnics; i++) {
+		godwit__v1__nic_spec__init(&nics[i]);
+		nics[i].kind = (char *)"vf";
+		nics[i].backend = (char *)"vfio";
+		nics[i].host_address = x.nics[i].host;
+		nics[i].mac = x.nics[i].mac;
+		nics[i].vlan = x.nics[i].vlan;
+		/* libvirt's default is not to trust the guest's filters (MAC changes). */
+		nics[i].trust = (char *)(x.nics[i].trust ? "on" : "off");
+		nicp[i] = &nics[i];
+	}
+	spec.n_nics = x.nnics;
+	Godwit__V1__CreateVmRequest req = GODWIT__V1__CREATE_VM_REQUEST__INIT;
+	req.name = (char *)(name ? name : x.name);
+	req.spec = &spec;
+	Godwit__V1__Vm *vm;
+	rc = cli_call(c, &godwit__v1__vms__descriptor, "Create", &req.base,
+		      (ProtobufCMessage **)&vm);
+	return rc ? rc : finish_vm(c, vm, "created");
+}
+
 static int vm_create(struct cli *c, int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -212,9 +260,12 @@ static int vm_create(struct cli *c, int argc, char **argv)
 	    {"cmdline", required_argument, NULL, 'c'},
 	    {"cpus", required_argument, NULL, 'C'},
 	    {"nic", required_argument, NULL, 'n'},
+	    {"from-libvirt-xml", required_argument, NULL, 'X'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	const char *libvirt_xml = NULL;
+	int others = 0; /* options other than --from-libvirt-xml */
 	Godwit__V1__NicSpec nics[NIC_MAX], *nicp[NIC_MAX];
 	Godwit__V1__VmSpec spec = GODWIT__V1__VM_SPEC__INIT;
 	spec.nics = nicp;
@@ -225,7 +276,11 @@ static int vm_create(struct cli *c, int argc, char **argv)
 	int ch;
 	uint64_t v;
 	while ((ch = getopt_long(argc, argv, "m:g:k:c:h", o, NULL)) != -1) {
+		others += ch != 'X' && ch != 'h';
 		switch (ch) {
+		case 'X':
+			libvirt_xml = optarg;
+			break;
 		case 'm':
 			if (gw_parse_size(optarg, &spec.memory_bytes))
 				return cli_usage_error("vm create",
@@ -265,7 +320,17 @@ static int vm_create(struct cli *c, int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	const char *name;
+	const char *name = NULL;
+	if (libvirt_xml) {
+		if (others)
+			return cli_usage_error("vm create",
+					       "--from-libvirt-xml gives the whole spec: no other "
+					       "option goes with it");
+		if (optind + 1 < argc)
+			return cli_usage_error("vm create", "unexpected argument '%s'",
+					       argv[optind + 1]);
+		return vm_create_libvirt(c, optind < argc ? argv[optind] : NULL, libvirt_xml);
+	}
 	int rc = one_name("vm create", argc, argv, &name);
 	if (rc)
 		return rc;

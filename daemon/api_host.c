@@ -43,6 +43,9 @@ static Godwit__V1__SriovPf *pf_copy(struct gw_rpc_call *call, const struct gwd_p
 		vfs[v].iommu_group = gw_rpc_call_strdup(call, pf->vfs[v].group);
 		vfs[v].available = !pf->vfs[v].unavailable;
 		vfs[v].reason = gw_rpc_call_strdup(call, pf->vfs[v].reason);
+		vfs[v].libvirt_domain = gw_rpc_call_strdup(call, pf->vfs[v].domain);
+		if (pf->vfs[v].domain[0])
+			vfs[v].available = false;
 		vfp[v] = &vfs[v];
 	}
 	r->vfs = vfp;
@@ -95,7 +98,9 @@ static int host_get_info(void *ctx, struct gw_rpc_call *call, const ProtobufCMes
 		p += l + (p[l] == ',');
 	}
 	h->tls_names = names;
+	h->inventory = gw_rpc_call_strdup(call, d->inv.desc);
 	pthread_mutex_lock(&d->lock);
+	gwd_pool_refresh(d);
 	h->sriov_pfs = gw_rpc_call_alloc(call, GWD_PF_MAX * sizeof(*h->sriov_pfs));
 	for (unsigned i = 0; h->sriov_pfs && i < d->pool.npfs; i++) {
 		Godwit__V1__SriovPf *pf = pf_copy(call, &d->pool, i);

@@ -97,6 +97,7 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 			 const Godwit__V1__PrepareIncomingRequest *req, char (*reasons)[320],
 			 char *why, size_t n)
 {
+	gwd_pool_refresh(d); /* VFs libvirt's domains hold now are not offered */
 	for (size_t i = 0; i < req->n_nics; i++) {
 		struct gwd_nic *nic = &vm->nics[i];
 		struct sriov_gen src;
@@ -104,6 +105,9 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 		gwd_gen_from_pb(req->nics[i]->gen, &src);
 		snprintf(nic->mac, sizeof(nic->mac), "%s", req->nics[i]->mac);
 		nic->want_gen = req->spec->nics[i]->gen;
+		/* The port VLAN goes with the VM (set on this host's PF when a real VF backs
+		 * it); the source's VF address does not. */
+		nic->vlan = req->spec->nics[i]->vlan <= 4094 ? req->spec->nics[i]->vlan : 0;
 		nic->untrusted =
 		    req->spec->nics[i]->trust && !strcmp(req->spec->nics[i]->trust, "off");
 		if (req->spec->nics[i]->backend)
@@ -139,6 +143,11 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 			}
 			nic->gen = src;
 			nic->emulated = true;
+			if (nic->vlan)
+				GW_WARN(vm->name,
+					"nic%zu: the VMM's model backs it here, which has no port "
+					"VLAN: VLAN %u is not applied",
+					i, nic->vlan);
 			snprintf(reasons[i], sizeof(reasons[i]),
 				 "no free VF here (has: %s): the VMM's own gen%u model takes over",
 				 has, src.gen);
@@ -167,6 +176,12 @@ static int incoming_nics(struct gwd *d, struct gwd_vm *vm,
 		nic->gen = d->pool.pfs[nic->pf].gen;
 		nic->backend = d->pool.pfs[nic->pf].backend;
 		nic->backed = true;
+		if (nic->vlan && nic->backend != GWD_BACKEND_VFIO)
+			GW_WARN(
+			    vm->name,
+			    "nic%zu: an emulated VF backs it here, which has no port VLAN: VLAN "
+			    "%u is not applied",
+			    i, nic->vlan);
 		vm->nnics++;
 	}
 	return 0;

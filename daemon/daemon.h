@@ -31,10 +31,12 @@
 
 /* A NIC of a VM: for now always a VF of this host's pool. */
 struct gwd_nic {
-	uint32_t want_gen;	    /* as asked: 0 = any */
-	char want_backend[8];	    /* as asked: "emul", "vfio"; "" = any */
-	enum gwd_backend backend;   /* of the VF that backs it (or backed it) */
-	char host[GWD_PCI_ADDR_SZ]; /* vfio: that VF's PCI address */
+	uint32_t want_gen;		 /* as asked: 0 = any */
+	char want_backend[8];		 /* as asked: "emul", "vfio"; "" = any */
+	char want_host[GWD_PCI_ADDR_SZ]; /* as asked: exactly this real VF; "" = any */
+	unsigned vlan;			 /* the real VF's port VLAN, set on its PF; 0 = none */
+	enum gwd_backend backend;	 /* of the VF that backs it (or backed it) */
+	char host[GWD_PCI_ADDR_SZ];	 /* vfio: that VF's PCI address */
 	char mac[GWD_MAC_SZ];
 	unsigned pf, vf;
 	struct sriov_gen gen; /* of the VF that backs it (or backed it, when unbacked) */
@@ -100,6 +102,7 @@ struct gwd {
 	uint64_t memory_limit;		 /* bytes all running VMs may use together */
 	char stream_host[256];		 /* where incoming migration streams listen */
 	struct gwd_pool pool;		 /* SR-IOV PFs and the VMs holding their VFs; under lock */
+	struct gwd_inventory inv;	 /* where real PFs are read and VFs bound (--libvirt) */
 	char emul_uplink[GWD_UPLINK_SZ]; /* the port of NICs the VMM emulates (no VF here) */
 	/* The TCP API's TLS (NULL: plaintext), which this host also presents to other godwitd,
 	 * and the names its certificate carries (comma-separated). */
@@ -165,7 +168,7 @@ struct gwd_nic_pb {
 	Godwit__V1__NicInfo info;
 	Godwit__V1__GenDescriptor gen;
 	char mac[GWD_MAC_SZ], uplink[GWD_UPLINK_SZ], reason[200], summary[80];
-	char want_backend[8], host[GWD_PCI_ADDR_SZ];
+	char want_backend[8], host[GWD_PCI_ADDR_SZ], want_host[GWD_PCI_ADDR_SZ];
 };
 struct gwd_vm_pb {
 	Godwit__V1__Vm vm;
@@ -180,14 +183,19 @@ struct gwd_vm_pb {
 void gwd_vm_to_pb(const struct gwd *d, const struct gwd_vm *vm, struct gwd_vm_pb *out);
 
 /* vm_nics.c: a VM's NICs and the VF pool; callers hold d->lock. */
-/* Takes a VF for each NIC of spec (a real VF gets the NIC's MAC on its PF); on failure holds
- * none (why says why): -ENOSPC (all VFs of that generation and backend are held), -ENODEV
- * (the host has none) or the errno of setting a real VF's MAC. */
+/* Takes a VF for each NIC of spec (a real VF gets the NIC's MAC and VLAN on its PF; a NIC
+ * naming a VF by host_address gets exactly that one); on failure holds none (why says why):
+ * -ENOSPC (all VFs of that generation and backend are held), -ENODEV (the host has none),
+ * -EBUSY (the VF named is unavailable, or a libvirt domain holds it: why names the domain),
+ * -ENOENT / -EEXIST (it is not in the pool / another VM holds it), -EIO (libvirt did not say
+ * which VFs its domains hold) or the errno of setting a real VF's MAC or VLAN. */
 /* Records the VF the pool gave nic; a real one gets the NIC's MAC as its administrator's MAC
  * on the PF, so the guest driver finds it there. On failure the VF is released. */
 int gwd_nic_take(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic, char *why, size_t n);
 int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *spec, char *why,
 		   size_t n);
+/* Marks again which VFs libvirt's domains hold (godwitd --libvirt); logs a failure. */
+void gwd_pool_refresh(struct gwd *d);
 /* Releases the VFs vm holds. */
 void gwd_nics_release(struct gwd *d, struct gwd_vm *vm);
 /* A migration's destination is about to run vm: its real VFs' PFs stop steering its MACs to

@@ -265,6 +265,28 @@ int gwd_host_vf_bind(const struct gwd_sysfs *s, const struct gwd_host_vf *vf, ch
 	return 0;
 }
 
+int gwd_host_vf_unbind(const struct gwd_sysfs *s, const struct gwd_host_vf *vf, char *why, size_t n)
+{
+	char path[512], driver[GWD_DRIVER_SZ];
+	dev_path(s, vf->addr, "driver", path, sizeof(path));
+	link_base(path, driver, sizeof(driver));
+	if (strcmp(driver, VFIO_DRIVER))
+		return 0;
+	snprintf(path, sizeof(path), "%s/bus/pci/drivers/" VFIO_DRIVER "/unbind", s->sys);
+	int rc = write_attr(path, vf->addr);
+	if (rc == 0) {
+		/* A newline clears driver_override: the next probe matches by IDs again. */
+		dev_path(s, vf->addr, "driver_override", path, sizeof(path));
+		rc = write_attr(path, "\n");
+	}
+	if (rc) {
+		snprintf(why, n, "unbinding from vfio-pci failed: writing %s: %s", path,
+			 strerror(-rc));
+		return -EIO;
+	}
+	return 0;
+}
+
 /* "" when the group holds only addr; else one other member, or why it cannot be listed. */
 static void group_other(const struct gwd_sysfs *s, const char *group, const char *addr, char *other,
 			size_t n)

@@ -60,6 +60,10 @@ int gwd_host_pf_set_numvfs(const struct gwd_sysfs *s, struct gwd_host_pf *pf, un
  * to vfio-pci already; -EBUSY when a host driver holds it (never taken); -ENODEV when vfio-pci
  * is not loaded; -EIO when a write fails. why says which. */
 int gwd_host_vf_bind(const struct gwd_sysfs *s, const struct gwd_host_vf *vf, char *why, size_t n);
+/* Gives a VF bound to vfio-pci back: unbound, driver_override cleared (the state VFs godwitd
+ * creates start in). 0 when vfio-pci does not hold it; -EIO with why. */
+int gwd_host_vf_unbind(const struct gwd_sysfs *s, const struct gwd_host_vf *vf, char *why,
+		       size_t n);
 /* Reads vf's driver and IOMMU group again and decides whether a VM can have it: bound to
  * vfio-pci, alone in its IOMMU group, with that group's /dev/vfio node. */
 void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf);
@@ -68,6 +72,9 @@ void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf);
  * set NETDEV vf N mac MAC trust on|off" does) over rtnetlink. -errno with the reason in why. */
 int gwd_host_vf_set_mac(const char *netdev, unsigned vf, const char *mac, bool trust, char *why,
 			size_t n);
+/* Sets VF vf's port VLAN on the PF's interface (what "ip link set NETDEV vf N vlan VLAN" does;
+ * 0 removes it) over rtnetlink. -errno with the reason in why. */
+int gwd_host_vf_set_vlan(const char *netdev, unsigned vf, unsigned vlan, char *why, size_t n);
 /* The MAC and trust its PF holds for VF vf now ("ip link show NETDEV"): what a guest set, if
  * its PF took it. -errno with the reason in why. */
 int gwd_host_vf_get_mac(const char *netdev, unsigned vf, char mac[18], bool *trust, char *why,

@@ -96,6 +96,43 @@ out:
 	return rc < 0 ? nl_to_errno(rc) : 0;
 }
 
+int gwd_host_vf_set_vlan(const char *netdev, unsigned vf, unsigned vlan, char *why, size_t n)
+{
+	struct nl_sock *sk = NULL;
+	struct rtnl_link *link = NULL, *change = rtnl_link_alloc();
+	struct rtnl_link_vf *v = rtnl_link_vf_alloc();
+	nl_vf_vlans_t *vlans = NULL;
+	const char *step = "allocating a netlink request";
+	int rc = -NLE_NOMEM;
+	if (!change || !v || rtnl_link_vf_vlan_alloc(&vlans, 1) < 0)
+		goto out;
+	if ((rc = link_get(netdev, &sk, &link, &step)) < 0)
+		goto out;
+	/* One 802.1Q tag, priority 0: what "ip link set NETDEV vf N vlan VLAN" sets (IFLA_VF_VLAN);
+	 * VLAN 0 removes it. */
+	vlans->vlans[0].vf_vlan = vlan;
+	vlans->vlans[0].vf_vlan_qos = 0;
+	vlans->vlans[0].vf_vlan_proto = 0x8100; /* ETH_P_8021Q */
+	rtnl_link_vf_set_index(v, vf);
+	rtnl_link_vf_set_vlans(v, vlans);
+	step = "building the request";
+	if ((rc = rtnl_link_vf_add(change, v)) < 0)
+		goto out;
+	step = "setting the VF's VLAN";
+	rc = rtnl_link_change(sk, link, change, 0);
+out:
+	if (rc < 0)
+		snprintf(why, n, "PF interface %s, VF %u, VLAN %u: %s failed: %s", netdev, vf, vlan,
+			 step, nl_geterror(rc));
+	if (vlans)
+		rtnl_link_vf_vlan_put(vlans);
+	rtnl_link_vf_put(v);
+	rtnl_link_put(change);
+	rtnl_link_put(link);
+	nl_socket_free(sk);
+	return rc < 0 ? nl_to_errno(rc) : 0;
+}
+
 int gwd_host_vf_get_mac(const char *netdev, unsigned vf, char mac[18], bool *trust, char *why,
 			size_t n)
 {

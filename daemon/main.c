@@ -58,6 +58,10 @@ static void usage(FILE *f)
 	    "                        VFs (default: keep the VFs it has), bind the VFs no host\n"
 	    "                        driver uses to vfio-pci and give them to VMs. Repeatable;\n"
 	    "                        PFs are numbered with the --emul-nic ones, in order\n"
+	    "      --libvirt URI     where real PFs are read and VFs bound: a libvirt URI\n"
+	    "                        (qemu:///system: its node devices, and no VF a libvirt\n"
+	    "                        domain holds), none (sysfs), or auto (default: libvirt\n"
+	    "                        if its daemon's socket answers, else sysfs)\n"
 	    "      --emul-uplink SPEC  the packet port of NICs this host must emulate because no\n"
 	    "                        VF can back them (a migration's 'absent' decision);\n"
 	    "                        default none\n"
@@ -146,7 +150,8 @@ static void log_pool(const struct gwd_pool *p)
 struct gwd_opts {
 	const char *listen_tcp, *state_dir, *vmm;
 	const char *tls_cert, *tls_key, *tls_ca;
-	struct gwd_ops ops; /* systemd, /metrics (ops.h) */
+	struct gwd_ops ops;  /* systemd, /metrics (ops.h) */
+	const char *libvirt; /* --libvirt: auto, none or a URI */
 };
 
 #define GWD_GO_ON (-1) /* parse_opts: no exit, the daemon starts */
@@ -207,11 +212,13 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 	    {"insecure", no_argument, NULL, 'I'},
 	    {"incoming-timeout", required_argument, NULL, 'T'},
 	    {"metrics", required_argument, NULL, 'm'},
+	    {"libvirt", required_argument, NULL, 'B'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
-	*o = (struct gwd_opts){.listen_tcp = DEFAULT_LISTEN, .state_dir = DEFAULT_STATE_DIR};
+	*o = (struct gwd_opts){
+	    .listen_tcp = DEFAULT_LISTEN, .state_dir = DEFAULT_STATE_DIR, .libvirt = "auto"};
 	d->incoming_timeout_s = 180;
 	enum gw_log_level lvl;
 	char why[400];
@@ -287,6 +294,9 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 		case 'm':
 			o->ops.metrics = optarg;
 			o->ops.metrics_given = true;
+			break;
+		case 'B':
+			o->libvirt = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -380,13 +390,18 @@ static int claim(struct gwd *d, const struct gwd_opts *o)
 }
 
 /* The --pf PFs, once this daemon owns its state directory: VFs created and bound to vfio-pci
- * (docs/operator-guide.md). 0 or the exit code: 2 when a declaration cannot work. */
-static int setup_pfs(struct gwd *d)
+ * through the --libvirt source (docs/operator-guide.md). 0 or the exit code: 2 when a
+ * declaration cannot work. */
+static int setup_pfs(struct gwd *d, const struct gwd_opts *o)
 {
-	struct gwd_sysfs sysfs;
 	char why[600];
-	gwd_sysfs_init(&sysfs);
-	int rc = gwd_pool_setup_vfio(&d->pool, &sysfs, why, sizeof(why));
+	int rc = gwd_inventory_open(&d->inv, o->libvirt, why, sizeof(why));
+	if (rc) {
+		fprintf(stderr, "godwitd: %s\n", why);
+		return rc == -EINVAL ? 2 : 1;
+	}
+	GW_INFO("sriov", "inventory: %s", d->inv.desc);
+	rc = gwd_pool_setup_vfio(&d->pool, &d->inv, why, sizeof(why));
 	if (rc) {
 		fprintf(stderr, "godwitd: %s\n", why);
 		return rc == -EINVAL ? 2 : 1;
@@ -451,7 +466,7 @@ int main(int argc, char **argv)
 	int rc = parse_opts(argc, argv, &d, &o);
 	if (rc != GWD_GO_ON)
 		return rc;
-	if ((rc = setup(&d, &o)) || (rc = claim(&d, &o)) || (rc = setup_pfs(&d)) ||
+	if ((rc = setup(&d, &o)) || (rc = claim(&d, &o)) || (rc = setup_pfs(&d, &o)) ||
 	    (rc = gwd_ops_early(&d, &o.ops)))
 		return rc;
 
@@ -490,6 +505,8 @@ int main(int argc, char **argv)
 	d.shutting_down = true;
 	pthread_mutex_unlock(&d.lock);
 	gw_rpc_server_shutdown(srv);
+	gwd_pool_return_vfs(&d.pool, &d.inv);
+	gwd_inventory_close(&d.inv);
 	GW_INFO("godwitd", "stopped");
 	return 0;
 }

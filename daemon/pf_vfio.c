@@ -3,6 +3,7 @@
  * to them at start-up: VFs created, free VFs bound to vfio-pci, each VF's availability. */
 #include "sriov_pool.h"
 
+#include "godwit/log.h"
 #include "godwit/parse.h"
 
 #include <ctype.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define PF_SYNTAX                                                                                  \
 	"use DDDD:BB:DD.F[,vfs=N]: the PF's PCI address as lspci -D shows it, and the VFs "        \
@@ -85,17 +87,37 @@ static int profile_check(const struct gwd_host_pf *h, char *why, size_t n)
 	return -EINVAL;
 }
 
-/* Binds one VF to vfio-pci if it is free of host drivers and records whether a VM can have
- * it. */
-static void vf_setup(const struct gwd_sysfs *s, struct gwd_host_vf *hv, struct gwd_vf_slot *slot)
+/* The libvirt domain of users holding addr; NULL when none does. */
+static const char *user_of(const struct gwd_vf_user *u, unsigned nu, const char *addr)
+{
+	for (unsigned k = 0; k < nu; k++) {
+		if (!strcmp(u[k].addr, addr))
+			return u[k].domain;
+	}
+	return NULL;
+}
+
+/* Binds one VF to vfio-pci if it is free of host drivers and of libvirt's domains, and
+ * records whether a VM can have it. */
+static void vf_setup(struct gwd_inventory *inv, const struct gwd_vf_user *u, unsigned nu,
+		     struct gwd_host_vf *hv, struct gwd_vf_slot *slot)
 {
 	char why[GWD_REASON_SZ];
-	int rc = gwd_host_vf_bind(s, hv, why, sizeof(why));
-	if (rc == -ENODEV) {
-		load_vfio_pci(s);
-		rc = gwd_host_vf_bind(s, hv, why, sizeof(why));
+	const char *domain = user_of(u, nu, hv->addr);
+	int rc = 0;
+	memset(slot, 0, sizeof(*slot));
+	if (domain) {
+		snprintf(slot->domain, sizeof(slot->domain), "%s", domain);
+	} else {
+		bool was_vfio = !strcmp(hv->driver, "vfio-pci");
+		rc = inv->ops->vf_bind(inv, hv, why, sizeof(why));
+		if (rc == -ENODEV) {
+			load_vfio_pci(&inv->sysfs);
+			rc = inv->ops->vf_bind(inv, hv, why, sizeof(why));
+		}
+		slot->bound_here = rc == 0 && !was_vfio;
 	}
-	gwd_host_vf_check(s, hv); /* its driver and group, for host info, bound or not */
+	inv->ops->vf_check(inv, hv); /* its driver and group, for host info, bound or not */
 	if (rc) {
 		hv->available = false;
 		snprintf(hv->reason, sizeof(hv->reason), "%s", why);
@@ -112,19 +134,47 @@ static void vf_setup(const struct gwd_sysfs *s, struct gwd_host_vf *hv, struct g
 	snprintf(slot->reason, sizeof(slot->reason), "%s", hv->reason);
 }
 
-static int pf_setup(struct gwd_pf *pf, const struct gwd_sysfs *s, char *why, size_t n)
+/* After sriov_numvfs changed: libvirt learns of new VFs from udev a little later than sysfs
+ * shows them, so the PF is read again until it has want VFs (about 5 s at most). */
+static int pf_reread(struct gwd_inventory *inv, struct gwd_host_pf *h, unsigned want, char *why,
+		     size_t n)
+{
+	char addr[GWD_PCI_ADDR_SZ];
+	snprintf(addr, sizeof(addr), "%s", h->addr);
+	int rc = inv->ops->pf_read(inv, addr, h, why, n);
+	for (int i = 0; rc == 0 && h->nvfs < want && i < 50; i++) {
+		nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+		rc = inv->ops->pf_read(inv, addr, h, why, n);
+	}
+	if (rc == 0 && h->nvfs < want) {
+		snprintf(why, n, "PF %s: %s shows %u VFs, not the %u sriov_numvfs made", addr,
+			 inv->ops->kind, h->nvfs, want);
+		return -EIO;
+	}
+	return rc;
+}
+
+static int pf_setup(struct gwd_pf *pf, struct gwd_inventory *inv, const struct gwd_vf_user *u,
+		    unsigned nu, char *why, size_t n)
 {
 	struct gwd_host_pf h;
 	char sub[400];
-	int rc = gwd_host_pf_read(s, pf->address, &h, sub, sizeof(sub));
+	int rc = inv->ops->pf_read(inv, pf->address, &h, sub, sizeof(sub));
 	if (rc) {
 		snprintf(why, n, "--pf %s: %s", pf->address, sub);
-		return -EINVAL;
+		return rc == -EIO ? -EIO : -EINVAL;
 	}
 	if ((rc = profile_check(&h, why, n)))
 		return rc;
 	if (pf->want_vfs) {
-		rc = gwd_host_pf_set_numvfs(s, &h, pf->want_vfs, sub, sizeof(sub));
+		/* libvirt creates no VFs: sriov_numvfs is the one way, for both sources. */
+		struct gwd_host_pf sh;
+		rc = gwd_host_pf_read(&inv->sysfs, pf->address, &sh, sub, sizeof(sub));
+		if (rc == 0)
+			rc = gwd_host_pf_set_numvfs(&inv->sysfs, &sh, pf->want_vfs, sub,
+						    sizeof(sub));
+		if (rc == 0)
+			rc = pf_reread(inv, &h, pf->want_vfs, sub, sizeof(sub));
 		if (rc) {
 			snprintf(why, n, "--pf %s,vfs=%u: %s", pf->address, pf->want_vfs, sub);
 			return rc;
@@ -143,18 +193,50 @@ static int pf_setup(struct gwd_pf *pf, const struct gwd_sysfs *s, char *why, siz
 	snprintf(pf->netdev, sizeof(pf->netdev), "%s", h.netdev);
 	pf->nvfs = h.nvfs;
 	for (unsigned v = 0; v < h.nvfs; v++)
-		vf_setup(s, &h.vfs[v], &pf->vfs[v]);
+		vf_setup(inv, u, nu, &h.vfs[v], &pf->vfs[v]);
 	return 0;
 }
 
-int gwd_pool_setup_vfio(struct gwd_pool *p, const struct gwd_sysfs *s, char *why, size_t n)
+int gwd_pool_setup_vfio(struct gwd_pool *p, struct gwd_inventory *inv, char *why, size_t n)
 {
+	struct gwd_vf_user u[GWD_VF_USERS_MAX];
+	unsigned nu = 0;
+	bool any = false;
+	for (unsigned i = 0; i < p->npfs; i++)
+		any |= p->pfs[i].backend == GWD_BACKEND_VFIO;
+	if (!any)
+		return 0;
+	char sub[300];
+	int rc = inv->ops->users(inv, u, GWD_VF_USERS_MAX, &nu, sub, sizeof(sub));
+	if (rc) {
+		snprintf(why, n, "cannot tell which VFs libvirt's domains hold: %s", sub);
+		return rc;
+	}
 	for (unsigned i = 0; i < p->npfs; i++) {
 		if (p->pfs[i].backend != GWD_BACKEND_VFIO)
 			continue;
-		int rc = pf_setup(&p->pfs[i], s, why, n);
+		rc = pf_setup(&p->pfs[i], inv, u, nu, why, n);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+void gwd_pool_return_vfs(struct gwd_pool *p, struct gwd_inventory *inv)
+{
+	for (unsigned i = 0; i < p->npfs; i++) {
+		for (unsigned v = 0; v < p->pfs[i].nvfs; v++) {
+			struct gwd_vf_slot *s = &p->pfs[i].vfs[v];
+			if (!s->bound_here || s->vm[0])
+				continue;
+			struct gwd_host_vf hv = {.vendor = 0};
+			char why[300];
+			snprintf(hv.addr, sizeof(hv.addr), "%s", s->host);
+			if (inv->ops->vf_unbind(inv, &hv, why, sizeof(why)))
+				GW_WARN("sriov", "pf%u vf%u (%s) stays on vfio-pci: %s", i, v,
+					s->host, why);
+			else
+				s->bound_here = false;
+		}
+	}
 }

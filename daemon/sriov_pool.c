@@ -190,11 +190,17 @@ void gwd_pool_finish(struct gwd_pool *p)
 	p->declared = true;
 }
 
+/* A VM may have it: available, and no libvirt domain holds it. */
+static bool usable(const struct gwd_vf_slot *s)
+{
+	return !s->unavailable && !s->domain[0];
+}
+
 unsigned gwd_pool_free_vfs(const struct gwd_pool *p, unsigned pf)
 {
 	unsigned free_vfs = 0;
 	for (unsigned v = 0; pf < p->npfs && v < p->pfs[pf].nvfs; v++)
-		free_vfs += p->pfs[pf].vfs[v].vm[0] == '\0' && !p->pfs[pf].vfs[v].unavailable;
+		free_vfs += p->pfs[pf].vfs[v].vm[0] == '\0' && usable(&p->pfs[pf].vfs[v]);
 	return free_vfs;
 }
 
@@ -233,8 +239,8 @@ static int first_free(struct gwd_pool *p, bool (*accept)(const struct gwd_pf *, 
 			continue;
 		*total += p->pfs[i].nvfs;
 		for (unsigned v = 0; v < p->pfs[i].nvfs; v++) {
-			skip += p->pfs[i].vfs[v].unavailable;
-			if (!p->pfs[i].vfs[v].vm[0] && !p->pfs[i].vfs[v].unavailable) {
+			skip += !usable(&p->pfs[i].vfs[v]);
+			if (!p->pfs[i].vfs[v].vm[0] && usable(&p->pfs[i].vfs[v])) {
 				*pf = i;
 				*vf = v;
 				return 0;
@@ -360,6 +366,15 @@ int gwd_pool_claim_host(struct gwd_pool *p, const char *vm, const char *mac, con
 			struct gwd_vf_slot *s = &p->pfs[i].vfs[v];
 			if (p->pfs[i].backend != GWD_BACKEND_VFIO || strcmp(s->host, host))
 				continue;
+			if (s->domain[0] && strcmp(s->vm, vm)) {
+				snprintf(
+				    why, n,
+				    "VF %s (pf%u vf%u) is in use by libvirt domain '%s': godwit "
+				    "never takes a VF a libvirt domain holds (remove it from that "
+				    "domain, or undefine the domain)",
+				    host, i, v, s->domain);
+				return -EBUSY;
+			}
 			if (s->unavailable) {
 				snprintf(why, n, "VF %s (pf%u vf%u) is unavailable: %s", host, i, v,
 					 s->reason);
@@ -380,6 +395,22 @@ int gwd_pool_claim_host(struct gwd_pool *p, const char *vm, const char *mac, con
 	gwd_pool_summary(p, has, sizeof(has));
 	snprintf(why, n, "VF %s is not a VF of a --pf PF of this host (it has: %s)", host, has);
 	return -ENOENT;
+}
+
+void gwd_pool_set_users(struct gwd_pool *p, const struct gwd_vf_user *u, unsigned nu)
+{
+	for (unsigned i = 0; i < p->npfs; i++) {
+		for (unsigned v = 0; v < p->pfs[i].nvfs; v++) {
+			struct gwd_vf_slot *s = &p->pfs[i].vfs[v];
+			s->domain[0] = '\0';
+			for (unsigned k = 0; s->host[0] && k < nu; k++) {
+				if (!strcmp(u[k].addr, s->host)) {
+					snprintf(s->domain, sizeof(s->domain), "%s", u[k].domain);
+					break;
+				}
+			}
+		}
+	}
 }
 
 void gwd_pool_release(struct gwd_pool *p, const char *vm, unsigned pf, unsigned vf)

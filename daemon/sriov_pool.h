@@ -9,6 +9,7 @@
 
 #include "godwit/sriov_gen.h"
 #include "host_pci.h"
+#include "inventory.h"
 
 #define GWD_PF_MAX     8
 #define GWD_VM_NAME_SZ 64 /* GWD_NAME_MAX + 1 */
@@ -34,6 +35,8 @@ struct gwd_vf_slot {
 	char group[GWD_GROUP_SZ];
 	bool unavailable; /* never handed out (an emulated VF always is available) */
 	char reason[GWD_REASON_SZ];
+	char domain[GWD_DOMAIN_SZ]; /* vfio: the libvirt domain holding it; never handed out */
+	bool bound_here;	    /* vfio: godwitd bound it to vfio-pci, and gives it back */
 };
 
 struct gwd_pf {
@@ -80,10 +83,13 @@ int gwd_pool_alloc_match(struct gwd_pool *p, const char *vm, const char *mac,
 int gwd_pool_claim(struct gwd_pool *p, const char *vm, const char *mac, unsigned pf, unsigned vf,
 		   const struct sriov_gen *gen, char *why, size_t n);
 /* The same for the real VF at PCI address host, wherever the pool has it now: its place in
- * pf and vf. -ENOENT when no --pf PF has it, -EBUSY when it is unavailable, -EEXIST when
- * another VM holds it. */
+ * pf and vf. -ENOENT when no --pf PF has it, -EBUSY when it is unavailable or a libvirt
+ * domain holds it (why names the domain), -EEXIST when another VM holds it. */
 int gwd_pool_claim_host(struct gwd_pool *p, const char *vm, const char *mac, const char *host,
 			unsigned *pf, unsigned *vf, char *why, size_t n);
+/* Marks the VFs libvirt's domains hold (u, from the inventory's users()) busy with the
+ * domain's name, and the others not. */
+void gwd_pool_set_users(struct gwd_pool *p, const struct gwd_vf_user *u, unsigned nu);
 /* Frees (pf, vf) if vm holds it. */
 void gwd_pool_release(struct gwd_pool *p, const char *vm, unsigned pf, unsigned vf);
 /* Frees every VF vm holds. */
@@ -105,6 +111,11 @@ int gwd_pool_add_pf(struct gwd_pool *p, const char *arg, char *why, size_t n);
  * for, gives it the VFs asked for, binds its free VFs to vfio-pci and records each VF with
  * whether a VM can have it. -EINVAL (the declaration cannot work: exit code 2) or another
  * -errno (the host refused a change), with the reason in why. */
-int gwd_pool_setup_vfio(struct gwd_pool *p, const struct gwd_sysfs *s, char *why, size_t n);
+/* The VFs are read and bound through inv (sysfs or libvirt); VFs a libvirt domain holds
+ * are left alone and marked busy. */
+int gwd_pool_setup_vfio(struct gwd_pool *p, struct gwd_inventory *inv, char *why, size_t n);
+/* At exit: gives the VFs godwitd bound and no VM holds back to the host through inv (what
+ * they were before it started). Logs what fails. */
+void gwd_pool_return_vfs(struct gwd_pool *p, struct gwd_inventory *inv);
 
 #endif

@@ -64,6 +64,18 @@ int gwd_validate_mac(const char *mac, char *why, size_t n)
 	return 0;
 }
 
+/* "dddd:bb:dd.f" as sysfs writes it (the pool's own check, host_pci.c, is not linked into
+ * the fuzzed validation). */
+static bool pci_addr_ok(const char *s)
+{
+	unsigned dom, bus, dev, fn;
+	char tail;
+	if (strlen(s) != 12 || strspn(s, "0123456789abcdef:.") != 12 ||
+	    sscanf(s, "%4x:%2x:%2x.%1x%c", &dom, &bus, &dev, &fn, &tail) != 4)
+		return false;
+	return s[4] == ':' && s[7] == ':' && s[10] == '.' && dev <= 0x1f && fn <= 7;
+}
+
 static int validate_nics(const Godwit__V1__VmSpec *spec, char *why, size_t n)
 {
 	if (spec->n_nics > GWD_NIC_MAX) {
@@ -90,6 +102,22 @@ static int validate_nics(const Godwit__V1__VmSpec *spec, char *why, size_t n)
 				 "nic%zu: backend '%.20s': use vfio (a real VF), emul (godwit's "
 				 "emulated NIC) or leave it empty for either",
 				 i, nic->backend);
+			return -EINVAL;
+		}
+		bool emul = nic->backend && !strcmp(nic->backend, "emul");
+		if (nic->host_address && nic->host_address[0] &&
+		    (!pci_addr_ok(nic->host_address) || emul)) {
+			snprintf(why, n,
+				 "nic%zu: host_address '%.20s': give a real VF's PCI address, "
+				 "DDDD:BB:DD.F in lower case, with backend vfio or none",
+				 i, nic->host_address);
+			return -EINVAL;
+		}
+		if (nic->vlan > 4094 || (nic->vlan && emul)) {
+			snprintf(why, n,
+				 "nic%zu: vlan %u: a real VF's port VLAN is 1..4094 (0: none), and "
+				 "an emulated VF has none",
+				 i, nic->vlan);
 			return -EINVAL;
 		}
 		if (nic->mac && nic->mac[0] && gwd_validate_mac(nic->mac, sub, sizeof(sub))) {

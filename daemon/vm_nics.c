@@ -19,6 +19,14 @@ int gwd_nic_take(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic, c
 	nic->backed = true;
 	if (pf->backend != GWD_BACKEND_VFIO)
 		return 0;
+	if (!pf->netdev[0] && nic->vlan) {
+		snprintf(why, n,
+			 "nic%zu: PF %s has no network interface, so VF %s cannot get VLAN %u", i,
+			 pf->address, nic->host, nic->vlan);
+		gwd_pool_release(&d->pool, vm, nic->pf, nic->vf);
+		nic->backed = false;
+		return -ENODEV;
+	}
 	if (!pf->netdev[0]) {
 		GW_WARN(vm,
 			"nic%zu: PF %s has no network interface, so VF %s keeps the MAC its PF "
@@ -32,18 +40,51 @@ int gwd_nic_take(struct gwd *d, const char *vm, size_t i, struct gwd_nic *nic, c
 	 * guest's MAC change itself, mailbox interception). */
 	int rc =
 	    gwd_host_vf_set_mac(pf->netdev, nic->vf, nic->mac, !nic->untrusted, sub, sizeof(sub));
+	const char *what = "MAC";
+	if (rc == 0 && nic->vlan) {
+		what = "VLAN";
+		rc = gwd_host_vf_set_vlan(pf->netdev, nic->vf, nic->vlan, sub, sizeof(sub));
+	}
 	if (rc) {
-		snprintf(why, n, "nic%zu: cannot give VF %s its MAC: %s", i, nic->host, sub);
+		snprintf(why, n, "nic%zu: cannot give VF %s its %s: %s", i, nic->host, what, sub);
 		gwd_pool_release(&d->pool, vm, nic->pf, nic->vf);
 		nic->backed = false;
 	}
 	return rc;
 }
 
+/* Marks the VFs libvirt's domains hold now: they may have changed since start-up. */
+static int pool_refresh_users(struct gwd *d, char *why, size_t n)
+{
+	struct gwd_vf_user u[GWD_VF_USERS_MAX];
+	unsigned nu = 0;
+	char sub[300];
+	if (!d->inv.ops)
+		return 0;
+	int rc = d->inv.ops->users(&d->inv, u, GWD_VF_USERS_MAX, &nu, sub, sizeof(sub));
+	if (rc) {
+		snprintf(why, n,
+			 "cannot tell which VFs libvirt's domains hold, so none is taken: %s", sub);
+		return -EIO;
+	}
+	gwd_pool_set_users(&d->pool, u, nu);
+	return 0;
+}
+
+void gwd_pool_refresh(struct gwd *d)
+{
+	char why[400];
+	if (pool_refresh_users(d, why, sizeof(why)))
+		GW_WARN("sriov", "%s", why);
+}
+
 int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *spec, char *why,
 		   size_t n)
 {
 	vm->nnics = 0;
+	int rc = spec->n_nics ? pool_refresh_users(d, why, n) : 0;
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < spec->n_nics && i < GWD_NIC_MAX; i++) {
 		const Godwit__V1__NicSpec *ns = spec->nics[i];
 		struct gwd_nic *nic = &vm->nics[i];
@@ -58,8 +99,17 @@ int gwd_nics_alloc(struct gwd *d, struct gwd_vm *vm, const Godwit__V1__VmSpec *s
 				nic->mac[c] = (char)tolower((unsigned char)ns->mac[c]);
 		else
 			gwd_mac_from_name(vm->name, (unsigned)i, nic->mac, sizeof(nic->mac));
-		int rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, ns->gen, backend, &nic->pf,
-					&nic->vf, why, n);
+		nic->vlan = ns->vlan;
+		if (ns->host_address && ns->host_address[0]) {
+			snprintf(nic->want_host, sizeof(nic->want_host), "%s", ns->host_address);
+			rc = gwd_pool_claim_host(&d->pool, vm->name, nic->mac, nic->want_host,
+						 &nic->pf, &nic->vf, why, n);
+		} else {
+			/* A VLAN is set on a real VF's PF: an emulated VF cannot have one. */
+			rc = gwd_pool_alloc(&d->pool, vm->name, nic->mac, ns->gen,
+					    nic->vlan ? GWD_BACKEND_VFIO : backend, &nic->pf,
+					    &nic->vf, why, n);
+		}
 		if (rc == 0)
 			rc = gwd_nic_take(d, vm->name, i, nic, why, n);
 		if (rc) {
@@ -82,6 +132,9 @@ static void nic_drop_mac(struct gwd *d, const char *vm, unsigned i, const struct
 	char sub[300];
 	if (gwd_host_vf_set_mac(pf->netdev, nic->vf, "00:00:00:00:00:00", false, sub, sizeof(sub)))
 		GW_WARN(vm, "nic%u: VF %s keeps MAC %s on %s: %s", i, nic->host, nic->mac,
+			pf->netdev, sub);
+	if (nic->vlan && gwd_host_vf_set_vlan(pf->netdev, nic->vf, 0, sub, sizeof(sub)))
+		GW_WARN(vm, "nic%u: VF %s keeps VLAN %u on %s: %s", i, nic->host, nic->vlan,
 			pf->netdev, sub);
 }
 
@@ -234,6 +287,9 @@ static void nic_to_pb(const struct gwd *d, const struct gwd_nic *nic, struct gwd
 			       : "");
 	snprintf(p->want_backend, sizeof(p->want_backend), "%s", nic->want_backend);
 	snprintf(p->host, sizeof(p->host), "%s", nic->host);
+	snprintf(p->want_host, sizeof(p->want_host), "%s", nic->want_host);
+	p->spec.host_address = p->want_host;
+	p->spec.vlan = nic->vlan;
 	p->spec.kind = (char *)"vf";
 	p->spec.gen = nic->want_gen;
 	p->spec.backend = p->want_backend;
@@ -283,6 +339,10 @@ void gwd_nics_from_pb(struct gwd_vm *vm, const Godwit__V1__Vm *pb)
 			if (ns->backend && !gwd_backend_parse(ns->backend, &backend))
 				snprintf(nic->want_backend, sizeof(nic->want_backend), "%s",
 					 ns->backend);
+			if (ns->host_address && !gwd_pci_addr_check(ns->host_address))
+				snprintf(nic->want_host, sizeof(nic->want_host), "%s",
+					 ns->host_address);
+			nic->vlan = ns->vlan <= 4094 ? ns->vlan : 0;
 		}
 		snprintf(nic->mac, sizeof(nic->mac), "%s", ni->mac ? ni->mac : "");
 		nic->pf = ni->pf;

@@ -15,7 +15,7 @@ PKGS="build-essential cmake pkg-config libcunit1-dev clang libclang-rt-14-dev cl
       libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler-grpc
       python3-grpcio python3-grpc-tools busybox-static cpio linux-image-amd64 acpica-tools
       liblzma-dev libnl-route-3-dev libssl-dev
-      libvirt-dev libvirt-daemon libvirt-clients libxml2-dev libdpdk-dev libsystemd-dev
+      libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-dev libdpdk-dev libsystemd-dev
       libmicrohttpd-dev python3-prometheus-client"
 # The dpdk: uplink's tests and benchmark: veth pairs, bridges and TAPs (ip), the VMM's CPU time.
 PKGS="$PKGS iproute2 time"

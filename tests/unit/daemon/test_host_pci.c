@@ -336,6 +336,15 @@ static void test_pf_option(void)
 	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "none", why, sizeof(why)), 0);
 }
 
+/* The sysfs inventory source over the fake tree. */
+static struct gwd_inventory *fake_inv(void)
+{
+	static struct gwd_inventory inv;
+	gwd_inventory_sysfs(&inv);
+	inv.sysfs = fs;
+	return &inv;
+}
+
 static void test_setup(void)
 {
 	struct gwd_pool p;
@@ -344,7 +353,7 @@ static void test_setup(void)
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(gwd_pool_add_emul(&p, "gen=2,vfs=1", why, sizeof(why)), 0);
 	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, PF, why, sizeof(why)), 0);
-	CU_ASSERT_EQUAL_FATAL(gwd_pool_setup_vfio(&p, &fs, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL_FATAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), 0);
 	const struct gwd_pf *pf = &p.pfs[1];
 	CU_ASSERT_EQUAL(pf->gen.gen, 1);
 	CU_ASSERT_EQUAL(pf->gen.device, 0x10ca);
@@ -366,19 +375,56 @@ static void test_setup(void)
 	/* vfs beyond sriov_totalvfs: the declaration cannot work. */
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, PF ",vfs=9", why, sizeof(why)), 0);
-	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, &fs, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "offers 7 VFs (sriov_totalvfs)"));
 	/* Another device than the igb profile's. */
 	dev(PF, "sriov_vf_device", "1515\n");
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, PF, why, sizeof(why)), 0);
-	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, &fs, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "one device profile, igb"));
 	/* No such PF. */
 	memset(&p, 0, sizeof(p));
 	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, "0000:00:09.0", why, sizeof(why)), 0);
-	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, &fs, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_EQUAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "no PCI device"));
+}
+
+/* godwitd's exit: the VFs it bound and no VM holds go back (unbound from vfio-pci,
+ * driver_override cleared); those a VM holds, or it did not bind, stay. */
+static void test_return_vfs(void)
+{
+	struct gwd_pool p;
+	char why[400], buf[64];
+	unsigned pf, vf;
+	fake_tree();
+	put("bus/pci/drivers/vfio-pci/unbind", "");
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_EQUAL(gwd_pool_add_pf(&p, PF, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL_FATAL(gwd_pool_setup_vfio(&p, fake_inv(), why, sizeof(why)), 0);
+	/* vf0 was on vfio-pci already, vf1 was bound here, vf2 belongs to igbvf. */
+	CU_ASSERT_FALSE(p.pfs[0].vfs[0].bound_here);
+	CU_ASSERT_TRUE(p.pfs[0].vfs[1].bound_here);
+	CU_ASSERT_FALSE(p.pfs[0].vfs[2].bound_here);
+	/* What the kernel did on drivers_probe; then a VM takes vf1. */
+	ln("bus/pci/drivers/vfio-pci", "bus/pci/devices/0000:00:10.2/driver");
+	CU_ASSERT_EQUAL(gwd_pool_claim_host(&p, "vm1", "02:00:00:00:00:01", "0000:00:10.2", &pf,
+					    &vf, why, sizeof(why)),
+			-EBUSY); /* unavailable at start-up: the fake kernel had not bound it */
+	p.pfs[0].vfs[1].unavailable = false;
+	CU_ASSERT_EQUAL(gwd_pool_claim_host(&p, "vm1", "02:00:00:00:00:01", "0000:00:10.2", &pf,
+					    &vf, why, sizeof(why)),
+			0);
+	gwd_pool_return_vfs(&p, fake_inv());
+	get("bus/pci/drivers/vfio-pci/unbind", buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, ""); /* held by vm1: stays */
+	gwd_pool_release_vm(&p, "vm1");
+	gwd_pool_return_vfs(&p, fake_inv());
+	get("bus/pci/drivers/vfio-pci/unbind", buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "0000:00:10.2");
+	get("bus/pci/devices/0000:00:10.2/driver_override", buf, sizeof(buf));
+	CU_ASSERT_STRING_EQUAL(buf, "\n"); /* what clears it */
+	CU_ASSERT_FALSE(p.pfs[0].vfs[1].bound_here);
 }
 
 /* A pool of one emulated PF (pf0, 1 VF) and one real PF (pf1, 3 VFs: vf1 unavailable). */
@@ -520,6 +566,7 @@ int main(void)
 	    {"creating VFs: sriov_numvfs", test_numvfs},
 	    {"--pf values", test_pf_option},
 	    {"start-up of --pf PFs", test_setup},
+	    {"VFs godwitd bound go back at its exit", test_return_vfs},
 	    {"allocation by backend, release", test_alloc_backend},
 	    {"claim of a real VF by address", test_claim_host},
 	    {"a VF's MAC over rtnetlink: errors", test_set_mac},
