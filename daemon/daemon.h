@@ -110,6 +110,7 @@ struct gwd {
 	char tls_names[256];
 	bool insecure;		     /* --insecure: plaintext allowed beyond loopback */
 	unsigned incoming_timeout_s; /* a received VM not committed by then is aborted */
+	unsigned max_calls;	     /* --max-calls: API calls served at once; 0: the default */
 	struct gwd_metrics *metrics; /* events /metrics counts (ops.h); NULL: none counted */
 };
 

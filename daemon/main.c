@@ -69,6 +69,9 @@ static void usage(FILE *f)
 	    "                        an incoming migration whose VM arrived whole but was\n"
 	    "                        not committed by its source within this time is aborted\n"
 	    "                        (default 180)\n"
+	    "      --max-calls N     API calls served at once, 4..4096 (default 64), a quarter\n"
+	    "                        of them (at most 16) for health checks; beyond, a call is\n"
+	    "                        refused at once with RESOURCE_EXHAUSTED\n"
 	    "      --metrics ADDR    serve Prometheus metrics at http://ADDR/metrics (default\n"
 	    "                        " GWD_METRICS_DEFAULT
 	    ", loopback; port 0 picks one; 'off': none)\n"
@@ -211,6 +214,7 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 	    {"tls-ca", required_argument, NULL, 'A'},
 	    {"insecure", no_argument, NULL, 'I'},
 	    {"incoming-timeout", required_argument, NULL, 'T'},
+	    {"max-calls", required_argument, NULL, 'X'},
 	    {"metrics", required_argument, NULL, 'm'},
 	    {"libvirt", required_argument, NULL, 'B'},
 	    {"help", no_argument, NULL, 'h'},
@@ -289,6 +293,16 @@ static int parse_opts(int argc, char **argv, struct gwd *d, struct gwd_opts *o)
 				return 2;
 			}
 			d->incoming_timeout_s = (unsigned)v;
+			break;
+		}
+		case 'X': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!optarg[0] || *end || v < 4 || v > 4096) {
+				fprintf(stderr, "godwitd: --max-calls is 4..4096\n");
+				return 2;
+			}
+			d->max_calls = (unsigned)v;
 			break;
 		}
 		case 'm':
@@ -425,7 +439,12 @@ static int serve(struct gwd *d, const char *listen_tcp, const struct gwd_ops *op
 					   .log_prefix = "api",
 					   .tls = d->tls,
 					   .on_call_end = gwd_metrics_rpc_end,
-					   .on_call_end_opaque = d->metrics};
+					   .on_call_end_opaque = d->metrics,
+					   /* A quarter of them for health checks, which need
+					    * no token, at most the server's default 16. */
+					   .max_calls = d->max_calls,
+					   .max_public_calls =
+					       d->max_calls / 4 < 16 ? d->max_calls / 4 : 16};
 	int rc = gw_rpc_server_start(&cfg, methods, nm, d, srv);
 	if (rc) {
 		fprintf(stderr, "godwitd: cannot serve on %s: %s\n", listen_tcp, strerror(-rc));

@@ -264,6 +264,27 @@ try:
     for w in streams:
         w.cancel()
     check("godwitd is still running", d.poll() is None)
+
+    # --- the bounds are the operator's: --max-calls ---
+    refused("max-calls-0", ["--max-calls", "0"], "4..4096")
+    small, sstate = start("small", "--listen", "127.0.0.1:0", "--insecure", "--max-calls", "8")
+    saddr = open(os.path.join(sstate, "listen-address")).read().strip()
+    sch = grpc.insecure_channel(saddr)
+    streams, got, busy = [], 0, 0
+    for i in range(20):
+        streams.append(health_pb2_grpc.HealthStub(sch).Watch(health_pb2.HealthCheckRequest(),
+                                                             timeout=60))
+    for w in streams:
+        try:
+            next(w)
+            got += 1
+        except grpc.RpcError as e:
+            busy += e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    check(f"--max-calls 8: 20 health streams, {got} held (a quarter: 2), {busy} refused",
+          got == 2 and busy == 18, (got, busy))
+    for w in streams:
+        w.cancel()
+    check("godwitd --max-calls 8 is still running", small.poll() is None)
 finally:
     gw_grpc.finish(procs, tmp, failures, 1500)
 
