@@ -276,9 +276,32 @@ static int be_save(struct sriov_be *be, struct gw_buf *out)
 	return igb_dev_save(&be->dev, out);
 }
 
+/* Frames this port took in before the VM's state arrived came while the source still ran
+ * and received the same wire (a packet or DPDK port on a shared segment sees them too): the
+ * source delivered them, or drained them into the rings that came with the state. Delivering
+ * them again here would duplicate them; what arrives from now on is this host's. */
+static void discard_stale(struct sriov_be *be)
+{
+	uint8_t frame[IGB_MAX_FRAME + 4];
+	unsigned n = 0;
+	for (; n < 1u << 16; n++) {
+		ssize_t r = sriov_port_recv(be->port, frame, sizeof(frame));
+		if (r < 0 && r != -EMSGSIZE)
+			break;
+	}
+	if (n)
+		GW_INFO(sriov_vf_name(be->vf),
+			"%u frame(s) that came before the VM's state were "
+			"the source's: dropped",
+			n);
+}
+
 static int be_load(struct sriov_be *be, const void *data, size_t len)
 {
-	return igb_dev_load(&be->dev, data, len);
+	int rc = igb_dev_load(&be->dev, data, len);
+	if (rc == 0 && be->port)
+		discard_stale(be);
+	return rc;
 }
 
 static void be_arrived(struct sriov_be *be)
