@@ -291,7 +291,7 @@ out_xml:
 
 static void lv_vf_check(struct gwd_inventory *inv, struct gwd_host_vf *vf)
 {
-	char other[GWD_PCI_ADDR_SZ] = "", sub[200], path[512];
+	char other[GWD_PCI_ADDR_SZ] = "", sub[200];
 	int err;
 	char *xml = nodedev_xml(inv, vf->addr, &err, sub, sizeof(sub));
 	vf->available = false;
@@ -302,40 +302,8 @@ static void lv_vf_check(struct gwd_inventory *inv, struct gwd_host_vf *vf)
 	}
 	vf_from_xml(xml, vf, other, sizeof(other));
 	free(xml);
-	/* The same rules, and words, as the sysfs source (host_pci.c). */
-	if (strcmp(vf->driver, VFIO_DRIVER)) {
-		if (vf->driver[0])
-			snprintf(vf->reason, sizeof(vf->reason),
-				 "bound to host driver %s: godwit never takes a VF a host driver "
-				 "uses",
-				 vf->driver);
-		else
-			snprintf(vf->reason, sizeof(vf->reason),
-				 "not bound to vfio-pci: no driver took it after drivers_probe");
-		return;
-	}
-	if (!vf->group[0]) {
-		snprintf(vf->reason, sizeof(vf->reason),
-			 "no IOMMU group: the host runs without an IOMMU (boot it with "
-			 "intel_iommu=on or amd_iommu=on)");
-		return;
-	}
-	if (other[0]) {
-		snprintf(vf->reason, sizeof(vf->reason),
-			 "IOMMU group %s is not viable: it also holds %.40s, and a VM gets a VF "
-			 "only alone in its group",
-			 vf->group, other);
-		return;
-	}
-	snprintf(path, sizeof(path), "%s/vfio/%s", inv->sysfs.dev, vf->group);
-	if (access(path, F_OK)) {
-		snprintf(vf->reason, sizeof(vf->reason),
-			 "%.120s is missing: vfio-pci made no node for IOMMU group %s", path,
-			 vf->group);
-		return;
-	}
-	vf->available = true;
-	vf->reason[0] = '\0';
+	/* The same rules, and words, as the sysfs source. */
+	gwd_host_vf_judge(inv->sysfs.dev, other, vf);
 }
 
 /* Detach (bind to vfio-pci) or re-attach (give back) one VF through libvirt. */

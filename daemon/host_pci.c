@@ -308,10 +308,9 @@ static void group_other(const struct gwd_sysfs *s, const char *group, const char
 	closedir(d);
 }
 
-void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf)
+void gwd_host_vf_judge(const char *dev_root, const char *other, struct gwd_host_vf *vf)
 {
-	char path[512], other[300];
-	vf_read(s, vf);
+	char path[512];
 	vf->available = false;
 	if (strcmp(vf->driver, VFIO_DRIVER)) {
 		if (vf->driver[0])
@@ -330,7 +329,6 @@ void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf)
 			 "intel_iommu=on or amd_iommu=on)");
 		return;
 	}
-	group_other(s, vf->group, vf->addr, other, sizeof(other));
 	if (other[0]) {
 		snprintf(vf->reason, sizeof(vf->reason),
 			 "IOMMU group %s is not viable: it also holds %.40s, and a VM gets a VF "
@@ -338,7 +336,7 @@ void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf)
 			 vf->group, other);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/vfio/%s", s->dev, vf->group);
+	snprintf(path, sizeof(path), "%s/vfio/%s", dev_root, vf->group);
 	if (access(path, F_OK)) {
 		snprintf(vf->reason, sizeof(vf->reason),
 			 "%.120s is missing: vfio-pci made no node for IOMMU group %s", path,
@@ -347,4 +345,13 @@ void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf)
 	}
 	vf->available = true;
 	vf->reason[0] = '\0';
+}
+
+void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf)
+{
+	char other[300] = "";
+	vf_read(s, vf);
+	if (vf->group[0])
+		group_other(s, vf->group, vf->addr, other, sizeof(other));
+	gwd_host_vf_judge(s->dev, other, vf);
 }

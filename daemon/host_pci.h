@@ -66,6 +66,10 @@ int gwd_host_vf_unbind(const struct gwd_sysfs *s, const struct gwd_host_vf *vf, 
 		       size_t n);
 /* Reads vf's driver and IOMMU group again and decides whether a VM can have it: bound to
  * vfio-pci, alone in its IOMMU group, with that group's /dev/vfio node. */
+/* Whether a VF whose driver and group are read is available: bound to vfio-pci, alone in
+ * its IOMMU group (other: the first other function in it, "" if none), its /dev/vfio node
+ * present under dev_root. Sets available and reason; both inventory sources use it. */
+void gwd_host_vf_judge(const char *dev_root, const char *other, struct gwd_host_vf *vf);
 void gwd_host_vf_check(const struct gwd_sysfs *s, struct gwd_host_vf *vf);
 
 /* Sets the administrator's MAC and trust of VF vf on the PF's network interface (what "ip link

@@ -47,24 +47,8 @@ int mig_tls_derive_psk(const char *token, uint8_t psk[MIG_TLS_PSK_LEN])
 	size_t len = token ? strlen(token) : 0;
 	if (len == 0)
 		return -EINVAL;
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	EVP_KDF_free(kdf);
-	if (!kctx)
-		return -ENOMEM;
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)token, len),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)PSK_SALT,
-					      sizeof(PSK_SALT) - 1),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)PSK_INFO,
-					      sizeof(PSK_INFO) - 1),
-	    OSSL_PARAM_construct_end(),
-	};
-	int rc = EVP_KDF_derive(kctx, psk, MIG_TLS_PSK_LEN, params) == 1 ? 0 : -EINVAL;
-	EVP_KDF_CTX_free(kctx);
-	ERR_clear_error();
-	return rc;
+	return mig_hkdf_sha256(false, token, len, PSK_SALT, sizeof(PSK_SALT) - 1, PSK_INFO,
+			       sizeof(PSK_INFO) - 1, psk, MIG_TLS_PSK_LEN);
 }
 
 /* The PSK as OpenSSL takes it: a TLS 1.3 session with the key as its master key. */

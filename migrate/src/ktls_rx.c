@@ -155,19 +155,28 @@ static int expand_label(const struct rx_state *st, const char *label, uint8_t *o
 	memcpy(info + n + 6, label, strlen(label));
 	n += ll;
 	info[n++] = 0; /* no context */
+	return mig_hkdf_sha256(true, st->secret, st->len, NULL, 0, info, n, out, len);
+}
+
+int mig_hkdf_sha256(bool expand_only, const void *key, size_t klen, const void *salt, size_t slen,
+		    const void *info, size_t ilen, uint8_t *out, size_t olen)
+{
 	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
 	EVP_KDF_free(kdf);
 	if (!kctx)
 		return -ENOMEM;
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"EXPAND_ONLY", 0),
-	    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)st->secret, st->len),
-	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n),
-	    OSSL_PARAM_construct_end(),
-	};
-	int rc = EVP_KDF_derive(kctx, out, len, params) == 1 ? 0 : -EINVAL;
+	OSSL_PARAM params[6], *p = params;
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, klen);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, ilen);
+	if (expand_only)
+		*p++ =
+		    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, (char *)"EXPAND_ONLY", 0);
+	if (salt)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, slen);
+	*p = OSSL_PARAM_construct_end();
+	int rc = EVP_KDF_derive(kctx, out, olen, params) == 1 ? 0 : -EINVAL;
 	EVP_KDF_CTX_free(kctx);
 	ERR_clear_error();
 	return rc;

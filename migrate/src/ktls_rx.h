@@ -6,6 +6,8 @@
 
 #include <openssl/ssl.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Lets every SSL object of ctx keep what the receiving side needs (the peer's traffic
  * secret, the records read since the handshake): 0 or -ENOMEM. */
@@ -23,5 +25,10 @@ int mig_ktls_rx_install(SSL *ssl, int fd);
  * than OpenSSL's (measured in the test hosts: 11 against 24 MB/s on one channel), so without
  * such a driver the record layer stays in OpenSSL. */
 bool mig_ktls_accelerated(const char *path);
+
+/* HKDF with SHA-256 (RFC 5869): extract and expand, or expand only (key is then the PRK);
+ * salt NULL: none. 0, -ENOMEM or -EINVAL. */
+int mig_hkdf_sha256(bool expand_only, const void *key, size_t klen, const void *salt, size_t slen,
+		    const void *info, size_t ilen, uint8_t *out, size_t olen);
 
 #endif
