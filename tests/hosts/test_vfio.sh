@@ -321,7 +321,8 @@ stale_on_h2() { "${TH[@]}" run h2 -- sh -c "cat $T2BLOG 2>/dev/null | grep -c 'g
 # there finds stale data exactly when the mode is off (its 500 echoes on h2 reuse every
 # buffer of the pool). In S0/S1 the reports before and after. The VF's registers, read at the
 # stop, go to h2's model of the VF, so the guest's driver goes on there without a reset: frames
-# are lost only while the VM is stopped (none while a VF answered, before or after).
+# are lost only while the VM is stopped (none while a VF answered, before or after), except in
+# mode off, whose missed completions may lose or repeat a few.
 to_h2() {
 	S0=$(stale_on_h2)
 	L0=$(jget "$X/p2.stats" "['lost_running']" 2>/dev/null || echo 0)
@@ -337,9 +338,15 @@ to_h2() {
 		"${TH[@]}" run h2 -- tail -n 12 "$T2BLOG" | sed 's/^/       h2: /'
 	fi
 	L1=$(jget "$X/p2.stats" "['lost_running']" 2>/dev/null || echo 99999)
-	[ "$L1" = "$L0" ] &&
-		pass "$1: frames lost only while t2 was stopped: none while a VF answered ($(grep -Eo "[0-9.]+ ms downtime" "$X/hop.out" | head -n 1))" ||
-		fail "$1: $((L1 - L0)) frames lost while a VF answered: $(grep -i "lost" "$X/p2.err" | tail -n 2)"
+	if [ "$1" = off ]; then
+		# The negative control: a completion the copy missed leaves h2 a stale descriptor,
+		# and its frame may never be seen there (lost while a VF answered) or seen twice.
+		echo "     off: $((L1 - L0)) frames lost while a VF answered (the negative control may lose some)"
+	else
+		[ "$L1" = "$L0" ] &&
+			pass "$1: frames lost only while t2 was stopped: none while a VF answered ($(grep -Eo "[0-9.]+ ms downtime" "$X/hop.out" | head -n 1))" ||
+			fail "$1: $((L1 - L0)) frames lost while a VF answered: $(grep -i "lost" "$X/p2.err" | tail -n 2)"
+	fi
 	S1=$(stale_on_h2)
 	D1=$(jget "$X/p2.stats" "['duplicates']" 2>/dev/null || echo 99999)
 	if [ "$1" = off ]; then
