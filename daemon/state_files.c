@@ -3,6 +3,8 @@
  * their directory entries made durable, secrets kept from other users. */
 #include "daemon.h"
 
+#include "godwit/log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -11,16 +13,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-__attribute__((format(printf, 3, 4))) static void say(char *why, size_t n, const char *fmt, ...)
-{
-	if (!why || !n)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, n, fmt, ap);
-	va_end(ap);
-}
 
 int gwd_dir_sync(const char *dir)
 {
@@ -115,17 +107,19 @@ int gwd_state_check_private(const char *path, char *why, size_t n)
 	struct stat st;
 	if (stat(path, &st) < 0) {
 		int rc = -errno;
-		say(why, n, "cannot stat %s: %s", path, strerror(errno));
+		gw_say(why, n, "cannot stat %s: %s", path, strerror(errno));
 		return rc;
 	}
 	if (st.st_uid != geteuid()) {
-		say(why, n, "%s belongs to uid %u, not to this godwitd's uid %u: run 'chown %u %s'",
-		    path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
+		gw_say(why, n,
+		       "%s belongs to uid %u, not to this godwitd's uid %u: run 'chown %u %s'",
+		       path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
 		return -EPERM;
 	}
 	if (st.st_mode & 077) {
 		bool dir = S_ISDIR(st.st_mode);
-		say(why, n,
+		gw_say(
+		    why, n,
 		    "%s is open to group or others (mode %04o); it holds godwitd's %s: run 'chmod "
 		    "%s %s'",
 		    path, (unsigned)(st.st_mode & 07777), dir ? "token and sockets" : "secret",
@@ -152,7 +146,7 @@ int gwd_secret_load(const char *dir, const char *leaf, size_t nbytes, char *out,
 		FILE *f = fopen(path, "r");
 		if (!f) {
 			rc = -errno;
-			say(why, whyn, "cannot read %s: %s", path, strerror(errno));
+			gw_say(why, whyn, "cannot read %s: %s", path, strerror(errno));
 			return rc;
 		}
 		if (!fgets(out, (int)n, f))
@@ -160,26 +154,27 @@ int gwd_secret_load(const char *dir, const char *leaf, size_t nbytes, char *out,
 		rc = ferror(f) ? -EIO : 0;
 		fclose(f);
 		if (rc) {
-			say(why, whyn, "cannot read %s: %s", path, strerror(EIO));
+			gw_say(why, whyn, "cannot read %s: %s", path, strerror(EIO));
 			return rc;
 		}
 		out[strcspn(out, "\r\n")] = '\0';
 		if (!out[0]) {
-			say(why, whyn, "%s is empty: remove it and godwitd makes a new one", path);
+			gw_say(why, whyn, "%s is empty: remove it and godwitd makes a new one",
+			       path);
 			return -EINVAL;
 		}
 		return 0;
 	}
 	if (errno != ENOENT) {
 		int rc = -errno;
-		say(why, whyn, "cannot open %s: %s", path, strerror(errno));
+		gw_say(why, whyn, "cannot open %s: %s", path, strerror(errno));
 		return rc;
 	}
 	/* A secret that is not random is no secret: without the kernel's entropy, no token. */
 	ssize_t got = getrandom(raw, nbytes, 0);
 	if (got != (ssize_t)nbytes) {
-		say(why, whyn, "cannot make %s: getrandom: %s", path,
-		    got < 0 ? strerror(errno) : "short read");
+		gw_say(why, whyn, "cannot make %s: getrandom: %s", path,
+		       got < 0 ? strerror(errno) : "short read");
 		return -EIO;
 	}
 	for (size_t i = 0; i < nbytes; i++)
@@ -188,7 +183,7 @@ int gwd_secret_load(const char *dir, const char *leaf, size_t nbytes, char *out,
 	int len = snprintf(line, sizeof(line), "%s\n", out);
 	int rc = gwd_file_create(dir, leaf, line, (size_t)len);
 	if (rc) {
-		say(why, whyn, "cannot create %s: %s", path, strerror(-rc));
+		gw_say(why, whyn, "cannot create %s: %s", path, strerror(-rc));
 		out[0] = '\0';
 	}
 	return rc;

@@ -4,6 +4,7 @@
 #include "godwit/log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -105,5 +106,15 @@ void gw_log(enum gw_log_level level, const char *prefix, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	gw_vlog(level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+void gw_say(char *why, size_t n, const char *fmt, ...)
+{
+	if (!why || !n)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
 	va_end(ap);
 }

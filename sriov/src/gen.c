@@ -4,57 +4,49 @@
 
 #include "godwit/igb_vf.h"
 
+#include "godwit/log.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static void say(char *reason, size_t n, const char *fmt, ...)
-{
-	if (!reason || !n)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(reason, n, fmt, ap);
-	va_end(ap);
-}
-
 enum sriov_gen_cmp sriov_gen_compare(const struct sriov_gen *src, const struct sriov_gen *dst,
 				     char *reason, size_t n)
 {
 	if (!dst) {
-		say(reason, n, "the destination has no free function of this kind");
+		gw_say(reason, n, "the destination has no free function of this kind");
 		return SRIOV_GEN_ABSENT;
 	}
 	if (src->vendor != dst->vendor || src->device != dst->device) {
 		/* A different device ID is a different programming model: the guest's driver may
 		 * not even bind. Only emulation can keep the interface the guest knows. */
-		say(reason, n, "different device (%04x vs %04x): emulation must back it",
-		    src->device, dst->device);
+		gw_say(reason, n, "different device (%04x vs %04x): emulation must back it",
+		       src->device, dst->device);
 		return SRIOV_GEN_ABSENT;
 	}
 	if (src->revision != dst->revision) {
-		say(reason, n, "revision %02x on the source, %02x on the destination",
-		    src->revision, dst->revision);
+		gw_say(reason, n, "revision %02x on the source, %02x on the destination",
+		       src->revision, dst->revision);
 		return SRIOV_GEN_MISMATCH;
 	}
 	if (src->api_version != dst->api_version) {
-		say(reason, n, "mailbox API %u on the source, %u on the destination",
-		    src->api_version, dst->api_version);
+		gw_say(reason, n, "mailbox API %u on the source, %u on the destination",
+		       src->api_version, dst->api_version);
 		return SRIOV_GEN_MISMATCH;
 	}
 	if (src->queues != dst->queues || src->caps != dst->caps) {
-		say(reason, n, "%u queue pairs on the source, %u on the destination", src->queues,
-		    dst->queues);
+		gw_say(reason, n, "%u queue pairs on the source, %u on the destination",
+		       src->queues, dst->queues);
 		return SRIOV_GEN_MISMATCH;
 	}
 	if (src->subsys_vendor != dst->subsys_vendor || src->subsys_device != dst->subsys_device) {
-		say(reason, n, "subsystem %04x on the source, %04x on the destination",
-		    src->subsys_device, dst->subsys_device);
+		gw_say(reason, n, "subsystem %04x on the source, %04x on the destination",
+		       src->subsys_device, dst->subsys_device);
 		return SRIOV_GEN_MISMATCH;
 	}
-	say(reason, n, "same generation (revision %02x, %u queue pairs)", src->revision,
-	    src->queues);
+	gw_say(reason, n, "same generation (revision %02x, %u queue pairs)", src->revision,
+	       src->queues);
 	return SRIOV_GEN_MATCH;
 }
 

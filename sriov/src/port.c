@@ -8,6 +8,8 @@
 #include "godwit/parse.h"
 #include "godwit/sock.h"
 
+#include "godwit/log.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -62,16 +64,6 @@ struct sriov_port {
 	struct sriov_port_stats stats; /* updated with __atomic builtins */
 };
 
-__attribute__((format(printf, 3, 4))) static void say(char *err, size_t n, const char *fmt, ...)
-{
-	if (!err || !n)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-}
-
 static void stat_add(uint64_t *counter, uint64_t v)
 {
 	__atomic_fetch_add(counter, v, __ATOMIC_RELAXED);
@@ -94,19 +86,19 @@ static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t err
 	char host[256];
 	const char *portstr;
 	if (gw_sock_split_host_port(arg, host, sizeof(host), &portstr) < 0) {
-		say(err, errlen, "udp port spec wants udp:HOST:PORT, got \"udp:%s\"", arg);
+		gw_say(err, errlen, "udp port spec wants udp:HOST:PORT, got \"udp:%s\"", arg);
 		return -EINVAL;
 	}
 	uint64_t portnum;
 	if (gw_parse_u64(portstr, 1, 65535, &portnum) < 0) {
-		say(err, errlen, "udp port \"%s\" is not a number in 1..65535", portstr);
+		gw_say(err, errlen, "udp port \"%s\" is not a number in 1..65535", portstr);
 		return -EINVAL;
 	}
 
 	const char *why = "";
 	int rc = gw_sock_resolve(host, portstr, SOCK_DGRAM, 0, &p->peer, &p->peer_len, &why);
 	if (rc < 0) {
-		say(err, errlen, "cannot resolve udp host \"%s\": %s", host, why);
+		gw_say(err, errlen, "cannot resolve udp host \"%s\": %s", host, why);
 		/* A name that does not resolve is a bad spec, like a malformed one. */
 		return rc == -EHOSTUNREACH ? -EINVAL : rc;
 	}
@@ -114,7 +106,7 @@ static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t err
 	int fd = socket(p->peer.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	if (fd < 0) {
 		rc = -errno;
-		say(err, errlen, "udp socket: %s", strerror(-rc));
+		gw_say(err, errlen, "udp socket: %s", strerror(-rc));
 		return rc;
 	}
 	/* A burst of frames during a migration must not overflow. */
@@ -142,13 +134,13 @@ static int open_udp(struct sriov_port *p, const char *arg, char *err, size_t err
 	}
 	if (bind(fd, (struct sockaddr *)&local, local_len) < 0) {
 		rc = -errno;
-		say(err, errlen, "udp bind: %s", strerror(-rc));
+		gw_say(err, errlen, "udp bind: %s", strerror(-rc));
 		goto err_close_fd;
 	}
 	local_len = sizeof(local);
 	if (getsockname(fd, (struct sockaddr *)&local, &local_len) < 0) {
 		rc = -errno;
-		say(err, errlen, "udp getsockname: %s", strerror(-rc));
+		gw_say(err, errlen, "udp getsockname: %s", strerror(-rc));
 		goto err_close_fd;
 	}
 	char a[80], b[80];
@@ -168,19 +160,19 @@ static int open_unix(struct sriov_port *p, const char *path, char *err, size_t e
 	struct sockaddr_un *un = (struct sockaddr_un *)&p->peer;
 	int rc = gw_sock_unix_addr(path, un, &p->peer_len);
 	if (rc == -EINVAL) {
-		say(err, errlen, "unix port spec wants unix:PATH");
+		gw_say(err, errlen, "unix port spec wants unix:PATH");
 		return -EINVAL;
 	}
 	if (rc < 0) {
-		say(err, errlen, "unix socket path is %zu bytes, the limit is %zu", strlen(path),
-		    sizeof(un->sun_path) - 1);
+		gw_say(err, errlen, "unix socket path is %zu bytes, the limit is %zu", strlen(path),
+		       sizeof(un->sun_path) - 1);
 		return -EINVAL;
 	}
 
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
-		say(err, errlen, "unix socket: %s", strerror(-rc));
+		gw_say(err, errlen, "unix socket: %s", strerror(-rc));
 		return rc;
 	}
 	gw_sock_set_buffers(fd, PORT_SOCKBUF, true);
@@ -189,13 +181,13 @@ static int open_unix(struct sriov_port *p, const char *path, char *err, size_t e
 	struct sockaddr_un local = {.sun_family = AF_UNIX};
 	if (bind(fd, (struct sockaddr *)&local, sizeof(sa_family_t)) < 0) {
 		rc = -errno;
-		say(err, errlen, "unix autobind: %s", strerror(-rc));
+		gw_say(err, errlen, "unix autobind: %s", strerror(-rc));
 		goto err_close_fd;
 	}
 	socklen_t local_len = sizeof(local);
 	if (getsockname(fd, (struct sockaddr *)&local, &local_len) < 0) {
 		rc = -errno;
-		say(err, errlen, "unix getsockname: %s", strerror(-rc));
+		gw_say(err, errlen, "unix getsockname: %s", strerror(-rc));
 		goto err_close_fd;
 	}
 	char a[sizeof(local.sun_path) + 2];
@@ -213,29 +205,30 @@ static int open_tap(struct sriov_port *p, const char *name, char *err, size_t er
 {
 	size_t n = strlen(name);
 	if (n == 0 || n >= IFNAMSIZ) {
-		say(err, errlen, "tap port spec wants tap:NAME with 1..%d characters",
-		    IFNAMSIZ - 1);
+		gw_say(err, errlen, "tap port spec wants tap:NAME with 1..%d characters",
+		       IFNAMSIZ - 1);
 		return -EINVAL;
 	}
 	int rc;
 	p->spill = malloc(PORT_TAP_SPILL);
 	if (!p->spill) {
-		say(err, errlen, "tap %s: out of memory", name);
+		gw_say(err, errlen, "tap %s: out of memory", name);
 		return -ENOMEM;
 	}
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		say(err, errlen, "tap %s: cannot open /dev/net/tun: %s", name, strerror(-rc));
+		gw_say(err, errlen, "tap %s: cannot open /dev/net/tun: %s", name, strerror(-rc));
 		goto err_free_spill;
 	}
 	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
 	memcpy(ifr.ifr_name, name, n);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		rc = -errno;
-		say(err, errlen, "tap %s: TUNSETIFF: %s%s", name, strerror(-rc),
-		    rc == -EPERM ? " (needs CAP_NET_ADMIN or a persistent tap owned by this user)"
-				 : "");
+		gw_say(err, errlen, "tap %s: TUNSETIFF: %s%s", name, strerror(-rc),
+		       rc == -EPERM
+			   ? " (needs CAP_NET_ADMIN or a persistent tap owned by this user)"
+			   : "");
 		goto err_close_fd;
 	}
 	/* TUNSETIFF writes back the real name (a "%d" in NAME is expanded by the kernel). */
@@ -256,13 +249,14 @@ static int open_packet(struct sriov_port *p, const char *name, char *err, size_t
 	const char *why = "";
 	int fd = gw_sock_packet_open(name, &p->ifindex, &why);
 	if (fd == -EINVAL) {
-		say(err, errlen, "packet port spec wants packet:IFNAME with 1..%d characters",
-		    IFNAMSIZ - 1);
+		gw_say(err, errlen, "packet port spec wants packet:IFNAME with 1..%d characters",
+		       IFNAMSIZ - 1);
 		return -EINVAL;
 	}
 	if (fd < 0) {
-		say(err, errlen, "packet %s: %s%s%s%s", name, why, fd == -ENODEV ? "" : ": ",
-		    fd == -ENODEV ? "" : strerror(-fd), fd == -EPERM ? " (needs CAP_NET_RAW)" : "");
+		gw_say(err, errlen, "packet %s: %s%s%s%s", name, why, fd == -ENODEV ? "" : ": ",
+		       fd == -ENODEV ? "" : strerror(-fd),
+		       fd == -EPERM ? " (needs CAP_NET_RAW)" : "");
 		return fd;
 	}
 	gw_sock_set_buffers(fd, PORT_SOCKBUF, true);
@@ -276,12 +270,12 @@ int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t
 	if (err && errlen)
 		err[0] = '\0';
 	if (!spec || !out) {
-		say(err, errlen, "no port spec");
+		gw_say(err, errlen, "no port spec");
 		return -EINVAL;
 	}
 	struct sriov_port *p = calloc(1, sizeof(*p));
 	if (!p) {
-		say(err, errlen, "out of memory");
+		gw_say(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	p->fd = -1;
@@ -306,10 +300,10 @@ int sriov_port_open(const char *spec, struct sriov_port **out, char *err, size_t
 		p->kind = PORT_DPDK;
 		rc = port_dpdk_open(spec + 5, &p->dpdk, p->desc, sizeof(p->desc), err, errlen);
 	} else {
-		say(err, errlen,
-		    "unknown port spec \"%s\" (want none, udp:HOST:PORT, unix:PATH, tap:NAME, "
-		    "packet:IFNAME or dpdk:DEVICE[,KEY=VALUE...])",
-		    spec);
+		gw_say(err, errlen,
+		       "unknown port spec \"%s\" (want none, udp:HOST:PORT, unix:PATH, tap:NAME, "
+		       "packet:IFNAME or dpdk:DEVICE[,KEY=VALUE...])",
+		       spec);
 		rc = -EINVAL;
 	}
 	if (rc < 0)

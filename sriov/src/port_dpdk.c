@@ -3,6 +3,8 @@
  * shared with other processes), with burst RX and TX through a mempool of its own. */
 #include "port_dpdk.h"
 
+#include "godwit/log.h"
+
 #include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -52,16 +54,6 @@ static struct {
 	char args[DPDK_ARGS_MAX][1100];
 	char *argv[DPDK_ARGS_MAX + 1];
 } eal = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-__attribute__((format(printf, 3, 4))) static void say(char *err, size_t n, const char *fmt, ...)
-{
-	if (!err || !n)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-}
 
 /* "0000:03:00.0" or "03:00.0": a PCI device; anything else names a virtual device. */
 static bool name_is_pci(const char *name)
@@ -145,7 +137,7 @@ static int eal_start(const char *pci_name, char *err, size_t errlen)
 	rte_openlog_stream(stderr);
 	if (rte_eal_init(argc, eal.argv) < 0) {
 		int rc = rte_errno > 0 ? -rte_errno : -EIO;
-		say(err, errlen, "DPDK EAL did not start: %s", rte_strerror(-rc));
+		gw_say(err, errlen, "DPDK EAL did not start: %s", rte_strerror(-rc));
 		return rc;
 	}
 	eal.pci = pci_name != NULL;
@@ -165,7 +157,7 @@ static int port_setup(struct port_dpdk *d, char *err, size_t errlen)
 	struct rte_eth_dev_info info;
 	int rc = rte_eth_dev_info_get(d->port_id, &info);
 	if (rc < 0) {
-		say(err, errlen, "no device information: %s", rte_strerror(-rc));
+		gw_say(err, errlen, "no device information: %s", rte_strerror(-rc));
 		return rc;
 	}
 	d->dev = info.device;
@@ -176,13 +168,13 @@ static int port_setup(struct port_dpdk *d, char *err, size_t errlen)
 	}
 	rc = rte_eth_dev_configure(d->port_id, 1, 1, &conf);
 	if (rc < 0) {
-		say(err, errlen, "configure: %s", rte_strerror(-rc));
+		gw_say(err, errlen, "configure: %s", rte_strerror(-rc));
 		return rc;
 	}
 	uint16_t nrx = DPDK_RING, ntx = DPDK_RING;
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &nrx, &ntx);
 	if (rc < 0) {
-		say(err, errlen, "ring sizes: %s", rte_strerror(-rc));
+		gw_say(err, errlen, "ring sizes: %s", rte_strerror(-rc));
 		return rc;
 	}
 	int socket = rte_eth_dev_socket_id(d->port_id);
@@ -194,26 +186,26 @@ static int port_setup(struct port_dpdk *d, char *err, size_t errlen)
 	d->pool = rte_pktmbuf_pool_create(name, n, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (!d->pool) {
 		rc = rte_errno > 0 ? -rte_errno : -ENOMEM;
-		say(err, errlen, "mempool of %u mbufs: %s", n, rte_strerror(-rc));
+		gw_say(err, errlen, "mempool of %u mbufs: %s", n, rte_strerror(-rc));
 		return rc;
 	}
 	rc = rte_eth_rx_queue_setup(d->port_id, 0, nrx, (unsigned)socket, NULL, d->pool);
 	if (rc == 0)
 		rc = rte_eth_tx_queue_setup(d->port_id, 0, ntx, (unsigned)socket, NULL);
 	if (rc < 0) {
-		say(err, errlen, "queue setup: %s", rte_strerror(-rc));
+		gw_say(err, errlen, "queue setup: %s", rte_strerror(-rc));
 		return rc;
 	}
 	/* A VF's MAC is not the device's: take in every frame and let the VF filter, as the
 	 * packet: port does. Drivers without the switch (net_ring) take everything anyway. */
 	rc = rte_eth_promiscuous_enable(d->port_id);
 	if (rc < 0 && rc != -ENOTSUP) {
-		say(err, errlen, "promiscuous mode: %s", rte_strerror(-rc));
+		gw_say(err, errlen, "promiscuous mode: %s", rte_strerror(-rc));
 		return rc;
 	}
 	rc = rte_eth_dev_start(d->port_id);
 	if (rc < 0) {
-		say(err, errlen, "start: %s", rte_strerror(-rc));
+		gw_say(err, errlen, "start: %s", rte_strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -244,17 +236,17 @@ static int port_probe(struct port_dpdk *d, const char *devargs, bool pci, char *
 	if (rc == 0 && rte_eth_dev_get_port_by_name(name, &id) != 0)
 		rc = -ENODEV;
 	if (rc < 0) {
-		say(err, errlen, "dpdk %s: cannot probe the device: %s", name,
-		    rc == -ENODEV ? "it made no ethdev port (is it a network device?)"
-				  : rte_strerror(-rc));
+		gw_say(err, errlen, "dpdk %s: cannot probe the device: %s", name,
+		       rc == -ENODEV ? "it made no ethdev port (is it a network device?)"
+				     : rte_strerror(-rc));
 		return rc;
 	}
 	if (eal.used[id]) {
-		say(err, errlen,
-		    "dpdk %s: already the port of another function in this process (give "
-		    "each its own device, e.g. net_af_packet0 and net_af_packet1 on one "
-		    "interface)",
-		    name);
+		gw_say(err, errlen,
+		       "dpdk %s: already the port of another function in this process (give "
+		       "each its own device, e.g. net_af_packet0 and net_af_packet1 on one "
+		       "interface)",
+		       name);
 		return -EBUSY;
 	}
 	d->port_id = id;
@@ -267,7 +259,8 @@ int port_dpdk_open(const char *devargs, struct port_dpdk **out, char *desc, size
 {
 	size_t len = strlen(devargs);
 	if (len == 0 || len >= DPDK_SPEC_MAX || strpbrk(devargs, " \t\n")) {
-		say(err, errlen,
+		gw_say(
+		    err, errlen,
 		    "dpdk port spec wants dpdk:DEVICE[,KEY=VALUE...] (a DPDK virtual device such "
 		    "as net_af_packet0,iface=eth1 or a PCI address), under %u characters, no "
 		    "blanks",
@@ -278,12 +271,12 @@ int port_dpdk_open(const char *devargs, struct port_dpdk **out, char *desc, size
 	snprintf(name, sizeof(name), "%.*s", (int)strcspn(devargs, ","), devargs);
 	bool pci = name_is_pci(name);
 	if (!name[0]) {
-		say(err, errlen, "dpdk port spec \"dpdk:%s\" names no device", devargs);
+		gw_say(err, errlen, "dpdk port spec \"dpdk:%s\" names no device", devargs);
 		return -EINVAL;
 	}
 	struct port_dpdk *d = calloc(1, sizeof(*d));
 	if (!d) {
-		say(err, errlen, "out of memory");
+		gw_say(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&eal.lock);
@@ -291,15 +284,15 @@ int port_dpdk_open(const char *devargs, struct port_dpdk **out, char *desc, size
 	if (rc == 0)
 		rc = eal.rc = eal_start(pci ? name : NULL, err, errlen);
 	else if (rc < 0)
-		say(err, errlen, "DPDK EAL did not start earlier in this process: %s",
-		    rte_strerror(-rc));
+		gw_say(err, errlen, "DPDK EAL did not start earlier in this process: %s",
+		       rte_strerror(-rc));
 	if (rc < 0)
 		goto err_unlock;
 	if (pci && !eal.pci) {
-		say(err, errlen,
-		    "dpdk %s: this process started DPDK for a virtual device, without PCI; a "
-		    "PCI device must be its first dpdk: port",
-		    name);
+		gw_say(err, errlen,
+		       "dpdk %s: this process started DPDK for a virtual device, without PCI; a "
+		       "PCI device must be its first dpdk: port",
+		       name);
 		rc = -EINVAL;
 		goto err_unlock;
 	}
@@ -309,7 +302,7 @@ int port_dpdk_open(const char *devargs, struct port_dpdk **out, char *desc, size
 	char why[160] = "";
 	rc = port_setup(d, why, sizeof(why));
 	if (rc < 0) {
-		say(err, errlen, "dpdk %s: %s", name, why);
+		gw_say(err, errlen, "dpdk %s: %s", name, why);
 		goto err_release;
 	}
 	pthread_mutex_unlock(&eal.lock);

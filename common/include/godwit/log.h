@@ -4,6 +4,7 @@
 #define GODWIT_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum gw_log_level {
 	GW_LOG_ERROR = 0,
@@ -54,5 +55,9 @@ void gw_vlog(enum gw_log_level level, const char *prefix, const char *fmt, va_li
 #define GW_WARN(prefix, ...)  gw_log(GW_LOG_WARN, prefix, __VA_ARGS__)
 #define GW_INFO(prefix, ...)  gw_log(GW_LOG_INFO, prefix, __VA_ARGS__)
 #define GW_DEBUG(prefix, ...) gw_log(GW_LOG_DEBUG, prefix, __VA_ARGS__)
+
+/* A reason for people into a caller's buffer (why, n); nothing when why is NULL or n is 0. The
+ * other half of "a function logs an error or returns it": this is how it returns it. */
+__attribute__((format(printf, 3, 4))) void gw_say(char *why, size_t n, const char *fmt, ...);
 
 #endif
