@@ -18,7 +18,7 @@ PKGS="build-essential cmake pkg-config libcunit1-dev clang libclang-rt-14-dev cl
       libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-dev libdpdk-dev libsystemd-dev
       libmicrohttpd-dev python3-prometheus-client"
 # The dpdk: uplink's tests and benchmark: veth pairs, bridges and TAPs (ip), the VMM's CPU time.
-PKGS="$PKGS iproute2 time"
+PKGS="$PKGS iproute2 time libxxhash-dev"
 # QEMU >= 8 (igb with SR-IOV) comes from bookworm-backports.
 QEMU_MIN_MAJOR=8
 

@@ -386,6 +386,21 @@ const char *mig_chan_strerror(int rc)
 	}
 }
 
+/* Drops k bytes from the front of iov[0..*iovcnt); returns the new front. */
+static struct iovec *iov_advance(struct iovec *iov, int *iovcnt, size_t k)
+{
+	while (*iovcnt > 0 && k >= iov->iov_len) {
+		k -= iov->iov_len;
+		iov++;
+		(*iovcnt)--;
+	}
+	if (*iovcnt > 0) {
+		iov->iov_base = (char *)iov->iov_base + k;
+		iov->iov_len -= k;
+	}
+	return iov;
+}
+
 /* Writes on the fd: in clear, or the kernel's TLS. */
 static int fd_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
 {
@@ -407,15 +422,7 @@ static int fd_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
 			continue;
 		}
 		deadline = deadline_of(c->send_timeout_ms);
-		while (iovcnt > 0 && (size_t)k >= iov->iov_len) {
-			k -= (ssize_t)iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + k;
-			iov->iov_len -= (size_t)k;
-		}
+		iov = iov_advance(iov, &iovcnt, (size_t)k);
 	}
 	return 0;
 }
@@ -557,6 +564,31 @@ static int fd_read(struct mig_chan *c, char *p, size_t n, size_t *got, uint64_t 
 	return 0;
 }
 
+/* fd_read into iovecs, one readv for as many of them as the socket holds. */
+static int fd_readv(struct mig_chan *c, struct iovec *iov, int iovcnt, uint64_t *deadline)
+{
+	while (iovcnt > 0) {
+		ssize_t r = readv(c->fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EIO && c->ktls_recv)
+				return -EPROTO;
+			if (errno != EAGAIN)
+				return -errno;
+			int rc = mig_chan_wait_fd(c->fd, POLLIN, *deadline);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (r == 0)
+			return -ENODATA;
+		iov = iov_advance(iov, &iovcnt, (size_t)r);
+		*deadline = deadline_of(c->recv_timeout_ms);
+	}
+	return 0;
+}
+
 /* Whether OpenSSL still holds received bytes: read those through it first. */
 static bool ssl_pending(struct mig_chan *c)
 {
@@ -587,6 +619,34 @@ int mig_chan_read(struct mig_chan *c, void *p, size_t n)
 			rc = mig_chan_wait_fd(c->fd, ev, deadline);
 		else if (rc == 0) {
 			got += k;
+			deadline = deadline_of(c->recv_timeout_ms);
+		}
+	}
+	mig_sigpipe_restore(&g);
+	return rc;
+}
+
+int mig_chan_readv(struct mig_chan *c, struct iovec *iov, int iovcnt)
+{
+	uint64_t deadline = deadline_of(c->recv_timeout_ms);
+	if (!c->ssl)
+		return fd_readv(c, iov, iovcnt, &deadline);
+	struct mig_sigpipe g;
+	mig_sigpipe_block(&g);
+	int rc = 0;
+	while (iovcnt > 0 && rc == 0) {
+		if (c->ktls_recv && !ssl_pending(c)) {
+			rc = fd_readv(c, iov, iovcnt, &deadline);
+			break;
+		}
+		/* OpenSSL decrypts a record into its buffer, then copies into the iovec. */
+		size_t k = 0;
+		short ev;
+		rc = ssl_call(c, false, iov->iov_base, iov->iov_len, &k, &ev);
+		if (rc == 0 && ev)
+			rc = mig_chan_wait_fd(c->fd, ev, deadline);
+		else if (rc == 0) {
+			iov = iov_advance(iov, &iovcnt, k);
 			deadline = deadline_of(c->recv_timeout_ms);
 		}
 	}

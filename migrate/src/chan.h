@@ -53,6 +53,9 @@ void mig_chan_adopt(struct mig_chan *c, int fd, SSL *ssl);
 int mig_chan_write(struct mig_chan *c, const void *p, size_t n);
 int mig_chan_writev(struct mig_chan *c, struct iovec *iov, int iovcnt);
 int mig_chan_read(struct mig_chan *c, void *p, size_t n);
+/* mig_chan_read into iovecs (changed in place): in clear and under kTLS one readv fills as
+ * many as the socket holds, so received pages land where they belong without a copy. */
+int mig_chan_readv(struct mig_chan *c, struct iovec *iov, int iovcnt);
 /* What a channel error means, for messages. */
 const char *mig_chan_strerror(int rc);
 /* Unblocks every thread waiting on the channel (their calls fail); the fd stays open. */

@@ -30,6 +30,9 @@ struct mig_dchan {
 	struct mig_chan io; /* set under wlock once admitted */
 	uint16_t port;
 	pthread_t thread;
+	/* The RAM batch being received: its head, and where its pages land. */
+	uint8_t head[MIG_RAMB_HEAD_MIN + 8 * MIG_BATCH_MAX];
+	struct iovec iov[MIG_BATCH_MAX];
 };
 
 struct mig_dest {
@@ -169,6 +172,111 @@ static const char *tag_name(uint32_t tag)
 	}
 }
 
+/* A read of the stream failed: the failure's reason, with what was being read. */
+static void read_failed(struct mig_dchan *c, int rc, const char *what)
+{
+	if (rc == -EBADMSG)
+		fail(c->d, "channel %u: corrupt stream: %s", c->idx, mig_chan_strerror(rc));
+	else
+		fail(c->d, "channel %u: stream cut inside a %s (%s)", c->idx, what,
+		     mig_chan_strerror(rc));
+}
+
+/* Asks the source for a batch's pages again (channel 0's return path). */
+static void send_nack(struct mig_dchan *c, const struct mig_batch_view *v)
+{
+	struct mig_dest *d = c->d;
+	uint8_t rec[8 + 8 * MIG_BATCH_MAX];
+	uint32_t hd[2] = {htole32(c->idx), 0}, n = 0;
+	for (uint32_t i = 0; i < v->count; i++) {
+		bool zero;
+		uint64_t pg = htole64(mig_batch_entry(v, i, &zero));
+		if (!zero)
+			memcpy(rec + 8 + 8 * (size_t)n++, &pg, 8);
+	}
+	hd[1] = htole32(n);
+	memcpy(rec, hd, sizeof(hd));
+	send_ctl_raw(d, MIG_TAG_NACK, rec, 8 + 8 * n);
+	__atomic_add_fetch(&d->st.pages_resent, n, __ATOMIC_RELAXED);
+}
+
+/*
+ * A RAM batch after its record header: the head is read and checked in full (CRC, counts,
+ * every index inside RAM) before any byte lands; then the pages are read straight into guest
+ * RAM, and checked against the batch's hash unless TLS authenticated them. A mismatch in a
+ * batch sent while the VM ran asks for its pages again (the guest may have rewritten one
+ * between the source's hash and its send); in one sent while it was paused, it fails the
+ * stream. 0, or -1 once failed.
+ */
+static int recv_batch(struct mig_dchan *c, const struct gw_sect_hdr *hdr)
+{
+	struct mig_dest *d = c->d;
+	if (le16toh(hdr->flags) || le32toh(hdr->length) < MIG_RAMB_HEAD_MIN) {
+		fail(d, "channel %u: corrupt stream: RAM batch header", c->idx);
+		return -1;
+	}
+	int rc = mig_chan_read(&c->io, c->head, MIG_RAMB_HEAD_MIN);
+	long head_len = rc ? 0 : mig_batch_head_len(hdr, c->head);
+	if (rc == 0 && head_len < 0) {
+		fail(d, "channel %u: corrupt stream: RAM batch of %u bytes says it holds more",
+		     c->idx, le32toh(hdr->length));
+		return -1;
+	}
+	if (rc == 0 && head_len > (long)MIG_RAMB_HEAD_MIN)
+		rc = mig_chan_read(&c->io, c->head + MIG_RAMB_HEAD_MIN,
+				   (size_t)head_len - MIG_RAMB_HEAD_MIN);
+	if (rc) {
+		read_failed(c, rc, "RAM batch");
+		return -1;
+	}
+	struct mig_batch_view v;
+	rc = mig_batch_head_check(hdr, c->head, (size_t)head_len, d->npages, &v);
+	if (rc == -EBADMSG) {
+		fail(d, "channel %u: corrupt stream: CRC mismatch in the head of a RAM batch",
+		     c->idx);
+		return -1;
+	}
+	if (rc) {
+		fail(d,
+		     "channel %u: malformed RAM batch (page outside RAM or counts that disagree)",
+		     c->idx);
+		return -1;
+	}
+	if ((v.flags & MIG_RAMB_NO_HASH) && !c->io.ssl) {
+		fail(d, "channel %u: corrupt stream: a RAM batch without CRC on a channel in clear",
+		     c->idx);
+		return -1;
+	}
+	for (uint32_t i = 0, j = 0; i < v.count; i++) {
+		bool zero;
+		uint64_t pg = mig_batch_entry(&v, i, &zero);
+		if (!zero)
+			c->iov[j++] =
+			    (struct iovec){.iov_base = d->ram + pg * MIG_PAGE, .iov_len = MIG_PAGE};
+	}
+	if (v.ndata && (rc = mig_chan_readv(&c->io, c->iov, (int)v.ndata))) {
+		read_failed(c, rc, "RAM batch");
+		return -1;
+	}
+	__atomic_add_fetch(&d->st.bytes_sent, sizeof(*hdr) + le32toh(hdr->length),
+			   __ATOMIC_RELAXED);
+	uint64_t pages = 0, zeros = 0;
+	mig_batch_apply_zero(&v, d->ram, d->touched, &pages, &zeros);
+	__atomic_add_fetch(&d->st.pages_sent, pages, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&d->st.zero_pages, zeros, __ATOMIC_RELAXED);
+	if ((v.flags & MIG_RAMB_NO_HASH) || mig_batch_hash_ram(&v, d->ram) == v.hash)
+		return 0;
+	if (v.flags & MIG_RAMB_STABLE) {
+		fail(d,
+		     "channel %u: corrupt stream: the pages of a RAM batch sent while the VM was "
+		     "paused do not match their hash",
+		     c->idx);
+		return -1;
+	}
+	send_nack(c, &v);
+	return 0;
+}
+
 /* One admitted channel's stream (c->io holds the connection from the source, h its hello):
  * the answer to the hello, then records until END or the first failure. */
 static void dchan_serve(struct mig_dchan *c, const struct mig_hello *hp)
@@ -210,6 +318,11 @@ static void dchan_serve(struct mig_dchan *c, const struct mig_hello *hp)
 			     rc == -EPROTO ? "unsupported version in a" : "unknown or oversized");
 			break;
 		}
+		if (hdr.magic == MIG_TAG_RAM) {
+			if (recv_batch(c, &hdr))
+				break;
+			continue;
+		}
 		if (hdr.length > cap) {
 			uint8_t *nb = realloc(buf, hdr.length);
 			if (!nb) {
@@ -220,12 +333,7 @@ static void dchan_serve(struct mig_dchan *c, const struct mig_hello *hp)
 			cap = hdr.length;
 		}
 		if (hdr.length && (rc = mig_chan_read(&c->io, buf, hdr.length))) {
-			if (rc == -EBADMSG)
-				fail(d, "channel %u: corrupt stream: %s", c->idx,
-				     mig_chan_strerror(rc));
-			else
-				fail(d, "channel %u: stream cut inside a %s (%s)", c->idx,
-				     tag_name(hdr.magic), mig_chan_strerror(rc));
+			read_failed(c, rc, tag_name(hdr.magic));
 			break;
 		}
 		/* Without a CRC only over TLS, whose records authenticate every byte. */
@@ -243,19 +351,7 @@ static void dchan_serve(struct mig_dchan *c, const struct mig_hello *hp)
 			break;
 		}
 		__atomic_add_fetch(&d->st.bytes_sent, sizeof(hdr) + hdr.length, __ATOMIC_RELAXED);
-		if (hdr.magic == MIG_TAG_RAM) {
-			uint64_t pages = 0, zeros = 0;
-			if (mig_batch_apply(buf, hdr.length, d->ram, d->npages, d->touched, &pages,
-					    &zeros)) {
-				fail(d,
-				     "channel %u: malformed RAM batch (page outside RAM or "
-				     "truncated)",
-				     c->idx);
-				break;
-			}
-			__atomic_add_fetch(&d->st.pages_sent, pages, __ATOMIC_RELAXED);
-			__atomic_add_fetch(&d->st.zero_pages, zeros, __ATOMIC_RELAXED);
-		} else if (hdr.magic == MIG_TAG_STATE && c->idx == 0) {
+		if (hdr.magic == MIG_TAG_STATE && c->idx == 0) {
 			pthread_mutex_lock(&d->lock);
 			d->state.len = 0;
 			gw_buf_put(&d->state, buf, hdr.length);

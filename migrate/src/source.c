@@ -13,6 +13,7 @@
 #include "godwit/dma_shadow.h"
 #include "godwit/log.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ struct mig_source {
 	uint64_t npages;
 	uint64_t *work;	   /* pages to send in the current round */
 	uint64_t *present; /* pages RAM holds data for; the others are holes: zeros */
+	uint64_t *resend;  /* pages the destination asked for again (NACK), under lock */
 	unsigned sacks;	   /* channels that confirmed a SYNC */
 
 	pthread_t session, reader, throttler;
@@ -123,12 +125,34 @@ static void pace(struct mig_schan *c, uint64_t round_start_us, uint64_t round_by
 	}
 }
 
+/* Sends the batch under construction (if any) straight from guest RAM, and starts the next. */
+static int send_batch(struct mig_schan *c)
+{
+	struct mig_source *s = c->s;
+	if (!c->batch.count)
+		return 0;
+	int iovcnt;
+	size_t len = mig_batch_end(&c->batch, &iovcnt);
+	__atomic_add_fetch(&s->st.pages_sent, c->batch.count, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->st.zero_pages, c->batch.zero, __ATOMIC_RELAXED);
+	int rc = mig_chan_writev(&c->io, c->batch.iov, iovcnt);
+	if (rc == 0) {
+		c->bytes += len;
+		__atomic_add_fetch(&s->st.bytes_sent, len, __ATOMIC_RELAXED);
+	}
+	mig_batch_begin(&c->batch, c->batch.flags);
+	return rc;
+}
+
 static int send_round(struct mig_schan *c, bool final)
 {
 	struct mig_source *s = c->s;
 	uint8_t *ram = hv_vm_ram_base(s->vm);
 	uint64_t start = mig_now_us(), bytes0 = c->bytes;
-	mig_batch_begin(&c->batch);
+	/* Over TLS the records authenticate the pages; while the VM is paused nothing rewrites
+	 * them, so a page that does not match its hash there was damaged on the way. */
+	mig_batch_begin(&c->batch,
+			(c->io.ssl ? MIG_RAMB_NO_HASH : 0) | (final ? MIG_RAMB_STABLE : 0));
 	for (uint64_t pg = gw_bitmap_next_set(s->work, s->npages, 0); pg < s->npages;
 	     pg = gw_bitmap_next_set(s->work, s->npages, pg + 1)) {
 		if (mig_channel_of(pg, s->n) != c->idx) {
@@ -143,26 +167,17 @@ static int send_round(struct mig_schan *c, bool final)
 		else
 			mig_batch_add_zero(&c->batch, pg);
 		if (c->batch.count == MIG_BATCH_PAGES) {
-			mig_batch_end(&c->batch);
-			__atomic_add_fetch(&s->st.pages_sent, c->batch.count, __ATOMIC_RELAXED);
-			__atomic_add_fetch(&s->st.zero_pages, c->batch.zero, __ATOMIC_RELAXED);
-			int rc = send_buf(c, &c->batch.buf);
+			int rc = send_batch(c);
 			if (rc)
 				return rc;
 			if (should_stop(s))
 				return -ECANCELED;
 			pace(c, start, c->bytes - bytes0);
-			mig_batch_begin(&c->batch);
 		}
 	}
-	if (c->batch.count) {
-		mig_batch_end(&c->batch);
-		__atomic_add_fetch(&s->st.pages_sent, c->batch.count, __ATOMIC_RELAXED);
-		__atomic_add_fetch(&s->st.zero_pages, c->batch.zero, __ATOMIC_RELAXED);
-		int rc = send_buf(c, &c->batch.buf);
-		if (rc)
-			return rc;
-	}
+	int rc = send_batch(c);
+	if (rc)
+		return rc;
 	if (!final) {
 		/* A round smaller than a batch per channel is paced too, or it would go out
 		 * unlimited (seen: 870 KB in 18 ms under a 133 KB/s limit). The final round is
@@ -175,7 +190,7 @@ static int send_round(struct mig_schan *c, bool final)
 	if (c->idx == 0)
 		mig_record_put(&rec, MIG_TAG_STATE, s->state.data, (uint32_t)s->state.len);
 	mig_record_put(&rec, MIG_TAG_END, NULL, 0);
-	int rc = send_buf(c, &rec);
+	rc = send_buf(c, &rec);
 	gw_buf_release(&rec);
 	return rc;
 }
@@ -215,6 +230,43 @@ static void *chan_thread(void *arg)
 	return NULL;
 }
 
+/* A NACK: pages of a batch sent while the VM ran that did not match their hash at the
+ * destination (rewritten by the guest between hash and send, or damaged on the way). They go
+ * again in the next round, or in the final one, which the SYNC before the pause orders after
+ * every NACK of pre-copy. -EBADMSG when malformed. */
+static int take_nack(struct mig_source *s, const char *buf, uint32_t len)
+{
+	uint32_t hd[2];
+	if (len < sizeof(hd))
+		return -EBADMSG;
+	memcpy(hd, buf, sizeof(hd));
+	uint32_t count = le32toh(hd[1]);
+	if (count > MIG_BATCH_MAX || len != sizeof(hd) + 8 * (uint64_t)count)
+		return -EBADMSG;
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t pg;
+		memcpy(&pg, buf + sizeof(hd) + 8 * (size_t)i, 8);
+		pg = le64toh(pg);
+		if (pg < s->npages)
+			gw_bitmap_set(s->resend, pg);
+	}
+	s->st.pages_resent += count;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* Adds the pages the destination asked for again to the next round's work. */
+static void take_resends(struct mig_source *s)
+{
+	pthread_mutex_lock(&s->lock);
+	for (uint64_t w = 0; w < (s->npages + 63) / 64; w++) {
+		s->work[w] |= s->resend[w];
+		s->resend[w] = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Channel 0's return direction: SACKs, then READY, or FAIL with the destination's reason. */
 static void *reader_thread(void *arg)
 {
@@ -225,7 +277,7 @@ static void *reader_thread(void *arg)
 	int rc = 0;
 	for (;;) {
 		struct gw_sect_hdr h;
-		char buf[512];
+		char buf[8 + 8 * MIG_BATCH_MAX];
 		rc = mig_chan_read(io, &h, sizeof(h));
 		if (rc == 0)
 			rc = mig_record_check_hdr(&h);
@@ -237,6 +289,14 @@ static void *reader_thread(void *arg)
 		}
 		if ((rc = mig_chan_read(io, buf, h.length)))
 			break;
+		if (h.magic == MIG_TAG_NACK) {
+			if (take_nack(s, buf, h.length)) {
+				snprintf(msg, sizeof(msg),
+					 "malformed request to resend pages from the destination");
+				break;
+			}
+			continue;
+		}
 		if (h.magic == MIG_TAG_SACK) {
 			pthread_mutex_lock(&s->lock);
 			s->sacks++;
@@ -397,7 +457,6 @@ static int handshake(struct mig_source *s, unsigned i)
 	}
 	c->io.send_timeout_ms = hs_ms;
 	c->io.recv_timeout_ms = hs_ms;
-	c->batch.no_crc = c->io.ssl != NULL;
 	struct mig_hello h;
 	int khz = hv_vm_tsc_khz(s->vm);
 	mig_hello_encode(&h, (uint16_t)i, (uint16_t)s->n, mig_config_digest(s->vm),
@@ -559,6 +618,7 @@ static int precopy(struct mig_source *s)
 			set_error(s, "reading the dirty log failed: %s", strerror(-rc));
 			return rc;
 		}
+		take_resends(s);
 		r.dirty_pages = gw_bitmap_count(s->work, s->npages);
 		r.elapsed_us = mig_now_us() - s->t_start;
 		struct mig_decision d;
@@ -627,6 +687,7 @@ static int stop_and_copy(struct mig_source *s, struct stop_times *t)
 		return rc;
 	}
 	rc = hv_dirty_collect(s->vm, s->work);
+	take_resends(s);
 	if (rc == 0)
 		rc = hv_vm_save_state(s->vm, &s->state);
 	if (rc) {
@@ -769,9 +830,11 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 	s->npages = hv_vm_ram_size(vm) / MIG_PAGE;
 	s->work = gw_bitmap_alloc(s->npages);
 	s->present = gw_bitmap_alloc(s->npages);
-	if (!s->work || !s->present) {
+	s->resend = gw_bitmap_alloc(s->npages);
+	if (!s->work || !s->present || !s->resend) {
 		free(s->work);
 		free(s->present);
+		free(s->resend);
 		mig_tls_free(s->tls);
 		free(s);
 		return -ENOMEM;
@@ -782,13 +845,13 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 	for (unsigned i = 0; i < s->n; i++) {
 		s->ch[i] = (struct mig_schan){.s = s, .idx = i};
 		mig_chan_init(&s->ch[i].io);
-		gw_buf_init(&s->ch[i].batch.buf);
 	}
 	s->st.state = MIG_SETUP;
 	s->t_start = mig_now_us();
 	if (pthread_create(&s->session, NULL, session_thread, s)) {
 		free(s->work);
 		free(s->present);
+		free(s->resend);
 		mig_tls_free(s->tls);
 		free(s);
 		return -EAGAIN;
@@ -889,11 +952,11 @@ void mig_source_free(struct mig_source *s)
 		pthread_join(s->reader, NULL);
 	for (unsigned i = 0; i < s->n; i++) {
 		mig_chan_close(&s->ch[i].io);
-		gw_buf_release(&s->ch[i].batch.buf);
 	}
 	mig_tls_free(s->tls);
 	gw_buf_release(&s->state);
 	free(s->work);
 	free(s->present);
+	free(s->resend);
 	free(s);
 }

@@ -5,6 +5,8 @@
 #include "godwit/bitmap.h"
 #include "godwit/crc.h"
 
+#include <xxhash.h>
+
 #include <endian.h>
 #include <errno.h>
 #include <stdio.h>
@@ -61,7 +63,7 @@ int mig_record_check_hdr(const struct gw_sect_hdr *h)
 	uint32_t tag = le32toh(h->magic);
 	if (tag != MIG_TAG_RAM && tag != MIG_TAG_STATE && tag != MIG_TAG_END &&
 	    tag != MIG_TAG_READY && tag != MIG_TAG_FAIL && tag != MIG_TAG_SYNC &&
-	    tag != MIG_TAG_SACK)
+	    tag != MIG_TAG_SACK && tag != MIG_TAG_NACK)
 		return -EBADMSG;
 	if (le16toh(h->version) != MIG_STREAM_VERSION)
 		return -EPROTO;
@@ -82,93 +84,190 @@ void mig_record_put(struct gw_buf *out, uint32_t tag, const void *payload, uint3
 bool mig_page_is_zero(const uint8_t *p)
 {
 	const uint64_t *q = (const uint64_t *)p;
+	/* Most pages that are not zero show it in their first cache line: no full pass then. */
+	if (q[0] | q[1] | q[2] | q[3] | q[4] | q[5] | q[6] | q[7])
+		return false;
 	uint64_t acc = 0;
-	for (unsigned i = 0; i < MIG_PAGE / 8; i += 8)
+	for (unsigned i = 8; i < MIG_PAGE / 8; i += 8)
 		acc |= q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] |
 		       q[i + 7];
 	return acc == 0;
 }
 
-void mig_batch_begin(struct mig_batch *b)
+/* The batch's hash: XXH3-64 of each page, seeded with the hash so far. */
+static uint64_t hash_page(uint64_t h, const uint8_t *page)
 {
-	b->buf.len = 0;
-	b->buf.err = 0;
-	b->count = 0;
-	b->zero = 0;
-	b->hdr_off = gw_sect_begin(&b->buf, MIG_TAG_RAM, MIG_STREAM_VERSION);
-	gw_buf_put_u32(&b->buf, 0); /* count, patched at the end */
-	gw_buf_put_u32(&b->buf, 0);
+	return XXH3_64bits_withSeed(page, MIG_PAGE, h);
+}
+
+#define HEAD_OFF sizeof(struct gw_sect_hdr)
+
+void mig_batch_begin(struct mig_batch *b, uint32_t flags)
+{
+	b->count = b->ndata = b->zero = 0;
+	b->flags = flags;
+	b->hash = 0;
+}
+
+static void put_index(struct mig_batch *b, uint64_t v)
+{
+	uint64_t le = htole64(v);
+	memcpy(b->head + HEAD_OFF + MIG_RAMB_HEAD_MIN + 8 * b->count, &le, 8);
+	b->count++;
 }
 
 void mig_batch_add_zero(struct mig_batch *b, uint64_t page_index)
 {
-	gw_buf_put_u64(&b->buf, page_index | MIG_ZERO_FLAG);
-	b->count++;
+	if (b->count == MIG_BATCH_MAX)
+		return;
+	put_index(b, page_index | MIG_ZERO_FLAG);
 	b->zero++;
 }
 
 void mig_batch_add(struct mig_batch *b, uint64_t page_index, const uint8_t *data)
 {
-	/* Copied, not referenced: the guest may rewrite the page while it is on its way, and
-	 * the CRC (or the TLS record) must cover the bytes actually sent. A changed page is dirty
-	 * and goes again. The zero check reads the copy, which is still in cache. */
-	uint8_t *dst = gw_buf_reserve(&b->buf, 8 + MIG_PAGE);
-	if (!dst)
+	if (b->count == MIG_BATCH_MAX)
 		return;
-	memcpy(dst + 8, data, MIG_PAGE);
-	if (mig_page_is_zero(dst + 8)) {
-		b->buf.len -= 8 + MIG_PAGE;
+	if (mig_page_is_zero(data)) {
 		mig_batch_add_zero(b, page_index);
 		return;
 	}
-	uint64_t idx = htole64(page_index);
-	memcpy(dst, &idx, 8);
-	b->count++;
+	put_index(b, page_index);
+	b->ndata++;
+	b->iov[b->ndata] = (struct iovec){.iov_base = (void *)data, .iov_len = MIG_PAGE};
+	if (!(b->flags & MIG_RAMB_NO_HASH))
+		b->hash = hash_page(b->hash, data);
 }
 
-void mig_batch_end(struct mig_batch *b)
+size_t mig_batch_end(struct mig_batch *b, int *iovcnt)
 {
-	if (b->buf.err)
-		return;
-	uint32_t c = htole32(b->count);
-	memcpy(b->buf.data + b->hdr_off + sizeof(struct gw_sect_hdr), &c, 4);
-	if (b->no_crc)
-		gw_sect_end_no_crc(&b->buf, b->hdr_off);
-	else
-		gw_sect_end(&b->buf, b->hdr_off);
+	uint8_t *head = b->head + HEAD_OFF;
+	size_t head_len = MIG_RAMB_HEAD_MIN + 8 * (size_t)b->count;
+	uint32_t w[4] = {htole32(b->count), htole32(b->ndata), htole32(b->flags), 0};
+	memcpy(head, w, sizeof(w));
+	uint64_t hash = htole64(b->hash);
+	memcpy(head + 16, &hash, 8);
+	struct gw_sect_hdr h = {
+	    .magic = htole32(MIG_TAG_RAM),
+	    .version = htole16(MIG_STREAM_VERSION),
+	    .flags = 0,
+	    .length = htole32((uint32_t)(head_len + (size_t)b->ndata * MIG_PAGE)),
+	    .crc = htole32(gw_crc32c(0, head, head_len)),
+	};
+	memcpy(b->head, &h, sizeof(h));
+	b->iov[0] = (struct iovec){.iov_base = b->head, .iov_len = HEAD_OFF + head_len};
+	*iovcnt = 1 + (int)b->ndata;
+	return HEAD_OFF + head_len + (size_t)b->ndata * MIG_PAGE;
 }
 
-int mig_batch_apply(const uint8_t *payload, size_t len, uint8_t *ram, uint64_t npages,
-		    uint64_t *touched, uint64_t *pages, uint64_t *zeros)
+long mig_batch_head_len(const struct gw_sect_hdr *h, const uint8_t *fixed)
 {
-	struct gw_rd rd;
-	gw_rd_init(&rd, payload, len);
-	uint32_t count, rsvd;
-	if (gw_rd_u32(&rd, &count) || gw_rd_u32(&rd, &rsvd))
+	uint32_t count;
+	memcpy(&count, fixed, 4);
+	count = le32toh(count);
+	uint32_t len = le32toh(h->length);
+	if (len < MIG_RAMB_HEAD_MIN || count > MIG_BATCH_MAX ||
+	    MIG_RAMB_HEAD_MIN + 8 * (uint64_t)count > len)
 		return -EBADMSG;
-	for (uint32_t i = 0; i < count; i++) {
-		uint64_t idx;
-		if (gw_rd_u64(&rd, &idx))
-			return -EBADMSG;
-		bool zero = idx & MIG_ZERO_FLAG;
-		idx &= ~MIG_ZERO_FLAG;
-		if (idx >= npages)
-			return -EBADMSG;
-		uint8_t *dst = ram + idx * MIG_PAGE;
-		if (zero) {
-			/* Untouched destination RAM is a hole that reads as zeros: leave it. */
-			if (!touched || gw_bitmap_test(touched, idx))
-				memset(dst, 0, MIG_PAGE);
-			(*zeros)++;
-		} else {
-			const void *src;
-			if (gw_rd_ptr(&rd, &src, MIG_PAGE))
-				return -EBADMSG;
-			memcpy(dst, src, MIG_PAGE);
-			if (touched)
-				gw_bitmap_set(touched, idx);
-		}
-		(*pages)++;
+	return (long)(MIG_RAMB_HEAD_MIN + 8 * count);
+}
+
+int mig_batch_head_check(const struct gw_sect_hdr *h, const uint8_t *head, size_t head_len,
+			 uint64_t npages, struct mig_batch_view *v)
+{
+	if (head_len < MIG_RAMB_HEAD_MIN || mig_batch_head_len(h, head) != (long)head_len)
+		return -EBADMSG;
+	if (gw_crc32c(0, head, head_len) != le32toh(h->crc))
+		return -EBADMSG;
+	uint32_t w[4];
+	memcpy(w, head, sizeof(w));
+	struct mig_batch_view r = {.count = le32toh(w[0]),
+				   .ndata = le32toh(w[1]),
+				   .flags = le32toh(w[2]),
+				   .idx = head + MIG_RAMB_HEAD_MIN};
+	if (w[3] || (r.flags & ~(MIG_RAMB_STABLE | MIG_RAMB_NO_HASH)))
+		return -EPROTO;
+	memcpy(&r.hash, head + 16, 8);
+	r.hash = le64toh(r.hash);
+	if (le32toh(h->length) != head_len + (uint64_t)r.ndata * MIG_PAGE)
+		return -EPROTO;
+	uint32_t data = 0;
+	for (uint32_t i = 0; i < r.count; i++) {
+		bool zero;
+		if (mig_batch_entry(&r, i, &zero) >= npages)
+			return -EPROTO;
+		data += !zero;
 	}
-	return rd.left ? -EBADMSG : 0;
+	if (data != r.ndata)
+		return -EPROTO;
+	*v = r;
+	return 0;
+}
+
+uint64_t mig_batch_entry(const struct mig_batch_view *v, uint32_t i, bool *zero)
+{
+	uint64_t e;
+	memcpy(&e, v->idx + 8 * (size_t)i, 8);
+	e = le64toh(e);
+	*zero = e & MIG_ZERO_FLAG;
+	return e & ~MIG_ZERO_FLAG;
+}
+
+uint64_t mig_batch_hash_ram(const struct mig_batch_view *v, const uint8_t *ram)
+{
+	uint64_t h = 0;
+	for (uint32_t i = 0; i < v->count; i++) {
+		bool zero;
+		uint64_t pg = mig_batch_entry(v, i, &zero);
+		if (!zero)
+			h = hash_page(h, ram + pg * MIG_PAGE);
+	}
+	return h;
+}
+
+void mig_batch_apply_zero(const struct mig_batch_view *v, uint8_t *ram, uint64_t *touched,
+			  uint64_t *pages, uint64_t *zeros)
+{
+	for (uint32_t i = 0; i < v->count; i++) {
+		bool zero;
+		uint64_t pg = mig_batch_entry(v, i, &zero);
+		if (!zero) {
+			if (touched)
+				gw_bitmap_set(touched, pg);
+			continue;
+		}
+		/* Untouched destination RAM is a hole that reads as zeros: leave it. */
+		if (!touched || gw_bitmap_test(touched, pg))
+			memset(ram + pg * MIG_PAGE, 0, MIG_PAGE);
+		(*zeros)++;
+	}
+	*pages += v->count;
+}
+
+int mig_batch_apply(const struct gw_sect_hdr *h, const uint8_t *payload, uint8_t *ram,
+		    uint64_t npages, uint64_t *touched, uint64_t *pages, uint64_t *zeros)
+{
+	uint32_t len = le32toh(h->length);
+	if (len < MIG_RAMB_HEAD_MIN)
+		return -EBADMSG;
+	long head_len = mig_batch_head_len(h, payload);
+	struct mig_batch_view v;
+	if (head_len < 0)
+		return -EBADMSG;
+	int rc = mig_batch_head_check(h, payload, (size_t)head_len, npages, &v);
+	if (rc)
+		return rc;
+	const uint8_t *data = payload + head_len;
+	for (uint32_t i = 0; i < v.count; i++) {
+		bool zero;
+		uint64_t pg = mig_batch_entry(&v, i, &zero);
+		if (!zero) {
+			memcpy(ram + pg * MIG_PAGE, data, MIG_PAGE);
+			data += MIG_PAGE;
+		}
+	}
+	mig_batch_apply_zero(&v, ram, touched, pages, zeros);
+	if (!(v.flags & MIG_RAMB_NO_HASH) && mig_batch_hash_ram(&v, ram) != v.hash)
+		return -EILSEQ;
+	return 0;
 }

@@ -6,13 +6,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "godwit/buf.h"
 #include "godwit/mig.h"
 
 #define MIG_STREAM_MAGIC   GW_FOURCC('G', 'W', 'M', 'S')
 #define MIG_REPLY_MAGIC	   GW_FOURCC('G', 'W', 'M', 'R')
-#define MIG_STREAM_VERSION 1
+#define MIG_STREAM_VERSION 2
 #define MIG_MAX_RECORD	   (8u << 20)
 #define MIG_PAGE	   4096u
 #define MIG_ZERO_FLAG	   (1ull << 63)
@@ -25,6 +26,9 @@
 #define MIG_TAG_FAIL  GW_FOURCC('F', 'A', 'I', 'L') /* either way: a message, then close */
 #define MIG_TAG_SYNC  GW_FOURCC('S', 'Y', 'N', 'C') /* source -> dest: answer once applied */
 #define MIG_TAG_SACK  GW_FOURCC('S', 'A', 'C', 'K') /* dest -> source, channel 0: u32 channel */
+/* dest -> source, channel 0: u32 channel, u32 count, count u64 page indexes to send again (a
+ * batch sent while the VM ran whose pages did not match their hash) */
+#define MIG_TAG_NACK GW_FOURCC('N', 'A', 'C', 'K')
 
 struct mig_hello {
 	uint32_t magic;
@@ -78,31 +82,68 @@ int mig_record_check_hdr(const struct gw_sect_hdr *h);
 void mig_record_put(struct gw_buf *out, uint32_t tag, const void *payload, uint32_t len);
 
 /*
- * RAM batch payload: u32 count, u32 reserved, then count entries of u64 page index (bit 63:
- * the page is all zeros and no data follows) and, unless zero, 4096 bytes of data.
+ * RAM batch payload: a head, then the data of its pages.
+ *   head: u32 count, u32 ndata, u32 flags (MIG_RAMB_*), u32 reserved (0), u64 hash, then count
+ *         u64 page indexes (bit 63: the page is all zeros and has no data)
+ *   data: ndata pages of 4096 bytes, one per entry without bit 63, in the entries' order
+ * The record header's CRC covers the head alone, so that the destination can check every
+ * index before any byte lands and then read the pages straight into guest RAM. The pages are
+ * covered by hash (XXH3-64, chained page by page), or by the stream's TLS records
+ * (MIG_RAMB_NO_HASH, accepted only on a TLS channel).
  */
+#define MIG_BATCH_MAX	  1024u /* entries a batch may carry */
+#define MIG_RAMB_STABLE	  0x1u	/* sent while the VM was paused: a mismatch is corruption */
+#define MIG_RAMB_NO_HASH  0x2u	/* the pages are authenticated by the TLS records */
+#define MIG_RAMB_HEAD_MIN 24u	/* the head without its indexes */
+
+/* Builds a batch that references the pages where they are (guest RAM): the head in head[],
+ * and iov[0] the record header and head, iov[1..ndata] the pages. */
 struct mig_batch {
-	struct gw_buf buf; /* header + payload under construction */
-	size_t hdr_off;
-	uint32_t count;
-	uint32_t zero;
-	/* Sent over TLS: its records' AEAD authenticates every byte, so no CRC is computed
-	 * (GW_SECT_NO_CRC), and the destination accepts that only on a TLS channel. */
-	bool no_crc;
+	uint8_t head[sizeof(struct gw_sect_hdr) + MIG_RAMB_HEAD_MIN + 8 * MIG_BATCH_MAX];
+	struct iovec iov[1 + MIG_BATCH_MAX];
+	uint32_t count, ndata, zero;
+	uint32_t flags;
+	uint64_t hash;
 };
-void mig_batch_begin(struct mig_batch *b);
-/* Adds a page: only its index when it reads as zeros, else a copy of its bytes. */
+void mig_batch_begin(struct mig_batch *b, uint32_t flags);
+/* Adds a page: only its index when it reads as zeros, else a reference to its bytes, hashed
+ * now (unless MIG_RAMB_NO_HASH). The bytes must stay mapped until the batch is sent; when they
+ * change in between, the destination finds the hash wrong and asks for the pages again. */
 void mig_batch_add(struct mig_batch *b, uint64_t page_index, const uint8_t *data);
 /* Adds a page known to be zero (a hole in RAM) without reading it. */
 void mig_batch_add_zero(struct mig_batch *b, uint64_t page_index);
-/* Finishes the record (length, CRC); b->buf then holds the bytes to send. */
-void mig_batch_end(struct mig_batch *b);
-/* Applies a RAM batch to RAM (npages pages at ram). -EBADMSG on any inconsistency, before
- * or after writing: pages already written are harmless (the stream is then abandoned). */
-/* touched (optional): pages written so far; a zero page landing on an untouched page is
- * skipped, since fresh RAM already reads as zeros. */
-int mig_batch_apply(const uint8_t *payload, size_t len, uint8_t *ram, uint64_t npages,
-		    uint64_t *touched, uint64_t *pages, uint64_t *zeros);
+/* Seals the head; returns the record's size on the wire and sets *iovcnt (b->iov). */
+size_t mig_batch_end(struct mig_batch *b, int *iovcnt);
+
+/* A received head, checked. */
+struct mig_batch_view {
+	uint32_t count, ndata, flags;
+	uint64_t hash;
+	const uint8_t *idx; /* count little-endian u64 entries */
+};
+/* How many bytes of head follow a record header of a RAM batch, given the head's first
+ * MIG_RAMB_HEAD_MIN bytes; -EBADMSG when the count is out of bounds for the record. */
+long mig_batch_head_len(const struct gw_sect_hdr *h, const uint8_t *fixed);
+/* Checks a whole head (head_len bytes, starting with the fixed part): its CRC (h->crc, else
+ * -EBADMSG: damaged on the way), then the flags, the counts against the record's length and
+ * every index against npages (else -EPROTO: a malformed batch). */
+int mig_batch_head_check(const struct gw_sect_hdr *h, const uint8_t *head, size_t head_len,
+			 uint64_t npages, struct mig_batch_view *v);
+/* Entry i of a checked head: its page index, and whether it is a zero page. */
+uint64_t mig_batch_entry(const struct mig_batch_view *v, uint32_t i, bool *zero);
+/* The hash of the data pages as they are now in RAM (ram: npages pages). */
+uint64_t mig_batch_hash_ram(const struct mig_batch_view *v, const uint8_t *ram);
+/* Applies the zero entries of a checked head: a zero page landing on a page never written
+ * (touched, optional) is skipped, since fresh RAM already reads as zeros; marks the data pages
+ * touched. Counts pages and zero pages. */
+void mig_batch_apply_zero(const struct mig_batch_view *v, uint8_t *ram, uint64_t *touched,
+			  uint64_t *pages, uint64_t *zeros);
+/* A whole payload in memory (the fuzzer's and the unit tests' way; the destination reads the
+ * pages straight into RAM instead): checks the head, copies the pages, applies the zero
+ * pages. On a bad head, mig_batch_head_check's error before any byte lands; -EILSEQ after
+ * landing when the pages do not match the hash. */
+int mig_batch_apply(const struct gw_sect_hdr *h, const uint8_t *payload, uint8_t *ram,
+		    uint64_t npages, uint64_t *touched, uint64_t *pages, uint64_t *zeros);
 
 bool mig_page_is_zero(const uint8_t *p);
 

@@ -32,6 +32,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const uint32_t tags[] = {MIG_TAG_RAM, MIG_TAG_STATE, MIG_TAG_SYNC, MIG_TAG_END,
 				MIG_TAG_FAIL};
 
+/* A RAM batch record whose CRC covers its head as the payload's count says (so that the
+ * destination reads on into the indexes and pages). */
+static void ram_record_put(struct gw_buf *out, const uint8_t *p, size_t len)
+{
+	size_t head = len;
+	if (len >= MIG_RAMB_HEAD_MIN) {
+		uint32_t count;
+		memcpy(&count, p, 4);
+		uint64_t want = MIG_RAMB_HEAD_MIN + 8 * (uint64_t)count;
+		head = want < len ? (size_t)want : len;
+	}
+	struct gw_sect_hdr h = {.magic = MIG_TAG_RAM,
+				.version = MIG_STREAM_VERSION,
+				.length = (uint32_t)len,
+				.crc = gw_crc32c(0, p, head)};
+	gw_buf_put(out, &h, sizeof(h));
+	gw_buf_put(out, p, len);
+}
+
 /* The bytes the source sends, from the chunks in data. */
 static void stream_build(const uint8_t *data, size_t size, struct gw_buf *out)
 {
@@ -64,6 +83,8 @@ static void stream_build(const uint8_t *data, size_t size, struct gw_buf *out)
 			fake_fix_crcs(st, len);
 			mig_record_put(out, MIG_TAG_STATE, st, (uint32_t)len);
 			free(st);
+		} else if (kind == 0) {
+			ram_record_put(out, p, len);
 		} else if (kind < 5) {
 			mig_record_put(out, tags[kind], p, (uint32_t)len);
 		}
@@ -124,15 +145,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (fake_vm_state(&state))
 		return 0;
 	/* A RAM batch of one page of data and one zero page. */
-	struct mig_batch b;
+	static struct mig_batch b;
 	uint8_t page[MIG_PAGE];
 	memset(page, 0xa5, sizeof(page));
-	mig_batch_begin(&b);
+	mig_batch_begin(&b, 0);
 	mig_batch_add(&b, 3, page);
 	mig_batch_add_zero(&b, 4);
-	mig_batch_end(&b);
-	const uint8_t *batch = b.buf.data + sizeof(struct gw_sect_hdr);
-	size_t batch_len = b.buf.len - sizeof(struct gw_sect_hdr);
+	int iovcnt;
+	struct gw_buf wire;
+	gw_buf_init(&wire);
+	mig_batch_end(&b, &iovcnt);
+	for (int i = 0; i < iovcnt; i++)
+		gw_buf_put(&wire, b.iov[i].iov_base, b.iov[i].iov_len);
+	const uint8_t *batch = wire.data + sizeof(struct gw_sect_hdr);
+	size_t batch_len = wire.len - sizeof(struct gw_sect_hdr);
 	for (int i = 0; i < 2; i++) {
 		gw_buf_init(&seeds[i]);
 		chunk(&seeds[i], 0, batch, batch_len);
@@ -144,7 +170,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fake_vm_write_seeds(getenv("GW_FUZZ_SEEDS"), "stream", seeds, 2);
 	for (int i = 0; i < 2; i++)
 		gw_buf_release(&seeds[i]);
-	gw_buf_release(&b.buf);
+	gw_buf_release(&wire);
 	gw_buf_release(&state);
 	return 0;
 }

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * whose CRC happens to match nothing, so apply regardless. */
 		uint64_t pages = 0, zeros = 0;
 		if (h.magic == MIG_TAG_RAM)
-			mig_batch_apply(payload, h.length, ram, 16, NULL, &pages, &zeros);
+			mig_batch_apply(&h, payload, ram, 16, NULL, &pages, &zeros);
 		(void)gw_crc32c(0, payload, h.length);
 	}
 	return 0;

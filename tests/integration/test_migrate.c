@@ -146,7 +146,13 @@ static void migrate_dirty_guest(bool tls)
 	p.tls = tls;
 	struct mig_dest *md;
 	struct mig_source *ms = direct_start(src, dst, &p, &md);
-	CU_ASSERT_EQUAL_FATAL(mig_dest_wait(md, 120000), 0);
+	int drc = mig_dest_wait(md, 120000);
+	if (drc) {
+		struct mig_stats e;
+		mig_source_stats(ms, &e);
+		printf("\n    destination: %s\n    source: %s\n", mig_dest_error(md), e.error);
+	}
+	CU_ASSERT_EQUAL_FATAL(drc, 0);
 	CU_ASSERT_EQUAL_FATAL(mig_source_wait(ms, 60000), MIG_HANDOVER);
 	struct mig_stats ss, ds;
 	mig_source_stats(ms, &ss);
@@ -489,9 +495,12 @@ static void *fake_v2_dest(void *arg)
 	struct mig_hello h;
 	if (mig_net_read_full(fd, &h, sizeof(h)) == 0) {
 		struct mig_reply r;
-		mig_reply_encode(&r, MIG_REPLY_VERSION,
-				 "stream version 1 is not supported (this godwit speaks 2)");
-		r.version = 2;
+		char msg[100];
+		snprintf(msg, sizeof(msg),
+			 "stream version %u is not supported (this godwit speaks %u)",
+			 MIG_STREAM_VERSION, MIG_STREAM_VERSION + 1);
+		mig_reply_encode(&r, MIG_REPLY_VERSION, msg);
+		r.version = MIG_STREAM_VERSION + 1;
 		r.crc = gw_crc32c(0, &r, offsetof(struct mig_reply, crc));
 		mig_net_write_full(fd, &r, sizeof(r));
 	}
@@ -544,13 +553,15 @@ static void test_fault_version_mismatch(void)
 	int fd = rd.fd;
 	struct mig_hello h;
 	mig_hello_encode(&h, 0, 1, mig_config_digest(dst), MEM, 0, 0, TOKEN);
-	h.version = 2;
+	h.version = MIG_STREAM_VERSION + 1;
 	h.crc = gw_crc32c(0, &h, offsetof(struct mig_hello, crc));
 	mig_net_write_full(fd, &h, sizeof(h));
 	struct mig_reply r;
 	CU_ASSERT_EQUAL(mig_net_read_full(fd, &r, sizeof(r)), 0);
 	CU_ASSERT_EQUAL(r.status, MIG_REPLY_VERSION);
-	CU_ASSERT_PTR_NOT_NULL(strstr(r.message, "stream version 2 is not supported"));
+	char want[64];
+	snprintf(want, sizeof(want), "stream version %u is not supported", MIG_STREAM_VERSION + 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.message, want));
 	CU_ASSERT_EQUAL(mig_dest_wait(md, 5000), -EPROTO);
 	raw_dest_close(&rd);
 
@@ -574,7 +585,8 @@ static void test_fault_version_mismatch(void)
 	struct mig_stats st;
 	mig_source_stats(ms, &st);
 	printf("\n    source error: %s", st.error);
-	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "stream version 1 is not supported"));
+	snprintf(want, sizeof(want), "stream version %u is not supported", MIG_STREAM_VERSION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, want));
 	assert_source_alive(src, &ws);
 	mig_source_free(ms);
 	pthread_join(t, NULL);
@@ -594,23 +606,79 @@ static void test_fault_no_crc_in_clear(void)
 	struct mig_reply r;
 	CU_ASSERT_EQUAL_FATAL(mig_net_read_full(rd.fd, &r, sizeof(r)), 0);
 	CU_ASSERT_EQUAL_FATAL(r.status, MIG_REPLY_OK);
-	/* One RAM batch with one page of 0x5a at page 3, sealed without CRC. */
-	struct mig_batch b = {0};
-	gw_buf_init(&b.buf);
-	b.no_crc = true;
-	mig_batch_begin(&b);
+	/* One RAM batch with one page of 0x5a at page 3, sealed without a hash (as over TLS). */
+	static struct mig_batch b;
+	mig_batch_begin(&b, MIG_RAMB_NO_HASH);
 	uint8_t page[MIG_PAGE];
 	memset(page, 0x5a, sizeof(page));
 	mig_batch_add(&b, 3, page);
-	mig_batch_end(&b);
-	CU_ASSERT_EQUAL(mig_net_write_full(rd.fd, b.buf.data, b.buf.len), 0);
+	int iovcnt;
+	mig_batch_end(&b, &iovcnt);
+	for (int i = 0; i < iovcnt; i++)
+		CU_ASSERT_EQUAL(mig_net_write_full(rd.fd, b.iov[i].iov_base, b.iov[i].iov_len), 0);
 	CU_ASSERT_EQUAL(mig_dest_wait(rd.md, 10000) < 0, true);
 	struct mig_stats st;
 	mig_dest_stats(rd.md, &st);
 	printf("\n    destination error: %s", st.error);
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "without CRC on a channel in clear"));
 	CU_ASSERT_EQUAL(((uint8_t *)hv_vm_ram_base(rd.vm))[3 * MIG_PAGE], 0);
-	gw_buf_release(&b.buf);
+	raw_dest_close(&rd);
+}
+
+/* Sends a batch of one page of 0x5a at page 3 whose byte 100 is flipped after the hash (as
+ * if damaged on the way, or rewritten by the guest between hash and send). */
+static void send_damaged_batch(int fd, uint32_t flags)
+{
+	static struct mig_batch b;
+	static uint8_t page[MIG_PAGE];
+	memset(page, 0x5a, sizeof(page));
+	mig_batch_begin(&b, flags);
+	mig_batch_add(&b, 3, page);
+	page[100] ^= 0x04;
+	int iovcnt;
+	mig_batch_end(&b, &iovcnt);
+	for (int i = 0; i < iovcnt; i++)
+		CU_ASSERT_EQUAL(mig_net_write_full(fd, b.iov[i].iov_base, b.iov[i].iov_len), 0);
+}
+
+/* In clear, a batch's pages that do not match its hash: sent while the VM ran, the destination
+ * asks for them again (a NACK naming the page) and goes on; sent while it was paused, the
+ * stream fails as corrupt. */
+static void test_damaged_pages_in_clear(void)
+{
+	struct raw_dest rd;
+	raw_dest_open(&rd);
+	struct mig_hello h;
+	mig_hello_encode(&h, 0, 1, mig_config_digest(rd.vm), MEM, 0, MIG_HELLO_TSC_ANY, TOKEN);
+	mig_net_write_full(rd.fd, &h, sizeof(h));
+	struct mig_reply r;
+	CU_ASSERT_EQUAL_FATAL(mig_net_read_full(rd.fd, &r, sizeof(r)), 0);
+	CU_ASSERT_EQUAL_FATAL(r.status, MIG_REPLY_OK);
+	send_damaged_batch(rd.fd, 0);
+	struct gw_sect_hdr hd;
+	uint8_t nack[16];
+	CU_ASSERT_EQUAL_FATAL(mig_net_read_full(rd.fd, &hd, sizeof(hd)), 0);
+	CU_ASSERT_EQUAL(hd.magic, MIG_TAG_NACK);
+	CU_ASSERT_EQUAL_FATAL(hd.length, sizeof(nack));
+	CU_ASSERT_EQUAL_FATAL(mig_net_read_full(rd.fd, nack, sizeof(nack)), 0);
+	uint32_t ch, count;
+	uint64_t pg;
+	memcpy(&ch, nack, 4);
+	memcpy(&count, nack + 4, 4);
+	memcpy(&pg, nack + 8, 8);
+	CU_ASSERT_EQUAL(ch, 0);
+	CU_ASSERT_EQUAL(count, 1);
+	CU_ASSERT_EQUAL(pg, 3);
+	struct mig_stats st;
+	mig_dest_stats(rd.md, &st);
+	CU_ASSERT_EQUAL(st.error[0], 0);
+	CU_ASSERT_EQUAL(st.pages_resent, 1);
+	send_damaged_batch(rd.fd, MIG_RAMB_STABLE);
+	CU_ASSERT_EQUAL(mig_dest_wait(rd.md, 10000) < 0, true);
+	mig_dest_stats(rd.md, &st);
+	printf("\n    destination error: %s", st.error);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "corrupt stream"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.error, "do not match their hash"));
 	raw_dest_close(&rd);
 }
 
@@ -786,6 +854,8 @@ int main(void)
 	    {"a migration in clear (plaintext mode)", test_migrate_plaintext},
 	    {"stream version mismatch", test_fault_version_mismatch},
 	    {"a record without CRC in clear is refused", test_fault_no_crc_in_clear},
+	    {"damaged pages in clear: asked again, or fatal once paused",
+	     test_damaged_pages_in_clear},
 	    {"destination without enough memory", test_fault_not_enough_memory},
 	    {"a TSC rate the destination cannot run", test_tsc_rate},
 	    {"cancel keeps the source running", test_cancel_keeps_source},

@@ -88,6 +88,10 @@ struct mig_stats {
 	uint64_t bytes_sent; /* on the wire, headers included */
 	uint64_t pages_sent;
 	uint64_t zero_pages;
+	/* pages sent again because the destination found a batch sent while the VM ran not
+	 * matching its hash (the guest rewrote a page during the send, or the bytes were
+	 * damaged on the way); on the destination, the pages it asked for again */
+	uint64_t pages_resent;
 	uint64_t bytes_remaining; /* dirty pages left * page size */
 	uint64_t dirty_rate_pps;
 	uint64_t bandwidth_bps; /* bytes/s, last iteration */

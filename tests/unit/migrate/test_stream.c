@@ -28,7 +28,7 @@ static void test_hello(void)
 		((uint8_t *)&h)[i] ^= 0x20;
 	}
 	/* A well-formed hello of another version is told apart from garbage. */
-	h.version = 2;
+	h.version = MIG_STREAM_VERSION + 1;
 	h.crc = gw_crc32c(0, &h, offsetof(struct mig_hello, crc));
 	CU_ASSERT_EQUAL(mig_hello_check(&h), -EPROTO);
 	memset(&h, 0, sizeof(h));
@@ -55,64 +55,107 @@ static uint8_t *make_ram(uint64_t npages)
 	return ram;
 }
 
+/* The bytes a batch puts on the wire, gathered from its iovecs. */
+static uint8_t *batch_wire(struct mig_batch *b, size_t *len)
+{
+	int iovcnt;
+	*len = mig_batch_end(b, &iovcnt);
+	uint8_t *w = malloc(*len), *p = w;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(p, b->iov[i].iov_base, b->iov[i].iov_len);
+		p += b->iov[i].iov_len;
+	}
+	CU_ASSERT_EQUAL((size_t)(p - w), *len);
+	return w;
+}
+
 static void test_batch_roundtrip(void)
 {
 	const uint64_t n = 32;
 	uint8_t *src = make_ram(n), *dst = malloc(n * MIG_PAGE);
 	memset(dst, 0xAA, n * MIG_PAGE); /* stale content: zero pages must clear it */
-	struct mig_batch b;
-	gw_buf_init(&b.buf);
-	mig_batch_begin(&b);
+	static struct mig_batch b;
+	mig_batch_begin(&b, 0);
 	for (uint64_t p = 0; p < n; p++)
 		mig_batch_add(&b, p, src + p * MIG_PAGE);
-	mig_batch_end(&b);
+	size_t len;
+	uint8_t *wire = batch_wire(&b, &len);
 	CU_ASSERT_EQUAL(b.count, n);
 	CU_ASSERT_EQUAL(b.zero, 11);
-	/* Zero pages travel as 8 bytes: 21 data pages + 32 indexes + count + header. */
-	CU_ASSERT_EQUAL(b.buf.len, 16 + 8 + n * 8 + 21 * MIG_PAGE);
+	CU_ASSERT_EQUAL(b.ndata, 21);
+	/* The pages are sent from where they are, not copied: page 1 is the second iovec. */
+	CU_ASSERT_PTR_EQUAL(b.iov[1].iov_base, src + 1 * MIG_PAGE);
+	/* Zero pages travel as 8 bytes: header, head, 32 indexes, then 21 data pages. */
+	CU_ASSERT_EQUAL(len, 16 + 24 + n * 8 + 21 * MIG_PAGE);
 	struct gw_sect_hdr h;
-	memcpy(&h, b.buf.data, sizeof(h));
+	memcpy(&h, wire, sizeof(h));
 	CU_ASSERT_EQUAL(mig_record_check_hdr(&h), 0);
 	CU_ASSERT_EQUAL(h.magic, MIG_TAG_RAM);
-	const uint8_t *payload = b.buf.data + sizeof(h);
-	CU_ASSERT_EQUAL(gw_crc32c(0, payload, h.length), h.crc);
+	const uint8_t *payload = wire + sizeof(h);
+	/* The record's CRC covers the head alone. */
+	CU_ASSERT_EQUAL(gw_crc32c(0, payload, 24 + n * 8), h.crc);
 	uint64_t pages = 0, zeros = 0;
-	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n, NULL, &pages, &zeros), 0);
+	CU_ASSERT_EQUAL(mig_batch_apply(&h, payload, dst, n, NULL, &pages, &zeros), 0);
 	CU_ASSERT_EQUAL(pages, n);
 	CU_ASSERT_EQUAL(zeros, 11);
 	CU_ASSERT_EQUAL(memcmp(src, dst, n * MIG_PAGE), 0);
-	gw_buf_release(&b.buf);
+	free(wire);
 	free(src);
 	free(dst);
+}
+
+/* Whether all n pages at ram are zero. */
+static bool all_zero(const uint8_t *ram, uint64_t n)
+{
+	for (uint64_t i = 0; i < n * MIG_PAGE; i++)
+		if (ram[i])
+			return false;
+	return true;
 }
 
 static void test_batch_rejects(void)
 {
 	const uint64_t n = 8;
 	uint8_t *src = make_ram(n), *dst = calloc(n, MIG_PAGE);
-	struct mig_batch b;
-	gw_buf_init(&b.buf);
-	mig_batch_begin(&b);
+	static struct mig_batch b;
+	mig_batch_begin(&b, 0);
 	for (uint64_t p = 0; p < n; p++)
 		mig_batch_add(&b, p, src + p * MIG_PAGE);
-	mig_batch_end(&b);
+	size_t len;
+	uint8_t *wire = batch_wire(&b, &len);
 	struct gw_sect_hdr h;
-	memcpy(&h, b.buf.data, sizeof(h));
-	uint8_t *payload = b.buf.data + sizeof(h);
+	memcpy(&h, wire, sizeof(h));
+	uint8_t *payload = wire + sizeof(h);
+	const size_t head = 24 + n * 8;
 	uint64_t pages = 0, zeros = 0;
-	/* Truncated anywhere. */
-	for (uint32_t cut = 0; cut < h.length; cut += 97)
-		CU_ASSERT_EQUAL(mig_batch_apply(payload, cut, dst, n, NULL, &pages, &zeros),
-				-EBADMSG);
-	/* Trailing garbage. */
-	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length - 1, dst, n, NULL, &pages, &zeros),
-			-EBADMSG);
-	/* A page outside RAM: the destination is smaller than the batch says. */
-	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n - 1, NULL, &pages, &zeros),
-			-EBADMSG);
+	/* A length that disagrees with the head, shorter or longer. */
+	for (uint32_t cut = 0; cut < h.length; cut += 97) {
+		struct gw_sect_hdr t = h;
+		t.length = cut;
+		CU_ASSERT_NOT_EQUAL(mig_batch_apply(&t, payload, dst, n, NULL, &pages, &zeros), 0);
+	}
+	/* A page outside RAM (the destination is smaller than the batch says) is refused before
+	 * any byte lands. */
+	CU_ASSERT_EQUAL(mig_batch_apply(&h, payload, dst, n - 1, NULL, &pages, &zeros), -EPROTO);
+	CU_ASSERT_TRUE(all_zero(dst, n));
+	/* Any flipped bit in the head fails its CRC, before any byte lands. */
+	for (size_t i = 0; i < head; i += 7) {
+		payload[i] ^= 0x10;
+		int rc = mig_batch_apply(&h, payload, dst, n, NULL, &pages, &zeros);
+		CU_ASSERT_TRUE(rc == -EBADMSG);
+		payload[i] ^= 0x10;
+	}
+	CU_ASSERT_TRUE(all_zero(dst, n));
+	/* A flipped bit in a page's data fails the batch's hash. */
+	payload[head + 3 * MIG_PAGE + 100] ^= 0x04;
+	CU_ASSERT_EQUAL(mig_batch_apply(&h, payload, dst, n, NULL, &pages, &zeros), -EILSEQ);
+	payload[head + 3 * MIG_PAGE + 100] ^= 0x04;
+	CU_ASSERT_EQUAL(mig_batch_apply(&h, payload, dst, n, NULL, &pages, &zeros), 0);
+	CU_ASSERT_EQUAL(memcmp(src, dst, n * MIG_PAGE), 0);
 	/* Count larger than what follows. */
-	payload[0] = 200;
-	CU_ASSERT_EQUAL(mig_batch_apply(payload, h.length, dst, n, NULL, &pages, &zeros), -EBADMSG);
+	uint32_t big = 200;
+	memcpy(payload, &big, 4);
+	CU_ASSERT_EQUAL(mig_batch_apply(&h, payload, dst, n, NULL, &pages, &zeros), -EBADMSG);
 	/* Headers: unknown tag, other version, oversized. */
 	struct gw_sect_hdr bad = h;
 	bad.magic = GW_FOURCC('X', 'X', 'X', 'X');
@@ -123,7 +166,46 @@ static void test_batch_rejects(void)
 	bad = h;
 	bad.length = MIG_MAX_RECORD + 1;
 	CU_ASSERT_EQUAL(mig_record_check_hdr(&bad), -EBADMSG);
-	gw_buf_release(&b.buf);
+	free(wire);
+	free(src);
+	free(dst);
+}
+
+/* A page the guest rewrites after it was added (its bytes travel from guest RAM) shows as a
+ * hash mismatch, which asks for the batch again; over TLS (no hash) the batch is taken as
+ * authenticated by the records. */
+static void test_batch_rewritten(void)
+{
+	const uint64_t n = 4;
+	uint8_t *src = make_ram(n), *dst = calloc(n, MIG_PAGE);
+	static struct mig_batch b;
+	mig_batch_begin(&b, 0);
+	for (uint64_t p = 0; p < n; p++)
+		mig_batch_add(&b, p, src + p * MIG_PAGE);
+	src[2 * MIG_PAGE + 5] ^= 0xff; /* after the hash, before the send */
+	size_t len;
+	uint8_t *wire = batch_wire(&b, &len);
+	struct gw_sect_hdr h;
+	memcpy(&h, wire, sizeof(h));
+	uint64_t pages = 0, zeros = 0;
+	CU_ASSERT_EQUAL(mig_batch_apply(&h, wire + sizeof(h), dst, n, NULL, &pages, &zeros),
+			-EILSEQ);
+	free(wire);
+	mig_batch_begin(&b, MIG_RAMB_NO_HASH | MIG_RAMB_STABLE);
+	for (uint64_t p = 0; p < n; p++)
+		mig_batch_add(&b, p, src + p * MIG_PAGE);
+	src[2 * MIG_PAGE + 5] ^= 0xff;
+	wire = batch_wire(&b, &len);
+	memcpy(&h, wire, sizeof(h));
+	CU_ASSERT_EQUAL(mig_batch_apply(&h, wire + sizeof(h), dst, n, NULL, &pages, &zeros), 0);
+	CU_ASSERT_EQUAL(memcmp(src, dst, n * MIG_PAGE), 0);
+	/* An unknown flag is malformed. */
+	wire[sizeof(h) + 8] = 0x80;
+	memcpy(&h, wire, sizeof(h));
+	h.crc = gw_crc32c(0, wire + sizeof(h), 24 + n * 8);
+	CU_ASSERT_EQUAL(mig_batch_apply(&h, wire + sizeof(h), dst, n, NULL, &pages, &zeros),
+			-EPROTO);
+	free(wire);
 	free(src);
 	free(dst);
 }
@@ -199,6 +281,7 @@ int main(void)
 	    {"handshake and reply", test_hello},
 	    {"RAM batch round trip with zero pages", test_batch_roundtrip},
 	    {"RAM batch and header rejects", test_batch_rejects},
+	    {"RAM batch: a page rewritten after its hash, and TLS batches", test_batch_rewritten},
 	    {"records and zero detection", test_records},
 	    {"session state table", test_state_table},
 	};
