@@ -132,82 +132,6 @@ static void assert_source_alive(struct hv_vm *src, struct watch *w)
 	CU_ASSERT_EQUAL(w->bad, 0);
 }
 
-static void migrate_dirty_guest(bool tls)
-{
-	struct watch ws, wd;
-	watch_init(&ws);
-	watch_init(&wd);
-	struct hv_vm *src = start_source(&ws, "dirty:1:300");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
-	struct hv_vm *dst = make_vm("dst", MEM, &wd);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
-	struct mig_params p;
-	params(&p, TOKEN);
-	p.tls = tls;
-	struct mig_dest *md;
-	struct mig_source *ms = direct_start(src, dst, &p, &md);
-	int drc = mig_dest_wait(md, 120000);
-	if (drc) {
-		struct mig_stats e;
-		mig_source_stats(ms, &e);
-		printf("\n    destination: %s\n    source: %s\n", mig_dest_error(md), e.error);
-	}
-	CU_ASSERT_EQUAL_FATAL(drc, 0);
-	CU_ASSERT_EQUAL_FATAL(mig_source_wait(ms, 60000), MIG_HANDOVER);
-	struct mig_stats ss, ds;
-	mig_source_stats(ms, &ss);
-	mig_dest_stats(md, &ds);
-	printf("\n    %u iterations, %llu pages (%llu zero), %.1f ms downtime, RAM checksum "
-	       "%016llx vs %016llx\n",
-	       ss.iteration, (unsigned long long)ss.pages_sent, (unsigned long long)ss.zero_pages,
-	       ss.downtime_us / 1000.0, (unsigned long long)ss.ram_checksum,
-	       (unsigned long long)ds.ram_checksum);
-	CU_ASSERT_NOT_EQUAL(ss.ram_checksum, 0);
-	CU_ASSERT_EQUAL(ss.ram_checksum, ds.ram_checksum);
-	CU_ASSERT_TRUE(ss.zero_pages > 0); /* most of a 32 MiB guest is zero */
-	/* Both sides say how the stream was protected, and where the kernel took TLS. */
-	printf("    %s; kTLS send on %u/%u channels, receive on %u/%u (destination: send %u, "
-	       "receive %u)\n",
-	       ss.tls ? "TLS 1.3" : "in clear", ss.ktls_send, ss.channels, ss.ktls_recv,
-	       ss.channels, ds.ktls_send, ds.ktls_recv);
-	CU_ASSERT_EQUAL(ss.tls, tls);
-	CU_ASSERT_EQUAL(ds.tls, tls);
-	CU_ASSERT_EQUAL(ss.channels, p.channels);
-	CU_ASSERT_EQUAL(ds.channels, p.channels);
-	/* Where the kernel has TLS (it took the source's sending side), it takes the receiving
-	 * side on both ends too: set up by hand, since OpenSSL 3.0 does not for TLS 1.3. */
-	if (tls && ss.ktls_send == ss.channels) {
-		CU_ASSERT_EQUAL(ds.ktls_recv, ds.channels);
-		CU_ASSERT_EQUAL(ss.ktls_recv, ss.channels);
-	}
-	/* Handover: the source is paused, the destination not yet running. */
-	CU_ASSERT_EQUAL(hv_vm_run_state(src), HV_RUN_PAUSED);
-	CU_ASSERT_EQUAL(hv_vm_run_state(dst), HV_RUN_CREATED);
-	CU_ASSERT_EQUAL(mig_source_finish(ms, true), 0);
-	CU_ASSERT_TRUE(hv_vm_is_stopped(src));
-	uint64_t last = ws.last_pass;
-	CU_ASSERT_EQUAL_FATAL(hv_vm_start(dst), 0);
-	/* The guest carries on where it was and verifies every page. */
-	CU_ASSERT_EQUAL(watch_more(&wd, 2, 120), 2);
-	CU_ASSERT_EQUAL(wd.bad, 0);
-	CU_ASSERT_EQUAL(wd.last_pass, last + 2);
-	mig_source_free(ms);
-	mig_dest_free(md);
-	hv_vm_destroy(src);
-	hv_vm_destroy(dst);
-}
-
-static void test_migrate_dirty_guest(void)
-{
-	migrate_dirty_guest(true);
-}
-
-/* The stream in clear, as godwitd --insecure asks for on loopback setups. */
-static void test_migrate_plaintext(void)
-{
-	migrate_dirty_guest(false);
-}
-
 /* ---- a proxy between source and destination that can cut, corrupt or freeze ---- */
 
 struct proxy {
@@ -219,6 +143,8 @@ struct proxy {
 	long corrupt_at;   /* flip one bit at this source->dest offset on channel 1; -1 */
 	long freeze_after; /* bytes source->dest before nothing moves any more (a stopped
 			    * destination); -1: never */
+	bool damage_page;  /* flip a bit in the first page of the first RAM batch sent while
+			    * the VM ran, on channel 0 (the stream in clear) */
 	volatile bool stop;
 	volatile long moved;
 	int fds[2][2];
@@ -228,6 +154,51 @@ struct pchan {
 	struct proxy *p;
 	unsigned i;
 };
+
+/* Follows the records of a stream in clear to find the first data page of the first RAM batch
+ * sent while the VM ran. */
+struct rparse {
+	long off;  /* stream offset of the next byte */
+	long skip; /* bytes to pass before collecting the next header */
+	uint8_t col[sizeof(struct gw_sect_hdr) + MIG_RAMB_HEAD_MIN];
+	unsigned have;
+	long target; /* the stream offset to flip; -1 */
+	bool done;
+};
+
+static void rparse_feed(struct rparse *rp, char *buf, size_t n)
+{
+	const size_t hl = sizeof(struct gw_sect_hdr);
+	for (size_t i = 0; i < n;) {
+		if (rp->skip) {
+			long at = rp->off + (long)i;
+			size_t k = (size_t)rp->skip < n - i ? (size_t)rp->skip : n - i;
+			if (rp->target >= at && rp->target < at + (long)k) {
+				buf[rp->target - rp->off] ^= 0x04;
+				rp->target = -1;
+				rp->done = true;
+			}
+			rp->skip -= (long)k;
+			i += k;
+			continue;
+		}
+		rp->col[rp->have++] = (uint8_t)buf[i++];
+		struct gw_sect_hdr h;
+		memcpy(&h, rp->col, sizeof(h));
+		if (rp->have == hl && h.magic != MIG_TAG_RAM) {
+			rp->skip = h.length;
+			rp->have = 0;
+		} else if (rp->have == sizeof(rp->col)) {
+			uint32_t w[3];
+			memcpy(w, rp->col + hl, sizeof(w));
+			if (!rp->done && rp->target < 0 && w[1] && !(w[2] & MIG_RAMB_STABLE))
+				rp->target = rp->off + (long)i + 8 * (long)w[0] + 100;
+			rp->skip = (long)h.length - MIG_RAMB_HEAD_MIN;
+			rp->have = 0;
+		}
+	}
+	rp->off += (long)n;
+}
 
 static void *proxy_thread(void *arg)
 {
@@ -247,6 +218,7 @@ static void *proxy_thread(void *arg)
 	p->fds[i][1] = b;
 	long off = 0;
 	char buf[65536];
+	struct rparse rp = {.skip = sizeof(struct mig_hello), .target = -1};
 	/* Each direction ends by itself, as on a real path: a destination that fails sends its
 	 * reason, then stops reading, and the reason must still reach the source after the
 	 * source's own writes began to fail. */
@@ -265,6 +237,8 @@ static void *proxy_thread(void *arg)
 			if (r > 0 && i == 1 && p->corrupt_at >= 0 && off <= p->corrupt_at &&
 			    p->corrupt_at < off + r)
 				buf[p->corrupt_at - off] ^= 0x04;
+			if (r > 0 && i == 0 && p->damage_page)
+				rparse_feed(&rp, buf, (size_t)r);
 			if (r > 0) {
 				off += r;
 				__atomic_add_fetch(&p->moved, r, __ATOMIC_SEQ_CST);
@@ -292,9 +266,10 @@ static void *proxy_thread(void *arg)
 }
 
 static void proxy_start(struct proxy *p, const uint16_t *to, long cut_after, long corrupt_at,
-			long freeze_after)
+			long freeze_after, bool damage_page)
 {
 	memset(p, 0, sizeof(*p));
+	p->damage_page = damage_page;
 	p->cut_after = cut_after;
 	p->corrupt_at = corrupt_at;
 	p->freeze_after = freeze_after;
@@ -322,6 +297,106 @@ static void proxy_stop(struct proxy *p)
 	}
 }
 
+/* A guest that keeps dirtying its memory migrates, resumes on the destination and verifies
+ * itself there. damage (in clear): a bit of the first page of the first batch is flipped on
+ * the way; the destination finds the batch's hash wrong, asks for its pages again, and the
+ * source's resend repairs them. */
+static void migrate_dirty_guest(bool tls, bool damage)
+{
+	struct watch ws, wd;
+	watch_init(&ws);
+	watch_init(&wd);
+	struct hv_vm *src = start_source(&ws, "dirty:1:300");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	struct hv_vm *dst = make_vm("dst", MEM, &wd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	struct mig_params p;
+	params(&p, TOKEN);
+	p.tls = tls;
+	struct mig_dest *md;
+	struct mig_source *ms;
+	struct proxy px;
+	if (damage) {
+		CU_ASSERT_EQUAL_FATAL(mig_dest_listen(dst, "127.0.0.1", &p, &md), 0);
+		uint16_t ports[MIG_MAX_CHANNELS];
+		unsigned n;
+		mig_dest_ports(md, ports, &n);
+		proxy_start(&px, ports, -1, -1, -1, true);
+		CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", px.port, &p, &ms), 0);
+	} else {
+		ms = direct_start(src, dst, &p, &md);
+	}
+	int drc = mig_dest_wait(md, 120000);
+	if (drc) {
+		struct mig_stats e;
+		mig_source_stats(ms, &e);
+		printf("\n    destination: %s\n    source: %s\n", mig_dest_error(md), e.error);
+	}
+	CU_ASSERT_EQUAL_FATAL(drc, 0);
+	CU_ASSERT_EQUAL_FATAL(mig_source_wait(ms, 60000), MIG_HANDOVER);
+	struct mig_stats ss, ds;
+	mig_source_stats(ms, &ss);
+	mig_dest_stats(md, &ds);
+	printf("\n    %u iterations, %llu pages (%llu zero), %.1f ms downtime, RAM checksum "
+	       "%016llx vs %016llx\n",
+	       ss.iteration, (unsigned long long)ss.pages_sent, (unsigned long long)ss.zero_pages,
+	       ss.downtime_us / 1000.0, (unsigned long long)ss.ram_checksum,
+	       (unsigned long long)ds.ram_checksum);
+	CU_ASSERT_NOT_EQUAL(ss.ram_checksum, 0);
+	CU_ASSERT_EQUAL(ss.ram_checksum, ds.ram_checksum);
+	CU_ASSERT_TRUE(ss.zero_pages > 0); /* most of a 32 MiB guest is zero */
+	printf("    pages asked for again: %llu (destination), sent again: %llu (source)\n",
+	       (unsigned long long)ds.pages_resent, (unsigned long long)ss.pages_resent);
+	if (damage) {
+		CU_ASSERT_TRUE(ds.pages_resent >= 1);
+		CU_ASSERT_EQUAL(ss.pages_resent, ds.pages_resent);
+	}
+	/* Both sides say how the stream was protected, and where the kernel took TLS. */
+	printf("    %s; kTLS send on %u/%u channels, receive on %u/%u (destination: send %u, "
+	       "receive %u)\n",
+	       ss.tls ? "TLS 1.3" : "in clear", ss.ktls_send, ss.channels, ss.ktls_recv,
+	       ss.channels, ds.ktls_send, ds.ktls_recv);
+	CU_ASSERT_EQUAL(ss.tls, tls);
+	CU_ASSERT_EQUAL(ds.tls, tls);
+	CU_ASSERT_EQUAL(ss.channels, p.channels);
+	CU_ASSERT_EQUAL(ds.channels, p.channels);
+	/* Where the kernel has TLS (it took the source's sending side), it takes the receiving
+	 * side on both ends too: set up by hand, since OpenSSL 3.0 does not for TLS 1.3. */
+	if (tls && ss.ktls_send == ss.channels) {
+		CU_ASSERT_EQUAL(ds.ktls_recv, ds.channels);
+		CU_ASSERT_EQUAL(ss.ktls_recv, ss.channels);
+	}
+	/* Handover: the source is paused, the destination not yet running. */
+	CU_ASSERT_EQUAL(hv_vm_run_state(src), HV_RUN_PAUSED);
+	CU_ASSERT_EQUAL(hv_vm_run_state(dst), HV_RUN_CREATED);
+	CU_ASSERT_EQUAL(mig_source_finish(ms, true), 0);
+	CU_ASSERT_TRUE(hv_vm_is_stopped(src));
+	uint64_t last = ws.last_pass;
+	CU_ASSERT_EQUAL_FATAL(hv_vm_start(dst), 0);
+	/* The guest carries on where it was and verifies every page. */
+	CU_ASSERT_EQUAL(watch_more(&wd, 2, 120), 2);
+	CU_ASSERT_EQUAL(wd.bad, 0);
+	CU_ASSERT_EQUAL(wd.last_pass, last + 2);
+	mig_source_free(ms);
+	if (damage)
+		proxy_stop(&px);
+	mig_dest_free(md);
+	hv_vm_destroy(src);
+	hv_vm_destroy(dst);
+}
+
+static void test_migrate_dirty_guest(void)
+{
+	migrate_dirty_guest(true, false);
+}
+
+/* The stream in clear, as godwitd --insecure asks for on loopback setups; a page damaged on
+ * the way is asked for again and repaired. */
+static void test_migrate_plaintext(void)
+{
+	migrate_dirty_guest(false, true);
+}
+
 /* Runs a migration that must fail; returns the source's error in err. */
 static void failing_migration(const char *dst_token, uint64_t dst_mem, long cut_after,
 			      long corrupt_at, long freeze_after, bool kill_dest,
@@ -346,7 +421,7 @@ static void failing_migration(const char *dst_token, uint64_t dst_mem, long cut_
 	unsigned n;
 	mig_dest_ports(md, ports, &n);
 	struct proxy px;
-	proxy_start(&px, ports, cut_after, corrupt_at, freeze_after);
+	proxy_start(&px, ports, cut_after, corrupt_at, freeze_after, false);
 	struct mig_source *ms;
 	CU_ASSERT_EQUAL_FATAL(mig_source_start(src, "127.0.0.1", px.port, &ps, &ms), 0);
 	if (kill_dest) {
@@ -851,7 +926,8 @@ int main(void)
 	    {"corrupted stream bytes", test_fault_corrupt_bytes},
 	    {"wrong token", test_fault_wrong_token},
 	    {"a stopped destination fails the source's stall timeout", test_fault_dest_stalls},
-	    {"a migration in clear (plaintext mode)", test_migrate_plaintext},
+	    {"a migration in clear; a page damaged on the way is sent again",
+	     test_migrate_plaintext},
 	    {"stream version mismatch", test_fault_version_mismatch},
 	    {"a record without CRC in clear is refused", test_fault_no_crc_in_clear},
 	    {"damaged pages in clear: asked again, or fatal once paused",
