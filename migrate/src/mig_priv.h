@@ -13,7 +13,8 @@
 #include "stream.h"
 
 #define MIG_CHUNK_PAGES 256u /* pages of one 1 MiB chunk always travel on the same channel */
-#define MIG_BATCH_PAGES 256u
+#define MIG_BATCH_PAGES 256u /* pages per RAM batch the source sends */
+_Static_assert(MIG_BATCH_PAGES <= MIG_BATCH_MAX, "a batch the source fills fits the wire's bound");
 
 static inline uint64_t mig_now_us(void)
 {
