@@ -21,23 +21,10 @@ MIB=${TLS_MIB:-384}
 log() { printf '[bench tls] %s\n' "$*" >&2; }
 
 if [ "${1:-}" != --here ]; then
-	BUILD=$(realpath "$1")
-	RAW=$2
-	HOSTS="$SRC/tests/hosts/testhost.sh --build $BUILD"
-	if $HOSTS probe >/dev/null 2>&1; then
-		log "natively"
-		exec "$0" --here "$BUILD" "$RAW"
-	fi
-	log "in test host h1 (this machine's KVM cannot run the guests)"
-	$HOSTS linux >/dev/null 2>&1 || true # the kernel QEMU's guest boots
-	$HOSTS boot h1 >&2
-	out=$BUILD/testhosts/bench-tls.jsonl
-	: >"$out"
-	rc=0
-	$HOSTS run h1 --timeout 5400 --env "RUNS=$RUNS" --env "TLS_MIB=$MIB" -- \
-		"$0" --here "$BUILD" "$out" || rc=$?
-	cat "$out" >>"$RAW"
-	exit $rc
+	# shellcheck source=bench/lib.sh
+	. "$HERE/lib.sh"
+	RUNS=$RUNS TLS_MIB=$MIB bench_dispatch "$0" "$(realpath "$1")" "$2" tls 5400 RUNS TLS_MIB
+	exit $?
 fi
 
 BUILD=$2
@@ -45,7 +32,8 @@ OUT=$3
 GODWITD=$BUILD/daemon/godwitd
 GODWIT=$BUILD/cli/godwit
 GUEST=$BUILD/tests/guest/godwit-test-guest
-KERNEL=$(cat "$BUILD/testhosts/linux-kernel" 2>/dev/null || ls /boot/vmlinuz-* | sort -V | tail -1)
+. "$HERE/lib.sh"
+KERNEL=$(bench_qemu_kernel "$BUILD")
 WORK=$(mktemp -d /tmp/godwit-bench-tls-XXXXXX)
 cleanup() {
 	pkill -KILL -f "$WORK/" 2>/dev/null || true

@@ -1,0 +1,42 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: Apache-2.0
+# Sourced by the bench scripts whose guests need a KVM that runs godwit's test guest (and QEMU's
+# -accel kvm): bench_dispatch runs the calling script's --here half natively when this machine's
+# KVM runs the test guest, else inside test host h1, under its nested KVM.
+
+# bench_dispatch SCRIPT BUILD RAW TAG TIMEOUT [VAR...]
+# Natively: execs SCRIPT --here BUILD RAW. Else boots h1 (a no-op when it runs), runs SCRIPT
+# --here BUILD OUT there with each VAR that is set passed along, and appends OUT (under
+# BUILD/testhosts, which h1 shares) to RAW. Returns the script's exit code; h1 keeps running
+# (the caller stops it, as it holds the test-host lock); BENCH_HOST_MEM (MiB) boots it with that
+# much memory instead of testhost.sh's default (an h1 that already runs keeps its own). Also writes BUILD/testhosts/linux-kernel
+# (the kernel QEMU's guests boot) through testhost.sh linux.
+bench_dispatch() {
+	local script=$1 build=$2 raw=$3 tag=$4 timeout=$5
+	shift 5
+	local hosts=("$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/hosts/testhost.sh"
+		--build "$build")
+	local envs=() v
+	for v in "$@"; do
+		[ -n "${!v+x}" ] && envs+=(--env "$v=${!v}")
+	done
+	"${hosts[@]}" linux >/dev/null 2>&1 || true
+	if "${hosts[@]}" probe >/dev/null 2>&1; then
+		printf '[bench %s] natively\n' "$tag" >&2
+		exec "$script" --here "$build" "$raw"
+	fi
+	printf '[bench %s] in test host h1 (this machine'"'"'s KVM cannot run the guests)\n' \
+		"$tag" >&2
+	"${hosts[@]}" boot h1 ${BENCH_HOST_MEM:+--mem "$BENCH_HOST_MEM"} >&2 || return 2
+	local out=$build/testhosts/bench-$tag.jsonl rc=0
+	: >"$out"
+	"${hosts[@]}" run h1 --timeout "$timeout" "${envs[@]}" -- "$script" --here "$build" "$out" ||
+		rc=$?
+	cat "$out" >>"$raw"
+	return $rc
+}
+
+# bench_qemu_kernel BUILD: the kernel QEMU's guests boot (testhost.sh linux's, else /boot's).
+bench_qemu_kernel() {
+	cat "$1/testhosts/linux-kernel" 2>/dev/null || ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1
+}
