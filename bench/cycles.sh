@@ -75,7 +75,7 @@ summarize() {
 # ---------------- godwit ----------------
 godwit_case() {
 	for h in a b; do
-		"$GODWITD" --listen 127.0.0.1:0 --state-dir "$WORK/g-$h" --log-level info \
+		"$GODWITD" --listen 127.0.0.1:0 --state-dir "$WORK/g-$h" --log-level info --insecure \
 			>"$WORK/g-$h.log" 2>&1 &
 		disown
 	done
