@@ -17,9 +17,10 @@
 #          (godwit-vfbench: the igb register model, its RX/TX ring engines and the port, run
 #          as godwit-vmm's device thread runs them, echoing as nic-echo does; no VM, no vCPU,
 #          no VM exits, no guest code), natively on this machine; godwit-nicpeer sends
-#          DEV_FRAMES (200000) 64-byte frames, DEV_WINDOW (256) in flight: uplink udp: (peer on loopback),
-#          tap: and dpdk:net_af_packet (a TAP, or a veth end, in a bridge with the peer's
-#          packet:), as in the vf layer. CPU: godwit-vfbench's user + system time per echo.
+#          DEV_FRAMES (200000) 64-byte frames, DEV_WINDOW (256) in flight: uplink udp: (peer
+#          on loopback), tap: and dpdk:net_af_packet (a TAP, or a veth end, in a bridge with
+#          the peer's packet:), as in the vf layer. CPU: godwit-vfbench's user + system time
+#          per echo.
 # Needs root (TAPs, veth pairs, bridges, AF_PACKET). PACKET_LAYERS=ports, device or vf (or a
 # list of them) runs those layers only.
 # usage: bench/packets.sh BUILD RAW             (appends JSON lines to RAW)
