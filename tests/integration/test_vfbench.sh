@@ -25,14 +25,14 @@ fi
 rc=$?
 wait "$peer"
 prc=$?
-if [ "$rc" -eq 0 ] && [ "$(jget "$TMP/vfb.json" "['result']")" = pass ]; then
+if [ "$rc" -eq 0 ] && [ "$(jget "$TMP/vfb.json" "['result']" 2>/dev/null)" = pass ]; then
 	pass "godwit-vfbench echoed $FRAMES frames"
 else
 	fail "godwit-vfbench exit $rc: $(cat "$TMP/vfb.json" "$TMP/vfb.err" | tail -n 3)"
 fi
-if [ "$prc" -eq 0 ] && [ "$(jget "$TMP/peer.json" "['received']")" = "$FRAMES" ] &&
-	[ "$(jget "$TMP/peer.json" "['lost']")" = 0 ] &&
-	[ "$(jget "$TMP/peer.json" "['corrupt']")" = 0 ]; then
+if [ "$prc" -eq 0 ] && [ "$(jget "$TMP/peer.json" "['received']" 2>/dev/null)" = "$FRAMES" ] &&
+	[ "$(jget "$TMP/peer.json" "['lost']" 2>/dev/null)" = 0 ] &&
+	[ "$(jget "$TMP/peer.json" "['corrupt']" 2>/dev/null)" = 0 ]; then
 	pass "the peer got $FRAMES echoes, 0 lost, 0 corrupt"
 else
 	fail "the peer (exit $prc): $(cat "$TMP/peer.json" "$TMP/peer.err" | tail -n 3)"
