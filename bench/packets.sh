@@ -13,7 +13,16 @@
 #          bridge with packet:). CPU: the VMM's user + system time per echoed packet. Needs a KVM
 #          that runs the test guest: natively where testhost.sh's probe says so, else in test
 #          host h1 (nested KVM under TCG: the guest dominates there).
-# Needs root (TAPs, veth pairs, bridges, AF_PACKET). PACKET_LAYERS=ports or vf runs one layer.
+#   device through the emulated VF's device model, the guest's driver played on the host
+#          (godwit-vfbench: the igb register model, its RX/TX ring engines and the port, run
+#          as godwit-vmm's device thread runs them, echoing as nic-echo does; no VM, no vCPU,
+#          no VM exits, no guest code), natively on this machine; godwit-nicpeer sends
+#          DEV_FRAMES (200000) 64-byte frames, DEV_WINDOW (256) in flight: uplink udp: (peer
+#          on loopback), tap: and dpdk:net_af_packet (a TAP, or a veth end, in a bridge with
+#          the peer's packet:), as in the vf layer. CPU: godwit-vfbench's user + system time
+#          per echo.
+# Needs root (TAPs, veth pairs, bridges, AF_PACKET). PACKET_LAYERS=ports, device or vf (or a
+# list of them) runs those layers only.
 # usage: bench/packets.sh BUILD RAW             (appends JSON lines to RAW)
 #        bench/packets.sh --vf-here BUILD OUT   (the vf layer on this machine, lines to OUT)
 set -euo pipefail
@@ -22,6 +31,8 @@ SRC=$(cd "$HERE/.." && pwd)
 RUNS=${RUNS:-3}
 PORT_FRAMES=${PORT_FRAMES:-1000000}
 NIC_FRAMES=${NIC_FRAMES:-20000}
+DEV_FRAMES=${DEV_FRAMES:-200000}
+DEV_WINDOW=${DEV_WINDOW:-256}
 log() { printf '[bench packets] %s\n' "$*" >&2; }
 
 K=gwb$(($$ % 100000))
@@ -104,7 +115,7 @@ fi
 
 BUILD=$(realpath "$1")
 RAW=$2
-LAYERS=${PACKET_LAYERS:-ports vf}
+LAYERS=${PACKET_LAYERS:-ports device vf}
 # port NAME RUN ARGS...: one run of godwit-portbench; one JSON line to RAW.
 port() {
 	local name=$1 run=$2
@@ -118,6 +129,60 @@ r.update(tool="godwit", case="packet-port", run=int(sys.argv[2]))
 r.setdefault("ok", r.get("lost") == 0 and r.get("corrupt") == 0)
 print(json.dumps(r))' "$line" "$run" >>"$RAW"
 	log "port $name run $run: $(tail -n 1 "$RAW")"
+}
+# dev NAME UPLINK PEERLISTEN RUN: one run of godwit-vfbench against godwit-nicpeer; one JSON
+# line to RAW.
+dev() {
+	local name=$1 uplink=$2 listen=$3 run=$4
+	rm -f "$WORK/ready" "$WORK/vfb.json" "$WORK/peer.json"
+	"$PEER" --listen "$listen" --ready-file "$WORK/ready" --count "$DEV_FRAMES" \
+		--window "$DEV_WINDOW" --wait-announce 60 --json --quiet >"$WORK/peer.json" \
+		2>"$WORK/peer.err" &
+	local peer=$!
+	for _ in $(seq 100); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
+	[ "$uplink" = peer ] && uplink=$(cat "$WORK/ready")
+	"$VFB" --uplink "$uplink" --frames "$DEV_FRAMES" --timeout 600 --json >"$WORK/vfb.json" \
+		2>"$WORK/vfb.err" || true
+	wait "$peer" || true
+	/usr/bin/python3 - "$WORK/peer.json" "$WORK/vfb.json" "$WORK/vfb.err" "$name" "$run" \
+		"$DEV_FRAMES" "$DEV_WINDOW" >>"$RAW" <<'EOF'
+import json, sys
+peer, vfb, err, name, run, frames, window = sys.argv[1:8]
+try:
+    p = json.load(open(peer))
+    v = json.load(open(vfb))
+except (OSError, ValueError) as e:
+    tail = open(err).read().strip().splitlines()[-1:]
+    print(json.dumps({"tool": "godwit", "case": "packet-device", "port": name, "run": int(run),
+                      "ok": False, "error": (tail or [str(e)])[0]}))
+    sys.exit(0)
+ok = p.get("result") == "pass" and v.get("result") == "pass"
+print(json.dumps({
+    "tool": "godwit", "case": "packet-device", "port": name, "run": int(run), "ok": ok,
+    "frames": int(frames), "window": int(window), "received": p.get("received"),
+    "lost": p.get("lost"), "corrupt": p.get("corrupt"), "bad": v.get("bad"),
+    "pps": v.get("pps"), "peer_pps": p.get("pps"), "rtt_avg_us": p.get("rtt_us", {}).get("avg"),
+    "cpu_s": v.get("cpu_s"), "cpu_ns_per_packet": v.get("cpu_ns_per_packet"),
+    "open_ms": v.get("open_ms"), "rounds": v.get("rounds"), "idle_waits": v.get("idle_waits"),
+    "describe": v.get("describe"),
+    "error": "" if ok else "peer %s, vfbench %s" % (p.get("result"), v.get("result"))}))
+EOF
+	log "device $name run $run: $(tail -n 1 "$RAW")"
+}
+device_layer() {
+	VFB=$BUILD/bench/vfbench/godwit-vfbench
+	PEER=$BUILD/tools/nicpeer/godwit-nicpeer
+	log "device: $DEV_FRAMES frames of 64 bytes, $DEV_WINDOW in flight, $RUNS runs per port"
+	bridge "${K}vb"
+	veth "${K}e" "${K}es"
+	veth "${K}f" "${K}fs"
+	tap "${K}u"
+	for i in "${K}es" "${K}fs" "${K}u"; do ip link set "$i" master "${K}vb"; done
+	for run in $(seq "$RUNS"); do
+		dev udp peer udp:127.0.0.1:0 "$run"
+		dev tap "tap:${K}u" "packet:${K}e" "$run"
+		dev dpdk "dpdk:net_af_packet0,iface=${K}f" "packet:${K}e" "$run"
+	done
 }
 ports_layer() {
 	PB=$BUILD/tools/portbench/godwit-portbench
@@ -136,6 +201,7 @@ ports_layer() {
 	done
 }
 [[ " $LAYERS " != *" ports "* ]] || ports_layer
+[[ " $LAYERS " != *" device "* ]] || device_layer
 [[ " $LAYERS " == *" vf "* ]] || exit 0
 
 HOSTS="$SRC/tests/hosts/testhost.sh --build $BUILD"
