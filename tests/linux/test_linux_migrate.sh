@@ -162,9 +162,39 @@ PY
 		fail "$what: the guest's CLOCK_REALTIME is off the host's by more than 1 s on B (smallest arrival-minus-guest difference $wall ms)"
 }
 
+# vm_report NAME SIDE...: what is left to tell where a guest stopped, for each daemon SIDE (a, b):
+# its console's last lines, its VMM's log, whether its vCPUs still exit (two 'vm info' 3 s
+# apart) and its VMM's threads with where each waits.
+vm_report() {
+	local name=$1 side pid t
+	shift
+	for side in "$@"; do
+		echo "     --- $side: console, last lines"
+		tail -n 4 "$S/con-$side" 2>/dev/null | cut -c1-160 | sed 's/^/       /'
+		echo "     --- $side: vmm.log, last lines"
+		tail -n 12 "$S/$side/vms/$name/vmm.log" 2>/dev/null | sed 's/^/       /'
+		echo "     --- $side: vm info, twice 3 s apart"
+		gw "$S/$side" vm info "$name" 2>&1 | grep -E '^(state|pid|exits)' | sed 's/^/       /'
+		sleep 3
+		gw "$S/$side" vm info "$name" 2>&1 | grep -E '^(state|exits)' | sed 's/^/       /'
+		pid=$(gw "$S/$side" vm info "$name" 2>/dev/null | awk '$1 == "pid" {print $2}')
+		[ -n "$pid" ] && [ -d "/proc/$pid" ] || continue
+		for t in /proc/"$pid"/task/*; do
+			echo "       thread $(cat "$t/comm" 2>/dev/null): state $(cut -d' ' -f3 "$t/stat" 2>/dev/null), waits in $(cat "$t/wchan" 2>/dev/null)"
+		done
+	done
+}
+
 scenario_shadow() {
 	local name=lx-shadow
-	setup "$name" 1 && migrate shadow "$name" shadow || return
+	setup "$name" 1 || return
+	# Whether the guest still ran on A while the migration did: echoes and clock lines on A
+	# from here to the handover. A guest that had stopped before the stop-and-copy arrives
+	# stopped; one that ran there and stops on B lost something on the way.
+	local r0 c0 f0=$fails
+	r0=$(received "$S") c0=$(clock_lines "$S/con-a")
+	migrate shadow "$name" shadow || { vm_report "$name" a b; return; }
+	echo "     shadow: on A while it migrated: $(($(received "$S") - r0)) more echoes, $(($(clock_lines "$S/con-a") - c0)) more clock lines"
 	local down pages copied
 	down=$(mig_field "$S/mig.json" downtimeUs)
 	pages=$(mig_field "$S/mig.json" dmaPagesDirtied)
@@ -179,6 +209,7 @@ scenario_shadow() {
 		pass "shadow: lost $LOST frames, each sent after the source's last echo (none a running VF had)" ||
 		fail "shadow: $LOSTRUN of $LOST lost frames had reached a running VF"
 	grep -q "lecho: .* bad 0 " "$S/con-b" 2>/dev/null || grep " lecho: rx" "$S/con-b" | tail -n 1
+	[ "$fails" -gt "$f0" ] && vm_report "$name" b
 }
 
 # guest_bad FILE: frames gw-lecho refused as damaged, from its last counter line in FILE.
