@@ -169,8 +169,14 @@ vm_report() {
 	local name=$1 side pid t
 	shift
 	for side in "$@"; do
-		echo "     --- $side: console, last lines"
-		tail -n 4 "$S/con-$side" 2>/dev/null | cut -c1-160 | sed 's/^/       /'
+		# The test counts only gw-clockcheck's lines: what else the guest printed (a kernel
+		# warning, a stall report, igbvf's complaints) is what tells why those stopped.
+		echo "     --- $side: console: $(clock_lines "$S/con-$side") clock lines; the last other lines"
+		grep -v " clock: mono_ns=" "$S/con-$side" 2>/dev/null | tail -n 25 | cut -c1-200 |
+			sed 's/^/       /'
+		echo "     --- $side: console: the last clock line"
+		grep " clock: mono_ns=" "$S/con-$side" 2>/dev/null | tail -n 1 | cut -c1-200 |
+			sed 's/^/       /'
 		echo "     --- $side: vmm.log, last lines"
 		tail -n 12 "$S/$side/vms/$name/vmm.log" 2>/dev/null | sed 's/^/       /'
 		echo "     --- $side: vm info, twice 3 s apart"
