@@ -188,6 +188,21 @@ vm_report() {
 		for t in /proc/"$pid"/task/*; do
 			echo "       thread $(cat "$t/comm" 2>/dev/null): state $(cut -d' ' -f3 "$t/stat" 2>/dev/null), waits in $(cat "$t/wchan" 2>/dev/null)"
 		done
+		# A test host sends its guests' exits to its trace ring (tests/hosts/agent.sh): a
+		# vCPU halted for good, one that exits at one RIP over and over (the emulated
+		# nesting's known faults, tests/hosts/README.md) and one at work look different.
+		local ring=/sys/kernel/tracing/trace tid
+		[ -r "$ring" ] || continue
+		for t in /proc/"$pid"/task/*; do
+			case $(cat "$t/comm" 2>/dev/null) in vcpu*) ;; *) continue ;; esac
+			tid=${t##*/}
+			echo "     --- $side: the last exits of $(cat "$t/comm") in the host's trace ring (count, reason, RIP)"
+			grep -E -- "-$tid +\[.*kvm_exit:" "$ring" 2>/dev/null | tail -n 2000 |
+				awk '{for (i = 1; i < NF; i++) if ($i == "reason") print $(i + 1), $(i + 3)}' |
+				sort | uniq -c | sort -rn | head -n 8 | sed 's/^/       /'
+			grep -E -- "-$tid +\[.*kvm_exit:" "$ring" 2>/dev/null | tail -n 3 | cut -c1-170 |
+				sed 's/^/       /'
+		done
 	done
 }
 
