@@ -184,25 +184,34 @@ vm_report() {
 		sleep 3
 		gw "$S/$side" vm info "$name" 2>&1 | grep -E '^(state|exits)' | sed 's/^/       /'
 		pid=$(gw "$S/$side" vm info "$name" 2>/dev/null | awk '$1 == "pid" {print $2}')
-		[ -n "$pid" ] && [ -d "/proc/$pid" ] || continue
-		for t in /proc/"$pid"/task/*; do
-			echo "       thread $(cat "$t/comm" 2>/dev/null): state $(cut -d' ' -f3 "$t/stat" 2>/dev/null), waits in $(cat "$t/wchan" 2>/dev/null)"
-		done
+		if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
+			for t in /proc/"$pid"/task/*; do
+				echo "       thread $(cat "$t/comm" 2>/dev/null): state $(cut -d' ' -f3 "$t/stat" 2>/dev/null), waits in $(cat "$t/wchan" 2>/dev/null)"
+			done
+			vcpu_threads "$pid" >"$S/$side.vcpus"
+		fi
 		# A test host sends its guests' exits to its trace ring (tests/hosts/agent.sh): a
 		# vCPU halted for good, one that exits at one RIP over and over (the emulated
 		# nesting's known faults, tests/hosts/README.md) and one at work look different.
-		local ring=/sys/kernel/tracing/trace tid
-		[ -r "$ring" ] || continue
-		for t in /proc/"$pid"/task/*; do
-			case $(cat "$t/comm" 2>/dev/null) in vcpu*) ;; *) continue ;; esac
-			tid=${t##*/}
-			echo "     --- $side: the last exits of $(cat "$t/comm") in the host's trace ring (count, reason, RIP)"
+		# A source's VMM is gone after the handover: its vCPU threads were noted before.
+		local ring=/sys/kernel/tracing/trace comm tid
+		[ -r "$ring" ] && [ -s "$S/$side.vcpus" ] || continue
+		while read -r comm tid; do
+			echo "     --- $side: the last exits of $comm in the host's trace ring (count, reason, RIP)"
 			grep -E -- "-$tid +\[.*kvm_exit:" "$ring" 2>/dev/null | tail -n 2000 |
 				awk '{for (i = 1; i < NF; i++) if ($i == "reason") print $(i + 1), $(i + 3)}' |
 				sort | uniq -c | sort -rn | head -n 8 | sed 's/^/       /'
 			grep -E -- "-$tid +\[.*kvm_exit:" "$ring" 2>/dev/null | tail -n 3 | cut -c1-170 |
 				sed 's/^/       /'
-		done
+		done <"$S/$side.vcpus"
+	done
+}
+
+# vcpu_threads PID: the vCPU threads of the VMM PID, "NAME TID" a line.
+vcpu_threads() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		case $(cat "$t/comm" 2>/dev/null) in vcpu*) echo "$(cat "$t/comm") ${t##*/}" ;; esac
 	done
 }
 
@@ -214,6 +223,7 @@ scenario_shadow() {
 	# stopped; one that ran there and stops on B lost something on the way.
 	local r0 c0 f0=$fails
 	r0=$(received "$S") c0=$(clock_lines "$S/con-a")
+	vcpu_threads "$(gw "$S/a" vm info "$name" 2>/dev/null | awk '$1 == "pid" {print $2}')" >"$S/a.vcpus"
 	migrate shadow "$name" shadow || { vm_report "$name" a b; return; }
 	echo "     shadow: on A while it migrated: $(($(received "$S") - r0)) more echoes, $(($(clock_lines "$S/con-a") - c0)) more clock lines"
 	local down pages copied
@@ -230,7 +240,7 @@ scenario_shadow() {
 		pass "shadow: lost $LOST frames, each sent after the source's last echo (none a running VF had)" ||
 		fail "shadow: $LOSTRUN of $LOST lost frames had reached a running VF"
 	grep -q "lecho: .* bad 0 " "$S/con-b" 2>/dev/null || grep " lecho: rx" "$S/con-b" | tail -n 1
-	[ "$fails" -gt "$f0" ] && vm_report "$name" b
+	if [ "$fails" -gt "$f0" ]; then vm_report "$name" a b; fi
 }
 
 # guest_bad FILE: frames gw-lecho refused as damaged, from its last counter line in FILE.
