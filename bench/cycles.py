@@ -5,6 +5,7 @@ migration into one JSON line: per side (the processes named by --roles) the CPU 
 per page and per thread name, and the top functions; and the other processes' share."""
 import argparse
 import collections
+import os
 import json
 import re
 import sys
@@ -19,6 +20,8 @@ ap.add_argument("--freq", type=int, default=0)
 ap.add_argument("--roles", required=True)  # {"source-vmm": [pid], ...}
 ap.add_argument("--migration", required=True)  # the migration's own figures
 ap.add_argument("--top", type=int, default=12)
+ap.add_argument("--cpu", help="bench/cpu_sampler.py's output: CPU ms per thread from /proc")
+ap.add_argument("--perf-log", help="perf record's own messages, kept when it sampled little")
 a = ap.parse_args()
 roles = json.loads(a.roles)
 mig = json.loads(a.migration)
@@ -75,6 +78,21 @@ for role, r in per_role.items():
     s["threads"] = {k: round(amount(v), 3) for k, v in r["threads"].most_common()}
     s["top"] = [{"function": k, "share": v / r["period"]}
                 for k, v in r["syms"].most_common(a.top)] if r["period"] else []
+    # CPU time from /proc (utime + stime of each thread over the migration): exact, and what
+    # the per-page figures use when perf's sampling saw less of the side than /proc did
+    proc = {}
+    try:
+        cpu = json.load(open(a.cpu)) if a.cpu else {}
+    except (OSError, ValueError):
+        cpu = {}
+    for pid in roles[role]:
+        for comm, ms in cpu.get(str(pid), {}).values():
+            proc[comm] = proc.get(comm, 0) + ms
+    s["proc_cpu_ms"] = sum(proc.values()) if proc else None
+    s["proc_threads"] = {k: round(v, 1) for k, v in sorted(proc.items(), key=lambda x: -x[1])}
+    if s["proc_cpu_ms"] and pages:
+        s["proc_ns_per_page"] = s["proc_cpu_ms"] * 1e6 / pages
+        s["proc_cycles_per_page_est"] = (s["proc_cpu_ms"] * 1e3 * a.mhz / pages) if a.mhz else None
     sides[role] = s
 
 print(json.dumps({
@@ -83,4 +101,6 @@ print(json.dumps({
     "page_basis": basis, "migration": mig, "sides": sides,
     "others": {k: round(amount(v), 3) for k, v in other.most_common(8)},
     "recorded": round(amount(total), 3),
+    "perf_log": (open(a.perf_log).read()[-600:] if a.perf_log and total < 1e9 and
+                 os.path.exists(a.perf_log) else ""),
 }))

@@ -51,16 +51,27 @@ fi
 MHZ=$(awk -F: '/^cpu MHz/ {print $2 + 0; exit}' /proc/cpuinfo)
 log "event $EVENT, $FREQ samples/s per CPU, ${MHZ:-?} MHz, $(nproc) CPUs"
 
-# perf_start NAME: system-wide sampling into WORK/NAME.data, until perf_stop.
+# perf_start NAME: system-wide sampling into WORK/NAME.data, and every thread's CPU time from
+# /proc (bench/cpu_sampler.py: exact where the sampling is thin) into WORK/NAME.cpu, until
+# perf_stop.
 perf_start() {
-	perf record -q -a -e "$EVENT" -F "$FREQ" -o "$WORK/$1.data" >"$WORK/$1.perf.log" 2>&1 &
+	rm -f "$WORK/$1.stop"
+	/usr/bin/python3 "$HERE/cpu_sampler.py" "$WORK/" "$WORK/$1.stop" "$WORK/$1.cpu" &
+	SAMPLER=$!
+	# cpu-clock on a fixed period (ns): in a test host, -F's frequency mode recorded next to
+	# nothing (2026-12-05: 28 samples over a 31 s migration)
+	local rate=(-F "$FREQ")
+	[ "$EVENT" = cpu-clock ] && rate=(-c $((1000000000 / FREQ)))
+	perf record -a -e "$EVENT" "${rate[@]}" -o "$WORK/$1.data" >"$WORK/$1.perf.log" 2>&1 &
 	PERF=$!
 	sleep 1 # perf is sampling once it has opened its events on every CPU
 }
-perf_stop() {
+perf_stop() { # NAME
 	kill -INT "$PERF" 2>/dev/null || true
 	wait "$PERF" 2>/dev/null || true
 	PERF=
+	touch "$WORK/$1.stop"
+	wait "$SAMPLER" 2>/dev/null || true
 }
 
 # summarize NAME TOOL ROLES-JSON MIGRATION-JSON: one JSON line to OUT.
@@ -68,7 +79,8 @@ summarize() {
 	[ -s "$WORK/$1.data" ] || log "perf recorded nothing: $(tail -n 3 "$WORK/$1.perf.log")"
 	perf script -i "$WORK/$1.data" -F pid,tid,comm,period,ip,sym,dso 2>"$WORK/$1.script.err" |
 		/usr/bin/python3 "$HERE/cycles.py" --tool "$2" --event "$EVENT" --mhz "${MHZ:-0}" \
-			--freq "$FREQ" --roles "$3" --migration "$4" >>"$OUT"
+			--freq "$FREQ" --roles "$3" --migration "$4" --cpu "$WORK/$1.cpu" \
+			--perf-log "$WORK/$1.perf.log" >>"$OUT"
 	log "$2: $(tail -n 1 "$OUT" | cut -c1-600)"
 }
 
@@ -102,7 +114,7 @@ godwit_case() {
 	G a --json migrate bench --to "$(cat "$WORK/g-b/listen-address")" \
 		--to-token-file "$WORK/g-b/token" ${CHANNELS:+--channels $CHANNELS} >"$WORK/m.json" \
 		2>"$WORK/m.err" || true
-	perf_stop
+	perf_stop godwit
 	vdst=$(pgrep -f -- "godwit-vmm.*$WORK/g-b/" | head -1) || true
 	sleep 0.5
 	kill "$tailp" 2>/dev/null || true
@@ -154,7 +166,7 @@ qemu_case() {
 	perf_start qemu
 	/usr/bin/python3 "$HERE/qmp.py" "$WORK/q-a.qmp" "$WORK/q-b.qmp" $((47900 + RANDOM % 90)) 2 \
 		>"$WORK/q.json" || true
-	perf_stop
+	perf_stop qemu
 	/usr/bin/python3 -c '
 import json, sys
 q = json.load(open(sys.argv[1]))

@@ -27,12 +27,19 @@ bench_dispatch() {
 	fi
 	printf '[bench %s] in test host h1 (this machine'"'"'s KVM cannot run the guests)\n' \
 		"$tag" >&2
+	local ran=0 pidf=$build/testhosts/h1/qemu.pid
+	[ -s "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null && ran=1
 	"${hosts[@]}" boot h1 ${BENCH_HOST_MEM:+--mem "$BENCH_HOST_MEM"} >&2 || return 2
 	local out=$build/testhosts/bench-$tag.jsonl rc=0
 	: >"$out"
 	"${hosts[@]}" run h1 --timeout "$timeout" "${envs[@]}" -- "$script" --here "$build" "$out" ||
 		rc=$?
 	cat "$out" >>"$raw"
+	# An h1 booted here with other memory than testhost.sh's default is no use to the cases
+	# after (the passthrough ones need all of its RAM below 4 GiB): stop it.
+	if [ $ran = 0 ] && [ -n "${BENCH_HOST_MEM:-}" ]; then
+		"${hosts[@]}" stop h1 >&2 || true
+	fi
 	return $rc
 }
 

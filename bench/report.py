@@ -505,24 +505,34 @@ if cyc_rows:
                  if ev == "cpu-clock" else "") +
               "Pages: what the source counted as data pages (godwit's VMM log), else bytes on "
               "the wire / 4096 (QEMU).", "",
-              "| tool | side | pages | CPU (ms) | ns/page | cycles/page | threads (ms) | "
-              "top functions (share of the side) |", "|---|---|---|---|---|---|---|---|"]
+              "CPU from /proc is each thread's user + system time over the migration "
+              "(bench/cpu_sampler.py), exact whatever perf sampled; its per-page figure is "
+              "the one to compare.", "",
+              "| tool | side | pages | CPU, /proc (ms) | ns/page, /proc | cycles/page, /proc "
+              "| CPU, perf samples (ms) | threads, /proc (ms) | top functions, perf (share of "
+              "the side) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in cyc_rows:
         for side, sd in r["sides"].items():
             cpp = sd.get("cycles_per_page", sd.get("cycles_per_page_est"))
             ms = sd.get("cpu_ms", (sd.get("cycles") or 0) / (r["cpu_mhz"] or 1) / 1e3)
             nsp = sd.get("ns_per_page", ms * 1e6 / r["pages"] if r["pages"] else None)
-            thr = ", ".join(f"{k} {v:.0f}" for k, v in list(sd["threads"].items())[:5])
+            thr = ", ".join(f"{k} {v:.0f}" for k, v in list((sd.get("proc_threads") or
+                                                             sd["threads"]).items())[:6])
             top = "; ".join(f"{t['function']} {100 * t['share']:.0f}%" for t in sd["top"][:6])
-            lines.append(f"| {r['tool']} | {side} | {r['pages']} | {fmt(ms, '.0f')} | "
-                         f"{fmt(nsp, '.0f')} | {fmt(cpp, '.0f')}"
-                         f"{' (est.)' if 'cycles_per_page_est' in sd else ''} | {thr} | {top} |")
+            pc = sd.get("proc_cycles_per_page_est")
+            lines.append(f"| {r['tool']} | {side} | {r['pages']} | {fmt(sd.get('proc_cpu_ms'), '.0f')} | "
+                         f"{fmt(sd.get('proc_ns_per_page'), '.0f')} | {fmt(pc, '.0f')}"
+                         f"{' (est.)' if pc is not None else ''} | {fmt(ms, '.0f')} "
+                         f"({sd['samples']} samples, {fmt(nsp, '.0f')} ns/page, {fmt(cpp, '.0f')} "
+                         f"cycles/page) | {thr} | {top} |")
         m = r["migration"]
         lines.append(f"| {r['tool']} | (migration) | {'ok' if r['ok'] else 'FAILED'} | "
                      f"total {fmt(m.get('total_ms'), '.0f')} ms | downtime "
                      f"{fmt(m.get('downtime_ms'), '.1f')} ms | {fmt((m.get('bytes') or 0) / 2**20, '.0f')} MiB "
-                     f"on the wire | others: " + ", ".join(f"{k} {v:.0f}" for k, v in
-                                                     list(r["others"].items())[:4]) + " | |")
+                     f"on the wire | | others (perf): " + ", ".join(f"{k} {v:.0f}" for k, v in
+                                                              list(r["others"].items())[:4]) + " | |")
+        if r.get("perf_log"):
+            lines.append(f"\nperf record said: `{' '.join(r['perf_log'].split())[:300]}`\n")
     with open(os.path.join(outdir, name + ".json"), "w") as f:
         json.dump(doc, f, indent=2)
 md = "\n".join(lines) + "\n"
