@@ -54,6 +54,13 @@ static void print_migration(const Godwit__V1__Migration *m)
 	else if (m->stream_channels)
 		printf("stream      in clear on %u channel(s) (--insecure hosts)\n",
 		       m->stream_channels);
+	if (m->channels_reason && m->channels_reason[0])
+		printf("channels    %s\n", m->channels_reason);
+	if (m->throttle_pct)
+		printf("throttle    %u %% (auto-converge)\n", m->throttle_pct);
+	if (m->timed_out)
+		printf("timeout     acted (see the phase: suspended into stop-and-copy, or "
+		       "cancelled)\n");
 	for (size_t i = 0; i < m->n_decisions; i++) {
 		const Godwit__V1__DeviceDecision *dd = m->decisions[i];
 		printf("%-11s %s %s: %s -> %s: %s\n", i ? "" : "devices", dd->device, dd->decision,
