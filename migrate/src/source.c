@@ -66,6 +66,10 @@ struct mig_source {
 	bool throttle_off;     /* the throttler ends */
 	uint64_t suspended_at; /* when the --timeout paused the VM (0: it did not) */
 	bool stop_prepared;    /* before_stop ran (the --timeout runs it before it suspends) */
+	/* The round under way (in_round): its pages, and pages_sent when it began, so that the
+	 * stats' bytes_remaining falls as it goes instead of only between rounds. */
+	bool in_round;
+	uint64_t round_pages, round_sent0;
 };
 
 static void set_error(struct mig_source *s, const char *fmt, ...)
@@ -425,7 +429,11 @@ static int run_round(struct mig_source *s, bool final)
 	gw_bitmap_zero(s->present, s->npages);
 	if (hv_vm_ram_present(s->vm, s->present))
 		gw_bitmap_set_range(s->present, 0, s->npages); /* unknown: read every page */
+	uint64_t pages = gw_bitmap_count(s->work, s->npages);
 	pthread_mutex_lock(&s->lock);
+	s->round_pages = pages;
+	s->round_sent0 = __atomic_load_n(&s->st.pages_sent, __ATOMIC_RELAXED);
+	s->in_round = true;
 	s->done = 0;
 	s->round_final = final;
 	s->round++;
@@ -443,6 +451,7 @@ static int run_round(struct mig_source *s, bool final)
 			pthread_cond_wait(&s->cond, &s->lock);
 		}
 	}
+	s->in_round = false;
 	int rc = should_stop(s) ? -ECANCELED : 0;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -900,6 +909,14 @@ void mig_source_stats(struct mig_source *s, struct mig_stats *out)
 	pthread_mutex_lock(&s->lock);
 	*out = s->st;
 	out->bytes_sent = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED);
+	if (s->in_round) {
+		/* This round's pages not yet sent; what the guest dirties meanwhile counts once
+		 * the round ends and the dirty log is read. */
+		uint64_t sent =
+		    __atomic_load_n(&s->st.pages_sent, __ATOMIC_RELAXED) - s->round_sent0;
+		out->bytes_remaining =
+		    (s->round_pages > sent ? s->round_pages - sent : 0) * MIG_PAGE;
+	}
 	out->dma_mode = s->p.dma_mode;
 	uint64_t pages, bytes;
 	hv_dirty_dma_stats(s->vm, &pages, &bytes);

@@ -157,6 +157,8 @@ assert all(r <= 2 * 300 * 1024 for r in rates), f"throughput above twice the 300
 mean = sum(rates) / len(rates)
 assert 100 * 1024 <= mean <= 450 * 1024, f"mean throughput {mean:.0f} B/s against a 300K cap"
 assert all(int(o["bytesRemaining"]) > 0 for o in pre), "no remaining bytes in pre-copy"
+left = [int(o["bytesRemaining"]) for o in pre]
+assert left[-1] < left[0], f"remaining bytes do not fall during the round: {left}"
 assert all(int(o["throttlePct"]) == 0 for o in objs), "throttled with --no-auto-converge"
 assert objs[-1]["phase"] == "MIGRATION_PHASE_CANCELLED" and objs[-1]["timedOut"], objs[-1]["phase"]
 assert objs[-1]["channelsReason"].startswith("auto: min(source cores"), objs[-1]["channelsReason"]
