@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* godwit migrate and godwit migration status|watch|cancel|resolve|list. */
 #include "cli.h"
+#include "migrate_opts.h"
 
 #include "godwit/parse.h"
 #include "godwit/v1/host.pb-c.h"
@@ -11,6 +12,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *phase_name(Godwit__V1__MigrationPhase p)
@@ -52,6 +54,13 @@ static void print_migration(const Godwit__V1__Migration *m)
 	else if (m->stream_channels)
 		printf("stream      in clear on %u channel(s) (--insecure hosts)\n",
 		       m->stream_channels);
+	if (m->channels_reason && m->channels_reason[0])
+		printf("channels    %s\n", m->channels_reason);
+	if (m->throttle_pct)
+		printf("throttle    %u %% (auto-converge)\n", m->throttle_pct);
+	if (m->timed_out)
+		printf("timeout     acted (see the phase: suspended into stop-and-copy, or "
+		       "cancelled)\n");
 	for (size_t i = 0; i < m->n_decisions; i++) {
 		const Godwit__V1__DeviceDecision *dd = m->decisions[i];
 		printf("%-11s %s %s: %s -> %s: %s\n", i ? "" : "devices", dd->device, dd->decision,
@@ -75,7 +84,7 @@ static int call_print(struct cli *c, const char *method, const ProtobufCMessage 
 	return CLI_OK;
 }
 
-static int watch(struct cli *c, const char *id);
+static int watch(struct cli *c, const char *id, bool verbose);
 
 static int read_token(const char *path, char *out, size_t n)
 {
@@ -93,10 +102,13 @@ static int read_token(const char *path, char *out, size_t n)
 static void migrate_help(void)
 {
 	printf("Usage: godwit migrate NAME --to HOST:PORT (--to-token-file F | --grant-file F)\n"
-	       "         [--channels N] [--downtime-ms MS] [--max-time SECS]\n"
+	       "         [--channels N|auto] [--downtime-ms MS] [--max-time SECS]\n"
 	       "         [--max-bandwidth BYTES/S] [--dma-mode MODE] "
 	       "[--require-passthrough]\n"
-	       "         [--allow-tsc-change] [--stall-timeout SECS] [--detach]\n"
+	       "         [--allow-tsc-change] [--stall-timeout SECS] [--detach] [--verbose]\n"
+	       "         [--timeout SECS [--timeout-action suspend|cancel]]\n"
+	       "         [--auto-converge | --no-auto-converge] [--auto-converge-initial PCT]\n"
+	       "         [--auto-converge-increment PCT]\n"
 	       "Live-migrates VM NAME to the godwitd at HOST:PORT and follows it to the end.\n"
 	       "With that daemon's token (its STATE_DIR/token) godwit asks it for a grant: leave\n"
 	       "for this VM to come from the source host (named by its certificate when the\n"
@@ -125,103 +137,20 @@ static void migrate_help(void)
 	       "--stall-timeout fails the migration when nothing moves for SECS (default 30):\n"
 	       "a destination that stopped answering never keeps the VM paused or waiting.\n"
 	       "The stream is TLS 1.3, keyed by the migration's one-time token; in clear only\n"
-	       "between godwitd that both run --insecure.\n");
-}
-
-/* What godwit migrate's options say beyond the request itself. */
-struct migrate_opts {
-	const char *token_file;
-	const char *grant_file;
-	bool detach;
-	bool help;
-};
-
-/* The options into req and o: CLI_OK, or CLI_USAGE with the error printed. */
-static int migrate_opts(int argc, char **argv, Godwit__V1__MigrateRequest *req,
-			struct migrate_opts *o)
-{
-	static const struct option lo[] = {
-	    {"to", required_argument, NULL, 't'},
-	    {"to-token-file", required_argument, NULL, 'k'},
-	    {"grant-file", required_argument, NULL, 'G'},
-	    {"channels", required_argument, NULL, 'n'},
-	    {"downtime-ms", required_argument, NULL, 'd'},
-	    {"max-time", required_argument, NULL, 'x'},
-	    {"stall-timeout", required_argument, NULL, 's'},
-	    {"max-bandwidth", required_argument, NULL, 'b'},
-	    {"detach", no_argument, NULL, 'D'},
-	    {"dma-mode", required_argument, NULL, 'M'},
-	    {"require-passthrough", no_argument, NULL, 'P'},
-	    {"allow-tsc-change", no_argument, NULL, 'T'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	*o = (struct migrate_opts){0};
-	uint64_t v;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 't':
-			req->destination = optarg;
-			break;
-		case 'k':
-			o->token_file = optarg;
-			break;
-		case 'G':
-			o->grant_file = optarg;
-			break;
-		case 'n':
-			if (gw_parse_u64(optarg, 1, 8, &v))
-				return cli_usage_error("migrate", "--channels takes 1..8");
-			req->channels = (uint32_t)v;
-			break;
-		case 'd':
-			if (gw_parse_u64(optarg, 1, 60000, &v))
-				return cli_usage_error("migrate", "--downtime-ms takes 1..60000");
-			req->downtime_limit_ms = (uint32_t)v;
-			break;
-		case 's':
-			if (gw_parse_u64(optarg, 1, 3600, &v))
-				return cli_usage_error("migrate",
-						       "--stall-timeout takes 1..3600 seconds");
-			req->stall_timeout_s = (uint32_t)v;
-			break;
-		case 'x':
-			if (gw_parse_u64(optarg, 1, 86400, &v))
-				return cli_usage_error("migrate",
-						       "--max-time takes 1..86400 seconds");
-			req->max_time_s = (uint32_t)v;
-			break;
-		case 'b':
-			if (gw_parse_size(optarg, &v) || v == 0)
-				return cli_usage_error("migrate",
-						       "--max-bandwidth takes bytes/s (e.g. 100M)");
-			req->max_bandwidth = v;
-			break;
-		case 'D':
-			o->detach = true;
-			break;
-		case 'T':
-			req->allow_tsc_change = true;
-			break;
-		case 'P':
-			req->require_passthrough = true;
-			break;
-		case 'M':
-			if (strcmp(optarg, "shadow") && strcmp(optarg, "track") &&
-			    strcmp(optarg, "off"))
-				return cli_usage_error("migrate",
-						       "--dma-mode takes shadow, track or off");
-			req->dma_mode = optarg;
-			break;
-		case 'h':
-			o->help = true;
-			return CLI_OK;
-		default:
-			return CLI_USAGE;
-		}
-	}
-	return CLI_OK;
+	       "between godwitd that both run --insecure.\n"
+	       "--channels auto (the default) opens one channel per core both hosts have, at\n"
+	       "most 8: min(this host's online CPUs, the destination's, 8); status shows why.\n"
+	       "--timeout SECS: pre-copy not finished after SECS takes --timeout-action:\n"
+	       "  suspend (default)  pause the VM; the rest goes as stop-and-copy and the\n"
+	       "                     migration completes (longer downtime)\n"
+	       "  cancel             cancel the migration; the VM keeps running here\n"
+	       "--max-time SECS fails a migration still in pre-copy at the end of a round.\n"
+	       "Auto-converge is on by default: while the dirty set does not shrink, the vCPUs\n"
+	       "pause for --auto-converge-initial PCT (default 20) of every 100 ms, then\n"
+	       "--auto-converge-increment PCT (default 10) more a round, up to 95;\n"
+	       "--no-auto-converge never throttles the guest.\n"
+	       "--verbose shows 'Migration: [ 42 %%]' progress on stderr (a bar on a TTY) and a\n"
+	       "summary at the end.\n");
 }
 
 /* The arguments together: one VM, a destination, and its token or a grant it gave (read into
@@ -291,15 +220,17 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 {
 	Godwit__V1__MigrateRequest req = GODWIT__V1__MIGRATE_REQUEST__INIT;
 	struct migrate_opts o;
-	char token[256];
-	int rc = migrate_opts(argc, argv, &req, &o);
-	if (rc == CLI_OK && o.help) {
+	char token[256], err[200];
+	if (migrate_opts_parse(argc, argv, &req, &o, err, sizeof(err)))
+		return cli_usage_error("migrate", "%s", err);
+	int rc = CLI_OK;
+	if (o.help) {
 		migrate_help();
 		return CLI_OK;
 	}
 	char grant[128];
 	bool is_grant = false;
-	if (rc || (rc = migrate_check(argc, argv, &req, &o, token, sizeof(token), &is_grant)))
+	if ((rc = migrate_check(argc, argv, &req, &o, token, sizeof(token), &is_grant)))
 		return rc;
 	if (is_grant)
 		snprintf(grant, sizeof(grant), "%s", token);
@@ -324,13 +255,21 @@ int cmd_migrate(struct cli *c, int argc, char **argv)
 	char id[64];
 	snprintf(id, sizeof(id), "%s", m->id);
 	protobuf_c_message_free_unpacked(&m->base, NULL);
-	return watch(c, id);
+	return watch(c, id, o.verbose);
+}
+
+/* Of what the stream has to move: sent / (sent + still dirty), as virsh shows it. */
+static unsigned progress_pct(const Godwit__V1__Migration *m)
+{
+	if (m->phase == GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_DONE)
+		return 100;
+	uint64_t total = m->bytes_sent + m->bytes_remaining;
+	return total ? (unsigned)(m->bytes_sent * 100 / total) : 0;
 }
 
 static void draw_bar(const Godwit__V1__Migration *m)
 {
-	uint64_t total = m->bytes_sent + m->bytes_remaining;
-	unsigned pct = total ? (unsigned)(m->bytes_sent * 100 / total) : 0;
+	unsigned pct = progress_pct(m);
 	char bar[31];
 	unsigned fill = pct * 30 / 100;
 	for (unsigned i = 0; i < 30; i++)
@@ -341,6 +280,32 @@ static void draw_bar(const Godwit__V1__Migration *m)
 	fprintf(stderr, "\r%-14s [%s] %3u%% %s iter %u ", phase_name(m->phase), bar, pct, sent,
 		m->iteration);
 	fflush(stderr);
+}
+
+/* --verbose without a TTY: a line each time the percentage moves, as virsh's. */
+static void verbose_line(const Godwit__V1__Migration *m, int *last_pct)
+{
+	int pct = (int)progress_pct(m);
+	if (pct == *last_pct)
+		return;
+	*last_pct = pct;
+	fprintf(stderr, "Migration: [%3d %%]\n", pct);
+}
+
+/* --verbose's last words on stderr: how it went, in one block. */
+static void verbose_summary(const Godwit__V1__Migration *m)
+{
+	char sent[32];
+	fmt_bytes(m->bytes_sent, sent, sizeof(sent));
+	double secs = m->total_time_us / 1e6;
+	fprintf(stderr,
+		"Migration: %s after %.2f s: %s sent in %u round(s) (%.1f MB/s on average), "
+		"downtime %.1f ms, channels %u (%s)%s\n",
+		phase_name(m->phase), secs, sent, m->iteration,
+		secs > 0 ? m->bytes_sent / secs / 1e6 : 0.0, m->downtime_us / 1e3,
+		m->stream_channels,
+		m->channels_reason && m->channels_reason[0] ? m->channels_reason : "?",
+		m->timed_out ? "; the --timeout acted" : "");
 }
 
 /* On stderr: why the migration watched did not end done. */
@@ -359,7 +324,30 @@ static void report_unfinished(const Godwit__V1__Migration *m)
 			m->id, m->vm, phase_name(m->phase), why ? ": " : "", why ? why : "", m->id);
 }
 
-static int watch(struct cli *c, const char *id)
+/* The watch's end: the final state printed (unless JSON), and a failure said on stderr. */
+static int watch_end(struct cli *c, const char *id, const Godwit__V1__Migration *last, bool verbose)
+{
+	if (!last) {
+		fprintf(stderr,
+			"godwit: migration %s: the watch ended before godwitd reported any state\n",
+			id);
+		return CLI_FAILED;
+	}
+	if (!c->json)
+		print_migration(last);
+	if (verbose)
+		verbose_summary(last);
+	/* Whatever the output format, a migration that did not succeed says why on stderr,
+	 * and never with an empty message. */
+	if (last->phase != GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_DONE) {
+		report_unfinished(last);
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+/* Follows the Watch stream: a message each time the migration changes. */
+static int watch(struct cli *c, const char *id, bool verbose)
 {
 	int rc = cli_connect(c);
 	if (rc)
@@ -374,6 +362,7 @@ static int watch(struct cli *c, const char *id)
 		return CLI_FAILED;
 	}
 	bool tty = isatty(STDERR_FILENO) && !c->json;
+	int last_pct = -1;
 	Godwit__V1__Migration *last = NULL;
 	for (;;) {
 		ProtobufCMessage *msg;
@@ -384,6 +373,8 @@ static int watch(struct cli *c, const char *id)
 			out_json(msg);
 		else if (tty)
 			draw_bar((Godwit__V1__Migration *)msg);
+		else if (verbose)
+			verbose_line((Godwit__V1__Migration *)msg, &last_pct);
 		if (last)
 			protobuf_c_message_free_unpacked(&last->base, NULL);
 		last = (Godwit__V1__Migration *)msg;
@@ -394,21 +385,64 @@ static int watch(struct cli *c, const char *id)
 	if (st.code != GW_RPC_OK) {
 		cli_print_rpc_error(c, &st);
 		rc = CLI_FAILED;
-	} else if (!last) {
-		fprintf(stderr,
-			"godwit: migration %s: the watch ended before godwitd reported any state\n",
-			id);
-		rc = CLI_FAILED;
 	} else {
-		if (!c->json)
-			print_migration(last);
-		/* Whatever the output format, a migration that did not succeed says why on stderr,
-		 * and never with an empty message. */
-		if (last->phase != GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_DONE) {
-			rc = CLI_FAILED;
-			report_unfinished(last);
-		}
+		rc = watch_end(c, id, last, verbose);
 	}
+	if (last)
+		protobuf_c_message_free_unpacked(&last->base, NULL);
+	return rc;
+}
+
+static bool phase_final(Godwit__V1__MigrationPhase p)
+{
+	return p == GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_DONE ||
+	       p == GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_FAILED ||
+	       p == GODWIT__V1__MIGRATION_PHASE__MIGRATION_PHASE_CANCELLED;
+}
+
+/*
+ * watch --json: one object per interval, whether or not anything changed, on a fixed
+ * schedule (absolute deadlines: a slow answer does not shift the next). throughput_bps is
+ * over the interval, from the source's own clock (total_time_us comes with bytes_sent);
+ * until two samples differ in time, godwitd's figure stays.
+ */
+static int watch_every(struct cli *c, const struct watch_opts *w)
+{
+	Godwit__V1__MigrationRef ref = GODWIT__V1__MIGRATION_REF__INIT;
+	ref.id = (char *)w->id;
+	Godwit__V1__Migration *last = NULL;
+	uint64_t prev_bytes = 0, prev_us = 0;
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	int rc = CLI_OK;
+	for (;;) {
+		Godwit__V1__Migration *m;
+		rc = cli_call(c, &godwit__v1__migrations__descriptor, "Get", &ref.base,
+			      (ProtobufCMessage **)&m);
+		if (rc)
+			break;
+		if (last && m->total_time_us > prev_us && m->bytes_sent >= prev_bytes)
+			m->throughput_bps =
+			    (m->bytes_sent - prev_bytes) * 1000000u / (m->total_time_us - prev_us);
+		else if (last && m->total_time_us == prev_us && !phase_final(m->phase))
+			m->throughput_bps = last->throughput_bps; /* no new report yet */
+		prev_bytes = m->bytes_sent;
+		prev_us = m->total_time_us;
+		out_json(&m->base);
+		fflush(stdout);
+		if (last)
+			protobuf_c_message_free_unpacked(&last->base, NULL);
+		last = m;
+		if (phase_final(m->phase))
+			break;
+		next.tv_nsec += (long)(w->interval_ms % 1000) * 1000000L;
+		next.tv_sec += w->interval_ms / 1000 + next.tv_nsec / 1000000000L;
+		next.tv_nsec %= 1000000000L;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
+	}
+	if (rc == CLI_OK)
+		rc = watch_end(c, w->id, last, false);
 	if (last)
 		protobuf_c_message_free_unpacked(&last->base, NULL);
 	return rc;
@@ -490,12 +524,17 @@ int cmd_migration(struct cli *c, int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fprintf(
 		    argc < 2 ? stderr : stdout,
-		    "Usage: godwit migration status ID | watch ID | cancel ID | list |\n"
+		    "Usage: godwit migration status ID | watch ID [--interval MS] | cancel ID |\n"
+		    "       list |\n"
 		    "       resolve ID --keep-source|--keep-destination (see its --help) |\n"
 		    "       grant NAME [--source-name N]... [--ttl SECS] (asked of the "
 		    "destination)\n"
 		    "'list' shows the migrations started from this host; one in phase in-doubt\n"
-		    "keeps its VM paused here until it is settled (see 'resolve --help').\n");
+		    "keeps its VM paused here until it is settled (see 'resolve --help').\n"
+		    "'watch' follows a migration to its end; with --json, one object every\n"
+		    "--interval MS (default 500) with bytesSent, bytesRemaining (dirty pages\n"
+		    "not yet sent), throughputBps over that interval, phase, iteration (the\n"
+		    "round) and throttlePct.\n");
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}
 	const char *sub = argv[1];
@@ -537,10 +576,24 @@ int cmd_migration(struct cli *c, int argc, char **argv)
 		return resolve(c, argc - 1, argv + 1);
 	if (!strcmp(sub, "grant"))
 		return cmd_migration_grant(c, argc - 1, argv + 1);
+	if (!strcmp(sub, "watch")) {
+		struct watch_opts w;
+		char err[160];
+		if (watch_opts_parse(argc - 1, argv + 1, &w, err, sizeof(err)))
+			return cli_usage_error("migration watch", "%s", err);
+		if (w.interval_given && !c->json)
+			return cli_usage_error(
+			    "migration watch",
+			    "--interval sets the rate of --json objects; without "
+			    "--json the watch shows each change");
+		if (c->json) {
+			int rc = cli_connect(c);
+			return rc ? rc : watch_every(c, &w);
+		}
+		return watch(c, w.id, false);
+	}
 	if (argc != 3)
 		return cli_usage_error("migration", "'%s' takes one migration ID", sub);
-	if (!strcmp(sub, "watch"))
-		return watch(c, argv[2]);
 	const char *method = !strcmp(sub, "status")   ? "Get"
 			     : !strcmp(sub, "cancel") ? "Cancel"
 						      : NULL;

@@ -253,6 +253,7 @@ static int prep_build(struct gwd_mig *m, struct prep_msg *pm)
 	pm->req.vm_name = m->vm;
 	pm->req.spec = &pm->pb->spec;
 	pm->req.channels = m->channels;
+	pm->req.channels_auto = m->channels_auto;
 	pm->req.nics = pm->nicp;
 	pm->req.n_nics = pm->pb->spec.n_nics;
 	pm->req.require_passthrough = m->require_passthrough;
@@ -371,6 +372,17 @@ static Godwit__V1__PrepareIncomingResponse *dest_prepare(struct gwd_mig *m, char
 		return NULL;
 	}
 	take_decisions(m, pr);
+	if (m->channels_auto) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		pthread_mutex_lock(&m->d->lock);
+		m->channels =
+		    gwd_mig_channels_auto(ncpu < 1 ? 1 : (unsigned)ncpu, pr->online_cpus, 8,
+					  m->channels_reason, sizeof(m->channels_reason));
+		bump(m);
+		pthread_mutex_unlock(&m->d->lock);
+		GW_INFO(m->vm, "migration %s: channels %s; the destination listens on %zu", m->id,
+			m->channels_reason, pr->n_stream_ports);
+	}
 	return pr;
 }
 
@@ -399,6 +411,14 @@ static int vmm_stream(struct gwd_mig *m, const Godwit__V1__PrepareIncomingRespon
 	out.allow_tsc_change = m->allow_tsc_change;
 	out.plaintext = m->d->insecure;
 	out.stall_timeout_s = m->stall_timeout_s;
+	out.timeout_s = m->timeout_s;
+	out.timeout_action =
+	    m->timeout_cancel
+		? GODWIT__VMM__V1__MIGRATE_OUT_REQUEST__TIMEOUT_ACTION__TIMEOUT_ACTION_CANCEL
+		: GODWIT__VMM__V1__MIGRATE_OUT_REQUEST__TIMEOUT_ACTION__TIMEOUT_ACTION_SUSPEND;
+	out.no_auto_converge = m->no_auto_converge;
+	out.throttle_initial_pct = m->throttle_initial;
+	out.throttle_increment_pct = m->throttle_increment;
 	uint32_t recreate[GWD_NIC_MAX];
 	pthread_mutex_lock(&m->d->lock);
 	for (unsigned i = 0; i < m->ndecisions; i++)
@@ -441,6 +461,17 @@ static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats 
 	m->stream_channels = ms->channels;
 	m->ktls_send = ms->ktls_send_channels;
 	m->ktls_recv = ms->ktls_recv_channels;
+	m->throttle_pct = ms->throttle_pct;
+	m->timed_out = ms->timed_out;
+	/* Over the VMM's clock (total_time_us is taken with bytes_sent): exact however late the
+	 * report came. */
+	if (ms->total_time_us > m->prev_us && ms->bytes_sent >= m->prev_bytes)
+		m->throughput_bps =
+		    (ms->bytes_sent - m->prev_bytes) * 1000000u / (ms->total_time_us - m->prev_us);
+	if (ms->total_time_us != m->prev_us) {
+		m->prev_us = ms->total_time_us;
+		m->prev_bytes = ms->bytes_sent;
+	}
 	bump(m);
 	pthread_mutex_unlock(&m->d->lock);
 }
@@ -561,6 +592,10 @@ static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gw
 	r->stream_channels = m->stream_channels;
 	r->ktls_send_channels = m->ktls_send;
 	r->ktls_recv_channels = m->ktls_recv;
+	r->throttle_pct = m->throttle_pct;
+	r->throughput_bps = m->throughput_bps;
+	r->timed_out = m->timed_out;
+	r->channels_reason = gw_rpc_call_strdup(call, m->channels_reason);
 	r->decisions = gw_rpc_call_alloc(call, GWD_NIC_MAX * sizeof(*r->decisions));
 	for (unsigned i = 0; r->decisions && i < m->ndecisions; i++) {
 		const struct gwd_mig_decision *md = &m->decisions[i];
@@ -611,8 +646,8 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 				  req->destination);
 		return -EPERM;
 	}
-	if (req->channels > 8) {
-		gw_rpc_call_error(call, "at most 8 channels");
+	if (gwd_validate_migrate_tuning(req, why, sizeof(why))) {
+		gw_rpc_call_error(call, "%s", why);
 		return -EINVAL;
 	}
 	const char *dma = req->dma_mode && req->dma_mode[0] ? req->dma_mode : "shadow";
@@ -635,10 +670,21 @@ static int mig_migrate(void *ctx, struct gw_rpc_call *call, const ProtobufCMessa
 	snprintf(m->dest, sizeof(m->dest), "%s", req->destination);
 	snprintf(m->dest_grant, sizeof(m->dest_grant), "%s", req->destination_grant);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	m->channels = req->channels ? req->channels
-				    : (ncpu < 1	  ? 1
-				       : ncpu > 8 ? 8
-						  : (uint32_t)ncpu);
+	m->channels_auto = req->channels == 0;
+	if (m->channels_auto)
+		/* The most this host wants; the destination's answer may lower it. */
+		m->channels = gwd_mig_channels_auto(ncpu < 1 ? 1 : (unsigned)ncpu, 0, 8,
+						    m->channels_reason, sizeof(m->channels_reason));
+	else {
+		m->channels = req->channels;
+		snprintf(m->channels_reason, sizeof(m->channels_reason), "asked: %u",
+			 req->channels);
+	}
+	m->timeout_s = req->timeout_s;
+	m->timeout_cancel = req->timeout_action && !strcmp(req->timeout_action, "cancel");
+	m->no_auto_converge = req->no_auto_converge;
+	m->throttle_initial = req->throttle_initial_pct;
+	m->throttle_increment = req->throttle_increment_pct;
 	m->downtime_ms = req->downtime_limit_ms ? req->downtime_limit_ms : 50;
 	m->max_time_s = req->max_time_s;
 	m->max_bandwidth = req->max_bandwidth;

@@ -324,7 +324,12 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 
 	uint32_t ports[8];
 	size_t nports = 0;
-	rc = gwd_vm_spawn_incoming(d, vm, req->channels, req->stream_token, ports, &nports, why,
+	/* The source's "--channels auto": no more channels than this host has cores. */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned nchan = req->channels;
+	if (req->channels_auto && ncpu >= 1 && (unsigned long)ncpu < nchan)
+		nchan = (unsigned)ncpu;
+	rc = gwd_vm_spawn_incoming(d, vm, nchan, req->stream_token, ports, &nports, why,
 				   sizeof(why));
 	if (rc) {
 		GW_WARN(vm->name, "cannot prepare the incoming migration: %s", why);
@@ -358,6 +363,7 @@ static int peer_prepare(void *ctx, struct gw_rpc_call *call, const ProtobufCMess
 	memcpy(p, ports, nports * sizeof(uint32_t));
 	r->stream_ports = p;
 	r->n_stream_ports = nports;
+	r->online_cpus = ncpu < 1 ? 0 : (uint32_t)ncpu;
 	*resp = &r->base;
 	return fill_decisions(call, vm, reasons, r);
 }

@@ -10,6 +10,7 @@
 
 #include "godwit/rpc.h"
 #include "godwit/internal/v1/record.pb-c.h"
+#include "godwit/v1/migrations.pb-c.h"
 #include "godwit/v1/vms.pb-c.h"
 #include "sriov_pool.h"
 
@@ -122,6 +123,14 @@ int gwd_validate_spec(const Godwit__V1__VmSpec *spec, uint64_t host_mem, char *w
 int gwd_validate_mac(const char *mac, char *why, size_t n);
 /* Whether HOST:PORT names this host's loopback only (plaintext may stay there). */
 bool gwd_addr_is_loopback(const char *hostport);
+/* A MigrateRequest's tuning: channels 0..8, timeout_action "", "suspend" or "cancel",
+ * throttle percentages 0..95 (0: the default). 0 or -EINVAL with the reason in why. */
+int gwd_validate_migrate_tuning(const Godwit__V1__MigrateRequest *req, char *why, size_t n);
+/* The channel count of "--channels auto": one per core both hosts have, at most max. dst_cpus
+ * 0: the destination did not say (an older godwitd), the source's cores alone decide. The
+ * choice and its reason in why ("auto: min(source cores 4, destination cores 2, max 8)"). */
+unsigned gwd_mig_channels_auto(unsigned src_cpus, unsigned dst_cpus, unsigned max, char *why,
+			       size_t n);
 
 /* grants.c: leave for a source host to bring one VM here (GrantIncoming). */
 /* The caller's grant allows this Peer call: PrepareIncoming (vm set) of a new migration, which

@@ -36,6 +36,17 @@ struct gwd_mig {
 	bool allow_tsc_change;
 	uint64_t dma_pages, dma_bytes;
 	uint32_t stall_timeout_s;
+	/* virsh's --timeout and --timeout-action (cancel: true), auto-converge and its steps. */
+	uint32_t timeout_s;
+	bool timeout_cancel;
+	bool no_auto_converge;
+	uint32_t throttle_initial, throttle_increment;
+	bool channels_auto;	  /* --channels auto: the destination's cores cap channels */
+	char channels_reason[96]; /* how channels was chosen, for Get and Watch */
+	uint32_t throttle_pct;
+	uint64_t throughput_bps;      /* between the VMM's last two reports */
+	uint64_t prev_bytes, prev_us; /* the previous report's bytes_sent and total_time_us */
+	bool timed_out;
 	bool stream_tls;
 	uint32_t stream_channels, ktls_send, ktls_recv;
 	Godwit__V1__MigrationPhase phase;

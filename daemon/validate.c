@@ -231,3 +231,45 @@ bool gwd_addr_is_loopback(const char *hostport)
 	freeaddrinfo(res);
 	return all;
 }
+
+int gwd_validate_migrate_tuning(const Godwit__V1__MigrateRequest *req, char *why, size_t n)
+{
+	const char *act = req->timeout_action ? req->timeout_action : "";
+	if (req->channels > 8)
+		snprintf(why, n, "channels: %u; at most 8 (0: auto)", req->channels);
+	else if (act[0] && strcmp(act, "suspend") && strcmp(act, "cancel"))
+		snprintf(why, n, "timeout_action \"%.40s\": use suspend (the default) or cancel",
+			 act);
+	else if (act[0] && !req->timeout_s)
+		snprintf(why, n, "timeout_action \"%s\" needs timeout_s", act);
+	else if (req->timeout_s > 86400)
+		snprintf(why, n, "timeout_s: %u; at most 86400", req->timeout_s);
+	else if (req->throttle_initial_pct > 95 || req->throttle_increment_pct > 95)
+		snprintf(why, n,
+			 "auto-converge percentages take 1..95 (0: the defaults 20 and 10)");
+	else if (req->no_auto_converge &&
+		 (req->throttle_initial_pct || req->throttle_increment_pct))
+		snprintf(why, n, "auto-converge percentages given with auto-converge off");
+	else
+		return 0;
+	return -EINVAL;
+}
+
+unsigned gwd_mig_channels_auto(unsigned src_cpus, unsigned dst_cpus, unsigned max, char *why,
+			       size_t n)
+{
+	unsigned c = src_cpus < 1 ? 1 : src_cpus;
+	if (dst_cpus && dst_cpus < c)
+		c = dst_cpus;
+	if (c > max)
+		c = max;
+	if (dst_cpus)
+		snprintf(why, n, "auto: min(source cores %u, destination cores %u, max %u) = %u",
+			 src_cpus, dst_cpus, max, c);
+	else
+		snprintf(why, n,
+			 "auto: min(source cores %u, max %u) = %u (the destination did not say "
+			 "its cores)",
+			 src_cpus, max, c);
+	return c;
+}

@@ -348,6 +348,7 @@ static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, Prot
 	r->channels = st.channels;
 	r->ktls_send_channels = st.ktls_send;
 	r->ktls_recv_channels = st.ktls_recv;
+	r->timed_out = st.timed_out;
 	*resp = &r->base;
 	return 0;
 }
@@ -383,6 +384,21 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 	p.tls = !req->plaintext;
 	if (req->stall_timeout_s)
 		p.stall_timeout_s = req->stall_timeout_s;
+	p.timeout_s = req->timeout_s;
+	p.timeout_action =
+	    req->timeout_action ==
+		    GODWIT__VMM__V1__MIGRATE_OUT_REQUEST__TIMEOUT_ACTION__TIMEOUT_ACTION_CANCEL
+		? MIG_TIMEOUT_CANCEL
+		: MIG_TIMEOUT_SUSPEND;
+	p.auto_converge = !req->no_auto_converge;
+	if (req->throttle_initial_pct)
+		p.throttle_initial_pct = req->throttle_initial_pct;
+	if (req->throttle_increment_pct)
+		p.throttle_increment_pct = req->throttle_increment_pct;
+	if (p.throttle_initial_pct > 95 || p.throttle_increment_pct > 95) {
+		gw_rpc_call_error(call, "auto-converge percentages take 1..95");
+		return -EINVAL;
+	}
 	enum dma_mode dm = (enum dma_mode)p.dma_mode;
 	if (dma_mode_from_pb(req->dma_mode, &dm)) {
 		gw_rpc_call_error(call, "unknown DMA mode %d (shadow, track or off)",
@@ -427,8 +443,12 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 		gw_rpc_call_error(call, "cannot start the migration: %s", strerror(-rc));
 		return rc;
 	}
-	GW_INFO("vmm", "migrating to %s over %zu channel(s), %s, stall timeout %u s", req->host,
-		req->n_ports, p.tls ? "TLS 1.3" : "in clear", p.stall_timeout_s);
+	GW_INFO("vmm",
+		"migrating to %s over %zu channel(s), %s, stall timeout %u s, timeout %u s (%s), "
+		"auto-converge %s",
+		req->host, req->n_ports, p.tls ? "TLS 1.3" : "in clear", p.stall_timeout_s,
+		p.timeout_s, p.timeout_action == MIG_TIMEOUT_CANCEL ? "cancel" : "suspend",
+		p.auto_converge ? "on" : "off");
 	return mig_stats_reply(c, call, resp);
 }
 

@@ -19,12 +19,12 @@ const char *mig_verdict_name(enum mig_verdict v)
 	return "?";
 }
 
-static uint32_t next_throttle(uint32_t pct)
+static uint32_t next_throttle(const struct mig_params *p, uint32_t pct)
 {
-	if (!pct)
-		return MIG_THROTTLE_FIRST;
-	return pct + MIG_THROTTLE_STEP > MIG_THROTTLE_MAX ? MIG_THROTTLE_MAX
-							  : pct + MIG_THROTTLE_STEP;
+	uint32_t first = p->throttle_initial_pct ? p->throttle_initial_pct : MIG_THROTTLE_FIRST;
+	uint32_t step = p->throttle_increment_pct ? p->throttle_increment_pct : MIG_THROTTLE_STEP;
+	uint32_t next = pct ? pct + step : first;
+	return next > MIG_THROTTLE_MAX ? MIG_THROTTLE_MAX : next;
 }
 
 void mig_converge_decide(const struct mig_params *p, const struct mig_round *r,
@@ -46,8 +46,10 @@ void mig_converge_decide(const struct mig_params *p, const struct mig_round *r,
 
 	bool converged = d->expected_downtime_us <= (uint64_t)p->downtime_limit_ms * 1000u;
 	/* Not shrinking by a tenth a round: slow the guest down so that the copy catches up. */
-	if (!converged && r->iteration >= 2 && r->dirty_pages * 10 >= r->prev_dirty_pages * 9)
-		d->throttle_pct = next_throttle(r->throttle_pct);
+	if (!p->auto_converge)
+		d->throttle_pct = 0;
+	else if (!converged && r->iteration >= 2 && r->dirty_pages * 10 >= r->prev_dirty_pages * 9)
+		d->throttle_pct = next_throttle(p, r->throttle_pct);
 
 	if (p->max_time_s && r->elapsed_us > (uint64_t)p->max_time_s * 1000000u)
 		d->verdict = MIG_VERDICT_GIVE_UP;

@@ -11,8 +11,8 @@
 #define MIG_BW_GUESS_BPS     1000000000u /* before a round measured anything: 1 GB/s */
 #define MIG_BW_MIN_SAMPLE    (1u << 20)	 /* a round moving less says little about bandwidth */
 #define MIG_DOWNTIME_BASE_US 1000u	 /* pause, state and READY beyond the last pages */
-#define MIG_THROTTLE_FIRST   20u	 /* percent of every 100 ms the vCPUs are paused */
-#define MIG_THROTTLE_STEP    10u
+#define MIG_THROTTLE_FIRST   20u	 /* default: percent of every 100 ms the vCPUs are paused */
+#define MIG_THROTTLE_STEP    10u	 /* default: points added each round that does not shrink */
 #define MIG_THROTTLE_MAX     95u
 
 enum mig_verdict {
@@ -45,7 +45,8 @@ struct mig_decision {
 
 const char *mig_verdict_name(enum mig_verdict v);
 
-/* Uses p's downtime_limit_ms, max_iterations and max_time_s (0: no limit). */
+/* Uses p's downtime_limit_ms, max_iterations, max_time_s (0: no limit) and auto-converge
+ * settings (auto_converge false: the throttle stays 0). */
 void mig_converge_decide(const struct mig_params *p, const struct mig_round *r,
 			 struct mig_decision *d);
 

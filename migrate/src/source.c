@@ -65,7 +65,13 @@ struct mig_source {
 	uint32_t throttle_pct;
 	struct mig_stats st;
 	uint64_t t_start;
-	bool throttle_off; /* the throttler ends */
+	bool throttle_off;     /* the throttler ends */
+	uint64_t suspended_at; /* when the --timeout paused the VM (0: it did not) */
+	bool stop_prepared;    /* before_stop ran (the --timeout runs it before it suspends) */
+	/* The round under way (in_round): its pages, and pages_sent when it began, so that the
+	 * stats' bytes_remaining falls as it goes instead of only between rounds. */
+	bool in_round;
+	uint64_t round_pages, round_sent0;
 };
 
 static void set_error(struct mig_source *s, const char *fmt, ...)
@@ -419,19 +425,93 @@ static void *throttle_thread(void *arg)
 	return NULL;
 }
 
-/* Runs one round on every channel and waits for all of them. */
+static void stop_throttler(struct mig_source *s);
+static int run_hook(struct mig_source *s, int (*hook)(void *, char *, size_t));
+
+/* Under the lock: milliseconds until the --timeout acts; -1 when it never will (none, or it
+ * already did), 0 when it is due. */
+static long timeout_left_ms(struct mig_source *s)
+{
+	if (!s->p.timeout_s || s->st.timed_out)
+		return -1;
+	uint64_t due = s->t_start + (uint64_t)s->p.timeout_s * 1000000u, now = mig_now_us();
+	return now >= due ? 0 : (long)((due - now + 999) / 1000);
+}
+
+/*
+ * virsh's --timeout: pre-copy has run timeout_s without converging. "cancel" ends the
+ * migration as a cancel does (the VM keeps running here); "suspend" pauses the VM, so that
+ * the round under way and the stop-and-copy after it finish with nothing dirtied meanwhile.
+ */
+static void timeout_fire(struct mig_source *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->st.timed_out = true;
+	if (s->p.timeout_action == MIG_TIMEOUT_CANCEL) {
+		if (!s->st.error[0])
+			snprintf(s->st.error, sizeof(s->st.error),
+				 "not finished after %u s (--timeout): cancelled, as its timeout "
+				 "action says",
+				 s->p.timeout_s);
+		s->cancel = true;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		shutdown_channels(s);
+		return;
+	}
+	pthread_mutex_unlock(&s->lock);
+	stop_throttler(s);
+	/* What must be prepared while the guest still runs (a driver resetting a VF) is
+	 * prepared now: once suspended the guest could not react. */
+	if (run_hook(s, s->p.before_stop))
+		return;
+	s->stop_prepared = true;
+	uint64_t t = mig_now_us();
+	int rc = hv_vm_pause(s->vm);
+	if (rc) {
+		set_error(s, "--timeout: cannot suspend the VM: %s", strerror(-rc));
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->suspended_at = t;
+	s->throttle_pct = s->st.throttle_pct = 0;
+	pthread_mutex_unlock(&s->lock);
+	GW_INFO("migrate",
+		"pre-copy not finished after %u s (--timeout): VM suspended, the rest goes as "
+		"stop-and-copy",
+		s->p.timeout_s);
+}
+
+/* Runs one round on every channel and waits for all of them; in pre-copy the --timeout
+ * acts in the middle of a round. */
 static int run_round(struct mig_source *s, bool final)
 {
 	gw_bitmap_zero(s->present, s->npages);
 	if (hv_vm_ram_present(s->vm, s->present))
 		gw_bitmap_set_range(s->present, 0, s->npages); /* unknown: read every page */
+	uint64_t pages = gw_bitmap_count(s->work, s->npages);
 	pthread_mutex_lock(&s->lock);
+	s->round_pages = pages;
+	s->round_sent0 = __atomic_load_n(&s->st.pages_sent, __ATOMIC_RELAXED);
+	s->in_round = true;
 	s->done = 0;
 	s->round_final = final;
 	s->round++;
 	pthread_cond_broadcast(&s->cond);
-	while (s->done < s->n)
-		pthread_cond_wait(&s->cond, &s->lock);
+	while (s->done < s->n) {
+		long left = final ? -1 : timeout_left_ms(s);
+		if (left == 0) {
+			pthread_mutex_unlock(&s->lock);
+			timeout_fire(s);
+			pthread_mutex_lock(&s->lock);
+		} else if (left > 0) {
+			struct timespec ts = gw_deadline_ms(left);
+			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		} else {
+			pthread_cond_wait(&s->cond, &s->lock);
+		}
+	}
+	s->in_round = false;
 	int rc = should_stop(s) ? -ECANCELED : 0;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -589,8 +669,10 @@ static int start_tracking(struct mig_source *s)
 		set_error(s, "cannot start dirty tracking: %s", strerror(-rc));
 		return rc;
 	}
-	pthread_create(&s->throttler, NULL, throttle_thread, s);
-	s->throttler_started = true;
+	if (s->p.auto_converge) {
+		pthread_create(&s->throttler, NULL, throttle_thread, s);
+		s->throttler_started = true;
+	}
 	return 0;
 }
 
@@ -626,6 +708,13 @@ static int precopy(struct mig_source *s)
 		r.bandwidth_bps = s->st.bandwidth_bps;
 		r.throttle_pct = s->throttle_pct;
 		mig_converge_decide(&s->p, &r, &d);
+		if (s->st.timed_out) {
+			/* Suspended by the --timeout: nothing to throttle, and nothing to wait
+			 * for; a timeout that cancelled ended the round already. */
+			d.throttle_pct = 0;
+			if (d.verdict == MIG_VERDICT_NEXT_ROUND)
+				d.verdict = MIG_VERDICT_FORCED;
+		}
 		s->st.bandwidth_bps = d.bandwidth_bps;
 		s->st.dirty_rate_pps = d.dirty_rate_pps;
 		s->st.bytes_remaining = d.bytes_remaining;
@@ -657,6 +746,16 @@ static int precopy(struct mig_source *s)
 		}
 		if (should_stop(s))
 			return -ECANCELED;
+		/* Due between two rounds: acts before the next one starts. */
+		pthread_mutex_lock(&s->lock);
+		bool due = timeout_left_ms(s) == 0;
+		pthread_mutex_unlock(&s->lock);
+		if (due) {
+			timeout_fire(s);
+			if (should_stop(s))
+				return -ECANCELED;
+			return 0;
+		}
 	}
 }
 
@@ -664,7 +763,7 @@ static int precopy(struct mig_source *s)
  * SYNC so that the pause does not also wait for a backlog in socket buffers. */
 static int prepare_stop(struct mig_source *s)
 {
-	int rc = run_hook(s, s->p.before_stop);
+	int rc = s->stop_prepared ? 0 : run_hook(s, s->p.before_stop);
 	return rc ? rc : sync_channels(s);
 }
 
@@ -682,6 +781,8 @@ static int stop_and_copy(struct mig_source *s, struct stop_times *t)
 	t->pause = mig_now_us();
 	int rc = hv_vm_pause(s->vm);
 	t->paused = mig_now_us();
+	if (s->suspended_at) /* paused since the --timeout: the downtime began then */
+		t->pause = s->suspended_at;
 	if (rc) {
 		set_error(s, "cannot pause the VM: %s", strerror(-rc));
 		return rc;
@@ -799,12 +900,18 @@ void mig_params_default(struct mig_params *p)
 	p->dma_mode = DMA_MODE_SHADOW;
 	p->tls = true;
 	p->stall_timeout_s = 30;
+	p->timeout_action = MIG_TIMEOUT_SUSPEND;
+	p->auto_converge = true;
+	p->throttle_initial_pct = MIG_THROTTLE_FIRST;
+	p->throttle_increment_pct = MIG_THROTTLE_STEP;
 }
 
 int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 		     const struct mig_params *p, struct mig_source **out)
 {
-	if (p->channels == 0 || p->channels > MIG_MAX_CHANNELS || strlen(host) >= 256)
+	if (p->channels == 0 || p->channels > MIG_MAX_CHANNELS || strlen(host) >= 256 ||
+	    p->timeout_action > MIG_TIMEOUT_CANCEL || p->throttle_initial_pct > MIG_THROTTLE_MAX ||
+	    p->throttle_increment_pct > MIG_THROTTLE_MAX)
 		return -EINVAL;
 	struct mig_source *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -865,6 +972,14 @@ void mig_source_stats(struct mig_source *s, struct mig_stats *out)
 	pthread_mutex_lock(&s->lock);
 	*out = s->st;
 	out->bytes_sent = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED);
+	if (s->in_round) {
+		/* This round's pages not yet sent; what the guest dirties meanwhile counts once
+		 * the round ends and the dirty log is read. */
+		uint64_t sent =
+		    __atomic_load_n(&s->st.pages_sent, __ATOMIC_RELAXED) - s->round_sent0;
+		out->bytes_remaining =
+		    (s->round_pages > sent ? s->round_pages - sent : 0) * MIG_PAGE;
+	}
 	out->dma_mode = s->p.dma_mode;
 	uint64_t pages, bytes;
 	hv_dirty_dma_stats(s->vm, &pages, &bytes);

@@ -822,9 +822,10 @@ static uint64_t dirty_pages_per_s(struct hv_vm *vm)
 	return n;
 }
 
-/* A guest that dirties faster than the link: auto-converge throttles it until the rest
- * fits, and the migration still ends with a verified guest. */
-static void test_auto_converge(void)
+/* A guest that dirties faster than the link, migrated with auto-converge on or off: the
+ * highest throttle seen and the source's final stats. The migration ends at the handover
+ * (by convergence or the round limit) with a verified guest on the destination. */
+static uint32_t auto_converge_run(bool on, struct mig_stats *out)
 {
 	struct watch ws, wd;
 	watch_init(&ws);
@@ -847,6 +848,7 @@ static void test_auto_converge(void)
 	p.max_bandwidth = pages * 4096 / 2;
 	p.downtime_limit_ms = 20;
 	p.max_iterations = 6; /* a guest too fast even when throttled ends by the round limit */
+	p.auto_converge = on;
 	struct mig_dest *md;
 	struct mig_source *ms = direct_start(src, dst, &p, &md);
 	uint32_t max_throttle = 0;
@@ -857,15 +859,12 @@ static void test_auto_converge(void)
 		if (s.throttle_pct > max_throttle)
 			max_throttle = s.throttle_pct;
 	}
-	struct mig_stats s;
-	mig_source_stats(ms, &s);
-	printf(
-	    "\n    %u iterations, dirty rate %llu pages/s, throttle up to %u %%, downtime %.1f ms",
-	    s.iteration, (unsigned long long)s.dirty_rate_pps, max_throttle,
-	    s.downtime_us / 1000.0);
+	mig_source_stats(ms, out);
+	printf("\n    auto-converge %s: %u iterations, dirty rate %llu pages/s, throttle up to %u "
+	       "%%, downtime %.1f ms",
+	       on ? "on" : "off", out->iteration, (unsigned long long)out->dirty_rate_pps,
+	       max_throttle, out->downtime_us / 1000.0);
 	CU_ASSERT_EQUAL_FATAL(st, MIG_HANDOVER);
-	CU_ASSERT_TRUE(max_throttle >= 20);
-	CU_ASSERT_TRUE(s.iteration >= 3);
 	CU_ASSERT_EQUAL(mig_dest_wait(md, 30000), 0);
 	CU_ASSERT_EQUAL(mig_source_finish(ms, true), 0);
 	CU_ASSERT_EQUAL_FATAL(hv_vm_start(dst), 0);
@@ -875,6 +874,23 @@ static void test_auto_converge(void)
 	mig_dest_free(md);
 	hv_vm_destroy(src);
 	hv_vm_destroy(dst);
+	return max_throttle;
+}
+
+/* Auto-converge throttles such a guest until the rest fits (or the round limit stops it). */
+static void test_auto_converge(void)
+{
+	struct mig_stats s;
+	CU_ASSERT_TRUE(auto_converge_run(true, &s) >= 20);
+	CU_ASSERT_TRUE(s.iteration >= 3);
+}
+
+/* --no-auto-converge: the same guest is never throttled; the round limit ends pre-copy. */
+static void test_auto_converge_off(void)
+{
+	struct mig_stats s;
+	CU_ASSERT_EQUAL(auto_converge_run(false, &s), 0);
+	CU_ASSERT_TRUE(s.iteration >= 3);
 }
 
 static void test_cancel_keeps_source(void)
@@ -936,6 +952,7 @@ int main(void)
 	    {"a TSC rate the destination cannot run", test_tsc_rate},
 	    {"cancel keeps the source running", test_cancel_keeps_source},
 	    {"auto-converge throttles a fast-dirtying guest", test_auto_converge},
+	    {"no auto-converge: the same guest is never throttled", test_auto_converge_off},
 	};
 	return gw_test_run("migrate", cases, GW_TEST_COUNT(cases));
 }

@@ -80,11 +80,25 @@ expect "web runs on B" 0 'web +running' -- "${GB[@]}" vm list
 expect "web is gone from A" 0 'no VMs' -- "${GA[@]}" vm list
 if verified GB web; then pass "guest verifies its whole pattern on B"; else fail "verification on B"; cat "$TMP/con"; fi
 
-# --- and back ---
-expect "migrate B -> A" 0 'phase +done' -- "${GB[@]}" migrate web --to "$A" --to-token-file "$TMP/a/token"
+# --- and back, slowly: virsh's --timeout 1 (action suspend, the default) pauses the VM while
+# the 300K/s link is still busy; the rest goes as stop-and-copy and the migration completes.
+expect "migrate B -> A --timeout 1 (suspend) completes" 0 'phase +done' -- \
+	"${GB[@]}" migrate web --to "$A" --to-token-file "$TMP/a/token" --max-bandwidth 300K \
+	--timeout 1 --verbose
+grep -Eq '^Migration: \[ *[0-9]+ %\]$' "$TMP/out" && pass "--verbose: 'Migration: [ N %]' lines" ||
+	fail "--verbose printed no progress lines: $(head -c 300 "$TMP/out")"
+grep -q 'Migration: done after .*the --timeout acted' "$TMP/out" && pass "--verbose: the summary says the timeout acted" ||
+	fail "--verbose summary: $(grep '^Migration: [a-z]' "$TMP/out")"
 expect "web runs on A again" 0 'web +running' -- "${GA[@]}" vm list
 if verified GA web; then pass "guest verifies its whole pattern back on A"; else fail "verification on A"; fi
 expect "--json migration list" 0 '"phase":"MIGRATION_PHASE_DONE"' -- "${GB[@]}" --json migration list
+expect "B's list: the migration's timeout acted" 0 '"timedOut":true' -- "${GB[@]}" --json migration list
+MID=$("${GB[@]}" --json migration list | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["migrations"][0]["id"])')
+NCPU=$(getconf _NPROCESSORS_ONLN)
+CH=$((NCPU < 8 ? NCPU : 8))
+expect "channels auto: both hosts' cores" 0 \
+	"channels +auto: min\(source cores $NCPU, destination cores $NCPU, max 8\) = $CH" -- \
+	"${GB[@]}" migration status "$MID"
 
 # --- faults: each leaves web running on A, its pattern intact ---
 echo "0000" >"$TMP/wrong"
@@ -115,6 +129,44 @@ sleep 0.5
 expect "cancel" 0 "$MID" -- "${GA[@]}" migration cancel "$MID"
 expect "cancelled migration ends cancelled" 1 'phase +cancelled' -- "${GA[@]}" migration watch "$MID"
 expect "web still runs on A after the cancel" 0 'web +running' -- "${GA[@]}" vm list
+
+# --timeout 3 --timeout-action cancel, followed with watch --json at 250 ms: one object per
+# interval on a fixed schedule (never more often; fewer only when the host is too slow to ask),
+# each with the fields, the throughput over its interval, and the cancel leaves web running.
+"${GA[@]}" --json migrate web --to "$B" --to-token-file "$TMP/b/token" --max-bandwidth 300K \
+	--timeout 3 --timeout-action cancel --no-auto-converge --detach >"$TMP/m.json"
+MID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/m.json")
+T0=$(date +%s%N)
+expect "watch --json ends cancelled by the timeout" 1 'cancelled: not finished after 3 s \(--timeout\)' -- \
+	"${GA[@]}" --json migration watch "$MID" --interval 250
+T1=$(date +%s%N)
+if /usr/bin/python3 - "$TMP/out" $(((T1 - T0) / 1000000)) <<'PY' >"$TMP/wj" 2>&1; then pass "watch --json: $(cat "$TMP/wj")"; else fail "watch --json: $(tr '\n' ' ' <"$TMP/wj")"; fi
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+wall_ms = int(sys.argv[2])
+need = ("bytesSent", "bytesRemaining", "throughputBps", "phase", "iteration", "throttlePct")
+for o in objs:
+    missing = [k for k in need if k not in o]
+    assert not missing, f"missing {missing}"
+# A fixed schedule: never more than one object per 250 ms of the watch's wall time.
+assert 4 <= len(objs) <= wall_ms // 250 + 2, f"{len(objs)} objects in {wall_ms} ms at 250 ms"
+# throughputBps is over each interval, on the source's clock (totalTimeUs comes with bytesSent).
+for a, b in zip(objs, objs[1:]):
+    dt = int(b["totalTimeUs"]) - int(a["totalTimeUs"])
+    if dt > 0:
+        want = (int(b["bytesSent"]) - int(a["bytesSent"])) * 1000000 // dt
+        assert int(b["throughputBps"]) == want, f"throughput {b['throughputBps']}, over the interval {want}"
+pre = [o for o in objs if o["phase"] == "MIGRATION_PHASE_PRECOPY" and not o["timedOut"]]
+assert pre, "no object in pre-copy"
+left = [int(o["bytesRemaining"]) for o in pre]
+assert all(x > 0 for x in left), f"no remaining bytes during the first round: {left}"
+assert all(x >= y for x, y in zip(left, left[1:])), f"remaining bytes grew during the round: {left}"
+assert all(int(o["throttlePct"]) == 0 for o in objs), "throttled with --no-auto-converge"
+assert objs[-1]["phase"] == "MIGRATION_PHASE_CANCELLED" and objs[-1]["timedOut"], objs[-1]["phase"]
+assert objs[-1]["channelsReason"].startswith("auto: min(source cores"), objs[-1]["channelsReason"]
+print(f"{len(objs)} objects in {wall_ms} ms, {len(pre)} in pre-copy; {objs[-1]['channelsReason']}")
+PY
+expect "web still runs on A after the timeout's cancel" 0 'web +running' -- "${GA[@]}" vm list
 expect "B holds nothing after the aborts" 0 'no VMs' -- "${GB[@]}" vm list
 if verified GA web; then pass "guest pattern intact after every fault"; else fail "verification after faults"; cat "$TMP/con"; fi
 

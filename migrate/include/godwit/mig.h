@@ -47,6 +47,13 @@ const char *mig_state_name(enum mig_state s);
 const char *mig_event_name(enum mig_event e);
 bool mig_state_final(enum mig_state s);
 
+/* What the source does when pre-copy still runs at mig_params.timeout_s (virsh migrate's
+ * --timeout-action). */
+enum mig_timeout_action {
+	MIG_TIMEOUT_SUSPEND = 0, /* pause the VM: the rest goes as stop-and-copy, and completes */
+	MIG_TIMEOUT_CANCEL,	 /* cancel the migration: the VM keeps running here */
+};
+
 struct mig_params {
 	char token[MIG_TOKEN_LEN + 1];
 	unsigned channels;	    /* 1..MIG_MAX_CHANNELS */
@@ -69,6 +76,16 @@ struct mig_params {
 	/* Source: called once the VM keeps running here after all (the migration failed or
 	 * was cancelled or aborted), for what was prepared for it (devices quiesced). */
 	void (*stays)(void *opaque);
+	/* Source, virsh's --timeout: pre-copy that has not converged timeout_s after the start
+	 * (0: never) takes timeout_action, at once, even in the middle of a round. */
+	uint32_t timeout_s;
+	unsigned timeout_action; /* enum mig_timeout_action */
+	/* Source: auto-converge (default on): a pre-copy whose dirty set stops shrinking pauses
+	 * the vCPUs for throttle_initial_pct of every 100 ms, then throttle_increment_pct more
+	 * each such round (QEMU's cpu-throttle-initial/-increment; 0: 20 and 10), up to 95. */
+	bool auto_converge;
+	uint32_t throttle_initial_pct;
+	uint32_t throttle_increment_pct;
 	void *hook_opaque; /* for stays, before_track and before_stop */
 	/* Source: called once the channels are up, before dirty tracking starts (devices whose
 	 * DMA the dirty log cannot see quiesce now, so the first full copy holds all they
@@ -98,7 +115,8 @@ struct mig_stats {
 	uint64_t expected_downtime_us;
 	uint64_t downtime_us; /* VM paused until the destination was ready */
 	uint64_t total_time_us;
-	uint32_t throttle_pct;
+	uint32_t throttle_pct; /* the auto-converge throttle now (0 once it ended) */
+	bool timed_out;	       /* mig_params.timeout_s passed: its timeout_action was taken */
 	uint64_t ram_checksum; /* of the source RAM at stop-and-copy (after the last pass) */
 	unsigned dma_mode;     /* source: the DMA mode this migration runs with */
 	uint64_t dma_pages;    /* source: guest pages device DMA made dirty (shadow, track) */

@@ -112,6 +112,51 @@ static void test_validate_spec_boot(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "vCPUs requested"));
 }
 
+/* A MigrateRequest's tuning as the daemon checks it (the CLI is not the only client). */
+static void test_validate_migrate_tuning(void)
+{
+	char why[200];
+	Godwit__V1__MigrateRequest r = GODWIT__V1__MIGRATE_REQUEST__INIT;
+	CU_ASSERT_EQUAL(gwd_validate_migrate_tuning(&r, why, sizeof(why)), 0);
+	r.timeout_s = 2;
+	r.timeout_action = (char *)"cancel";
+	r.throttle_initial_pct = 95;
+	r.throttle_increment_pct = 1;
+	r.channels = 8;
+	CU_ASSERT_EQUAL(gwd_validate_migrate_tuning(&r, why, sizeof(why)), 0);
+	r.timeout_action = (char *)"pause";
+	CU_ASSERT_EQUAL(gwd_validate_migrate_tuning(&r, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "suspend (the default) or cancel"));
+	r.timeout_action = (char *)"suspend";
+	r.timeout_s = 0;
+	CU_ASSERT_EQUAL(gwd_validate_migrate_tuning(&r, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "needs timeout_s"));
+	r.timeout_s = 2;
+	r.channels = 9;
+	CU_ASSERT_EQUAL(gwd_validate_migrate_tuning(&r, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "at most 8"));
+	r.channels = 0;
+	r.throttle_initial_pct = 96;
+	CU_ASSERT_EQUAL(gwd_validate_migrate_tuning(&r, why, sizeof(why)), -EINVAL);
+	r.throttle_initial_pct = 20;
+	r.no_auto_converge = true;
+	CU_ASSERT_EQUAL(gwd_validate_migrate_tuning(&r, why, sizeof(why)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "auto-converge off"));
+}
+
+/* --channels auto: the smaller host's cores, at most 8, and the reason says so. */
+static void test_channels_auto(void)
+{
+	char why[120];
+	CU_ASSERT_EQUAL(gwd_mig_channels_auto(4, 2, 8, why, sizeof(why)), 2);
+	CU_ASSERT_STRING_EQUAL(why, "auto: min(source cores 4, destination cores 2, max 8) = 2");
+	CU_ASSERT_EQUAL(gwd_mig_channels_auto(2, 16, 8, why, sizeof(why)), 2);
+	CU_ASSERT_EQUAL(gwd_mig_channels_auto(64, 32, 8, why, sizeof(why)), 8);
+	CU_ASSERT_EQUAL(gwd_mig_channels_auto(0, 0, 8, why, sizeof(why)), 1);
+	CU_ASSERT_EQUAL(gwd_mig_channels_auto(6, 0, 8, why, sizeof(why)), 6);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "did not say"));
+}
+
 static void test_validate_mac(void)
 {
 	char why[200];
@@ -1067,6 +1112,8 @@ int main(void)
 	    {"validate specs", test_validate_spec},
 	    {"validate what a spec boots", test_validate_spec_boot},
 	    {"validate MACs", test_validate_mac},
+	    {"validate a migration's tuning", test_validate_migrate_tuning},
+	    {"channels auto: cores of both hosts", test_channels_auto},
 	    {"validate NICs of a spec", test_validate_spec_nics},
 	    {"--emul-nic values", test_emul_nic_option},
 	    {"VF pool: order, exhaustion, release, claim", test_pool},

@@ -14,6 +14,7 @@ static struct mig_params params(uint32_t downtime_ms, unsigned max_iterations, u
 	p.downtime_limit_ms = downtime_ms;
 	p.max_iterations = max_iterations;
 	p.max_time_s = max_time_s;
+	p.auto_converge = true; /* mig_params_default's; 0 percentages: the defaults */
 	return p;
 }
 
@@ -141,6 +142,43 @@ static void test_forced_after_max_iterations(void)
 	CU_ASSERT_EQUAL(d.verdict, MIG_VERDICT_CONVERGED);
 }
 
+/* --no-auto-converge: the same non-shrinking rounds never throttle, and a throttle carried
+ * in drops to 0. */
+static void test_auto_converge_off(void)
+{
+	struct mig_params p = params(50, 100, 0);
+	p.auto_converge = false;
+	struct mig_decision d;
+	for (uint32_t it = 2; it < 10; it++) {
+		struct mig_round r = round_of(it, 100000, 100000);
+		mig_converge_decide(&p, &r, &d);
+		CU_ASSERT_EQUAL(d.throttle_pct, 0);
+		CU_ASSERT_EQUAL(d.verdict, MIG_VERDICT_NEXT_ROUND);
+	}
+	struct mig_round r = round_of(3, 100000, 100000);
+	r.throttle_pct = 40;
+	mig_converge_decide(&p, &r, &d);
+	CU_ASSERT_EQUAL(d.throttle_pct, 0);
+}
+
+/* --auto-converge-initial 35 --auto-converge-increment 25: 35, 60, 85, then the cap. */
+static void test_auto_converge_steps_tuned(void)
+{
+	struct mig_params p = params(50, 100, 0);
+	p.throttle_initial_pct = 35;
+	p.throttle_increment_pct = 25;
+	const uint32_t expect[] = {35, 60, 85, MIG_THROTTLE_MAX, MIG_THROTTLE_MAX};
+	uint32_t pct = 0;
+	struct mig_decision d;
+	for (unsigned i = 0; i < 5; i++) {
+		struct mig_round r = round_of(2 + i, 100000, 100000);
+		r.throttle_pct = pct;
+		mig_converge_decide(&p, &r, &d);
+		CU_ASSERT_EQUAL(d.throttle_pct, expect[i]);
+		pct = d.throttle_pct;
+	}
+}
+
 static void test_gives_up_after_max_time(void)
 {
 	struct mig_params p = params(50, 30, 10);
@@ -176,6 +214,8 @@ int main(void)
 	    {"throttle in steps up to the cap", test_throttle_steps},
 	    {"stop-and-copy forced after max iterations", test_forced_after_max_iterations},
 	    {"gives up after the maximum time", test_gives_up_after_max_time},
+	    {"auto-converge off: never a throttle", test_auto_converge_off},
+	    {"auto-converge initial and increment", test_auto_converge_steps_tuned},
 	};
 	return gw_test_run("migrate-converge", cases, GW_TEST_COUNT(cases));
 }
