@@ -58,6 +58,10 @@ static void print_migration(const Godwit__V1__Migration *m)
 		printf("channels    %s\n", m->channels_reason);
 	if (m->throttle_pct)
 		printf("throttle    %u %% (auto-converge)\n", m->throttle_pct);
+	if (m->pages_resent)
+		printf("resent      %llu pages the destination asked for again (a batch sent in "
+		       "clear failed its hash)\n",
+		       (unsigned long long)m->pages_resent);
 	if (m->timed_out)
 		printf("timeout     acted (see the phase: suspended into stop-and-copy, or "
 		       "cancelled)\n");

@@ -463,6 +463,7 @@ static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats 
 	m->ktls_recv = ms->ktls_recv_channels;
 	m->throttle_pct = ms->throttle_pct;
 	m->timed_out = ms->timed_out;
+	m->pages_resent = ms->pages_resent;
 	/* Over the VMM's clock (total_time_us is taken with bytes_sent): exact however late the
 	 * report came. */
 	if (ms->total_time_us > m->prev_us && ms->bytes_sent >= m->prev_bytes)
@@ -595,6 +596,7 @@ static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gw
 	r->throttle_pct = m->throttle_pct;
 	r->throughput_bps = m->throughput_bps;
 	r->timed_out = m->timed_out;
+	r->pages_resent = m->pages_resent;
 	r->channels_reason = gw_rpc_call_strdup(call, m->channels_reason);
 	r->decisions = gw_rpc_call_alloc(call, GWD_NIC_MAX * sizeof(*r->decisions));
 	for (unsigned i = 0; r->decisions && i < m->ndecisions; i++) {

@@ -47,6 +47,7 @@ struct gwd_mig {
 	uint64_t throughput_bps;      /* between the VMM's last two reports */
 	uint64_t prev_bytes, prev_us; /* the previous report's bytes_sent and total_time_us */
 	bool timed_out;
+	uint64_t pages_resent; /* pages the destination asked for again (hash mismatch) */
 	bool stream_tls;
 	uint32_t stream_channels, ktls_send, ktls_recv;
 	Godwit__V1__MigrationPhase phase;

@@ -349,6 +349,7 @@ static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, Prot
 	r->ktls_send_channels = st.ktls_send;
 	r->ktls_recv_channels = st.ktls_recv;
 	r->timed_out = st.timed_out;
+	r->pages_resent = st.pages_resent;
 	*resp = &r->base;
 	return 0;
 }
