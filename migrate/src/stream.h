@@ -108,8 +108,9 @@ struct mig_batch {
 void mig_batch_begin(struct mig_batch *b, uint32_t flags);
 /* Adds a page: only its index when it reads as zeros, else a reference to its bytes, hashed
  * now (unless MIG_RAMB_NO_HASH). The caller sends the batch before it holds MIG_BATCH_MAX
- * entries (a page added to a full batch is not taken). The bytes must stay mapped until the batch is sent; when they
- * change in between, the destination finds the hash wrong and asks for the pages again. */
+ * entries (a page added to a full batch is not taken). The bytes must stay mapped until the batch
+ * is sent; when they change in between, the destination finds the hash wrong and asks for the pages
+ * again. */
 void mig_batch_add(struct mig_batch *b, uint64_t page_index, const uint8_t *data);
 /* Adds a page known to be zero (a hole in RAM) without reading it. */
 void mig_batch_add_zero(struct mig_batch *b, uint64_t page_index);
