@@ -536,12 +536,12 @@ int mig_chan_write(struct mig_chan *c, const void *p, size_t n)
 	return mig_chan_writev(c, &iov, 1);
 }
 
-/* Reads on the fd: in clear, or the kernel's TLS (which fails a record that does not
- * authenticate with EBADMSG). */
-static int fd_read(struct mig_chan *c, char *p, size_t n, size_t *got, uint64_t *deadline)
+/* Reads on the fd into iovecs, one readv for as many of them as the socket holds: in clear,
+ * or the kernel's TLS (which fails a record that does not authenticate with EBADMSG). */
+static int fd_readv(struct mig_chan *c, struct iovec *iov, int iovcnt, uint64_t *deadline)
 {
-	while (*got < n) {
-		ssize_t r = read(c->fd, p + *got, n - *got);
+	while (iovcnt > 0) {
+		ssize_t r = readv(c->fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -558,35 +558,20 @@ static int fd_read(struct mig_chan *c, char *p, size_t n, size_t *got, uint64_t 
 		}
 		if (r == 0)
 			return -ENODATA;
-		*got += (size_t)r;
+		iov = iov_advance(iov, &iovcnt, (size_t)r);
 		*deadline = deadline_of(c->recv_timeout_ms);
 	}
 	return 0;
 }
 
-/* fd_read into iovecs, one readv for as many of them as the socket holds. */
-static int fd_readv(struct mig_chan *c, struct iovec *iov, int iovcnt, uint64_t *deadline)
+/* fd_readv into one buffer, from *got to n (all of it, or an error). */
+static int fd_read(struct mig_chan *c, char *p, size_t n, size_t *got, uint64_t *deadline)
 {
-	while (iovcnt > 0) {
-		ssize_t r = readv(c->fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EIO && c->ktls_recv)
-				return -EPROTO;
-			if (errno != EAGAIN)
-				return -errno;
-			int rc = mig_chan_wait_fd(c->fd, POLLIN, *deadline);
-			if (rc)
-				return rc;
-			continue;
-		}
-		if (r == 0)
-			return -ENODATA;
-		iov = iov_advance(iov, &iovcnt, (size_t)r);
-		*deadline = deadline_of(c->recv_timeout_ms);
-	}
-	return 0;
+	struct iovec iov = {.iov_base = p + *got, .iov_len = n - *got};
+	int rc = fd_readv(c, &iov, 1, deadline);
+	if (rc == 0)
+		*got = n;
+	return rc;
 }
 
 /* Whether OpenSSL still holds received bytes: read those through it first. */

@@ -610,6 +610,17 @@ static void raw_dest_open(struct raw_dest *r)
 	CU_ASSERT_TRUE_FATAL(r->fd >= 0);
 }
 
+/* The hello a source would send, and the destination's OK. */
+static void raw_dest_hello(struct raw_dest *r)
+{
+	struct mig_hello h;
+	mig_hello_encode(&h, 0, 1, mig_config_digest(r->vm), MEM, 0, MIG_HELLO_TSC_ANY, TOKEN);
+	mig_net_write_full(r->fd, &h, sizeof(h));
+	struct mig_reply rp;
+	CU_ASSERT_EQUAL_FATAL(mig_net_read_full(r->fd, &rp, sizeof(rp)), 0);
+	CU_ASSERT_EQUAL_FATAL(rp.status, MIG_REPLY_OK);
+}
+
 static void raw_dest_close(struct raw_dest *r)
 {
 	if (r->fd >= 0)
@@ -675,12 +686,7 @@ static void test_fault_no_crc_in_clear(void)
 {
 	struct raw_dest rd;
 	raw_dest_open(&rd);
-	struct mig_hello h;
-	mig_hello_encode(&h, 0, 1, mig_config_digest(rd.vm), MEM, 0, MIG_HELLO_TSC_ANY, TOKEN);
-	mig_net_write_full(rd.fd, &h, sizeof(h));
-	struct mig_reply r;
-	CU_ASSERT_EQUAL_FATAL(mig_net_read_full(rd.fd, &r, sizeof(r)), 0);
-	CU_ASSERT_EQUAL_FATAL(r.status, MIG_REPLY_OK);
+	raw_dest_hello(&rd);
 	/* One RAM batch with one page of 0x5a at page 3, sealed without a hash (as over TLS). */
 	static struct mig_batch b;
 	mig_batch_begin(&b, MIG_RAMB_NO_HASH);
@@ -723,12 +729,7 @@ static void test_damaged_pages_in_clear(void)
 {
 	struct raw_dest rd;
 	raw_dest_open(&rd);
-	struct mig_hello h;
-	mig_hello_encode(&h, 0, 1, mig_config_digest(rd.vm), MEM, 0, MIG_HELLO_TSC_ANY, TOKEN);
-	mig_net_write_full(rd.fd, &h, sizeof(h));
-	struct mig_reply r;
-	CU_ASSERT_EQUAL_FATAL(mig_net_read_full(rd.fd, &r, sizeof(r)), 0);
-	CU_ASSERT_EQUAL_FATAL(r.status, MIG_REPLY_OK);
+	raw_dest_hello(&rd);
 	send_damaged_batch(rd.fd, 0);
 	struct gw_sect_hdr hd;
 	uint8_t nack[16];
