@@ -540,6 +540,8 @@ int mig_chan_write(struct mig_chan *c, const void *p, size_t n)
  * or the kernel's TLS (which fails a record that does not authenticate with EBADMSG). */
 static int fd_readv(struct mig_chan *c, struct iovec *iov, int iovcnt, uint64_t *deadline)
 {
+	/* Empty iovecs first: a readv of nothing would read as the end of the stream. */
+	iov = iov_advance(iov, &iovcnt, 0);
 	while (iovcnt > 0) {
 		ssize_t r = readv(c->fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
 		if (r < 0) {
@@ -619,6 +621,7 @@ int mig_chan_readv(struct mig_chan *c, struct iovec *iov, int iovcnt)
 	struct mig_sigpipe g;
 	mig_sigpipe_block(&g);
 	int rc = 0;
+	iov = iov_advance(iov, &iovcnt, 0);
 	while (iovcnt > 0 && rc == 0) {
 		if (c->ktls_recv && !ssl_pending(c)) {
 			rc = fd_readv(c, iov, iovcnt, &deadline);

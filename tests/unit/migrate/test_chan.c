@@ -94,7 +94,18 @@ static void *srv_thread(void *arg)
 		size_t k = s->n - off < chunk ? s->n - off : chunk;
 		if (s->mode == SRV_ECHO && k > 65536)
 			k = 65536;
-		s->data_rc = mig_chan_read(&c, buf, k);
+		if (s->mode == SRV_VERIFY) {
+			/* Through readv, an empty iovec first and last: those read nothing (a
+			 * record with an empty payload), never the stream's end; and a zero-length
+			 * read. */
+			struct iovec iov[4] = {
+			    {buf, 0}, {buf, k / 2}, {buf + k / 2, k - k / 2}, {buf, 0}};
+			s->data_rc = mig_chan_readv(&c, iov, 4);
+			if (s->data_rc == 0)
+				s->data_rc = mig_chan_read(&c, buf + k, 0);
+		} else {
+			s->data_rc = mig_chan_read(&c, buf, k);
+		}
 		if (s->data_rc)
 			break;
 		if (s->mode == SRV_VERIFY) {
