@@ -130,14 +130,17 @@ expect "cancel" 0 "$MID" -- "${GA[@]}" migration cancel "$MID"
 expect "cancelled migration ends cancelled" 1 'phase +cancelled' -- "${GA[@]}" migration watch "$MID"
 expect "web still runs on A after the cancel" 0 'web +running' -- "${GA[@]}" vm list
 
-# --timeout 3 --timeout-action cancel, followed with watch --json at 250 ms: one object per
+# --timeout 10 --timeout-action cancel, followed with watch --json at 250 ms: one object per
 # interval on a fixed schedule (never more often; fewer only when the host is too slow to ask),
 # each with the fields, the throughput over its interval, and the cancel leaves web running.
-"${GA[@]}" --json migrate web --to "$B" --to-token-file "$TMP/b/token" --max-bandwidth 300K \
-	--timeout 3 --timeout-action cancel --no-auto-converge --detach >"$TMP/m.json"
+# The timeout's clock starts with the migration, before the watch's CLI is up: 10 s leave the
+# watch time to see pre-copy on a loaded test host (with 3 s the CI's first object came after
+# the cancel); at 100 KB/s the ~4 MB web moves take some 40 s, so the timeout comes first.
+"${GA[@]}" --json migrate web --to "$B" --to-token-file "$TMP/b/token" --max-bandwidth 100K \
+	--timeout 10 --timeout-action cancel --no-auto-converge --detach >"$TMP/m.json"
 MID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/m.json")
 T0=$(date +%s%N)
-expect "watch --json ends cancelled by the timeout" 1 'cancelled: not finished after 3 s \(--timeout\)' -- \
+expect "watch --json ends cancelled by the timeout" 1 'cancelled: not finished after 10 s \(--timeout\)' -- \
 	"${GA[@]}" --json migration watch "$MID" --interval 250
 T1=$(date +%s%N)
 if /usr/bin/python3 - "$TMP/out" $(((T1 - T0) / 1000000)) <<'PY' >"$TMP/wj" 2>&1; then pass "watch --json: $(cat "$TMP/wj")"; else fail "watch --json: $(tr '\n' ' ' <"$TMP/wj")"; fi
