@@ -451,12 +451,12 @@ static void print_json(FILE *f, struct vmm_ctx *c, enum hv_stop_reason why, int 
 			",\"trapped_accesses\":%" PRIu64 ",\"mbx_requests\":%" PRIu64
 			",\"direct_pages\":%u,\"dma_mode\":\"%s\",\"backing\":\"%s\""
 			",\"mbx_exchanges\":%" PRIu64 ",\"mbx_exits\":%" PRIu64
-			",\"mbx_idle_exits\":%" PRIu64,
+			",\"mbx_idle_exits\":%" PRIu64 ",\"mbx_wait_polls\":%" PRIu64,
 			i ? "," : "", vs.name, vs.gen.gen, mac, vs.tx_frames, vs.rx_frames,
 			vs.rx_dropped, vs.rx_no_desc, vs.rx_filtered, vs.rx_too_long, vs.tx_dropped,
 			vs.irqs, vs.trapped_accesses, vs.mbx_requests, vs.direct_pages, vs.dma_mode,
 			vs.emulated ? "emulated" : "passthrough", vs.mbx_exchanges, vs.mbx_exits,
-			vs.mbx_idle_exits);
+			vs.mbx_idle_exits, vs.mbx_wait_polls);
 		fprintf(f, ",\"port\":");
 		json_escape(f, vs.port);
 		fprintf(f, ",\"pf_config\":");

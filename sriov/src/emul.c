@@ -350,6 +350,7 @@ static void be_status(struct sriov_be *be, struct sriov_vf_status *out)
 	out->mbx_exchanges = s.mbx_exchanges;
 	out->mbx_exits = s.mbx_xchg_access + s.mbx_idle_access;
 	out->mbx_idle_exits = s.mbx_idle_access;
+	out->mbx_wait_polls = s.mbx_wait_polls;
 	out->mbx_requests = s.mbx_requests;
 	snprintf(out->port, sizeof(out->port), "%s", sriov_port_describe(be->port));
 }

@@ -362,6 +362,8 @@ uint64_t igb_dev_read(struct igb_dev *d, uint64_t off, unsigned size)
 	if (size == 8)
 		v |= (uint64_t)read32(d, (uint32_t)off + 4) << 32;
 	mbx_count(d, off, before);
+	if (off == IGB_V2PMBX && (before || d->xchg) && !(v & IGB_MBX_R2C))
+		d->st.mbx_wait_polls++;
 	mbx_sync(d);
 	pthread_mutex_unlock(&d->lock);
 	return v;

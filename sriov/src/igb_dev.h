@@ -36,6 +36,9 @@ struct igb_dev_stats {
 	uint64_t mbx_exchanges;	  /* exchanges begun (each trapped the mailbox page) */
 	uint64_t mbx_xchg_access; /* page-0 accesses that reached the device during one */
 	uint64_t mbx_idle_access; /* ... and outside any (a trapped page 0 with nothing going on) */
+	/* of mbx_xchg_access, reads of V2PMBX that found nothing new: the driver waiting for the
+	 * PF's answer (as many as the answer's latency allows its polls) */
+	uint64_t mbx_wait_polls;
 };
 
 struct igb_dev {

@@ -119,6 +119,8 @@ bool vfio_mbx_read(struct sriov_be *be, uint64_t off, uint32_t *val)
 		     (m->notice || m->show_sts ? IGB_MBX_PFSTS : 0) | (m->rstd ? IGB_MBX_RSTD : 0) |
 		     (m->show_ack ? IGB_MBX_PFACK : 0);
 		m->rstd = m->show_ack = m->show_sts = false; /* cleared on read, as the device's */
+		if (!(v & IGB_MBX_R2C))
+			m->wait_polls++;
 		back = !trapping(m);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -270,6 +272,7 @@ void vfio_mbx_status(struct sriov_be *be, struct sriov_vf_status *out)
 	out->mbx_exchanges = be->mbx.windows;
 	out->mbx_exits = be->mbx.exits;
 	out->mbx_idle_exits = be->mbx.idle_exits;
+	out->mbx_wait_polls = be->mbx.wait_polls;
 	pthread_mutex_unlock(&be->mbx.lock);
 }
 

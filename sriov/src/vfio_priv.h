@@ -38,6 +38,7 @@ struct vfio_mbx {
 	uint64_t windows;	 /* exchanges that trapped the page */
 	uint64_t exits;		 /* accesses that trapped */
 	uint64_t idle_exits;	 /* reads that trapped outside any exchange */
+	uint64_t wait_polls;	 /* V2PMBX reads in an exchange that found nothing new */
 };
 
 struct sriov_be {

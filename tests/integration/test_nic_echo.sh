@@ -52,18 +52,21 @@ run() {
 # says how many exchanges there were and what page-0 accesses reached the VMM during them
 # and outside them.
 mbx() {
-	local name=$1 xchg exits idle per
+	local name=$1 xchg exits idle polls per
 	xchg=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_exchanges']")
 	exits=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_exits']")
 	idle=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_idle_exits']")
-	per=$((exits / (xchg ? xchg : 1)))
+	polls=$(jget "$TMP/vmm.json" "['vfs'][0]['mbx_wait_polls']")
+	per=$(((exits - polls) / (xchg ? xchg : 1)))
 	[ "$idle" = 0 ] && pass "$name: 0 mailbox-page exits outside exchanges" ||
 		fail "$name: $idle mailbox-page exits outside any exchange"
-	# A request costs about 23 accesses (VFU, read-back, message words, REQ, status polls,
-	# 16 reply words, ACK); allow polling to add a few.
+	# A request costs about 23 accesses (VFU, read-back, message words, REQ, 16 reply words,
+	# ACK). The driver's reads of the status while it waits for the PF's answer come on top,
+	# as many as the PF agent's latency on this host allows (counted apart: mbx_wait_polls);
+	# a loaded test host saw 69 exits an exchange with them, 11 on a quiet one.
 	[ "$xchg" -ge 4 ] && [ "$per" -le 40 ] &&
-		pass "$name: $exits mailbox-page exits in $xchg exchanges ($per per exchange)" ||
-		fail "$name: $exits mailbox-page exits in $xchg exchanges"
+		pass "$name: $exits mailbox-page exits in $xchg exchanges ($per per exchange besides $polls reads waiting for the PF)" ||
+		fail "$name: $exits mailbox-page exits in $xchg exchanges ($per per exchange besides $polls reads waiting for the PF)"
 }
 
 run "MSI-X, trapped queue pages, 1000 frames" 1000 "" ",pages=trap"

@@ -78,6 +78,9 @@ struct sriov_vf_status {
 	 * trapped the mailbox page, and the page's exits during them and outside them. */
 	struct sriov_mbx_record record;
 	uint64_t mbx_exchanges, mbx_exits, mbx_idle_exits;
+	/* of mbx_exits, the driver's reads of the mailbox control register during an exchange
+	 * that found nothing new: its wait for the PF, as many as the PF's latency makes */
+	uint64_t mbx_wait_polls;
 	char port[96];
 };
 void sriov_vf_status(struct sriov_vf *vf, struct sriov_vf_status *out);
