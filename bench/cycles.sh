@@ -29,12 +29,7 @@ if [ "${1:-}" != --here ]; then
 	exit $?
 fi
 
-BUILD=$2
-OUT=$3
-GODWITD=$BUILD/daemon/godwitd
-GODWIT=$BUILD/cli/godwit
-GUEST=$BUILD/tests/guest/godwit-test-guest
-KERNEL=$(bench_qemu_kernel "$BUILD")
+bench_here "$2" "$3"
 WORK=$(mktemp -d /tmp/godwit-bench-cyc-XXXXXX)
 cleanup() {
 	[ -n "${PERF:-}" ] && kill -INT "$PERF" 2>/dev/null

@@ -44,6 +44,18 @@ bench_dispatch() {
 }
 
 # bench_qemu_kernel BUILD: the kernel QEMU's guests boot (testhost.sh linux's, else /boot's).
+# bench_here BUILD OUT: the paths a case running on this machine uses (BUILD, OUT, GODWITD,
+# GODWIT, GUEST, KERNEL).
+# shellcheck disable=SC2034 # set for the scripts that source this file
+bench_here() {
+	BUILD=$1
+	OUT=$2
+	GODWITD=$BUILD/daemon/godwitd
+	GODWIT=$BUILD/cli/godwit
+	GUEST=$BUILD/tests/guest/godwit-test-guest
+	KERNEL=$(bench_qemu_kernel "$BUILD")
+}
+
 bench_qemu_kernel() {
 	cat "$1/testhosts/linux-kernel" 2>/dev/null || ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1
 }

@@ -35,12 +35,7 @@ if [ "${1:-}" != --here ]; then
 	exit $?
 fi
 
-BUILD=$2
-OUT=$3
-GODWITD=$BUILD/daemon/godwitd
-GODWIT=$BUILD/cli/godwit
-GUEST=$BUILD/tests/guest/godwit-test-guest
-KERNEL=$(bench_qemu_kernel "$BUILD")
+bench_here "$2" "$3"
 QEMU=$(command -v qemu-system-x86_64 || true)
 WORK=$(mktemp -d /tmp/godwit-bench-mig-XXXXXX)
 cleanup() {

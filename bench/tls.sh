@@ -27,13 +27,8 @@ if [ "${1:-}" != --here ]; then
 	exit $?
 fi
 
-BUILD=$2
-OUT=$3
-GODWITD=$BUILD/daemon/godwitd
-GODWIT=$BUILD/cli/godwit
-GUEST=$BUILD/tests/guest/godwit-test-guest
 . "$HERE/lib.sh"
-KERNEL=$(bench_qemu_kernel "$BUILD")
+bench_here "$2" "$3"
 WORK=$(mktemp -d /tmp/godwit-bench-tls-XXXXXX)
 cleanup() {
 	pkill -KILL -f "$WORK/" 2>/dev/null || true
