@@ -196,8 +196,9 @@ static void send_nack(struct mig_dchan *c, const struct mig_batch_view *v)
 	}
 	hd[1] = htole32(n);
 	memcpy(rec, hd, sizeof(hd));
+	/* Counted before the NACK leaves: whoever reads the NACK then sees it in the stats. */
+	__atomic_add_fetch(&d->st.pages_resent, n, __ATOMIC_RELEASE);
 	send_ctl_raw(d, MIG_TAG_NACK, rec, 8 + 8 * n);
-	__atomic_add_fetch(&d->st.pages_resent, n, __ATOMIC_RELAXED);
 }
 
 /*

@@ -493,6 +493,8 @@ static void run_call(struct gw_rpc_call *call)
 #define WORKERS_KEPT	  4
 #define DEFAULT_MAX_CALLS 64
 #define DEFAULT_MAX_PUB	  16
+/* How long a shutting-down server lets its calls finish before it cancels them. */
+#define SHUTDOWN_GRACE_MS 1000
 #define DEFAULT_STREAMS	  32
 
 static void *worker(void *arg)
@@ -980,8 +982,19 @@ void gw_rpc_server_shutdown(struct gw_rpc_server *srv)
 	pthread_cond_broadcast(&srv->work);
 	pthread_mutex_unlock(&srv->lock);
 	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
-	grpc_server_cancel_all_calls(srv->server);
-	/* Handlers see their calls cancelled and return; wait for every one of them. */
+	/* Calls already answered, or about to be, finish first: a VMM whose guest exits right
+	 * after Start must not cancel Start's answer on its way out. Whatever still runs after
+	 * the grace (streams: consoles, watches) is cancelled; handlers see that and return. */
+	struct timespec grace = gw_deadline_ms(SHUTDOWN_GRACE_MS);
+	pthread_mutex_lock(&srv->lock);
+	while (!srv->shutdown_done || srv->active) {
+		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &grace) == ETIMEDOUT)
+			break;
+	}
+	bool drained = srv->shutdown_done && !srv->active;
+	pthread_mutex_unlock(&srv->lock);
+	if (!drained)
+		grpc_server_cancel_all_calls(srv->server);
 	pthread_mutex_lock(&srv->lock);
 	while (!srv->shutdown_done || srv->active || srv->workers)
 		pthread_cond_wait(&srv->cond, &srv->lock);

@@ -11,6 +11,7 @@
 #include "../../lib/gw_test.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,7 +21,8 @@ struct test_ctx {
 	int handled;
 };
 
-/* Get: answers a Vm named after the request; "missing" -> NOT_FOUND; "slow" sleeps 2 s. */
+/* Get: answers a Vm named after the request; "missing" -> NOT_FOUND; "slow" sleeps 2 s,
+ * "brief" 300 ms. */
 static int t_get(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq,
 		 ProtobufCMessage **resp)
 {
@@ -33,6 +35,8 @@ static int t_get(void *ctx, struct gw_rpc_call *call, const ProtobufCMessage *rq
 	}
 	if (!strcmp(req->name, "slow"))
 		sleep(2);
+	if (!strcmp(req->name, "brief"))
+		usleep(300 * 1000);
 	Godwit__V1__Vm *vm = gw_rpc_call_alloc(call, sizeof(*vm));
 	godwit__v1__vm__init(vm);
 	vm->name = gw_rpc_call_printf(call, "vm-%s", req->name);
@@ -376,6 +380,50 @@ static void test_bounds(void)
 	gw_rpc_server_shutdown(b);
 }
 
+struct brief_call {
+	char target[64];
+	enum gw_rpc_code code;
+	char name[32];
+};
+
+static void *brief_get(void *arg)
+{
+	struct brief_call *b = arg;
+	Godwit__V1__Vm *vm = NULL;
+	struct gw_rpc_status st;
+	b->code = get(b->target, "s3cret", "brief", &vm, &st, 10000);
+	if (b->code == GW_RPC_OK) {
+		snprintf(b->name, sizeof(b->name), "%s", vm->name);
+		protobuf_c_message_free_unpacked(&vm->base, NULL);
+	}
+	return NULL;
+}
+
+/* A server that shuts down while a handler runs lets that call finish and answer (a VMM
+ * whose guest exits right after Start still answers Start); only what outlasts the grace
+ * is cancelled. */
+static void test_shutdown_lets_calls_finish(void)
+{
+	const char *listen[] = {"127.0.0.1:0", NULL};
+	struct gw_rpc_server_config cfg = {.listen = listen, .token = "s3cret"};
+	struct gw_rpc_server *b;
+	CU_ASSERT_EQUAL_FATAL(gw_rpc_server_start(&cfg, methods, GW_TEST_COUNT(methods), &ctx, &b),
+			      0);
+	struct brief_call bc = {.code = GW_RPC_INTERNAL};
+	snprintf(bc.target, sizeof(bc.target), "127.0.0.1:%d", gw_rpc_server_port(b, 0));
+	int handled = __atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST);
+	pthread_t t;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, brief_get, &bc), 0);
+	for (int i = 0; i < 1000 && __atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST) == handled;
+	     i++)
+		usleep(10 * 1000);
+	CU_ASSERT_NOT_EQUAL(__atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST), handled);
+	gw_rpc_server_shutdown(b); /* the handler is inside its 300 ms */
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(bc.code, GW_RPC_OK);
+	CU_ASSERT_STRING_EQUAL(bc.name, "vm-brief");
+}
+
 static void test_status_mapping(void)
 {
 	CU_ASSERT_EQUAL(gw_rpc_code_from_errno(0), GW_RPC_OK);
@@ -439,6 +487,7 @@ int main(void)
 	    {"server streaming", test_stream},
 	    {"client cancel reaches the handler", test_stream_cancel},
 	    {"bounded calls, public streams and unauthenticated payloads", test_bounds},
+	    {"shutdown lets a running call answer", test_shutdown_lets_calls_finish},
 	    {"errno <-> status mapping", test_status_mapping},
 	    {"protobuf to JSON", test_json},
 	};
