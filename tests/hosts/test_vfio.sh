@@ -207,9 +207,11 @@ GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$(cat "$X/b.addr" 2>/dev/null)" --tok
 	--tls-ca "$X/ca/ca.pem")
 # until_echoes NAME N SECS: waits until peer NAME has N echoes in all; its count in R.
 until_echoes() {
-	for _ in $(seq $(($3 * 4))); do
+	local end=$((SECONDS + $3))
+	while :; do
 		R=$(jget "$X/$1.stats" "['received']" 2>/dev/null || echo 0)
 		[ "$R" -ge "$2" ] && return
+		[ $SECONDS -ge $end ] && return
 		sleep 0.25
 	done
 }

@@ -35,12 +35,14 @@ state_of() { "$GODWIT" "${U[@]}" --json vm info "$1" 2>/dev/null |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 pid_of() { "$GODWIT" "${U[@]}" --json vm info "$1" 2>/dev/null |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'; }
-wait_state() { # NAME STATE TIMEOUT_S
-	for _ in $(seq $(($3 * 10))); do
+wait_state() { # NAME STATE TIMEOUT_S (seconds of the clock: each look costs a CLI call and
+	# a Python start, which a loaded test host makes slow)
+	local end=$((SECONDS + $3))
+	while :; do
 		[ "$(state_of "$1")" = "$2" ] && return 0
+		[ $SECONDS -ge $end ] && return 1
 		sleep 0.1
 	done
-	return 1
 }
 
 start_daemon

@@ -100,24 +100,24 @@ try:
 
     if not info.kvm.available:
         try:
-            vms.Start(vms_pb2.VmRef(name="py1"), metadata=md, timeout=30)
+            vms.Start(vms_pb2.VmRef(name="py1"), metadata=md, timeout=90)
             check("Vms.Start without KVM fails", False, "no error")
         except grpc.RpcError as e:
             check("Vms.Start without KVM fails with a reason", bool(e.details()), e)
         print(f"note - Console/Stop not run: no usable /dev/kvm ({info.kvm.error})")
         raise SystemExit(1 if failures else 0)
-    vm = vms.Start(vms_pb2.VmRef(name="py1"), metadata=md, timeout=30)
+    vm = vms.Start(vms_pb2.VmRef(name="py1"), metadata=md, timeout=90)
     check("Vms.Start", vm.state == vms_pb2.VM_STATE_RUNNING and vm.pid > 0, vm)
     seen = b""
     try:
-        for chunk in vms.Console(vms_pb2.ConsoleRequest(name="py1"), metadata=md, timeout=10):
+        for chunk in vms.Console(vms_pb2.ConsoleRequest(name="py1"), metadata=md, timeout=90):
             seen += chunk.data
             if b"all 256 pages ok" in seen:
                 break
     except grpc.RpcError as e:
         pass
     check("Vms.Console streams the guest's output", b"all 256 pages ok" in seen, seen[-200:])
-    vm = vms.Stop(vms_pb2.StopVmRequest(name="py1"), metadata=md, timeout=30)
+    vm = vms.Stop(vms_pb2.StopVmRequest(name="py1"), metadata=md, timeout=60)
     check("Vms.Stop", vm.state == vms_pb2.VM_STATE_STOPPED, vm)
     vms.Delete(vms_pb2.VmRef(name="py1"), metadata=md, timeout=10)
     lst = vms.List(vms_pb2.ListVmsRequest(), metadata=md, timeout=10)

@@ -54,12 +54,13 @@ crash() { # NAME: kill -9 of godwitd NAME (its VMMs run on)
 	echo "--- killed -9 ---" >>"$TMP/$1.log"
 }
 wait_file() { # FILE SECONDS
-	for _ in $(seq $(($2 * 10))); do [ -e "$1" ] && return 0; sleep 0.1; done
-	return 1
+	local end=$((SECONDS + $2))
+	until [ -e "$1" ]; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
 }
 wait_phase() { # G-ARRAY ID REGEX SECONDS
 	local -n g=$1
-	for _ in $(seq $(($4 * 4))); do
+	local end=$((SECONDS + $4))
+	while [ $SECONDS -lt $end ]; do
 		"${g[@]}" migration status "$2" >"$TMP/st" 2>&1
 		grep -Eq -- "$3" "$TMP/st" && return 0
 		sleep 0.25
