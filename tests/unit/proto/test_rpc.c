@@ -414,8 +414,7 @@ static void test_shutdown_lets_calls_finish(void)
 	int handled = __atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST);
 	pthread_t t;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, brief_get, &bc), 0);
-	for (int i = 0; i < 1000 && __atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST) == handled;
-	     i++)
+	for (int i = 0; i < 1000 && __atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST) == handled; i++)
 		usleep(10 * 1000);
 	CU_ASSERT_NOT_EQUAL(__atomic_load_n(&ctx.handled, __ATOMIC_SEQ_CST), handled);
 	gw_rpc_server_shutdown(b); /* the handler is inside its 300 ms */
