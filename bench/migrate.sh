@@ -91,6 +91,8 @@ print(json.dumps({"tool": "godwit", "case": sys.argv[1], "run": int(sys.argv[2])
                   "bytes": int(m.get("bytesSent", 0)),
                   "mbps": int(m.get("bytesSent", 0)) * 8 / 1e6 / (total / 1e3) if total else 0,
                   "channels": m.get("streamChannels", 0),
+                  "channels_used": m.get("channelsUsed", m.get("streamChannels", 0)),
+                  "channels_measured": m.get("channelsMeasured", ""),
                   "pages_resent": int(m.get("pagesResent", 0)), "error": m.get("error", "")}))' \
 			"$case" "$run" "$WORK/m.err" >>"$OUT"
 		log "godwit $case run $run: $(tail -n 1 "$OUT")"

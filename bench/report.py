@@ -175,6 +175,14 @@ for case in cases:
                      f"{fmt(s['downtime_ms'], '.1f')} | {fmt((s['mbps'] or 0) / 1000, '.2f')} | "
                      f"{fmt((s['bytes'] or 0) / 2**20, '.0f')} | "
                      f"{fmt((s['bytes_per_s'] or 0) / 1e6, '.0f')} | {rel} |")
+# godwit's --channels auto: what each run's first round measured, and the channels it kept.
+measured = [(r["case"], r["run"], r.get("channels_used"), r.get("channels"), r["channels_measured"])
+            for r in rows if r.get("tool") == "godwit" and r.get("channels_measured")]
+if measured:
+    lines += ["", "godwit's channels (`--channels auto`: the cores of both hosts, then the first "
+              "round's measure of how many pay):", ""]
+    for case, run, used, conn, what in measured:
+        lines.append(f"- {case} run {run}: {used} of {conn} carry pages ({what})")
 
 
 def target_line(k, t):

@@ -56,6 +56,9 @@ static void print_migration(const Godwit__V1__Migration *m)
 		       m->stream_channels);
 	if (m->channels_reason && m->channels_reason[0])
 		printf("channels    %s\n", m->channels_reason);
+	if (m->channels_measured && m->channels_measured[0])
+		printf("measured    %s (channels carrying pages, by the first round's rate)\n",
+		       m->channels_measured);
 	if (m->throttle_pct)
 		printf("throttle    %u %% (auto-converge)\n", m->throttle_pct);
 	if (m->pages_resent)
@@ -143,7 +146,9 @@ static void migrate_help(void)
 	       "The stream is TLS 1.3, keyed by the migration's one-time token; in clear only\n"
 	       "between godwitd that both run --insecure.\n"
 	       "--channels auto (the default) opens one channel per core both hosts have, at\n"
-	       "most 8: min(this host's online CPUs, the destination's, 8); status shows why.\n"
+	       "most 8: min(this host's online CPUs, the destination's, 8); then the first\n"
+	       "round sends on 1, 2, ... of them and keeps the fewest past which the rate\n"
+	       "grows by less than a tenth. status shows the choice and what was measured.\n"
 	       "--timeout SECS: pre-copy not finished after SECS takes --timeout-action:\n"
 	       "  suspend (default)  pause the VM; the rest goes as stop-and-copy and the\n"
 	       "                     migration completes (longer downtime)\n"
@@ -304,11 +309,13 @@ static void verbose_summary(const Godwit__V1__Migration *m)
 	double secs = m->total_time_us / 1e6;
 	fprintf(stderr,
 		"Migration: %s after %.2f s: %s sent in %u round(s) (%.1f MB/s on average), "
-		"downtime %.1f ms, channels %u (%s)%s\n",
+		"downtime %.1f ms, channels %u (%s%s%s)%s\n",
 		phase_name(m->phase), secs, sent, m->iteration,
 		secs > 0 ? m->bytes_sent / secs / 1e6 : 0.0, m->downtime_us / 1e3,
 		m->stream_channels,
 		m->channels_reason && m->channels_reason[0] ? m->channels_reason : "?",
+		m->channels_measured && m->channels_measured[0] ? "; measured " : "",
+		m->channels_measured ? m->channels_measured : "",
 		m->timed_out ? "; the --timeout acted" : "");
 }
 

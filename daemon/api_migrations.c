@@ -419,6 +419,7 @@ static int vmm_stream(struct gwd_mig *m, const Godwit__V1__PrepareIncomingRespon
 	out.no_auto_converge = m->no_auto_converge;
 	out.throttle_initial_pct = m->throttle_initial;
 	out.throttle_increment_pct = m->throttle_increment;
+	out.probe_channels = m->channels_auto;
 	uint32_t recreate[GWD_NIC_MAX];
 	pthread_mutex_lock(&m->d->lock);
 	for (unsigned i = 0; i < m->ndecisions; i++)
@@ -464,6 +465,10 @@ static void take_stats(struct gwd_mig *m, const Godwit__Vmm__V1__MigrationStats 
 	m->throttle_pct = ms->throttle_pct;
 	m->timed_out = ms->timed_out;
 	m->pages_resent = ms->pages_resent;
+	m->channels_used = ms->channels_used;
+	if (ms->channels_probe && ms->channels_probe[0])
+		snprintf(m->channels_measured, sizeof(m->channels_measured), "%s",
+			 ms->channels_probe);
 	/* Over the VMM's clock (total_time_us is taken with bytes_sent): exact however late the
 	 * report came. */
 	if (ms->total_time_us > m->prev_us && ms->bytes_sent >= m->prev_bytes)
@@ -598,6 +603,8 @@ static Godwit__V1__Migration *mig_copy(struct gw_rpc_call *call, const struct gw
 	r->timed_out = m->timed_out;
 	r->pages_resent = m->pages_resent;
 	r->channels_reason = gw_rpc_call_strdup(call, m->channels_reason);
+	r->channels_used = m->channels_used;
+	r->channels_measured = gw_rpc_call_strdup(call, m->channels_measured);
 	r->decisions = gw_rpc_call_alloc(call, GWD_NIC_MAX * sizeof(*r->decisions));
 	for (unsigned i = 0; r->decisions && i < m->ndecisions; i++) {
 		const struct gwd_mig_decision *md = &m->decisions[i];

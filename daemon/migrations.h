@@ -41,8 +41,10 @@ struct gwd_mig {
 	bool timeout_cancel;
 	bool no_auto_converge;
 	uint32_t throttle_initial, throttle_increment;
-	bool channels_auto;	  /* --channels auto: the destination's cores cap channels */
-	char channels_reason[96]; /* how channels was chosen, for Get and Watch */
+	bool channels_auto;	     /* --channels auto: the destination's cores cap channels */
+	char channels_reason[96];    /* how channels was chosen, for Get and Watch */
+	uint32_t channels_used;	     /* the source VMM's: channels that carry pages */
+	char channels_measured[128]; /* what its first round measured (channels_auto) */
 	uint32_t throttle_pct;
 	uint64_t throughput_bps;      /* between the VMM's last two reports */
 	uint64_t prev_bytes, prev_us; /* the previous report's bytes_sent and total_time_us */

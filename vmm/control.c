@@ -350,6 +350,8 @@ static int mig_stats_reply(struct vmm_control *c, struct gw_rpc_call *call, Prot
 	r->ktls_recv_channels = st.ktls_recv;
 	r->timed_out = st.timed_out;
 	r->pages_resent = st.pages_resent;
+	r->channels_used = st.channels_used;
+	r->channels_probe = gw_rpc_call_strdup(call, st.channels_probe);
 	*resp = &r->base;
 	return 0;
 }
@@ -392,6 +394,7 @@ static int do_migrate_out(void *ctx, struct gw_rpc_call *call, const ProtobufCMe
 		? MIG_TIMEOUT_CANCEL
 		: MIG_TIMEOUT_SUSPEND;
 	p.auto_converge = !req->no_auto_converge;
+	p.probe_channels = req->probe_channels;
 	if (req->throttle_initial_pct)
 		p.throttle_initial_pct = req->throttle_initial_pct;
 	if (req->throttle_increment_pct)

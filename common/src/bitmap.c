@@ -28,6 +28,12 @@ void gw_bitmap_set_range(uint64_t *bm, size_t first, size_t count)
 		gw_bitmap_set(bm, b);
 }
 
+void gw_bitmap_clear_range(uint64_t *bm, size_t first, size_t count)
+{
+	for (size_t b = first; b < first + count; b++)
+		gw_bitmap_clear(bm, b);
+}
+
 void gw_bitmap_set_range_atomic(uint64_t *bm, size_t first, size_t count)
 {
 	size_t b = first, end = first + count;

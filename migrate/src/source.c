@@ -38,6 +38,8 @@ struct mig_source {
 	char host[256];
 	uint16_t ports[MIG_MAX_CHANNELS];
 	unsigned n;
+	unsigned active; /* channels 0..active-1 carry pages; fixed once the first page went */
+	uint64_t part_lo, part_hi; /* the pages of work the round under way covers */
 	struct mig_schan ch[MIG_MAX_CHANNELS];
 	struct mig_tls *tls; /* NULL: the channels run in clear */
 	uint64_t npages;
@@ -72,6 +74,7 @@ struct mig_source {
 	 * stats' bytes_remaining falls as it goes instead of only between rounds. */
 	bool in_round;
 	uint64_t round_pages, round_sent0;
+	bool probed; /* probe_channels ran (in the first round) */
 };
 
 static void set_error(struct mig_source *s, const char *fmt, ...)
@@ -119,7 +122,7 @@ static void pace(struct mig_schan *c, uint64_t round_start_us, uint64_t round_by
 	uint64_t bw = c->s->p.max_bandwidth;
 	if (!bw)
 		return;
-	uint64_t share = bw / c->s->n;
+	uint64_t share = bw / c->s->active;
 	uint64_t due_us = round_bytes * 1000000u / (share ? share : 1);
 	/* In short naps, so that a failure or cancel is seen at once. */
 	for (;;) {
@@ -150,7 +153,9 @@ static int send_batch(struct mig_schan *c)
 	return rc;
 }
 
-static int send_round(struct mig_schan *c, bool final)
+/* This channel's pages of work in [lo, hi), its chunks out of `active` (none when it is not
+ * one of them); the final round adds the state (channel 0) and END on every channel. */
+static int send_round(struct mig_schan *c, bool final, uint64_t lo, uint64_t hi, unsigned active)
 {
 	struct mig_source *s = c->s;
 	uint8_t *ram = hv_vm_ram_base(s->vm);
@@ -159,9 +164,11 @@ static int send_round(struct mig_schan *c, bool final)
 	 * them, so a page that does not match its hash there was damaged on the way. */
 	mig_batch_begin(&c->batch,
 			(c->io.ssl ? MIG_RAMB_NO_HASH : 0) | (final ? MIG_RAMB_STABLE : 0));
-	for (uint64_t pg = gw_bitmap_next_set(s->work, s->npages, 0); pg < s->npages;
-	     pg = gw_bitmap_next_set(s->work, s->npages, pg + 1)) {
-		if (mig_channel_of(pg, s->n) != c->idx) {
+	if (c->idx >= active)
+		lo = hi; /* no pages: only what the final round adds */
+	for (uint64_t pg = gw_bitmap_next_set(s->work, hi, lo); pg < hi;
+	     pg = gw_bitmap_next_set(s->work, hi, pg + 1)) {
+		if (mig_channel_of(pg, active) != c->idx) {
 			/* skip to this channel's next chunk */
 			uint64_t next = (pg / MIG_CHUNK_PAGES + 1) * MIG_CHUNK_PAGES;
 			pg = next - 1;
@@ -214,8 +221,10 @@ static void *chan_thread(void *arg)
 			break;
 		seen = s->round;
 		bool final = s->round_final;
+		uint64_t lo = s->part_lo, hi = s->part_hi;
+		unsigned active = s->active;
 		pthread_mutex_unlock(&s->lock);
-		int rc = send_round(c, final);
+		int rc = send_round(c, final, lo, hi, active);
 		pthread_mutex_lock(&s->lock);
 		if (rc == -ETIMEDOUT && !s->local_err[0] && !s->cancel && !s->dest_failed)
 			snprintf(s->local_err, sizeof(s->local_err),
@@ -482,18 +491,13 @@ static void timeout_fire(struct mig_source *s)
 		s->p.timeout_s);
 }
 
-/* Runs one round on every channel and waits for all of them; in pre-copy the --timeout
- * acts in the middle of a round. */
-static int run_round(struct mig_source *s, bool final)
+/* Sends the pages of work in [lo, hi) on every channel and waits for all of them; in
+ * pre-copy the --timeout acts in the middle of it. */
+static int run_range(struct mig_source *s, bool final, uint64_t lo, uint64_t hi)
 {
-	gw_bitmap_zero(s->present, s->npages);
-	if (hv_vm_ram_present(s->vm, s->present))
-		gw_bitmap_set_range(s->present, 0, s->npages); /* unknown: read every page */
-	uint64_t pages = gw_bitmap_count(s->work, s->npages);
 	pthread_mutex_lock(&s->lock);
-	s->round_pages = pages;
-	s->round_sent0 = __atomic_load_n(&s->st.pages_sent, __ATOMIC_RELAXED);
-	s->in_round = true;
+	s->part_lo = lo;
+	s->part_hi = hi;
 	s->done = 0;
 	s->round_final = final;
 	s->round++;
@@ -511,8 +515,97 @@ static int run_round(struct mig_source *s, bool final)
 			pthread_cond_wait(&s->cond, &s->lock);
 		}
 	}
-	s->in_round = false;
 	int rc = should_stop(s) ? -ECANCELED : 0;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* --channels auto's measure (mig_params.probe_channels), at the start of the first round:
+ * steps of PROBE_STEP_BYTES (or PROBE_STEP_US) of that round's pages on 1, 2, ... channels,
+ * until one more channel adds less than a tenth to the rate. What it sent is off the round's
+ * work; a SYNC then lets the destination apply all of it, so that no page of the probe can
+ * land after its next copy, which may go on another channel. */
+#define PROBE_STEP_BYTES (48u << 20)
+#define PROBE_STEP_US	 500000u
+#define PROBE_MIN_BYTES	 (8u << 20) /* less, and the step says nothing */
+#define PROBE_GAIN	 1.10
+
+static int probe_channels(struct mig_source *s)
+{
+	uint64_t nchunks = (s->npages + MIG_CHUNK_PAGES - 1) / MIG_CHUNK_PAGES, next = 0;
+	char out[sizeof(s->st.channels_probe)] = "";
+	size_t cap = sizeof(out), len = 0;
+	double best = 0;
+	unsigned pick = 0;
+	for (unsigned k = 1; k <= s->n && next < nchunks; k++) {
+		pthread_mutex_lock(&s->lock);
+		s->active = k;
+		pthread_mutex_unlock(&s->lock);
+		uint64_t t0 = mig_now_us(),
+			 b0 = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED);
+		uint64_t b = 0, el = 0;
+		while (next < nchunks && b < PROBE_STEP_BYTES && el < PROBE_STEP_US) {
+			uint64_t lo = next * MIG_CHUNK_PAGES, hi = (next + k) * MIG_CHUNK_PAGES;
+			if (hi > s->npages)
+				hi = s->npages;
+			next += k;
+			int rc = run_range(s, false, lo, hi);
+			if (rc)
+				return rc;
+			gw_bitmap_clear_range(s->work, lo, hi - lo);
+			b = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED) - b0;
+			el = mig_now_us() - t0;
+		}
+		if (b < PROBE_MIN_BYTES) {
+			/* Without a rate for k, whether more channels pay is unknown: all of
+			 * them, as without the measure. */
+			len += (size_t)snprintf(out + len, len < cap ? cap - len : 0,
+						"%s%u: too little data to measure", len ? ", " : "",
+						k);
+			pick = 0;
+			break;
+		}
+		double rate = (double)b / ((double)(el ? el : 1) / 1e6);
+		len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%u: %.0f MB/s",
+					len ? ", " : "", k, rate / 1e6);
+		if (pick && rate < best * PROBE_GAIN)
+			break;
+		best = rate > best ? rate : best;
+		pick = k;
+	}
+	if (!pick)
+		pick = s->n; /* nothing measured: every channel, as without the probe */
+	snprintf(out + (len < cap ? len : cap - 1), len < cap ? cap - len : 1, " -> %u of %u", pick,
+		 s->n);
+	pthread_mutex_lock(&s->lock);
+	s->active = pick;
+	s->st.channels_used = (uint8_t)pick;
+	memcpy(s->st.channels_probe, out, sizeof(out));
+	pthread_mutex_unlock(&s->lock);
+	GW_INFO("migrate", "channels measured: %s", out);
+	return sync_channels(s);
+}
+
+/* One round: every page of work, on the channels that carry pages; the first round of a
+ * migration with probe_channels starts with the measure. */
+static int run_round(struct mig_source *s, bool final)
+{
+	gw_bitmap_zero(s->present, s->npages);
+	if (hv_vm_ram_present(s->vm, s->present))
+		gw_bitmap_set_range(s->present, 0, s->npages); /* unknown: read every page */
+	uint64_t pages = gw_bitmap_count(s->work, s->npages);
+	pthread_mutex_lock(&s->lock);
+	s->round_pages = pages;
+	s->round_sent0 = __atomic_load_n(&s->st.pages_sent, __ATOMIC_RELAXED);
+	s->in_round = true;
+	bool probe = s->p.probe_channels && !s->probed && !final && s->n > 1;
+	s->probed = true;
+	pthread_mutex_unlock(&s->lock);
+	int rc = probe ? probe_channels(s) : 0;
+	if (rc == 0)
+		rc = run_range(s, final, 0, s->npages);
+	pthread_mutex_lock(&s->lock);
+	s->in_round = false;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -933,6 +1026,8 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 	s->st.tls = p->tls;
 	snprintf(s->host, sizeof(s->host), "%s", host);
 	s->n = p->channels;
+	s->active = s->n;
+	s->st.channels_used = (uint8_t)s->n;
 	memcpy(s->ports, ports, s->n * sizeof(ports[0]));
 	s->npages = hv_vm_ram_size(vm) / MIG_PAGE;
 	s->work = gw_bitmap_alloc(s->npages);

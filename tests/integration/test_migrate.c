@@ -36,12 +36,22 @@ struct watch {
 	pthread_cond_t cond;
 	unsigned n;
 	uint64_t last_pass, bad;
+	unsigned sums;	  /* checksum reports (fill-random's, once it filled its RAM) */
+	uint64_t sum_mib; /* the last one's size */
 };
 
 static void on_report(void *opaque, struct hv_vm *vm, uint32_t kind, uint64_t a, uint64_t b)
 {
 	(void)vm;
 	struct watch *w = opaque;
+	if (kind == GW_REPORT_CHECKSUM) {
+		pthread_mutex_lock(&w->lock);
+		w->sums++;
+		w->sum_mib = a;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		return;
+	}
 	if (kind != GW_REPORT_VERIFY)
 		return;
 	pthread_mutex_lock(&w->lock);
@@ -395,6 +405,89 @@ static void test_migrate_dirty_guest(void)
 static void test_migrate_plaintext(void)
 {
 	migrate_dirty_guest(false, true);
+}
+
+/* One migration with --channels auto's measure (probe_channels) over `channels`: a guest
+ * running workload in mem, the stream at most bw bytes/s (0: unlimited). It must end with the
+ * same RAM on both sides; the source's stats in out. */
+static void probe_migration(const char *workload, uint64_t mem, unsigned channels, uint64_t bw,
+			    bool fill, struct mig_stats *out)
+{
+	struct watch ws, wd;
+	watch_init(&ws);
+	watch_init(&wd);
+	struct hv_vm *src = make_vm("src", mem, &ws);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+	CU_ASSERT_EQUAL_FATAL(hv_vm_boot_elf(src, GW_TEST_GUEST, workload), 0);
+	CU_ASSERT_EQUAL_FATAL(hv_vm_start(src), 0);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 300;
+	pthread_mutex_lock(&ws.lock);
+	while ((fill ? ws.sums : ws.n) == 0 &&
+	       pthread_cond_timedwait(&ws.cond, &ws.lock, &ts) != ETIMEDOUT)
+		;
+	bool up = fill ? ws.sums == 1 : ws.n >= 1;
+	pthread_mutex_unlock(&ws.lock);
+	CU_ASSERT_TRUE_FATAL(up);
+	struct hv_vm *dst = make_vm("dst", mem, &wd);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dst);
+	struct mig_params p;
+	params(&p, TOKEN);
+	p.channels = channels;
+	p.probe_channels = true;
+	p.max_bandwidth = bw;
+	struct mig_dest *md;
+	struct mig_source *ms = direct_start(src, dst, &p, &md);
+	CU_ASSERT_EQUAL_FATAL(mig_dest_wait(md, 300000), 0);
+	CU_ASSERT_EQUAL_FATAL(mig_source_wait(ms, 60000), MIG_HANDOVER);
+	struct mig_stats ds;
+	mig_source_stats(ms, out);
+	mig_dest_stats(md, &ds);
+	printf("\n    %s over %u channels%s: measured %s; %llu pages, RAM checksum %016llx vs "
+	       "%016llx",
+	       workload, channels, bw ? " under a limit" : "", out->channels_probe,
+	       (unsigned long long)out->pages_sent, (unsigned long long)out->ram_checksum,
+	       (unsigned long long)ds.ram_checksum);
+	CU_ASSERT_EQUAL(out->channels, channels);
+	CU_ASSERT_NOT_EQUAL(out->ram_checksum, 0);
+	CU_ASSERT_EQUAL(out->ram_checksum, ds.ram_checksum);
+	CU_ASSERT_EQUAL(mig_source_finish(ms, true), 0);
+	uint64_t last = ws.last_pass;
+	CU_ASSERT_EQUAL_FATAL(hv_vm_start(dst), 0);
+	if (!fill) { /* the guest carries on there and verifies every page */
+		CU_ASSERT_EQUAL(watch_more(&wd, 2, 120), 2);
+		CU_ASSERT_EQUAL(wd.bad, 0);
+		CU_ASSERT_EQUAL(wd.last_pass, last + 2);
+	}
+	mig_source_free(ms);
+	mig_dest_free(md);
+	hv_vm_destroy(src);
+	hv_vm_destroy(dst);
+}
+
+/*
+ * --channels auto's measure. 96 MiB of data over 3 channels under a 24 MB/s limit: one
+ * channel moves what two do (the limit stands for the link), so one is kept; the pages the
+ * measure sent on other channels than their later copies end right on the destination.
+ * Unlimited, it keeps between 1 and all of them. A small dirtying guest gives too little
+ * data to measure: every channel is kept, and the guest verifies itself on the destination.
+ */
+static void test_channels_probe(void)
+{
+	struct mig_stats st;
+	probe_migration("fill-random:96", 128ull << 20, 3, 24000000, true, &st);
+	CU_ASSERT_EQUAL(st.channels_used, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "1: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "2: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "-> 1 of 3"));
+	probe_migration("fill-random:96", 128ull << 20, 3, 0, true, &st);
+	CU_ASSERT_TRUE(st.channels_used >= 1 && st.channels_used <= 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "1: "));
+	probe_migration("dirty:1:300", MEM, 2, 0, false, &st);
+	CU_ASSERT_EQUAL(st.channels_used, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "too little data"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "-> 2 of 2"));
 }
 
 /* Runs a migration that must fail; returns the source's error in err. */
@@ -954,6 +1047,7 @@ int main(void)
 	    {"cancel keeps the source running", test_cancel_keeps_source},
 	    {"auto-converge throttles a fast-dirtying guest", test_auto_converge},
 	    {"no auto-converge: the same guest is never throttled", test_auto_converge_off},
+	    {"--channels auto measures how many channels pay", test_channels_probe},
 	};
 	return gw_test_run("migrate", cases, GW_TEST_COUNT(cases));
 }

@@ -38,6 +38,8 @@ static inline void gw_bitmap_set_atomic(uint64_t *bm, size_t bit)
 /* Sets bits [first, first + count). */
 void gw_bitmap_set_range(uint64_t *bm, size_t first, size_t count);
 void gw_bitmap_set_range_atomic(uint64_t *bm, size_t first, size_t count);
+/* Clears bits [first, first + count). */
+void gw_bitmap_clear_range(uint64_t *bm, size_t first, size_t count);
 void gw_bitmap_zero(uint64_t *bm, size_t nbits);
 size_t gw_bitmap_count(const uint64_t *bm, size_t nbits);
 /* dst |= src over nbits. */

@@ -84,6 +84,11 @@ struct mig_params {
 	 * the vCPUs for throttle_initial_pct of every 100 ms, then throttle_increment_pct more
 	 * each such round (QEMU's cpu-throttle-initial/-increment; 0: 20 and 10), up to 95. */
 	bool auto_converge;
+	/* Source, --channels auto: the first round measures how many of the channels pay: it
+	 * sends on 1, then 2, ... of them and keeps the fewest past which the rate stops
+	 * growing by a tenth (the link, or the cores, is the bound). The others stay connected
+	 * and carry only the end of the stream. false: pages go on every channel. */
+	bool probe_channels;
 	uint32_t throttle_initial_pct;
 	uint32_t throttle_increment_pct;
 	void *hook_opaque; /* for stays, before_track and before_stop */
@@ -115,16 +120,18 @@ struct mig_stats {
 	uint64_t expected_downtime_us;
 	uint64_t downtime_us; /* VM paused until the destination was ready */
 	uint64_t total_time_us;
-	uint32_t throttle_pct; /* the auto-converge throttle now (0 once it ended) */
-	bool timed_out;	       /* mig_params.timeout_s passed: its timeout_action was taken */
-	uint64_t ram_checksum; /* of the source RAM at stop-and-copy (after the last pass) */
-	unsigned dma_mode;     /* source: the DMA mode this migration runs with */
-	uint64_t dma_pages;    /* source: guest pages device DMA made dirty (shadow, track) */
-	uint64_t dma_bytes;    /* source: bytes shadowing copied into guest buffers */
-	bool tls;	       /* the channels run TLS 1.3 */
-	uint8_t channels;      /* channels connected */
-	uint8_t ktls_send;     /* channels whose sending direction the kernel encrypts */
-	uint8_t ktls_recv;     /* channels whose receiving direction the kernel decrypts */
+	uint32_t throttle_pct;	  /* the auto-converge throttle now (0 once it ended) */
+	bool timed_out;		  /* mig_params.timeout_s passed: its timeout_action was taken */
+	uint64_t ram_checksum;	  /* of the source RAM at stop-and-copy (after the last pass) */
+	unsigned dma_mode;	  /* source: the DMA mode this migration runs with */
+	uint64_t dma_pages;	  /* source: guest pages device DMA made dirty (shadow, track) */
+	uint64_t dma_bytes;	  /* source: bytes shadowing copied into guest buffers */
+	bool tls;		  /* the channels run TLS 1.3 */
+	uint8_t channels;	  /* channels connected */
+	uint8_t channels_used;	  /* source: channels that carry pages (probe_channels) */
+	char channels_probe[128]; /* source: what probe_channels measured, for people */
+	uint8_t ktls_send;	  /* channels whose sending direction the kernel encrypts */
+	uint8_t ktls_recv;	  /* channels whose receiving direction the kernel decrypts */
 	char error[256];
 };
 

@@ -31,6 +31,10 @@ static void test_bitmap_basic(void)
 	CU_ASSERT_EQUAL(gw_bitmap_count(bm, 130), 10);
 	CU_ASSERT_TRUE(gw_bitmap_test(bm, 60) && gw_bitmap_test(bm, 69));
 	CU_ASSERT_FALSE(gw_bitmap_test(bm, 59) || gw_bitmap_test(bm, 70));
+	gw_bitmap_clear_range(bm, 62, 5);
+	CU_ASSERT_EQUAL(gw_bitmap_count(bm, 130), 5);
+	CU_ASSERT_TRUE(gw_bitmap_test(bm, 61) && gw_bitmap_test(bm, 67));
+	CU_ASSERT_FALSE(gw_bitmap_test(bm, 62) || gw_bitmap_test(bm, 66));
 	gw_bitmap_free(bm);
 }
 
