@@ -21,6 +21,10 @@
 
 /* How often a migration in doubt asks the destination again. */
 #define IN_DOUBT_RETRY_S 3
+/* A destination resolved as down (--destination-down) is asked to abort every
+ * OWED_ABORT_RETRY_S, OWED_ABORT_MAX_S at most. */
+#define OWED_ABORT_RETRY_S 5
+#define OWED_ABORT_MAX_S   3600
 /* Attempts of a commit whose answer did not come (a lost connection): Commit is idempotent. */
 #define COMMIT_ATTEMPTS 5
 
@@ -231,6 +235,46 @@ static int await_resolve(struct gwd_mig *m, unsigned s, bool *down)
 	return keep;
 }
 
+/*
+ * Resolved with --destination-down: the VM runs here again, and the destination's copy, if its
+ * host comes back, waits there for a commit that never comes (until its time limit for
+ * prepared VMs, --incoming-timeout). The abort is owed: asked again until the destination
+ * confirms it and drops its copy, or godwitd stops, or OWED_ABORT_MAX_S passed.
+ */
+static void owe_abort(struct gwd_mig *m)
+{
+	struct gwd *d = m->d;
+	time_t end = time(NULL) + OWED_ABORT_MAX_S;
+	for (;;) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += OWED_ABORT_RETRY_S;
+		pthread_mutex_lock(&d->lock);
+		while (!d->shutting_down &&
+		       pthread_cond_timedwait(&d->cond, &d->lock, &ts) != ETIMEDOUT)
+			;
+		bool stop = d->shutting_down;
+		pthread_mutex_unlock(&d->lock);
+		if (stop || time(NULL) >= end)
+			return;
+		char why[300] = "";
+		enum dest_says says = dest_abort(
+		    m, "resolved by an operator: the VM runs on the source", why, sizeof(why));
+		if (says == DEST_ABORTED) {
+			GW_INFO(m->vm, "migration %s: %s is back and dropped its copy", m->id,
+				m->dest);
+			return;
+		}
+		if (says == DEST_COMMITTED) {
+			GW_ERR(m->vm,
+			       "migration %s: %s says it committed, though the VM was resumed here "
+			       "(--destination-down): the VM may run on both hosts; stop one",
+			       m->id, m->dest);
+			return;
+		}
+	}
+}
+
 /* Settles a handover whose commit was not confirmed: the destination is asked to abort until
  * it confirms that, or that it committed; an operator's Resolve may decide meanwhile. */
 static void settle(struct gwd_mig *m, bool cancelled, const char *reason, uint64_t downtime_us)
@@ -275,6 +319,8 @@ static void settle(struct gwd_mig *m, bool cancelled, const char *reason, uint64
 					? "resolved by an operator: the destination aborted"
 					: "resolved by an operator: the destination is down");
 				resolve_answer(m, 0, NULL);
+				if (says != DEST_ABORTED)
+					owe_abort(m);
 				return;
 			}
 			if (says == DEST_COMMITTED) {

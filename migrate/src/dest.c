@@ -392,8 +392,8 @@ static void dchan_adopt(struct mig_dchan *c, int fd, SSL *ssl)
 	pthread_mutex_lock(&d->wlock);
 	mig_chan_adopt(&c->io, fd, ssl);
 	/* A source that stops sending for this long is gone (a paced pre-copy sends a batch
-	 * at least every few seconds). */
-	c->io.recv_timeout_ms = 120000;
+	 * at least every few seconds; a channel without pages, a keepalive every eighth). */
+	c->io.recv_timeout_ms = (int)(d->p.idle_timeout_s ? d->p.idle_timeout_s : 120) * 1000;
 	c->io.send_timeout_ms = (int)d->p.stall_timeout_s * 1000;
 	pthread_mutex_unlock(&d->wlock);
 	char desc[160];

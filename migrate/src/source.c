@@ -15,6 +15,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,11 @@ struct mig_schan {
 	struct mig_batch batch;
 	uint64_t bytes;
 	int err;
+	/* Writes from outside the channel's thread (the session's SYNC) against its own
+	 * keepalives; the thread's page batches need none (the session writes only between
+	 * rounds, when the thread waits). */
+	pthread_mutex_t wlock;
+	bool ended; /* it sent its END */
 };
 
 struct mig_source {
@@ -117,12 +123,13 @@ static int send_buf(struct mig_schan *c, struct gw_buf *b)
 }
 
 /* Keeps a channel under its share of max_bandwidth over the round. */
-static void pace(struct mig_schan *c, uint64_t round_start_us, uint64_t round_bytes)
+static void pace(struct mig_schan *c, unsigned active, uint64_t round_start_us,
+		 uint64_t round_bytes)
 {
 	uint64_t bw = c->s->p.max_bandwidth;
 	if (!bw)
 		return;
-	uint64_t share = bw / c->s->active;
+	uint64_t share = bw / active;
 	uint64_t due_us = round_bytes * 1000000u / (share ? share : 1);
 	/* In short naps, so that a failure or cancel is seen at once. */
 	for (;;) {
@@ -185,7 +192,7 @@ static int send_round(struct mig_schan *c, bool final, uint64_t lo, uint64_t hi,
 				return rc;
 			if (should_stop(s))
 				return -ECANCELED;
-			pace(c, start, c->bytes - bytes0);
+			pace(c, active, start, c->bytes - bytes0);
 		}
 	}
 	int rc = send_batch(c);
@@ -195,7 +202,7 @@ static int send_round(struct mig_schan *c, bool final, uint64_t lo, uint64_t hi,
 		/* A round smaller than a batch per channel is paced too, or it would go out
 		 * unlimited (seen: 870 KB in 18 ms under a 133 KB/s limit). The final round is
 		 * not held at its end: that would only lengthen the downtime. */
-		pace(c, start, c->bytes - bytes0);
+		pace(c, active, start, c->bytes - bytes0);
 		return 0;
 	}
 	struct gw_buf rec;
@@ -205,7 +212,31 @@ static int send_round(struct mig_schan *c, bool final, uint64_t lo, uint64_t hi,
 	mig_record_put(&rec, MIG_TAG_END, NULL, 0);
 	rc = send_buf(c, &rec);
 	gw_buf_release(&rec);
+	c->ended = rc == 0;
 	return rc;
+}
+
+/* An empty RAM batch: what a channel without pages sends so that the destination, which
+ * gives up on a channel silent for idle_timeout_s, keeps it. A failure shows in the rounds. */
+static void keepalive(struct mig_schan *c)
+{
+	mig_batch_begin(&c->batch, c->io.ssl ? MIG_RAMB_NO_HASH : 0);
+	int iovcnt;
+	size_t len = mig_batch_end(&c->batch, &iovcnt);
+	pthread_mutex_lock(&c->wlock);
+	int rc = mig_chan_writev(&c->io, c->batch.iov, iovcnt);
+	pthread_mutex_unlock(&c->wlock);
+	if (rc == 0) {
+		c->bytes += len;
+		__atomic_add_fetch(&c->s->st.bytes_sent, len, __ATOMIC_RELAXED);
+	}
+}
+
+/* How often a channel without pages sends a keepalive: an eighth of the idle timeout. */
+static long keepalive_ms(const struct mig_source *s)
+{
+	long ms = (long)s->p.idle_timeout_s * 1000 / 8;
+	return ms < 250 ? 250 : ms;
 }
 
 static void *chan_thread(void *arg)
@@ -215,8 +246,21 @@ static void *chan_thread(void *arg)
 	unsigned seen = 0;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->quit && s->round == seen)
-			pthread_cond_wait(&s->cond, &s->lock);
+		while (!s->quit && s->round == seen) {
+			if (c->idx < s->active || c->ended || c->err) {
+				pthread_cond_wait(&s->cond, &s->lock);
+				continue;
+			}
+			/* Left without pages by the measure: it waits for the final round's END,
+			 * keeping the destination from giving up on it meanwhile. */
+			struct timespec ts = gw_deadline_ms(keepalive_ms(s));
+			if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT &&
+			    !s->quit && s->round == seen) {
+				pthread_mutex_unlock(&s->lock);
+				keepalive(c);
+				pthread_mutex_lock(&s->lock);
+			}
+		}
 		if (s->quit)
 			break;
 		seen = s->round;
@@ -382,7 +426,9 @@ static int sync_channels(struct mig_source *s)
 	mig_record_put(&rec, MIG_TAG_SYNC, NULL, 0);
 	int rc = 0;
 	for (unsigned i = 0; i < s->n && rc == 0; i++) {
+		pthread_mutex_lock(&s->ch[i].wlock);
 		rc = mig_chan_write(&s->ch[i].io, rec.data, rec.len);
+		pthread_mutex_unlock(&s->ch[i].wlock);
 		if (rc == 0)
 			__atomic_add_fetch(&s->st.bytes_sent, rec.len, __ATOMIC_RELAXED);
 	}
@@ -530,13 +576,29 @@ static int run_range(struct mig_source *s, bool final, uint64_t lo, uint64_t hi)
 #define PROBE_MIN_BYTES	 (8u << 20) /* less, and the step says nothing */
 #define PROBE_GAIN	 1.10
 
+/* Appends to out (cap bytes, len used so far) what fits of fmt. */
+static void say(char *out, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void say(char *out, size_t cap, size_t *len, const char *fmt, ...)
+{
+	if (*len + 1 >= cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+}
+
 static int probe_channels(struct mig_source *s)
 {
 	uint64_t nchunks = (s->npages + MIG_CHUNK_PAGES - 1) / MIG_CHUNK_PAGES, next = 0;
 	char out[sizeof(s->st.channels_probe)] = "";
-	size_t cap = sizeof(out), len = 0;
+	size_t cap = sizeof(out) - 24, len = 0; /* room kept for the choice at the end */
 	double best = 0;
 	unsigned pick = 0;
+	bool decided = false; /* a step gained too little, or every channel was measured */
 	for (unsigned k = 1; k <= s->n && next < nchunks; k++) {
 		pthread_mutex_lock(&s->lock);
 		s->active = k;
@@ -557,26 +619,25 @@ static int probe_channels(struct mig_source *s)
 			el = mig_now_us() - t0;
 		}
 		if (b < PROBE_MIN_BYTES) {
-			/* Without a rate for k, whether more channels pay is unknown: all of
-			 * them, as without the measure. */
-			len += (size_t)snprintf(out + len, len < cap ? cap - len : 0,
-						"%s%u: too little data to measure", len ? ", " : "",
-						k);
-			pick = 0;
+			say(out, cap, &len, "%s%u: too little data to measure", len ? ", " : "", k);
 			break;
 		}
 		double rate = (double)b / ((double)(el ? el : 1) / 1e6);
-		len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%u: %.0f MB/s",
-					len ? ", " : "", k, rate / 1e6);
-		if (pick && rate < best * PROBE_GAIN)
+		say(out, cap, &len, "%s%u: %.0f MB/s", len ? ", " : "", k, rate / 1e6);
+		if (pick && rate < best * PROBE_GAIN) {
+			decided = true;
 			break;
+		}
 		best = rate > best ? rate : best;
 		pick = k;
+		decided = k == s->n;
 	}
-	if (!pick)
-		pick = s->n; /* nothing measured: every channel, as without the probe */
-	snprintf(out + (len < cap ? len : cap - 1), len < cap ? cap - len : 1, " -> %u of %u", pick,
-		 s->n);
+	/* Without a step that gained too little, whether more channels pay is unknown: all of
+	 * them, as without the measure. */
+	if (!decided)
+		pick = s->n;
+	cap = sizeof(out);
+	say(out, cap, &len, " -> %u of %u", pick, s->n);
 	pthread_mutex_lock(&s->lock);
 	s->active = pick;
 	s->st.channels_used = (uint8_t)pick;
@@ -993,6 +1054,7 @@ void mig_params_default(struct mig_params *p)
 	p->dma_mode = DMA_MODE_SHADOW;
 	p->tls = true;
 	p->stall_timeout_s = 30;
+	p->idle_timeout_s = 120;
 	p->timeout_action = MIG_TIMEOUT_SUSPEND;
 	p->auto_converge = true;
 	p->throttle_initial_pct = MIG_THROTTLE_FIRST;
@@ -1016,6 +1078,8 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 		s->p.downtime_limit_ms = 50;
 	if (!s->p.max_iterations)
 		s->p.max_iterations = 30;
+	if (!s->p.idle_timeout_s)
+		s->p.idle_timeout_s = 120;
 	if (p->tls) {
 		int rc = mig_tls_create(p->token, false, true, &s->tls);
 		if (rc) {
@@ -1046,6 +1110,7 @@ int mig_source_start(struct hv_vm *vm, const char *host, const uint16_t *ports,
 	gw_buf_init(&s->state);
 	for (unsigned i = 0; i < s->n; i++) {
 		s->ch[i] = (struct mig_schan){.s = s, .idx = i};
+		pthread_mutex_init(&s->ch[i].wlock, NULL);
 		mig_chan_init(&s->ch[i].io);
 	}
 	s->st.state = MIG_SETUP;

@@ -193,8 +193,12 @@ expect "3b: resolve --keep-source --destination-down resumes the VM on A" 0 \
 expect "3b: resolve --destination-down goes with --keep-source only" 2 'destination-down' -- \
 	"${GA[@]}" migration resolve "$MID" --keep-destination --destination-down
 daemon b
-# B's incoming VMM lost its stream when A resumed: B's restarted daemon drops that VM.
+# A owes B the abort: it asks again every 5 s until B, restarted, confirms it and drops its
+# copy (without A, B's time limit for prepared VMs, 120 s here, would).
 for _ in $(seq 600); do "${GB[@]}" vm list 2>&1 | grep -q 'no VMs' && break; sleep 0.25; done
+grep -q "incoming migration $MID aborted: resolved by an operator: the VM runs on the source" "$TMP/b.log" &&
+	pass "3b: A's owed abort reached B once it was back" ||
+	fail "3b: B dropped its copy without A's abort: $(grep "incoming migration $MID" "$TMP/b.log" | tail -2)"
 on_a_only "3b"
 kill "$PROXY_PID"
 

@@ -408,10 +408,12 @@ static void test_migrate_plaintext(void)
 }
 
 /* One migration with --channels auto's measure (probe_channels) over `channels`: a guest
- * running workload in mem, the stream at most bw bytes/s (0: unlimited). It must end with the
- * same RAM on both sides; the source's stats in out. */
+ * running workload in mem, the stream at most bw bytes/s (0: unlimited), both sides giving up
+ * on a channel silent for idle_s (0: the default). It must end with the same RAM on both
+ * sides, and a dirtying guest (not fill) verifies itself on the destination. The source's
+ * stats in out. */
 static void probe_migration(const char *workload, uint64_t mem, unsigned channels, uint64_t bw,
-			    bool fill, struct mig_stats *out)
+			    uint32_t idle_s, bool fill, struct mig_stats *out)
 {
 	struct watch ws, wd;
 	watch_init(&ws);
@@ -437,17 +439,25 @@ static void probe_migration(const char *workload, uint64_t mem, unsigned channel
 	p.channels = channels;
 	p.probe_channels = true;
 	p.max_bandwidth = bw;
+	if (idle_s)
+		p.idle_timeout_s = idle_s;
 	struct mig_dest *md;
 	struct mig_source *ms = direct_start(src, dst, &p, &md);
-	CU_ASSERT_EQUAL_FATAL(mig_dest_wait(md, 300000), 0);
+	int drc = mig_dest_wait(md, 300000);
+	if (drc) {
+		struct mig_stats e;
+		mig_source_stats(ms, &e);
+		printf("\n    destination: %s\n    source: %s", mig_dest_error(md), e.error);
+	}
+	CU_ASSERT_EQUAL_FATAL(drc, 0);
 	CU_ASSERT_EQUAL_FATAL(mig_source_wait(ms, 60000), MIG_HANDOVER);
 	struct mig_stats ds;
 	mig_source_stats(ms, out);
 	mig_dest_stats(md, &ds);
-	printf("\n    %s over %u channels%s: measured %s; %llu pages, RAM checksum %016llx vs "
-	       "%016llx",
-	       workload, channels, bw ? " under a limit" : "", out->channels_probe,
-	       (unsigned long long)out->pages_sent, (unsigned long long)out->ram_checksum,
+	printf("\n    %s over %u channels%s: measured %s; %u rounds in %.1f s, RAM checksum "
+	       "%016llx vs %016llx",
+	       workload, channels, bw ? " under a limit" : "", out->channels_probe, out->iteration,
+	       out->total_time_us / 1e6, (unsigned long long)out->ram_checksum,
 	       (unsigned long long)ds.ram_checksum);
 	CU_ASSERT_EQUAL(out->channels, channels);
 	CU_ASSERT_NOT_EQUAL(out->ram_checksum, 0);
@@ -456,7 +466,7 @@ static void probe_migration(const char *workload, uint64_t mem, unsigned channel
 	uint64_t last = ws.last_pass;
 	CU_ASSERT_EQUAL_FATAL(hv_vm_start(dst), 0);
 	if (!fill) { /* the guest carries on there and verifies every page */
-		CU_ASSERT_EQUAL(watch_more(&wd, 2, 120), 2);
+		CU_ASSERT_EQUAL(watch_more(&wd, 2, 300), 2);
 		CU_ASSERT_EQUAL(wd.bad, 0);
 		CU_ASSERT_EQUAL(wd.last_pass, last + 2);
 	}
@@ -467,26 +477,32 @@ static void probe_migration(const char *workload, uint64_t mem, unsigned channel
 }
 
 /*
- * --channels auto's measure. 96 MiB of data over 3 channels under a 24 MB/s limit: one
- * channel moves what two do (the limit stands for the link), so one is kept; the pages the
- * measure sent on other channels than their later copies end right on the destination.
- * Unlimited, it keeps between 1 and all of them. A small dirtying guest gives too little
- * data to measure: every channel is kept, and the guest verifies itself on the destination.
+ * --channels auto's measure.
+ * - A guest rewriting 100 MiB over 3 channels under a 20 MB/s limit: one channel moves what
+ *   two do (the limit stands for the link), so one is kept. The measure's second step sent
+ *   chunks on channel 1 whose later copies go on channel 0, and the guest verifies every page
+ *   on the destination. Channels 1 and 2 then carry no pages for longer than both sides' 3-s
+ *   idle limit: their keepalives keep the destination from giving up on them.
+ * - Unlimited, the first step is measured (a rate), and 1 to 3 channels are kept.
+ * - A small guest gives too little data to measure: every channel is kept.
  */
 static void test_channels_probe(void)
 {
 	struct mig_stats st;
-	probe_migration("fill-random:96", 128ull << 20, 3, 24000000, true, &st);
+	probe_migration("dirty:100:1000", 128ull << 20, 3, 20000000, 3, false, &st);
 	CU_ASSERT_EQUAL(st.channels_used, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "1: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "2: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "-> 1 of 3"));
-	probe_migration("fill-random:96", 128ull << 20, 3, 0, true, &st);
+	CU_ASSERT_TRUE(st.total_time_us > 5000000); /* idle channels outlived the 3-s limit */
+	probe_migration("fill-random:96", 128ull << 20, 3, 0, 0, true, &st);
 	CU_ASSERT_TRUE(st.channels_used >= 1 && st.channels_used <= 3);
-	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "1: "));
-	probe_migration("dirty:1:300", MEM, 2, 0, false, &st);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, " MB/s"));
+	CU_ASSERT_PTR_NULL(strstr(st.channels_probe, "1: too little"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, " of 3"));
+	probe_migration("dirty:1:300", MEM, 2, 0, 0, false, &st);
 	CU_ASSERT_EQUAL(st.channels_used, 2);
-	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "too little data"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "1: too little data"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "-> 2 of 2"));
 }
 

@@ -70,6 +70,10 @@ struct mig_params {
 	/* Source: the migration fails when the destination takes no data, confirms nothing
 	 * and does not report READY for this long (default 30); 0: no limit. */
 	uint32_t stall_timeout_s;
+	/* Destination: a channel silent this long is gone (default 120). Source: a channel that
+	 * carries no pages (probe_channels kept fewer) sends an empty batch every eighth of it,
+	 * so both sides need the same value. */
+	uint32_t idle_timeout_s;
 	/* Source: a destination whose KVM cannot run the guest's TSC rate may take the VM
 	 * anyway, at its host's rate (hv_tsc_plan); else it refuses at the handshake. */
 	bool allow_tsc_change;
@@ -129,7 +133,7 @@ struct mig_stats {
 	bool tls;		  /* the channels run TLS 1.3 */
 	uint8_t channels;	  /* channels connected */
 	uint8_t channels_used;	  /* source: channels that carry pages (probe_channels) */
-	char channels_probe[128]; /* source: what probe_channels measured, for people */
+	char channels_probe[192]; /* source: what probe_channels measured, for people */
 	uint8_t ktls_send;	  /* channels whose sending direction the kernel encrypts */
 	uint8_t ktls_recv;	  /* channels whose receiving direction the kernel decrypts */
 	char error[256];

@@ -100,6 +100,26 @@ static void test_batch_roundtrip(void)
 	CU_ASSERT_EQUAL(zeros, 11);
 	CU_ASSERT_EQUAL(memcmp(src, dst, n * MIG_PAGE), 0);
 	free(wire);
+	/* An empty batch (a channel's keepalive, in clear and as over TLS) is valid and
+	 * changes nothing. */
+	for (int tls = 0; tls < 2; tls++) {
+		mig_batch_begin(&b, tls ? MIG_RAMB_NO_HASH : 0);
+		wire = batch_wire(&b, &len);
+		CU_ASSERT_EQUAL(len, 16 + 24);
+		memcpy(&h, wire, sizeof(h));
+		CU_ASSERT_EQUAL(mig_record_check_hdr(&h), 0);
+		struct mig_batch_view v;
+		CU_ASSERT_EQUAL(mig_batch_head_check(&h, wire + sizeof(h), 24, n, &v), 0);
+		CU_ASSERT_EQUAL(v.count, 0);
+		CU_ASSERT_EQUAL(v.ndata, 0);
+		CU_ASSERT_EQUAL(mig_batch_hash_ram(&v, dst), v.hash);
+		pages = zeros = 0;
+		CU_ASSERT_EQUAL(mig_batch_apply(&h, wire + sizeof(h), dst, n, NULL, &pages, &zeros),
+				0);
+		CU_ASSERT_EQUAL(pages, 0);
+		CU_ASSERT_EQUAL(memcmp(src, dst, n * MIG_PAGE), 0);
+		free(wire);
+	}
 	free(src);
 	free(dst);
 }
