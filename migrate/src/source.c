@@ -573,7 +573,7 @@ static int run_range(struct mig_source *s, bool final, uint64_t lo, uint64_t hi)
  * land after its next copy, which may go on another channel. */
 #define PROBE_STEP_BYTES (48u << 20)
 #define PROBE_STEP_US	 500000u
-#define PROBE_MIN_BYTES	 (8u << 20) /* less, and the step says nothing */
+#define PROBE_MIN_BYTES	 (8u << 20) /* a step cut short by RAM's end says nothing below */
 #define PROBE_GAIN	 1.10
 
 /* Appends to out (cap bytes, len used so far) what fits of fmt. */
@@ -618,7 +618,9 @@ static int probe_channels(struct mig_source *s)
 			b = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED) - b0;
 			el = mig_now_us() - t0;
 		}
-		if (b < PROBE_MIN_BYTES) {
+		/* A step ends on its time or its bytes, and then its rate is the link's (or the
+		 * cores'); one that RAM's end cut short is a rate only with enough data. */
+		if (el < PROBE_STEP_US && b < PROBE_STEP_BYTES && b < PROBE_MIN_BYTES) {
 			say(out, cap, &len, "%s%u: too little data to measure", len ? ", " : "", k);
 			break;
 		}

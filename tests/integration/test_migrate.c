@@ -478,7 +478,7 @@ static void probe_migration(const char *workload, uint64_t mem, unsigned channel
 
 /*
  * --channels auto's measure.
- * - A guest rewriting 100 MiB over 3 channels under a 20 MB/s limit: one channel moves what
+ * - A guest rewriting 40 MiB over 3 channels under a 6 MB/s limit: one channel moves what
  *   two do (the limit stands for the link), so one is kept. The measure's second step sent
  *   chunks on channel 1 whose later copies go on channel 0, and the guest verifies every page
  *   on the destination. Channels 1 and 2 then carry no pages for longer than both sides' 3-s
@@ -489,7 +489,7 @@ static void probe_migration(const char *workload, uint64_t mem, unsigned channel
 static void test_channels_probe(void)
 {
 	struct mig_stats st;
-	probe_migration("dirty:100:1000", 128ull << 20, 3, 20000000, 3, false, &st);
+	probe_migration("dirty:40:500", 64ull << 20, 3, 6000000, 3, false, &st);
 	CU_ASSERT_EQUAL(st.channels_used, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "1: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "2: "));
@@ -502,7 +502,7 @@ static void test_channels_probe(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, " of 3"));
 	probe_migration("dirty:1:300", MEM, 2, 0, 0, false, &st);
 	CU_ASSERT_EQUAL(st.channels_used, 2);
-	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "1: too little data"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "too little data"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "-> 2 of 2"));
 }
 
