@@ -206,15 +206,11 @@ for _ in $(seq 300); do [ -s "$X/b.addr" ] && break; sleep 0.1; done
 GB=("${TH[@]}" run h1 -- "$GODWIT" --host "$(cat "$X/b.addr" 2>/dev/null)" --token-file "$X/b.token" \
 	--tls-ca "$X/ca/ca.pem")
 # until_echoes NAME N SECS: waits until peer NAME has N echoes in all; its count in R.
-until_echoes() {
-	local end=$((SECONDS + $3))
-	while :; do
-		R=$(jget "$X/$1.stats" "['received']" 2>/dev/null || echo 0)
-		[ "$R" -ge "$2" ] && return
-		[ $SECONDS -ge $end ] && return
-		sleep 0.25
-	done
+has_echoes() { # NAME N: sets R
+	R=$(jget "$X/$1.stats" "['received']" 2>/dev/null || echo 0)
+	[ "$R" -ge "$2" ]
 }
+until_echoes() { GW_UNTIL_STEP=0.25 gw_until "$3" has_echoes "$1" "$2" || true; }
 # Every migration here passes --allow-tsc-change: each test host calibrates its TSC when it
 # boots, under QEMU's TCG, and two boots can differ by more than KVM's 250 ppm (seen: 2445430
 # and 2443299 kHz, 870 ppm), with no TSC scaling in the nested KVM. These migrations are about

@@ -35,15 +35,8 @@ state_of() { "$GODWIT" "${U[@]}" --json vm info "$1" 2>/dev/null |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 pid_of() { "$GODWIT" "${U[@]}" --json vm info "$1" 2>/dev/null |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'; }
-wait_state() { # NAME STATE TIMEOUT_S (seconds of the clock: each look costs a CLI call and
-	# a Python start, which a loaded test host makes slow)
-	local end=$((SECONDS + $3))
-	while :; do
-		[ "$(state_of "$1")" = "$2" ] && return 0
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.1
-	done
-}
+is_state() { [ "$(state_of "$1")" = "$2" ]; }
+wait_state() { gw_until "$3" is_state "$1" "$2"; } # NAME STATE TIMEOUT_S
 
 start_daemon
 [ -n "$ADDR" ] && pass "godwitd serves on $ADDR" || { fail "godwitd did not start"; cat "$TMP/godwitd.log"; exit 1; }

@@ -53,10 +53,7 @@ crash() { # NAME: kill -9 of godwitd NAME (its VMMs run on)
 	while kill -0 "${PID[$1]}" 2>/dev/null; do sleep 0.05; done
 	echo "--- killed -9 ---" >>"$TMP/$1.log"
 }
-wait_file() { # FILE SECONDS
-	local end=$((SECONDS + $2))
-	until [ -e "$1" ]; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
+wait_file() { gw_until "$2" test -e "$1"; } # FILE SECONDS
 wait_phase() { # G-ARRAY ID REGEX SECONDS
 	local -n g=$1
 	local end=$((SECONDS + $4))

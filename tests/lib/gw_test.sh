@@ -50,6 +50,18 @@ gw_tmp() {
 	trap gw_cleanup EXIT
 }
 
+# gw_until SECS CMD...: runs CMD (in this shell) every GW_UNTIL_STEP (0.1) s until it succeeds
+# (0) or SECS seconds of the clock passed (1). Seconds, not tries: each try may itself be slow
+# on a loaded test host.
+gw_until() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep "${GW_UNTIL_STEP:-0.1}"
+	done
+}
+
 jget() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }
 
 expect() {
