@@ -85,6 +85,16 @@ verdict() {
 	fi
 }
 declare -A PIDS
+# On failure: what each VMM's VF and the peer counted, so that a loss shows where it happened.
+gw_failure_hook() {
+	local f
+	for f in "$TMP"/*.json; do
+		echo "       $(basename "$f"): $(python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+v=d.get("vfs",[{}])[0] if "vfs" in d else None
+print({k:v[k] for k in v if k!="port"} if v else {k:d[k] for k in d if not isinstance(d[k],list) or k.startswith("lost")})' "$f" 2>&1)"
+	done
+}
 
 # 1. VM A and the peer.
 vmm a1 "$MAC_A" "${K}a" "$N"

@@ -50,6 +50,8 @@
 /* The peer's own MAC, a locally administered unicast address. */
 static const uint8_t peer_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 
+#define SEQ_LIST 16 /* lost and duplicated frames the report names */
+
 enum seq_state {
 	SEQ_OUTSTANDING,
 	SEQ_ECHOED,
@@ -128,6 +130,7 @@ struct peer {
 	uint64_t outstanding;
 
 	uint64_t sent, received, late, dups, corrupt, ignored, send_errors;
+	uint64_t dup_seq[SEQ_LIST]; /* the first duplicated frames, for the report */
 	uint64_t rtt_min, rtt_max, rtt_sum;
 
 	/* The current interval with frames outstanding and no echo, and the longest one. */
@@ -590,6 +593,21 @@ static void json_lost_times(const struct peer *pr, FILE *f)
 	fprintf(f, "]");
 }
 
+/* Which frames never came back and which came back twice (the first SEQ_LIST of each): a
+ * loss paired with a duplicate tells a frame overwritten on the way from one dropped. */
+static void json_seqs(const struct peer *pr, FILE *f)
+{
+	fprintf(f, ",\"lost_seqs\":[");
+	unsigned n = 0;
+	for (uint64_t s = 1; s <= pr->sent && n < SEQ_LIST; s++)
+		if (pr->state[s] != SEQ_ECHOED && pr->state[s] != SEQ_LATE)
+			fprintf(f, "%s%" PRIu64, n++ ? "," : "", s);
+	fprintf(f, "],\"duplicate_seqs\":[");
+	for (uint64_t i = 0; i < pr->dups && i < SEQ_LIST; i++)
+		fprintf(f, "%s%" PRIu64, i ? "," : "", pr->dup_seq[i]);
+	fprintf(f, "]");
+}
+
 static void report_compute(const struct peer *pr, uint64_t now, struct report *r)
 {
 	*r = (struct report){.lost = pr->sent - pr->received,
@@ -653,6 +671,7 @@ static void report_json(const struct peer *pr, uint64_t now, FILE *f)
 		pr->sent, pr->received, r.lost, r.lost_running, pr->late, pr->dups, pr->corrupt,
 		pr->ignored, pr->send_errors, pr->outstanding, pr->announces);
 	json_lost_times(pr, f);
+	json_seqs(pr, f);
 	fprintf(f,
 		",\"max_outage_ms\":%.1f,\"sent_during_outage\":%" PRIu64
 		",\"pps\":%.1f,\"rtt_us\":{\"min\":%.1f,\"avg\":%.1f,\"max\":%.1f}}\n",
@@ -1011,6 +1030,8 @@ static void on_frame(struct peer *pr, const uint8_t *f, size_t n,
 		pr->late++;
 		break;
 	default:
+		if (pr->dups < SEQ_LIST)
+			pr->dup_seq[pr->dups] = seq;
 		pr->dups++;
 		return;
 	}
