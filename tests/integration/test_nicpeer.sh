@@ -195,6 +195,9 @@ if start_peer lossy --listen udp:127.0.0.1:0 --count 100 --window 8; then
 	for kv in sent=100 received=89 lost=11 corrupt=1 duplicates=1 result=fail; do
 		check lossy "${kv%%=*}" "${kv#*=}" || ok=0
 	done
+	# Which ones: the report names them.
+	check lossy lost_seqs "[10, 20, 30, 33, 40, 50, 60, 70, 80, 90, 100]" || ok=0
+	check lossy duplicate_seqs "[51]" || ok=0
 	[ $ok -eq 1 ] && pass "lossy run: 11 lost, 1 corrupt, 1 duplicate, exit 1"
 else
 	fail "lossy: no ready file"; cat "$TMP/lossy.err"
