@@ -39,11 +39,13 @@ ready() {
 	done
 	return 1
 }
-# peer: godwit-nicpeer on the bridge, N frames, 32 in flight; sets PPID_.
+# peer NAME: godwit-nicpeer on the bridge, N frames, 32 in flight, its report in TMP/NAME.json;
+# sets PPID_ and PJ (that report).
 peer() {
 	rm -f "$TMP/ready"
+	PJ=$TMP/$1.json
 	"$PEER" --listen "packet:${K}p" --ready-file "$TMP/ready" --count "$N" --window 32 \
-		--wait-announce 120 --json --quiet >"$TMP/peer.json" 2>"$TMP/peer.err" &
+		--wait-announce 120 --json --quiet >"$PJ" 2>"$TMP/$1.err" &
 	PPID_=$!
 	gw_bg "$PPID_"
 }
@@ -68,38 +70,41 @@ verdict() {
 		*) ok=0 && fail "$what: $v's port is '$(jget "$TMP/$v.json" "['vfs'][0]['port']" 2>/dev/null)'" ;;
 		esac
 	done
-	if [ ! -s "$TMP/peer.json" ]; then
-		fail "$what: the peer left no report (exit $prc): $(tail -n 3 "$TMP/peer.err")"
+	if [ ! -s "$PJ" ]; then
+		fail "$what: the peer left no report (exit $prc): $(tail -n 3 "${PJ%.json}.err")"
 		return
 	fi
 	local got lost dup bad
-	got=$(jget "$TMP/peer.json" "['received']")
-	lost=$(jget "$TMP/peer.json" "['lost']")
-	dup=$(jget "$TMP/peer.json" "['duplicates']")
-	bad=$(jget "$TMP/peer.json" "['corrupt']")
+	got=$(jget "$PJ" "['received']")
+	lost=$(jget "$PJ" "['lost']")
+	dup=$(jget "$PJ" "['duplicates']")
+	bad=$(jget "$PJ" "['corrupt']")
 	if [ "$prc" = 0 ] && [ "$got" = "$N" ] && [ "$lost" = 0 ] && [ "$dup" = 0 ] && [ "$bad" = 0 ] &&
 		[ "$ok" = 1 ]; then
-		pass "$what: $got of $N frames back, 0 lost, 0 duplicated, 0 corrupt ($(jget "$TMP/peer.json" "['pps']") pps)"
+		pass "$what: $got of $N frames back, 0 lost, 0 duplicated, 0 corrupt ($(jget "$PJ" "['pps']") pps)"
 	else
 		fail "$what: peer exit $prc, received $got of $N, lost $lost, duplicates $dup, corrupt $bad"
 	fi
 }
 declare -A PIDS
-# On failure: what each VMM's VF and the peer counted, so that a loss shows where it happened.
+# On failure: what each VMM's VF and each peer counted (peer reports name the frames lost and
+# duplicated), so that a loss shows where it happened.
 gw_failure_hook() {
 	local f
 	for f in "$TMP"/*.json; do
 		echo "       $(basename "$f"): $(python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
-v=d.get("vfs",[{}])[0] if "vfs" in d else None
-print({k:v[k] for k in v if k!="port"} if v else {k:d[k] for k in d if not isinstance(d[k],list) or k.startswith("lost")})' "$f" 2>&1)"
+if "vfs" in d:
+    d = {**{k: v for k, v in d.items() if not isinstance(v, (dict, list))},
+         **{k: v for k, v in d["vfs"][0].items() if k != "port"}}
+print(d)' "$f" 2>&1)"
 	done
 }
 
 # 1. VM A and the peer.
 vmm a1 "$MAC_A" "${K}a" "$N"
 PIDS[a1]=$VPID
-peer
+peer peer1
 verdict "VM - peer through net_af_packet" a1
 
 # 2. The peer's frames through VM A (relay) to VM B (echo) and back. B comes up first, so that
@@ -107,7 +112,7 @@ verdict "VM - peer through net_af_packet" a1
 vmm b2 "$MAC_B" "${K}b" "$N"
 PIDS[b2]=$VPID
 ready b2 || fail "VM B's driver did not come up: $(tail -n 3 "$TMP/b2.console" "$TMP/b2.err")"
-peer
+peer peer2
 vmm a2 "$MAC_A" "${K}a" "$((2 * N)):relay=$MAC_B"
 PIDS[a2]=$VPID
 verdict "VM - VM through two DPDK ports" a2 b2
