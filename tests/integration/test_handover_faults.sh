@@ -54,14 +54,13 @@ crash() { # NAME: kill -9 of godwitd NAME (its VMMs run on)
 	echo "--- killed -9 ---" >>"$TMP/$1.log"
 }
 wait_file() { gw_until "$2" test -e "$1"; } # FILE SECONDS
+phase_is() { # G-ARRAY ID REGEX: the migration's status (in TMP/st) matches
+	local -n pg=$1
+	"${pg[@]}" migration status "$2" >"$TMP/st" 2>&1
+	grep -Eq -- "$3" "$TMP/st"
+}
 wait_phase() { # G-ARRAY ID REGEX SECONDS
-	local -n g=$1
-	local end=$((SECONDS + $4))
-	while [ $SECONDS -lt $end ]; do
-		"${g[@]}" migration status "$2" >"$TMP/st" 2>&1
-		grep -Eq -- "$3" "$TMP/st" && return 0
-		sleep 0.25
-	done
+	GW_UNTIL_STEP=0.25 gw_until "$4" phase_is "$1" "$2" "$3" && return 0
 	cat "$TMP/st"
 	return 1
 }
