@@ -72,7 +72,12 @@ proxy() { # RULE TARGET [ARGS]: starts the proxy; P is its port, CTL its directo
 		>"$CTL/log" 2>&1 &
 	PROXY_PID=$!
 	gw_bg $PROXY_PID
-	wait_file "$CTL/port" 10
+	# Python's start alone can take many seconds in a loaded test host; the scenarios after
+	# this one all need the proxy, so without it the test ends here.
+	if ! wait_file "$CTL/port" 120; then
+		fail "the proxy ($rule) did not start within 120 s: $(tail -3 "$CTL/log")"
+		gw_finish "handover faults"
+	fi
 	P=$(cat "$CTL/port")
 }
 migrate() { # G-ARRAY TO TOKEN-FILE [ARGS]: a detached migration; MID is its id

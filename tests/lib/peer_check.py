@@ -10,10 +10,10 @@ grpc_tools.protoc into GEN (once).
 Peer calls carry the grant the destination gave for the migration: grant-of:DIR reads it from
 the source's record of the migration, DIR/ID.pb (a MigrationRecord; its peer_token).
 
-With --after-file, the calls wait until F (a glob) exists, then S seconds more (imports, stubs
-and the connection are ready before: the calls come at once). With --touch-after T, T is
-created once the calls are done. ID "@FILE": the ID is read from
-FILE when the calls begin. Exit code 77 without python3-grpcio / python3-grpc-tools.
+With --after-file, the calls wait until F (a glob) exists (at most 600 s, else exit code 1),
+then S seconds more (imports, stubs and the connection are ready before: the calls come at
+once). With --touch-after T, T is created once the calls are done. ID "@FILE": the ID is read
+from FILE when the calls begin. Exit code 77 without python3-grpcio / python3-grpc-tools.
 """
 import glob
 import os
@@ -27,6 +27,7 @@ except ImportError as e:
     print(f"SKIP: python3-grpcio / python3-grpc-tools missing ({e})")
     sys.exit(77)
 
+AFTER_TIMEOUT_S = 600
 args = sys.argv[1:]
 after, delay = None, 0.0
 if "--after-file" in args:
@@ -63,7 +64,12 @@ stub = peer_pb2_grpc.PeerStub(channel)
 grpc.channel_ready_future(channel).result(timeout=30)  # connected before the moment comes
 
 if after:
+    # Bounded: if the moment never comes (the scenario failed before it), say so and end.
+    end = time.monotonic() + AFTER_TIMEOUT_S
     while not glob.glob(after):
+        if time.monotonic() > end:
+            print(f"TIMEOUT: {after} did not appear within {AFTER_TIMEOUT_S} s", flush=True)
+            sys.exit(1)
         time.sleep(0.02)
     time.sleep(delay)
 if mid.startswith("@"):
