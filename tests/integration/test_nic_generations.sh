@@ -92,11 +92,12 @@ G a2 vm start fl >/dev/null || fail "start fl"
 wait_for "$P2" 800 300 || fail "failure case: no traffic on A"
 # The quiesce comes once pre-copy converged, just before the VM stops. The destination's VMM
 # is frozen (SIGSTOP) as soon as it exists, so the migration cannot finish; once the source
-# has quiesced the VF, the migration is cancelled. The frozen destination acknowledges nothing,
-# so the stall timeout is set far beyond the test's own waits: it would otherwise fail the
-# migration in pre-copy, before the quiesce, on a slow test host.
+# has quiesced the VF, the migration is cancelled. Pre-copy goes on into the socket buffers;
+# the frozen destination acknowledges nothing, so two fixed channels (--channels auto's measure
+# ends with a SYNC the destination must answer, before any round) and a stall timeout far
+# beyond the test's own waits (it would fail the migration before the quiesce).
 G a2 migrate fl --to "$(addr b2)" --to-token-file "$TMP/b2/token" --max-bandwidth 256K \
-	--stall-timeout 3600 --detach \
+	--channels 2 --stall-timeout 3600 --detach \
 	>"$TMP/m3.out" 2>&1 || fail "failure case: migrate --detach: $(cat "$TMP/m3.out")"
 id=$(grep -Eo '[0-9a-f]{16}' "$TMP/m3.out" | head -1)
 end=$((SECONDS + $(bound 60)))
