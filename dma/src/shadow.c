@@ -223,7 +223,7 @@ static uint8_t *dev_desc(const struct dma_shadow *s, const struct sq *q, uint32_
 
 static int queue_start(struct dma_shadow *s, unsigned slot, bool tx, const struct dma_queue_regs *r,
 		       void *dring, uint64_t *dev_base);
-static void post_locked(struct dma_shadow *s, struct sq *q, uint32_t tail, bool write_dev);
+static bool post_locked(struct dma_shadow *s, struct sq *q, uint32_t tail, bool write_dev);
 
 int dma_shadow_queue_start(struct dma_shadow *s, unsigned slot, bool tx,
 			   const struct dma_queue_regs *r, uint64_t *dev_base)
@@ -327,18 +327,21 @@ static void post_rx(struct dma_shadow *s, struct sq *q, uint32_t i, uint8_t *d)
 }
 
 /* Caller holds s->lock. Takes the driver's descriptors up to tail; write_dev: into the ring
- * the device reads (not for those a split ring's device already has). */
-static void post_locked(struct dma_shadow *s, struct sq *q, uint32_t tail, bool write_dev)
+ * the device reads (not for those a split ring's device already has). False when the tail
+ * was refused. */
+static bool post_locked(struct dma_shadow *s, struct sq *q, uint32_t tail, bool write_dev)
 {
 	unsigned ds = s->ops->desc_size;
 	if (!q->active || tail >= q->n)
-		return; /* a bad tail stops the device's queue by itself */
+		return true; /* a bad tail stops the device's queue by itself */
 	/* A tail that went backwards, or further than the free descriptors, would have us
 	 * overwrite shadow descriptors the device owns: not followed (the device sees it and
 	 * finds only what was posted before). */
 	uint32_t owned = (q->posted + q->n - q->done) % q->n;
-	if ((tail + q->n - q->posted) % q->n > q->n - 1 - owned)
-		return;
+	if ((tail + q->n - q->posted) % q->n > q->n - 1 - owned) {
+		s->st.tails_refused++;
+		return false;
+	}
 	while (q->posted != tail) {
 		uint32_t i = q->posted;
 		uint8_t d[64];
@@ -351,15 +354,17 @@ static void post_locked(struct dma_shadow *s, struct sq *q, uint32_t tail, bool 
 		q->posted = (i + 1) % q->n;
 		s->st.descs_posted++;
 	}
+	return true;
 }
 
-void dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail)
+bool dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail)
 {
 	if (slot >= DMA_SHADOW_MAX_QUEUES)
-		return;
+		return true;
 	pthread_mutex_lock(&s->lock);
-	post_locked(s, &s->q[slot], tail, true);
+	bool took = post_locked(s, &s->q[slot], tail, true);
 	pthread_mutex_unlock(&s->lock);
+	return took;
 }
 
 /* One descriptor the device is done with (its head passed it). */

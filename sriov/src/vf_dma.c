@@ -93,6 +93,7 @@ struct vf_dma {
 	unsigned nsplit;
 	uint32_t split_head[2][NQ]; /* each queue's head just before its pages split */
 	struct dma_shadow_stats reported;
+	unsigned tails_refused; /* warned of (the first few) */
 	/* Interrupts waiting for their completions (shadow mode). */
 	uint32_t pending_msix;
 	int pending_intx; /* -1 nothing, else the level to apply */
@@ -299,8 +300,8 @@ static bool split_locked(struct vf_dma *d)
 			if (!(rd(d, qreg(d, tx, q, SRIOV_QREG_CTL)) & d->lay->ctl_enable))
 				continue;
 			struct dma_queue_regs g = ring_regs_locked(d, tx, q, 0);
-			/* Completions from here on reach the guest's copy through the engine:
-			 * the guest, held, has seen none of them. */
+			/* The guest, held, has seen no completion from here on; the device may
+			 * make more before the copy is taken (split_catch_up_locked). */
 			d->split_head[tx][q] = g.head;
 			if (!g.n)
 				continue;
@@ -354,7 +355,35 @@ static uint8_t *split_view(struct vf_dma *d, uint64_t base, uint64_t len)
 	return NULL;
 }
 
-/* Caller holds d->lock; the rings are split. Takes over every enabled queue in place. */
+/* Caller holds d->lock and the guest; queue's ring r (its head read now) is split, view its
+ * device's side. The descriptors the device completed since split_locked read the head, from,
+ * fell on either side of the copy the guest got: into the copy with those that came first,
+ * not with the others. Each goes from the device's view into the guest's copy, and the
+ * engine starts after them: were it to start at from, it would write a completion the copy
+ * already held over whatever the guest did with that descriptor meanwhile (re-armed it, and
+ * the device then fills a buffer the guest never posted: a frame lost, an old one seen
+ * twice). Their data went straight to guest memory, before pre-copy's first round. */
+static unsigned split_catch_up_locked(struct vf_dma *d, const struct dma_queue_regs *r,
+				      const uint8_t *view, uint32_t from)
+{
+	unsigned ds = d->lay->ring->desc_size;
+	if (from >= r->n || r->head >= r->n)
+		return 0;
+	struct dma_map *map = d->ops->dma(d->dev);
+	unsigned k = 0;
+	for (uint32_t i = from; i != r->head; i = (i + 1) % r->n, k++) {
+		uint64_t gpa = r->base + (uint64_t)i * ds;
+		uint8_t *g = dma_translate(map, gpa, ds, true);
+		if (!g)
+			break;
+		memcpy(g, view + (uint64_t)i * ds, ds);
+		on_dirty(d, gpa, ds);
+	}
+	return k;
+}
+
+/* Caller holds d->lock and the guest; the rings are split. Takes over every enabled queue in
+ * place. */
 static void start_split_queues_locked(struct vf_dma *d)
 {
 	unsigned nq = nqueues(d);
@@ -366,9 +395,16 @@ static void start_split_queues_locked(struct vf_dma *d)
 				 * afterwards, as a doorbell would be. */
 				struct dma_queue_regs r = ring_regs_locked(
 				    d, tx, q, rd(d, qreg(d, tx, q, SRIOV_QREG_TAIL)));
-				r.head = d->split_head[tx][q];
 				uint8_t *view =
 				    split_view(d, r.base, (uint64_t)r.n * d->lay->ring->desc_size);
+				unsigned k =
+				    view ? split_catch_up_locked(d, &r, view, d->split_head[tx][q])
+					 : 0;
+				if (k)
+					GW_INFO(d->name,
+						"%s queue %u: %u completions during the split "
+						"reach the guest's copy",
+						tx ? "TX" : "RX", q, k);
 				int rc =
 				    view ? dma_shadow_queue_start_split(d->sh, slot, tx, &r, view)
 					 : -EINVAL;
@@ -656,9 +692,10 @@ static void disengaged(struct vf_dma *d, struct dma_shadow *sh)
 	dma_shadow_destroy(sh);
 	GW_INFO(d->name,
 		"DMA %s mode off: %llu descriptors completed, %llu pages marked dirty, %llu bytes "
-		"copied; queue pages back as configured",
+		"copied, %llu doorbells refused; queue pages back as configured",
 		dma_mode_name(d->mode), (unsigned long long)st.descs_completed,
-		(unsigned long long)st.pages_dirtied, (unsigned long long)st.bytes_copied);
+		(unsigned long long)st.pages_dirtied, (unsigned long long)st.bytes_copied,
+		(unsigned long long)st.tails_refused);
 }
 
 /* One event: the table's next state, with the device stopped around whatever the DMA mode
@@ -814,7 +851,12 @@ static void tail_write_locked(struct vf_dma *d, bool tx, unsigned q, uint32_t v)
 		if (d->mode == DMA_MODE_TRACK)
 			complete_locked(d);
 		/* the descriptors reach the shadow ring before the device hears of them */
-		dma_shadow_queue_post(d->sh, slot, v);
+		if (!dma_shadow_queue_post(d->sh, slot, v) && d->tails_refused++ < 4)
+			GW_WARN(d->name,
+				"%s queue %u: the driver's tail %u passes descriptors the device "
+				"still owns: not posted (the driver saw a completion the shadow "
+				"did not give it)",
+				tx ? "TX" : "RX", q, v);
 	}
 	wr(d, qreg(d, tx, q, SRIOV_QREG_TAIL), v);
 }

@@ -99,8 +99,10 @@ bool dma_shadow_queue_device_owned(struct dma_shadow *s, unsigned slot, uint32_t
  * the map's error. */
 int dma_shadow_queue_reserve(struct dma_shadow *s, unsigned slot, bool tx, uint32_t n,
 			     uint32_t buf_size);
-/* The driver moved the tail (a doorbell): called before the device hears of it. */
-void dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail);
+/* The driver moved the tail (a doorbell): called before the device hears of it. False when
+ * the tail was refused: it went backwards or past what the device still owns (the driver and
+ * the shadow disagree about what completed), and nothing was posted. */
+bool dma_shadow_queue_post(struct dma_shadow *s, unsigned slot, uint32_t tail);
 /* The device's head moved: completions up to head reach guest memory, marked dirty. A
  * descriptor that is not written back (a head no device would report) stops the walk. */
 void dma_shadow_queue_complete(struct dma_shadow *s, unsigned slot, uint32_t head);
@@ -121,6 +123,7 @@ struct dma_shadow_stats {
 	uint64_t bytes_copied;	/* payload copied from shadow buffers into guest buffers */
 	uint64_t descs_posted, descs_completed;
 	uint64_t bad_addrs; /* guest buffers or rings outside guest memory, left to the device */
+	uint64_t tails_refused; /* doorbells past what the device still owns: not posted */
 };
 void dma_shadow_get_stats(struct dma_shadow *s, struct dma_shadow_stats *out);
 

@@ -174,8 +174,13 @@ static void test_shadow_rx(void)
 	CU_ASSERT_EQUAL(gdesc(2)->addr, BUFS + 2 * BSIZE);
 	dma_shadow_get_stats(s, &st);
 	CU_ASSERT_EQUAL(st.descs_completed, 2);
+	/* A tail that went backwards is not followed, and is counted. */
+	CU_ASSERT_FALSE(dma_shadow_queue_post(s, 0, 3));
+	dma_shadow_get_stats(s, &st);
+	CU_ASSERT_EQUAL(st.tails_refused, 1);
+	CU_ASSERT_EQUAL(st.descs_posted, 4);
 	/* Handback: descriptors the device did not reach are intact in the guest's ring. */
-	dma_shadow_queue_post(s, 0, 6);
+	CU_ASSERT_TRUE(dma_shadow_queue_post(s, 0, 6));
 	CU_ASSERT_EQUAL(dma_shadow_queue_stop(s, 0), RING);
 	CU_ASSERT_FALSE(dma_shadow_queue_active(s, 0));
 	CU_ASSERT_EQUAL(gdesc(4)->addr, BUFS + 4 * BSIZE);
