@@ -343,7 +343,7 @@ to_h2() {
 	else
 		[ "$L1" = "$L0" ] &&
 			pass "$1: frames lost only while t2 was stopped: none while a VF answered ($(grep -Eo "[0-9.]+ ms downtime" "$X/hop.out" | head -n 1))" ||
-			fail "$1: $((L1 - L0)) frames lost while a VF answered: $(grep -i "lost" "$X/p2.err" | tail -n 2)"
+			fail "$1: $((L1 - L0)) frames lost while a VF answered, sent at (ms) $(jget "$X/p2.stats" "['lost_running_sent_ms']" 2>&1); $("${TH[@]}" run h1 -- cat "$T2LOG" 2>/dev/null | grep -E "shadow mode|during the split|doorbell" | tail -n 4)"
 	fi
 	S1=$(stale_on_h2)
 	D1=$(jget "$X/p2.stats" "['duplicates']" 2>/dev/null || echo 99999)
@@ -355,7 +355,7 @@ to_h2() {
 			pass "off, the negative control: the guest on h2 found received data stale ($((S1 - S0)) reports: $("${TH[@]}" run h2 -- grep -m1 "guest report nic-stale" $T2BLOG | sed 's/.*report //'); $OFFDUP frames echoed twice)" ||
 			fail "off: the guest on h2 found no stale data: the negative control shows nothing"
 	else
-		[ "$D1" = "$D0" ] || fail "$1: $((D1 - D0)) frames echoed twice"
+		[ "$D1" = "$D0" ] || fail "$1: $((D1 - D0)) frames echoed twice (the peer's first duplicates: $(jget "$X/p2.stats" "['duplicate_seqs']" 2>&1); lost: $(jget "$X/p2.stats" "['lost_seqs']" 2>&1))"
 		[ "$S1" = "$S0" ] && pass "$1: the guest on h2 found every held buffer intact" ||
 			fail "$1: the guest on h2 found $((S1 - S0)) stale buffers"
 	fi

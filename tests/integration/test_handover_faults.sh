@@ -46,7 +46,8 @@ daemon() { # NAME: (re)starts godwitd NAME on its port, its state directory kept
 	PID[$n]=$!
 	gw_bg "${PID[$n]}"
 	disown
-	for _ in $(seq 200); do [ -s "$TMP/$n/listen-address" ] && break; sleep 0.05; done
+	GW_UNTIL_STEP=0.05 gw_until 120 test -s "$TMP/$n/listen-address" ||
+		fail "godwitd $n did not listen within 120 s: $(tail -3 "$TMP/$n.log")"
 }
 crash() { # NAME: kill -9 of godwitd NAME (its VMMs run on)
 	kill -KILL "${PID[$1]}"
@@ -151,7 +152,8 @@ kill "$PROXY_PID"
 # have seen no commit, however fast the rest of the migration goes.
 proxy hold "$B"
 migrate GA "127.0.0.1:$P" "$TMP/b/token" --max-bandwidth 1M --downtime-ms 5000
-for _ in $(seq 600); do grep -q "incoming migration $MID: waiting on" "$TMP/b.log" && break; sleep 0.05; done
+b_waits() { grep -q "incoming migration $MID: waiting on" "$TMP/b.log"; }
+GW_UNTIL_STEP=0.05 gw_until 120 b_waits || fail "3: B never prepared the incoming VM"
 sleep 0.5 # the prepare's answer on its way
 crash b
 echo drop >"$CTL/release"
@@ -181,7 +183,7 @@ kill "$PROXY_PID"
 # --- 3b. the same, and the operator knows B is down for good: the VM resumes on A ---
 proxy hold "$B"
 migrate GA "127.0.0.1:$P" "$TMP/b/token" --max-bandwidth 1M --downtime-ms 5000
-for _ in $(seq 600); do grep -q "incoming migration $MID: waiting on" "$TMP/b.log" && break; sleep 0.05; done
+GW_UNTIL_STEP=0.05 gw_until 120 b_waits || fail "3b: B never prepared the incoming VM"
 sleep 0.5
 crash b
 echo drop >"$CTL/release"
@@ -196,7 +198,8 @@ expect "3b: resolve --destination-down goes with --keep-source only" 2 'destinat
 daemon b
 # A owes B the abort: it asks again every 5 s until B, restarted, confirms it and drops its
 # copy (without A, B's time limit for prepared VMs, 120 s here, would).
-for _ in $(seq 600); do "${GB[@]}" vm list 2>&1 | grep -q 'no VMs' && break; sleep 0.25; done
+b_empty() { "${GB[@]}" vm list 2>&1 | grep -q 'no VMs'; }
+GW_UNTIL_STEP=0.25 gw_until 300 b_empty
 grep -q "incoming migration $MID aborted: resolved by an operator: the VM runs on the source" "$TMP/b.log" &&
 	pass "3b: A's owed abort reached B once it was back" ||
 	fail "3b: B dropped its copy without A's abort: $(grep "incoming migration $MID" "$TMP/b.log" | tail -2)"
@@ -227,11 +230,8 @@ sleep 3
 migrate GB "127.0.0.1:$P" "$TMP/a/token" --max-bandwidth 1M --downtime-ms 5000
 echo "$MID" >"$TMP/mid"
 # A's incoming VMM, found by its unique control socket (no RPC: the commit comes soon).
-for _ in $(seq 600); do
-	DPID=$(pgrep -f -- "--control $TMP/a/vms/web/control.sock")
-	[ -n "$DPID" ] && break
-	sleep 0.02
-done
+a_vmm() { DPID=$(pgrep -f -- "--control $TMP/a/vms/web/control.sock"); }
+GW_UNTIL_STEP=0.02 gw_until 120 a_vmm || fail "5: no incoming VMM on A"
 echo "$DPID" >"$TMP/dpid"
 expect "5: the migration ends done although the commit's answer was lost" 0 'phase +done' -- \
 	"${GB[@]}" migration watch "$MID"
@@ -263,10 +263,8 @@ kill "$PROXY_PID"
 # --- 6. godwitd dies while it starts a VM: no orphan VMM for a later start to duplicate ---
 expect "6: create web2 on A" 0 created -- "${GA[@]}" vm create web2 --memory 16M --guest "$GUEST" --cmdline dirty:1:300
 "${GA[@]}" vm start web2 >/dev/null 2>&1 &
-for _ in $(seq 600); do
-	pgrep -f -- "--control $TMP/a/vms/web2/control.sock" >/dev/null && break
-	sleep 0.02
-done
+web2_vmm() { pgrep -f -- "--control $TMP/a/vms/web2/control.sock" >/dev/null; }
+GW_UNTIL_STEP=0.02 gw_until 120 web2_vmm || fail "6: web2's VMM never started"
 crash a # as soon as the VMM was forked: the start never finished
 daemon a
 "${GA[@]}" vm start web2 >"$TMP/out" 2>&1 # a second start (refused if the first had finished)
