@@ -93,7 +93,7 @@ struct vf_dma {
 	unsigned nsplit;
 	uint32_t split_head[2][NQ]; /* each queue's head just before its pages split */
 	struct dma_shadow_stats reported;
-	unsigned tails_refused; /* warned of (the first few) */
+	unsigned tails_refused; /* this engagement's, warned of (the first few) */
 	/* Interrupts waiting for their completions (shadow mode). */
 	uint32_t pending_msix;
 	int pending_intx; /* -1 nothing, else the level to apply */
@@ -359,11 +359,13 @@ static uint8_t *split_view(struct vf_dma *d, uint64_t base, uint64_t len)
  * device's side. The descriptors the device completed since split_locked read the head, from,
  * fell on either side of the copy the guest got: into the copy with those that came first,
  * not with the others. Each goes from the device's view into the guest's copy, and the
- * engine starts after them: were it to start at from, it would write a completion the copy
- * already held over whatever the guest did with that descriptor meanwhile (re-armed it, and
- * the device then fills a buffer the guest never posted: a frame lost, an old one seen
- * twice). Their data went straight to guest memory, before pre-copy's first round. */
-static unsigned split_catch_up_locked(struct vf_dma *d, const struct dma_queue_regs *r,
+ * engine starts after them (r->head; lowered to the first RX descriptor the device has not
+ * written back yet, should its head run ahead of its write-backs): were it to start at from,
+ * it would write a completion the copy already held over whatever the guest did with that
+ * descriptor meanwhile (re-armed it, and the device then fills a buffer the guest never
+ * posted: a frame lost, an old one seen twice). Their data went straight to guest memory:
+ * this runs in place only at log start, before pre-copy's first round reads any page. */
+static unsigned split_catch_up_locked(struct vf_dma *d, bool tx, struct dma_queue_regs *r,
 				      const uint8_t *view, uint32_t from)
 {
 	unsigned ds = d->lay->ring->desc_size;
@@ -371,14 +373,17 @@ static unsigned split_catch_up_locked(struct vf_dma *d, const struct dma_queue_r
 		return 0;
 	struct dma_map *map = d->ops->dma(d->dev);
 	unsigned k = 0;
-	for (uint32_t i = from; i != r->head; i = (i + 1) % r->n, k++) {
+	uint32_t i = from;
+	for (; i != r->head; i = (i + 1) % r->n, k++) {
 		uint64_t gpa = r->base + (uint64_t)i * ds;
+		const uint8_t *dv = view + (uint64_t)i * ds;
 		uint8_t *g = dma_translate(map, gpa, ds, true);
-		if (!g)
+		if (!g || (!tx && d->lay->ring->rx_done_len(dv) < 0))
 			break;
-		memcpy(g, view + (uint64_t)i * ds, ds);
+		memcpy(g, dv, ds);
 		on_dirty(d, gpa, ds);
 	}
+	r->head = i;
 	return k;
 }
 
@@ -397,9 +402,9 @@ static void start_split_queues_locked(struct vf_dma *d)
 				    d, tx, q, rd(d, qreg(d, tx, q, SRIOV_QREG_TAIL)));
 				uint8_t *view =
 				    split_view(d, r.base, (uint64_t)r.n * d->lay->ring->desc_size);
-				unsigned k =
-				    view ? split_catch_up_locked(d, &r, view, d->split_head[tx][q])
-					 : 0;
+				unsigned k = view ? split_catch_up_locked(d, tx, &r, view,
+									  d->split_head[tx][q])
+						  : 0;
 				if (k)
 					GW_INFO(d->name,
 						"%s queue %u: %u completions during the split "
@@ -611,6 +616,7 @@ static bool engage(struct vf_dma *d, enum dma_mode mode, struct dma_shadow *sh, 
 	}
 	d->sh = sh;
 	memset(&d->reported, 0, sizeof(d->reported));
+	d->tails_refused = 0;
 	d->mode = mode;
 	state_set_locked(d, VF_DMA_PRE_COPY_ENGAGED);
 	if (split)
@@ -854,9 +860,9 @@ static void tail_write_locked(struct vf_dma *d, bool tx, unsigned q, uint32_t v)
 		if (!dma_shadow_queue_post(d->sh, slot, v) && d->tails_refused++ < 4)
 			GW_WARN(d->name,
 				"%s queue %u: the driver's tail %u passes descriptors the device "
-				"still owns: not posted (the driver saw a completion the shadow "
-				"did not give it)",
-				tx ? "TX" : "RX", q, v);
+				"still owns (head %u): not posted (the driver saw a completion "
+				"the DMA engine did not give it)",
+				tx ? "TX" : "RX", q, v, rd(d, qreg(d, tx, q, SRIOV_QREG_HEAD)));
 	}
 	wr(d, qreg(d, tx, q, SRIOV_QREG_TAIL), v);
 }

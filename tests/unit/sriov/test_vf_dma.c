@@ -480,19 +480,29 @@ static void test_split_rings(void)
 	}
 }
 
-/* The device completes descriptor 0 after the head was read for the split and before the
- * guest's copy is taken (f_split_racy): the copy holds the completion. The guest handles it
- * and re-arms the descriptor with another buffer; the shadow must neither write the old
- * completion over the re-arm nor refuse the doorbell, and the frame the device puts there a
- * lap later lands in the buffer the guest posted. */
-static bool race_pending;
+/* The device completes descriptor 0 after the head was read for the split, either before the
+ * guest's copy of the ring page is taken (the copy holds the completion) or after it (only
+ * the device's view does), or moves its head before it writes the descriptor back:
+ * f_split_racy. The guest sees it either way, handles it and re-arms
+ * the descriptor with another buffer; the shadow must neither write the old completion over
+ * the re-arm nor refuse the doorbell, and the frame the device puts there a lap later lands
+ * in the buffer the guest posted. */
+static enum { RACE_NONE, RACE_EARLY, RACE_LATE, RACE_AHEAD } race;
 static int f_split_racy(void *o, uint64_t gpa, uint64_t len, void **dev)
 {
-	if (race_pending && gpa <= RX_RING && RX_RING < gpa + len) {
-		race_pending = false;
+	if (race == RACE_EARLY && gpa <= RX_RING && RX_RING < gpa + len) {
+		race = RACE_NONE;
 		f_device_rx(0, 60, 0xC0); /* nothing split yet: one memory for both */
 	}
-	return f_split(o, gpa, len, dev);
+	int rc = f_split(o, gpa, len, dev);
+	if (race >= RACE_LATE && gpa <= TX_RING && TX_RING < gpa + len) {
+		if (race == RACE_LATE)
+			f_device_rx(0, 60, 0xC0); /* the RX page split before: the device's view */
+		else
+			F.regs[IGB_RDH(0) / 4] = 1; /* a head ahead of its write-back */
+		race = RACE_NONE;
+	}
+	return rc;
 }
 
 static void test_split_race(void)
@@ -502,47 +512,56 @@ static void test_split_race(void)
 	fake_split_ops.hold_guest = f_hold;
 	fake_split_ops.split = f_split_racy;
 	fake_split_ops.join = f_join;
-	struct vf_dma *d = rig(DMA_MODE_SHADOW);
-	vf_dma_destroy(d);
-	CU_ASSERT_FATAL(vf_dma_create(&fake_split_ops, &F, &igb_vf_queue_layout, "vf-test", &d) ==
-			0);
-	CU_ASSERT_EQUAL(vf_dma_resume(d), 0);
-	F.live = true;
-	race_pending = true;
-	vf_dma_log_start(d);
-	CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
-	CU_ASSERT_FALSE(race_pending);
-	union igb_rx_desc *g = (union igb_rx_desc *)(F.ram + RX_RING);
-	CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, IGB_RXD_STAT_DD); /* the copy has it */
-	CU_ASSERT_EQUAL(F.ram[RX_BUFS], 0xC0);
-	/* The guest handles descriptor 0 and gives it back with another buffer. */
-	g[0].read.pkt_addr = rearm;
-	g[0].read.hdr_addr = 0;
-	CU_ASSERT_TRUE(vf_dma_bar0_write(d, IGB_RDT(0), 0, 4));
-	union igb_rx_desc *dv = (union igb_rx_desc *)f_dev_at(RX_RING);
-	CU_ASSERT(dv[7].read.pkt_addr >= DMA_SHADOW_IOVA_BASE); /* the doorbell was taken */
-	vf_dma_round(d);
-	CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, 0); /* the re-arm stands */
-	CU_ASSERT_EQUAL(g[0].read.pkt_addr, rearm);
-	/* One lap: the device fills 1..7, the guest takes each and gives it back, then the
-	 * device fills descriptor 0 again. */
-	for (unsigned i = 1; i < NDESC; i++) {
-		f_device_rx(i, 64, (uint8_t)(0xB0 + i));
+	for (int how = RACE_EARLY; how <= RACE_AHEAD; how++) {
+		struct vf_dma *d = rig(DMA_MODE_SHADOW);
+		vf_dma_destroy(d);
+		CU_ASSERT_FATAL(
+		    vf_dma_create(&fake_split_ops, &F, &igb_vf_queue_layout, "vf-test", &d) == 0);
+		CU_ASSERT_EQUAL(vf_dma_resume(d), 0);
+		F.live = true;
+		race = how;
+		vf_dma_log_start(d);
+		CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
+		CU_ASSERT_EQUAL(race, RACE_NONE);
+		union igb_rx_desc *g = (union igb_rx_desc *)(F.ram + RX_RING);
+		if (how == RACE_AHEAD) {
+			/* Not written back yet: the engine gives it to the guest once it is. */
+			CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, 0);
+			f_device_rx(0, 60, 0xC0);
+			vf_dma_round(d);
+		}
+		CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, IGB_RXD_STAT_DD);
+		CU_ASSERT_EQUAL(g[0].wb.length, 60);
+		CU_ASSERT_EQUAL(F.ram[RX_BUFS], 0xC0);
+		/* The guest handles descriptor 0 and gives it back with another buffer. */
+		g[0].read.pkt_addr = rearm;
+		g[0].read.hdr_addr = 0;
+		CU_ASSERT_TRUE(vf_dma_bar0_write(d, IGB_RDT(0), 0, 4));
+		union igb_rx_desc *dv = (union igb_rx_desc *)f_dev_at(RX_RING);
+		CU_ASSERT(dv[7].read.pkt_addr >= DMA_SHADOW_IOVA_BASE); /* the doorbell was taken */
 		vf_dma_round(d);
-		CU_ASSERT_EQUAL(g[i].wb.status & IGB_RXD_STAT_DD, IGB_RXD_STAT_DD);
-		CU_ASSERT_EQUAL(F.ram[RX_BUFS + 2048u * i], 0xB0 + i);
-		g[i].read.pkt_addr = RX_BUFS + 2048u * i;
-		g[i].read.hdr_addr = 0;
-		CU_ASSERT_TRUE(vf_dma_bar0_write(d, IGB_RDT(0), i, 4));
+		CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, 0); /* the re-arm stands */
+		CU_ASSERT_EQUAL(g[0].read.pkt_addr, rearm);
+		/* One lap: the device fills 1..7, the guest takes each and gives it back, then
+		 * the device fills descriptor 0 again. */
+		for (unsigned i = 1; i < NDESC; i++) {
+			f_device_rx(i, 64, (uint8_t)(0xB0 + i));
+			vf_dma_round(d);
+			CU_ASSERT_EQUAL(g[i].wb.status & IGB_RXD_STAT_DD, IGB_RXD_STAT_DD);
+			CU_ASSERT_EQUAL(F.ram[RX_BUFS + 2048u * i], 0xB0 + i);
+			g[i].read.pkt_addr = RX_BUFS + 2048u * i;
+			g[i].read.hdr_addr = 0;
+			CU_ASSERT_TRUE(vf_dma_bar0_write(d, IGB_RDT(0), i, 4));
+		}
+		f_device_rx(0, 64, 0xD0);
+		vf_dma_round(d);
+		CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, IGB_RXD_STAT_DD);
+		CU_ASSERT_EQUAL(F.ram[rearm], 0xD0); /* where the guest posted it */
+		CU_ASSERT_NOT_EQUAL(F.ram[0], 0xD0);
+		vf_dma_log_stop(d);
+		CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_RUNNING);
+		vf_dma_destroy(d);
 	}
-	f_device_rx(0, 64, 0xD0);
-	vf_dma_round(d);
-	CU_ASSERT_EQUAL(g[0].wb.status & IGB_RXD_STAT_DD, IGB_RXD_STAT_DD);
-	CU_ASSERT_EQUAL(F.ram[rearm], 0xD0); /* where the guest posted it */
-	CU_ASSERT_NOT_EQUAL(F.ram[0], 0xD0);
-	vf_dma_log_stop(d);
-	CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_RUNNING);
-	vf_dma_destroy(d);
 }
 
 static void test_reset(void)
