@@ -411,22 +411,29 @@ static void f_device_rx(unsigned i, unsigned len, uint8_t fill)
 	F.regs[IGB_RDH(0) / 4] = (i + 1) % NDESC;
 }
 
+/* rig, in shadow mode, for a live device whose rings' pages split through split_op. */
+static struct vf_dma *rig_split(int (*split_op)(void *, uint64_t, uint64_t, void **))
+{
+	fake_split_ops = fake_ops;
+	fake_split_ops.hold_guest = f_hold;
+	fake_split_ops.split = split_op;
+	fake_split_ops.join = f_join;
+	struct vf_dma *d = rig(DMA_MODE_SHADOW);
+	vf_dma_destroy(d);
+	CU_ASSERT_FATAL(vf_dma_create(&fake_split_ops, &F, &igb_vf_queue_layout, "vf-test", &d) ==
+			0);
+	CU_ASSERT_EQUAL(vf_dma_resume(d), 0);
+	F.live = true;
+	return d;
+}
+
 /* A live device whose rings' pages can be split (a VFIO VF): shadow mode goes on and, once
  * traffic drained the shadow buffers, off without the device held off; the guest's copy and
  * the device's view kept in step. Without traffic the handback holds it off after all. */
 static void test_split_rings(void)
 {
-	fake_split_ops = fake_ops;
-	fake_split_ops.hold_guest = f_hold;
-	fake_split_ops.split = f_split;
-	fake_split_ops.join = f_join;
 	for (int traffic = 1; traffic >= 0; traffic--) {
-		struct vf_dma *d = rig(DMA_MODE_SHADOW);
-		vf_dma_destroy(d);
-		CU_ASSERT_FATAL(
-		    vf_dma_create(&fake_split_ops, &F, &igb_vf_queue_layout, "vf-test", &d) == 0);
-		CU_ASSERT_EQUAL(vf_dma_resume(d), 0);
-		F.live = true;
+		struct vf_dma *d = rig_split(f_split);
 		unsigned stops = F.stops;
 		vf_dma_log_start(d);
 		CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
@@ -508,17 +515,8 @@ static int f_split_racy(void *o, uint64_t gpa, uint64_t len, void **dev)
 static void test_split_race(void)
 {
 	const uint64_t rearm = RX_BUFS + 2048u * NDESC; /* a buffer the device never had */
-	fake_split_ops = fake_ops;
-	fake_split_ops.hold_guest = f_hold;
-	fake_split_ops.split = f_split_racy;
-	fake_split_ops.join = f_join;
 	for (int how = RACE_EARLY; how <= RACE_AHEAD; how++) {
-		struct vf_dma *d = rig(DMA_MODE_SHADOW);
-		vf_dma_destroy(d);
-		CU_ASSERT_FATAL(
-		    vf_dma_create(&fake_split_ops, &F, &igb_vf_queue_layout, "vf-test", &d) == 0);
-		CU_ASSERT_EQUAL(vf_dma_resume(d), 0);
-		F.live = true;
+		struct vf_dma *d = rig_split(f_split_racy);
 		race = how;
 		vf_dma_log_start(d);
 		CU_ASSERT_EQUAL(vf_dma_state(d), VF_DMA_PRE_COPY_ENGAGED);
