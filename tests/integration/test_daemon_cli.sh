@@ -20,10 +20,7 @@ start_daemon() { # [extra godwitd options]
 	rm -f "$S/listen-address"
 	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$S" "$@" >>"$TMP/godwitd.log" 2>&1 &
 	DPID=$!
-	for _ in $(seq 100); do
-		[ -s "$S/listen-address" ] && break
-		sleep 0.05
-	done
+	GW_UNTIL_STEP=0.05 gw_until 120 test -s "$S/listen-address"
 	ADDR=$(cat "$S/listen-address")
 }
 

@@ -29,7 +29,7 @@ umask 000
 pid=$!
 gw_bg "$pid"
 umask 022
-for _ in $(seq 100); do [ -S "$S/godwitd.sock" ] && break; sleep 0.1; done
+gw_until 120 test -S "$S/godwitd.sock"
 mode() { stat -c %a "$1" 2>/dev/null; }
 [ "$(mode "$S")" = 700 ] && pass "state directory 0700" || fail "state directory $(mode "$S")"
 [ "$(mode "$S/token")" = 600 ] && pass "token 0600" || fail "token $(mode "$S/token")"

@@ -21,7 +21,7 @@ daemon() { # NAME [extra args]
 	"$GODWITD" --listen 127.0.0.1:0 --state-dir "$TMP/$n" "$@" >"$TMP/$n.log" 2>&1 &
 	gw_bg $!
 	disown
-	for _ in $(seq 100); do [ -s "$TMP/$n/listen-address" ] && break; sleep 0.05; done
+	GW_UNTIL_STEP=0.05 gw_until 120 test -s "$TMP/$n/listen-address"
 }
 daemon a --metrics 127.0.0.1:0
 daemon b --metrics 127.0.0.1:0
@@ -119,11 +119,11 @@ expect "nothing arrived on C" 0 'no VMs' -- "$GODWIT" --host "$C" --token-file "
 "${GA[@]}" --json migrate web --to "$B" --to-token-file "$TMP/b/token" --max-bandwidth 300K --detach >"$TMP/m.json"
 MID=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/m.json")
 DPID=
-for _ in $(seq 100); do
+web_pid() {
 	DPID=$("${GB[@]}" --json vm info web 2>/dev/null | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null)
-	[ -n "$DPID" ] && [ "$DPID" != 0 ] && break
-	sleep 0.05
-done
+	[ -n "$DPID" ] && [ "$DPID" != 0 ]
+}
+GW_UNTIL_STEP=0.05 gw_until 60 web_pid
 sleep 0.5
 expect "migration is in pre-copy" 0 'phase +precopy' -- "${GA[@]}" migration status "$MID"
 kill -KILL "$DPID"

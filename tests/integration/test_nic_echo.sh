@@ -19,7 +19,7 @@ run() {
 		--window 32 --json --quiet >"$TMP/peer.json" 2>"$TMP/peer.err" &
 	local peer=$!
 	gw_bg "$peer"
-	for _ in $(seq 100); do [ -s "$TMP/ready" ] && break; sleep 0.1; done
+	gw_until 120 test -s "$TMP/ready"
 	local uplink
 	uplink=$(cat "$TMP/ready" 2>/dev/null)
 	"$VMM" --memory 64M --guest "$GUEST" --cmdline "nic-echo:$count$gopts" --serial \

@@ -127,11 +127,7 @@ start_peer() {
 	"$PEER" --ready-file "$TMP/ready" --json --quiet "$@" >"$TMP/$name.json" \
 		2>"$TMP/$name.err" &
 	PEER_PID=$!
-	for _ in $(seq 100); do
-		[ -s "$TMP/ready" ] && return 0
-		sleep 0.1
-	done
-	return 1
+	gw_until 120 test -s "$TMP/ready"
 }
 
 # finish NAME: waits for the peer and then the fake VF; sets RC to the peer's exit code.

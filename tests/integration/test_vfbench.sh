@@ -15,7 +15,7 @@ gw_tmp gw-vfbench
 	--wait-announce 30 --json --quiet >"$TMP/peer.json" 2>"$TMP/peer.err" &
 peer=$!
 gw_bg "$peer"
-for _ in $(seq 100); do [ -s "$TMP/ready" ] && break; sleep 0.05; done
+GW_UNTIL_STEP=0.05 gw_until 120 test -s "$TMP/ready"
 if [ ! -s "$TMP/ready" ]; then
 	fail "godwit-nicpeer did not bind: $(tail -n 2 "$TMP/peer.err")"
 	gw_finish vfbench
