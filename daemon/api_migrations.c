@@ -429,7 +429,10 @@ static int vmm_stream(struct gwd_mig *m, const Godwit__V1__PrepareIncomingRespon
 	out.recreate_vfs = out.n_recreate_vfs ? recreate : NULL;
 	ProtobufCMessage *resp = NULL;
 	struct gw_rpc_status st;
-	int rc = vmm_call(m, "MigrateOut", &out.base, &resp, 10000, &st);
+	/* The VMM answers once its migration thread runs (milliseconds), but a loaded host can
+	 * hold that answer back for seconds (more than 10 s was seen in a test host, with a Linux
+	 * guest under TCG): a deadline that expires there fails a migration the VMM started. */
+	int rc = vmm_call(m, "MigrateOut", &out.base, &resp, 60000, &st);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	if (rc) {
