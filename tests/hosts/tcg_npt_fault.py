@@ -19,6 +19,11 @@ or, the last exit a `vintr` or `interrupt` at the same RIP and the shutdown deli
 external interrupt KVM injected on re-entry (intr_info valid, type 0;
 data/npt-fault-extint.trace, integration_linux_generations at 862aeaa: vector 0x22 into a
 Linux kernel, whose IDT and stacks are always mapped);
+or, a supervisor data access not present (error code without the present, user, reserved-bit
+and fetch flags), the last exit an `npf` at the same RIP on the same kind of access (read or
+write) in the final translation (info1 bit 32: the guest's own page tables had just produced
+the guest-physical address KVM then mapped; data/npt-fault-data.trace, integration_nic_mailbox
+at a36fe25: the test guest reading its .rodata, whose identity map never changes);
 or, a supervisor data access (error code without the user, reserved-bit and fetch flags), the
 last exit an `interrupt` at the same RIP (data/npt-fault-intr.trace: the test guest, at a
 register-only `shl`): the guest ran nothing in between, and the access that faulted is the
@@ -39,8 +44,8 @@ def matches(lines):
         m = EXIT.match(line)
         if not m:
             continue
-        task, reason, rip, _, info2, info, err = m.groups()
-        rip, info2 = int(rip, 16), int(info2, 16)
+        task, reason, rip, info1, info2, info, err = m.groups()
+        rip, info1, info2 = int(rip, 16), int(info1, 16), int(info2, 16)
         if reason == "shutdown":
             prev = last.get(task)
             info, err = int(info, 16), int(err, 16)
@@ -50,14 +55,16 @@ def matches(lines):
                                 (prev[0] in ("vintr", "interrupt") and prev[1] == rip and
                                  stay.get(task, 0) >= 2))
             delivery = prev and prev[0] == "interrupt" and prev[1] == rip
+            data = prev and prev[0] == "npf" and prev[1] == rip and prev[3] >> 32 & 1 and \
+                not err & 0x1d and err & 0x2 == prev[3] & 0x2 and not prev[3] & 0x10
             extint = (info & 0x80000000) and (info >> 8) & 7 == 0 and prev and \
                 prev[0] in ("vintr", "interrupt") and prev[1] == rip
-            if pf and ((fetched and err & 0x10) or (delivery and not err & 0x1c)):
+            if pf and ((fetched and err & 0x10) or (delivery and not err & 0x1c) or data):
                 return True
             if extint:
                 return True
         stay[task] = stay.get(task, 0) + 1 if last.get(task, ("", None))[1] == rip else 1
-        last[task] = (reason, rip, info2)
+        last[task] = (reason, rip, info2, info1)
     return False
 
 

@@ -4,8 +4,8 @@
 # the nested-paging fault caught in the test hosts (data/npt-fault.trace after an npf exit,
 # data/npt-fault-io.trace after an io exit, data/npt-fault-intr.trace after an interrupt exit,
 # all 2026-12-04, data/npt-fault-vintr.trace after vintr exits at one RIP and
-# data/npt-fault-extint.trace delivering an external interrupt after a vintr exit, 2026-12-05) and
-# nothing else: not the same
+# data/npt-fault-extint.trace delivering an external interrupt after a vintr exit, 2026-12-05,
+# data/npt-fault-data.trace on a data read after an npf exit for it, 2026-12-06) and nothing else: not the same
 # traces with the shutdown elsewhere, not a fault of another vector, not the test guest's
 # deliberate triple fault.
 set -u
@@ -52,6 +52,18 @@ sed 's/intr_info 0x80000022 error_code/intr_info 0x80000322 error_code/' "$E" >"
 check "a shutdown delivering an exception (not an interrupt) there does not" 1 "$TMP/eexc"
 sed 's/reason vintr rip 0xffffffff810a8e6d /reason msr rip 0xffffffff810a8e6d /' "$E" >"$TMP/emsr"
 check "a shutdown after an msr exit at that RIP does not" 1 "$TMP/emsr"
+D=$HERE/data/npt-fault-data.trace
+check "the fault caught on a data read after an npf exit for it matches" 0 "$D"
+sed 's/reason shutdown rip 0x103809 /reason shutdown rip 0x103810 /' "$D" >"$TMP/drip"
+check "a shutdown at another RIP than the npf's does not" 1 "$TMP/drip"
+sed 's/intr_info 0x80000b0e error_code 0x00000000$/intr_info 0x80000b0e error_code 0x00000002/' "$D" >"$TMP/dwrite"
+check "a page fault on a write after an npf on a read does not" 1 "$TMP/dwrite"
+sed 's/intr_info 0x80000b0e error_code 0x00000000$/intr_info 0x80000b0e error_code 0x00000001/' "$D" >"$TMP/dprot"
+check "a protection fault (present) after it does not" 1 "$TMP/dprot"
+sed 's/intr_info 0x80000b0e error_code 0x00000000$/intr_info 0x80000b0e error_code 0x00000004/' "$D" >"$TMP/duser"
+check "a user-mode page fault after it does not" 1 "$TMP/duser"
+sed 's/info1 0x0000000100000004 info2 0x0000000000104c50/info1 0x0000000200000006 info2 0x0000000000005000/' "$D" >"$TMP/dwalk"
+check "an npf in the guest's page walk (not the final translation) does not" 1 "$TMP/dwalk"
 cat >"$TMP/triple" <<'TR'
            vcpu0-1098    [001] .....   124.944635: kvm_exit: vcpu 0 reason io rip 0x1004d2 info1 0x0000000003f80010 info2 0x00000000001004d3 intr_info 0x00000000 error_code 0x00000000
            vcpu0-1098    [001] .....   124.945219: kvm_exit: vcpu 0 reason shutdown rip 0x101392 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x80000403 error_code 0x00000000
