@@ -157,6 +157,58 @@ static void let_go(struct gwd_mig *m, uint64_t downtime_us)
 	mig_end(m, PH(DONE), NULL);
 }
 
+/* The VMM's run state (VmmStatus.state), or RUN_STATE_UNSPECIFIED with st saying why. */
+static Godwit__Vmm__V1__RunState vmm_run_state(struct gwd_mig *m, const char *method,
+					       struct gw_rpc_status *st)
+{
+	Godwit__Vmm__V1__ControlRequest rq = GODWIT__VMM__V1__CONTROL_REQUEST__INIT;
+	Godwit__Vmm__V1__VmmStatus *rs = NULL;
+	Godwit__Vmm__V1__RunState state = GODWIT__VMM__V1__RUN_STATE__RUN_STATE_UNSPECIFIED;
+	if (mig_vmm_call(m, method, &rq.base, (ProtobufCMessage **)&rs, 10000, st) == 0 && rs)
+		state = rs->state;
+	if (rs)
+		protobuf_c_message_free_unpacked(&rs->base, NULL);
+	return state;
+}
+
+/*
+ * The abort, told to the VMM, which resumes the VM: asked again while its answer is lost. A
+ * Finish the VMM refuses (an earlier one whose answer was lost took the migration out of its
+ * handover) is no answer either: what counts is that the VM runs, so a VM the VMM still holds
+ * paused is resumed. False, with why, when the VM does not run here.
+ */
+static bool vmm_abort_resume(struct gwd_mig *m, char *why, size_t n)
+{
+	struct gw_rpc_status st;
+	for (int attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+		if (vmm_finish(m, false, &st) == 0)
+			return true;
+		if (!transport_error(st.code))
+			break;
+		GW_WARN(m->vm,
+			"migration %s: the VMM's answer to the abort did not come (%s); "
+			"asking again",
+			m->id, st.message);
+		usleep((useconds_t)(250 * 1000 * (attempt + 1)));
+	}
+	GW_WARN(m->vm,
+		"migration %s: the VMM did not take the abort (%s: %s); checking that the VM "
+		"runs",
+		m->id, gw_rpc_code_name(st.code), st.message);
+	Godwit__Vmm__V1__RunState rs = vmm_run_state(m, "Status", &st);
+	if (rs == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_PAUSED)
+		rs = vmm_run_state(m, "Resume", &st);
+	if (rs == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_RUNNING)
+		return true;
+	if (rs == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_UNSPECIFIED)
+		snprintf(why, n, "the VMM does not answer: %s", st.message);
+	else
+		snprintf(why, n, "the VMM holds the VM %s",
+			 rs == GODWIT__VMM__V1__RUN_STATE__RUN_STATE_STOPPED ? "stopped"
+									     : "not running");
+	return false;
+}
+
 /* The destination confirmed it does not run the VM: it resumes here. */
 static void resume_here(struct gwd_mig *m, bool cancelled, const char *why)
 {
@@ -166,20 +218,30 @@ static void resume_here(struct gwd_mig *m, bool cancelled, const char *why)
 	if (vm)
 		gwd_nics_steer_back(d, vm); /* before it runs again */
 	pthread_mutex_unlock(&d->lock);
-	struct gw_rpc_status fs;
-	vmm_finish(m, false, &fs);
+	char fail[300] = "";
+	bool runs = vmm_abort_resume(m, fail, sizeof(fail));
 	pthread_mutex_lock(&d->lock);
 	vm = gwd_vm_find(d, m->vm);
 	if (vm) {
 		vm->migrated_to[0] = '\0';
-		if (vm->monitor_running && vm->state == GWD_PAUSED)
+		if (runs && vm->monitor_running && vm->state == GWD_PAUSED)
 			vm->state = GWD_RUNNING; /* adopted paused at its handover */
 		gwd_vm_persist(d, vm);
 	}
 	pthread_mutex_unlock(&d->lock);
-	char msg[400];
-	snprintf(msg, sizeof(msg),
-		 "the destination did not take the VM (%s); it keeps running here", why);
+	char msg[800];
+	if (runs) {
+		snprintf(msg, sizeof(msg),
+			 "the destination did not take the VM (%s); it keeps running here", why);
+	} else {
+		snprintf(
+		    msg, sizeof(msg),
+		    "the destination did not take the VM (%s), but it could not be resumed here "
+		    "(%s): its vmm.log says more; 'godwit vm stop --force %s' and 'vm start' "
+		    "boot it again, without what its memory held",
+		    why, fail, m->vm);
+		GW_ERR(m->vm, "migration %s: %s", m->id, msg);
+	}
 	mig_end(m, cancelled ? PH(CANCELLED) : PH(FAILED), msg);
 }
 

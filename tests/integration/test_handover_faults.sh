@@ -93,12 +93,20 @@ migrate() { # G-ARRAY TO TOKEN-FILE [ARGS]: a detached migration; MID is its id
 	"${g[@]}" --json migrate web --to "$to" --grant-file "$TMP/grant" --detach "$@" >"$TMP/m.json"
 	MID=$(jget "$TMP/m.json" "['id']")
 }
+unverified() { # G-ARRAY SIDE: what the console gave, the VM's state and its VMM's last words
+	local -n ug=$1
+	echo "       console ($(wc -c <"$TMP/con") bytes):"
+	tail -5 "$TMP/con" | sed 's/^/         /'
+	"${ug[@]}" vm info web 2>&1 | sed 's/^/         /'
+	echo "       $2's vmm.log:"
+	tail -15 "$TMP/$2/vms/web/vmm.log" 2>&1 | sed 's/^/         /'
+}
 on_a_only() { # WHAT
 	expect "$1: web runs on A" 0 'web +running' -- "${GA[@]}" vm list
 	expect "$1: B holds no VM" 0 'no VMs' -- "${GB[@]}" vm list
 	if verified GA web; then pass "$1: the guest verifies its memory on A"; else
 		fail "$1: verification on A"
-		tail -5 "$TMP/con"
+		unverified GA a
 	fi
 }
 on_b_only() { # WHAT
@@ -106,7 +114,7 @@ on_b_only() { # WHAT
 	expect "$1: A holds no VM" 0 'no VMs' -- "${GA[@]}" vm list
 	if verified GB web; then pass "$1: the guest verifies its memory on B"; else
 		fail "$1: verification on B"
-		tail -5 "$TMP/con"
+		unverified GB b
 	fi
 }
 
@@ -257,7 +265,10 @@ ls "$CTL"/stopped-* >/dev/null 2>&1 && pass "5: A's VMM was stopped during the c
 grep -q "the commit's answer did not come" "$TMP/b.log" && pass "5: B asked again" || fail "5: B did not retry"
 expect "5: web runs on A" 0 'web +running' -- "${GA[@]}" vm list
 expect "5: B holds no VM" 0 'no VMs' -- "${GB[@]}" vm list
-if verified GA web; then pass "5: the guest verifies its memory on A"; else fail "5: verification on A"; fi
+if verified GA web; then pass "5: the guest verifies its memory on A"; else
+	fail "5: verification on A"
+	unverified GA a
+fi
 kill "$PROXY_PID"
 
 # --- 6. godwitd dies while it starts a VM: no orphan VMM for a later start to duplicate ---
