@@ -128,16 +128,23 @@ int dma_read(struct dma_map *m, uint64_t iova, void *buf, size_t len)
 	return 0;
 }
 
-int dma_write(struct dma_map *m, uint64_t iova, const void *buf, size_t len)
+/* A device write's target: its host address with the map's read lock held, or NULL (the lock
+ * released, the fault counted, *rc saying why). write_end finishes what this began. */
+static uint8_t *write_begin(struct dma_map *m, uint64_t iova, size_t len, int *rc)
 {
 	pthread_rwlock_rdlock(&m->lock);
 	const struct dma_range *r = lookup(m, iova, len);
 	if (!r || !r->writable) {
 		pthread_rwlock_unlock(&m->lock);
 		__atomic_add_fetch(&m->faults, 1, __ATOMIC_RELAXED);
-		return r ? -EACCES : -EFAULT;
+		*rc = r ? -EACCES : -EFAULT;
+		return NULL;
 	}
-	memcpy(r->hva + (iova - r->iova), buf, len);
+	return r->hva + (iova - r->iova);
+}
+
+static void write_end(struct dma_map *m, uint64_t iova, size_t len)
+{
 	/* Under the lock, so that once dma_map_set_write_hook returns no call of the old
 	 * hook is still running. */
 	if (m->hook)
@@ -145,6 +152,44 @@ int dma_write(struct dma_map *m, uint64_t iova, const void *buf, size_t len)
 	pthread_rwlock_unlock(&m->lock);
 	__atomic_add_fetch(&m->writes, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&m->write_bytes, len, __ATOMIC_RELAXED);
+}
+
+int dma_write(struct dma_map *m, uint64_t iova, const void *buf, size_t len)
+{
+	int rc;
+	uint8_t *dst = write_begin(m, iova, len, &rc);
+	if (!dst)
+		return rc;
+	memcpy(dst, buf, len);
+	write_end(m, iova, len);
+	return 0;
+}
+
+int dma_write_words(struct dma_map *m, uint64_t iova, const void *buf, size_t len)
+{
+	size_t w = len == 4 ? 4 : 8;
+	if (len == 0 || len % w || iova % w)
+		return -EINVAL;
+	int rc;
+	uint8_t *dst = write_begin(m, iova, len, &rc);
+	if (!dst)
+		return rc;
+	if ((uintptr_t)dst % w) { /* a range whose host address is not aligned like its IOVA */
+		pthread_rwlock_unlock(&m->lock);
+		return -EINVAL;
+	}
+	if (w == 4) {
+		uint32_t v;
+		memcpy(&v, buf, 4);
+		__atomic_store_n((uint32_t *)(void *)dst, v, __ATOMIC_RELEASE);
+	} else {
+		for (size_t i = 0; i < len; i += 8) {
+			uint64_t v;
+			memcpy(&v, (const uint8_t *)buf + i, 8);
+			__atomic_store_n((uint64_t *)(void *)(dst + i), v, __ATOMIC_RELEASE);
+		}
+	}
+	write_end(m, iova, len);
 	return 0;
 }
 

@@ -513,7 +513,7 @@ static void tx_writeback(struct igb_dev *d, const struct ring *r, uint32_t end)
 		if (dma_read(d->io.dma, da + 8, &ctl, 4) || !(ctl & IGB_TXD_CMD_RS))
 			continue;
 		uint32_t st = IGB_TXD_STAT_DD;
-		if (dma_write(d->io.dma, da + 12, &st, 4))
+		if (dma_write_words(d->io.dma, da + 12, &st, 4))
 			d->st.dma_faults++;
 	}
 }
@@ -664,7 +664,8 @@ static void rx_deliver(struct igb_dev *d, unsigned q, uint8_t *f, size_t len)
 			       (err ? IGB_RXD_ERR_RXE : 0) | (tci >= 0 ? IGB_RXD_STAT_VP : 0);
 		rd.wb.length = (uint16_t)(err ? 0 : n);
 		rd.wb.vlan = (uint16_t)(tci >= 0 ? tci : 0);
-		if (dma_write(d->io.dma, da, &rd, sizeof(rd))) {
+		/* Once, status last: the driver re-posts the descriptor as soon as it sees DD. */
+		if (dma_write_words(d->io.dma, da, &rd, sizeof(rd))) {
 			ring_fault(d, q, false, da);
 			return;
 		}

@@ -30,6 +30,16 @@ int dma_map_remove(struct dma_map *m, uint64_t iova);
  */
 int dma_read(struct dma_map *m, uint64_t iova, void *buf, size_t len);
 int dma_write(struct dma_map *m, uint64_t iova, const void *buf, size_t len);
+/*
+ * dma_write for what a driver reads while the device writes it, a descriptor's write-back: len
+ * is 4 or a multiple of 8, iova aligned to 4 or 8 (-EINVAL otherwise), and each 4- or 8-byte
+ * word is stored exactly once, in address order, with release semantics. A driver that sees a
+ * later word (the status, DD) sees the earlier ones, and a word it rewrites after seeing the
+ * status stays as it wrote it. memcpy promises neither: glibc copies 16 bytes with two
+ * overlapping 16-byte stores, so a driver that re-posts a descriptor between them finds the
+ * write-back (buffer address 0, DD set) stored over its re-post.
+ */
+int dma_write_words(struct dma_map *m, uint64_t iova, const void *buf, size_t len);
 /* Host pointer for [iova, iova + len) when it lies in one range, else NULL. */
 void *dma_translate(struct dma_map *m, uint64_t iova, uint64_t len, bool write);
 /* Installs (or with hook == NULL removes) the function told about device writes. Real DMA

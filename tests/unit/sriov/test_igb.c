@@ -7,6 +7,7 @@
 #include "godwit/sriov_pf.h"
 
 #include "../../lib/gw_test.h"
+#include "../../lib/store_trace.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -506,6 +507,41 @@ static void frame_to(uint8_t *f, size_t n, const uint8_t *dst)
 	memcpy(f, dst, 6);
 	f[12] = 0x88;
 	f[13] = 0xB5;
+}
+
+/* A driver re-posts a descriptor as soon as it sees DD: the device stores each word of a
+ * write-back once, the status last. A second store of the write-back (glibc's memcpy of 16
+ * bytes makes two) would put buffer address 0 and DD back over the re-post: the next frame
+ * then goes to guest-physical 0 and the driver reads its buffer's old frame again. */
+static void test_writeback_stores(void)
+{
+	struct rig r;
+	rig_open(&r, 1);
+	rings_up(&r);
+	uint8_t f[64];
+	frame_to(f, sizeof(f), MAC);
+	sendto(r.sw, f, sizeof(f), 0, (struct sockaddr *)&r.port_addr, r.port_addr_len);
+	union igb_rx_desc *rx = at(&r, RXR);
+	struct gw_store_trace t;
+	CU_ASSERT_FATAL(gw_store_trace_start(rx, &t) == 0);
+	igb_dev_process(&r.dev, 8);
+	gw_store_trace_stop();
+	CU_ASSERT_EQUAL(rx[0].wb.status, IGB_RXD_STAT_DD | IGB_RXD_STAT_EOP);
+	CU_ASSERT_EQUAL(t.n, 2);
+	CU_ASSERT_EQUAL(t.at[0], (uintptr_t)&rx[0]);
+	CU_ASSERT_EQUAL(t.at[1], (uintptr_t)&rx[0] + 8);
+	/* TX: DD, once, into the status dword. */
+	memcpy(at(&r, TXB), f, sizeof(f));
+	post_tx(&r, 0, TXB, sizeof(f), IGB_TXD_CMD_EOP | IGB_TXD_CMD_RS);
+	union igb_tx_desc *tx = at(&r, TXR);
+	wr(&r, IGB_TDT(0), 1);
+	CU_ASSERT_FATAL(gw_store_trace_start(tx, &t) == 0);
+	igb_dev_process(&r.dev, 8);
+	gw_store_trace_stop();
+	CU_ASSERT(tx[0].wb.status & IGB_TXD_STAT_DD);
+	CU_ASSERT_EQUAL(t.n, 1);
+	CU_ASSERT_EQUAL(t.at[0], (uintptr_t)&tx[0] + 12);
+	rig_close(&r);
 }
 
 static void test_rx(void)
@@ -1133,6 +1169,7 @@ int main(void)
 	    {"pf callback and state", test_pf_callback_and_state},
 	    {"tx descriptors", test_tx},
 	    {"rx descriptors", test_rx},
+	    {"write-backs store each word once, the status last", test_writeback_stores},
 	    {"device state", test_state},
 	    {"state made of a real VF's registers", test_state_from_regs},
 	    {"mailbox exchanges trap the page", test_mbx_exchanges},
