@@ -69,7 +69,7 @@ int gwd_ops_serving(struct gwd *d, struct gwd_ops *ops, const char *status)
 
 void gwd_ops_stop(struct gwd_ops *ops)
 {
-	gwd_sd_stopping();
+	gwd_sd_stopping(ops->watchdog);
 	gwd_sd_watchdog_stop(ops->watchdog);
 	ops->watchdog = NULL;
 	gwd_metrics_http_stop(ops->http);

@@ -43,9 +43,10 @@ bool gwd_sd_log_to_journal(void);
  * why when what was passed cannot serve: more than one fd, not a listening unix stream
  * socket, or a socket file others may use (its callers need no token). */
 int gwd_sd_listen_fd(int *fd, char *path, size_t pathn, char *why, size_t n);
-/* READY=1 with a STATUS line; STOPPING=1. Nothing without NOTIFY_SOCKET. */
+/* READY=1 with a STATUS line; STOPPING=1, the watchdog w (if any) silenced first, so that no
+ * WATCHDOG=1 follows it. Nothing without NOTIFY_SOCKET. */
 void gwd_sd_ready(const char *status);
-void gwd_sd_stopping(void);
+void gwd_sd_stopping(struct gwd_watchdog *w);
 /* With a watchdog asked for (WATCHDOG_USEC for this process), a thread that pings it every
  * half period while the daemon is alive: its lock can be taken and the API answers a health
  * check on unix_target ("unix:PATH"). 0 (also with no watchdog: *out NULL) or -errno. */

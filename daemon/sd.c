@@ -130,20 +130,29 @@ void gwd_sd_ready(const char *status)
 	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
 }
 
-void gwd_sd_stopping(void)
-{
-	sd_notify(0, "STOPPING=1\nSTATUS=stopping; running VMs keep running");
-}
-
 struct gwd_watchdog {
 	struct gwd *d;
 	char target[600];
 	uint64_t period_ms; /* between pings: half of WatchdogSec */
 	pthread_t thread;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* held for each ping: none is sent once stop is set */
 	pthread_cond_t cond;
 	bool stop;
 };
+
+void gwd_sd_stopping(struct gwd_watchdog *w)
+{
+	/* The watchdog stops first, under its lock: no WATCHDOG=1 follows STOPPING=1, even one
+	 * whose check was under way. */
+	if (w) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_cond_broadcast(&w->cond);
+	}
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping; running VMs keep running");
+	if (w)
+		pthread_mutex_unlock(&w->lock);
+}
 
 /* Alive: the daemon's lock can be taken, and a health check through the API's unix socket
  * gets an answer (the completion-queue thread and a worker run), each within a quarter of the
@@ -190,7 +199,10 @@ static void *watchdog_thread(void *arg)
 		struct timespec next = gw_deadline_ms((long)w->period_ms);
 		char why[700];
 		if (alive(w, &cl, why, sizeof(why)) == 0) {
-			sd_notify(0, "WATCHDOG=1");
+			pthread_mutex_lock(&w->lock);
+			if (!w->stop)
+				sd_notify(0, "WATCHDOG=1");
+			pthread_mutex_unlock(&w->lock);
 			if (failing)
 				GW_INFO("watchdog", "the daemon answers again");
 			failing = false;

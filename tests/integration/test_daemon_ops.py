@@ -252,6 +252,10 @@ def test_notify():
     msgs = messages(s, time.time() + 10, stop_on="STOPPING=1")
     check("STOPPING=1 on SIGTERM", any("STOPPING=1" in m for _, m in msgs), msgs)
     p.wait(timeout=10)
+    # Whatever it sent after STOPPING=1, up to its end: no ping (a check under way then
+    # once pinged after it, and the next godwitd on this socket seemed to ping unasked).
+    late = messages(s, time.time() + 0.5)
+    check("no WATCHDOG=1 after STOPPING=1", not any("WATCHDOG=1" in m for _, m in late), late)
 
     # No WATCHDOG_USEC: no pings.
     env = dict(os.environ, NOTIFY_SOCKET=path)
