@@ -2,25 +2,31 @@
 # SPDX-License-Identifier: Apache-2.0
 # make bench's packet case: packets per second and CPU per packet of the emulated VF's uplink
 # with the udp:, tap: and dpdk: ports (and packet:, the AF_PACKET socket on the same wire as
-# dpdk:'s net_af_packet), side by side, same machine, same run, in two layers:
+# dpdk:'s net_af_packet), side by side, same machine, same run, in three layers. dpdk: runs
+# two of DPDK's virtual devices: net_af_packet (port "dpdk"), frames through the kernel on a
+# veth pair, and net_memif (port "dpdk-memif"), frames through shared memory to another DPDK
+# port, the kernel out of the path (the memif socket only connects the two).
 #   ports  the port layer alone (godwit-portbench: one port sends 64-byte numbered frames,
 #          256 in flight, batches of 32 as one device round, another receives and checks them),
 #          on this machine: udp: to a socket on loopback; tap: two TAPs on a bridge; packet: and
-#          dpdk:net_af_packet on the two ends of a veth pair. PORT_FRAMES frames, RUNS runs.
+#          dpdk:net_af_packet on the two ends of a veth pair; two net_memif ports (server and
+#          client) in the one process. PORT_FRAMES frames, RUNS runs.
 #   vf     the whole guest path: the test guest's nic-echo through the emulated VF, godwit-nicpeer
 #          sending NIC_FRAMES 64-byte frames, 32 in flight: uplink udp: (peer on loopback), tap:
 #          and dpdk:net_af_packet (a TAP, or one end of a veth pair, in a bridge; the peer on the
-#          bridge with packet:). CPU: the VMM's user + system time per echoed packet. Needs a KVM
-#          that runs the test guest: natively where testhost.sh's probe says so, else in test
-#          host h1 (nested KVM under TCG: the guest dominates there).
+#          bridge with packet:), and dpdk:net_memif (the peer's own dpdk: port serves it). CPU:
+#          the VMM's user + system time per echoed packet. Needs a KVM that runs the test
+#          guest: natively where testhost.sh's probe says so, else in test host h1 (nested KVM
+#          under TCG: the guest dominates there).
 #   device through the emulated VF's device model, the guest's driver played on the host
 #          (godwit-vfbench: the igb register model, its RX/TX ring engines and the port, run
 #          as godwit-vmm's device thread runs them, echoing as nic-echo does; no VM, no vCPU,
 #          no VM exits, no guest code), natively on this machine; godwit-nicpeer sends
 #          DEV_FRAMES (200000) 64-byte frames, DEV_WINDOW (256) in flight: uplink udp: (peer
-#          on loopback), tap: and dpdk:net_af_packet (a TAP, or a veth end, in a bridge with
-#          the peer's packet:), as in the vf layer. CPU: godwit-vfbench's user + system time
-#          per echo.
+#          on loopback), tap: (a TAP in a bridge with the peer's packet:), and dpdk: with the
+#          peer on a dpdk: port of its own, so that its rate is not one system call per frame:
+#          net_af_packet on the two ends of a veth pair, net_memif (the peer serves). CPU:
+#          godwit-vfbench's user + system time per echo.
 # Needs root (TAPs, veth pairs, bridges, AF_PACKET). PACKET_LAYERS=ports, device or vf (or a
 # list of them) runs those layers only.
 # usage: bench/packets.sh BUILD RAW             (appends JSON lines to RAW)
@@ -109,6 +115,9 @@ if [ "${1:-}" = --vf-here ]; then
 		log "vf tap run $run: $(tail -n 1 "$OUT")"
 		vf dpdk "dpdk:net_af_packet0,iface=${K}d" "packet:${K}p" "$run" >>"$OUT"
 		log "vf dpdk run $run: $(tail -n 1 "$OUT")"
+		vf dpdk-memif "dpdk:net_memif0,role=client,socket=$WORK/vf-memif-$run.sock" \
+			"dpdk:net_memif0,role=server,socket=$WORK/vf-memif-$run.sock" "$run" >>"$OUT"
+		log "vf dpdk-memif run $run: $(tail -n 1 "$OUT")"
 	done
 	exit 0
 fi
@@ -177,11 +186,13 @@ device_layer() {
 	veth "${K}e" "${K}es"
 	veth "${K}f" "${K}fs"
 	tap "${K}u"
-	for i in "${K}es" "${K}fs" "${K}u"; do ip link set "$i" master "${K}vb"; done
+	for i in "${K}es" "${K}u"; do ip link set "$i" master "${K}vb"; done
 	for run in $(seq "$RUNS"); do
 		dev udp peer udp:127.0.0.1:0 "$run"
 		dev tap "tap:${K}u" "packet:${K}e" "$run"
-		dev dpdk "dpdk:net_af_packet0,iface=${K}f" "packet:${K}e" "$run"
+		dev dpdk "dpdk:net_af_packet0,iface=${K}f" "dpdk:net_af_packet0,iface=${K}fs" "$run"
+		dev dpdk-memif "dpdk:net_memif0,role=client,socket=$WORK/dev-memif-$run.sock" \
+			"dpdk:net_memif0,role=server,socket=$WORK/dev-memif-$run.sock" "$run"
 	done
 }
 ports_layer() {
@@ -198,6 +209,8 @@ ports_layer() {
 		port tap "$run" "tap:${K}t0" "tap:${K}t1"
 		port packet "$run" "packet:${K}a" "packet:${K}b"
 		port dpdk "$run" "dpdk:net_af_packet0,iface=${K}a" "dpdk:net_af_packet1,iface=${K}b"
+		port dpdk-memif "$run" "dpdk:net_memif0,role=server,socket=$WORK/port-memif-$run.sock" \
+			"dpdk:net_memif1,role=client,socket=$WORK/port-memif-$run.sock"
 	done
 }
 [[ " $LAYERS " != *" ports "* ]] || ports_layer

@@ -4,6 +4,7 @@
 #include "godwit/log.h"
 #include "godwit/parse.h"
 #include "godwit/sock.h"
+#include "godwit/sriov_port.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -46,6 +47,7 @@
 #define RX_BUF		65536u
 #define SEND_BATCH	256u
 #define RECV_BATCH	1024u
+#define PORT_POLL_NS	(20 * UINT64_C(1000)) /* a dpdk: port has no fd: look again this soon */
 
 /* The peer's own MAC, a locally administered unicast address. */
 static const uint8_t peer_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
@@ -103,10 +105,11 @@ struct peer {
 	struct opts o;
 	int fd;
 	int sigfd;
-	char bound[160];     /* the listen address as a port spec, e.g. "udp:127.0.0.1:41234" */
-	char unix_path[108]; /* unlinked on exit when we bound it */
-	bool packet;	     /* an AF_PACKET socket on a network interface */
-	int ifindex;	     /* packet: that interface */
+	char bound[160];	 /* the listen address as a port spec, e.g. "udp:127.0.0.1:41234" */
+	char unix_path[108];	 /* unlinked on exit when we bound it */
+	bool packet;		 /* frames on a wire: an AF_PACKET socket, or a dpdk: port */
+	int ifindex;		 /* packet: that interface */
+	struct sriov_port *port; /* dpdk: the ethdev port frames go through (no fd) */
 
 	/* Where the VF lives, learned from its latest RARP announce. */
 	bool have_vf;
@@ -167,7 +170,8 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "Usage: godwit-nicpeer --listen udp:HOST:PORT|unix:PATH|packet:IFNAME [options]\n"
+	    "Usage: godwit-nicpeer --listen udp:HOST:PORT|unix:PATH|packet:IFNAME|dpdk:DEVARGS\n"
+	    "                      [options]\n"
 	    "\n"
 	    "Plays the switch and a traffic generator for an emulated NIC function whose port\n"
 	    "spec is the listen address: learns the function from its RARP announces, sends it\n"
@@ -176,15 +180,19 @@ static void usage(FILE *f)
 	    "Options:\n"
 	    "  --listen SPEC            address to bind (udp:127.0.0.1:0 picks a free port), or\n"
 	    "                           packet:IFNAME: frames on a network interface (needs\n"
-	    "                           CAP_NET_RAW; the interface goes promiscuous meanwhile)\n"
+	    "                           CAP_NET_RAW; the interface goes promiscuous meanwhile),\n"
+	    "                           or dpdk:DEVARGS: frames through a DPDK ethdev port, as\n"
+	    "                           the VF's dpdk: uplink takes it (net_memif0,role=server,\n"
+	    "                           socket=PATH serves a VF whose uplink is its client)\n"
 	    "  --count N                frames to send (default 0: until --duration or a signal)\n"
 	    "  --rate PPS               at most PPS frames per second (default: window-bound)\n"
 	    "  --window W               at most W frames awaiting their echo (default 16)\n"
 	    "  --size BYTES             frame size, %u..%u (default 64)\n"
 	    "  --duration SECONDS       stop sending after this long (from the first announce)\n"
 	    "  --wait-announce SECONDS  give up when no announce came this long (default 60)\n"
-	    "  --vf-mac MAC             packet: only: the VF's MAC, for a VF that announced\n"
-	    "                           before the peer started; frames go to it at once\n"
+	    "  --vf-mac MAC             packet: and dpdk: only: the VF's MAC, for a VF that\n"
+	    "                           announced before the peer started; frames go to it\n"
+	    "                           at once\n"
 	    "  --vlan VID               send each frame with an 802.1Q tag for VLAN VID\n"
 	    "                           (1..4094, 4 bytes beyond --size on the wire); echoes\n"
 	    "                           are taken tagged or untagged (a VF strips the tag)\n"
@@ -479,6 +487,17 @@ static int bind_packet(struct peer *pr, const char *name, char *err, size_t errl
 	return 0;
 }
 
+/* A DPDK ethdev port: the VF is a MAC on the port's wire, as with packet:. */
+static int bind_dpdk(struct peer *pr, char *err, size_t errlen)
+{
+	int rc = sriov_port_open(pr->o.listen, &pr->port, err, errlen);
+	if (rc < 0)
+		return rc;
+	pr->packet = true;
+	snprintf(pr->bound, sizeof(pr->bound), "%s", pr->o.listen);
+	return 0;
+}
+
 /* Binds --listen; -EINVAL means the spec itself is malformed (a usage error). */
 static int peer_bind(struct peer *pr, char *err, size_t errlen)
 {
@@ -489,9 +508,12 @@ static int peer_bind(struct peer *pr, char *err, size_t errlen)
 		rc = bind_unix(pr, pr->o.listen + 5, err, errlen);
 	} else if (strncmp(pr->o.listen, "packet:", 7) == 0) {
 		rc = bind_packet(pr, pr->o.listen + 7, err, errlen);
+	} else if (strncmp(pr->o.listen, "dpdk:", 5) == 0) {
+		return bind_dpdk(pr, err, errlen);
 	} else {
 		snprintf(err, errlen,
-			 "--listen wants udp:HOST:PORT, unix:PATH or packet:IFNAME, got \"%s\"",
+			 "--listen wants udp:HOST:PORT, unix:PATH, packet:IFNAME or dpdk:DEVARGS, "
+			 "got \"%s\"",
 			 pr->o.listen);
 		return -EINVAL;
 	}
@@ -843,6 +865,20 @@ static void place_saw_echo(struct peer *pr, const struct sockaddr_storage *from,
 	}
 }
 
+/* Sends txbuf's first SIZE bytes to the VF: 0, -EAGAIN when the socket is full, or -errno.
+ * A dpdk: port batches them until the round's flush (run). */
+static int frame_out(struct peer *pr, uint32_t size)
+{
+	if (pr->port)
+		return sriov_port_send(pr->port, pr->txbuf, size);
+	ssize_t n;
+	do {
+		n = sendto(pr->fd, pr->txbuf, size, MSG_DONTWAIT | MSG_NOSIGNAL,
+			   (struct sockaddr *)&pr->vf, pr->vf_len);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : 0;
+}
+
 /* Sends the next frame; returns 0, -EAGAIN when the socket is full, or -ENOMEM. */
 static int send_one(struct peer *pr, uint64_t now)
 {
@@ -875,28 +911,26 @@ static int send_one(struct peer *pr, uint64_t now)
 		size += VLAN_TAG;
 	}
 
-	ssize_t n;
-	do {
-		n = sendto(pr->fd, pr->txbuf, size, MSG_DONTWAIT | MSG_NOSIGNAL,
-			   (struct sockaddr *)&pr->vf, pr->vf_len);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+	rc = frame_out(pr, size);
+	if (rc == -EAGAIN) {
 		pr->blocked_out = true;
 		return -EAGAIN;
 	}
-	if (n < 0) {
-		/* The VF is gone (a unix socket after its VMM exited, say): the frame is sent
-		 * into the void and will be counted lost, as on a wire. */
+	if (rc < 0) {
+		/* The VF is gone (a unix socket after its VMM exited, say), or a dpdk: port
+		 * had no buffer: the frame is sent into the void and will be counted lost, as
+		 * on a wire. */
 		pr->send_errors++;
 		if (!pr->send_warned) {
-			GW_DEBUG(LOG, "sending to %s: %s", pr->vf_desc, strerror(errno));
+			GW_DEBUG(LOG, "sending to %s: %s", pr->vf_desc, strerror(-rc));
 			pr->send_warned = true;
 		}
 	}
 	if (!pr->in_outage)
 		outage_open(pr, now, pr->sent);
 	pr->sent_ns[seq] = now;
-	/* After sendto: a datagram to a local socket is in its queue by now. */
+	/* After sendto: a datagram to a local socket is in its queue by now (a dpdk: port's
+	 * is once the round's flush, right after, hands it over). */
 	pr->sent_rt[seq] = real_ns();
 	pr->place[seq] = (uint16_t)(pr->nplaces - 1);
 	pr->state[seq] = SEQ_OUTSTANDING;
@@ -1075,6 +1109,21 @@ static bool packet_take(const uint8_t *f, size_t n, struct sockaddr_storage *fro
 	return true;
 }
 
+/* A frame in rxbuf, N bytes, from FROM, which reached us at AT_RT (CLOCK_REALTIME). */
+static void frame_in(struct peer *pr, size_t n, struct sockaddr_storage *from, socklen_t fromlen,
+		     uint64_t at_rt)
+{
+	if (pr->packet && !packet_take(pr->rxbuf, n, from, &fromlen))
+		return; /* not to us: not counted, not even as ignored */
+	if (pr->o.vlan && n >= ETH_HDR + VLAN_TAG && n <= RX_BUF &&
+	    (pr->rxbuf[12] << 8 | pr->rxbuf[13]) == VLAN_TPID) {
+		/* An echo that kept its tag: judged as the frame inside it. */
+		memmove(pr->rxbuf + 12, pr->rxbuf + 12 + VLAN_TAG, n - 12 - VLAN_TAG);
+		n -= VLAN_TAG;
+	}
+	on_frame(pr, pr->rxbuf, n, from, fromlen, now_ns(), at_rt);
+}
+
 static void receive_all(struct peer *pr)
 {
 	for (unsigned i = 0; i < RECV_BATCH; i++) {
@@ -1107,16 +1156,28 @@ static void receive_all(struct peer *pr)
 		}
 		if (!at_rt)
 			at_rt = real_ns(); /* no stamp: now, the latest it can have arrived */
-		if (pr->packet && !packet_take(pr->rxbuf, (size_t)n, &from, &mh.msg_namelen))
-			continue; /* not to us: not counted, not even as ignored */
-		if (pr->o.vlan && n >= ETH_HDR + VLAN_TAG && n <= RX_BUF &&
-		    (pr->rxbuf[12] << 8 | pr->rxbuf[13]) == VLAN_TPID) {
-			/* An echo that kept its tag: judged as the frame inside it. */
-			memmove(pr->rxbuf + 12, pr->rxbuf + 12 + VLAN_TAG,
-				(size_t)n - 12 - VLAN_TAG);
-			n -= VLAN_TAG;
+		frame_in(pr, (size_t)n, &from, mh.msg_namelen, at_rt);
+	}
+}
+
+/* A dpdk: port: what its RX queue holds. Its frames carry no stamp (read now), and come from
+ * the wire as a packet socket's would (to us or broadcast; nothing of ours loops back). */
+static void receive_port(struct peer *pr)
+{
+	for (unsigned i = 0; i < RECV_BATCH; i++) {
+		ssize_t n = sriov_port_recv(pr->port, pr->rxbuf, RX_BUF);
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
+			GW_DEBUG(LOG, "receiving from %s: %s", pr->bound, strerror((int)-n));
+			pr->ignored++;
+			continue;
 		}
-		on_frame(pr, pr->rxbuf, (size_t)n, &from, mh.msg_namelen, now_ns(), at_rt);
+		struct sockaddr_storage from = {0};
+		struct sockaddr_ll *ll = (struct sockaddr_ll *)&from;
+		ll->sll_family = AF_PACKET;
+		ll->sll_pkttype = PACKET_HOST;
+		frame_in(pr, (size_t)n, &from, sizeof(*ll), real_ns());
 	}
 }
 
@@ -1239,6 +1300,8 @@ static int run(struct peer *pr)
 			if (rc < 0)
 				break;
 		}
+		if (pr->port)
+			sriov_port_flush(pr->port);
 		if (!pr->o.quiet && now >= pr->next_progress) {
 			progress(pr, now);
 			pr->next_progress += PROGRESS_NS;
@@ -1252,6 +1315,8 @@ static int run(struct peer *pr)
 
 		/* Still room to send: go round again at once (after a look at the socket). */
 		uint64_t ns = can_send(pr, now) ? 0 : sleep_ns(pr, now);
+		if (pr->port && ns > PORT_POLL_NS)
+			ns = PORT_POLL_NS;
 		struct timespec ts = {.tv_sec = (time_t)(ns / NS_PER_SEC),
 				      .tv_nsec = (long)(ns % NS_PER_SEC)};
 		struct pollfd pfd[2] = {
@@ -1264,6 +1329,8 @@ static int run(struct peer *pr)
 			pr->phase = PHASE_DONE;
 			break;
 		}
+		if (pr->port)
+			receive_port(pr);
 		if (n <= 0)
 			continue;
 		if (pfd[1].revents & POLLIN) {
@@ -1331,7 +1398,7 @@ int main(int argc, char **argv)
 	}
 	if (pr.o.vf_mac_given) {
 		if (!pr.packet) {
-			ret = usage_error("--vf-mac needs a packet:IFNAME port");
+			ret = usage_error("--vf-mac needs a packet:IFNAME or dpdk:DEVARGS port");
 			goto out_close_fd;
 		}
 		/* As if it had announced: the wire address of a MAC on this interface. */
@@ -1358,7 +1425,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 out_close_fd:
-	close(pr.fd);
+	if (pr.port)
+		sriov_port_close(pr.port);
+	else
+		close(pr.fd);
 	if (pr.unix_path[0])
 		unlink(pr.unix_path);
 out_close_sigfd:
