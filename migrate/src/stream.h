@@ -13,7 +13,7 @@
 
 #define MIG_STREAM_MAGIC   GW_FOURCC('G', 'W', 'M', 'S')
 #define MIG_REPLY_MAGIC	   GW_FOURCC('G', 'W', 'M', 'R')
-#define MIG_STREAM_VERSION 2
+#define MIG_STREAM_VERSION 3
 #define MIG_MAX_RECORD	   (8u << 20)
 #define MIG_PAGE	   4096u
 #define MIG_ZERO_FLAG	   (1ull << 63)
@@ -88,7 +88,7 @@ void mig_record_put(struct gw_buf *out, uint32_t tag, const void *payload, uint3
  *   data: ndata pages of 4096 bytes, one per entry without bit 63, in the entries' order
  * The record header's CRC covers the head alone, so that the destination can check every
  * index before any byte lands and then read the pages straight into guest RAM. The pages are
- * covered by hash (XXH3-64, chained page by page), or by the stream's TLS records
+ * covered by hash (XXH64, chained page by page), or by the stream's TLS records
  * (MIG_RAMB_NO_HASH, accepted only on a TLS channel).
  */
 #define MIG_BATCH_MAX	  1024u /* entries a batch may carry */
