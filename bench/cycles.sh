@@ -62,7 +62,8 @@ perf_start() {
 	sleep 1 # perf is sampling once it has opened its events on every CPU
 }
 perf_stop() { # NAME
-	kill -INT "$PERF" 2>/dev/null || true
+	# TERM, not INT: a background job of a script ignores SIGINT, and perf kept it so
+	kill -TERM "$PERF" 2>/dev/null || true
 	wait "$PERF" 2>/dev/null || true
 	PERF=
 	touch "$WORK/$1.stop"
