@@ -20,8 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 struct mig_dchan {
 	struct mig_dest *d;
@@ -44,6 +49,7 @@ struct mig_dest {
 	uint8_t *ram;
 	uint64_t npages;
 	uint64_t *touched; /* pages written so far; the rest are still holes */
+	bool no_populate;  /* the kernel refused MADV_POPULATE_WRITE: faults it is */
 	pthread_mutex_t lock, wlock;
 	pthread_cond_t cond;
 	unsigned ended;
@@ -201,6 +207,51 @@ static void send_nack(struct mig_dchan *c, const struct mig_batch_view *v)
 	send_ctl_raw(d, MIG_TAG_NACK, rec, 8 + 8 * n);
 }
 
+/* Faults in RAM for [pg, pg + n) with one call, rather than one fault per page inside readv. */
+static void populate(struct mig_dest *d, uint64_t pg, uint64_t n)
+{
+	if (!n || __atomic_load_n(&d->no_populate, __ATOMIC_RELAXED))
+		return;
+	if (madvise(d->ram + pg * MIG_PAGE, n * MIG_PAGE, MADV_POPULATE_WRITE) == 0)
+		return;
+	if (errno == EINVAL) {
+		GW_DEBUG("incoming", "MADV_POPULATE_WRITE: %s: pages are faulted in one by one",
+			 strerror(errno));
+		__atomic_store_n(&d->no_populate, true, __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * Points c->iov at the batch's data pages in guest RAM. The pages still holes here are
+ * populated first, each run of consecutive ones with one call: the first round brings every
+ * page of a filled guest, and a page fault per page costs the receiving thread more than the
+ * call does (in a test host under TCG, taking the faults was 6 % of the destination's perf
+ * samples; clearing the new pages, 17 %, is the same either way).
+ */
+static void batch_targets(struct mig_dchan *c, const struct mig_batch_view *v)
+{
+	struct mig_dest *d = c->d;
+	uint64_t run = 0, n = 0;
+	for (uint32_t i = 0, j = 0; i < v->count; i++) {
+		bool zero;
+		uint64_t pg = mig_batch_entry(v, i, &zero);
+		if (zero)
+			continue;
+		c->iov[j++] =
+		    (struct iovec){.iov_base = d->ram + pg * MIG_PAGE, .iov_len = MIG_PAGE};
+		if (gw_bitmap_test(d->touched, pg))
+			continue;
+		if (n && pg == run + n) {
+			n++;
+			continue;
+		}
+		populate(d, run, n);
+		run = pg;
+		n = 1;
+	}
+	populate(d, run, n);
+}
+
 /*
  * A RAM batch after its record header: the head is read and checked in full (CRC, counts,
  * every index inside RAM) before any byte lands; then the pages are read straight into guest
@@ -248,13 +299,7 @@ static int recv_batch(struct mig_dchan *c, const struct gw_sect_hdr *hdr)
 		     c->idx);
 		return -1;
 	}
-	for (uint32_t i = 0, j = 0; i < v.count; i++) {
-		bool zero;
-		uint64_t pg = mig_batch_entry(&v, i, &zero);
-		if (!zero)
-			c->iov[j++] =
-			    (struct iovec){.iov_base = d->ram + pg * MIG_PAGE, .iov_len = MIG_PAGE};
-	}
+	batch_targets(c, &v);
 	if (v.ndata && (rc = mig_chan_readv(&c->io, c->iov, (int)v.ndata))) {
 		read_failed(c, rc, "RAM batch");
 		return -1;
