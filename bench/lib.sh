@@ -9,7 +9,8 @@
 # --here BUILD OUT there with each VAR that is set passed along, and appends OUT (under
 # BUILD/testhosts, which h1 shares) to RAW. Returns the script's exit code; h1 keeps running
 # (the caller stops it, as it holds the test-host lock); BENCH_HOST_MEM (MiB) boots it with that
-# much memory instead of testhost.sh's default (an h1 that already runs keeps its own). Also writes BUILD/testhosts/linux-kernel
+# much memory instead of testhost.sh's default (an h1 that already runs with less is booted again
+# with it, and stopped after). Also writes BUILD/testhosts/linux-kernel
 # (the kernel QEMU's guests boot) through testhost.sh linux.
 bench_dispatch() {
 	local script=$1 build=$2 raw=$3 tag=$4 timeout=$5
@@ -29,6 +30,19 @@ bench_dispatch() {
 		"$tag" >&2
 	local ran=0 pidf=$build/testhosts/h1/qemu.pid
 	[ -s "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null && ran=1
+	# An h1 that runs with less memory than the case asks for (booted by another case or a
+	# test) would refuse its VMs: boot it again with what the case needs.
+	if [ $ran = 1 ] && [ -n "${BENCH_HOST_MEM:-}" ]; then
+		local have
+		have=$(tr '\0' '\n' <"/proc/$(cat "$pidf")/cmdline" 2>/dev/null | sed -n '/^-m$/{n;p;q}')
+		have=${have%%[!0-9]*}
+		if [ -n "$have" ] && [ "$have" -lt "$BENCH_HOST_MEM" ]; then
+			printf '[bench %s] h1 runs with %s MiB, less than the %s MiB asked for: booting it again\n' \
+				"$tag" "$have" "$BENCH_HOST_MEM" >&2
+			"${hosts[@]}" stop h1 >&2 || true
+			ran=0
+		fi
+	fi
 	"${hosts[@]}" boot h1 ${BENCH_HOST_MEM:+--mem "$BENCH_HOST_MEM"} >&2 || return 2
 	local out=$build/testhosts/bench-$tag.jsonl rc=0
 	: >"$out"
