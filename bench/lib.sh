@@ -8,7 +8,8 @@
 # Natively: execs SCRIPT --here BUILD RAW. Else boots h1 (a no-op when it runs), runs SCRIPT
 # --here BUILD OUT there with each VAR that is set passed along, and appends OUT (under
 # BUILD/testhosts, which h1 shares) to RAW. Returns the script's exit code; h1 keeps running
-# (the caller stops it, as it holds the test-host lock); BENCH_HOST_MEM (MiB) boots it with that
+# (the caller stops it; make bench takes the test hosts for itself: do not run it beside make
+# check on the same build directory); BENCH_HOST_MEM (MiB) boots it with that
 # much memory instead of testhost.sh's default (an h1 that already runs with less is booted again
 # with it, and stopped after). Also writes BUILD/testhosts/linux-kernel
 # (the kernel QEMU's guests boot) through testhost.sh linux.
@@ -35,7 +36,10 @@ bench_dispatch() {
 	if [ $ran = 1 ] && [ -n "${BENCH_HOST_MEM:-}" ]; then
 		local have
 		have=$(tr '\0' '\n' <"/proc/$(cat "$pidf")/cmdline" 2>/dev/null | sed -n '/^-m$/{n;p;q}')
-		have=${have%%[!0-9]*}
+		case $have in
+		*[Gg]) have=$((${have%[Gg]} * 1024)) ;;
+		*) have=${have%%[!0-9]*} ;;
+		esac
 		if [ -n "$have" ] && [ "$have" -lt "$BENCH_HOST_MEM" ]; then
 			printf '[bench %s] h1 runs with %s MiB, less than the %s MiB asked for: booting it again\n' \
 				"$tag" "$have" "$BENCH_HOST_MEM" >&2

@@ -63,7 +63,9 @@ vf() {
 	"$PEER" --listen "$listen" --ready-file "$WORK/ready" --count "$NIC_FRAMES" --window 32 \
 		--wait-announce 120 --json --quiet >"$WORK/peer.json" 2>"$WORK/peer.err" &
 	local peer=$!
-	for _ in $(seq 100); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
+	# Up to 60 s: a dpdk: peer starts its EAL first, slowly under TCG, and a memif client
+	# whose server is not there yet does not start.
+	for _ in $(seq 1200); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
 	[ "$uplink" = peer ] && uplink=$(cat "$WORK/ready")
 	/usr/bin/time -f "%U %S" -o "$WORK/time" "$VMM" --memory 64M --guest "$GUEST" \
 		--cmdline "nic-echo:$NIC_FRAMES" --serial "file:$WORK/console" --json --timeout 600 \
@@ -148,7 +150,7 @@ dev() {
 		--window "$DEV_WINDOW" --wait-announce 60 --json --quiet >"$WORK/peer.json" \
 		2>"$WORK/peer.err" &
 	local peer=$!
-	for _ in $(seq 100); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
+	for _ in $(seq 1200); do [ -s "$WORK/ready" ] && break; sleep 0.05; done
 	[ "$uplink" = peer ] && uplink=$(cat "$WORK/ready")
 	"$VFB" --uplink "$uplink" --frames "$DEV_FRAMES" --timeout 600 --json >"$WORK/vfb.json" \
 		2>"$WORK/vfb.err" || true

@@ -673,7 +673,7 @@ static void test_fault_not_enough_memory(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not enough memory"));
 }
 
-/* A destination that speaks stream version 2 refuses version 1 with a readable reason. */
+/* A destination that speaks a newer stream version refuses this one with a readable reason. */
 static void *fake_v2_dest(void *arg)
 {
 	int lfd = *(int *)arg;

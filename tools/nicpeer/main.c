@@ -105,7 +105,7 @@ struct peer {
 	struct opts o;
 	int fd;
 	int sigfd;
-	char bound[160];	 /* the listen address as a port spec, e.g. "udp:127.0.0.1:41234" */
+	char bound[288];	 /* the listen address as a port spec, e.g. "udp:127.0.0.1:41234" */
 	char unix_path[108];	 /* unlinked on exit when we bound it */
 	bool packet;		 /* frames on a wire: an AF_PACKET socket, or a dpdk: port */
 	int ifindex;		 /* packet: that interface */
