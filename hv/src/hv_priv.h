@@ -63,6 +63,9 @@ struct hv_vm {
 	uint8_t *ram;
 	uint64_t ram_size;
 	uint64_t ram_low;
+	/* Ranges split off (hv_vm_ram_split) and not yet joined: there the memfd is not what
+	 * the guest sees. */
+	unsigned ram_splits;
 
 	struct hv_slot slots[HV_MAX_SLOTS];
 	pthread_mutex_t slot_lock;

@@ -6,6 +6,7 @@
 #include "godwit/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/memfd.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -249,6 +250,7 @@ int hv_vm_ram_split(struct hv_vm *vm, uint64_t gpa, uint64_t len, void **dev_vie
 		return rc;
 	}
 	*dev_view = dv;
+	__atomic_add_fetch(&vm->ram_splits, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -262,5 +264,32 @@ int hv_vm_ram_join(struct hv_vm *vm, uint64_t gpa, uint64_t len, void *dev_view)
 		 vm->ram_fd, (off_t)off) == MAP_FAILED)
 		return -errno;
 	munmap(dev_view, len);
+	__atomic_sub_fetch(&vm->ram_splits, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int hv_vm_ram_splice_in(struct hv_vm *vm, int pipe_fd, uint64_t off, size_t len)
+{
+	if (off > vm->ram_size || len > vm->ram_size - off)
+		return -EFAULT;
+	/* hugetlbfs takes no write(), hence no splice either */
+	bool direct = !vm->cfg.hugepages && !__atomic_load_n(&vm->ram_splits, __ATOMIC_ACQUIRE);
+	while (len) {
+		off64_t pos = (off64_t)off;
+		ssize_t k = direct ? splice(pipe_fd, NULL, vm->ram_fd, &pos, len, SPLICE_F_MOVE)
+				   : read(pipe_fd, vm->ram + off, len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && direct && errno == EINVAL) {
+			direct = false; /* a kernel whose memfd takes no splice */
+			continue;
+		}
+		if (k == 0 || (k < 0 && errno == EAGAIN))
+			return -EIO; /* the pipe held less than len */
+		if (k < 0)
+			return -errno;
+		off += (uint64_t)k;
+		len -= (size_t)k;
+	}
 	return 0;
 }

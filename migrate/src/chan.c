@@ -237,19 +237,9 @@ static uint64_t deadline_of(int timeout_ms)
 	return timeout_ms > 0 ? gw_now_ms() + (uint64_t)timeout_ms : 0;
 }
 
-/*
- * A read or write's deadline, since its last progress, starts only when it has to wait: the
- * clock is a system call where the kernel does not trust the TSC (in the test hosts, under
- * TCG, an HPET read: 16 % of a destination's perf samples when every call and every partial
- * read took it), and most calls never wait.
- */
-#define DEADLINE_LAZY UINT64_MAX
-
-/* Waits for ev on the channel's fd until *deadline, starting it (timeout_ms from now) if the
- * call has not waited since its last progress. */
-static int chan_wait(struct mig_chan *c, short ev, uint64_t *deadline, int timeout_ms)
+int mig_chan_wait(struct mig_chan *c, short ev, uint64_t *deadline, int timeout_ms)
 {
-	if (*deadline == DEADLINE_LAZY)
+	if (*deadline == MIG_DEADLINE_LAZY)
 		*deadline = deadline_of(timeout_ms);
 	return mig_chan_wait_fd(c->fd, ev, *deadline);
 }
@@ -279,6 +269,7 @@ void mig_chan_init(struct mig_chan *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->pipe[0] = c->pipe[1] = -1;
 	pthread_mutex_init(&c->lock, NULL);
 }
 
@@ -403,8 +394,7 @@ const char *mig_chan_strerror(int rc)
 	}
 }
 
-/* Drops k bytes from the front of iov[0..*iovcnt); returns the new front. */
-static struct iovec *iov_advance(struct iovec *iov, int *iovcnt, size_t k)
+struct iovec *mig_iov_advance(struct iovec *iov, int *iovcnt, size_t k)
 {
 	while (*iovcnt > 0 && k >= iov->iov_len) {
 		k -= iov->iov_len;
@@ -421,7 +411,7 @@ static struct iovec *iov_advance(struct iovec *iov, int *iovcnt, size_t k)
 /* Writes on the fd: in clear, or the kernel's TLS. */
 static int fd_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
 {
-	uint64_t deadline = DEADLINE_LAZY;
+	uint64_t deadline = MIG_DEADLINE_LAZY;
 	while (iovcnt > 0) {
 		/* MSG_NOSIGNAL: a peer that went away is an error to report, never a SIGPIPE,
 		 * whose default action would end this whole process and the VM it runs. */
@@ -433,13 +423,13 @@ static int fd_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
 				continue;
 			if (errno != EAGAIN)
 				return -errno;
-			int rc = chan_wait(c, POLLOUT, &deadline, c->send_timeout_ms);
+			int rc = mig_chan_wait(c, POLLOUT, &deadline, c->send_timeout_ms);
 			if (rc)
 				return rc;
 			continue;
 		}
-		deadline = DEADLINE_LAZY;
-		iov = iov_advance(iov, &iovcnt, (size_t)k);
+		deadline = MIG_DEADLINE_LAZY;
+		iov = mig_iov_advance(iov, &iovcnt, (size_t)k);
 	}
 	return 0;
 }
@@ -484,12 +474,12 @@ static int ssl_write_all(struct mig_chan *c, const void *p, size_t n, uint64_t *
 		if (rc)
 			return rc;
 		if (ev) {
-			rc = chan_wait(c, ev, deadline, c->send_timeout_ms);
+			rc = mig_chan_wait(c, ev, deadline, c->send_timeout_ms);
 			if (rc)
 				return rc;
 			continue;
 		}
-		*deadline = DEADLINE_LAZY;
+		*deadline = MIG_DEADLINE_LAZY;
 		p = (const char *)p + k;
 		n -= k;
 	}
@@ -499,7 +489,7 @@ static int ssl_write_all(struct mig_chan *c, const void *p, size_t n, uint64_t *
 /* Through OpenSSL: small iovecs are gathered into full records, large ones go as they are. */
 static int ssl_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
 {
-	uint64_t deadline = DEADLINE_LAZY;
+	uint64_t deadline = MIG_DEADLINE_LAZY;
 	char *stage = NULL;
 	size_t staged = 0;
 	int rc = 0;
@@ -558,7 +548,7 @@ int mig_chan_write(struct mig_chan *c, const void *p, size_t n)
 static int fd_readv(struct mig_chan *c, struct iovec *iov, int iovcnt, uint64_t *deadline)
 {
 	/* Empty iovecs first: a readv of nothing would read as the end of the stream. */
-	iov = iov_advance(iov, &iovcnt, 0);
+	iov = mig_iov_advance(iov, &iovcnt, 0);
 	while (iovcnt > 0) {
 		ssize_t r = readv(c->fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
 		if (r < 0) {
@@ -570,15 +560,15 @@ static int fd_readv(struct mig_chan *c, struct iovec *iov, int iovcnt, uint64_t 
 				return -EPROTO;
 			if (errno != EAGAIN)
 				return -errno;
-			int rc = chan_wait(c, POLLIN, deadline, c->recv_timeout_ms);
+			int rc = mig_chan_wait(c, POLLIN, deadline, c->recv_timeout_ms);
 			if (rc)
 				return rc;
 			continue;
 		}
 		if (r == 0)
 			return -ENODATA;
-		iov = iov_advance(iov, &iovcnt, (size_t)r);
-		*deadline = DEADLINE_LAZY;
+		iov = mig_iov_advance(iov, &iovcnt, (size_t)r);
+		*deadline = MIG_DEADLINE_LAZY;
 	}
 	return 0;
 }
@@ -604,7 +594,7 @@ static bool ssl_pending(struct mig_chan *c)
 
 int mig_chan_read(struct mig_chan *c, void *p, size_t n)
 {
-	uint64_t deadline = DEADLINE_LAZY;
+	uint64_t deadline = MIG_DEADLINE_LAZY;
 	size_t got = 0;
 	if (!c->ssl)
 		return fd_read(c, p, n, &got, &deadline);
@@ -620,10 +610,10 @@ int mig_chan_read(struct mig_chan *c, void *p, size_t n)
 		short ev;
 		rc = ssl_call(c, false, (char *)p + got, n - got, &k, &ev);
 		if (rc == 0 && ev)
-			rc = chan_wait(c, ev, &deadline, c->recv_timeout_ms);
+			rc = mig_chan_wait(c, ev, &deadline, c->recv_timeout_ms);
 		else if (rc == 0) {
 			got += k;
-			deadline = DEADLINE_LAZY;
+			deadline = MIG_DEADLINE_LAZY;
 		}
 	}
 	mig_sigpipe_restore(&g);
@@ -632,13 +622,13 @@ int mig_chan_read(struct mig_chan *c, void *p, size_t n)
 
 int mig_chan_readv(struct mig_chan *c, struct iovec *iov, int iovcnt)
 {
-	uint64_t deadline = DEADLINE_LAZY;
+	uint64_t deadline = MIG_DEADLINE_LAZY;
 	if (!c->ssl)
 		return fd_readv(c, iov, iovcnt, &deadline);
 	struct mig_sigpipe g;
 	mig_sigpipe_block(&g);
 	int rc = 0;
-	iov = iov_advance(iov, &iovcnt, 0);
+	iov = mig_iov_advance(iov, &iovcnt, 0);
 	while (iovcnt > 0 && rc == 0) {
 		if (c->ktls_recv && !ssl_pending(c)) {
 			rc = fd_readv(c, iov, iovcnt, &deadline);
@@ -649,10 +639,10 @@ int mig_chan_readv(struct mig_chan *c, struct iovec *iov, int iovcnt)
 		short ev;
 		rc = ssl_call(c, false, iov->iov_base, iov->iov_len, &k, &ev);
 		if (rc == 0 && ev)
-			rc = chan_wait(c, ev, &deadline, c->recv_timeout_ms);
+			rc = mig_chan_wait(c, ev, &deadline, c->recv_timeout_ms);
 		else if (rc == 0) {
-			iov = iov_advance(iov, &iovcnt, k);
-			deadline = DEADLINE_LAZY;
+			iov = mig_iov_advance(iov, &iovcnt, k);
+			deadline = MIG_DEADLINE_LAZY;
 		}
 	}
 	mig_sigpipe_restore(&g);
@@ -674,12 +664,13 @@ void mig_chan_close(struct mig_chan *c)
 	c->ssl = NULL;
 	c->fd = -1;
 	c->ktls_send = c->ktls_recv = false;
+	mig_chan_pipe_close(c);
 }
 
 void mig_chan_describe(struct mig_chan *c, char *out, size_t n)
 {
 	if (!c->ssl) {
-		snprintf(out, n, "plaintext");
+		snprintf(out, n, "plaintext, pages %s", c->pipe_cap ? "by splice" : "by copy");
 		return;
 	}
 	int nid = SSL_get_negotiated_group(c->ssl);

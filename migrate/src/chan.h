@@ -35,6 +35,10 @@ struct mig_chan {
 	/* An SSL object takes one call at a time: the reader and a writer of one channel hold
 	 * this around each (non-blocking) SSL call, never while they wait. */
 	pthread_mutex_t lock;
+	/* In clear, pages go by reference through this pipe (chan_splice.c): pipe_cap bytes at
+	 * once; 0 when there is none. Used by one thread, the channel's sender or receiver. */
+	int pipe[2];
+	size_t pipe_cap;
 };
 
 void mig_chan_init(struct mig_chan *c);
@@ -80,5 +84,37 @@ void mig_sigpipe_restore(struct mig_sigpipe *g);
 
 /* Waits for ev on fd until deadline_ms (gw_now_ms scale; 0: forever): 0 or -ETIMEDOUT. */
 int mig_chan_wait_fd(int fd, short ev, uint64_t deadline_ms);
+
+/*
+ * A read or write's deadline, since its last progress, starts only when it has to wait: the
+ * clock is a system call where the kernel does not trust the TSC (in the test hosts, under
+ * TCG, an HPET read: 16 % of a destination's perf samples when every call and every partial
+ * read took it), and most calls never wait.
+ */
+#define MIG_DEADLINE_LAZY UINT64_MAX
+/* Waits for ev on the channel's fd until *deadline, starting it (timeout_ms from now) if the
+ * call has not waited since its last progress (*deadline == MIG_DEADLINE_LAZY). */
+int mig_chan_wait(struct mig_chan *c, short ev, uint64_t *deadline, int timeout_ms);
+/* Drops k bytes from the front of iov[0..*iovcnt); returns the new front. */
+struct iovec *mig_iov_advance(struct iovec *iov, int *iovcnt, size_t k);
+
+/*
+ * Pages by reference, on a channel in clear (chan_splice.c). The source's pages go from guest
+ * RAM into the socket without a copy (vmsplice, splice), and the destination's from the socket
+ * into RAM's page cache (splice, then hv_vm_ram_splice_in) without a copy into a page cleared
+ * first. The source's kernel reads a page when it sends it, not when the batch was built: a page
+ * the guest rewrites in between goes with its new bytes, which the batch's hash shows the
+ * destination (that asks for it again), as with a page rewritten between hash and writev.
+ */
+/* The channel's pipe: 0, or -ENOTSUP (under TLS; no pipe) or -errno. Idempotent. */
+int mig_chan_pipe_open(struct mig_chan *c);
+void mig_chan_pipe_close(struct mig_chan *c);
+/* mig_chan_writev of a head (iov[0]) and pages (iov[1..iovcnt), in guest RAM), the pages
+ * through the pipe when the channel has one (else, or where the kernel takes no vmsplice,
+ * by copy). */
+int mig_chan_writev_pages(struct mig_chan *c, struct iovec *iov, int iovcnt);
+/* Moves between 1 and max (<= pipe_cap) bytes from the socket into the empty pipe, waiting
+ * (recv_timeout_ms) while there are none: how many, or what mig_chan_read returns. */
+long mig_chan_splice_in(struct mig_chan *c, size_t max);
 
 #endif

@@ -252,6 +252,50 @@ static void batch_targets(struct mig_dchan *c, const struct mig_batch_view *v)
 	populate(d, run, n);
 }
 
+/* len bytes of the stream into RAM at offset off, through the channel's pipe: 0, or -1 once
+ * failed. */
+static int splice_run(struct mig_dchan *c, uint64_t off, uint64_t len)
+{
+	while (len) {
+		long k = mig_chan_splice_in(&c->io, len);
+		if (k < 0) {
+			read_failed(c, (int)k, "RAM batch");
+			return -1;
+		}
+		int rc = hv_vm_ram_splice_in(c->d->vm, c->io.pipe[0], off, (size_t)k);
+		if (rc) {
+			fail(c->d, "channel %u: cannot put received pages into RAM: %s", c->idx,
+			     strerror(-rc));
+			return -1;
+		}
+		off += (uint64_t)k;
+		len -= (uint64_t)k;
+	}
+	return 0;
+}
+
+/* The batch's data pages by splice (chan.h), each run of consecutive pages with one
+ * splice_run: 0, or -1 once failed. */
+static int splice_pages(struct mig_dchan *c, const struct mig_batch_view *v)
+{
+	uint64_t run = 0, n = 0;
+	for (uint32_t i = 0; i < v->count; i++) {
+		bool zero;
+		uint64_t pg = mig_batch_entry(v, i, &zero);
+		if (zero)
+			continue;
+		if (n && pg == run + n) {
+			n++;
+			continue;
+		}
+		if (n && splice_run(c, run * MIG_PAGE, n * MIG_PAGE))
+			return -1;
+		run = pg;
+		n = 1;
+	}
+	return n ? splice_run(c, run * MIG_PAGE, n * MIG_PAGE) : 0;
+}
+
 /*
  * A RAM batch after its record header: the head is read and checked in full (CRC, counts,
  * every index inside RAM) before any byte lands; then the pages are read straight into guest
@@ -299,10 +343,15 @@ static int recv_batch(struct mig_dchan *c, const struct gw_sect_hdr *hdr)
 		     c->idx);
 		return -1;
 	}
-	batch_targets(c, &v);
-	if (v.ndata && (rc = mig_chan_readv(&c->io, c->iov, (int)v.ndata))) {
-		read_failed(c, rc, "RAM batch");
-		return -1;
+	if (c->io.pipe_cap) {
+		if (splice_pages(c, &v))
+			return -1;
+	} else {
+		batch_targets(c, &v);
+		if (v.ndata && (rc = mig_chan_readv(&c->io, c->iov, (int)v.ndata))) {
+			read_failed(c, rc, "RAM batch");
+			return -1;
+		}
 	}
 	__atomic_add_fetch(&d->st.bytes_sent, sizeof(*hdr) + le32toh(hdr->length),
 			   __ATOMIC_RELAXED);
@@ -441,6 +490,10 @@ static void dchan_adopt(struct mig_dchan *c, int fd, SSL *ssl)
 	c->io.recv_timeout_ms = (int)(d->p.idle_timeout_s ? d->p.idle_timeout_s : 120) * 1000;
 	c->io.send_timeout_ms = (int)d->p.stall_timeout_s * 1000;
 	pthread_mutex_unlock(&d->wlock);
+	int prc = ssl ? 0 : mig_chan_pipe_open(&c->io);
+	if (prc)
+		GW_DEBUG("incoming", "channel %u: no pipe for pages (%s): they are read by copy",
+			 c->idx, strerror(-prc));
 	char desc[160];
 	mig_chan_describe(&c->io, desc, sizeof(desc));
 	GW_INFO("incoming", "channel %u: the source connected: %s", c->idx, desc);

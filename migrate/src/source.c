@@ -157,7 +157,7 @@ static int send_batch(struct mig_schan *c)
 	size_t len = mig_batch_end(&c->batch, &iovcnt);
 	__atomic_add_fetch(&s->st.pages_sent, c->batch.count, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->st.zero_pages, c->batch.zero, __ATOMIC_RELAXED);
-	int rc = mig_chan_writev(&c->io, c->batch.iov, iovcnt);
+	int rc = mig_chan_writev_pages(&c->io, c->batch.iov, iovcnt);
 	if (rc == 0) {
 		c->bytes += len;
 		__atomic_add_fetch(&s->st.bytes_sent, len, __ATOMIC_RELAXED);
@@ -748,6 +748,10 @@ static int handshake(struct mig_source *s, unsigned i)
 	/* From here the reader waits as long as the session runs; writes that stall fail. */
 	c->io.recv_timeout_ms = 0;
 	c->io.send_timeout_ms = (int)s->p.stall_timeout_s * 1000;
+	int prc = s->tls ? 0 : mig_chan_pipe_open(&c->io);
+	if (prc)
+		GW_DEBUG("migrate", "channel %u: no pipe for pages (%s): they are sent by copy", i,
+			 strerror(-prc));
 	char desc[160];
 	mig_chan_describe(&c->io, desc, sizeof(desc));
 	GW_INFO("migrate", "channel %u: %s", i, desc);

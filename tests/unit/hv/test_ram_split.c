@@ -10,6 +10,7 @@
 #include "../../lib/gw_test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -95,11 +96,57 @@ static void test_split_rejects(void)
 	ram_teardown();
 }
 
+/* Bytes waiting in a pipe (non-blocking, as migration's are) into RAM at an offset. */
+static int splice_in(uint64_t off, size_t len, uint8_t val, size_t have)
+{
+	int p[2];
+	CU_ASSERT_FATAL(pipe2(p, O_NONBLOCK) == 0);
+	uint8_t buf[2 * PG];
+	memset(buf, val, sizeof(buf));
+	CU_ASSERT_FATAL(write(p[1], buf, have) == (ssize_t)have);
+	int rc = hv_vm_ram_splice_in(&vm, p[0], off, len);
+	close(p[0]);
+	close(p[1]);
+	return rc;
+}
+
+static void test_splice_in(void)
+{
+	ram_setup();
+	/* A hole (a page never written) and a page with data, in one call. */
+	CU_ASSERT_EQUAL(
+	    fallocate(vm.ram_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(7 * PG), PG),
+	    0);
+	CU_ASSERT_EQUAL(splice_in(7 * PG, 2 * PG, 0x5A, 2 * PG), 0);
+	CU_ASSERT_EQUAL(vm.ram[7 * PG], 0x5A);
+	CU_ASSERT_EQUAL(vm.ram[9 * PG - 1], 0x5A);
+	CU_ASSERT_EQUAL(memfd_byte(8 * PG + 5), 0x5A);
+	CU_ASSERT_EQUAL(vm.ram[9 * PG], 9); /* the page after is untouched */
+	CU_ASSERT_EQUAL(vm.ram[7 * PG - 1], 6);
+	/* Where the guest sees a copy (split), the copy gets the bytes, not the device. */
+	void *dv = NULL;
+	CU_ASSERT_EQUAL_FATAL(hv_vm_ram_split(&vm, 3 * PG, 2 * PG, &dv), 0);
+	CU_ASSERT_EQUAL(splice_in(3 * PG, PG, 0x77, PG), 0);
+	CU_ASSERT_EQUAL(vm.ram[3 * PG + 100], 0x77);
+	CU_ASSERT_EQUAL(memfd_byte(3 * PG + 100), 3);
+	CU_ASSERT_EQUAL(hv_vm_ram_join(&vm, 3 * PG, 2 * PG, dv), 0);
+	/* Joined again: straight into the memfd. */
+	CU_ASSERT_EQUAL(splice_in(3 * PG, PG, 0x78, PG), 0);
+	CU_ASSERT_EQUAL(memfd_byte(3 * PG + 100), 0x78);
+	CU_ASSERT_EQUAL(vm.ram[3 * PG + 100], 0x78);
+	/* Outside RAM, and a pipe that holds less than promised. */
+	CU_ASSERT_EQUAL(splice_in(RAM - PG, 2 * PG, 1, 2 * PG), -EFAULT);
+	CU_ASSERT_EQUAL(splice_in(RAM + PG, PG, 1, PG), -EFAULT);
+	CU_ASSERT_EQUAL(splice_in(20 * PG, 2 * PG, 0x33, PG), -EIO);
+	ram_teardown();
+}
+
 int main(void)
 {
 	static const struct gw_test_case cases[] = {
 	    {"split and join RAM pages", test_split_join},
 	    {"split refuses what is not whole pages of RAM", test_split_rejects},
+	    {"bytes from a pipe land where the guest sees them", test_splice_in},
 	};
 	return gw_test_run("hv_ram_split", cases, GW_TEST_COUNT(cases));
 }

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ enum srv_mode {
 	SRV_VERIFY, /* read n bytes, check the pattern, answer with n bytes of it */
 	SRV_ECHO,   /* send back all it reads, n bytes */
 	SRV_IDLE,   /* read nothing until released */
+	SRV_SPLICE, /* read n bytes through the channel's pipe (mig_chan_splice_in), check them */
 };
 
 struct srv {
@@ -89,6 +91,24 @@ static void *srv_thread(void *arg)
 	if (s->mode == SRV_IDLE) {
 		while (!__atomic_load_n(&s->release, __ATOMIC_ACQUIRE))
 			usleep(10000);
+	}
+	if (s->mode == SRV_SPLICE) {
+		s->data_rc = mig_chan_pipe_open(&c);
+		for (size_t off = 0; off < s->n && s->data_rc == 0;) {
+			long k = mig_chan_splice_in(&c, s->n - off);
+			if (k < 0) {
+				s->data_rc = (int)k;
+				break;
+			}
+			/* at most pipe_cap and more than nothing, all of it in the pipe */
+			if ((size_t)k > c.pipe_cap || read(c.pipe[0], buf, (size_t)k) != k)
+				s->data_ok = false;
+			fill(want, off, (size_t)k);
+			if (memcmp(buf, want, (size_t)k) != 0)
+				s->data_ok = false;
+			off += (size_t)k;
+		}
+		s->mode = SRV_IDLE; /* nothing to answer */
 	}
 	for (size_t off = 0; s->mode != SRV_IDLE && off < s->n && s->data_rc == 0;) {
 		size_t k = s->n - off < chunk ? s->n - off : chunk;
@@ -318,6 +338,62 @@ static void test_round_trip_tls(void)
 static void test_round_trip_plain(void)
 {
 	round_trip(false);
+}
+
+/* Pages by reference in clear (chan_splice.c): a head and 300 pages (more than the 256 of a
+ * 1 MiB pipe, so two rounds through it) arrive whole and in order through the destination's
+ * pipe; under TLS there is no pipe. */
+static void test_pages_by_splice(void)
+{
+	const size_t head = 100, npg = 300, total = head + npg * 4096;
+	struct srv s;
+	srv_start(&s, false, TOKEN, SRV_SPLICE, total, 10000);
+	struct mig_chan c;
+	char why[200] = "";
+	int rc = client_open(&c, s.port, NULL, TOKEN, why, sizeof(why));
+	if (rc)
+		printf("\n    client: %s", why);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(mig_chan_pipe_open(&c), 0);
+	CU_ASSERT_TRUE(c.pipe_cap >= 4096);
+	char desc[160];
+	mig_chan_describe(&c, desc, sizeof(desc));
+	CU_ASSERT_PTR_NOT_NULL(strstr(desc, "by splice"));
+	uint8_t h[100], *pages = mmap(NULL, npg * 4096, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(pages != MAP_FAILED);
+	fill(h, 0, head);
+	fill(pages, head, npg * 4096);
+	struct iovec iov[1 + 300];
+	iov[0] = (struct iovec){.iov_base = h, .iov_len = head};
+	for (size_t i = 0; i < npg; i++)
+		iov[1 + i] = (struct iovec){.iov_base = pages + i * 4096, .iov_len = 4096};
+	CU_ASSERT_EQUAL(mig_chan_writev_pages(&c, iov, 1 + (int)npg), 0);
+	srv_join(&s);
+	CU_ASSERT_EQUAL(s.rc, 0);
+	CU_ASSERT_EQUAL(s.data_rc, 0);
+	CU_ASSERT_TRUE(s.data_ok);
+	/* The destination is gone: an error, never a SIGPIPE (splice sends without
+	 * MSG_NOSIGNAL). */
+	signal(SIGPIPE, SIG_DFL);
+	rc = 0;
+	for (int i = 0; i < 64 && rc == 0; i++) {
+		iov[0] = (struct iovec){.iov_base = h, .iov_len = head};
+		for (size_t k = 0; k < npg; k++)
+			iov[1 + k] = (struct iovec){.iov_base = pages + k * 4096, .iov_len = 4096};
+		rc = mig_chan_writev_pages(&c, iov, 1 + (int)npg);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	CU_ASSERT_TRUE(rc == -EPIPE || rc == -ECONNRESET);
+	mig_chan_close(&c);
+	CU_ASSERT_EQUAL(c.pipe_cap, 0u);
+	munmap(pages, npg * 4096);
+
+	struct mig_chan t;
+	mig_chan_init(&t);
+	t.ssl = (SSL *)1; /* only looked at, never used */
+	CU_ASSERT_EQUAL(mig_chan_pipe_open(&t), -ENOTSUP);
+	CU_ASSERT_EQUAL(t.pipe_cap, 0u);
 }
 
 struct duplex {
@@ -748,6 +824,7 @@ int main(void)
 	    {"kTLS only on the CPU's AES", test_ktls_accelerated},
 	    {"round trip over TLS", test_round_trip_tls},
 	    {"round trip in clear", test_round_trip_plain},
+	    {"pages by splice in clear", test_pages_by_splice},
 	    {"full duplex on one TLS channel", test_full_duplex_tls},
 	    {"wrong token fails the handshake on both sides", test_wrong_token},
 	    {"impostors, then the source (TLS)", test_impostors_tls},
