@@ -408,8 +408,7 @@ struct iovec *mig_iov_advance(struct iovec *iov, int *iovcnt, size_t k)
 	return iov;
 }
 
-/* Writes on the fd: in clear, or the kernel's TLS. */
-static int fd_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
+int mig_chan_fd_writev(struct mig_chan *c, struct iovec *iov, int iovcnt, int flags)
 {
 	uint64_t deadline = MIG_DEADLINE_LAZY;
 	while (iovcnt > 0) {
@@ -417,7 +416,7 @@ static int fd_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
 		 * whose default action would end this whole process and the VM it runs. */
 		struct msghdr m = {.msg_iov = iov,
 				   .msg_iovlen = (size_t)(iovcnt > IOV_MAX ? IOV_MAX : iovcnt)};
-		ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+		ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL | flags);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -529,7 +528,7 @@ static int ssl_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
 int mig_chan_writev(struct mig_chan *c, struct iovec *iov, int iovcnt)
 {
 	if (!c->ssl || c->ktls_send)
-		return fd_writev(c, iov, iovcnt);
+		return mig_chan_fd_writev(c, iov, iovcnt, 0);
 	struct mig_sigpipe g;
 	mig_sigpipe_block(&g);
 	int rc = ssl_writev(c, iov, iovcnt);

@@ -95,6 +95,9 @@ int mig_chan_wait_fd(int fd, short ev, uint64_t deadline_ms);
 /* Waits for ev on the channel's fd until *deadline, starting it (timeout_ms from now) if the
  * call has not waited since its last progress (*deadline == MIG_DEADLINE_LAZY). */
 int mig_chan_wait(struct mig_chan *c, short ev, uint64_t *deadline, int timeout_ms);
+/* mig_chan_writev on the fd itself (in clear, or the kernel's TLS), with sendmsg flags added
+ * to MSG_NOSIGNAL (MSG_MORE: more follows). */
+int mig_chan_fd_writev(struct mig_chan *c, struct iovec *iov, int iovcnt, int flags);
 /* Drops k bytes from the front of iov[0..*iovcnt); returns the new front. */
 struct iovec *mig_iov_advance(struct iovec *iov, int *iovcnt, size_t k);
 

@@ -52,29 +52,6 @@ void mig_chan_pipe_close(struct mig_chan *c)
 	c->pipe_cap = 0;
 }
 
-/* Writes iov[0] (the head), telling TCP that more follows. */
-static int send_head(struct mig_chan *c, struct iovec *head, uint64_t *deadline)
-{
-	int n = 1;
-	while (n > 0) {
-		struct msghdr m = {.msg_iov = head, .msg_iovlen = 1};
-		ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_MORE);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno != EAGAIN)
-			return -errno;
-		if (k < 0) {
-			int rc = mig_chan_wait(c, POLLOUT, deadline, c->send_timeout_ms);
-			if (rc)
-				return rc;
-			continue;
-		}
-		*deadline = MIG_DEADLINE_LAZY;
-		head = mig_iov_advance(head, &n, (size_t)k);
-	}
-	return 0;
-}
-
 /* Gives the socket the n bytes in the pipe. */
 static int pipe_to_socket(struct mig_chan *c, size_t n, bool more, uint64_t *deadline)
 {
@@ -131,10 +108,10 @@ int mig_chan_writev_pages(struct mig_chan *c, struct iovec *iov, int iovcnt)
 {
 	if (!c->pipe_cap || iovcnt < 2)
 		return mig_chan_writev(c, iov, iovcnt);
-	uint64_t deadline = MIG_DEADLINE_LAZY;
-	int rc = send_head(c, &iov[0], &deadline);
+	int rc = mig_chan_fd_writev(c, iov, 1, MSG_MORE); /* the head */
 	if (rc)
 		return rc;
+	uint64_t deadline = MIG_DEADLINE_LAZY;
 	/* splice into a socket sends without MSG_NOSIGNAL: a peer that went away must be an
 	 * error here, never a SIGPIPE that ends the VMM */
 	struct mig_sigpipe g;
