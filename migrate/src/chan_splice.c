@@ -24,8 +24,10 @@ int mig_chan_pipe_open(struct mig_chan *c)
 		return -ENOTSUP;
 	if (c->pipe_cap)
 		return 0;
-	/* Non-blocking: a pipe that cannot take or give what was asked fails the call at once
-	 * rather than holding the thread; the socket's waits are the polls. */
+	/* Non-blocking, so that no call on it holds the thread. The callers keep it empty
+	 * between calls (the source gives the socket all it vmspliced, the destination moves all
+	 * it spliced into RAM before the next splice), so an EAGAIN is the socket's, which its
+	 * poll waits out; an error that leaves bytes in it fails the stream. */
 	if (pipe2(c->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		c->pipe[0] = c->pipe[1] = -1;
 		return -errno;

@@ -157,7 +157,8 @@ static int send_batch(struct mig_schan *c)
 	size_t len = mig_batch_end(&c->batch, &iovcnt);
 	__atomic_add_fetch(&s->st.pages_sent, c->batch.count, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->st.zero_pages, c->batch.zero, __ATOMIC_RELAXED);
-	/* By reference the kernel reads a page when the destination takes it, which a page the
+	/* By reference the kernel reads a page when it transmits it (over loopback, when the
+	 * destination takes it), which a page the
 	 * guest rewrites meanwhile only costs a NACK while the VM runs. With the VM paused
 	 * (MIG_RAMB_STABLE) a mismatch fails the stream, and a device still writing RAM there
 	 * must not have longer to do it than the copy takes. */

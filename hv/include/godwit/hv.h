@@ -181,10 +181,11 @@ int hv_vm_ram_present(struct hv_vm *vm, uint64_t *bitmap);
 int hv_vm_ram_split(struct hv_vm *vm, uint64_t gpa, uint64_t len, void **dev_view);
 int hv_vm_ram_join(struct hv_vm *vm, uint64_t gpa, uint64_t len, void *dev_view);
 /* Moves len bytes waiting in pipe_fd into RAM at offset off, as the guest sees it. Where the
- * memfd is what the guest sees (no split range, no hugepages), by splice into its page cache:
- * a page the guest never wrote is then filled without being cleared first, and without being
- * mapped into this process (migration's receive, where both cost the thread as much as the
- * copy). Elsewhere read() through the mapping. 0, -EFAULT (outside RAM), -EIO (the pipe held
+ * memfd is what the guest sees (no range split anywhere, no hugepages), by splice into its page
+ * cache: a page the guest never wrote is then filled without being cleared and faulted in
+ * first (migration's receive, where that cost the thread as much as the copy). Elsewhere
+ * read() through the mapping. Concurrent calls serialise on the memfd's inode lock for their
+ * copies. 0, -EFAULT (outside RAM), -EIO (the pipe held
  * less), or -errno. */
 int hv_vm_ram_splice_in(struct hv_vm *vm, int pipe_fd, uint64_t off, size_t len);
 

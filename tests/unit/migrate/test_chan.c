@@ -369,6 +369,7 @@ static void test_pages_by_splice(void)
 	for (size_t i = 0; i < npg; i++)
 		iov[1 + i] = (struct iovec){.iov_base = pages + i * 4096, .iov_len = 4096};
 	CU_ASSERT_EQUAL(mig_chan_writev_pages(&c, iov, 1 + (int)npg), 0);
+	CU_ASSERT_TRUE(c.pipe_cap >= 4096); /* by splice: no fall back to a copy */
 	srv_join(&s);
 	CU_ASSERT_EQUAL(s.rc, 0);
 	CU_ASSERT_EQUAL(s.data_rc, 0);
